@@ -1,0 +1,199 @@
+"""The async engine, with the few differences between SQLite and PostgreSQL kept here."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+T = TypeVar("T")
+
+
+class Database:
+    """Runs transaction functions: `await db.run_read(fn, ...)`, `await db.run_write(fn, ...)`.
+
+    A transaction function is plain synchronous code taking a `sa.Connection` first, so the
+    same domain code runs on both backends:
+
+    - SQLite: with the sqlite3 driver on threads, one hand-off per transaction rather than
+      one per statement (which is what bounds an async SQLite driver). Reads run on a small
+      pool; writes on one writer thread with group commit (see `_SqliteWriter`), opened with
+      BEGIN IMMEDIATE so a writer in another process makes us wait via busy_timeout.
+    - PostgreSQL: asyncpg through SQLAlchemy's async engine, calling the function with
+      `run_sync`.
+    """
+
+    READERS = 4
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.engine: AsyncEngine | None = None
+        self._writer: _SqliteWriter | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._sync_engine: sa.Engine | None = None
+        if self.is_sqlite:
+            self._sync_engine = sa.create_engine(
+                sa.make_url(url).set(drivername="sqlite"),
+                echo=echo,
+                connect_args={"check_same_thread": False},
+                pool_size=self.READERS + 1,
+            )
+            _configure_sqlite(self._sync_engine)
+            self._writer = _SqliteWriter(self._sync_engine)
+            self._readers = ThreadPoolExecutor(self.READERS, thread_name_prefix="sqlite-reader")
+        else:
+            self.engine = create_async_engine(
+                url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True
+            )
+
+    @property
+    def dialect(self) -> str:
+        return "sqlite" if self.is_sqlite else "postgresql"
+
+    async def run_read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn(connection, *args, **kwargs)` in one read transaction (one snapshot)."""
+        if self.engine is not None:
+            async with self.engine.connect() as conn, conn.begin():
+                return await conn.run_sync(fn, *args, **kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._readers, functools.partial(self._read_in_thread, fn, args, kwargs)
+        )
+
+    def _read_in_thread(
+        self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> T:
+        assert self._sync_engine is not None
+        with self._sync_engine.connect() as conn, conn.begin():
+            return fn(conn, *args, **kwargs)
+
+    async def run_write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn(connection, *args, **kwargs)` in one write transaction; return its result
+        once committed."""
+        if self.engine is not None:
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(fn, *args, **kwargs)
+        assert self._writer is not None
+        result: T = await self._writer.submit(functools.partial(fn, **kwargs), args)
+        return result
+
+    async def ping(self) -> None:
+        await self.run_read(lambda conn: conn.execute(sa.text("SELECT 1")))
+
+    async def dispose(self) -> None:
+        if self.engine is not None:
+            await self.engine.dispose()
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+        if self._writer is not None:
+            self._writer.close()
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    # pysqlite's implicit transactions are replaced by explicit BEGINs (SQLAlchemy's
+    # documented recipe), which is what lets the writer ask for BEGIN IMMEDIATE.
+    @sa.event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+
+
+@attrs.frozen
+class _WriteJob:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+class _SqliteWriter:
+    """One thread running queued write transactions, with group commit.
+
+    Jobs that queue up while a transaction runs go into the next one together, each inside
+    its own savepoint: a job that raises rolls back alone, and the batch pays for one commit.
+    A job's future resolves only after its batch has committed.
+    """
+
+    MAX_BATCH = 64
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self._jobs: queue.SimpleQueue[_WriteJob | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._jobs.put(_WriteJob(fn, args, future, loop))
+        return future
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()
+        self._engine.dispose()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._jobs.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stopping = True
+                    break
+                batch.append(job)
+            self._run_batch(batch)
+
+    def _run_batch(self, batch: list[_WriteJob]) -> None:
+        outcomes: list[tuple[_WriteJob, bool, Any]] = []
+        try:
+            with self._engine.connect() as conn:
+                conn = conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+                with conn.begin():
+                    if len(batch) == 1:
+                        outcomes.append((batch[0], True, batch[0].fn(conn, *batch[0].args)))
+                    else:
+                        for job in batch:
+                            try:
+                                with conn.begin_nested():
+                                    outcomes.append((job, True, job.fn(conn, *job.args)))
+                            except Exception as exc:
+                                outcomes.append((job, False, exc))
+        except Exception as exc:  # the transaction itself failed: nothing in it was stored
+            outcomes = [(job, False, exc) for job in batch]
+        for job, ok, value in outcomes:
+            job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
