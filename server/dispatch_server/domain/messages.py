@@ -1,0 +1,220 @@
+"""Reading stored mail: pages, single messages, artifacts, the latest OTP, wait matches."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+
+from dispatch_server import schema as t
+from dispatch_server.clock import utcnow
+from dispatch_server.errors import bad_request, not_found
+
+FOLDERS = ("inbox", "spam", "all")
+
+MESSAGE_COLUMNS = [c for c in t.messages.c if c.name != "raw_mime"] + [t.message_security.c.folder]
+
+
+@attrs.frozen
+class Cursor:
+    """A position in an inbox's (received_at, id) order."""
+
+    received_at: datetime
+    id: str
+
+    def encode(self) -> str:
+        payload = json.dumps([self.received_at.isoformat(), self.id]).encode()
+        return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> Cursor:
+        try:
+            padded = token + "=" * (-len(token) % 4)
+            received_at, message_id = json.loads(base64.urlsafe_b64decode(padded))
+            moment = datetime.fromisoformat(received_at)
+            if moment.tzinfo is None or not isinstance(message_id, str):
+                raise ValueError
+        except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+            raise bad_request("cursor is not one this server issued", "invalid_cursor") from None
+        return cls(moment, message_id)
+
+    @classmethod
+    def of(cls, row: Any) -> Cursor:
+        return cls(row.received_at, row.id)
+
+
+def retention_cutoff(retention_days: int) -> datetime:
+    return utcnow() - timedelta(days=retention_days)
+
+
+def _folder_clause(folder: str) -> sa.ColumnElement[bool]:
+    if folder not in FOLDERS:
+        raise bad_request("folder must be one of inbox, spam, all")
+    if folder == "all":
+        return sa.true()
+    return t.message_security.c.folder == folder
+
+
+def _messages_of(inbox_id: str, cutoff: datetime) -> sa.Select[Any]:
+    return (
+        sa.select(*MESSAGE_COLUMNS)
+        .join(t.message_security, t.message_security.c.message_id == t.messages.c.id)
+        .where(t.messages.c.inbox_id == inbox_id, t.messages.c.received_at >= cutoff)
+    )
+
+
+def _position() -> sa.Tuple:
+    return sa.tuple_(t.messages.c.received_at, t.messages.c.id)
+
+
+def list_messages(
+    conn: sa.Connection,
+    inbox_id: str,
+    *,
+    folder: str,
+    limit: int,
+    cursor: Cursor | None,
+    cutoff: datetime,
+) -> tuple[list[Any], Cursor | None]:
+    query = _messages_of(inbox_id, cutoff).where(_folder_clause(folder))
+    if cursor is not None:
+        query = query.where(
+            _position()
+            < sa.tuple_(sa.literal(cursor.received_at, t.UtcDateTime()), sa.literal(cursor.id))
+        )
+    query = query.order_by(t.messages.c.received_at.desc(), t.messages.c.id.desc()).limit(limit + 1)
+    rows = list(conn.execute(query))
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, Cursor.of(rows[-1])
+    return rows, None
+
+
+def get_message(conn: sa.Connection, inbox_id: str, message_id: str, *, cutoff: datetime) -> Any:
+    row = (
+        conn.execute(_messages_of(inbox_id, cutoff).where(t.messages.c.id == message_id))
+    ).first()
+    if row is None:
+        raise not_found("message")
+    return row
+
+
+def get_raw(conn: sa.Connection, inbox_id: str, message_id: str, *, cutoff: datetime) -> bytes:
+    raw = conn.scalar(
+        sa.select(t.messages.c.raw_mime).where(
+            t.messages.c.inbox_id == inbox_id,
+            t.messages.c.id == message_id,
+            t.messages.c.received_at >= cutoff,
+        )
+    )
+    if raw is None:
+        raise not_found("message")
+    return bytes(raw)
+
+
+def get_message_with_artifacts(
+    conn: sa.Connection, inbox_id: str, message_id: str, *, cutoff: datetime
+) -> tuple[Any, list[Any]]:
+    row = get_message(conn, inbox_id, message_id, cutoff=cutoff)
+    return row, artifacts_of_message(conn, message_id)
+
+
+def artifacts_of_message(conn: sa.Connection, message_id: str) -> list[Any]:
+    rows = conn.execute(
+        sa.select(t.artifacts)
+        .where(t.artifacts.c.message_id == message_id)
+        .order_by(t.artifacts.c.kind.desc(), t.artifacts.c.position)
+    )
+    return list(rows)
+
+
+def list_artifacts(
+    conn: sa.Connection,
+    inbox_id: str,
+    *,
+    kind: str | None,
+    limit: int,
+    cursor: Cursor | None,
+    cutoff: datetime,
+) -> tuple[list[Any], Cursor | None]:
+    a = t.artifacts
+    query = sa.select(a).where(
+        a.c.inbox_id == inbox_id, a.c.folder == "inbox", a.c.received_at >= cutoff
+    )
+    if kind is not None:
+        if kind not in ("otp", "link"):
+            raise bad_request("kind must be otp or link")
+        query = query.where(a.c.kind == kind)
+    if cursor is not None:
+        query = query.where(
+            sa.tuple_(a.c.received_at, a.c.id)
+            < sa.tuple_(sa.literal(cursor.received_at, t.UtcDateTime()), sa.literal(cursor.id))
+        )
+    query = query.order_by(a.c.received_at.desc(), a.c.id.desc()).limit(limit + 1)
+    rows = list(conn.execute(query))
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, Cursor.of(rows[-1])
+    return rows, None
+
+
+def latest_otp(conn: sa.Connection, inbox_id: str, *, cutoff: datetime) -> Any:
+    a, m = t.artifacts, t.messages
+    return (
+        conn.execute(
+            sa.select(a.c.value, a.c.message_id, a.c.received_at, m.c.from_header, m.c.subject)
+            .join(m, m.c.id == a.c.message_id)
+            .where(
+                a.c.inbox_id == inbox_id,
+                a.c.kind == "otp",
+                a.c.is_primary.is_(True),
+                a.c.folder == "inbox",
+                a.c.received_at >= cutoff,
+            )
+            .order_by(a.c.received_at.desc(), a.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+
+
+@attrs.frozen
+class WaitFilter:
+    kind: str  # message | otp | link
+    folder: str
+    after: Cursor | None
+    since: datetime
+    from_contains: str | None
+    subject_contains: str | None
+
+
+def find_wait_match(
+    conn: sa.Connection, inbox_id: str, wait: WaitFilter, *, cutoff: datetime
+) -> tuple[Any, list[Any]] | None:
+    """The oldest match after `wait.after`, else the newest match since `wait.since`."""
+    query = _messages_of(inbox_id, cutoff).where(_folder_clause(wait.folder))
+    if wait.from_contains:
+        query = query.where(t.messages.c.from_header.icontains(wait.from_contains, autoescape=True))
+    if wait.subject_contains:
+        query = query.where(t.messages.c.subject.icontains(wait.subject_contains, autoescape=True))
+    if wait.kind in ("otp", "link"):
+        query = query.where(
+            sa.exists().where(
+                t.artifacts.c.message_id == t.messages.c.id, t.artifacts.c.kind == wait.kind
+            )
+        )
+    if wait.after is not None:
+        bound = sa.tuple_(
+            sa.literal(wait.after.received_at, t.UtcDateTime()), sa.literal(wait.after.id)
+        )
+        query = query.where(_position() > bound).order_by(t.messages.c.received_at, t.messages.c.id)
+    else:
+        query = query.where(t.messages.c.received_at >= wait.since).order_by(
+            t.messages.c.received_at.desc(), t.messages.c.id.desc()
+        )
+    row = conn.execute(query.limit(1)).first()
+    return None if row is None else (row, artifacts_of_message(conn, row.id))
