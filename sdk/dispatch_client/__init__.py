@@ -1,0 +1,76 @@
+"""Dispatch: email inboxes as an API for AI agents.
+
+from dispatch_client import Dispatch
+
+d = Dispatch()  # $DISPATCH_API_KEY, $DISPATCH_BASE_URL
+inbox = d.inboxes.create()
+code = d.otp.wait_for_otp(inbox.id, timeout=60)
+"""
+
+__version__ = "0.1.0"
+
+from dispatch_client._client import AsyncDispatch, Dispatch
+from dispatch_client._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    DispatchError,
+    InternalServerError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PaymentRequiredError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnprocessableEntityError,
+    WaitTimeoutError,
+)
+from dispatch_client._models import (
+    Agent,
+    Artifact,
+    ArtifactPage,
+    Attachment,
+    Inbox,
+    InboxKey,
+    Message,
+    MessagePage,
+    Otp,
+    Signup,
+    WaitResult,
+    Workspace,
+)
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "Agent",
+    "Artifact",
+    "ArtifactPage",
+    "AsyncDispatch",
+    "Attachment",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "Dispatch",
+    "DispatchError",
+    "Inbox",
+    "InboxKey",
+    "InternalServerError",
+    "Message",
+    "MessagePage",
+    "NotFoundError",
+    "Otp",
+    "PayloadTooLargeError",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "Signup",
+    "UnprocessableEntityError",
+    "WaitResult",
+    "WaitTimeoutError",
+    "Workspace",
+    "__version__",
+]
