@@ -1,0 +1,307 @@
+"""Extraction quality on the corpus, plus focused checks of the rules behind it."""
+
+from __future__ import annotations
+
+import json
+import random
+from email.message import Message
+from pathlib import Path
+
+import pytest
+
+from dispatch_client.extract import decode_text_part, extract, extract_message, html_to_text
+
+CORPUS = Path(__file__).parent / "corpus"
+EXPECTED: dict[str, dict[str, str | None]] = json.loads((CORPUS / "expected.json").read_text())
+
+
+def test_corpus_is_large_and_varied() -> None:
+    files = sorted(p.name for p in CORPUS.glob("*.eml"))
+    assert files == sorted(EXPECTED), "every .eml has an expectation and vice versa"
+    assert len(files) >= 60
+    languages = {name.rsplit("-", 1)[1].removesuffix(".eml") for name in files}
+    assert len(languages) >= 10, languages
+    kinds = [EXPECTED[f] for f in files]
+    assert sum(1 for k in kinds if k["otp"] is None and k["primary_link"] is None) >= 8
+    assert sum(1 for k in kinds if k["primary_link"] is not None) >= 10
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_corpus_message(name: str) -> None:
+    result = extract_message((CORPUS / name).read_bytes())
+    expected = EXPECTED[name]
+    assert (result.otp, result.primary_link) == (expected["otp"], expected["primary_link"])
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Your code is 482-913.", "482913"),
+        ("Your code is 482 913.", "482913"),
+        ("Verification code: 4 8 2 9 1 3", "482913"),
+        ("Your login code: a7k-92q", None),  # lower-case alphanumerics are not taken
+        ("Your login code: A7K-92Q", "A7K92Q"),
+        ("Code: 2026", "2026"),  # a year-like code still wins when it is the only candidate
+    ],
+)
+def test_normalisation(text: str, code: str | None) -> None:
+    assert extract(None, text, None).otp == code
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Order #483920 has shipped",
+        "Total: $1,299.00 — thanks!",
+        "Betrag: 49,99 € am 24.11.2026",
+        "Call us at +1 415 555 0132 or (415) 555-0132",
+        "Meeting on 2026-11-24 at 10:45",
+        "Use promo code SAVE3024 for 30% off",
+        "© 2026 Acme Inc, San Francisco CA 94104",
+        "Step 1 of 3: choose a plan",
+        "Tracking number: 1Z 999 AA1 01 2345 6784",
+    ],
+)
+def test_decoys_are_not_codes(text: str) -> None:
+    assert extract("Your order", text, None).otp is None
+
+
+def test_css_colours_are_not_codes() -> None:
+    html = (
+        "<style>.a{color:#333333} .b{background:#112233}</style>"
+        "<p style='color:#444444'>Your verification code</p><p>661204</p>"
+    )
+    assert extract(None, None, html).otp == "661204"
+
+
+def test_html_to_text_keeps_cells_apart_and_drops_invisible_parts() -> None:
+    html = (
+        "<html><head><title>t</title><style>p{color:red}</style></head><body>"
+        "<script>var code = 111111;</script><table><tr><td>Code</td><td>482913</td></tr></table>"
+        "<p>caf&eacute; &amp; more</p><!-- 999999 --></body></html>"
+    )
+    assert html_to_text(html) == "Code\n482913\ncafé & more"
+
+
+def test_links_are_unwrapped_decoded_and_ranked() -> None:
+    html = (
+        '<a href="https://x.test/unsubscribe?u=1">Unsubscribe</a>'
+        '<a href="https://www.google.test/url?q=https://app.test/verify?token%3Dabcdefgh12345678&amp;sa=D">'
+        "Verify email</a>"
+        '<a href="mailto:help@x.test">Mail us</a><a href="https://x.test/blog">Blog</a>'
+    )
+    result = extract(None, None, html)
+    assert result.primary_link == "https://app.test/verify?token=abcdefgh12345678"
+    assert [link.url for link in result.links] == [
+        "https://x.test/unsubscribe?u=1",
+        "https://app.test/verify?token=abcdefgh12345678",
+        "https://x.test/blog",
+    ]
+
+
+def test_no_action_link_means_no_primary() -> None:
+    assert extract(None, "Read more at https://news.test/issue/212.", None).primary_link is None
+
+
+def test_never_raises_on_garbage() -> None:
+    rng = random.Random(20261124)
+    alphabet = "0123456789 -#$€.:,/<>&;=\"'abcdefXYZ\n\tкод验证码"
+    for _ in range(300):
+        blob = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400)))
+        result = extract(blob[:40], blob, f"<p>{blob}</p><a href='{blob}'>x</a>")
+        for otp in result.otps:
+            assert 4 <= len(otp.code) <= 8
+        assert sum(link.is_primary for link in result.links) <= 1
+    assert extract_message(b"\xff\xfe\x00garbage").otp is None
+
+
+@pytest.mark.parametrize(
+    ("subject", "text", "code"),
+    [
+        (None, "您的验证码是482913，5分钟内有效。", "482913"),  # no space around the code
+        (None, "認証コード：482913", "482913"),
+        (None, "Ваш код подтверждения: 739104", "739104"),
+        (None, "Doğrulama kodunuz: 518 204", "518204"),
+        (None, "Your verification code for order #58213077 is 482913", "482913"),
+        (None, "Your Slack confirmation code: WXK-2P9", "WXK2P9"),
+        ("482913 is your Acme code", None, "482913"),
+        ("Sign in to Pollen", "Enter this in the app:\n\n572039\n\nSee you soon", "572039"),
+    ],
+)
+def test_codes_in_context(subject: str | None, text: str | None, code: str) -> None:
+    result = extract(subject, text, None)
+    assert result.otp == code
+    assert len({otp.code for otp in result.otps}) == len(result.otps)
+    assert all(0.0 <= otp.score <= 1.0 for otp in result.otps)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A meeting's passcode, also in the one-tap dial string.
+        "Join Zoom Meeting\nMeeting ID: 845 2291 0637\nPasscode: 739155\n"
+        "+16469313860,,84522910637#,,,,*739155# US",
+        # A booking's record locator is called a confirmation code.
+        "Flight SK 1532 departs 06:45.\nConfirmation code: K7XP2M",
+        # A card payment's authorisation on a receipt.
+        "Visa 4242 (Contactless) $23.76\nAuth code: 004512",
+        # A promo code, next to the keyword or on the line after it.
+        "Use code WINTER25 for 25% off",
+        "Take an extra 25% off sale styles with code\nWINTER25",
+        "Routing number 021000089 · PO Box 55210, Charlotte, NC 28255",
+        "Receipt #2WQ9-K7TZ · Terminal 3",
+    ],
+)
+def test_context_decoys_are_not_codes(text: str) -> None:
+    assert extract(None, text, None).otps == ()
+
+
+def test_numbers_inside_urls_are_not_codes() -> None:
+    text = "Your code is below.\nTrack it: https://t.test/p/48291375?code=55512345"
+    assert extract(None, text, None).otp is None
+
+
+def test_best_code_first_with_its_source() -> None:
+    html = "<p>Your verification code:</p><p><b>661204</b></p><p>Ref 20261124</p>"
+    result = extract("Welcome to Acme", "Hello", html)
+    assert [(otp.code, otp.source) for otp in result.otps] == [("661204", "html")]
+
+
+@pytest.mark.parametrize(
+    ("href", "url"),
+    [
+        # SafeLinks around a Google redirect, the target URL-encoded
+        (
+            "https://nam12.safelinks.protection.outlook.test/?url=https%3A%2F%2Fwww.google.test"
+            "%2Furl%3Fq%3Dhttps%253A%252F%252Fapp.test%252Fconfirm%253Ftoken%253Dabcd1234efgh%26sa"
+            "%3DD&amp;data=05%7C01&amp;reserved=0",
+            "https://app.test/confirm?token=abcd1234efgh",
+        ),
+        # a base64url-encoded target
+        (
+            "https://t.mail.test/r/?id=9&amp;u=aHR0cHM6Ly9hcHAudGVzdC9hY3RpdmF0ZT90b2tlbj1aazhyVDJx",
+            "https://app.test/activate?token=Zk8rT2q",
+        ),
+        # the wrapper itself is the action: its redirect parameter is where to go afterwards
+        (
+            "https://auth.app.test/verify?token=pk_8d7f2a&amp;redirect=https://app.test/home",
+            "https://auth.app.test/verify?token=pk_8d7f2a&redirect=https://app.test/home",
+        ),
+        # click tracking that does not carry the target: the tracked URL is the link
+        (
+            "https://u1234.ct.sendgrid.test/ls/click?upn=u001.Qm9n5hZ7Vc0aX2dL8pR",
+            "https://u1234.ct.sendgrid.test/ls/click?upn=u001.Qm9n5hZ7Vc0aX2dL8pR",
+        ),
+    ],
+)
+def test_primary_link_is_unwrapped(href: str, url: str) -> None:
+    html = f'<p>Welcome!</p><p><a href="{href}">Confirm your email</a></p>'
+    assert extract(None, None, html).primary_link == url
+
+
+def test_links_skip_non_http_and_invisible_urls() -> None:
+    html = (
+        "<style>.hero{background:url(https://cdn.test/bg.png)}</style>"
+        '<img src="https://cdn.test/logo.png" alt="Acme">'
+        '<a href="mailto:help@acme.test">Mail us</a> <a href="tel:+14155550132">Call</a>'
+        '<a href="javascript:void(0)">Menu</a>'
+        '<a href="https://acme.test/unsubscribe?confirm=1&amp;token=abcdef123456">Unsubscribe</a>'
+    )
+    result = extract(None, None, html)
+    assert [link.url for link in result.links] == [
+        "https://acme.test/unsubscribe?confirm=1&token=abcdef123456"
+    ]
+    assert result.primary_link is None  # an unsubscribe link is never the action
+
+
+def test_plain_text_link_is_judged_by_the_sentence_that_introduces_it() -> None:
+    text = (
+        "Click the link below to confirm your email address:\n\n"
+        "https://app.quillbox.test/e/7Hq2Lk9PzX4mWv8RtY3n\n\n"
+        "If this wasn't you, reset your password at https://quillbox.test/account/password/Zk8rT2qLm9Xw4Vb7.\n"
+    )
+    result = extract(None, text, None)
+    assert result.primary_link == "https://app.quillbox.test/e/7Hq2Lk9PzX4mWv8RtY3n"
+    assert "https://quillbox.test/account/password/Zk8rT2qLm9Xw4Vb7" in [
+        link.url for link in result.links
+    ]
+
+
+def test_action_word_in_a_repository_name_is_no_action() -> None:
+    html = '<a href="https://git.test/acme/auth-service/pull/4821">view it on GitHub</a>'
+    assert extract(None, None, html).primary_link is None
+
+
+def test_action_in_anchor_text_of_any_language() -> None:
+    html = (
+        '<a href="https://kontoladen.test/hilfe">Hilfe</a>'
+        '<a href="https://mein.kontoladen.test/k/8f3a9c2e7b41d0aa5e6f">'
+        "E-Mail-Adresse bestätigen</a>"
+    )
+    assert extract(None, None, html).primary_link == (
+        "https://mein.kontoladen.test/k/8f3a9c2e7b41d0aa5e6f"
+    )
+
+
+def test_html_to_text_survives_broken_markup() -> None:
+    # An unclosed <head> ends where the body starts; zero-width and no-break spaces go.
+    html = "<head><meta charset=utf-8><title>x</title><body><p>Code&nbsp;482\u200b913</p>"
+    assert html_to_text(html) == "Code 482913"
+    assert html_to_text("a < b and <b>c</b> > d") == "a < b and c > d"
+    assert html_to_text("<p>one<p>two<br/>three</div>") == "one\ntwo\nthree"
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        "<a href='http://x.test/" * 20_000,
+        "<head>" * 30_000,
+        '<a href="' * 30_000,
+        "<!--" * 50_000,
+        "1 " * 100_000,
+        "İ" * 50_000 + " code 482913",
+        "https://x.test/?u=" * 10_000,
+    ],
+)
+def test_pathological_input_is_handled(blob: str) -> None:
+    # Each of these once made a pattern rescan the rest of the input at every tag or number.
+    result = extract(blob[:1000], blob, blob)
+    assert len(result.links) <= 500
+
+
+def _text_part(payload: bytes, charset: str) -> Message:
+    part = Message()
+    part["Content-Type"] = f'text/plain; charset="{charset}"'
+    part["Content-Transfer-Encoding"] = "8bit"
+    part.set_payload(payload)
+    return part
+
+
+@pytest.mark.parametrize(
+    ("payload", "charset", "text"),
+    [
+        ("Code: 482913 — merci".encode(), "us-ascii", "Code: 482913 — merci"),  # a lying label
+        (b"\x93Hi\x94 \x80 10", "iso-8859-1", "“Hi” € 10"),  # as Windows-1252, like mail clients
+        ("验证码 482913 鍶".encode("gb18030"), "gb2312", "验证码 482913 鍶"),  # GBK-only character
+        ("код 739104".encode("koi8-r"), "koi8-r", "код 739104"),
+        (b"caf\xc3\xa9", "x-unknown-charset", "café"),
+        (b"bad \xff utf-8", "utf-8", "bad \ufffd utf-8"),
+    ],
+)
+def test_decode_text_part(payload: bytes, charset: str, text: str) -> None:
+    assert decode_text_part(_text_part(payload, charset)) == text
+
+
+def test_extract_message_skips_attachments_and_reads_the_subject() -> None:
+    raw = (
+        b"From: Acme <no-reply@acme.test>\r\nTo: bot@dispatch.test\r\n"
+        b"Subject: =?utf-8?q?Ihr_Best=C3=A4tigungscode?=\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b'--b\r\nContent-Type: text/plain; charset="iso-8859-1"\r\n'
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        b"Ihr Best=E4tigungscode lautet: 730 184\r\n"
+        b'--b\r\nContent-Type: text/plain; name="old.txt"\r\n'
+        b'Content-Disposition: attachment; filename="old.txt"\r\n\r\nCode: 111111\r\n--b--\r\n'
+    )
+    result = extract_message(raw)
+    assert [otp.code for otp in result.otps] == ["730184"]
