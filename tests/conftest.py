@@ -1,0 +1,156 @@
+"""Shared fixtures: every backend test runs on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import uvicorn
+
+from dispatch_server.app import create_app
+from dispatch_server.config import Settings
+from dispatch_server.db import Database
+from dispatch_server.migrations import upgrade
+from dispatch_server.notify import Hub
+from tests import pg
+
+INBOUND_TOKEN = "test-inbound-token"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    url, cluster = pg.find_server()
+    yield url
+    if cluster is not None:
+        cluster.stop()
+
+
+def fresh_database_url(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    if backend == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "dispatch.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        asyncio.run(upgrade(url))
+        yield url
+        return
+    admin_url = request.getfixturevalue("postgres_admin_url")
+    name, url = pg.create_database(admin_url)
+    asyncio.run(upgrade(url))
+    yield url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    pg.drop_database(admin_url, name)
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A freshly migrated, empty database for one test."""
+    yield from fresh_database_url(request.param, tmp_path_factory, request)
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    base = Settings(
+        env="test",
+        database_url=database_url,
+        inbox_domain="dispatch.test",
+        inbound_token=INBOUND_TOKEN,
+        smtp_port=0,
+        http_port=0,
+        wait_lookback_seconds=600,
+    )
+    return attrs.evolve(base, **overrides)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def hub() -> Hub:
+    return Hub()
+
+
+@attrs.frozen
+class LiveServer:
+    base_url: str
+    smtp_host: str
+    smtp_port: int
+    settings: Settings
+    database_url: str
+
+
+class _ServerThread:
+    """The whole app (API + SMTP listener) on its own event loop in a thread, on free ports."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app = create_app(settings, with_smtp=True)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.run(self.server.serve(sockets=[self.sock]))
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        for _ in range(500):
+            if self.server.started:
+                break
+            if not self.thread.is_alive():
+                raise RuntimeError("test server failed to start")
+            threading.Event().wait(0.02)
+        else:
+            raise RuntimeError("test server did not start in 10 s")
+        smtp_host, smtp_port = self.app.state.smtp_server.sockets[0].getsockname()[:2]
+        return LiveServer(
+            base_url=f"http://127.0.0.1:{self.port}",
+            smtp_host=smtp_host,
+            smtp_port=smtp_port,
+            settings=self.settings,
+            database_url=self.settings.database_url,
+        )
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def live_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """A running server on each backend, shared by a test module (tests sign up their own
+    workspaces, so they do not see each other's data)."""
+    urls = fresh_database_url(request.param, tmp_path_factory, request)
+    url = next(urls)
+    thread = _ServerThread(make_settings(url))
+    try:
+        yield thread.start()
+    finally:
+        thread.stop()
+        next(urls, None)
+
+
+@pytest.fixture
+def corpus_dir() -> Path:
+    return Path(__file__).parent / "corpus"

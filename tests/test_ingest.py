@@ -1,0 +1,318 @@
+"""The ingest function itself, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from dispatch_server import schema as t
+from dispatch_server.db import Database
+from dispatch_server.domain import workspaces
+from dispatch_server.ingest.pipeline import Envelope, IngestRejected, ingest
+from dispatch_server.ingest.security import Verdicts
+from dispatch_server.notify import Hub
+from tests.conftest import fresh_database_url, make_settings
+from tests.helpers import make_mail
+
+pytestmark = pytest.mark.anyio
+
+
+async def new_inbox(db: Database, local_part: str) -> dict[str, object]:
+    result = await db.run_write(
+        workspaces.signup, domain="dispatch.test", name=None, local_part=local_part
+    )
+    return result.inbox
+
+
+async def count(db: Database, table: sa.Table) -> int:
+    total = await db.run_read(
+        lambda conn: conn.scalar(sa.select(sa.func.count()).select_from(table))
+    )
+    return int(total or 0)
+
+
+def all_rows(conn: sa.Connection, query: sa.Select[Any]) -> list[Any]:
+    return list(conn.execute(query))
+
+
+async def test_stores_message_security_and_artifacts(
+    db: Database, hub: Hub, database_url: str
+) -> None:
+    inbox = await new_inbox(db, "bot")
+    raw = make_mail(
+        "bot@dispatch.test",
+        subject="Your Acme verification code",
+        text="Your verification code is 482913.\nOr click https://acme.test/verify?token=abc",
+    )
+    result = await ingest(
+        db, hub, make_settings(database_url), raw, Envelope(("bot@dispatch.test",))
+    )
+    assert result.rejected == ()
+    [delivery] = result.deliveries
+    assert (
+        delivery.inbox_id == inbox["id"] and not delivery.duplicate and delivery.folder == "inbox"
+    )
+    [message] = await db.run_read(all_rows, sa.select(t.messages))
+    [security] = await db.run_read(all_rows, sa.select(t.message_security))
+    artifacts = await db.run_read(
+        all_rows, sa.select(t.artifacts).order_by(t.artifacts.c.kind.desc())
+    )
+    [quota] = await db.run_read(all_rows, sa.select(t.workspace_quotas))
+    assert message.subject == "Your Acme verification code"
+    assert message.from_address == "no-reply@acme.test"
+    assert message.to_addresses == ["bot@dispatch.test"]
+    assert bytes(message.raw_mime) == raw
+    assert message.size_bytes == len(raw)
+    assert "482913" in message.text_body
+    assert security.folder == "inbox"
+    first = artifacts[0]
+    assert (first.kind, first.value, first.is_primary) == ("otp", "482913", True)
+    assert ("link", "https://acme.test/verify?token=abc") in [(a.kind, a.value) for a in artifacts]
+    assert quota.inbound_count == 1
+
+
+async def test_dedupes_on_message_id(db: Database, hub: Hub, database_url: str) -> None:
+    await new_inbox(db, "bot")
+    settings = make_settings(database_url)
+    raw = make_mail("bot@dispatch.test", message_id="<same@acme.test>")
+    first = await ingest(db, hub, settings, raw, Envelope(("bot@dispatch.test",)))
+    second = await ingest(db, hub, settings, raw, Envelope(("bot@dispatch.test",)))
+    assert not first.deliveries[0].duplicate
+    assert second.deliveries[0].duplicate
+    assert second.deliveries[0].message_id == first.deliveries[0].message_id
+    assert await count(db, t.messages) == 1
+
+
+async def test_provider_id_wins_over_message_id(db: Database, hub: Hub, database_url: str) -> None:
+    await new_inbox(db, "bot")
+    settings = make_settings(database_url)
+    raw = make_mail("bot@dispatch.test", message_id="<same@acme.test>")
+    await ingest(
+        db, hub, settings, raw, Envelope(("bot@dispatch.test",), provider_message_id="ses-1")
+    )
+    await ingest(
+        db, hub, settings, raw, Envelope(("bot@dispatch.test",), provider_message_id="ses-2")
+    )
+    await ingest(
+        db, hub, settings, raw, Envelope(("bot@dispatch.test",), provider_message_id="ses-2")
+    )
+    assert await count(db, t.messages) == 2
+
+
+async def test_mail_without_message_id_is_never_deduped(
+    db: Database, hub: Hub, database_url: str
+) -> None:
+    await new_inbox(db, "bot")
+    raw = b"From: a@acme.test\r\nTo: bot@dispatch.test\r\nSubject: hi\r\n\r\nsame body\r\n"
+    for _ in range(2):
+        await ingest(db, hub, make_settings(database_url), raw, Envelope(("bot@dispatch.test",)))
+    assert await count(db, t.messages) == 2
+
+
+async def test_recipients_plus_addressing_case_and_unknowns(
+    db: Database, hub: Hub, database_url: str
+) -> None:
+    a = await new_inbox(db, "alpha")
+    b = await new_inbox(db, "beta")
+    raw = make_mail("alpha@dispatch.test")
+    result = await ingest(
+        db,
+        hub,
+        make_settings(database_url),
+        raw,
+        Envelope(
+            (
+                "Alpha+github@Dispatch.Test",
+                "beta@dispatch.test",
+                "alpha@dispatch.test",
+                "ghost@dispatch.test",
+            )
+        ),
+    )
+    assert sorted(d.inbox_id for d in result.deliveries) == sorted([str(a["id"]), str(b["id"])])
+    assert result.rejected == ("ghost@dispatch.test",)
+
+
+async def test_spam_verdicts_and_headers_choose_the_spam_folder(
+    db: Database, hub: Hub, database_url: str
+) -> None:
+    await new_inbox(db, "bot")
+    settings = make_settings(database_url)
+    flagged = make_mail("bot@dispatch.test", headers={"X-Spam-Flag": "YES"})
+    by_header = await ingest(db, hub, settings, flagged, Envelope(("bot@dispatch.test",)))
+    by_verdict = await ingest(
+        db,
+        hub,
+        settings,
+        make_mail("bot@dispatch.test"),
+        Envelope(("bot@dispatch.test",), verdicts=Verdicts(spam="PASS", virus="FAIL")),
+    )
+    clean = await ingest(
+        db,
+        hub,
+        settings,
+        make_mail("bot@dispatch.test"),
+        Envelope(("bot@dispatch.test",), verdicts=Verdicts(spam="PASS", virus="PASS", dkim="PASS")),
+    )
+    assert [r.deliveries[0].folder for r in (by_header, by_verdict, clean)] == [
+        "spam",
+        "spam",
+        "inbox",
+    ]
+    verdicts = {
+        row.message_id: row for row in await db.run_read(all_rows, sa.select(t.message_security))
+    }
+    assert verdicts[by_verdict.deliveries[0].message_id].virus_verdict == "FAIL"
+    assert verdicts[clean.deliveries[0].message_id].dkim_verdict == "PASS"
+
+
+async def test_quota_is_enforced_and_nothing_partial_is_stored(
+    db: Database, hub: Hub, database_url: str
+) -> None:
+    await new_inbox(db, "bot")
+    settings = make_settings(database_url, daily_inbound_quota=2)
+    for _ in range(2):
+        await ingest(
+            db, hub, settings, make_mail("bot@dispatch.test"), Envelope(("bot@dispatch.test",))
+        )
+    with pytest.raises(IngestRejected) as caught:
+        await ingest(
+            db, hub, settings, make_mail("bot@dispatch.test"), Envelope(("bot@dispatch.test",))
+        )
+    assert caught.value.code == "quota_exceeded"
+    assert caught.value.smtp_reply.startswith("452")
+    assert await count(db, t.messages) == 2
+
+
+async def test_concurrent_ingest_respects_quota_exactly(
+    db: Database, hub: Hub, database_url: str
+) -> None:
+    await new_inbox(db, "bot")
+    settings = make_settings(database_url, daily_inbound_quota=5)
+
+    async def one() -> bool:
+        try:
+            await ingest(
+                db, hub, settings, make_mail("bot@dispatch.test"), Envelope(("bot@dispatch.test",))
+            )
+        except IngestRejected:
+            return False
+        return True
+
+    outcomes = await asyncio.gather(*(one() for _ in range(12)))
+    assert outcomes.count(True) == 5
+    assert await count(db, t.messages) == 5
+
+
+async def test_size_and_mime_caps(db: Database, hub: Hub, database_url: str) -> None:
+    await new_inbox(db, "bot")
+    envelope = Envelope(("bot@dispatch.test",))
+    small = make_settings(database_url, max_message_bytes=1000)
+    with pytest.raises(IngestRejected) as too_big:
+        await ingest(db, hub, small, make_mail("bot@dispatch.test", text="x" * 2000), envelope)
+    assert (too_big.value.code, too_big.value.smtp_reply[:3], too_big.value.http_status) == (
+        "message_too_large",
+        "552",
+        413,
+    )
+
+    message = EmailMessage()
+    message["To"] = "bot@dispatch.test"
+    message.set_content("root")
+    for i in range(30):
+        message.add_attachment(f"part {i}".encode(), maintype="application", subtype="octet-stream")
+    capped = make_settings(database_url, max_mime_parts=10)
+    with pytest.raises(IngestRejected) as too_many:
+        await ingest(db, hub, capped, message.as_bytes(), envelope)
+    assert too_many.value.code == "unparseable_message"
+
+    nested = b"Content-Type: text/plain\r\n\r\ninnermost\r\n"
+    for depth in range(15):
+        nested = (
+            f"Content-Type: multipart/mixed; boundary=b{depth}\r\n\r\n--b{depth}\r\n".encode()
+            + nested
+            + f"\r\n--b{depth}--\r\n".encode()
+        )
+    deep = b"To: bot@dispatch.test\r\nMIME-Version: 1.0\r\n" + nested
+    with pytest.raises(IngestRejected) as too_deep:
+        await ingest(db, hub, make_settings(database_url, max_mime_depth=5), deep, envelope)
+    assert "nesting" in too_deep.value.message
+    assert await count(db, t.messages) == 0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"garbage without headers",
+        b"Subject: =?bogus-charset?q?hi?=\r\n"
+        b"Content-Type: text/plain; charset=x-unknown\r\n\r\n\xff\xfe body",
+        b"From: <<<>>>\r\nTo: ,,,\r\nContent-Type: multipart/alternative\r\n\r\nno boundary at all",
+        b"Content-Type: text/html; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!",
+        b"Subject: nul\x00in subject\r\nFrom: a\x00b@acme.test\r\n\r\n"
+        b"body \x00 with NUL, code 123456",
+        b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n"
+        b"Content-Disposition: attachment; filename*=bad''%ZZ\r\n\r\ndata\r\n--x--",
+    ],
+)
+async def test_malformed_mail_is_stored_not_lost(
+    db: Database, hub: Hub, database_url: str, raw: bytes
+) -> None:
+    await new_inbox(db, "bot")
+    result = await ingest(
+        db, hub, make_settings(database_url), raw, Envelope(("bot@dispatch.test",))
+    )
+    assert len(result.deliveries) == 1
+    [stored] = await db.run_read(all_rows, sa.select(t.messages.c.raw_mime))
+    assert bytes(stored.raw_mime) == raw
+
+
+async def test_ingest_wakes_subscribers_of_that_inbox_only(
+    db: Database, hub: Hub, database_url: str
+) -> None:
+    a = await new_inbox(db, "alpha")
+    b = await new_inbox(db, "beta")
+    async with hub.subscribe(str(a["id"])) as sub_a, hub.subscribe(str(b["id"])) as sub_b:
+        await ingest(
+            db,
+            hub,
+            make_settings(database_url),
+            make_mail("alpha@dispatch.test"),
+            Envelope(("alpha@dispatch.test",)),
+        )
+        assert await sub_a.wait(1.0) is True
+        assert await sub_b.wait(0.05) is False
+
+
+@pytest.fixture
+def postgres_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    yield from fresh_database_url("postgresql", tmp_path_factory, request)
+
+
+async def test_postgres_notify_wakes_waiters_in_other_processes(postgres_url: str) -> None:
+    """Two hubs stand for two processes (API and SMTP listener) sharing one database."""
+    db = Database(postgres_url)
+    api_hub, smtp_hub = Hub(), Hub()
+    try:
+        await api_hub.start_listening(db)
+        inbox = await new_inbox(db, "bot")
+        async with api_hub.subscribe(str(inbox["id"])) as subscription:
+            await ingest(
+                db,
+                smtp_hub,
+                make_settings(postgres_url),
+                make_mail("bot@dispatch.test"),
+                Envelope(("bot@dispatch.test",)),
+            )
+            assert await subscription.wait(2.0) is True
+    finally:
+        await api_hub.close()
+        await db.dispose()

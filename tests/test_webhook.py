@@ -1,0 +1,102 @@
+"""The dev inbound webhook door."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import INBOUND_TOKEN, LiveServer
+from tests.helpers import bearer, make_mail, signup
+
+TOKEN = {"x-dispatch-inbound-token": INBOUND_TOKEN}
+
+
+def post(server: LiveServer, **kwargs: object) -> httpx.Response:
+    return httpx.post(f"{server.base_url}/v1/webhooks/inbound", **kwargs)  # type: ignore[arg-type]
+
+
+def test_json_form_is_ingested_like_smtp(live_server: LiveServer) -> None:
+    account = signup(live_server.base_url, local_part="hook-json")
+    response = post(
+        live_server,
+        headers=TOKEN,
+        json={
+            "to": "hook-json@dispatch.test",
+            "from": "GitHub <noreply@github.test>",
+            "subject": "Your GitHub launch code",
+            "text": "Code: 90210-11",
+            "html": "<p>Code: <b>902101</b></p>",
+            "headers": {"X-Campaign": "verify"},
+        },
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    [delivery] = body["deliveries"]
+    assert delivery["inbox_id"] == account["inbox"]["id"]
+    assert delivery["folder"] == "inbox" and delivery["duplicate"] is False
+    assert body["rejected"] == []
+    message = httpx.get(
+        f"{live_server.base_url}/v1/inboxes/{account['inbox']['id']}/messages/{delivery['message_id']}",
+        headers=bearer(account["inbox_key"]),
+    ).json()
+    assert message["from"] == "GitHub <noreply@github.test>"
+    assert message["subject"] == "Your GitHub launch code"
+    assert "902101" in message["html"]
+
+
+def test_raw_form_with_query_recipients_and_dedupe(live_server: LiveServer) -> None:
+    account = signup(live_server.base_url, local_part="hook-raw")
+    raw = make_mail("someone-else@dispatch.test", message_id="<hook-raw-1@acme.test>")
+    headers = {**TOKEN, "content-type": "message/rfc822"}
+    first = post(live_server, headers=headers, content=raw, params={"to": "hook-raw@dispatch.test"})
+    again = post(live_server, headers=headers, content=raw, params={"to": "hook-raw@dispatch.test"})
+    assert first.status_code == again.status_code == 201
+    assert again.json()["deliveries"][0]["duplicate"] is True
+    assert (
+        again.json()["deliveries"][0]["message_id"] == first.json()["deliveries"][0]["message_id"]
+    )
+    assert first.json()["deliveries"][0]["inbox_id"] == account["inbox"]["id"]
+
+
+def test_raw_form_falls_back_to_header_recipients(live_server: LiveServer) -> None:
+    signup(live_server.base_url, local_part="hook-hdr")
+    raw = make_mail("Bot <hook-hdr@dispatch.test>")
+    response = post(live_server, headers={**TOKEN, "content-type": "message/rfc822"}, content=raw)
+    assert response.status_code == 201
+
+
+def test_spam_flag_files_into_spam(live_server: LiveServer) -> None:
+    signup(live_server.base_url, local_part="hook-spam")
+    response = post(
+        live_server,
+        headers=TOKEN,
+        json={"to": "hook-spam@dispatch.test", "text": "buy now", "spam": True},
+    )
+    assert response.json()["deliveries"][0]["folder"] == "spam"
+
+
+def test_token_is_required(live_server: LiveServer) -> None:
+    body = {"to": "x@dispatch.test", "text": "hi"}
+    for headers in ({}, {"x-dispatch-inbound-token": "wrong"}):
+        response = post(live_server, headers=headers, json=body)
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_bad_bodies_are_400_and_unknown_recipients_404(live_server: LiveServer) -> None:
+    for body in (
+        {"to": "x@dispatch.test"},
+        {"to": [], "text": "a"},
+        {"to": "no-at", "text": "a"},
+        {"to": "x@dispatch.test", "text": 5},
+        {"to": "x@dispatch.test", "text": "a", "headers": []},
+        {"to": "x@dispatch.test", "text": "a", "spam": "yes"},
+    ):
+        response = post(live_server, headers=TOKEN, json=body)
+        assert response.status_code == 400, body
+        assert response.json()["error"]["code"] == "invalid_request"
+    response = post(live_server, headers=TOKEN, json={"to": "ghost@dispatch.test", "text": "a"})
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "unknown_recipient")
+    response = post(
+        live_server, headers={**TOKEN, "content-type": "message/rfc822"}, content=b"no headers"
+    )
+    assert response.status_code == 400
