@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from dispatch_server import schema as t
 from dispatch_server.db import Database
 from dispatch_server.domain import workspaces
-from dispatch_server.ingest.pipeline import Envelope, IngestRejected, ingest
+from dispatch_server.ingest.pipeline import INLINE_PARSE_BYTES, Envelope, IngestRejected, ingest
 from dispatch_server.ingest.security import Verdicts
 from dispatch_server.notify import Hub
 from tests.conftest import fresh_database_url, make_settings
@@ -243,6 +243,36 @@ async def test_size_and_mime_caps(db: Database, hub: Hub, database_url: str) -> 
         await ingest(db, hub, make_settings(database_url, max_mime_depth=5), deep, envelope)
     assert "nesting" in too_deep.value.message
     assert await count(db, t.messages) == 0
+
+
+async def test_large_message_is_parsed_off_the_event_loop_and_stored_whole(
+    db: Database, hub: Hub, database_url: str
+) -> None:
+    await new_inbox(db, "bot")
+    message = EmailMessage()
+    message["To"] = "bot@dispatch.test"
+    message["Subject"] = "Your statement"
+    message.set_content("Your verification code is 731904.")
+    report = bytes(range(256)) * 800  # 200 KB, well above INLINE_PARSE_BYTES
+    message.add_attachment(report, maintype="application", subtype="pdf", filename="report.pdf")
+    raw = message.as_bytes()
+    assert len(raw) > INLINE_PARSE_BYTES
+    result = await ingest(
+        db, hub, make_settings(database_url), raw, Envelope(("bot@dispatch.test",))
+    )
+    [delivery] = result.deliveries
+    [stored] = await db.run_read(all_rows, sa.select(t.messages))
+    assert bytes(stored.raw_mime) == raw
+    assert [(a["filename"], a["size_bytes"]) for a in stored.attachments] == [
+        ("report.pdf", len(report))
+    ]
+    otps = await db.run_read(
+        all_rows,
+        sa.select(t.artifacts.c.value).where(
+            t.artifacts.c.message_id == delivery.message_id, t.artifacts.c.kind == "otp"
+        ),
+    )
+    assert [row.value for row in otps] == ["731904"]
 
 
 @pytest.mark.parametrize(

@@ -127,9 +127,11 @@ class _WriteJob:
 class _SqliteWriter:
     """One thread running queued write transactions, with group commit.
 
-    Jobs that queue up while a transaction runs go into the next one together, each inside
-    its own savepoint: a job that raises rolls back alone, and the batch pays for one commit.
-    A job's future resolves only after its batch has committed.
+    Jobs that queue up while a transaction runs go into the next one together and share one
+    commit. If any of them raises, that transaction is rolled back and each job is run again
+    in a transaction of its own, so only the failing job fails (savepoints per job cost more
+    than these rare re-runs). A job's future resolves only after its transaction committed.
+    Transaction functions must therefore touch nothing but the connection they are given.
     """
 
     MAX_BATCH = 64
@@ -170,30 +172,43 @@ class _SqliteWriter:
             self._run_batch(batch)
 
     def _run_batch(self, batch: list[_WriteJob]) -> None:
-        outcomes: list[tuple[_WriteJob, bool, Any]] = []
-        try:
-            with self._engine.connect() as conn:
-                conn = conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
-                with conn.begin():
-                    if len(batch) == 1:
-                        outcomes.append((batch[0], True, batch[0].fn(conn, *batch[0].args)))
-                    else:
-                        for job in batch:
-                            try:
-                                with conn.begin_nested():
-                                    outcomes.append((job, True, job.fn(conn, *job.args)))
-                            except Exception as exc:
-                                outcomes.append((job, False, exc))
-        except Exception as exc:  # the transaction itself failed: nothing in it was stored
-            outcomes = [(job, False, exc) for job in batch]
+        outcomes: list[tuple[_WriteJob, bool, Any]] | None = None
+        if len(batch) > 1:
+            outcomes = self._run_together(batch)
+        if outcomes is None:
+            outcomes = [self._run_alone(job) for job in batch]
+        # One wake-up per event loop for the whole batch: each call_soon_threadsafe writes to
+        # the loop's self-pipe, which cost more than the rest of settling.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for job, ok, value in outcomes:
-            job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
+            by_loop.setdefault(job.loop, []).append((job.future, ok, value))
+        for loop, settled in by_loop.items():
+            loop.call_soon_threadsafe(_settle, settled)
+
+    def _transaction(self) -> sa.Connection:
+        return self._engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE")
+
+    def _run_together(self, batch: list[_WriteJob]) -> list[tuple[_WriteJob, bool, Any]] | None:
+        """All jobs in one transaction; None if any of them raised (nothing is kept then)."""
+        try:
+            with self._transaction() as conn, conn.begin():
+                return [(job, True, job.fn(conn, *job.args)) for job in batch]
+        except Exception:
+            return None
+
+    def _run_alone(self, job: _WriteJob) -> tuple[_WriteJob, bool, Any]:
+        try:
+            with self._transaction() as conn, conn.begin():
+                return (job, True, job.fn(conn, *job.args))
+        except Exception as exc:
+            return (job, False, exc)
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.cancelled():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _settle(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in settled:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
