@@ -88,6 +88,28 @@ async def test_dedupes_on_message_id(db: Database, hub: Hub, database_url: str) 
     assert await count(db, t.messages) == 1
 
 
+async def test_duplicates_are_per_inbox(db: Database, hub: Hub, database_url: str) -> None:
+    alpha, beta, gamma = [await new_inbox(db, name) for name in ("alpha", "beta", "gamma")]
+    settings = make_settings(database_url)
+    raw = make_mail("alpha@dispatch.test", message_id="<shared@acme.test>")
+    first = await ingest(
+        db, hub, settings, raw, Envelope(("alpha@dispatch.test", "beta@dispatch.test"))
+    )
+    again = await ingest(
+        db,
+        hub,
+        settings,
+        raw,
+        Envelope(("alpha@dispatch.test", "beta@dispatch.test", "gamma@dispatch.test")),
+    )
+    earlier = {d.inbox_id: d.message_id for d in first.deliveries}
+    outcome = {d.inbox_id: (d.duplicate, d.message_id) for d in again.deliveries}
+    assert outcome[str(alpha["id"])] == (True, earlier[str(alpha["id"])])
+    assert outcome[str(beta["id"])] == (True, earlier[str(beta["id"])])
+    assert outcome[str(gamma["id"])][0] is False
+    assert await count(db, t.messages) == 3
+
+
 async def test_provider_id_wins_over_message_id(db: Database, hub: Hub, database_url: str) -> None:
     await new_inbox(db, "bot")
     settings = make_settings(database_url)

@@ -76,13 +76,24 @@ def normalize_address(address: str) -> str:
 _FIND_INBOXES = sa.select(t.inboxes.c.id, t.inboxes.c.workspace_id, t.inboxes.c.address).where(
     t.inboxes.c.address.in_(sa.bindparam("addresses", expanding=True))
 )
-_FIND_DUPLICATE = (
-    sa.select(t.messages.c.id, t.message_security.c.folder)
-    .join(t.message_security, t.message_security.c.message_id == t.messages.c.id)
-    .where(
-        t.messages.c.inbox_id == sa.bindparam("inbox_id"),
-        t.messages.c.provider_message_id == sa.bindparam("provider_id"),
+# The recipients' inboxes, each with the copy of this message it already holds, if any.
+_FIND_TARGETS = (
+    sa.select(
+        t.inboxes.c.id,
+        t.inboxes.c.workspace_id,
+        t.inboxes.c.address,
+        t.messages.c.id.label("existing_id"),
+        t.message_security.c.folder.label("existing_folder"),
     )
+    .outerjoin(
+        t.messages,
+        sa.and_(
+            t.messages.c.inbox_id == t.inboxes.c.id,
+            t.messages.c.provider_message_id == sa.bindparam("provider_id"),
+        ),
+    )
+    .outerjoin(t.message_security, t.message_security.c.message_id == t.messages.c.id)
+    .where(t.inboxes.c.address.in_(sa.bindparam("addresses", expanding=True)))
 )
 
 
@@ -221,21 +232,23 @@ def _store_all(
 ) -> tuple[list[Delivery], tuple[str, ...]]:
     """The ingest transaction: one synchronous function, so SQLite runs it in a single hop."""
     recipients = job.envelope.recipients
-    inboxes = find_inboxes(conn, recipients)
-    rejected = tuple(r for r in recipients if normalize_address(r) not in inboxes)
-    unique = {inbox.id: inbox for inbox in inboxes.values()}.values()
-    deliveries = [_store(conn, job, inbox) for inbox in unique]
+    targets = conn.execute(
+        _FIND_TARGETS, {**_inboxes_params(recipients), "provider_id": job.provider_id}
+    ).all()
+    addresses = {row.address for row in targets}
+    rejected = tuple(r for r in recipients if normalize_address(r) not in addresses)
+    deliveries = [
+        Delivery(row.id, row.existing_id, duplicate=True, folder=row.existing_folder)
+        if row.existing_id is not None
+        else _store(conn, job, InboxRef(row.id, row.workspace_id, row.address))
+        for row in targets
+    ]
     hub.notify_in_transaction(conn, [d.inbox_id for d in deliveries if not d.duplicate])
     return deliveries, rejected
 
 
 def _store(conn: sa.Connection, job: _StoreJob, inbox: InboxRef) -> Delivery:
     parsed, envelope, provider_id, folder = job.parsed, job.envelope, job.provider_id, job.folder
-    existing = conn.execute(
-        _FIND_DUPLICATE, {"inbox_id": inbox.id, "provider_id": provider_id}
-    ).first()
-    if existing is not None:
-        return Delivery(inbox.id, existing.id, duplicate=True, folder=existing.folder)
     now = utcnow()
     if not _take_inbound_quota(conn, inbox.workspace_id, now.date(), job.quota):
         raise quota_rejection()
