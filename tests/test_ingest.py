@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from dispatch_server import schema as t
+from dispatch_server.clock import utcnow
 from dispatch_server.db import Database
 from dispatch_server.domain import workspaces
 from dispatch_server.ingest.pipeline import INLINE_PARSE_BYTES, Envelope, IngestRejected, ingest
@@ -231,6 +233,29 @@ async def test_concurrent_ingest_respects_quota_exactly(
     assert await count(db, t.messages) == 5
 
 
+async def test_concurrent_multi_recipient_ingests_all_land(
+    db: Database, hub: Hub, database_url: str
+) -> None:
+    """Overlapping recipient sets across workspaces, concurrently: no deadlock, nothing lost."""
+    names = ["w1", "w2", "w3", "w4"]
+    for name in names:
+        await new_inbox(db, name)
+    settings = make_settings(database_url)
+    chooser = random.Random(7)
+    envelopes = [
+        Envelope(tuple(f"{n}@dispatch.test" for n in chooser.sample(names, chooser.randint(2, 4))))
+        for _ in range(40)
+    ]
+    results = await asyncio.gather(
+        *(
+            ingest(db, hub, settings, make_mail(envelope.recipients[0]), envelope)
+            for envelope in envelopes
+        )
+    )
+    assert [len(r.deliveries) for r in results] == [len(e.recipients) for e in envelopes]
+    assert await count(db, t.messages) == sum(len(e.recipients) for e in envelopes)
+
+
 async def test_size_and_mime_caps(db: Database, hub: Hub, database_url: str) -> None:
     await new_inbox(db, "bot")
     envelope = Envelope(("bot@dispatch.test",))
@@ -367,4 +392,44 @@ async def test_postgres_notify_wakes_waiters_in_other_processes(postgres_url: st
             assert await subscription.wait(2.0) is True
     finally:
         await api_hub.close()
+        await db.dispose()
+
+
+async def test_postgres_ingest_takes_received_at_only_once_it_holds_the_inbox(
+    postgres_url: str,
+) -> None:
+    """Ingests into one inbox queue behind each other and take received_at once at the head,
+    so they commit in received_at order: a waiter that resumes after the newest message it
+    saw cannot miss one that took an earlier received_at but committed later."""
+    db, hub, settings = Database(postgres_url), Hub(), make_settings(postgres_url)
+    try:
+        inbox = await new_inbox(db, "bot")
+        assert db.engine is not None
+        async with db.engine.connect() as other_ingest:
+            await other_ingest.begin()
+            await other_ingest.execute(
+                sa.select(t.inboxes.c.id)
+                .where(t.inboxes.c.id == inbox["id"])
+                .with_for_update(key_share=True)
+            )
+            queued = asyncio.create_task(
+                ingest(
+                    db,
+                    hub,
+                    settings,
+                    make_mail("bot@dispatch.test"),
+                    Envelope(("bot@dispatch.test",)),
+                )
+            )
+            await asyncio.sleep(0.5)
+            assert not queued.done()
+            released = utcnow()
+            await other_ingest.commit()
+        [delivery] = (await queued).deliveries
+        [stored] = await db.run_read(
+            all_rows,
+            sa.select(t.messages.c.received_at).where(t.messages.c.id == delivery.message_id),
+        )
+        assert stored.received_at >= released
+    finally:
         await db.dispose()

@@ -77,6 +77,11 @@ _FIND_INBOXES = sa.select(t.inboxes.c.id, t.inboxes.c.workspace_id, t.inboxes.c.
     t.inboxes.c.address.in_(sa.bindparam("addresses", expanding=True))
 )
 # The recipients' inboxes, each with the copy of this message it already holds, if any.
+# On PostgreSQL the inbox rows are locked until commit, so ingests into one inbox take their
+# received_at and commit in the same order, which readers and waiters that resume after a
+# (received_at, id) position rely on. SQLite has one writer anyway. Every ingest takes its
+# locks in one order (these rows by workspace, then the quota rows in the same workspace
+# order, see _store_all), so two multi-recipient ingests cannot deadlock.
 _FIND_TARGETS = (
     sa.select(
         t.inboxes.c.id,
@@ -94,6 +99,8 @@ _FIND_TARGETS = (
     )
     .outerjoin(t.message_security, t.message_security.c.message_id == t.messages.c.id)
     .where(t.inboxes.c.address.in_(sa.bindparam("addresses", expanding=True)))
+    .order_by(t.inboxes.c.workspace_id, t.inboxes.c.id)
+    .with_for_update(of=t.inboxes, key_share=True)
 )
 
 
