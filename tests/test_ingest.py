@@ -433,3 +433,35 @@ async def test_postgres_ingest_takes_received_at_only_once_it_holds_the_inbox(
         assert stored.received_at >= released
     finally:
         await db.dispose()
+
+
+async def test_postgres_listener_reconnects_and_wakes_waiters(postgres_url: str) -> None:
+    db = Database(postgres_url)
+    api_hub, smtp_hub = Hub(), Hub()
+    try:
+        await api_hub.start_listening(db)
+        inbox = await new_inbox(db, "bot")
+        async with api_hub.subscribe(str(inbox["id"])) as subscription:
+            assert db.engine is not None
+            async with db.engine.connect() as admin:
+                await admin.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE pid <> pg_backend_pid() AND datname = current_database()"
+                        " AND query LIKE 'LISTEN%'"
+                    )
+                )
+            # Back on a new connection, the hub wakes every waiter to look again ...
+            assert await subscription.wait(5.0) is True
+            # ... and other processes' ingests reach it as before.
+            await ingest(
+                db,
+                smtp_hub,
+                make_settings(postgres_url),
+                make_mail("bot@dispatch.test"),
+                Envelope(("bot@dispatch.test",)),
+            )
+            assert await subscription.wait(2.0) is True
+    finally:
+        await api_hub.close()
+        await db.dispose()

@@ -8,6 +8,7 @@ tags its notifications so it ignores its own echo.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections import defaultdict
@@ -42,10 +43,15 @@ class Subscription:
 
 
 class Hub:
+    RECONNECT_MAX_DELAY = 5.0
+
     def __init__(self) -> None:
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
         self.origin = secrets.token_hex(6)
+        self._listen_url: str | None = None
         self._listener: Any = None
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._closing = False
 
     @asynccontextmanager
     async def subscribe(self, inbox_id: str) -> AsyncIterator[Subscription]:
@@ -64,6 +70,11 @@ class Hub:
         for sub in self._subscribers.get(inbox_id, ()):
             sub._wake()
 
+    def _wake_everyone(self) -> None:
+        for subs in self._subscribers.values():
+            for sub in subs:
+                sub._wake()
+
     def notify_in_transaction(self, conn: sa.Connection, inbox_ids: list[str]) -> None:
         """For PostgreSQL: queue a NOTIFY per inbox, sent by the server at commit."""
         if conn.dialect.name != "postgresql":
@@ -72,14 +83,53 @@ class Hub:
             conn.execute(sa.select(sa.func.pg_notify(CHANNEL, f"{self.origin}:{inbox_id}")))
 
     async def start_listening(self, db: Database) -> None:
-        """With PostgreSQL, LISTEN on a dedicated connection for other processes' ingests."""
+        """With PostgreSQL, LISTEN on a dedicated connection for other processes' ingests.
+
+        If that connection is lost it is re-opened with backoff; once it is back, every waiter
+        is woken to look again, since notifications sent meanwhile were missed.
+        """
         if db.dialect != "postgresql":
             return
+        url = sa.make_url(db.url).set(drivername="postgresql")
+        self._listen_url = url.render_as_string(hide_password=False)
+        await self._listen()
+
+    async def _listen(self) -> None:
         import asyncpg
 
-        url = sa.make_url(db.url).set(drivername="postgresql")
-        self._listener = await asyncpg.connect(url.render_as_string(hide_password=False))
-        await self._listener.add_listener(CHANNEL, self._on_notify)
+        assert self._listen_url is not None
+        listener = await asyncpg.connect(self._listen_url)
+        try:
+            await listener.add_listener(CHANNEL, self._on_notify)
+        except BaseException:
+            await listener.close()
+            raise
+        listener.add_termination_listener(self._on_listener_lost)
+        self._listener = listener
+
+    def _on_listener_lost(self, _conn: Any) -> None:
+        if self._closing or self._reconnecting is not None:
+            return
+        log.warning("lost the PostgreSQL LISTEN connection; reconnecting")
+        self._listener = None
+        self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        delay = 0.1
+        try:
+            while not self._closing:
+                try:
+                    await self._listen()
+                except Exception as exc:  # any failure to connect: try again later
+                    log.warning("LISTEN reconnect failed (%s); retrying in %.1fs", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.RECONNECT_MAX_DELAY)
+                    continue
+                log.info("PostgreSQL LISTEN connection is back")
+                self._wake_everyone()
+                return
+        finally:
+            self._reconnecting = None
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         origin, _, inbox_id = payload.partition(":")
@@ -87,6 +137,11 @@ class Hub:
             self.publish_local(inbox_id)
 
     async def close(self) -> None:
+        self._closing = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnecting
         if self._listener is not None:
             await self._listener.close()
             self._listener = None
