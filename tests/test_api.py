@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
+import socket
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -114,18 +119,20 @@ def test_key_scopes(live_server: LiveServer) -> None:
     # inbox key on a workspace route
     response = httpx.get(f"{base}/v1/inboxes", headers=bearer(mine["inbox_key"]))
     assert (response.status_code, error_code(response)) == (403, "forbidden")
-    # account key on an inbox route
+    # account key on an inbox route of its own workspace: 403, saying which key to use
     response = httpx.get(
         f"{base}/v1/inboxes/{inbox_id}/messages", headers=bearer(mine["account_key"])
     )
     assert (response.status_code, error_code(response)) == (403, "forbidden")
-    # another workspace's inbox, with either kind of key: 404, never 403
+    assert f"/v1/inboxes/{inbox_id}/keys" in response.json()["error"]["message"]
+    # another workspace's inbox, or none at all, with either kind of key: 404, never 403
     foreign = theirs["inbox"]["id"]
-    for path in ("messages", "otp", "artifacts", "wait?timeout=0"):
-        response = httpx.get(
-            f"{base}/v1/inboxes/{foreign}/{path}", headers=bearer(mine["inbox_key"])
-        )
-        assert (response.status_code, error_code(response)) == (404, "not_found"), path
+    message = f"messages/{uuid.uuid4()}"
+    for inbox in (foreign, str(uuid.uuid4()), "not-an-id"):
+        for path in ("messages", message, f"{message}/raw", "otp", "artifacts", "wait?timeout=0"):
+            for key in (mine["inbox_key"], mine["account_key"]):
+                response = httpx.get(f"{base}/v1/inboxes/{inbox}/{path}", headers=bearer(key))
+                assert (response.status_code, error_code(response)) == (404, "not_found"), path
     response = httpx.post(f"{base}/v1/inboxes/{foreign}/keys", headers=bearer(mine["account_key"]))
     assert (response.status_code, error_code(response)) == (404, "not_found")
     response = httpx.get(f"{base}/v1/inboxes/{foreign}", headers=bearer(mine["account_key"]))
@@ -217,3 +224,110 @@ def test_nul_characters_are_a_400_not_a_database_error(live_server: LiveServer) 
     ):
         assert response.status_code == 400, response.text
         assert error_code(response) == "invalid_request"
+
+
+def test_an_oversized_json_body_is_refused_before_it_is_sent(live_server: LiveServer) -> None:
+    """The server answers 413 on the declared length, without waiting for (or buffering) the
+    400 MB it announces."""
+    host, port = live_server.base_url.removeprefix("http://").split(":")
+    head = (
+        "POST /v1/agent/signup HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {400 * 1024 * 1024}\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(head.encode() + b'{"name": "')
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 413"), answer
+    assert json.loads(rest.partition(b"\r\n\r\n")[2])["error"]["code"] == "payload_too_large"
+
+
+def test_an_oversized_streamed_json_body_is_413(live_server: LiveServer) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"name": "'
+        for _ in range(64):
+            yield b"x" * 65536
+
+    response = httpx.post(f"{live_server.base_url}/v1/agent/signup", content=chunks())
+    assert (response.status_code, error_code(response)) == (413, "payload_too_large")
+
+
+def _post_raw(url: str, raw: bytes, key: str | None = None) -> httpx.Response:
+    headers = {"content-type": "application/json", **(bearer(key) if key else {})}
+    return httpx.post(url, content=raw, headers=headers)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        rb'{"name": "\ud800"}',
+        rb'{"name": "x\udfff"}',
+        rb'{"local_part": "\udc80abc"}',
+        b"[" * 100_000,
+        b'{"name":' * 50_000,
+    ],
+)
+def test_json_that_cannot_be_stored_is_400_on_signup(live_server: LiveServer, raw: bytes) -> None:
+    response = _post_raw(f"{live_server.base_url}/v1/agent/signup", raw)
+    assert (response.status_code, error_code(response)) == (400, "invalid_request")
+
+
+def test_lone_surrogates_are_400_on_every_json_route(live_server: LiveServer) -> None:
+    base = live_server.base_url
+    account = signup(base)
+    key = account["account_key"]
+    inbox = f"{base}/v1/inboxes/{account['inbox']['id']}"
+    for url, raw in (
+        (f"{base}/v1/inboxes", rb'{"display_name": "Bot \ud83d"}'),
+        (f"{inbox}/keys", rb'{"label": "\ude00"}'),
+    ):
+        response = _post_raw(url, raw, key)
+        assert (response.status_code, error_code(response)) == (400, "invalid_request"), url
+    # a proper surrogate pair is an ordinary character
+    response = _post_raw(f"{base}/v1/inboxes", rb'{"display_name": "Bot \ud83d\ude00"}', key)
+    assert response.status_code == 201
+    assert response.json()["display_name"] == "Bot \U0001f600"
+
+
+def test_every_response_has_a_request_id(live_server: LiveServer) -> None:
+    base = live_server.base_url
+    responses = [
+        httpx.get(f"{base}/health"),
+        httpx.get(f"{base}/v1/nope"),
+        httpx.get(f"{base}/v1/inboxes"),
+        httpx.get(f"{base}/v1/inboxes/a%00b"),
+        httpx.post(f"{base}/v1/agent/signup", content=b"{"),
+    ]
+    ids = [r.headers.get("x-request-id") for r in responses]
+    assert all(ids) and len(set(ids)) == len(ids)
+    echoed = httpx.get(f"{base}/health", headers={"x-request-id": "client-7f3a"})
+    assert echoed.headers["x-request-id"] == "client-7f3a"
+
+
+def _raised_error_codes() -> set[str]:
+    """The error codes written in the server's source, wherever an error is made."""
+    import dispatch_server
+
+    patterns = [
+        r"ApiError\(\s*\d+,\s*\"([a-z_]+)\"",  # ApiError(413, "payload_too_large", ...)
+        r"IngestRejected\(\s*\"([a-z_]+)\"",  # IngestRejected("quota_exceeded", ...)
+        r"bad_request\(\s*f?\"[^\"]*\",\s*\"([a-z_]+)\"",  # bad_request("...", "invalid_cursor")
+        r"\"code\":\s*\"([a-z_]+)\"",  # a literal error body
+        r"\d{3}:\s*\"([a-z_]+)\"",  # HTTP_ERROR_CODES
+        r"\b\w*code(?::\s*str)?\s*=\s*\"([a-z_]+)\"",  # code="payload_too_large", a default
+    ]
+    root = Path(dispatch_server.__file__).parent
+    source = "\n".join(path.read_text() for path in root.rglob("*.py"))
+    return {code for pattern in patterns for code in re.findall(pattern, source)}
+
+
+def test_every_error_code_is_documented() -> None:
+    codes = _raised_error_codes()
+    assert {"invalid_request", "invalid_cursor", "payload_too_large", "quota_exceeded"} <= codes
+    docs = (Path(__file__).parent.parent / "docs" / "api.md").read_text()
+    assert sorted(code for code in codes if f"`{code}`" not in docs) == []

@@ -3,6 +3,9 @@ client sends, the server answers with a 2xx or a 4xx, never a 5xx."""
 
 from __future__ import annotations
 
+import base64
+import json
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -79,3 +82,82 @@ def test_no_input_makes_the_server_fail(live_server: LiveServer, identity: Ident
             case.validate_response(response, checks=(not_a_server_error,))
 
         check()
+
+
+# Any text, and often a lone surrogate or NUL in it (json.dumps escapes them, as a client could)
+ODD_TEXT = st.tuples(st.text(max_size=5), st.sampled_from("\ud800\udfff\x00"), st.text(max_size=5))
+ANY_TEXT = st.text(st.characters(exclude_categories=())) | ODD_TEXT.map("".join)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | ANY_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(ANY_TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def test_no_json_body_makes_the_server_fail(live_server: LiveServer, identity: Identity) -> None:
+    """Any JSON value in any field, lone surrogates included (json.dumps escapes them)."""
+    base = live_server.base_url
+    routes = [
+        (f"{base}/v1/agent/signup", {}, ["name", "local_part"]),
+        (f"{base}/v1/inboxes", bearer(identity.account_key), ["display_name", "local_part"]),
+        (f"{base}/v1/inboxes/{identity.inbox_id}/keys", bearer(identity.account_key), ["label"]),
+    ]
+
+    @given(route=st.sampled_from(routes), data=st.data())
+    @settings(
+        max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None
+    )
+    def check(route: tuple[str, dict[str, str], list[str]], data: st.DataObject) -> None:
+        url, headers, fields = route
+        body = {data.draw(st.sampled_from(fields)): data.draw(JSON_VALUES)}
+        content = json.dumps(body).encode()
+        response = httpx.post(url, content=content, headers=headers, timeout=30)
+        assert response.status_code < 500, (content, response.text)
+
+    check()
+
+
+def _timestamp(moment: datetime, offset_minutes: int) -> str:
+    sign = "-" if offset_minutes < 0 else "+"
+    hours, minutes = divmod(abs(offset_minutes), 60)
+    return f"{moment.isoformat()}{sign}{hours:02}:{minutes:02}"
+
+
+MOMENTS = st.datetimes() | st.sampled_from([datetime.min, datetime.max])
+TIMESTAMPS = st.builds(_timestamp, MOMENTS, st.integers(-14 * 60, 14 * 60)) | st.text()
+
+
+def test_no_cursor_or_time_makes_the_server_fail(
+    live_server: LiveServer, identity: Identity
+) -> None:
+    """Forged cursors (right shape, any time and id; or any bytes) and any `since`."""
+    inbox = f"{live_server.base_url}/v1/inboxes/{identity.inbox_id}"
+    forged = st.builds(
+        lambda kind, moment, row_id: json.dumps([kind, moment, row_id]).encode(),
+        st.sampled_from(["message", "artifact", ""]),
+        TIMESTAMPS,
+        ANY_TEXT | st.uuids().map(str),
+    )
+
+    @given(
+        payload=forged | st.binary(),
+        since=TIMESTAMPS,
+        path=st.sampled_from(["messages", "artifacts", "wait"]),
+    )
+    @settings(
+        max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None
+    )
+    def check(payload: bytes, since: str, path: str) -> None:
+        cursor = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+        queries = (
+            [{"after": cursor, "timeout": "0"}, {"since": since, "timeout": "0"}]
+            if path == "wait"
+            else [{"cursor": cursor}]
+        )
+        for query in queries:
+            response = httpx.get(
+                f"{inbox}/{path}", params=query, headers=bearer(identity.inbox_key), timeout=30
+            )
+            assert response.status_code < 500, (payload, since, response.text)
+
+    check()

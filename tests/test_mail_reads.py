@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -12,7 +14,7 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from dispatch_server import schema as t
-from tests.conftest import INBOUND_TOKEN, LiveServer
+from tests.conftest import INBOUND_TOKEN, LiveServer, _ServerThread, make_settings
 from tests.helpers import bearer, signup
 
 
@@ -193,14 +195,25 @@ def test_wait_filters(live_server: LiveServer) -> None:
     assert none["matched"] is False
 
 
+def _cursor_token(payload: list[str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
 @pytest.mark.parametrize(
     "params",
     [
         {"kind": "sms"},
         {"timeout": "-1"},
-        {"timeout": "61"},
+        {"timeout": "nan"},
+        {"timeout": "soon"},
         {"since": "yesterday"},
         {"since": "2026-01-01T00:00:00"},
+        {"since": "0001-01-01T00:00:00+14:00"},
+        {"since": "9999-12-31T23:59:59-14:00"},
+        {"after": _cursor_token(["message", "0001-01-01T00:00:00+14:00", ""])},
+        {"after": _cursor_token(["message", "9999-12-31T23:59:59-14:00", ""])},
+        {"after": _cursor_token(["message", "2026-01-01T00:00:00+00:00", "a\x00b"])},
+        {"after": _cursor_token(["artifact", "2026-01-01T00:00:00+00:00", ""])},
         {"after": "zzz"},
         {"folder": "x"},
         {"after": "WyIyMDI2LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwgIiJd", "since": "2026-01-01T00:00:00Z"},
@@ -211,3 +224,72 @@ def test_wait_rejects_bad_parameters(live_server: LiveServer, params: dict[str, 
     response = inbox.get("/wait", **params)
     assert response.status_code == 400, params
     assert response.json()["error"]["code"] in ("invalid_request", "invalid_cursor")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        ["message", "0001-01-01T00:00:00+14:00", ""],
+        ["message", "9999-12-31T23:59:59-14:00", ""],
+        ["message", "2026-01-01T00:00:00+00:00", "a\x00b"],
+        ["message", "2026-01-01T00:00:00+00:00", "\x00"],
+        ["message", "2026-01-01T00:00:00+00:00", "not-an-id"],
+        ["2026-01-01T00:00:00+00:00", ""],
+    ],
+)
+@pytest.mark.parametrize("listing", ["messages", "artifacts"])
+def test_forged_cursors_are_400(live_server: LiveServer, listing: str, payload: list[str]) -> None:
+    inbox = Inbox(live_server, f"forged-{listing}-{abs(hash(str(payload))) % 10**8}")
+    payload = (
+        ["artifact", *payload[1:]] if listing == "artifacts" and len(payload) == 3 else payload
+    )
+    response = inbox.get(f"/{listing}", cursor=_cursor_token(payload))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_cursor"
+
+
+def test_a_cursor_only_works_on_its_own_listing(live_server: LiveServer) -> None:
+    inbox = Inbox(live_server, "cursor-kinds")
+    for i in range(3):
+        inbox.deliver(text=f"Your code is {i}{i}{i}{i}{i}{i}. https://acme.test/v?{i}")
+    messages = inbox.get("/messages", limit=1).json()["next_cursor"]
+    artifacts = inbox.get("/artifacts", limit=1).json()["next_cursor"]
+    assert inbox.get("/messages", cursor=messages).status_code == 200
+    assert inbox.get("/artifacts", cursor=artifacts).status_code == 200
+    for path, cursor in (("/artifacts", messages), ("/messages", artifacts)):
+        response = inbox.get(path, cursor=cursor)
+        assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_cursor")
+    # a wait answer's cursor is a position among messages, like a message page's
+    waited = inbox.get("/wait", timeout=0).json()["cursor"]
+    assert inbox.get("/messages", cursor=waited).status_code == 200
+    assert inbox.get("/wait", after=messages, timeout=0).status_code == 200
+    assert inbox.get("/wait", after=artifacts, timeout=0).status_code == 400
+
+
+def test_wait_accepts_extreme_but_valid_times(live_server: LiveServer) -> None:
+    inbox = Inbox(live_server, "wait-extremes")
+    newest = inbox.deliver(subject="hello")
+    early = inbox.get("/wait", since="0001-01-01T00:00:00Z", timeout=0).json()
+    assert early["matched"] and early["message"]["id"] == newest
+    late = inbox.get("/wait", since="9999-12-31T23:59:59+00:00", timeout=0).json()
+    assert late["matched"] is False
+    assert inbox.get("/wait", after=late["cursor"], timeout=0).json()["matched"] is False
+
+
+def test_wait_timeout_above_the_maximum_is_shortened_not_refused(database_url: str) -> None:
+    thread = _ServerThread(make_settings(database_url, wait_max_seconds=0.3))
+    server = thread.start()
+    try:
+        inbox = Inbox(server, "wait-clamp")
+        started = time.monotonic()
+        response = inbox.get("/wait", timeout=3600)
+        elapsed = time.monotonic() - started
+        assert response.status_code == 200, response.text
+        assert response.json()["matched"] is False
+        assert 0.3 <= elapsed < 5
+        assert inbox.get("/wait", timeout="inf").status_code == 200
+        message = inbox.deliver(subject="now")
+        body = inbox.get("/wait", timeout=1e300).json()
+        assert body["matched"] and body["message"]["id"] == message
+    finally:
+        thread.stop()

@@ -93,3 +93,45 @@ def test_values_are_read() -> None:
     assert settings.inbound_token == "tok"
     assert settings.enforce_multi_inbox_upgrade is True
     assert settings.message_retention_days == 7
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DISPATCH_WAIT_RECHECK_SECONDS", "0"),
+        ("DISPATCH_WAIT_RECHECK_SECONDS", "-1"),
+        ("DISPATCH_WAIT_RECHECK_SECONDS", "nan"),
+        ("DISPATCH_WAIT_MAX_SECONDS", "-5"),
+        ("DISPATCH_WAIT_MAX_SECONDS", "inf"),
+        ("DISPATCH_WAIT_LOOKBACK_SECONDS", "-1"),
+        ("DISPATCH_WAIT_LOOKBACK_SECONDS", "1e300"),
+        ("DISPATCH_HTTP_PORT", "70000"),
+        ("DISPATCH_SMTP_PORT", "-1"),
+        ("DISPATCH_MAX_MESSAGE_BYTES", "0"),
+        ("DISPATCH_MAX_MIME_PARTS", "0"),
+        ("DISPATCH_MAX_MIME_DEPTH", "0"),
+        ("DISPATCH_MESSAGE_RETENTION_DAYS", "0"),
+        ("DISPATCH_MESSAGE_RETENTION_DAYS", "99999999999"),
+        ("DISPATCH_DAILY_INBOUND_QUOTA", "0"),
+    ],
+)
+def test_numbers_out_of_range_stop_startup_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({name: value})
+    assert name in str(caught.value) and repr(value) in str(caught.value)
+
+
+def test_numbers_at_the_edges_of_their_range_are_accepted() -> None:
+    settings = Settings.from_env(
+        {
+            "DISPATCH_WAIT_MAX_SECONDS": "0",
+            "DISPATCH_WAIT_RECHECK_SECONDS": "0.1",
+            "DISPATCH_WAIT_LOOKBACK_SECONDS": "0",
+            "DISPATCH_HTTP_PORT": "0",
+            "DISPATCH_SMTP_PORT": "65535",
+            "DISPATCH_MESSAGE_RETENTION_DAYS": "36500",
+        }
+    )
+    assert settings.wait_max_seconds == 0 and settings.wait_recheck_seconds == 0.1
+    assert (settings.http_port, settings.smtp_port) == (0, 65535)
+    assert settings.message_retention_days == 36500

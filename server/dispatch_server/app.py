@@ -21,9 +21,11 @@ from dispatch_server.errors import ApiError
 from dispatch_server.http import (
     AppContext,
     RejectNulInUrls,
+    RequestId,
     context,
     error_response,
     json_response,
+    request_id,
 )
 from dispatch_server.ingest.smtp import start_smtp_server
 from dispatch_server.ingest.webhook import inbound_webhook
@@ -45,7 +47,7 @@ async def ready(request: Request) -> Response:
     try:
         await asyncio.wait_for(context(request).db.ping(), timeout=5)
     except Exception as exc:
-        log.warning("readiness check failed: %s", exc)
+        log.warning("readiness check failed (request %s): %s", request_id(request), exc)
         raise ApiError(503, "not_ready", "the database does not answer") from None
     return json_response({"status": "ready"})
 
@@ -90,9 +92,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    rid = request_id(request)
+    log.exception(
+        "unhandled error on %s %s (request %s)",
+        request.method,
+        request.url.path,
+        rid,
+        exc_info=exc,
+    )
+    # Starlette answers this outside the middleware stack, so RequestId cannot add the header.
     return JSONResponse(
-        {"error": {"code": "internal_error", "message": "internal server error"}}, status_code=500
+        {"error": {"code": "internal_error", "message": "internal server error"}},
+        status_code=500,
+        headers={"x-request-id": rid} if rid else None,
     )
 
 
@@ -118,7 +130,7 @@ def create_app(settings: Settings, *, with_smtp: bool = False) -> Starlette:
 
     return Starlette(
         routes=ROUTES,
-        middleware=[Middleware(RejectNulInUrls)],
+        middleware=[Middleware(RequestId), Middleware(RejectNulInUrls)],
         lifespan=lifespan,
         exception_handlers={
             ApiError: _api_error,

@@ -37,7 +37,7 @@ def bearer_token(authorization: str | None) -> str:
 
 
 def authenticate(conn: sa.Connection, raw_key: str) -> Principal:
-    """API key auth + workspace context + policy guard, in one query."""
+    """API key auth + workspace context, in one query."""
     parts = split_key(raw_key)
     if parts is None:
         raise unauthorized("malformed API key")
@@ -71,17 +71,40 @@ def authenticate(conn: sa.Connection, raw_key: str) -> Principal:
     )
 
 
-def authorize(principal: Principal, scope: Scope, inbox_id: str | None) -> None:
-    """Raise unless the key may act at this scope; foreign inbox ids answer 404."""
+def authorize(
+    conn: sa.Connection, principal: Principal, scope: Scope, inbox_id: str | None
+) -> None:
+    """Raise unless the key may act at this scope. An inbox outside the key's reach answers
+    404 whatever the key kind, so ids of other workspaces cannot be probed."""
     if scope is Scope.ACCOUNT:
         if principal.kind != "account":
             raise forbidden("this route needs an account key")
         return
-    if scope is Scope.INBOX_OR_ACCOUNT and principal.kind == "account":
+    if principal.kind == "inbox":
+        if inbox_id is None or principal.inbox_id != inbox_id:
+            raise not_found("inbox")
+        return
+    if scope is Scope.INBOX_OR_ACCOUNT:
         return  # the domain query filters by the principal's workspace
-    if principal.kind != "inbox":
-        raise forbidden(
-            "this route needs an inbox key; mint one with POST /v1/inboxes/{inbox_id}/keys"
-        )
-    if inbox_id is None or principal.inbox_id != inbox_id:
+    if inbox_id is None or not _workspace_has_inbox(conn, principal.workspace_id, inbox_id):
         raise not_found("inbox")
+    raise forbidden(
+        "this route needs an inbox key: use this inbox's key, or mint one with "
+        f"POST /v1/inboxes/{inbox_id}/keys"
+    )
+
+
+def admit(conn: sa.Connection, raw_key: str, scope: Scope, inbox_id: str | None) -> Principal:
+    """Authenticate the key and authorize it for the route, on one connection."""
+    principal = authenticate(conn, raw_key)
+    authorize(conn, principal, scope, inbox_id)
+    return principal
+
+
+def _workspace_has_inbox(conn: sa.Connection, workspace_id: str, inbox_id: str) -> bool:
+    found = conn.scalar(
+        sa.select(t.inboxes.c.id).where(
+            t.inboxes.c.id == inbox_id, t.inboxes.c.workspace_id == workspace_id
+        )
+    )
+    return found is not None

@@ -18,6 +18,11 @@ PRODUCTION_REQUIRED = (
 )
 
 
+MAX_RETENTION_DAYS = 36500
+MAX_WAIT_SECONDS = 3600.0
+MIN_WAIT_RECHECK_SECONDS = 0.1
+
+
 class ConfigError(Exception):
     """The environment does not describe a runnable server."""
 
@@ -85,27 +90,42 @@ class Settings:
             inbound_token=env.get("DISPATCH_INBOUND_TOKEN") or None,
             app_base_url=env.get("DISPATCH_APP_BASE_URL") or default.app_base_url,
             http_host=env.get("DISPATCH_HTTP_HOST") or default.http_host,
-            http_port=reader.int("DISPATCH_HTTP_PORT", default.http_port),
+            http_port=reader.integer("DISPATCH_HTTP_PORT", default.http_port, low=0, high=65535),
             smtp_host=env.get("DISPATCH_SMTP_HOST") or default.smtp_host,
-            smtp_port=reader.int("DISPATCH_SMTP_PORT", default.smtp_port),
+            smtp_port=reader.integer("DISPATCH_SMTP_PORT", default.smtp_port, low=0, high=65535),
             smtp_hostname=env.get("DISPATCH_SMTP_HOSTNAME") or default.smtp_hostname,
-            max_message_bytes=reader.int("DISPATCH_MAX_MESSAGE_BYTES", default.max_message_bytes),
-            max_mime_parts=reader.int("DISPATCH_MAX_MIME_PARTS", default.max_mime_parts),
-            max_mime_depth=reader.int("DISPATCH_MAX_MIME_DEPTH", default.max_mime_depth),
-            message_retention_days=reader.int(
-                "DISPATCH_MESSAGE_RETENTION_DAYS", default.message_retention_days
+            max_message_bytes=reader.integer(
+                "DISPATCH_MAX_MESSAGE_BYTES", default.max_message_bytes, low=1024
             ),
-            daily_inbound_quota=reader.int(
-                "DISPATCH_DAILY_INBOUND_QUOTA", default.daily_inbound_quota
+            max_mime_parts=reader.integer("DISPATCH_MAX_MIME_PARTS", default.max_mime_parts, low=1),
+            max_mime_depth=reader.integer("DISPATCH_MAX_MIME_DEPTH", default.max_mime_depth, low=1),
+            # Bounded above so that "now minus the window" stays a representable date.
+            message_retention_days=reader.integer(
+                "DISPATCH_MESSAGE_RETENTION_DAYS",
+                default.message_retention_days,
+                low=1,
+                high=MAX_RETENTION_DAYS,
             ),
-            wait_max_seconds=reader.float("DISPATCH_WAIT_MAX_SECONDS", default.wait_max_seconds),
-            wait_lookback_seconds=reader.float(
-                "DISPATCH_WAIT_LOOKBACK_SECONDS", default.wait_lookback_seconds
+            daily_inbound_quota=reader.integer(
+                "DISPATCH_DAILY_INBOUND_QUOTA", default.daily_inbound_quota, low=1
             ),
-            wait_recheck_seconds=reader.float(
-                "DISPATCH_WAIT_RECHECK_SECONDS", default.wait_recheck_seconds
+            wait_max_seconds=reader.number(
+                "DISPATCH_WAIT_MAX_SECONDS", default.wait_max_seconds, low=0, high=MAX_WAIT_SECONDS
             ),
-            enforce_multi_inbox_upgrade=reader.bool(
+            wait_lookback_seconds=reader.number(
+                "DISPATCH_WAIT_LOOKBACK_SECONDS",
+                default.wait_lookback_seconds,
+                low=0,
+                high=MAX_RETENTION_DAYS * 86400,
+            ),
+            # Every waiting request re-reads the database this often: near 0 it would spin.
+            wait_recheck_seconds=reader.number(
+                "DISPATCH_WAIT_RECHECK_SECONDS",
+                default.wait_recheck_seconds,
+                low=MIN_WAIT_RECHECK_SECONDS,
+                high=MAX_WAIT_SECONDS,
+            ),
+            enforce_multi_inbox_upgrade=reader.boolean(
                 "DISPATCH_ENFORCE_MULTI_INBOX_UPGRADE", default.enforce_multi_inbox_upgrade
             ),
         )
@@ -120,7 +140,7 @@ class _Reader:
         self._env = env
         self._errors: list[str] = []
 
-    def int(self, name: str, default: int) -> int:
+    def integer(self, name: str, default: int, *, low: int, high: int | None = None) -> int:
         raw = self._env.get(name)
         if not raw:
             return default
@@ -129,21 +149,20 @@ class _Reader:
         except ValueError:
             self._errors.append(f"{name} must be an integer, not {raw!r}")
             return default
-        if value < 0:
-            self._errors.append(f"{name} must not be negative")
-        return value
+        return value if self._in_range(name, raw, value, low, high) else default
 
-    def float(self, name: str, default: float) -> float:
+    def number(self, name: str, default: float, *, low: float, high: float) -> float:
         raw = self._env.get(name)
         if not raw:
             return default
         try:
-            return float(raw)
+            value = float(raw)
         except ValueError:
             self._errors.append(f"{name} must be a number, not {raw!r}")
             return default
+        return value if self._in_range(name, raw, value, low, high) else default
 
-    def bool(self, name: str, default: bool) -> bool:
+    def boolean(self, name: str, default: bool) -> bool:
         raw = self._env.get(name)
         if not raw:
             return default
@@ -154,6 +173,13 @@ class _Reader:
             return False
         self._errors.append(f"{name} must be true or false, not {raw!r}")
         return default
+
+    def _in_range(self, name: str, raw: str, value: float, low: float, high: float | None) -> bool:
+        if low <= value and (high is None or value <= high):  # nan fails, and inf when bounded
+            return True
+        bound = f"at least {low:.15g}" if high is None else f"between {low:.15g} and {high:.15g}"
+        self._errors.append(f"{name} must be {bound}, not {raw!r}")
+        return False
 
     def raise_errors(self) -> None:
         if self._errors:

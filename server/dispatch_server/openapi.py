@@ -309,7 +309,11 @@ PATHS: dict[str, dict[str, Schema]] = {
                 _q("from", STR, "substring of From"),
                 _q("subject", STR, "substring of Subject"),
                 FOLDER,
-                _q("timeout", {"type": "number", "minimum": 0, "maximum": 60, "default": 30}),
+                _q(
+                    "timeout",
+                    {"type": "number", "minimum": 0, "default": 30},
+                    "seconds; a longer one than the server's maximum is shortened to it",
+                ),
             ],
         )
     },

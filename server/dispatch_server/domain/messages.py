@@ -3,49 +3,72 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import sqlalchemy as sa
 
 from dispatch_server import schema as t
-from dispatch_server.clock import utcnow
+from dispatch_server.clock import is_id, parse_timestamp, utcnow
 from dispatch_server.errors import bad_request, not_found
 
+# The values each choice parameter takes; the routes check them (http.query_choice).
 FOLDERS = ("inbox", "spam", "all")
+ARTIFACT_KINDS = ("otp", "link")
+WAIT_KINDS = ("message", "otp", "link")
 
 MESSAGE_COLUMNS = [c for c in t.messages.c if c.name != "raw_mime"] + [t.message_security.c.folder]
 
 
+CursorKind = Literal["message", "artifact"]
+
+
 @attrs.frozen
 class Cursor:
-    """A position in an inbox's (received_at, id) order."""
+    """A position in an inbox's (received_at, id) order of messages or of artifacts.
 
+    The kind travels inside the token, so a cursor from one listing is refused by another."""
+
+    kind: CursorKind
     received_at: datetime
-    id: str
+    id: str  # "" sorts before every id: the position just before `received_at`
 
     def encode(self) -> str:
-        payload = json.dumps([self.received_at.isoformat(), self.id]).encode()
+        payload = json.dumps([self.kind, self.received_at.isoformat(), self.id]).encode()
         return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
     @classmethod
-    def decode(cls, token: str) -> Cursor:
+    def decode(cls, token: str, kind: CursorKind) -> Cursor:
         try:
             padded = token + "=" * (-len(token) % 4)
-            received_at, message_id = json.loads(base64.urlsafe_b64decode(padded))
-            moment = datetime.fromisoformat(received_at)
-            if moment.tzinfo is None or not isinstance(message_id, str):
+            payload = json.loads(base64.urlsafe_b64decode(padded))
+            if not (
+                isinstance(payload, list)
+                and len(payload) == 3
+                and payload[0] == kind
+                and all(isinstance(part, str) for part in payload)
+            ):
                 raise ValueError
-        except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
-            raise bad_request("cursor is not one this server issued", "invalid_cursor") from None
-        return cls(moment, message_id)
+            _, received_at, row_id = payload
+            # An id goes into SQL: only the form the server issues (PostgreSQL refuses NUL).
+            if row_id and not is_id(row_id):
+                raise ValueError
+            moment = parse_timestamp(received_at)
+        except (ValueError, RecursionError):  # binascii.Error is a ValueError
+            raise bad_request(
+                f"cursor is not a {kind} cursor this server issued", "invalid_cursor"
+            ) from None
+        return cls(kind, moment, row_id)
 
     @classmethod
-    def of(cls, row: Any) -> Cursor:
-        return cls(row.received_at, row.id)
+    def of(cls, kind: CursorKind, row: Any) -> Cursor:
+        return cls(kind, row.received_at, row.id)
+
+    def bound(self) -> sa.Tuple:
+        """This position as a SQL (received_at, id) tuple to compare row positions with."""
+        return sa.tuple_(sa.literal(self.received_at, t.UtcDateTime()), sa.literal(self.id))
 
 
 def retention_cutoff(retention_days: int) -> datetime:
@@ -53,8 +76,6 @@ def retention_cutoff(retention_days: int) -> datetime:
 
 
 def _folder_clause(folder: str) -> sa.ColumnElement[bool]:
-    if folder not in FOLDERS:
-        raise bad_request("folder must be one of inbox, spam, all")
     if folder == "all":
         return sa.true()
     return t.message_security.c.folder == folder
@@ -68,8 +89,29 @@ def _messages_of(inbox_id: str, cutoff: datetime) -> sa.Select[Any]:
     )
 
 
-def _position() -> sa.Tuple:
-    return sa.tuple_(t.messages.c.received_at, t.messages.c.id)
+def _position(table: sa.Table) -> sa.Tuple:
+    return sa.tuple_(table.c.received_at, table.c.id)
+
+
+def _page(
+    conn: sa.Connection,
+    query: sa.Select[Any],
+    table: sa.Table,
+    kind: CursorKind,
+    *,
+    limit: int,
+    cursor: Cursor | None,
+) -> tuple[list[Any], Cursor | None]:
+    """One page, newest first in (received_at, id) order, and the cursor of the next page.
+    Fetches one row more than asked for, to know whether there is a next page."""
+    if cursor is not None:
+        query = query.where(_position(table) < cursor.bound())
+    query = query.order_by(table.c.received_at.desc(), table.c.id.desc()).limit(limit + 1)
+    rows = list(conn.execute(query))
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, Cursor.of(kind, rows[-1])
+    return rows, None
 
 
 def list_messages(
@@ -82,17 +124,7 @@ def list_messages(
     cutoff: datetime,
 ) -> tuple[list[Any], Cursor | None]:
     query = _messages_of(inbox_id, cutoff).where(_folder_clause(folder))
-    if cursor is not None:
-        query = query.where(
-            _position()
-            < sa.tuple_(sa.literal(cursor.received_at, t.UtcDateTime()), sa.literal(cursor.id))
-        )
-    query = query.order_by(t.messages.c.received_at.desc(), t.messages.c.id.desc()).limit(limit + 1)
-    rows = list(conn.execute(query))
-    if len(rows) > limit:
-        rows = rows[:limit]
-        return rows, Cursor.of(rows[-1])
-    return rows, None
+    return _page(conn, query, t.messages, "message", limit=limit, cursor=cursor)
 
 
 def get_message(conn: sa.Connection, inbox_id: str, message_id: str, *, cutoff: datetime) -> Any:
@@ -147,20 +179,8 @@ def list_artifacts(
         a.c.inbox_id == inbox_id, a.c.folder == "inbox", a.c.received_at >= cutoff
     )
     if kind is not None:
-        if kind not in ("otp", "link"):
-            raise bad_request("kind must be otp or link")
         query = query.where(a.c.kind == kind)
-    if cursor is not None:
-        query = query.where(
-            sa.tuple_(a.c.received_at, a.c.id)
-            < sa.tuple_(sa.literal(cursor.received_at, t.UtcDateTime()), sa.literal(cursor.id))
-        )
-    query = query.order_by(a.c.received_at.desc(), a.c.id.desc()).limit(limit + 1)
-    rows = list(conn.execute(query))
-    if len(rows) > limit:
-        rows = rows[:limit]
-        return rows, Cursor.of(rows[-1])
-    return rows, None
+    return _page(conn, query, a, "artifact", limit=limit, cursor=cursor)
 
 
 def latest_otp(conn: sa.Connection, inbox_id: str, *, cutoff: datetime) -> Any:
@@ -208,10 +228,9 @@ def find_wait_match(
             )
         )
     if wait.after is not None:
-        bound = sa.tuple_(
-            sa.literal(wait.after.received_at, t.UtcDateTime()), sa.literal(wait.after.id)
+        query = query.where(_position(t.messages) > wait.after.bound()).order_by(
+            t.messages.c.received_at, t.messages.c.id
         )
-        query = query.where(_position() > bound).order_by(t.messages.c.received_at, t.messages.c.id)
     else:
         query = query.where(t.messages.c.received_at >= wait.since).order_by(
             t.messages.c.received_at.desc(), t.messages.c.id.desc()

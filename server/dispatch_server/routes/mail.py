@@ -10,10 +10,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dispatch_server.auth import Principal, Scope
-from dispatch_server.clock import utcnow
+from dispatch_server.clock import parse_timestamp, utcnow
 from dispatch_server.domain import messages as m
 from dispatch_server.errors import bad_request
-from dispatch_server.http import context, json_response, keyed, query_float, query_int
+from dispatch_server.http import (
+    context,
+    json_response,
+    keyed,
+    query_choice,
+    query_float,
+    query_int,
+)
 from dispatch_server.views import artifact_view, message_view, otp_view
 
 
@@ -21,21 +28,24 @@ def _cutoff(request: Request) -> datetime:
     return m.retention_cutoff(context(request).settings.message_retention_days)
 
 
-def _cursor(request: Request, name: str = "cursor") -> m.Cursor | None:
+def _cursor(request: Request, kind: m.CursorKind, name: str = "cursor") -> m.Cursor | None:
     token = request.query_params.get(name)
-    return m.Cursor.decode(token) if token else None
+    return m.Cursor.decode(token, kind) if token else None
+
+
+def _folder(request: Request) -> str:
+    return query_choice(request, "folder", m.FOLDERS, default="inbox")
 
 
 @keyed(Scope.INBOX)
 async def list_messages(request: Request, principal: Principal) -> Response:
     limit = query_int(request, "limit", default=50, low=1, high=100)
-    folder = request.query_params.get("folder", "inbox")
     rows, next_cursor = await context(request).db.run_read(
         m.list_messages,
         request.path_params["inbox_id"],
-        folder=folder,
+        folder=_folder(request),
         limit=limit,
-        cursor=_cursor(request),
+        cursor=_cursor(request, "message"),
         cutoff=_cutoff(request),
     )
     return json_response(
@@ -70,9 +80,9 @@ async def list_artifacts(request: Request, principal: Principal) -> Response:
     rows, next_cursor = await context(request).db.run_read(
         m.list_artifacts,
         request.path_params["inbox_id"],
-        kind=request.query_params.get("kind") or None,
+        kind=query_choice(request, "kind", m.ARTIFACT_KINDS, default=None),
         limit=limit,
-        cursor=_cursor(request),
+        cursor=_cursor(request, "artifact"),
         cutoff=_cutoff(request),
     )
     return json_response(
@@ -93,30 +103,25 @@ async def latest_otp(request: Request, principal: Principal) -> Response:
     )
 
 
-def _parse_since(raw: str) -> datetime:
+def _since(raw: str) -> datetime:
+    # An unencoded "+" in a query string arrives as a space: "...T09:30:00 01:00".
     try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+"))
-    except ValueError:
-        raise bad_request("since must be an RFC 3339 timestamp") from None
-    if moment.tzinfo is None:
-        raise bad_request("since must carry a UTC offset, e.g. 2026-11-24T09:30:00Z")
-    return moment
+        return parse_timestamp(raw.replace(" ", "+"))
+    except ValueError as exc:
+        raise bad_request(f"since: {exc}") from None
 
 
 def _wait_filter(request: Request) -> m.WaitFilter:
     params = request.query_params
-    kind = params.get("kind", "message")
-    if kind not in ("message", "otp", "link"):
-        raise bad_request("kind must be message, otp or link")
-    after = _cursor(request, "after")
+    after = _cursor(request, "message", "after")
     since_raw = params.get("since")
     if after is not None and since_raw:
         raise bad_request("give after or since, not both")
     lookback = timedelta(seconds=context(request).settings.wait_lookback_seconds)
-    since = _parse_since(since_raw) if since_raw else utcnow() - lookback
+    since = _since(since_raw) if since_raw else utcnow() - lookback
     return m.WaitFilter(
-        kind=kind,
-        folder=params.get("folder", "inbox"),  # checked by the domain's folder filter
+        kind=query_choice(request, "kind", m.WAIT_KINDS, default="message"),
+        folder=_folder(request),
         after=after,
         since=since,
         from_contains=params.get("from") or None,
@@ -129,8 +134,11 @@ async def wait(request: Request, principal: Principal) -> Response:
     ctx = context(request)
     inbox_id = request.path_params["inbox_id"]
     wait_filter = _wait_filter(request)
-    timeout = query_float(
-        request, "timeout", default=30.0, low=0.0, high=ctx.settings.wait_max_seconds
+    # A longer timeout than the server allows is shortened, not refused: running out of time is
+    # a normal answer anyway, and clients need not know the server's limit.
+    timeout = min(
+        query_float(request, "timeout", default=30.0, low=0.0),
+        ctx.settings.wait_max_seconds,
     )
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -145,7 +153,7 @@ async def wait(request: Request, principal: Principal) -> Response:
             if remaining <= 0 or await request.is_disconnected():
                 break
             await subscription.wait(min(remaining, ctx.settings.wait_recheck_seconds))
-    resume = wait_filter.after or m.Cursor(wait_filter.since, "")
+    resume = wait_filter.after or m.Cursor("message", wait_filter.since, "")
     return json_response(
         {"matched": False, "message": None, "otp": None, "link": None, "cursor": resume.encode()}
     )
@@ -160,5 +168,5 @@ def _matched(row: Any, artifacts: list[Any]) -> dict[str, Any]:
         "message": {**message_view(row), "artifacts": [artifact_view(a) for a in artifacts]},
         "otp": otp_view(otp.value, row.id, row) if otp is not None else None,
         "link": artifact_view(link) if link is not None else None,
-        "cursor": m.Cursor.of(row).encode(),
+        "cursor": m.Cursor.of("message", row).encode(),
     }
