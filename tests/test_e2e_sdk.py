@@ -7,9 +7,17 @@ import threading
 import time
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
-from dispatch_client import AsyncDispatch, Dispatch, NotFoundError, WaitTimeoutError
+from dispatch_client import (
+    APIConnectionError,
+    AsyncDispatch,
+    Dispatch,
+    DispatchError,
+    NotFoundError,
+    WaitTimeoutError,
+)
 from tests.conftest import LiveServer
 from tests.helpers import make_mail, signup, smtp_send
 
@@ -24,6 +32,7 @@ def test_inbox_in_otp_out_sync(live_server: LiveServer) -> None:
     account_key = signup(live_server.base_url)["account_key"]
     with Dispatch(api_key=account_key, base_url=live_server.base_url) as d:
         inbox = d.inboxes.create()
+        started = datetime.now(UTC)
         sender = send_later(
             live_server,
             inbox.address,
@@ -36,10 +45,18 @@ def test_inbox_in_otp_out_sync(live_server: LiveServer) -> None:
         code = d.otp.wait_for_otp(inbox.id, timeout=30)
         sender.join()
         assert code == "604219"
-        message = d.messages.wait_for_message(inbox.id, timeout=5, subject="verification")
+        # That mail was returned by a wait already: only since= looks back at it.
+        message = d.messages.wait_for_message(
+            inbox.id, timeout=5, subject="verification", since=started
+        )
         assert message.subject == "Your Acme verification code"
         assert message.from_ == "Acme <no-reply@acme.test>"
-        assert [m.id for m in d.messages.iter(inbox.id)] == [message.id]
+        assert message.otp == "604219"
+        [listed] = d.messages.iter(inbox.id)
+        assert listed.id == message.id
+        with pytest.raises(DispatchError, match=r"messages\.get"):
+            _ = listed.otp  # artifacts are not loaded on listed messages
+        assert d.messages.get(inbox.id, listed.id).otp == "604219"
         assert d.messages.raw(inbox.id, message.id).startswith(b"From: Acme")
         latest = d.otp.latest(inbox.id)
         assert latest is not None and latest.code == "604219"
@@ -101,5 +118,138 @@ def test_wait_for_otp_times_out_clearly(live_server: LiveServer) -> None:
 def test_foreign_inbox_is_not_found(live_server: LiveServer) -> None:
     mine = signup(live_server.base_url)["account_key"]
     theirs = signup(live_server.base_url)["inbox"]["id"]
-    with Dispatch(api_key=mine, base_url=live_server.base_url) as d, pytest.raises(NotFoundError):
+    with (
+        Dispatch(api_key=mine, base_url=live_server.base_url) as d,
+        pytest.raises(NotFoundError) as caught,
+    ):
         d.messages.list(theirs)
+    assert caught.value.request_id  # the server's x-request-id, for support requests
+
+
+def test_wait_for_otp_again_gets_the_resent_code(live_server: LiveServer) -> None:
+    account_key = signup(live_server.base_url)["account_key"]
+    with Dispatch(api_key=account_key, base_url=live_server.base_url) as d:
+        inbox = d.inboxes.create()
+        smtp_send(
+            live_server.smtp_host,
+            live_server.smtp_port,
+            inbox.address,
+            make_mail(inbox.address, text="Your code is 111222"),
+        )
+        assert d.otp.wait_for_otp(inbox.id, timeout=30) == "111222"
+        # "Resend code": the second call must not return the first code again.
+        sender = send_later(
+            live_server, inbox.address, make_mail(inbox.address, text="Your new code is 333444")
+        )
+        assert d.otp.wait_for_otp(inbox.id, timeout=30) == "333444"
+        sender.join()
+        with pytest.raises(WaitTimeoutError, match="since="):
+            d.otp.wait_for_otp(inbox.id, timeout=0.5)  # nothing newer
+        looking_back = datetime(2000, 1, 1, tzinfo=UTC)  # since= looks back: the newest code
+        assert d.otp.wait_for_otp(inbox.id, timeout=5, since=looking_back) == "333444"
+
+
+def test_wait_in_the_spam_folder(live_server: LiveServer) -> None:
+    account_key = signup(live_server.base_url)["account_key"]
+    with Dispatch(api_key=account_key, base_url=live_server.base_url) as d:
+        inbox = d.inboxes.create()
+        flagged = make_mail(inbox.address, text="Code 909192", headers={"X-Spam-Flag": "YES"})
+        smtp_send(live_server.smtp_host, live_server.smtp_port, inbox.address, flagged)
+        with pytest.raises(WaitTimeoutError):
+            d.otp.wait_for_otp(inbox.id, timeout=0.5)  # the inbox folder, by default
+        assert d.otp.wait_for_otp(inbox.id, timeout=5, folder="spam") == "909192"
+
+
+def test_ids_cannot_leave_their_path_segment(live_server: LiveServer) -> None:
+    account_key = signup(live_server.base_url)["account_key"]
+    with Dispatch(api_key=account_key, base_url=live_server.base_url) as d:
+        inbox = d.inboxes.create()
+        with pytest.raises(NotFoundError):
+            d.messages.get(inbox.id, "../../../inboxes")  # not GET /v1/inboxes
+        with pytest.raises(NotFoundError):
+            d.messages.raw(inbox.id, "x?folder=all#y")
+
+
+def test_a_key_httpx_refuses_is_not_shown(live_server: LiveServer) -> None:
+    account_key = signup(live_server.base_url)["account_key"]
+    with Dispatch(api_key=account_key, base_url=live_server.base_url) as d:
+        inbox = d.inboxes.create()
+        # Keys are cleaned and checked on the way in; force a bad one past that, onto the wire.
+        d._credentials.inbox_keys[inbox.id] = account_key + "\nX-Evil: 1"
+        with pytest.raises(DispatchError) as caught:
+            d.messages.list(inbox.id)
+    assert not isinstance(caught.value, APIConnectionError)
+    assert account_key.split(".")[1] not in str(caught.value)
+    assert caught.value.__cause__ is None
+
+
+class ProbesMeet(httpx.HTTPTransport):
+    """Real HTTP, but every 403 waits until all concurrent callers have one, so that they all
+    need an inbox key at once; counts the keys minted."""
+
+    def __init__(self, callers: int) -> None:
+        super().__init__()
+        self.probes = threading.Barrier(callers, timeout=10)
+        self.mints = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.method == "POST" and request.url.path.endswith("/keys"):
+            self.mints += 1  # only ever incremented by the one minting thread, if single-flight
+        if response.status_code == 403:
+            self.probes.wait()
+        return response
+
+
+def test_concurrent_first_calls_mint_one_key(live_server: LiveServer) -> None:
+    account_key = signup(live_server.base_url)["account_key"]
+    transport = ProbesMeet(callers=6)
+    http_client = httpx.Client(transport=transport)
+    with Dispatch(api_key=account_key, base_url=live_server.base_url, http_client=http_client) as d:
+        inbox = d.inboxes.create()
+        threads = [threading.Thread(target=d.messages.list, args=(inbox.id,)) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert transport.mints == 1
+        assert list(d.inbox_keys) == [inbox.id]
+        assert d.messages.list(inbox.id).data == ()
+    http_client.close()
+
+
+class AsyncProbesMeet(httpx.AsyncHTTPTransport):
+    """ProbesMeet for AsyncDispatch."""
+
+    def __init__(self, callers: int) -> None:
+        super().__init__()
+        self.probes = asyncio.Barrier(callers)
+        self.mints = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        if request.method == "POST" and request.url.path.endswith("/keys"):
+            self.mints += 1
+        if response.status_code == 403:
+            await asyncio.wait_for(self.probes.wait(), 10)
+        return response
+
+
+def test_concurrent_first_calls_mint_one_key_async(live_server: LiveServer) -> None:
+    account_key = signup(live_server.base_url)["account_key"]
+
+    async def story() -> int:
+        transport = AsyncProbesMeet(callers=6)
+        async with (
+            httpx.AsyncClient(transport=transport) as http_client,
+            AsyncDispatch(
+                api_key=account_key, base_url=live_server.base_url, http_client=http_client
+            ) as d,
+        ):
+            inbox = await d.inboxes.create()
+            pages = await asyncio.gather(*(d.messages.list(inbox.id) for _ in range(6)))
+            assert all(page.data == () for page in pages)
+            assert list(d.inbox_keys) == [inbox.id]
+        return transport.mints
+
+    assert asyncio.run(story()) == 1

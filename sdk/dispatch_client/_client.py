@@ -11,16 +11,20 @@ from typing import Self, TypeVar
 import httpx
 
 from dispatch_client import _calls as calls
-from dispatch_client._calls import Call, Credentials, WaitQuery
+from dispatch_client._calls import Call, Credentials, WaitQuery, WaitState
+from dispatch_client._errors import DispatchError
 from dispatch_client._models import (
     Artifact,
+    ArtifactKind,
     ArtifactPage,
+    Folder,
     Inbox,
     InboxKey,
     Message,
     MessagePage,
     Otp,
     Signup,
+    WaitKind,
     WaitResult,
 )
 from dispatch_client._paging import apaginate, paginate
@@ -37,9 +41,17 @@ Since = datetime | str | None
 def _configure(
     api_key: str | None, base_url: str | None, inbox_keys: Mapping[str, str] | None
 ) -> tuple[str, Credentials]:
-    """Base URL and credentials from the arguments, else the environment."""
-    key = api_key or os.environ.get("DISPATCH_API_KEY") or None
-    url = base_url or os.environ.get("DISPATCH_BASE_URL") or DEFAULT_BASE_URL
+    """Base URL and credentials from the arguments, else the environment; checked here, so a
+    malformed value fails at construction rather than on the first request."""
+    key = (api_key or "").strip() or os.environ.get("DISPATCH_API_KEY", "").strip() or None
+    url = (base_url or "").strip() or os.environ.get("DISPATCH_BASE_URL", "").strip()
+    url = url or DEFAULT_BASE_URL
+    try:
+        parsed: httpx.URL | None = httpx.URL(url)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise DispatchError(f"base_url must be an http:// or https:// URL with a host, got {url!r}")
     return url.rstrip("/"), Credentials(api_key=key, inbox_keys=dict(inbox_keys or {}))
 
 
@@ -52,7 +64,8 @@ class Dispatch:
     `api_key` and `base_url` default to $DISPATCH_API_KEY and $DISPATCH_BASE_URL. An account
     key works everywhere: inbox routes get an inbox key minted and cached on first use.
     A client may be built without a key (for `agent.signup()`); any keyed call then raises
-    DispatchError. `timeout` is ignored when you pass your own `http_client`.
+    DispatchError. `timeout` is ignored when you pass your own `http_client`. Redirects are
+    not followed: a 3xx raises APIStatusError naming the Location.
     """
 
     def __init__(
@@ -66,6 +79,7 @@ class Dispatch:
         http_client: httpx.Client | None = None,
     ) -> None:
         self.base_url, self._credentials = _configure(api_key, base_url, inbox_keys)
+        self._waits = WaitState()
         self._owns_client = http_client is None
         client = http_client or httpx.Client(timeout=timeout)
         self._driver = SyncDriver(client, self.base_url, max_retries)
@@ -105,6 +119,7 @@ class _Resource:
     def __init__(self, client: Dispatch) -> None:
         self._client = client
         self._credentials = client._credentials
+        self._waits = client._waits
 
 
 class Agent(_Resource):
@@ -135,7 +150,7 @@ class Inboxes(_Resource):
 
 class Messages(_Resource):
     def list(
-        self, inbox_id: str, *, limit: int = 50, cursor: str | None = None, folder: str = "inbox"
+        self, inbox_id: str, *, limit: int = 50, cursor: str | None = None, folder: Folder = "inbox"
     ) -> MessagePage:
         return self._client._run(
             calls.list_messages(
@@ -144,7 +159,7 @@ class Messages(_Resource):
         )
 
     def iter(
-        self, inbox_id: str, *, folder: str = "inbox", page_size: int = 100
+        self, inbox_id: str, *, folder: Folder = "inbox", page_size: int = 100
     ) -> Iterator[Message]:
         """Every message, newest first, fetching pages as you go."""
         return paginate(
@@ -166,10 +181,11 @@ class Messages(_Resource):
         since: Since = None,
         from_: str | None = None,
         subject: str | None = None,
-        kind: str = "message",
-        folder: str = "inbox",
+        kind: WaitKind = "message",
+        folder: Folder = "inbox",
     ) -> WaitResult:
-        """One server-side wait of up to `timeout` (≤ 60) seconds; may come back unmatched."""
+        """One server-side wait of up to `timeout` seconds (the server caps it, by default at
+        60 s); may come back unmatched. Remembers nothing: pass `after=result.cursor`."""
         query = WaitQuery(
             kind=kind, after=after, since=since, from_=from_, subject=subject, folder=folder
         )
@@ -186,24 +202,33 @@ class Messages(_Resource):
         since: Since = None,
         from_: str | None = None,
         subject: str | None = None,
+        folder: Folder = "inbox",
     ) -> Message:
-        """The next matching message; raises WaitTimeoutError after `timeout` seconds."""
-        query = WaitQuery(after=after, since=since, from_=from_, subject=subject)
+        """The next matching message (with its artifacts), waiting server-side; raises
+        WaitTimeoutError after `timeout` seconds. Without `since`/`after`: the newest recent
+        match, or, after an earlier wait_for_* of this client on this inbox returned one,
+        the first match after that message."""
+        query = WaitQuery(after=after, since=since, from_=from_, subject=subject, folder=folder)
         return self._client._run(
-            calls.wait_for_message(self._credentials, inbox_id, query, timeout=timeout)
+            calls.wait_for_message(self._credentials, self._waits, inbox_id, query, timeout=timeout)
         )
 
 
 class Artifacts(_Resource):
     def list(
-        self, inbox_id: str, *, kind: str | None = None, limit: int = 50, cursor: str | None = None
+        self,
+        inbox_id: str,
+        *,
+        kind: ArtifactKind | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
     ) -> ArtifactPage:
         return self._client._run(
             calls.list_artifacts(self._credentials, inbox_id, kind=kind, limit=limit, cursor=cursor)
         )
 
     def iter(
-        self, inbox_id: str, *, kind: str | None = None, page_size: int = 100
+        self, inbox_id: str, *, kind: ArtifactKind | None = None, page_size: int = 100
     ) -> Iterator[Artifact]:
         """Every artifact, newest message first, fetching pages as you go."""
         return paginate(
@@ -221,15 +246,20 @@ class OtpResource(_Resource):
         inbox_id: str,
         *,
         timeout: float = 30,
+        after: str | None = None,
         since: Since = None,
         from_: str | None = None,
         subject: str | None = None,
+        folder: Folder = "inbox",
     ) -> str:
-        """The code of the newest OTP mail (received since `since`, default the last 10
-        minutes), waiting server-side until one arrives; raises WaitTimeoutError."""
-        query = WaitQuery(since=since, from_=from_, subject=subject)
+        """The code of an OTP mail, waiting server-side until one arrives; raises
+        WaitTimeoutError after `timeout` seconds. Which mail: the newest received since
+        `since` (default: the server's lookback, 10 minutes); the first after the `after`
+        cursor; without either, once an earlier wait_for_* of this client on this inbox
+        returned a message, the first after that one (so a resent code is a new code)."""
+        query = WaitQuery(after=after, since=since, from_=from_, subject=subject, folder=folder)
         return self._client._run(
-            calls.wait_for_otp(self._credentials, inbox_id, query, timeout=timeout)
+            calls.wait_for_otp(self._credentials, self._waits, inbox_id, query, timeout=timeout)
         )
 
 
@@ -250,6 +280,7 @@ class AsyncDispatch:
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self.base_url, self._credentials = _configure(api_key, base_url, inbox_keys)
+        self._waits = WaitState()
         self._owns_client = http_client is None
         client = http_client or httpx.AsyncClient(timeout=timeout)
         self._driver = AsyncDriver(client, self.base_url, max_retries)
@@ -288,6 +319,7 @@ class _AsyncResource:
     def __init__(self, client: AsyncDispatch) -> None:
         self._client = client
         self._credentials = client._credentials
+        self._waits = client._waits
 
 
 class AsyncAgent(_AsyncResource):
@@ -319,7 +351,7 @@ class AsyncInboxes(_AsyncResource):
 
 class AsyncMessages(_AsyncResource):
     async def list(
-        self, inbox_id: str, *, limit: int = 50, cursor: str | None = None, folder: str = "inbox"
+        self, inbox_id: str, *, limit: int = 50, cursor: str | None = None, folder: Folder = "inbox"
     ) -> MessagePage:
         return await self._client._run(
             calls.list_messages(
@@ -328,7 +360,7 @@ class AsyncMessages(_AsyncResource):
         )
 
     def iter(
-        self, inbox_id: str, *, folder: str = "inbox", page_size: int = 100
+        self, inbox_id: str, *, folder: Folder = "inbox", page_size: int = 100
     ) -> AsyncIterator[Message]:
         """Every message, newest first: `async for message in d.messages.iter(inbox_id)`."""
         return apaginate(
@@ -350,8 +382,8 @@ class AsyncMessages(_AsyncResource):
         since: Since = None,
         from_: str | None = None,
         subject: str | None = None,
-        kind: str = "message",
-        folder: str = "inbox",
+        kind: WaitKind = "message",
+        folder: Folder = "inbox",
     ) -> WaitResult:
         query = WaitQuery(
             kind=kind, after=after, since=since, from_=from_, subject=subject, folder=folder
@@ -369,23 +401,29 @@ class AsyncMessages(_AsyncResource):
         since: Since = None,
         from_: str | None = None,
         subject: str | None = None,
+        folder: Folder = "inbox",
     ) -> Message:
-        query = WaitQuery(after=after, since=since, from_=from_, subject=subject)
+        query = WaitQuery(after=after, since=since, from_=from_, subject=subject, folder=folder)
         return await self._client._run(
-            calls.wait_for_message(self._credentials, inbox_id, query, timeout=timeout)
+            calls.wait_for_message(self._credentials, self._waits, inbox_id, query, timeout=timeout)
         )
 
 
 class AsyncArtifacts(_AsyncResource):
     async def list(
-        self, inbox_id: str, *, kind: str | None = None, limit: int = 50, cursor: str | None = None
+        self,
+        inbox_id: str,
+        *,
+        kind: ArtifactKind | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
     ) -> ArtifactPage:
         return await self._client._run(
             calls.list_artifacts(self._credentials, inbox_id, kind=kind, limit=limit, cursor=cursor)
         )
 
     def iter(
-        self, inbox_id: str, *, kind: str | None = None, page_size: int = 100
+        self, inbox_id: str, *, kind: ArtifactKind | None = None, page_size: int = 100
     ) -> AsyncIterator[Artifact]:
         """Every artifact, newest message first: `async for artifact in ...`."""
         return apaginate(
@@ -402,11 +440,13 @@ class AsyncOtpResource(_AsyncResource):
         inbox_id: str,
         *,
         timeout: float = 30,
+        after: str | None = None,
         since: Since = None,
         from_: str | None = None,
         subject: str | None = None,
+        folder: Folder = "inbox",
     ) -> str:
-        query = WaitQuery(since=since, from_=from_, subject=subject)
+        query = WaitQuery(after=after, since=since, from_=from_, subject=subject, folder=folder)
         return await self._client._run(
-            calls.wait_for_otp(self._credentials, inbox_id, query, timeout=timeout)
+            calls.wait_for_otp(self._credentials, self._waits, inbox_id, query, timeout=timeout)
         )

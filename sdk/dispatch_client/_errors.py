@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 
 class DispatchError(Exception):
     """Base class of every error this SDK raises."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own pickling calls cls(*args), which keyword-only __init__s refuse;
+        # rebuild without __init__ and restore the attributes instead.
+        return (_rebuild, (type(self), self.args), self.__dict__)
+
+
+def _rebuild(cls: type[DispatchError], args: tuple[Any, ...]) -> DispatchError:
+    return cls.__new__(cls, *args)
 
 
 class APIConnectionError(DispatchError):
@@ -23,7 +33,7 @@ class WaitTimeoutError(DispatchError, TimeoutError):
 
 
 class APIStatusError(DispatchError):
-    """The server answered with a 4xx or 5xx status."""
+    """The server answered with a status the call does not accept: 4xx, 5xx or a redirect."""
 
     status_code: int = 0
 
@@ -97,18 +107,26 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
 }
 
 
-def status_error(status: int, content: bytes, request_id: str | None) -> APIStatusError:
-    """Build the error for a 4xx/5xx answer from its `{"error": {"code", "message"}}` body."""
+def status_error(status: int, content: bytes, headers: Mapping[str, str]) -> APIStatusError:
+    """Build the error for a 3xx/4xx/5xx answer from its `{"error": {"code", "message"}}` body."""
     body: Any
     try:
         body = json.loads(content) if content else None
     except ValueError:
         body = content.decode("utf-8", "replace")
     code, message = "http_error", f"HTTP {status}"
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+    if 300 <= status < 400:
+        code = "redirect"
+        message = (
+            f"the server redirected to {headers.get('location')!r}; the SDK does not follow "
+            "redirects (your API key must not go elsewhere): set base_url to the final address"
+        )
+    elif isinstance(body, dict) and isinstance(body.get("error"), dict):
         code = str(body["error"].get("code", code))
         message = str(body["error"].get("message", message))
     elif isinstance(body, str) and body.strip():
         message = body.strip()[:500]
     cls = _BY_STATUS.get(status, InternalServerError if status >= 500 else APIStatusError)
-    return cls(message, status_code=status, code=code, body=body, request_id=request_id)
+    return cls(
+        message, status_code=status, code=code, body=body, request_id=headers.get("x-request-id")
+    )
