@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.errors
 import email.policy
-from email.header import decode_header, make_header
+from email.header import decode_header
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses
@@ -53,12 +53,11 @@ def parse_message(raw: bytes, *, max_parts: int, max_depth: int) -> ParsedMessag
     for part in parts:
         content_type = part.get_content_type()
         if _is_attachment(part):
-            payload = part.get_payload(decode=True)
             attachments.append(
                 Attachment(
                     filename=_optional_storable(_safe_filename(part)),
                     content_type=content_type,
-                    size_bytes=len(payload) if isinstance(payload, bytes) else 0,
+                    size_bytes=_payload_size(part),
                 )
             )
         elif content_type == "text/plain" and text is None:
@@ -103,7 +102,9 @@ def _leaf_parts(message: Message, *, max_parts: int, max_depth: int) -> list[Mes
             raise MimeLimitExceeded(f"more than {max_parts} MIME parts")
         if depth > max_depth:
             raise MimeLimitExceeded(f"MIME nesting deeper than {max_depth}")
-        if part.is_multipart():
+        # An attached message (message/rfc822, a bounce's original, ...) is an attachment:
+        # its body and its codes are not this message's.
+        if part.is_multipart() and part.get_content_maintype() != "message":
             children = part.get_payload()
             if isinstance(children, list):
                 stack.extend(
@@ -112,6 +113,19 @@ def _leaf_parts(message: Message, *, max_parts: int, max_depth: int) -> list[Mes
         else:
             leaves.append(part)
     return leaves
+
+
+def _payload_size(part: Message) -> int:
+    payload = part.get_payload(decode=True)
+    if isinstance(payload, bytes):
+        return len(payload)
+    inner = part.get_payload()  # the parsed parts of an attached message
+    if not isinstance(inner, list):
+        return 0
+    try:
+        return sum(len(item.as_bytes()) for item in inner if isinstance(item, Message))
+    except Exception:  # a part too broken to serialise again still counts as an attachment
+        return 0
 
 
 def _is_attachment(part: Message) -> bool:
@@ -132,24 +146,59 @@ def _safe_filename(part: Message) -> str | None:
 
 def _header(message: Message, name: str) -> str | None:
     """A header as text: RFC 2047 encoded-words decoded, folding undone."""
-    value = message.get(name)
-    if value is None:
+    values = _header_values(message, name)
+    if not values:
         return None
-    text = storable(_decode_words(str(value)))
-    return " ".join(text.split()) or None
+    return " ".join(values[0].split()) or None
+
+
+def _header_values(message: Message, name: str) -> list[str]:
+    """Every value of one header as text. Raw 8-bit header bytes (SMTPUTF8 mail) are read as
+    UTF-8, else as Windows-1252; compat32 on its own would turn them into U+FFFD."""
+    wanted = name.lower()
+    return [
+        storable(_decode_words(_from_8bit(value)))
+        for key, value in message.raw_items()
+        if key.lower() == wanted and isinstance(value, str)
+    ]
+
+
+def _from_8bit(value: str) -> str:
+    if value.isascii():
+        return value
+    raw = value.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", "replace")
 
 
 def _decode_words(value: str) -> str:
+    """Decode RFC 2047 encoded-words, leaving the text around them as it is."""
     if "=?" not in value:
         return value
     try:
-        return str(make_header(decode_header(value)))
-    except (LookupError, UnicodeError, ValueError, email.errors.HeaderParseError):
-        return value  # a bad charset name or broken encoded-word: keep the raw text
+        chunks = decode_header(value)
+    except (ValueError, email.errors.HeaderParseError):
+        return value  # a broken encoded-word: keep the raw text
+    # decode_header hands back plain text as raw-unicode-escape bytes with charset None.
+    return "".join(
+        chunk if isinstance(chunk, str) else _decode_chunk(chunk, charset)
+        for chunk, charset in chunks
+    )
+
+
+def _decode_chunk(chunk: bytes, charset: str | None) -> str:
+    if charset is None:
+        return chunk.decode("raw-unicode-escape", "replace")
+    try:
+        return chunk.decode(charset, "replace")
+    except LookupError:  # an unknown charset name
+        return chunk.decode("latin-1")
 
 
 def _addresses(message: Message, name: str) -> list[str]:
-    values = [storable(_decode_words(str(v))) for v in message.get_all(name, [])]
+    values = _header_values(message, name)
     return [addr.lower() for _, addr in getaddresses(values) if "@" in addr]
 
 
