@@ -112,6 +112,60 @@ async def test_duplicates_are_per_inbox(db: Database, hub: Hub, database_url: st
     assert await count(db, t.messages) == 3
 
 
+async def test_reused_message_id_with_another_body_is_a_new_message(
+    db: Database, hub: Hub, database_url: str
+) -> None:
+    """Some senders reuse one Message-ID; the second code must not be dropped as a duplicate."""
+    await new_inbox(db, "bot")
+    settings = make_settings(database_url)
+    envelope = Envelope(("bot@dispatch.test",))
+    for code in ("111111", "222222"):
+        raw = make_mail("bot@dispatch.test", text=f"Code: {code}", message_id="<reused@acme.test>")
+        [delivery] = (await ingest(db, hub, settings, raw, envelope)).deliveries
+        assert not delivery.duplicate
+    assert await count(db, t.messages) == 2
+
+
+async def test_long_message_id_and_provider_id_are_stored_and_deduped(
+    db: Database, hub: Hub, database_url: str
+) -> None:
+    await new_inbox(db, "bot")
+    settings = make_settings(database_url)
+    raw = make_mail("bot@dispatch.test", message_id="<" + "m" * 900 + "@acme.test>")
+    by_header = [
+        await ingest(db, hub, settings, raw, Envelope(("bot@dispatch.test",))) for _ in range(2)
+    ]
+    long_provider = Envelope(("bot@dispatch.test",), provider_message_id="p" * 1000)
+    by_provider = [await ingest(db, hub, settings, raw, long_provider) for _ in range(2)]
+    assert [r.deliveries[0].duplicate for r in by_header + by_provider] == [
+        False,
+        True,
+        False,
+        True,
+    ]
+    [stored, _] = await db.run_read(all_rows, sa.select(t.messages.c.message_id_header))
+    assert stored.message_id_header == "<" + "m" * 900 + "@acme.test>"
+
+
+async def test_concurrent_deliveries_of_one_message_store_it_once(
+    db: Database, hub: Hub, database_url: str
+) -> None:
+    inbox = await new_inbox(db, "bot")
+    settings = make_settings(database_url)
+    for round_ in range(5):
+        raw = make_mail("bot@dispatch.test", message_id=f"<same-{round_}@acme.test>")
+        results = await asyncio.gather(
+            *(ingest(db, hub, settings, raw, Envelope(("bot@dispatch.test",))) for _ in range(8))
+        )
+        deliveries = [r.deliveries[0] for r in results]
+        assert sorted(d.duplicate for d in deliveries) == [False] + [True] * 7
+        assert {d.message_id for d in deliveries} == {deliveries[0].message_id}
+        assert {d.inbox_id for d in deliveries} == {inbox["id"]}
+    assert await count(db, t.messages) == 5
+    [quota] = await db.run_read(all_rows, sa.select(t.workspace_quotas.c.inbound_count))
+    assert quota.inbound_count == 5
+
+
 async def test_provider_id_wins_over_message_id(db: Database, hub: Hub, database_url: str) -> None:
     await new_inbox(db, "bot")
     settings = make_settings(database_url)

@@ -8,6 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+PROVIDER_MESSAGE_ID_LENGTH = 300  # also the longest dedupe key ingest stores
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -109,7 +111,7 @@ messages = sa.Table(
     _id(),
     _fk("inbox_id", "inboxes.id", nullable=False),
     _fk("workspace_id", "workspaces.id", nullable=False),
-    sa.Column("provider_message_id", sa.String(300), nullable=False),
+    sa.Column("provider_message_id", sa.String(PROVIDER_MESSAGE_ID_LENGTH), nullable=False),
     sa.Column("message_id_header", sa.String(998), nullable=True),
     sa.Column("mail_from", sa.String(320), nullable=True),  # SMTP envelope sender
     sa.Column("from_header", sa.Text(), nullable=True),

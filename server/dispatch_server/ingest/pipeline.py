@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
@@ -125,7 +126,22 @@ _TAKE_QUOTA = {
     "postgresql": _take_quota_statement(pg_insert),
     "sqlite": _take_quota_statement(sqlite_insert),
 }
-_INSERT_MESSAGE = t.messages.insert()
+# A concurrent delivery of the same message may have committed after this transaction's
+# first look (PostgreSQL): the insert then does nothing and the copy is looked up again.
+_INSERT_MESSAGE = {
+    name: insert(t.messages).on_conflict_do_nothing(
+        index_elements=[t.messages.c.inbox_id, t.messages.c.provider_message_id]
+    )
+    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_FIND_COPY = (
+    sa.select(t.messages.c.id, t.message_security.c.folder)
+    .join(t.message_security, t.message_security.c.message_id == t.messages.c.id)
+    .where(
+        t.messages.c.inbox_id == sa.bindparam("inbox_id"),
+        t.messages.c.provider_message_id == sa.bindparam("provider_id"),
+    )
+)
 _INSERT_SECURITY = t.message_security.insert()
 _INSERT_ARTIFACTS = t.artifacts.insert()
 
@@ -181,6 +197,33 @@ def quota_rejection() -> IngestRejected:
     )
 
 
+def dedupe_key(provider_id: str | None, message_id_header: str | None, raw: bytes) -> str:
+    """What makes two deliveries the same message for one inbox.
+
+    The receiving provider's id when there is one. Otherwise the Message-ID together with the
+    body: a re-delivery (a retry after a lost 250) carries both unchanged, while a sender that
+    reuses one Message-ID for different mail (it happens) must not lose the second message.
+    Without a Message-ID nothing is deduplicated.
+    """
+    if provider_id:
+        return (
+            provider_id
+            if len(provider_id) <= t.PROVIDER_MESSAGE_ID_LENGTH
+            else f"sha256:{_sha256(provider_id.encode())}"
+        )
+    if message_id_header:
+        header_end = raw.find(b"\r\n\r\n")
+        if header_end < 0:
+            header_end = raw.find(b"\n\n")
+        body = raw[header_end:] if header_end >= 0 else b""
+        return "mid:" + _sha256(message_id_header.encode("utf-8", "replace") + b"\x00" + body)
+    return f"gen:{new_id()}"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 async def ingest(
     db: Database, hub: Hub, settings: Settings, raw: bytes, envelope: Envelope
 ) -> IngestResult:
@@ -206,9 +249,7 @@ async def ingest(
             http_status=422,
         ) from None
     folder = classify_folder(envelope.verdicts, spam_flagged=parsed.spam_flagged)
-    provider_id = envelope.provider_message_id or (
-        f"mid:{parsed.message_id_header}" if parsed.message_id_header else f"gen:{new_id()}"
-    )
+    provider_id = dedupe_key(envelope.provider_message_id, parsed.message_id_header, raw)
     job = _StoreJob(
         raw=raw,
         parsed=parsed,
@@ -218,6 +259,8 @@ async def ingest(
         quota=settings.daily_inbound_quota,
     )
     deliveries, rejected = await db.run_write(_store_all, job, hub)
+    if not deliveries:
+        raise unknown_recipient()
     for delivery in deliveries:
         if not delivery.duplicate:
             hub.publish_local(delivery.inbox_id)
@@ -257,11 +300,9 @@ def _store_all(
 def _store(conn: sa.Connection, job: _StoreJob, inbox: InboxRef) -> Delivery:
     parsed, envelope, provider_id, folder = job.parsed, job.envelope, job.provider_id, job.folder
     now = utcnow()
-    if not _take_inbound_quota(conn, inbox.workspace_id, now.date(), job.quota):
-        raise quota_rejection()
     message_id = new_id()
-    conn.execute(
-        _INSERT_MESSAGE,
+    inserted = conn.execute(
+        _INSERT_MESSAGE[_dialect(conn)],
         {
             "id": message_id,
             "inbox_id": inbox.id,
@@ -282,6 +323,11 @@ def _store(conn: sa.Connection, job: _StoreJob, inbox: InboxRef) -> Delivery:
             "received_at": now,
         },
     )
+    if inserted.rowcount == 0:
+        copy = conn.execute(_FIND_COPY, {"inbox_id": inbox.id, "provider_id": provider_id}).one()
+        return Delivery(inbox.id, copy.id, duplicate=True, folder=copy.folder)
+    if not _take_inbound_quota(conn, inbox.workspace_id, now.date(), job.quota):
+        raise quota_rejection()  # rolls back the insert above with the transaction
     verdicts = envelope.verdicts
     conn.execute(
         _INSERT_SECURITY,
@@ -306,7 +352,7 @@ def _take_inbound_quota(conn: sa.Connection, workspace_id: str, day: date, limit
     """Count one inbound message against today's quota; False when it is used up."""
     if limit <= 0:
         return False
-    statement = _TAKE_QUOTA["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    statement = _TAKE_QUOTA[_dialect(conn)]
     result = conn.execute(statement, {"ws": workspace_id, "today": day, "quota_limit": limit})
     return result.rowcount == 1
 
@@ -344,6 +390,10 @@ def _artifact_rows(
             }
         )
     return rows
+
+
+def _dialect(conn: sa.Connection) -> str:
+    return "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
 
 
 def _clip(value: str | None, limit: int) -> str | None:
