@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -121,3 +122,37 @@ def test_over_quota_gets_452(strict_server: LiveServer) -> None:
         )
     assert caught.value.recipients["smtp-quota@dispatch.test"][0] == 452
     assert len(messages(strict_server, account["inbox"]["id"], account["inbox_key"])) == 2
+
+
+def test_storage_failure_gives_451_without_internals(tmp_path: Path) -> None:
+    """A failing database is a transient condition: the sender keeps the mail and retries."""
+    unmigrated = f"sqlite+aiosqlite:///{tmp_path / 'no-tables.db'}"  # every query fails
+    thread = _ServerThread(make_settings(unmigrated))
+    server = thread.start()
+    try:
+        with smtplib.SMTP(server.smtp_host, server.smtp_port, timeout=30) as client:
+            client.ehlo()
+            client.mail("a@acme.test")
+            code, reply = client.rcpt("bot@dispatch.test")
+    finally:
+        thread.stop()
+    assert (code, reply) == (451, b"4.3.0 Temporary failure, please retry")
+
+
+def test_raw_utf8_headers_over_smtputf8(live_server: LiveServer) -> None:
+    account = signup(live_server.base_url, local_part="smtp-rawutf8")
+    raw = (
+        "From: Zoë <zoe@acme.test>\r\nTo: smtp-rawutf8@dispatch.test\r\n"
+        "Subject: Votre code de vérification\r\nMessage-ID: <utf8-raw@acme.test>\r\n\r\n"
+        "Code : 402918\r\n"
+    ).encode()
+    with smtplib.SMTP(live_server.smtp_host, live_server.smtp_port, timeout=10) as client:
+        client.sendmail(
+            "zoe@acme.test",
+            ["smtp-rawutf8@dispatch.test"],
+            raw,
+            mail_options=["SMTPUTF8", "BODY=8BITMIME"],
+        )
+    [message] = messages(live_server, account["inbox"]["id"], account["inbox_key"])
+    assert message["subject"] == "Votre code de vérification"
+    assert message["from"] == "Zoë <zoe@acme.test>"

@@ -90,6 +90,10 @@ def test_bad_bodies_are_400_and_unknown_recipients_404(live_server: LiveServer) 
         {"to": "x@dispatch.test", "text": 5},
         {"to": "x@dispatch.test", "text": "a", "headers": []},
         {"to": "x@dispatch.test", "text": "a", "spam": "yes"},
+        {"to": "x@dispatch.test", "text": "a", "headers": {"Bad Name": "v"}},
+        {"to": "x@dispatch.test", "text": "a", "headers": {"": "v"}},
+        {"to": "x@dispatch.test", "text": "a", "headers": {"X-Ok:": "v"}},
+        {"to": "x@dispatch.test", "text": "a", "headers": {"Content-Type": "text/html"}},
     ):
         response = post(live_server, headers=TOKEN, json=body)
         assert response.status_code == 400, body
@@ -100,3 +104,51 @@ def test_bad_bodies_are_400_and_unknown_recipients_404(live_server: LiveServer) 
         live_server, headers={**TOKEN, "content-type": "message/rfc822"}, content=b"no headers"
     )
     assert response.status_code == 400
+
+
+def test_json_form_headers_replace_the_defaults(live_server: LiveServer) -> None:
+    account = signup(live_server.base_url, local_part="hook-headers")
+    body = {
+        "to": "hook-headers@dispatch.test",
+        "text": "Code: 118822",
+        "headers": {"Message-ID": "<given@acme.test>", "Date": "Tue, 24 Nov 2026 09:30:00 +0000"},
+    }
+    first = post(live_server, headers=TOKEN, json=body)
+    again = post(live_server, headers=TOKEN, json=body)
+    assert first.status_code == again.status_code == 201, first.text
+    assert again.json()["deliveries"][0]["duplicate"] is True
+    message_id = first.json()["deliveries"][0]["message_id"]
+    raw = httpx.get(
+        f"{live_server.base_url}/v1/inboxes/{account['inbox']['id']}/messages/{message_id}/raw",
+        headers=bearer(account["inbox_key"]),
+    ).content
+    assert raw.count(b"Message-ID:") == 1 and b"Message-ID: <given@acme.test>" in raw
+    assert b"Date: Tue, 24 Nov 2026 09:30:00 +0000" in raw
+
+
+def test_size_limits_follow_the_message_limit(live_server: LiveServer) -> None:
+    """Both forms take messages up to DISPATCH_MAX_MESSAGE_BYTES (above the 1 MiB JSON cap of
+    the other routes) and refuse larger ones as message_too_large."""
+    account = signup(live_server.base_url, local_part="hook-size")
+    limit = live_server.settings.max_message_bytes
+    text = "Your code is 246810.\n" + "x" * (2 * 1024 * 1024)
+    assert len(text) < limit
+    accepted = post(
+        live_server, headers=TOKEN, json={"to": "hook-size@dispatch.test", "text": text}
+    )
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["deliveries"][0]["inbox_id"] == account["inbox"]["id"]
+    for response in (
+        post(
+            live_server, headers=TOKEN, json={"to": "hook-size@dispatch.test", "text": "x" * limit}
+        ),
+        post(
+            live_server,
+            headers={**TOKEN, "content-type": "message/rfc822"},
+            content=b"To: hook-size@dispatch.test\r\n\r\n" + b"x" * limit,
+        ),
+    ):
+        assert (response.status_code, response.json()["error"]["code"]) == (
+            413,
+            "message_too_large",
+        )

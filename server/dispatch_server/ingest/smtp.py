@@ -16,11 +16,12 @@ from dispatch_server.ingest.pipeline import (
     IngestRejected,
     check_recipient,
     ingest,
-    unknown_recipient,
 )
 from dispatch_server.notify import Hub
 
 log = logging.getLogger(__name__)
+
+TEMPORARY_FAILURE = "451 4.3.0 Temporary failure, please retry"
 
 
 class IngestHandler:
@@ -37,9 +38,13 @@ class IngestHandler:
         address: str,
         options: list[str],
     ) -> str:
-        refusal = await self.db.run_read(
-            check_recipient, address, self.settings.daily_inbound_quota
-        )
+        try:
+            refusal = await self.db.run_read(
+                check_recipient, address, self.settings.daily_inbound_quota
+            )
+        except Exception:
+            log.exception("recipient check failed; asking the sender to retry")
+            return TEMPORARY_FAILURE
         if refusal is not None:
             return refusal.smtp_reply
         envelope.rcpt_tos.append(address)
@@ -50,7 +55,7 @@ class IngestHandler:
         if not isinstance(raw, bytes):
             return "554 5.6.0 Message content missing"
         try:
-            result = await ingest(
+            await ingest(
                 self.db,
                 self.hub,
                 self.settings,
@@ -61,10 +66,14 @@ class IngestHandler:
             return exc.smtp_reply
         except Exception:
             log.exception("ingest failed; asking the sender to retry")
-            return "451 4.3.0 Temporary failure, please retry"
-        if not result.deliveries:
-            return unknown_recipient().smtp_reply
+            return TEMPORARY_FAILURE
         return "250 2.0.0 Message accepted"
+
+    async def handle_exception(self, error: Exception) -> str:
+        # Anything else that goes wrong in a session: a transient 4xx without internals,
+        # rather than aiosmtpd's default 500 that carries the exception text.
+        log.error("SMTP session error", exc_info=error)
+        return TEMPORARY_FAILURE
 
 
 async def start_smtp_server(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -11,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dispatch_server.errors import ApiError, bad_request, unauthorized
-from dispatch_server.http import context, json_body, json_response
-from dispatch_server.ingest.pipeline import Envelope, IngestRejected, ingest, unknown_recipient
+from dispatch_server.http import context, json_body, json_response, read_body
+from dispatch_server.ingest.pipeline import Envelope, IngestRejected, ingest
 from dispatch_server.ingest.security import Verdicts
 
 
@@ -28,13 +29,21 @@ async def inbound_webhook(request: Request) -> Response:
     check_inbound_token(ctx.settings.inbound_token, request.headers.get("x-dispatch-inbound-token"))
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "message/rfc822":
-        raw = await _bounded_body(request, ctx.settings.max_message_bytes)
+        raw = await read_body(
+            request, limit=ctx.settings.max_message_bytes, code="message_too_large"
+        )
         recipients = tuple(request.query_params.getlist("to"))
         envelope = Envelope(recipients=recipients, mail_from=request.query_params.get("mail_from"))
         if not recipients:
             envelope = Envelope(recipients=_header_recipients(raw), mail_from=envelope.mail_from)
     else:
-        body = await json_body(request, allow_empty=False)
+        # JSON escaping can double a message's size; ingest then applies the exact limit.
+        body = await json_body(
+            request,
+            allow_empty=False,
+            limit=2 * ctx.settings.max_message_bytes,
+            too_large_code="message_too_large",
+        )
         raw, envelope = normalized_to_mime(body)
     if not envelope.recipients:
         raise bad_request("no recipients: give ?to= or To/Cc headers")
@@ -42,9 +51,6 @@ async def inbound_webhook(request: Request) -> Response:
         result = await ingest(ctx.db, ctx.hub, ctx.settings, raw, envelope)
     except IngestRejected as exc:
         raise ApiError(exc.http_status, exc.code, exc.message) from None
-    if not result.deliveries:
-        refusal = unknown_recipient()
-        raise ApiError(refusal.http_status, refusal.code, refusal.message)
     return json_response(
         {
             "deliveries": [
@@ -62,17 +68,6 @@ async def inbound_webhook(request: Request) -> Response:
     )
 
 
-async def _bounded_body(request: Request, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "message_too_large", f"the message limit is {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _header_recipients(raw: bytes) -> tuple[str, ...]:
     from email import message_from_bytes
     from email.utils import getaddresses
@@ -80,6 +75,17 @@ def _header_recipients(raw: bytes) -> tuple[str, ...]:
     headers = message_from_bytes(raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0])
     values = [str(v) for name in ("to", "cc") for v in headers.get_all(name, [])]
     return tuple(addr for _, addr in getaddresses(values) if "@" in addr)
+
+
+_FIELD_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322: printable ASCII except ":"
+_BODY_HEADERS = {"content-type", "content-transfer-encoding", "mime-version"}
+
+
+def _check_header_name(name: str) -> None:
+    if not _FIELD_NAME.fullmatch(name):
+        raise bad_request(f"header name {name!r} is not a valid field name")
+    if name.lower() in _BODY_HEADERS:
+        raise bad_request(f"header {name!r} is set from text and html")
 
 
 def _set_header(message: EmailMessage, name: str, value: str) -> None:
@@ -125,6 +131,8 @@ def normalized_to_mime(body: dict[str, Any]) -> tuple[bytes, Envelope]:
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = make_msgid(domain="inbound.dispatch.localhost")
     for name, value in headers.items():
+        _check_header_name(name)
+        del message[name]  # a given Message-ID, Date or To replaces the default one
         _set_header(message, name, value)
     if fields["text"]:
         message.set_content(fields["text"])
