@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -62,3 +63,17 @@ async def test_results_come_back_after_commit(db: Database) -> None:
     finally:
         await other.dispose()
     assert name == "visible"
+
+
+async def test_sqlite_commits_are_durable(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'durable.db'}")
+    try:
+        pragmas = await db.run_write(
+            lambda conn: (
+                conn.exec_driver_sql("PRAGMA journal_mode").scalar(),
+                conn.exec_driver_sql("PRAGMA synchronous").scalar(),
+            )
+        )
+    finally:
+        await db.dispose()
+    assert pragmas == ("wal", 2)  # 2 = FULL: the WAL is synced at every commit
