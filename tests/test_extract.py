@@ -105,7 +105,7 @@ def test_no_action_link_means_no_primary() -> None:
 
 def test_never_raises_on_garbage() -> None:
     rng = random.Random(20261124)
-    alphabet = "0123456789 -#$€.:,/<>&;=\"'abcdefXYZ\n\tкод验证码"
+    alphabet = "0123456789 -#$€.:,/<>&;=\"'abcdefXYZ\n\tкод验证码٤۴٫٬٪کد"
     for _ in range(300):
         blob = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400)))
         result = extract(blob[:40], blob, f"<p>{blob}</p><a href='{blob}'>x</a>")
@@ -154,6 +154,97 @@ def test_codes_in_context(subject: str | None, text: str | None, code: str) -> N
 )
 def test_context_decoys_are_not_codes(text: str) -> None:
     assert extract(None, text, None).otps == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("رمز التحقق الخاص بك هو ٤٨٢٩١٣", "482913"),  # Arabic-Indic digits
+        ("کد تأیید شما: ۴۸۲۹۱۳", "482913"),  # Persian digits
+        ("کد ورود:\n۰۷۳۱۵۸\nاین کد تا ۲ دقیقه معتبر است.", "073158"),  # leading zero kept
+        ("رمز التحقق: ٤٨٢ ٩١٣", "482913"),
+        ("आपका ओटीपी ४८२९१३ है।", "482913"),  # Devanagari
+        ("認証コード：４８２９１３", "482913"),  # fullwidth
+        ("کد ۴۸۲۹", "4829"),
+        ("کدام ۴۸۲۹", None),  # "which": the Persian "code" is matched as a whole word
+    ],
+)
+def test_codes_in_other_digits_come_out_ascii(text: str, code: str | None) -> None:
+    assert extract(None, text, None).otp == code
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "رمز التحقق أرسل إلى جوالك ٠٥٠١٢٣٤٥٦٧",  # a phone number
+        "رمز التحقق: +٩٧١ ٤ ٥٥٥ ٠١٩٩",
+        "كود التفعيل ينتهي في ٢٠٢٦/١١/٢٤ ١٠:٤٥",  # a date and a time
+        "کد تأیید برای پرداخت ۱٬۲۵۰٬۰۰۰ تومان",  # an amount, Persian thousands separators
+        "رمز التحقق لعملية بقيمة ١٬٢٥٠٫٠٠ ر.س",  # Arabic decimal separator
+        "رمز التحقق لطلبك رقم ٤٨٢٩١٣",  # "order number"
+        "رمز التحقق لبطاقتك المنتهية بـ ٤٢٤٢",  # "card ending in"
+        "کد پیگیری سفارش: ۸۳۴۷۱۲",  # a tracking code
+        "الرمز البريدي:\n١٣٣٢٧",  # a postal code
+        "استخدم رمز الخصم ٤٨٢٩ واحصل على خصم ٢٥٪",  # a promo code
+        "Código postal:\n28013",
+    ],
+)
+def test_decoys_in_other_digits_are_not_codes(text: str) -> None:
+    assert extract(None, text, None).otps == ()
+
+
+@pytest.mark.parametrize(
+    ("html", "code"),
+    [
+        (
+            "<p>Your verification code</p><table><tr><td class=d>4</td>\n<td class=d>8</td>"
+            "<td class=d>2</td><td class=d>9</td><td class=d>1</td><td class=d>3</td></tr></table>",
+            "482913",
+        ),
+        (  # spacer cells between the digits
+            "<p>Votre code de sécurité :</p><table><tr><td>4</td><td width=8>&nbsp;</td>"
+            "<td>7</td><td width=8></td><td>1</td><td width=8>&nbsp;</td><td>9</td></tr></table>",
+            "4719",
+        ),
+        (  # inline elements, one per source line, in Arabic-Indic digits
+            "<p>رمز التحقق</p><div dir=ltr>\n  <span>٢</span>\n  <span>٨</span>\n  <span>٤</span>\n"
+            "  <span>٠</span>\n  <span>٦</span>\n  <span>٩</span>\n</div>",
+            "284069",
+        ),
+        (  # no keyword: a row of six single digits is no code
+            "<table><tr><td>3</td><td>5</td><td>2</td><td>4</td><td>1</td><td>6</td></tr></table>",
+            None,
+        ),
+        (  # a quantity row under a size header
+            "<p>Your order</p><table><tr><th>S</th><th>M</th><th>L</th><th>XL</th></tr>"
+            "<tr><td>Qty</td><td>1</td><td>2</td><td>1</td><td>1</td></tr></table>",
+            None,
+        ),
+        (  # digits one per row are a column, not a code
+            "<p>Your code</p><table><tr><td>4</td></tr><tr><td>8</td></tr>"
+            "<tr><td>2</td></tr><tr><td>9</td></tr></table>",
+            None,
+        ),
+    ],
+)
+def test_code_laid_out_one_digit_per_cell(html: str, code: str | None) -> None:
+    assert extract(None, None, html).otp == code
+
+
+def test_html_to_text_keeps_a_row_of_digit_cells_on_one_line() -> None:
+    row = "".join(f"<td>{digit}</td>" for digit in "482913")
+    assert html_to_text(f"<table><tr>{row}</tr></table>") == "4 8 2 9 1 3"
+    # More than 8 are no code (a calendar row, a ruler): left one per line.
+    nine = "".join(f"<td>{digit}</td>" for digit in "123456789")
+    assert html_to_text(f"<table><tr>{nine}</tr></table>") == "\n".join("123456789")
+    assert html_to_text("<td>8</td><td>9</td><td>10</td><td>11</td>") == "8\n9\n10\n11"
+
+
+def test_label_cell_above_a_lone_number_makes_it_no_code() -> None:
+    html = "<table><tr><td>Shipment number</td><td>734921</td></tr></table>"
+    assert extract(None, None, html).otp is None
+    html = "<table><tr><td>Enter this in the app:</td><td>734921</td></tr></table>"
+    assert extract(None, None, html).otp == "734921"
 
 
 def test_numbers_inside_urls_are_not_codes() -> None:
@@ -261,6 +352,8 @@ def test_html_to_text_survives_broken_markup() -> None:
         "1 " * 100_000,
         "İ" * 50_000 + " code 482913",
         "https://x.test/?u=" * 10_000,
+        "<i>1&nbsp;" * 20_000,
+        "٤" * 200_000,
     ],
 )
 def test_pathological_input_is_handled(blob: str) -> None:

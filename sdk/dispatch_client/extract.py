@@ -3,8 +3,9 @@
 The server runs `extract()` on every inbound message; the SDK exposes it for client-side use
 (`extract_message(raw_bytes)`). Quality is measured on the corpus in tests/corpus/.
 
-How codes are found: HTML is rendered to text (one line per block or table cell), then the
-subject, the text part and the rendered HTML are scanned whole. Numeric spans are taken whole
+How codes are found: HTML is rendered to text (one line per block or table cell, but a row of
+single-digit cells stays on one line), then the subject, the text part and the rendered HTML are
+scanned whole, with digits of any script read as ASCII ones. Numeric spans are taken whole
 ("415 555 0132" is one span, so a phone number never yields a 4-digit "code"), judged by shape
 (dates, times, prices, phone numbers, long ids are rejected) and by the words just before them
 (order numbers, invoices, tracking numbers, amounts), then scored by how close a code keyword
@@ -118,7 +119,16 @@ _BLOCK_TAG = re.compile(
     re.I,
 )
 _ANY_TAG = re.compile(r"</?[A-Za-z][^<>]{0,4000}>|<[!?][^<>]{0,4000}>")
-_ZERO_WIDTH = re.compile("[\u00ad\u034f\u200b-\u200f\u2060\ufeff]")
+# Soft hyphens, zero-width characters and the invisible direction marks RTL text puts
+# around numbers.
+_ZERO_WIDTH = re.compile("[\u00ad\u034f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+# A code laid out one digit per table cell or inline element ("<td>4</td><td>8</td>…",
+# "<span class=digit>4</span>…"): elements holding one digit each, with only tags (no row or
+# paragraph boundary), spaces and empty spacer cells between them; 4 to 8 make a code.
+# Starting at ">" lets sre scan for a literal instead of testing every character, and a digit
+# must be followed by a tag at once, or a failed match would rescan the rest at every ">".
+_IN_ROW_TAG = r"<(?!/?(?i:tr|table|tbody|thead|tfoot|p|li|br|hr)\b)/?[A-Za-z][^<>]{0,400}>"
+_DIGIT_CELLS = re.compile(rf">\s*\d\s*(?:(?:{_IN_ROW_TAG}(?:\s|&nbsp;)*)+\d\s*){{3,}}(?=<)")
 
 
 def _strip_invisible(markup: str) -> str:
@@ -162,7 +172,15 @@ def _normalise_text(text: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def _join_digit_cells(match: re.Match[str]) -> str:
+    """The digits of a _DIGIT_CELLS match on one line, spaced like "4 8 2 9 1 3", a shape
+    that is read as a code only next to a code keyword; more than 8 are left as they are."""
+    digits = _ANY_TAG.sub(" ", match.group()[1:]).replace("&nbsp;", " ").split()
+    return ">" + " ".join(digits) if len(digits) <= 8 else match.group()
+
+
 def _render(visible_markup: str) -> str:
+    visible_markup = _DIGIT_CELLS.sub(_join_digit_cells, visible_markup)
     text = _ANY_TAG.sub("", _BLOCK_TAG.sub("\n", visible_markup))
     if "&" in text:
         text = html_lib.unescape(text)
@@ -170,7 +188,8 @@ def _render(visible_markup: str) -> str:
 
 
 def html_to_text(html: str) -> str:
-    """Visible text of an HTML document, one line per block element or table cell."""
+    """Visible text of an HTML document, one line per block element or table cell; digits
+    laid out one per cell or element in a row stay on one line ("4 8 2 9 1 3")."""
     return _render(_strip_invisible(html[:MAX_SCAN_CHARS]))
 
 
@@ -260,27 +279,38 @@ _CODE_KEYWORDS = (
     "動態密碼",
     "인증",
     "코드",
-    # Arabic / Hebrew / Hindi
+    # Arabic / Persian / Hebrew / Hindi
     "رمز",
+    "كود",
     "التحقق",
+    "لمرة واحدة",
+    "کد",
+    "یکبار مصرف",
+    "احراز هویت",
     "קוד",
     "कोड",
     "सत्यापन",
     "ओटीपी",
 )
-# Generic words that name any code; in a meeting invitation they name the meeting's passcode.
-_MEETING_KEYWORDS = frozenset(
+# Generic words that name any code: the words around them can make it a postal or promo code,
+# and in a meeting invitation they name the meeting's passcode.
+_GENERIC_KEYWORDS = frozenset(
     {"code", "pin", "kod", "kode", "código", "codigo", "codice", "код", "コード", "코드"}
-    | {"קוד", "कोड", "رمز", "passcode", "пароль"}
+    | {"קוד", "कोड", "رمز", "كود", "کد", "passcode", "пароль"}
 )
+# Whole words although not ASCII: the Persian "code" is also inside "کدام" (which) and
+# "یکدیگر" (each other).
+_WHOLE_WORD_KEYWORDS = frozenset({"کد"})
 # "Confirmation code" on a booking is the reservation's record locator.
 _BOOKING_KEYWORDS = frozenset({"confirmation code", "code de confirmation", "bestätigung"})
 
 # Matched on lower-cased text; a keyword made of ASCII letters must be a whole word ("pin" is
-# not in "shipping"), the others match inside words too (inflections, no spaces in CJK).
+# not in "shipping"), the others (but _WHOLE_WORD_KEYWORDS) match inside words too
+# (inflections, no spaces in CJK, Arabic "الرمز" and "رمزك": the code, your code).
 _KEYWORD_PATTERN = re.compile(_alternation(_CODE_KEYWORDS))
-# "code" named by the word before or after it: "promo code", "zip code", "código postal",
-# "auth code: 004512" (a card payment's authorisation, on a receipt) …
+# A generic code keyword named by the word before or after it: "promo code", "zip code",
+# "código postal", "الرمز البريدي", "کد پیگیری" (tracking code), "auth code: 004512" (a card
+# payment's authorisation, on a receipt) …
 _NOT_CODE_WORDS = (
     "promo", "promotional", "discount", "coupon", "voucher", "gift", "zip", "postal", "post",
     "area", "country", "source", "bar", "qr", "dress", "error", "status", "tracking", "reference",
@@ -291,7 +321,8 @@ _NOT_CODE_WORDS = (
 _NOT_CODE_BEFORE = re.compile(r"(?<!\w)(?:" + _alternation(_NOT_CODE_WORDS) + r")\s*-?\s*$")
 _NOT_CODE_AFTER = re.compile(
     r"\s*(?:postal|postale|pocztowy|promo|promocional|promozionale|sconto|rabatowy|"
-    r"de descuento|de réduction|de desconto|de réservation|de reserva|indirim)"
+    r"de descuento|de réduction|de desconto|de réservation|de reserva|indirim|"
+    r"(?:ال)?(?:بريدي|خصم|ترويجي|قسيمة|كوبون)|پستی|تخفیف|پیگیری|رهگیری|سفارش|ملی)"
 )
 _MEETING_MARKERS = (
     "meeting id",
@@ -332,7 +363,8 @@ _BOOKING_MARKERS = (
 # Matched on lower-cased lines.
 _PROMO_WORDS = (
     "discount", "coupon", "promo", "rabatt", "gutschein", "descuento", "réduction", "sconto",
-    "korting", "rabat", "скидк", "割引", "优惠", "할인", "indirim", "% off", "at checkout",
+    "korting", "rabat", "скидк", "割引", "优惠", "할인", "indirim", "خصم", "كوبون", "قسيمة",
+    "تخفیف", "کوپن", "% off", "at checkout",
 )  # fmt: skip
 _PROMO_LINE = re.compile(_alternation(_PROMO_WORDS) + r"|\bsave \d")
 
@@ -349,6 +381,15 @@ _DECOY_LABELS = (
     "fattura", "sendung", "colis", "paquete", "loyalty", "points", "auth", "authorisation",
     "authorization", "approval", "copyright", "(c)", "usd", "eur", "gbp", "chf", "ending in",
     "p.o. box", "po box", "sms to",
+    # Arabic: number, order, invoice, amount, total, price, phone, quantity, tracking, account,
+    # card, ending in, postal, P.O. box
+    "رقم", "طلب", "الطلب", "طلبك", "فاتورة", "الفاتورة", "مبلغ", "المبلغ", "المجموع",
+    "الإجمالي", "الاجمالي", "السعر", "سعر", "هاتف", "الهاتف", "جوال", "الجوال", "الكمية",
+    "كمية", "الشحنة", "التتبع", "الحساب", "البطاقة", "المنتهية بـ", "البريدي", "ص.ب",
+    # Persian: number, order, invoice, total, price, phone, quantity, tracking, card, account,
+    # postal
+    "شماره", "سفارش", "فاکتور", "جمع", "قیمت", "تلفن", "تعداد", "پیگیری", "رهگیری", "کارت",
+    "حساب", "پستی",
 )  # fmt: skip
 _DECOY_BEFORE = re.compile(
     r"(?:(?<!\w)(?:" + _alternation(_DECOY_LABELS) + r")|[#№*©$€£¥₹₽])\W{0,3}$"
@@ -359,7 +400,9 @@ _DECOY_AFTER = re.compile(
     r"kb\b|ms\b|sec|min|hours?|days?|minutes?|secondes?|sekunden|minuten|stunden|tage|"
     r"jours|minutos|días|dias|giorni|минут|часов|дней|分|時間|日|points|pts|items?|"
     r"people|users|customers|members|reviews|stars?|followers|likes|views|downloads|"
-    r"st\b|street|ave\b|avenue|road|rd\b|blvd|straße|strasse|rue|calle|via\b|°)|#",
+    r"st\b|street|ave\b|avenue|road|rd\b|blvd|straße|strasse|rue|calle|via\b|°|"
+    r"ريال|ریال|تومان|درهم|دينار|جنيه|ليرة|ر\.س|د\.إ|ج\.م|﷼|دقيقة|دقائق|دقیقه|ساعة|ساعات|"
+    r"ساعت|يوم|أيام|روز|قطعة|عدد)|#",
     re.IGNORECASE,
 )
 
@@ -387,6 +430,10 @@ _CODE_GROUPS = re.compile(
     r"|\d{4}[ -]\d{2}|\d{2}[ -]\d{4}|\d{3}[ -]\d{4}|\d{4}[ -]\d{3})$"
 )
 _NOT_DIGIT = re.compile(r"[^0-9]")
+# Decimal digits of other scripts: Arabic-Indic ٤, Persian ۴, Devanagari ४, fullwidth ４ …, in
+# runs short enough for int(). A leading single character class is scanned for fast, a repeat
+# ("{1,18}") 60% slower.
+_OTHER_DIGITS = re.compile(r"[^\D0-9][^\D0-9]{0,17}")
 _DIGIT_RUN = re.compile(r"[0-9]{4,8}")
 _URL_IN_TEXT = re.compile(r"[hH][tT][tT][pP][sS]?://[^\s<>\"'`{}|\\^\[\]]+")
 _STANDALONE_STRIP = " :.-–*[](){}<>「」【】\"'"
@@ -460,14 +507,16 @@ class _Source:
         for match in _KEYWORD_PATTERN.finditer(lower):
             word = match.group()
             left, right = match.span()
-            if word.isascii() and (_letter(lower, left - 1) or _letter(lower, right)):
+            if (word.isascii() or word in _WHOLE_WORD_KEYWORDS) and (
+                _letter(lower, left - 1) or _letter(lower, right)
+            ):
                 continue
-            if "code" in word and (
+            if ("code" in word or word in _GENERIC_KEYWORDS) and (
                 _NOT_CODE_BEFORE.search(lower, max(0, left - 25), left)
                 or _NOT_CODE_AFTER.match(lower, right)
             ):
                 continue
-            if word in _MEETING_KEYWORDS and self._message.meeting:
+            if word in _GENERIC_KEYWORDS and self._message.meeting:
                 continue
             if word in _BOOKING_KEYWORDS and self._message.booking:
                 continue
@@ -488,7 +537,11 @@ def _line_bounds(text: str, pos: int) -> tuple[int, int]:
 
 
 def _letter(text: str, index: int) -> bool:
-    return 0 <= index < len(text) and "a" <= text[index] <= "z"
+    """Whether text[index] is a letter of the whole-word keywords' scripts: a-z or Arabic."""
+    if not 0 <= index < len(text):
+        return False
+    char = text[index]
+    return "a" <= char <= "z" or ("\u0620" <= char <= "\u06ff" and char.isalpha())
 
 
 def _cjk(char: str) -> bool:
@@ -552,6 +605,18 @@ def _decoy(line: str, start: int, end: int) -> bool:
     return bool(_DECOY_AFTER.match(line, end, end + 12) or _PROMO_LINE.search(lower))
 
 
+def _label_cell_above(source: _Source, line_start: int) -> bool:
+    """Whether the line above is a short decoy label, like the label cell of a table row:
+    "Order number" / "58213077", "رقم الشحنة" / "٧٣٤٩٢١" (shipment number)."""
+    if line_start == 0:
+        return False
+    start, end = source.line(line_start - 1)
+    label = source.text[start:end]
+    return (
+        len(label) <= 60 and len(label.split()) <= 4 and bool(_DECOY_BEFORE.search(label.lower()))
+    )
+
+
 def _score(source: _Source, candidate: _Candidate) -> float:
     """How likely the candidate is the message's one-time code, 0..1."""
     text = source.text
@@ -584,11 +649,14 @@ def _score(source: _Source, candidate: _Candidate) -> float:
             if source.keywords(*neighbour):
                 best = max(best, weight if standalone else weight - 0.25)
     if best == 0.0:
-        if candidate.alphanumeric:
+        # A lone 6-digit number is the typical code even without a keyword, unless a label
+        # cell names it; digits spread over groups or cells ("4 8 2 9 1 3") need a keyword (a
+        # row of six single-digit counts is no code).
+        if len(candidate.code) != 6 or candidate.alphanumeric or line[start:end] != candidate.code:
             return 0.0
-        if standalone and len(candidate.code) == 6:
-            best = 0.35  # a lone 6-digit number is the typical code even without a keyword
-        elif source.name == "subject" and len(candidate.code) == 6:
+        if standalone and not _label_cell_above(source, line_start):
+            best = 0.35
+        elif source.name == "subject":
             best = 0.3
         else:
             return 0.0
@@ -605,14 +673,29 @@ def _score(source: _Source, candidate: _Candidate) -> float:
     return max(0.0, min(1.0, best))
 
 
+def _ascii_digits(match: re.Match[str]) -> str:
+    digits = match.group()
+    return str(int(digits)).zfill(len(digits))  # int() reads the digits of any script
+
+
+def _ascii_numbers(text: str) -> str:
+    """The text with numbers written in ASCII ("٤٨٢٩١٣" → "482913", "١٬٢٩٩٫٠٠" → "1,299.00"),
+    one character for one, so that every rule about numbers holds in every script."""
+    if text.isascii():
+        return text
+    text = _OTHER_DIGITS.sub(_ascii_digits, text)
+    # The Arabic decimal separator, thousands separator and per cent sign.
+    return text.replace("٫", ".").replace("٬", ",").replace("٪", "%")
+
+
 def _find_codes(texts: list[tuple[str, str]]) -> tuple[OtpMatch, ...]:
     message = _Message(texts)
     best: dict[str, OtpMatch] = {}
     order: dict[str, int] = {}
     for name, text in texts:
-        source = _Source(name, text, message)
-        candidates = _numeric_candidates(text)[:MAX_CANDIDATES]
-        candidates += _alphanumeric_candidates(text)[:MAX_CANDIDATES]
+        source = _Source(name, _ascii_numbers(text), message)
+        candidates = _numeric_candidates(source.text)[:MAX_CANDIDATES]
+        candidates += _alphanumeric_candidates(source.text)[:MAX_CANDIDATES]
         for candidate in candidates:
             score = _score(source, candidate)
             if score < MIN_SCORE:
