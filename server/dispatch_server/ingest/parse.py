@@ -1,4 +1,8 @@
-"""MIME parsing into the fields Dispatch stores, with caps on parts and nesting."""
+"""MIME parsing into the fields Dispatch stores, with caps on parts and nesting.
+
+The walk over the MIME tree, the attachment rule and charset decoding are the SDK's
+(`dispatch_client.extract`), so the server and `extract_message` read a message alike.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,23 @@ from email.utils import getaddresses
 
 import attrs
 
-from dispatch_client.extract import Extraction, decode_text_part, extract
+from dispatch_client.extract import (
+    Extraction,
+    MimeLimitExceeded,
+    attachment_filename,
+    decode_bytes,
+    decode_text_part,
+    extract,
+    is_attachment,
+    leaf_parts,
+)
+
+__all__ = ["Attachment", "MimeLimitExceeded", "ParsedMessage", "parse_message", "storable"]
 
 # compat32 keeps headers as raw strings; the header registry of policy.default is several
 # times slower, and we only decode the few headers we store.
 _PARSER = BytesParser(policy=email.policy.compat32)
-
-
-class MimeLimitExceeded(Exception):
-    """The message is deeper or has more parts than this server parses."""
+_STORED_HEADERS = frozenset({"subject", "from", "message-id", "to", "cc"})
 
 
 @attrs.frozen
@@ -45,17 +57,17 @@ class ParsedMessage:
 
 
 def parse_message(raw: bytes, *, max_parts: int, max_depth: int) -> ParsedMessage:
-    """Parse and extract artifacts. CPU-bound: call it off the event loop."""
+    """Parse and extract artifacts. CPU-bound: large messages belong off the event loop."""
     message = _PARSER.parsebytes(raw)
-    parts = _leaf_parts(message, max_parts=max_parts, max_depth=max_depth)
     text = html = None
     attachments: list[Attachment] = []
-    for part in parts:
+    for part in leaf_parts(message, max_parts=max_parts, max_depth=max_depth):
         content_type = part.get_content_type()
-        if _is_attachment(part):
+        if is_attachment(part):
+            filename = attachment_filename(part)
             attachments.append(
                 Attachment(
-                    filename=_optional_storable(_safe_filename(part)),
+                    filename=None if filename is None else storable(filename),
                     content_type=content_type,
                     size_bytes=_payload_size(part),
                 )
@@ -64,15 +76,15 @@ def parse_message(raw: bytes, *, max_parts: int, max_depth: int) -> ParsedMessag
             text = storable(decode_text_part(part))
         elif content_type == "text/html" and html is None:
             html = storable(decode_text_part(part))
-    subject = _header(message, "subject")
-    from_header = _header(message, "from")
-    from_addresses = _addresses(message, "from")
+    headers = _headers(message)
+    subject = _first(headers, "subject")
+    from_addresses = _addresses(headers, "from")
     return ParsedMessage(
-        message_id_header=_header(message, "message-id"),
-        from_header=from_header,
+        message_id_header=_first(headers, "message-id"),
+        from_header=_first(headers, "from"),
         from_address=from_addresses[0] if from_addresses else None,
-        to_addresses=_addresses(message, "to"),
-        cc_addresses=_addresses(message, "cc"),
+        to_addresses=_addresses(headers, "to"),
+        cc_addresses=_addresses(headers, "cc"),
         subject=subject,
         text=text,
         html=html,
@@ -87,80 +99,49 @@ def storable(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
-def _optional_storable(text: str | None) -> str | None:
-    return None if text is None else storable(text)
-
-
-def _leaf_parts(message: Message, *, max_parts: int, max_depth: int) -> list[Message]:
-    leaves: list[Message] = []
-    count = 0
-    stack: list[tuple[Message, int]] = [(message, 0)]
-    while stack:
-        part, depth = stack.pop()
-        count += 1
-        if count > max_parts:
-            raise MimeLimitExceeded(f"more than {max_parts} MIME parts")
-        if depth > max_depth:
-            raise MimeLimitExceeded(f"MIME nesting deeper than {max_depth}")
-        # An attached message (message/rfc822, a bounce's original, ...) is an attachment:
-        # its body and its codes are not this message's.
-        if part.is_multipart() and part.get_content_maintype() != "message":
-            children = part.get_payload()
-            if isinstance(children, list):
-                stack.extend(
-                    (child, depth + 1) for child in reversed(children) if isinstance(child, Message)
-                )
-        else:
-            leaves.append(part)
-    return leaves
-
-
 def _payload_size(part: Message) -> int:
     payload = part.get_payload(decode=True)
     if isinstance(payload, bytes):
         return len(payload)
-    inner = part.get_payload()  # the parsed parts of an attached message
+    inner = part.get_payload()  # an attached message, as parsed parts
     if not isinstance(inner, list):
         return 0
-    try:
-        return sum(len(item.as_bytes()) for item in inner if isinstance(item, Message))
-    except Exception:  # a part too broken to serialise again still counts as an attachment
-        return 0
+    return sum(_parsed_size(item) for item in inner if isinstance(item, Message))
 
 
-def _is_attachment(part: Message) -> bool:
-    disposition = (part.get("content-disposition") or "").split(";")[0].strip().lower()
-    if disposition == "attachment":
-        return True
-    return (
-        part.get_content_maintype() not in ("text", "multipart") or _safe_filename(part) is not None
-    )
+def _parsed_size(message: Message) -> int:
+    """About the size of a parsed message in bytes (boundary lines are not counted), from
+    what the parser holds: serialising it again would cost far more on a large bounce."""
+    total = 0
+    for part in message.walk():
+        total += sum(len(name) + len(value) + 4 for name, value in part.raw_items()) + 2
+        payload = None if part.is_multipart() else part.get_payload()
+        if isinstance(payload, str):
+            total += len(payload)
+    return total
 
 
-def _safe_filename(part: Message) -> str | None:
-    try:
-        return part.get_filename()
-    except Exception:  # malformed RFC 2231 parameters; the attachment still counts
-        return None
+def _headers(message: Message) -> dict[str, list[str]]:
+    """The stored headers as text, in one pass: raw 8-bit bytes (SMTPUTF8 mail) read as UTF-8,
+    else as Windows-1252 (compat32 alone would turn them into U+FFFD), encoded-words decoded."""
+    found: dict[str, list[str]] = {}
+    for key, value in message.raw_items():
+        name = key.lower()
+        if name in _STORED_HEADERS and isinstance(value, str):
+            found.setdefault(name, []).append(storable(_decode_words(_from_8bit(value))))
+    return found
 
 
-def _header(message: Message, name: str) -> str | None:
-    """A header as text: RFC 2047 encoded-words decoded, folding undone."""
-    values = _header_values(message, name)
+def _first(headers: dict[str, list[str]], name: str) -> str | None:
+    """A header's first value, folding undone."""
+    values = headers.get(name)
     if not values:
         return None
     return " ".join(values[0].split()) or None
 
 
-def _header_values(message: Message, name: str) -> list[str]:
-    """Every value of one header as text. Raw 8-bit header bytes (SMTPUTF8 mail) are read as
-    UTF-8, else as Windows-1252; compat32 on its own would turn them into U+FFFD."""
-    wanted = name.lower()
-    return [
-        storable(_decode_words(_from_8bit(value)))
-        for key, value in message.raw_items()
-        if key.lower() == wanted and isinstance(value, str)
-    ]
+def _addresses(headers: dict[str, list[str]], name: str) -> list[str]:
+    return [addr.lower() for _, addr in getaddresses(headers.get(name, [])) if "@" in addr]
 
 
 def _from_8bit(value: str) -> str:
@@ -183,26 +164,16 @@ def _decode_words(value: str) -> str:
         return value  # a broken encoded-word: keep the raw text
     # decode_header hands back plain text as raw-unicode-escape bytes with charset None.
     return "".join(
-        chunk if isinstance(chunk, str) else _decode_chunk(chunk, charset)
+        chunk
+        if isinstance(chunk, str)
+        else chunk.decode("raw-unicode-escape", "replace")
+        if charset is None
+        else decode_bytes(chunk, charset)
         for chunk, charset in chunks
     )
 
 
-def _decode_chunk(chunk: bytes, charset: str | None) -> str:
-    if charset is None:
-        return chunk.decode("raw-unicode-escape", "replace")
-    try:
-        return chunk.decode(charset, "replace")
-    except LookupError:  # an unknown charset name
-        return chunk.decode("latin-1")
-
-
-def _addresses(message: Message, name: str) -> list[str]:
-    values = _header_values(message, name)
-    return [addr.lower() for _, addr in getaddresses(values) if "@" in addr]
-
-
 def _spam_flagged(message: Message) -> bool:
-    flag = (_header(message, "x-spam-flag") or "").lower()
-    status = (_header(message, "x-spam-status") or "").lower()
+    flag = str(message.get("x-spam-flag") or "").strip().lower()
+    status = str(message.get("x-spam-status") or "").strip().lower()
     return flag.startswith("yes") or status.startswith("yes")
