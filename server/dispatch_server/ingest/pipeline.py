@@ -77,31 +77,13 @@ def normalize_address(address: str) -> str:
 _FIND_INBOXES = sa.select(t.inboxes.c.id, t.inboxes.c.workspace_id, t.inboxes.c.address).where(
     t.inboxes.c.address.in_(sa.bindparam("addresses", expanding=True))
 )
-# The recipients' inboxes, each with the copy of this message it already holds, if any.
-# On PostgreSQL the inbox rows are locked until commit, so ingests into one inbox take their
-# received_at and commit in the same order, which readers and waiters that resume after a
-# (received_at, id) position rely on. SQLite has one writer anyway. Every ingest takes its
-# locks in one order (these rows by workspace, then the quota rows in the same workspace
-# order, see _store_all), so two multi-recipient ingests cannot deadlock.
-_FIND_TARGETS = (
-    sa.select(
-        t.inboxes.c.id,
-        t.inboxes.c.workspace_id,
-        t.inboxes.c.address,
-        t.messages.c.id.label("existing_id"),
-        t.message_security.c.folder.label("existing_folder"),
-    )
-    .outerjoin(
-        t.messages,
-        sa.and_(
-            t.messages.c.inbox_id == t.inboxes.c.id,
-            t.messages.c.provider_message_id == sa.bindparam("provider_id"),
-        ),
-    )
-    .outerjoin(t.message_security, t.message_security.c.message_id == t.messages.c.id)
-    .where(t.inboxes.c.address.in_(sa.bindparam("addresses", expanding=True)))
-    .order_by(t.inboxes.c.workspace_id, t.inboxes.c.id)
-    .with_for_update(of=t.inboxes, key_share=True)
+# The recipients' inboxes. On PostgreSQL their rows are locked until commit, so ingests into
+# one inbox take their received_at and commit in the same order, which readers and waiters
+# that resume after a (received_at, id) position rely on. SQLite has one writer anyway. Every
+# ingest takes its locks in one order (these rows by workspace, then the quota rows in the
+# same workspace order, see _store_all), so two multi-recipient ingests cannot deadlock.
+_LOCK_TARGETS = _FIND_INBOXES.order_by(t.inboxes.c.workspace_id, t.inboxes.c.id).with_for_update(
+    of=t.inboxes, key_share=True
 )
 
 
@@ -126,8 +108,9 @@ _TAKE_QUOTA = {
     "postgresql": _take_quota_statement(pg_insert),
     "sqlite": _take_quota_statement(sqlite_insert),
 }
-# A concurrent delivery of the same message may have committed after this transaction's
-# first look (PostgreSQL): the insert then does nothing and the copy is looked up again.
+# A message the inbox already holds (same dedupe key): the insert does nothing and the copy
+# is looked up. This is the one duplicate check, so it also covers a concurrent delivery that
+# committed while this transaction waited for its locks.
 _INSERT_MESSAGE = {
     name: insert(t.messages).on_conflict_do_nothing(
         index_elements=[t.messages.c.inbox_id, t.messages.c.provider_message_id]
@@ -209,19 +192,17 @@ def dedupe_key(provider_id: str | None, message_id_header: str | None, raw: byte
         return (
             provider_id
             if len(provider_id) <= t.PROVIDER_MESSAGE_ID_LENGTH
-            else f"sha256:{_sha256(provider_id.encode())}"
+            else "sha256:" + hashlib.sha256(provider_id.encode()).hexdigest()
         )
     if message_id_header:
+        digest = hashlib.sha256(message_id_header.encode("utf-8", "replace") + b"\x00")
         header_end = raw.find(b"\r\n\r\n")
         if header_end < 0:
             header_end = raw.find(b"\n\n")
-        body = raw[header_end:] if header_end >= 0 else b""
-        return "mid:" + _sha256(message_id_header.encode("utf-8", "replace") + b"\x00" + body)
+        if header_end >= 0:
+            digest.update(memoryview(raw)[header_end:])
+        return "mid:" + digest.hexdigest()
     return f"gen:{new_id()}"
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 async def ingest(
@@ -234,13 +215,13 @@ async def ingest(
             smtp_reply="552 5.3.4 Message too big",
             http_status=413,
         )
+    prepare = functools.partial(_prepare, raw, envelope, settings)
     try:
-        parse = functools.partial(
-            parse_message, raw, max_parts=settings.max_mime_parts, max_depth=settings.max_mime_depth
-        )
         # A typical message (a few KB) parses in about 0.5 ms, less than a hand-off to a
         # thread and back costs; larger ones would hold up the event loop, so they go to one.
-        parsed = parse() if len(raw) <= INLINE_PARSE_BYTES else await asyncio.to_thread(parse)
+        parsed, provider_id = (
+            prepare() if len(raw) <= INLINE_PARSE_BYTES else await asyncio.to_thread(prepare)
+        )
     except MimeLimitExceeded as exc:
         raise IngestRejected(
             "unparseable_message",
@@ -249,7 +230,6 @@ async def ingest(
             http_status=422,
         ) from None
     folder = classify_folder(envelope.verdicts, spam_flagged=parsed.spam_flagged)
-    provider_id = dedupe_key(envelope.provider_message_id, parsed.message_id_header, raw)
     job = _StoreJob(
         raw=raw,
         parsed=parsed,
@@ -267,6 +247,14 @@ async def ingest(
     return IngestResult(deliveries=tuple(deliveries), rejected=rejected)
 
 
+def _prepare(raw: bytes, envelope: Envelope, settings: Settings) -> tuple[ParsedMessage, str]:
+    """The CPU-bound part of an ingest: parse, extract, and the dedupe key."""
+    parsed = parse_message(
+        raw, max_parts=settings.max_mime_parts, max_depth=settings.max_mime_depth
+    )
+    return parsed, dedupe_key(envelope.provider_message_id, parsed.message_id_header, raw)
+
+
 @attrs.frozen
 class _StoreJob:
     raw: bytes
@@ -282,16 +270,11 @@ def _store_all(
 ) -> tuple[list[Delivery], tuple[str, ...]]:
     """The ingest transaction: one synchronous function, so SQLite runs it in a single hop."""
     recipients = job.envelope.recipients
-    targets = conn.execute(
-        _FIND_TARGETS, {**_inboxes_params(recipients), "provider_id": job.provider_id}
-    ).all()
+    targets = conn.execute(_LOCK_TARGETS, _inboxes_params(recipients)).all()
     addresses = {row.address for row in targets}
     rejected = tuple(r for r in recipients if normalize_address(r) not in addresses)
     deliveries = [
-        Delivery(row.id, row.existing_id, duplicate=True, folder=row.existing_folder)
-        if row.existing_id is not None
-        else _store(conn, job, InboxRef(row.id, row.workspace_id, row.address))
-        for row in targets
+        _store(conn, job, InboxRef(row.id, row.workspace_id, row.address)) for row in targets
     ]
     hub.notify_in_transaction(conn, [d.inbox_id for d in deliveries if not d.duplicate])
     return deliveries, rejected
