@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import uuid
 
 import attrs
+
+from dispatch_server.clock import is_id, new_id
 
 
 @attrs.frozen
@@ -24,7 +25,7 @@ def hash_secret(secret: str) -> str:
 
 
 def mint_key() -> MintedKey:
-    key_id = str(uuid.uuid4())
+    key_id = new_id()
     secret = secrets.token_urlsafe(32)
     return MintedKey(id=key_id, raw=f"{key_id}.{secret}", secret_hash=hash_secret(secret))
 
@@ -33,9 +34,7 @@ def split_key(raw: str) -> tuple[str, str] | None:
     key_id, sep, secret = raw.partition(".")
     if not sep or not secret:
         return None
-    try:
-        uuid.UUID(key_id)
-    except ValueError:
+    if not is_id(key_id):
         return None
     return key_id, secret
 

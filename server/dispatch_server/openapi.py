@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dispatch_server import __version__
+from dispatch_server.domain import messages as m
 from dispatch_server.domain.workspaces import LOCAL_PART
 
 Schema = dict[str, Any]
@@ -81,7 +82,7 @@ SCHEMAS: dict[str, Schema] = {
         ["id", "message_id", "kind", "value", "is_primary", "received_at"],
         id=STR,
         message_id=STR,
-        kind={"enum": ["otp", "link"]},
+        kind={"enum": list(m.ARTIFACT_KINDS)},
         value=STR,
         is_primary=BOOL,
         received_at=TIME,
@@ -200,7 +201,7 @@ INBOX_ID = {"name": "inbox_id", "in": "path", "required": True, "schema": STR}
 MESSAGE_ID = {"name": "message_id", "in": "path", "required": True, "schema": STR}
 LIMIT = _q("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 50})
 CURSOR = _q("cursor", STR, "next_cursor of the previous page")
-FOLDER = _q("folder", {"enum": ["inbox", "spam", "all"], "default": "inbox"})
+FOLDER = _q("folder", {"enum": list(m.FOLDERS), "default": "inbox"})
 
 PATHS: dict[str, dict[str, Schema]] = {
     "/health": {"get": _op("Liveness", {"200": _json(_object(["status"], status=STR))}, auth=None)},
@@ -285,7 +286,7 @@ PATHS: dict[str, dict[str, Schema]] = {
             "Extracted OTPs and links, newest first",
             {"200": _json(_page("Artifact"))},
             auth="inbox",
-            params=[INBOX_ID, _q("kind", {"enum": ["otp", "link"]}), LIMIT, CURSOR],
+            params=[INBOX_ID, _q("kind", {"enum": list(m.ARTIFACT_KINDS)}), LIMIT, CURSOR],
         )
     },
     "/v1/inboxes/{inbox_id}/otp": {
@@ -303,7 +304,7 @@ PATHS: dict[str, dict[str, Schema]] = {
             auth="inbox",
             params=[
                 INBOX_ID,
-                _q("kind", {"enum": ["message", "otp", "link"], "default": "message"}),
+                _q("kind", {"enum": list(m.WAIT_KINDS), "default": "message"}),
                 _q("after", STR, "cursor of an earlier answer: the oldest match after it"),
                 _q("since", TIME, "the newest match received at or after this time"),
                 _q("from", STR, "substring of From"),
