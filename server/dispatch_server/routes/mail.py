@@ -33,27 +33,35 @@ def _cursor(request: Request, kind: m.CursorKind, name: str = "cursor") -> m.Cur
     return m.Cursor.decode(token, kind) if token else None
 
 
+def _limit(request: Request) -> int:
+    return query_int(request, "limit", default=50, low=1, high=100)
+
+
+def _page(data: list[dict[str, Any]], next_cursor: m.Cursor | None) -> Response:
+    return json_response(
+        {"data": data, "next_cursor": next_cursor.encode() if next_cursor else None}
+    )
+
+
+def _message_with_artifacts(row: Any, artifacts: list[Any]) -> dict[str, Any]:
+    return {**message_view(row), "artifacts": [artifact_view(a) for a in artifacts]}
+
+
 def _folder(request: Request) -> str:
     return query_choice(request, "folder", m.FOLDERS, default="inbox")
 
 
 @keyed(Scope.INBOX)
 async def list_messages(request: Request, principal: Principal) -> Response:
-    limit = query_int(request, "limit", default=50, low=1, high=100)
     rows, next_cursor = await context(request).db.run_read(
         m.list_messages,
         request.path_params["inbox_id"],
         folder=_folder(request),
-        limit=limit,
+        limit=_limit(request),
         cursor=_cursor(request, "message"),
         cutoff=_cutoff(request),
     )
-    return json_response(
-        {
-            "data": [message_view(row) for row in rows],
-            "next_cursor": next_cursor.encode() if next_cursor else None,
-        }
-    )
+    return _page([message_view(row) for row in rows], next_cursor)
 
 
 @keyed(Scope.INBOX)
@@ -62,7 +70,7 @@ async def get_message(request: Request, principal: Principal) -> Response:
     row, artifacts = await context(request).db.run_read(
         m.get_message_with_artifacts, inbox_id, message_id, cutoff=_cutoff(request)
     )
-    return json_response({**message_view(row), "artifacts": [artifact_view(a) for a in artifacts]})
+    return json_response(_message_with_artifacts(row, artifacts))
 
 
 @keyed(Scope.INBOX)
@@ -76,21 +84,15 @@ async def get_raw_message(request: Request, principal: Principal) -> Response:
 
 @keyed(Scope.INBOX)
 async def list_artifacts(request: Request, principal: Principal) -> Response:
-    limit = query_int(request, "limit", default=50, low=1, high=100)
     rows, next_cursor = await context(request).db.run_read(
         m.list_artifacts,
         request.path_params["inbox_id"],
         kind=query_choice(request, "kind", m.ARTIFACT_KINDS, default=None),
-        limit=limit,
+        limit=_limit(request),
         cursor=_cursor(request, "artifact"),
         cutoff=_cutoff(request),
     )
-    return json_response(
-        {
-            "data": [artifact_view(row) for row in rows],
-            "next_cursor": next_cursor.encode() if next_cursor else None,
-        }
-    )
+    return _page([artifact_view(row) for row in rows], next_cursor)
 
 
 @keyed(Scope.INBOX)
@@ -165,7 +167,7 @@ def _matched(row: Any, artifacts: list[Any]) -> dict[str, Any]:
     link = next((a for a in links if a.is_primary), links[0] if links else None)
     return {
         "matched": True,
-        "message": {**message_view(row), "artifacts": [artifact_view(a) for a in artifacts]},
+        "message": _message_with_artifacts(row, artifacts),
         "otp": otp_view(otp.value, row.id, row) if otp is not None else None,
         "link": artifact_view(link) if link is not None else None,
         "cursor": m.Cursor.of("message", row).encode(),
