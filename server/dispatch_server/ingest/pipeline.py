@@ -270,12 +270,9 @@ def _store_all(
 ) -> tuple[list[Delivery], tuple[str, ...]]:
     """The ingest transaction: one synchronous function, so SQLite runs it in a single hop."""
     recipients = job.envelope.recipients
-    targets = conn.execute(_LOCK_TARGETS, _inboxes_params(recipients)).all()
-    addresses = {row.address for row in targets}
-    rejected = tuple(r for r in recipients if normalize_address(r) not in addresses)
-    deliveries = [
-        _store(conn, job, InboxRef(row.id, row.workspace_id, row.address)) for row in targets
-    ]
+    inboxes = _inbox_map(conn.execute(_LOCK_TARGETS, _inboxes_params(recipients)))
+    rejected = tuple(r for r in recipients if normalize_address(r) not in inboxes)
+    deliveries = [_store(conn, job, inbox) for inbox in inboxes.values()]  # in lock order
     hub.notify_in_transaction(conn, [d.inbox_id for d in deliveries if not d.duplicate])
     return deliveries, rejected
 
