@@ -7,8 +7,6 @@ inbox = d.inboxes.create()
 code = d.otp.wait_for_otp(inbox.id, timeout=60)
 """
 
-__version__ = "0.1.0"
-
 from dispatch_client._client import AsyncDispatch, Dispatch
 from dispatch_client._errors import (
     APIConnectionError,
@@ -44,6 +42,7 @@ from dispatch_client._models import (
     WaitResult,
     Workspace,
 )
+from dispatch_client._version import __version__
 
 __all__ = [
     "APIConnectionError",

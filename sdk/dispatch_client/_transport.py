@@ -14,7 +14,6 @@ from typing import Any, NoReturn, TypeVar
 import anyio
 import httpx
 
-from dispatch_client import __version__
 from dispatch_client._calls import Call, Exclusive, Request, Response, Step
 from dispatch_client._errors import (
     APIConnectionError,
@@ -23,6 +22,7 @@ from dispatch_client._errors import (
     WaitTimeoutError,
     status_error,
 )
+from dispatch_client._version import __version__
 
 T = TypeVar("T")
 

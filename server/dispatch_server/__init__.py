@@ -1,3 +1,5 @@
 """Dispatch reference server: Starlette API, SMTP listener and ingest pipeline."""
 
-__version__ = "0.1.0"
+from dispatch_client._version import __version__
+
+__all__ = ["__version__"]
