@@ -293,3 +293,23 @@ def test_wait_timeout_above_the_maximum_is_shortened_not_refused(database_url: s
         assert body["matched"] and body["message"]["id"] == message
     finally:
         thread.stop()
+
+
+def test_wait_counts_the_mail_that_arrived_but_did_not_match(live_server: LiveServer) -> None:
+    inbox = Inbox(live_server, "wait-unmatched")
+    start = inbox.get("/wait", timeout=0).json()
+    assert start["unmatched_count"] == 0
+    inbox.deliver(subject="Weekly digest", text="nothing to see")
+    inbox.deliver(subject="Your code", text="Your code is 818181", **{"from": "a@other.test"})
+    inbox.deliver(subject="Spam", text="Your code is 929292", spam=True)  # another folder
+    after = {"after": start["cursor"], "timeout": 0}
+    by_subject = inbox.get("/wait", subject="login", **after).json()
+    assert by_subject["matched"] is False and by_subject["unmatched_count"] == 2
+    by_sender = inbox.get("/wait", kind="otp", **{"from": "github"}, **after).json()
+    assert by_sender["matched"] is False and by_sender["unmatched_count"] == 2
+    otp_only = inbox.get("/wait", kind="link", **after).json()
+    assert otp_only["unmatched_count"] == 2
+    matched = inbox.get("/wait", kind="otp", **after).json()
+    assert matched["matched"] is True and matched["unmatched_count"] == 0
+    since_window = inbox.get("/wait", subject="login", timeout=0).json()  # default lookback
+    assert since_window["unmatched_count"] == 2

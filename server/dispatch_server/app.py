@@ -60,6 +60,8 @@ ROUTES = [
     Route("/v1/inboxes", workspace.create_inbox, methods=["POST"]),
     Route("/v1/inboxes/{inbox_id}", workspace.get_inbox, methods=["GET"]),
     Route("/v1/inboxes/{inbox_id}/keys", workspace.create_inbox_key, methods=["POST"]),
+    Route("/v1/inboxes/{inbox_id}/keys", workspace.list_inbox_keys, methods=["GET"]),
+    Route("/v1/inboxes/{inbox_id}/keys/{key_id}", workspace.revoke_inbox_key, methods=["DELETE"]),
     Route("/v1/inboxes/{inbox_id}/messages", mail.list_messages, methods=["GET"]),
     Route("/v1/inboxes/{inbox_id}/messages/{message_id}", mail.get_message, methods=["GET"]),
     Route(

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from dispatch_server.auth import Principal, Scope, admit, bearer_token
 from dispatch_server.config import Settings
 from dispatch_server.db import Database
+from dispatch_server.domain.messages import Cursor, CursorKind
 from dispatch_server.errors import ApiError, bad_request
 from dispatch_server.notify import Hub
 
@@ -234,3 +235,19 @@ def query_choice(
     if raw not in choices:
         raise bad_request(f"{name} must be one of {', '.join(choices)}")
     return raw
+
+
+def query_cursor(request: Request, kind: CursorKind, name: str = "cursor") -> Cursor | None:
+    token = request.query_params.get(name)
+    return Cursor.decode(token, kind) if token else None
+
+
+def query_limit(request: Request) -> int:
+    """The page size: one rule for every listing."""
+    return query_int(request, "limit", default=50, low=1, high=100)
+
+
+def page_response(data: list[dict[str, Any]], next_cursor: Cursor | None) -> Response:
+    return json_response(
+        {"data": data, "next_cursor": next_cursor.encode() if next_cursor else None}
+    )

@@ -64,13 +64,23 @@ SCHEMAS: dict[str, Schema] = {
         inbox_key=STR,
     ),
     "InboxKey": _object(
-        ["id", "kind", "inbox_id", "key", "label", "created_at"],
+        ["id", "kind", "inbox_id", "label", "created_at", "revoked_at"],
         id=STR,
         kind={"const": "inbox"},
         inbox_id=STR,
-        key=STR,
         label=_nullable(STR),
         created_at=TIME,
+        revoked_at=_nullable(TIME),
+    ),
+    "CreatedInboxKey": _object(
+        ["id", "kind", "inbox_id", "label", "created_at", "revoked_at", "key"],
+        id=STR,
+        kind={"const": "inbox"},
+        inbox_id=STR,
+        label=_nullable(STR),
+        created_at=TIME,
+        revoked_at=_nullable(TIME),
+        key=STR,
     ),
     "Attachment": _object(
         ["filename", "content_type", "size_bytes"],
@@ -133,12 +143,17 @@ SCHEMAS: dict[str, Schema] = {
         received_at=TIME,
     ),
     "WaitResult": _object(
-        ["matched", "message", "otp", "link", "cursor"],
+        ["matched", "message", "otp", "link", "cursor", "unmatched_count"],
         matched=BOOL,
         message=_nullable(_ref("Message")),
         otp=_nullable(_ref("Otp")),
         link=_nullable(_ref("Artifact")),
         cursor=STR,
+        unmatched_count={
+            "type": "integer",
+            "minimum": 0,
+            "description": "unmatched: messages in the window that did not pass the filters",
+        },
     ),
     "Delivery": _object(
         ["inbox_id", "message_id", "duplicate", "folder"],
@@ -222,9 +237,10 @@ PATHS: dict[str, dict[str, Schema]] = {
     },
     "/v1/inboxes": {
         "get": _op(
-            "List the workspace's inboxes",
-            {"200": _json(_object(["data"], data={"type": "array", "items": _ref("Inbox")}))},
+            "List the workspace's inboxes, oldest first",
+            {"200": _json(_page("Inbox"))},
             auth="account",
+            params=[LIMIT, CURSOR],
         ),
         "post": _op(
             "Create an inbox",
@@ -244,10 +260,24 @@ PATHS: dict[str, dict[str, Schema]] = {
     "/v1/inboxes/{inbox_id}/keys": {
         "post": _op(
             "Mint an inbox key",
-            {"201": _json(_ref("InboxKey"), "Created")},
+            {"201": _json(_ref("CreatedInboxKey"), "Created")},
             auth="account",
             params=[INBOX_ID],
             body=_object([], label=STR),
+        ),
+        "get": _op(
+            "The inbox's keys that are not revoked, oldest first",
+            {"200": _json(_page("InboxKey"))},
+            auth="account",
+            params=[INBOX_ID, LIMIT, CURSOR],
+        ),
+    },
+    "/v1/inboxes/{inbox_id}/keys/{key_id}": {
+        "delete": _op(
+            "Revoke an inbox key (at once; revoking again changes nothing)",
+            {"200": _json(_ref("InboxKey"))},
+            auth="account",
+            params=[INBOX_ID, {"name": "key_id", "in": "path", "required": True, "schema": STR}],
         )
     },
     "/v1/inboxes/{inbox_id}/messages": {

@@ -45,7 +45,11 @@ def inbox_view(row: Any) -> dict[str, Any]:
 
 
 def key_view(key: dict[str, Any]) -> dict[str, Any]:
-    return {**key, "created_at": timestamp(key["created_at"])}
+    return {
+        **key,
+        "created_at": timestamp(key["created_at"]),
+        "revoked_at": timestamp(key["revoked_at"]),
+    }
 
 
 def message_view(row: Any) -> dict[str, Any]:

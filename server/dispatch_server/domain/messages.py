@@ -22,21 +22,22 @@ WAIT_KINDS = ("message", "otp", "link")
 MESSAGE_COLUMNS = [c for c in t.messages.c if c.name != "raw_mime"] + [t.message_security.c.folder]
 
 
-CursorKind = Literal["message", "artifact"]
+CursorKind = Literal["message", "artifact", "inbox", "key"]
 
 
 @attrs.frozen
 class Cursor:
-    """A position in an inbox's (received_at, id) order of messages or of artifacts.
+    """A position in a listing's (time, id) order: messages and artifacts by received_at,
+    inboxes and keys by created_at.
 
     The kind travels inside the token, so a cursor from one listing is refused by another."""
 
     kind: CursorKind
-    received_at: datetime
-    id: str  # "" sorts before every id: the position just before `received_at`
+    at: datetime
+    id: str  # "" sorts before every id: the position just before `at`
 
     def encode(self) -> str:
-        payload = json.dumps([self.kind, self.received_at.isoformat(), self.id]).encode()
+        payload = json.dumps([self.kind, self.at.isoformat(), self.id]).encode()
         return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
     @classmethod
@@ -67,8 +68,8 @@ class Cursor:
         return cls(kind, row.received_at, row.id)
 
     def bound(self) -> sa.Tuple:
-        """This position as a SQL (received_at, id) tuple to compare row positions with."""
-        return sa.tuple_(sa.literal(self.received_at, t.UtcDateTime()), sa.literal(self.id))
+        """This position as a SQL (time, id) tuple to compare row positions with."""
+        return sa.tuple_(sa.literal(self.at, t.UtcDateTime()), sa.literal(self.id))
 
 
 def retention_cutoff(retention_days: int) -> datetime:
@@ -89,11 +90,11 @@ def _messages_of(inbox_id: str, cutoff: datetime) -> sa.Select[Any]:
     )
 
 
-def _position(table: sa.Table) -> sa.Tuple:
-    return sa.tuple_(table.c.received_at, table.c.id)
+def _position(table: sa.Table, time_column: str = "received_at") -> sa.Tuple:
+    return sa.tuple_(table.c[time_column], table.c.id)
 
 
-def _page(
+def page(
     conn: sa.Connection,
     query: sa.Select[Any],
     table: sa.Table,
@@ -101,16 +102,23 @@ def _page(
     *,
     limit: int,
     cursor: Cursor | None,
+    time_column: str = "received_at",
+    newest_first: bool = True,
 ) -> tuple[list[Any], Cursor | None]:
-    """One page, newest first in (received_at, id) order, and the cursor of the next page.
+    """One page in (time, id) order, newest or oldest first, and the cursor of the next page.
     Fetches one row more than asked for, to know whether there is a next page."""
+    position = _position(table, time_column)
     if cursor is not None:
-        query = query.where(_position(table) < cursor.bound())
-    query = query.order_by(table.c.received_at.desc(), table.c.id.desc()).limit(limit + 1)
+        query = query.where(
+            position < cursor.bound() if newest_first else position > cursor.bound()
+        )
+    order = (table.c[time_column], table.c.id)
+    query = query.order_by(*(c.desc() for c in order) if newest_first else order).limit(limit + 1)
     rows = list(conn.execute(query))
     if len(rows) > limit:
         rows = rows[:limit]
-        return rows, Cursor.of(kind, rows[-1])
+        last = rows[-1]
+        return rows, Cursor(kind, getattr(last, time_column), last.id)
     return rows, None
 
 
@@ -124,7 +132,7 @@ def list_messages(
     cutoff: datetime,
 ) -> tuple[list[Any], Cursor | None]:
     query = _messages_of(inbox_id, cutoff).where(_folder_clause(folder))
-    return _page(conn, query, t.messages, "message", limit=limit, cursor=cursor)
+    return page(conn, query, t.messages, "message", limit=limit, cursor=cursor)
 
 
 def get_message(conn: sa.Connection, inbox_id: str, message_id: str, *, cutoff: datetime) -> Any:
@@ -180,7 +188,7 @@ def list_artifacts(
     )
     if kind is not None:
         query = query.where(a.c.kind == kind)
-    return _page(conn, query, a, "artifact", limit=limit, cursor=cursor)
+    return page(conn, query, a, "artifact", limit=limit, cursor=cursor)
 
 
 def latest_otp(conn: sa.Connection, inbox_id: str, *, cutoff: datetime) -> Any:
@@ -212,28 +220,49 @@ class WaitFilter:
     subject_contains: str | None
 
 
-def find_wait_match(
-    conn: sa.Connection, inbox_id: str, wait: WaitFilter, *, cutoff: datetime
-) -> tuple[Any, list[Any]] | None:
-    """The oldest match after `wait.after`, else the newest match since `wait.since`."""
+def _wait_window(inbox_id: str, wait: WaitFilter, cutoff: datetime) -> sa.Select[Any]:
+    """The messages a wait looks at: its folder, after its cursor or since its time."""
     query = _messages_of(inbox_id, cutoff).where(_folder_clause(wait.folder))
+    if wait.after is not None:
+        return query.where(_position(t.messages) > wait.after.bound())
+    return query.where(t.messages.c.received_at >= wait.since)
+
+
+def _wait_matches(wait: WaitFilter) -> sa.ColumnElement[bool]:
+    """Whether a message in the window passes the wait's filters."""
+    conditions: list[sa.ColumnElement[bool]] = []
     if wait.from_contains:
-        query = query.where(t.messages.c.from_header.icontains(wait.from_contains, autoescape=True))
+        from_header = sa.func.coalesce(t.messages.c.from_header, "")
+        conditions.append(from_header.icontains(wait.from_contains, autoescape=True))
     if wait.subject_contains:
-        query = query.where(t.messages.c.subject.icontains(wait.subject_contains, autoescape=True))
+        subject = sa.func.coalesce(t.messages.c.subject, "")
+        conditions.append(subject.icontains(wait.subject_contains, autoescape=True))
     if wait.kind in ("otp", "link"):
-        query = query.where(
+        conditions.append(
             sa.exists().where(
                 t.artifacts.c.message_id == t.messages.c.id, t.artifacts.c.kind == wait.kind
             )
         )
+    return sa.and_(sa.true(), *conditions)
+
+
+def find_wait_match(
+    conn: sa.Connection, inbox_id: str, wait: WaitFilter, *, cutoff: datetime
+) -> tuple[Any, list[Any]] | None:
+    """The oldest match after `wait.after`, else the newest match since `wait.since`."""
+    query = _wait_window(inbox_id, wait, cutoff).where(_wait_matches(wait))
     if wait.after is not None:
-        query = query.where(_position(t.messages) > wait.after.bound()).order_by(
-            t.messages.c.received_at, t.messages.c.id
-        )
+        query = query.order_by(t.messages.c.received_at, t.messages.c.id)
     else:
-        query = query.where(t.messages.c.received_at >= wait.since).order_by(
-            t.messages.c.received_at.desc(), t.messages.c.id.desc()
-        )
+        query = query.order_by(t.messages.c.received_at.desc(), t.messages.c.id.desc())
     row = conn.execute(query.limit(1)).first()
     return None if row is None else (row, artifacts_of_message(conn, row.id))
+
+
+def count_unmatched(
+    conn: sa.Connection, inbox_id: str, wait: WaitFilter, *, cutoff: datetime
+) -> int:
+    """How many messages in the wait's window do not pass its filters: what a waiter that timed
+    out needs to know to tell "nothing came" from "something came, but not what I asked for"."""
+    window = _wait_window(inbox_id, wait, cutoff).where(sa.not_(_wait_matches(wait)))
+    return conn.scalar(sa.select(sa.func.count()).select_from(window.subquery())) or 0

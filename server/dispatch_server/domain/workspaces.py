@@ -10,7 +10,8 @@ import attrs
 import sqlalchemy as sa
 
 from dispatch_server import schema as t
-from dispatch_server.clock import new_id, utcnow
+from dispatch_server.clock import is_id, new_id, utcnow
+from dispatch_server.domain.messages import Cursor, page
 from dispatch_server.errors import ApiError, bad_request, not_found
 from dispatch_server.keys import mint_key
 
@@ -189,13 +190,22 @@ def _insert_key(
     return minted.raw
 
 
-def list_inboxes(conn: sa.Connection, workspace_id: str) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        sa.select(t.inboxes)
-        .where(t.inboxes.c.workspace_id == workspace_id)
-        .order_by(t.inboxes.c.created_at, t.inboxes.c.id)
+def list_inboxes(
+    conn: sa.Connection, workspace_id: str, *, limit: int, cursor: Cursor | None
+) -> tuple[list[dict[str, Any]], Cursor | None]:
+    """The workspace's inboxes, oldest first."""
+    query = sa.select(t.inboxes).where(t.inboxes.c.workspace_id == workspace_id)
+    rows, next_cursor = page(
+        conn,
+        query,
+        t.inboxes,
+        "inbox",
+        limit=limit,
+        cursor=cursor,
+        time_column="created_at",
+        newest_first=False,
     )
-    return [dict(row._mapping) for row in rows]
+    return [dict(row._mapping) for row in rows], next_cursor
 
 
 def get_inbox(conn: sa.Connection, workspace_id: str, inbox_id: str) -> dict[str, Any]:
@@ -211,19 +221,78 @@ def get_inbox(conn: sa.Connection, workspace_id: str, inbox_id: str) -> dict[str
     return dict(row._mapping)
 
 
+_KEY_COLUMNS = (
+    t.api_keys.c.id,
+    t.api_keys.c.key_kind.label("kind"),
+    t.api_keys.c.inbox_id,
+    t.api_keys.c.label,
+    t.api_keys.c.created_at,
+    t.api_keys.c.revoked_at,
+)
+
+
+def _inbox_key(conn: sa.Connection, inbox_id: str, key_id: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        sa.select(*_KEY_COLUMNS).where(
+            t.api_keys.c.id == key_id,
+            t.api_keys.c.inbox_id == inbox_id,
+            t.api_keys.c.key_kind == "inbox",
+        )
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
 def mint_inbox_key(
     conn: sa.Connection, *, workspace_id: str, inbox_id: str, label: str | None
 ) -> dict[str, Any]:
     inbox = get_inbox(conn, workspace_id, inbox_id)
     agent = {"id": inbox["agent_id"], "workspace_id": workspace_id}
     raw = _insert_key(conn, agent=agent, kind="inbox", inbox_id=inbox_id, label=label)
-    key_id = raw.partition(".")[0]
-    created_at = conn.scalar(sa.select(t.api_keys.c.created_at).where(t.api_keys.c.id == key_id))
-    return {
-        "id": key_id,
-        "kind": "inbox",
-        "inbox_id": inbox_id,
-        "key": raw,
-        "label": label,
-        "created_at": created_at,
-    }
+    key = _inbox_key(conn, inbox_id, raw.partition(".")[0])
+    assert key is not None
+    return {**key, "key": raw}
+
+
+def list_inbox_keys(
+    conn: sa.Connection, workspace_id: str, inbox_id: str, *, limit: int, cursor: Cursor | None
+) -> tuple[list[dict[str, Any]], Cursor | None]:
+    """The inbox's keys that are not revoked, oldest first."""
+    get_inbox(conn, workspace_id, inbox_id)
+    query = sa.select(*_KEY_COLUMNS).where(
+        t.api_keys.c.inbox_id == inbox_id,
+        t.api_keys.c.key_kind == "inbox",
+        t.api_keys.c.revoked_at.is_(None),
+    )
+    rows, next_cursor = page(
+        conn,
+        query,
+        t.api_keys,
+        "key",
+        limit=limit,
+        cursor=cursor,
+        time_column="created_at",
+        newest_first=False,
+    )
+    return [dict(row._mapping) for row in rows], next_cursor
+
+
+def revoke_inbox_key(
+    conn: sa.Connection, workspace_id: str, inbox_id: str, key_id: str
+) -> dict[str, Any]:
+    """Revoke one of the inbox's keys; revoking it again changes nothing."""
+    get_inbox(conn, workspace_id, inbox_id)
+    if not is_id(key_id):
+        raise not_found("key")
+    conn.execute(
+        t.api_keys.update()
+        .where(
+            t.api_keys.c.id == key_id,
+            t.api_keys.c.inbox_id == inbox_id,
+            t.api_keys.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+    key = _inbox_key(conn, inbox_id, key_id)
+    if key is None:
+        raise not_found("key")
+    return key

@@ -17,30 +17,17 @@ from dispatch_server.http import (
     context,
     json_response,
     keyed,
+    page_response,
     query_choice,
+    query_cursor,
     query_float,
-    query_int,
+    query_limit,
 )
 from dispatch_server.views import artifact_view, message_view, otp_view
 
 
 def _cutoff(request: Request) -> datetime:
     return m.retention_cutoff(context(request).settings.message_retention_days)
-
-
-def _cursor(request: Request, kind: m.CursorKind, name: str = "cursor") -> m.Cursor | None:
-    token = request.query_params.get(name)
-    return m.Cursor.decode(token, kind) if token else None
-
-
-def _limit(request: Request) -> int:
-    return query_int(request, "limit", default=50, low=1, high=100)
-
-
-def _page(data: list[dict[str, Any]], next_cursor: m.Cursor | None) -> Response:
-    return json_response(
-        {"data": data, "next_cursor": next_cursor.encode() if next_cursor else None}
-    )
 
 
 def _message_with_artifacts(row: Any, artifacts: list[Any]) -> dict[str, Any]:
@@ -57,11 +44,11 @@ async def list_messages(request: Request, principal: Principal) -> Response:
         m.list_messages,
         request.path_params["inbox_id"],
         folder=_folder(request),
-        limit=_limit(request),
-        cursor=_cursor(request, "message"),
+        limit=query_limit(request),
+        cursor=query_cursor(request, "message"),
         cutoff=_cutoff(request),
     )
-    return _page([message_view(row) for row in rows], next_cursor)
+    return page_response([message_view(row) for row in rows], next_cursor)
 
 
 @keyed(Scope.INBOX)
@@ -88,11 +75,11 @@ async def list_artifacts(request: Request, principal: Principal) -> Response:
         m.list_artifacts,
         request.path_params["inbox_id"],
         kind=query_choice(request, "kind", m.ARTIFACT_KINDS, default=None),
-        limit=_limit(request),
-        cursor=_cursor(request, "artifact"),
+        limit=query_limit(request),
+        cursor=query_cursor(request, "artifact"),
         cutoff=_cutoff(request),
     )
-    return _page([artifact_view(row) for row in rows], next_cursor)
+    return page_response([artifact_view(row) for row in rows], next_cursor)
 
 
 @keyed(Scope.INBOX)
@@ -115,7 +102,7 @@ def _since(raw: str) -> datetime:
 
 def _wait_filter(request: Request) -> m.WaitFilter:
     params = request.query_params
-    after = _cursor(request, "message", "after")
+    after = query_cursor(request, "message", "after")
     since_raw = params.get("since")
     if after is not None and since_raw:
         raise bad_request("give after or since, not both")
@@ -155,9 +142,17 @@ async def wait(request: Request, principal: Principal) -> Response:
             if remaining <= 0 or await request.is_disconnected():
                 break
             await subscription.wait(min(remaining, ctx.settings.wait_recheck_seconds))
+    unmatched = await ctx.db.run_read(m.count_unmatched, inbox_id, wait_filter, cutoff=cutoff)
     resume = wait_filter.after or m.Cursor("message", wait_filter.since, "")
     return json_response(
-        {"matched": False, "message": None, "otp": None, "link": None, "cursor": resume.encode()}
+        {
+            "matched": False,
+            "message": None,
+            "otp": None,
+            "link": None,
+            "cursor": resume.encode(),
+            "unmatched_count": unmatched,
+        }
     )
 
 
@@ -171,4 +166,5 @@ def _matched(row: Any, artifacts: list[Any]) -> dict[str, Any]:
         "otp": otp_view(otp.value, row.id, row) if otp is not None else None,
         "link": artifact_view(link) if link is not None else None,
         "cursor": m.Cursor.of("message", row).encode(),
+        "unmatched_count": 0,
     }

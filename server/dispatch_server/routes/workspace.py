@@ -7,7 +7,16 @@ from starlette.responses import Response
 
 from dispatch_server.auth import Principal, Scope
 from dispatch_server.domain import workspaces
-from dispatch_server.http import context, json_body, json_response, keyed, optional_str
+from dispatch_server.http import (
+    context,
+    json_body,
+    json_response,
+    keyed,
+    optional_str,
+    page_response,
+    query_cursor,
+    query_limit,
+)
 from dispatch_server.views import agent_view, inbox_view, key_view, workspace_view
 
 
@@ -33,8 +42,13 @@ async def agent_signup(request: Request) -> Response:
 
 @keyed(Scope.ACCOUNT)
 async def list_inboxes(request: Request, principal: Principal) -> Response:
-    rows = await context(request).db.run_read(workspaces.list_inboxes, principal.workspace_id)
-    return json_response({"data": [inbox_view(row) for row in rows]})
+    rows, next_cursor = await context(request).db.run_read(
+        workspaces.list_inboxes,
+        principal.workspace_id,
+        limit=query_limit(request),
+        cursor=query_cursor(request, "inbox"),
+    )
+    return page_response([inbox_view(row) for row in rows], next_cursor)
 
 
 @keyed(Scope.ACCOUNT)
@@ -74,3 +88,26 @@ async def create_inbox_key(request: Request, principal: Principal) -> Response:
         label=label,
     )
     return json_response(key_view(key), status=201)
+
+
+@keyed(Scope.ACCOUNT)
+async def list_inbox_keys(request: Request, principal: Principal) -> Response:
+    rows, next_cursor = await context(request).db.run_read(
+        workspaces.list_inbox_keys,
+        principal.workspace_id,
+        request.path_params["inbox_id"],
+        limit=query_limit(request),
+        cursor=query_cursor(request, "key"),
+    )
+    return page_response([key_view(row) for row in rows], next_cursor)
+
+
+@keyed(Scope.ACCOUNT)
+async def revoke_inbox_key(request: Request, principal: Principal) -> Response:
+    key = await context(request).db.run_write(
+        workspaces.revoke_inbox_key,
+        principal.workspace_id,
+        request.path_params["inbox_id"],
+        request.path_params["key_id"],
+    )
+    return json_response(key_view(key))
