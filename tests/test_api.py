@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.routing import Route
 
 from tests.conftest import LiveServer
 from tests.helpers import bearer, signup
@@ -193,13 +194,16 @@ def test_bad_list_parameters_are_400(live_server: LiveServer, query: str) -> Non
 
 
 def test_openapi_document_lists_exactly_the_served_routes(live_server: LiveServer) -> None:
-    from dispatch_server.app import ROUTES
+    from dispatch_server.app import create_app
+    from tests.conftest import make_settings
 
+    app = create_app(make_settings(live_server.database_url))
     document = httpx.get(f"{live_server.base_url}/openapi.json").json()
     assert document["openapi"] == "3.1.0"
     served = {
         (route.path, method.lower())
-        for route in ROUTES
+        for route in app.routes
+        if isinstance(route, Route)
         for method in route.methods or ()
         if method != "HEAD"
     }
@@ -309,28 +313,30 @@ def test_every_response_has_a_request_id(live_server: LiveServer) -> None:
     assert echoed.headers["x-request-id"] == "client-7f3a"
 
 
-def _raised_error_codes() -> set[str]:
-    """The error codes written in the server's source, wherever an error is made."""
-    import dispatch_server
-
-    patterns = [
-        r"ApiError\(\s*\d+,\s*\"([a-z_]+)\"",  # ApiError(413, "payload_too_large", ...)
-        r"IngestRejected\(\s*\"([a-z_]+)\"",  # IngestRejected("quota_exceeded", ...)
-        r"bad_request\(\s*f?\"[^\"]*\",\s*\"([a-z_]+)\"",  # bad_request("...", "invalid_cursor")
-        r"\"code\":\s*\"([a-z_]+)\"",  # a literal error body
-        r"\d{3}:\s*\"([a-z_]+)\"",  # HTTP_ERROR_CODES
-        r"\b\w*code(?::\s*str)?\s*=\s*\"([a-z_]+)\"",  # code="payload_too_large", a default
-    ]
-    root = Path(dispatch_server.__file__).parent
-    source = "\n".join(path.read_text() for path in root.rglob("*.py"))
-    return {code for pattern in patterns for code in re.findall(pattern, source)}
-
-
-def test_every_error_code_is_documented() -> None:
-    codes = _raised_error_codes()
-    assert {"invalid_request", "invalid_cursor", "payload_too_large", "quota_exceeded"} <= codes
+def _documented_error_codes() -> list[tuple[int, str, str]]:
+    """The rows of the error table in docs/api.md: (status, code, when)."""
     docs = (Path(__file__).parent.parent / "docs" / "api.md").read_text()
-    assert sorted(code for code in codes if f"`{code}`" not in docs) == []
+    rows = re.findall(r"^\| (\d{3}) \| `([a-z_]+)` \| (.*) \|$", docs, flags=re.M)
+    return [(int(status), code, when) for status, code, when in rows]
+
+
+def test_the_error_table_is_the_catalogue() -> None:
+    """docs/api.md lists every code of the catalogue once, with its status and sentence."""
+    from dispatch_server.core.errors import ErrorCode
+    from dispatch_server.http.errors import STATUS
+
+    catalogue = [(STATUS[code], str(code), code.description) for code in ErrorCode]
+    assert sorted(_documented_error_codes()) == sorted(catalogue)
+
+
+def test_every_error_code_has_an_http_status_and_the_smtp_door_maps_its_own() -> None:
+    from dispatch_server.core.errors import ErrorCode
+    from dispatch_server.http.errors import STATUS
+    from dispatch_server.ingest.doors.smtp import REPLIES
+
+    assert set(STATUS) == set(ErrorCode)
+    assert all(400 <= status < 600 for status in STATUS.values())
+    assert all(reply[0] in "45" for reply in REPLIES.values())
 
 
 def test_inbox_listing_pages_oldest_first(live_server: LiveServer) -> None:
