@@ -1,5 +1,6 @@
-"""`python -m dispatch_server`: the `dispatch-server` command."""
+"""`python -m dispatch_server`: the same as the `dispatch-server` command."""
 
-from dispatch_server.cli import main
+from dispatch_server._entry import main
 
-main()
+if __name__ == "__main__":
+    main()
