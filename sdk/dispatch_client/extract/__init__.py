@@ -23,18 +23,24 @@ import binascii
 import email.policy
 import html as html_lib
 import re
-from collections.abc import Iterable
 from email.parser import BytesParser
-from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import attrs
 
+from dispatch_client.extract.html import html_to_text, inline_text, render, strip_invisible
 from dispatch_client.extract.mime import (
     MimeLimitExceeded,
     body_parts,
     decode_text_part,
     leaf_parts,
+)
+from dispatch_client.extract.patterns import alternation
+from dispatch_client.extract.text import (
+    MAX_SCAN_CHARS,
+    URL_IN_TEXT,
+    line_bounds,
+    normalise_text,
 )
 
 __all__ = [
@@ -47,8 +53,6 @@ __all__ = [
     "html_to_text",
 ]
 
-MAX_SCAN_CHARS = 200_000  # of each body
-MAX_LINE_CHARS = 2_000  # either side of a candidate, when judging its line
 MAX_CANDIDATES = 500  # numbers and tokens judged per body
 MAX_LINKS = 500
 MIN_SCORE = 0.3
@@ -80,122 +84,6 @@ class Extraction:
     @property
     def primary_link(self) -> str | None:
         return next((link.url for link in self.links if link.is_primary), None)
-
-
-def _alternation(words: Iterable[str]) -> str:
-    """A regex matching any of the literal words, longest first, written as a trie: sre has
-    no trie optimisation, and a flat alternation of ~100 words costs ~100 ns per character
-    scanned, a trie a tenth of that."""
-    trie: dict[str, Any] = {}
-    for word in words:
-        node = trie
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = {}
-
-    def emit(node: dict[str, Any]) -> str:
-        branches = [re.escape(char) + emit(child) for char, child in sorted(node.items()) if char]
-        if not branches:
-            return ""
-        if "" in node:
-            return "(?:" + "|".join(branches) + ")?"
-        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-
-    return emit(trie)
-
-
-# --- HTML to text ----------------------------------------------------------------------
-
-# Regexes rather than html.parser: a 20 KB newsletter renders ~5x faster. A tag is scanned
-# up to its ">" but never past the next "<", so broken markup ("<a href='…<a href='…") cannot
-# make every tag start rescan the rest of the document.
-_INVISIBLE_TAGS = ("script", "style", "head", "title", "noscript", "template")
-_INVISIBLE_OPEN = re.compile(r"<!--|<(" + "|".join(_INVISIBLE_TAGS) + r")\b", re.I)
-_CLOSING_TAGS = {tag: re.compile(rf"</{tag}\b[^<>]{{0,4000}}>", re.I) for tag in _INVISIBLE_TAGS}
-_BODY_OPEN = re.compile(r"<body\b", re.I)
-_BLOCK_TAG_NAMES = (
-    "address", "article", "aside", "blockquote", "br", "caption", "center", "dd", "div", "dl",
-    "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
-    "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "td",
-    "tfoot", "th", "thead", "tr", "ul",
-)  # fmt: skip
-_BLOCK_TAG = re.compile(
-    r"</?(?:" + _alternation(_BLOCK_TAG_NAMES) + r")\b[^<>]{0,4000}>",
-    re.I,
-)
-_ANY_TAG = re.compile(r"</?[A-Za-z][^<>]{0,4000}>|<[!?][^<>]{0,4000}>")
-# Soft hyphens, zero-width characters and the invisible direction marks RTL text puts
-# around numbers.
-_ZERO_WIDTH = re.compile("[\u00ad\u034f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-# A code laid out one digit per table cell or inline element ("<td>4</td><td>8</td>…",
-# "<span class=digit>4</span>…"): elements holding one digit each, with only tags (no row or
-# paragraph boundary), spaces and empty spacer cells between them; 4 to 8 make a code.
-# Starting at ">" lets sre scan for a literal instead of testing every character, and a digit
-# must be followed by a tag at once, or a failed match would rescan the rest at every ">".
-_IN_ROW_TAG = r"<(?!/?(?i:tr|table|tbody|thead|tfoot|p|li|br|hr)\b)/?[A-Za-z][^<>]{0,400}>"
-_DIGIT_CELLS = re.compile(rf">\s*\d\s*(?:(?:{_IN_ROW_TAG}(?:\s|&nbsp;)*)+\d\s*){{3,}}(?=<)")
-
-
-def _strip_invisible(markup: str) -> str:
-    """Markup without comments and without script, style, head, title, … elements."""
-    match = _INVISIBLE_OPEN.search(markup)
-    if match is None:
-        return markup
-    kept: list[str] = []
-    unclosed: set[str] = set()  # searched to the end once: no need to search again
-    pos = 0
-    while match is not None:
-        kept.append(markup[pos : match.start()])
-        tag = match.group(1)
-        if tag is None:
-            end = markup.find("-->", match.end())
-            pos = len(markup) if end < 0 else end + 3
-        else:
-            tag = tag.lower()
-            closing = None if tag in unclosed else _CLOSING_TAGS[tag].search(markup, match.end())
-            if closing is None:
-                unclosed.add(tag)
-            if closing is not None:
-                pos = closing.end()
-            elif tag == "head":
-                # An unclosed <head> ends where the body starts, not at the end of the mail.
-                body = None if "body" in unclosed else _BODY_OPEN.search(markup, match.end())
-                if body is None:
-                    unclosed.add("body")
-                pos = match.end() if body is None else body.start()
-            else:
-                pos = len(markup)
-        match = _INVISIBLE_OPEN.search(markup, pos)
-    kept.append(markup[pos:])
-    return "".join(kept)
-
-
-def _normalise_text(text: str) -> str:
-    """Single spaces, one line per non-empty line, no zero-width characters."""
-    # str.split() knows every Unicode space, and beats a regex on indented markup.
-    lines = (" ".join(line.split()) for line in _ZERO_WIDTH.sub("", text).splitlines())
-    return "\n".join(line for line in lines if line)
-
-
-def _join_digit_cells(match: re.Match[str]) -> str:
-    """The digits of a _DIGIT_CELLS match on one line, spaced like "4 8 2 9 1 3", a shape
-    that is read as a code only next to a code keyword; more than 8 are left as they are."""
-    digits = _ANY_TAG.sub(" ", match.group()[1:]).replace("&nbsp;", " ").split()
-    return ">" + " ".join(digits) if len(digits) <= 8 else match.group()
-
-
-def _render(visible_markup: str) -> str:
-    visible_markup = _DIGIT_CELLS.sub(_join_digit_cells, visible_markup)
-    text = _ANY_TAG.sub("", _BLOCK_TAG.sub("\n", visible_markup))
-    if "&" in text:
-        text = html_lib.unescape(text)
-    return _normalise_text(text)
-
-
-def html_to_text(html: str) -> str:
-    """Visible text of an HTML document, one line per block element or table cell; digits
-    laid out one per cell or element in a row stay on one line ("4 8 2 9 1 3")."""
-    return _render(_strip_invisible(html[:MAX_SCAN_CHARS]))
 
 
 # --- code keywords ---------------------------------------------------------------------
@@ -312,7 +200,7 @@ _BOOKING_KEYWORDS = frozenset({"confirmation code", "code de confirmation", "bes
 # Matched on lower-cased text; a keyword made of ASCII letters must be a whole word ("pin" is
 # not in "shipping"), the others (but _WHOLE_WORD_KEYWORDS) match inside words too
 # (inflections, no spaces in CJK, Arabic "الرمز" and "رمزك": the code, your code).
-_KEYWORD_PATTERN = re.compile(_alternation(_CODE_KEYWORDS))
+_KEYWORD_PATTERN = re.compile(alternation(_CODE_KEYWORDS))
 # A generic code keyword named by the word before or after it: "promo code", "zip code",
 # "código postal", "الرمز البريدي", "کد پیگیری" (tracking code), "auth code: 004512" (a card
 # payment's authorisation, on a receipt) …
@@ -323,7 +211,7 @@ _NOT_CODE_WORDS = (
     "colour", "color", "tax", "vat", "swift", "bic", "iban", "routing", "sort", "auth",
     "authorisation", "authorization", "approval", "rabatt", "gutschein", "offer", "sale",
 )  # fmt: skip
-_NOT_CODE_BEFORE = re.compile(r"(?<!\w)(?:" + _alternation(_NOT_CODE_WORDS) + r")\s*-?\s*$")
+_NOT_CODE_BEFORE = re.compile(r"(?<!\w)(?:" + alternation(_NOT_CODE_WORDS) + r")\s*-?\s*$")
 _NOT_CODE_AFTER = re.compile(
     r"\s*(?:postal|postale|pocztowy|promo|promocional|promozionale|sconto|rabatowy|"
     r"de descuento|de réduction|de desconto|de réservation|de reserva|indirim|"
@@ -371,7 +259,7 @@ _PROMO_WORDS = (
     "korting", "rabat", "скидк", "割引", "优惠", "할인", "indirim", "خصم", "كوبون", "قسيمة",
     "تخفیف", "کوپن", "% off", "at checkout",
 )  # fmt: skip
-_PROMO_LINE = re.compile(_alternation(_PROMO_WORDS) + r"|\bsave \d")
+_PROMO_LINE = re.compile(alternation(_PROMO_WORDS) + r"|\bsave \d")
 
 # The label just before a number that makes it no code: "Order #", "Tel.", "Total", "©" …
 _DECOY_LABELS = (
@@ -397,7 +285,7 @@ _DECOY_LABELS = (
     "حساب", "پستی",
 )  # fmt: skip
 _DECOY_BEFORE = re.compile(
-    r"(?:(?<!\w)(?:" + _alternation(_DECOY_LABELS) + r")|[#№*©$€£¥₹₽])\W{0,3}$"
+    r"(?:(?<!\w)(?:" + alternation(_DECOY_LABELS) + r")|[#№*©$€£¥₹₽])\W{0,3}$"
 )
 # Matched right after the number (match() anchors it; "^" would not hold at a start index).
 _DECOY_AFTER = re.compile(
@@ -440,7 +328,6 @@ _NOT_DIGIT = re.compile(r"[^0-9]")
 # ("{1,18}") 60% slower.
 _OTHER_DIGITS = re.compile(r"[^\D0-9][^\D0-9]{0,17}")
 _DIGIT_RUN = re.compile(r"[0-9]{4,8}")
-_URL_IN_TEXT = re.compile(r"[hH][tT][tT][pP][sS]?://[^\s<>\"'`{}|\\^\[\]]+")
 _STANDALONE_STRIP = " :.-–*[](){}<>「」【】\"'"
 # (line offset from the candidate, weight) for keywords on the lines around a code that
 # stands on its own line: "Your verification code:" / "482913" in separate table cells. A
@@ -494,7 +381,7 @@ class _Source:
         self._keywords: dict[int, list[int]] = {}
 
     def line(self, pos: int) -> tuple[int, int]:
-        return _line_bounds(self.text, pos)
+        return line_bounds(self.text, pos)
 
     def keywords(self, start: int, end: int) -> list[int]:
         """Positions of the usable code keywords on the line text[start:end]."""
@@ -529,16 +416,6 @@ class _Source:
         if found and _PROMO_LINE.search(lower):
             return []  # "Take an extra 25% off with code" / "WINTER25"
         return found
-
-
-def _line_bounds(text: str, pos: int) -> tuple[int, int]:
-    """The line around text[pos], at most MAX_LINE_CHARS either side of pos: one 200 KB
-    line must not be copied once per number or link on it."""
-    low = max(0, pos - MAX_LINE_CHARS)
-    start = text.rfind("\n", low, pos)
-    high = pos + MAX_LINE_CHARS
-    end = text.find("\n", pos, high)
-    return low if start < 0 else start + 1, min(len(text), high) if end < 0 else end
 
 
 def _letter(text: str, index: int) -> bool:
@@ -740,11 +617,11 @@ _ACTION_STEMS = (
     "doğrula", "onayla", "giriş", "تأكيد", "تفعيل", "تحقق", "सत्यापित", "पुष्टि", "log in",
     "sign in", "iniciar sesión", "se connecter", "mã xác",
 )  # fmt: skip
-_ACTION_IN_URL = re.compile(_alternation(_ACTION_STEMS))
+_ACTION_IN_URL = re.compile(alternation(_ACTION_STEMS))
 # Anchor text may also say "Continue" or "one click" and, in Japanese or Korean, "確認" /
 # "확인" (check); introducing a plain-text link, those are too common to mean an action.
 _ACTION_IN_ANCHOR = re.compile(
-    _alternation([*_ACTION_STEMS, "continue", "one click", "one-click", "確認", "확인"])
+    alternation([*_ACTION_STEMS, "continue", "one click", "one-click", "確認", "확인"])
 )
 _FALLBACK_SENTENCE = re.compile(
     r"if (?:this|it) (?:was|wasn['’]t|was not)|if you did(?:n['’]t| not)|didn['’]t request|"
@@ -758,7 +635,7 @@ _NEVER_PRIMARY_WORDS = (
     "退订", "수신거부", "report", "feedback", "manage", "opt out", "view in", "view this",
     "cancelar suscripción", "désinscri", "desinscri", "abbestell", "disdici",
 )  # fmt: skip
-_NEVER_PRIMARY = re.compile(_alternation(_NEVER_PRIMARY_WORDS))
+_NEVER_PRIMARY = re.compile(alternation(_NEVER_PRIMARY_WORDS))
 # A parameter that carries a secret ("token=…", "oobCode=…", "reset_token=…") or a path
 # segment that looks like one ("/e/7Hq2Lk9PzX4mWv8RtY3n").
 _TOKEN_PARAM = re.compile(
@@ -790,7 +667,7 @@ def _html_links(markup: str) -> list[_Link]:
             continue  # mailto:, tel:, javascript:, anchors
         closing = _ANCHOR_END.search(markup, opening.end(), opening.end() + 4000)
         inner = markup[opening.end() : closing.start()] if closing else ""
-        anchor = _anchor_text(inner)
+        anchor = inline_text(inner)
         if not anchor:
             alt = _IMG_ALT.search(inner)
             anchor = (
@@ -800,21 +677,13 @@ def _html_links(markup: str) -> list[_Link]:
     return links
 
 
-def _anchor_text(inner: str) -> str:
-    if "<" in inner:
-        inner = _ANY_TAG.sub(" ", inner)
-    if "&" in inner:
-        inner = html_lib.unescape(inner)
-    return " ".join(_ZERO_WIDTH.sub("", inner).split())
-
-
 def _text_links(text: str) -> list[_Link]:
     links: list[_Link] = []
-    for match in _URL_IN_TEXT.finditer(text):
-        line_start, _ = _line_bounds(text, match.start())
+    for match in URL_IN_TEXT.finditer(text):
+        line_start, _ = line_bounds(text, match.start())
         sentence = text[max(line_start, match.start() - 200) : match.start()]
         if not sentence.strip() and line_start:
-            previous_start, _ = _line_bounds(text, line_start - 1)
+            previous_start, _ = line_bounds(text, line_start - 1)
             sentence = text[max(previous_start, line_start - 201) : line_start - 1]
         links.append(_Link(match.group(), None, sentence.strip() or None))
         if len(links) >= MAX_LINKS:
@@ -920,25 +789,23 @@ def extract(subject: str | None, text: str | None, html: str | None) -> Extracti
     sources: list[tuple[str, str]] = []
     found_links: list[_Link] = []
     if subject:
-        sources.append(("subject", _normalise_text(subject[:1000])))
+        sources.append(("subject", normalise_text(subject[:1000])))
     plain = ""
     if text:
-        plain = _normalise_text(text[:MAX_SCAN_CHARS])
+        plain = normalise_text(text[:MAX_SCAN_CHARS])
         found_text_links = _text_links(plain)
         # Numbers inside URLs are ids, and a "?code=" in a URL is no keyword.
-        sources.append(("text", _URL_IN_TEXT.sub(" ", plain) if found_text_links else plain))
+        sources.append(("text", URL_IN_TEXT.sub(" ", plain) if found_text_links else plain))
     else:
         found_text_links = []
     if html:
-        visible = _strip_invisible(html[:MAX_SCAN_CHARS])
+        visible = strip_invisible(html[:MAX_SCAN_CHARS])
         found_links += _html_links(visible)
-        rendered = _render(visible)
+        rendered = render(visible)
         rendered_links = _text_links(rendered)
         found_links += rendered_links
         if not text or rendered.replace(" ", "") != plain.replace(" ", ""):
-            sources.append(
-                ("html", _URL_IN_TEXT.sub(" ", rendered) if rendered_links else rendered)
-            )
+            sources.append(("html", URL_IN_TEXT.sub(" ", rendered) if rendered_links else rendered))
     found_links += found_text_links
     return Extraction(otps=_find_codes(sources), links=_find_links(found_links[:MAX_LINKS]))
 
