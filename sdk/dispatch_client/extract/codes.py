@@ -1,0 +1,521 @@
+"""Finding the one-time codes of a message in its subject, text part and rendered HTML."""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+
+from dispatch_client.extract.patterns import alternation
+from dispatch_client.extract.text import MAX_SCAN_CHARS, line_bounds
+
+MAX_CANDIDATES = 500  # numbers and tokens judged per body
+MIN_SCORE = 0.3
+
+
+@attrs.frozen
+class OtpMatch:
+    code: str  # separators removed, letters upper-cased
+    score: float  # 0..1
+    source: str  # "subject" | "text" | "html"
+
+
+# Lower-case; matched as substrings of lower-cased text, so inflections ("подтверждения",
+# "verifizierungscode") are covered by their stems. Latin ones are matched as whole words.
+_CODE_KEYWORDS = (
+    # English
+    "verification code",
+    "security code",
+    "login code",
+    "log-in code",
+    "sign-in code",
+    "sign in code",
+    "signin code",
+    "one-time",
+    "one time",
+    "passcode",
+    "otp",
+    "2fa",
+    "two-factor",
+    "two factor",
+    "authentication code",
+    "confirmation code",
+    "access code",
+    "pin",
+    "code",
+    "verify",
+    "verification",
+    # German
+    "bestätigungscode",
+    "sicherheitscode",
+    "verifizierungscode",
+    "anmeldecode",
+    "aktivierungscode",
+    "zugangscode",
+    "freischaltcode",
+    "einmalcode",
+    "einmalpasswort",
+    "einmal-passwort",
+    "bestätigung",
+    # French
+    "code de vérification",
+    "code de confirmation",
+    "code de sécurité",
+    "vérification",
+    # Spanish / Portuguese / Italian
+    "código",
+    "codigo",
+    "verificación",
+    "verificação",
+    "codice",
+    "verifica",
+    # Dutch / Swedish / Polish / Turkish / Indonesian / Vietnamese
+    "verificatiecode",
+    "bevestigingscode",
+    "inlogcode",
+    "verifieringskod",
+    "engångskod",
+    "kod",
+    "weryfikac",
+    "doğrulama",
+    "dogrulama",
+    "kode",
+    "verifikasi",
+    "mã xác minh",
+    "mã xác thực",
+    "mã xác nhận",
+    # Russian / Ukrainian
+    "код",
+    "пароль",
+    "подтвержд",
+    # Japanese / Chinese / Korean
+    "認証コード",
+    "確認コード",
+    "ワンタイム",
+    "コード",
+    "验证码",
+    "驗證碼",
+    "校验码",
+    "动态码",
+    "确认码",
+    "一次性密码",
+    "一次性密碼",
+    "动态密码",
+    "動態密碼",
+    "인증",
+    "코드",
+    # Arabic / Persian / Hebrew / Hindi
+    "رمز",
+    "كود",
+    "التحقق",
+    "لمرة واحدة",
+    "کد",
+    "یکبار مصرف",
+    "احراز هویت",
+    "קוד",
+    "कोड",
+    "सत्यापन",
+    "ओटीपी",
+)
+# Generic words that name any code: the words around them can make it a postal or promo code,
+# and in a meeting invitation they name the meeting's passcode.
+_GENERIC_KEYWORDS = frozenset(
+    {"code", "pin", "kod", "kode", "código", "codigo", "codice", "код", "コード", "코드"}
+    | {"קוד", "कोड", "رمز", "كود", "کد", "passcode", "пароль"}
+)
+# Whole words although not ASCII: the Persian "code" is also inside "کدام" (which) and
+# "یکدیگر" (each other).
+_WHOLE_WORD_KEYWORDS = frozenset({"کد"})
+# "Confirmation code" on a booking is the reservation's record locator.
+_BOOKING_KEYWORDS = frozenset({"confirmation code", "code de confirmation", "bestätigung"})
+
+# Matched on lower-cased text; a keyword made of ASCII letters must be a whole word ("pin" is
+# not in "shipping"), the others (but _WHOLE_WORD_KEYWORDS) match inside words too
+# (inflections, no spaces in CJK, Arabic "الرمز" and "رمزك": the code, your code).
+_KEYWORD_PATTERN = re.compile(alternation(_CODE_KEYWORDS))
+# A generic code keyword named by the word before or after it: "promo code", "zip code",
+# "código postal", "الرمز البريدي", "کد پیگیری" (tracking code), "auth code: 004512" (a card
+# payment's authorisation, on a receipt) …
+_NOT_CODE_WORDS = (
+    "promo", "promotional", "discount", "coupon", "voucher", "gift", "zip", "postal", "post",
+    "area", "country", "source", "bar", "qr", "dress", "error", "status", "tracking", "reference",
+    "invoice", "order", "booking", "reservation", "referral", "product", "item", "sku", "style",
+    "colour", "color", "tax", "vat", "swift", "bic", "iban", "routing", "sort", "auth",
+    "authorisation", "authorization", "approval", "rabatt", "gutschein", "offer", "sale",
+)  # fmt: skip
+_NOT_CODE_BEFORE = re.compile(r"(?<!\w)(?:" + alternation(_NOT_CODE_WORDS) + r")\s*-?\s*$")
+_NOT_CODE_AFTER = re.compile(
+    r"\s*(?:postal|postale|pocztowy|promo|promocional|promozionale|sconto|rabatowy|"
+    r"de descuento|de réduction|de desconto|de réservation|de reserva|indirim|"
+    r"(?:ال)?(?:بريدي|خصم|ترويجي|قسيمة|كوبون)|پستی|تخفیف|پیگیری|رهگیری|سفارش|ملی)"
+)
+_MEETING_MARKERS = (
+    "meeting id",
+    "join zoom meeting",
+    "one tap mobile",
+    "dial by your location",
+    "join by phone",
+    "meet.google.",
+    "teams.microsoft.com/l/meetup",
+    "conference id",
+    "webex.com/meet",
+    "besprechungs-id",
+    "id de réunion",
+    "id de reunión",
+)
+_BOOKING_MARKERS = (
+    "flight",
+    "boarding",
+    "itinerary",
+    "eticket",
+    "e-ticket",
+    "check in",
+    "check-in",
+    "record locator",
+    "pnr",
+    "hotel",
+    "departs",
+    "departure",
+    "flug",
+    "vuelo",
+    "reserva",
+    "réservation",
+    "рейс",
+    "航班",
+    "フライト",
+    "항공편",
+)
+# Matched on lower-cased lines.
+_PROMO_WORDS = (
+    "discount", "coupon", "promo", "rabatt", "gutschein", "descuento", "réduction", "sconto",
+    "korting", "rabat", "скидк", "割引", "优惠", "할인", "indirim", "خصم", "كوبون", "قسيمة",
+    "تخفیف", "کوپن", "% off", "at checkout",
+)  # fmt: skip
+_PROMO_LINE = re.compile(alternation(_PROMO_WORDS) + r"|\bsave \d")
+
+# The label just before a number that makes it no code: "Order #", "Tel.", "Total", "©" …
+_DECOY_LABELS = (
+    "no", "nr", "num", "number", "numero", "numéro", "order", "invoice", "receipt", "tracking",
+    "shipment", "parcel", "ref", "reference", "ticket", "case", "customer", "account", "member",
+    "card", "ending", "booking", "flight", "seat", "gate", "room", "suite", "unit", "apt", "box",
+    "street", "st.", "avenue", "ave", "road", "zip", "postal", "plz", "tel", "phone", "call",
+    "fax", "mobile", "whatsapp", "step", "page", "item", "version", "v.", "build", "id", "sku",
+    "model", "serial", "part", "qty", "quantity", "total", "amount", "price", "subtotal",
+    "balance", "paid", "charged", "betrag", "summe", "montant", "importe", "valor", "заказ",
+    "сумма", "bestellung", "commande", "pedido", "ordine", "rechnung", "factura", "facture",
+    "fattura", "sendung", "colis", "paquete", "loyalty", "points", "auth", "authorisation",
+    "authorization", "approval", "copyright", "(c)", "usd", "eur", "gbp", "chf", "ending in",
+    "p.o. box", "po box", "sms to",
+    # Arabic: number, order, invoice, amount, total, price, phone, quantity, tracking, account,
+    # card, ending in, postal, P.O. box
+    "رقم", "طلب", "الطلب", "طلبك", "فاتورة", "الفاتورة", "مبلغ", "المبلغ", "المجموع",
+    "الإجمالي", "الاجمالي", "السعر", "سعر", "هاتف", "الهاتف", "جوال", "الجوال", "الكمية",
+    "كمية", "الشحنة", "التتبع", "الحساب", "البطاقة", "المنتهية بـ", "البريدي", "ص.ب",
+    # Persian: number, order, invoice, total, price, phone, quantity, tracking, card, account,
+    # postal
+    "شماره", "سفارش", "فاکتور", "جمع", "قیمت", "تلفن", "تعداد", "پیگیری", "رهگیری", "کارت",
+    "حساب", "پستی",
+)  # fmt: skip
+_DECOY_BEFORE = re.compile(
+    r"(?:(?<!\w)(?:" + alternation(_DECOY_LABELS) + r")|[#№*©$€£¥₹₽])\W{0,3}$"
+)
+# Matched right after the number (match() anchors it; "^" would not hold at a start index).
+_DECOY_AFTER = re.compile(
+    r"\W{0,2}(%|px|pt|em|[$€£¥₹₽]|usd|eur|gbp|chf|kr\b|zł|руб|₺|km|mi\b|kg|lbs?\b|mb\b|gb\b|"
+    r"kb\b|ms\b|sec|min|hours?|days?|minutes?|secondes?|sekunden|minuten|stunden|tage|"
+    r"jours|minutos|días|dias|giorni|минут|часов|дней|分|時間|日|points|pts|items?|"
+    r"people|users|customers|members|reviews|stars?|followers|likes|views|downloads|"
+    r"st\b|street|ave\b|avenue|road|rd\b|blvd|straße|strasse|rue|calle|via\b|°|"
+    r"ريال|ریال|تومان|درهم|دينار|جنيه|ليرة|ر\.س|د\.إ|ج\.م|﷼|دقيقة|دقائق|دقیقه|ساعة|ساعات|"
+    r"ساعت|يوم|أيام|روز|قطعة|عدد)|#",
+    re.IGNORECASE,
+)
+
+# Digits with the separators that keep a number whole: "1 299,00", "24.11.2026", "555-0132".
+# Written to start with a character class, which lets sre skip ahead fast; the lookahead
+# skips the many short numbers ("25%", "2 items") without a round trip to Python.
+_NUMERIC_SPAN = re.compile(
+    r"[+(0-9](?:(?<=[+(])[0-9]|(?<=[0-9]))(?=[0-9 \-–./:,)]{2})"
+    r"[0-9]*(?:(?:[ ]|[ ]?[-–./:,)][ ]?)[0-9]+)*"
+)
+# Upper-case letters and digits, both present ("K7QX2M", "WXK-2P9"); a first character
+# that is a digit needs a letter after it, and the other way round. Lower-case tokens like
+# "abc123" are more often ids in prose than codes.
+_ALNUM_TOKEN = re.compile(
+    r"[A-Z0-9](?<![\w-][A-Z0-9])"
+    r"(?:(?<=[0-9])(?=[A-Z0-9-]{0,8}[A-Z])|(?<=[A-Z])(?=[A-Z0-9-]{0,8}[0-9]))"
+    r"(?:[A-Z0-9]{2,3}-[A-Z0-9]{3,4}|[A-Z0-9]{3,7})(?![\w-])"
+)
+_DATE_SHAPE = re.compile(
+    r"^(\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}:\d{2}(:\d{2})?|\d{1,2}[./]\d{4}|\d{4}[./]\d{1,2})$"
+)
+# Digit groups that read as one code: 482 913, 4829 1307, 48 29 13, 4 8 2 9 1 3, 4829-13 …
+_CODE_GROUPS = re.compile(
+    r"^(\d{3}[ -]\d{3}|\d{4}[ -]\d{4}|\d{2}[ -]\d{2}[ -]\d{2}|\d(?: \d){3,7}"
+    r"|\d{4}[ -]\d{2}|\d{2}[ -]\d{4}|\d{3}[ -]\d{4}|\d{4}[ -]\d{3})$"
+)
+_NOT_DIGIT = re.compile(r"[^0-9]")
+# Decimal digits of other scripts: Arabic-Indic ٤, Persian ۴, Devanagari ४, fullwidth ４ …, in
+# runs short enough for int(). A leading single character class is scanned for fast, a repeat
+# ("{1,18}") 60% slower.
+_OTHER_DIGITS = re.compile(r"[^\D0-9][^\D0-9]{0,17}")
+_DIGIT_RUN = re.compile(r"[0-9]{4,8}")
+_STANDALONE_STRIP = " :.-–*[](){}<>「」【】\"'"
+# (line offset from the candidate, weight) for keywords on the lines around a code that
+# stands on its own line: "Your verification code:" / "482913" in separate table cells. A
+# code inside a sentence looks only at the line before.
+_NEIGHBOURS = ((-1, 0.9), (-2, 0.8), (-3, 0.65), (1, 0.7))
+
+
+@attrs.frozen
+class _Candidate:
+    code: str
+    start: int
+    end: int
+    alphanumeric: bool
+
+
+class _Message:
+    """Facts about the whole message that change what a keyword means, found on demand."""
+
+    def __init__(self, sources: list[tuple[str, str]]) -> None:
+        self._sources = sources
+        self._lower: str | None = None
+        self._meeting: bool | None = None
+        self._booking: bool | None = None
+
+    def _text(self) -> str:
+        if self._lower is None:
+            self._lower = "\n".join(text for _, text in self._sources)[:MAX_SCAN_CHARS].lower()
+        return self._lower
+
+    @property
+    def meeting(self) -> bool:
+        if self._meeting is None:
+            self._meeting = any(marker in self._text() for marker in _MEETING_MARKERS)
+        return self._meeting
+
+    @property
+    def booking(self) -> bool:
+        if self._booking is None:
+            self._booking = any(marker in self._text() for marker in _BOOKING_MARKERS)
+        return self._booking
+
+
+class _Source:
+    """One scanned text (subject, text part or rendered HTML), one line per visual line; the
+    code keywords of a line are found the first time a candidate near it asks."""
+
+    def __init__(self, name: str, text: str, message: _Message) -> None:
+        self.name = name
+        self.text = text
+        self._message = message
+        self._keywords: dict[int, list[int]] = {}
+
+    def line(self, pos: int) -> tuple[int, int]:
+        return line_bounds(self.text, pos)
+
+    def keywords(self, start: int, end: int) -> list[int]:
+        """Positions of the usable code keywords on the line text[start:end]."""
+        found = self._keywords.get(start)
+        if found is None:
+            found = self._keywords[start] = self._find_keywords(start, end)
+        return found
+
+    def _find_keywords(self, start: int, end: int) -> list[int]:
+        line = self.text[start:end]
+        lower = line.lower()
+        if len(lower) != len(line):  # "İ" lower-cases to two code points
+            lower = line.replace("İ", "I").lower()
+        found: list[int] = []
+        for match in _KEYWORD_PATTERN.finditer(lower):
+            word = match.group()
+            left, right = match.span()
+            if (word.isascii() or word in _WHOLE_WORD_KEYWORDS) and (
+                _letter(lower, left - 1) or _letter(lower, right)
+            ):
+                continue
+            if ("code" in word or word in _GENERIC_KEYWORDS) and (
+                _NOT_CODE_BEFORE.search(lower, max(0, left - 25), left)
+                or _NOT_CODE_AFTER.match(lower, right)
+            ):
+                continue
+            if word in _GENERIC_KEYWORDS and self._message.meeting:
+                continue
+            if word in _BOOKING_KEYWORDS and self._message.booking:
+                continue
+            found.append(start + left)
+        if found and _PROMO_LINE.search(lower):
+            return []  # "Take an extra 25% off with code" / "WINTER25"
+        return found
+
+
+def _letter(text: str, index: int) -> bool:
+    """Whether text[index] is a letter of the whole-word keywords' scripts: a-z or Arabic."""
+    if not 0 <= index < len(text):
+        return False
+    char = text[index]
+    return "a" <= char <= "z" or ("\u0620" <= char <= "\u06ff" and char.isalpha())
+
+
+def _cjk(char: str) -> bool:
+    return "\u3000" <= char <= "\u9fff" or "\uac00" <= char <= "\ud7af"
+
+
+def _year_like(code: str) -> bool:
+    return len(code) == 4 and code.isdigit() and 1900 <= int(code) <= 2099
+
+
+def _numeric_candidates(text: str) -> list[_Candidate]:
+    found: list[_Candidate] = []
+    for match in _NUMERIC_SPAN.finditer(text):
+        span = match.group()
+        if len(span) < 4:
+            continue
+        start, end = match.span()
+        before = text[start - 1] if start else ""
+        if (before.isalpha() and not _cjk(before)) or (before and before in "#$€£¥*_/\\@&=%"):
+            continue  # part of a word, an amount, an id: "A123456", "#483920", "*739155#"
+        if end < len(text) and text[end].isalpha() and not _cjk(text[end]):
+            continue  # "1234abc"
+        if span[0] in "+(":
+            continue  # phone numbers: "+1 415…", "(415) …"
+        if _DATE_SHAPE.match(span):
+            continue
+        if span.isdigit():
+            if len(span) <= 8:
+                found.append(_Candidate(span, start, end, False))
+            continue
+        digits = _NOT_DIGIT.sub("", span)
+        if 4 <= len(digits) <= 8 and _CODE_GROUPS.match(span):
+            found.append(_Candidate(digits, start, end, False))
+            continue
+        if any(sep in span for sep in ".,:/)"):
+            continue  # amounts (1,299.00), versions (2.4.1), ratios, times
+        # Several digit groups that do not form a code ("in 10 minutes 482913"): judge each,
+        # unless they add up to a long number (phone, card, account), of which no part is a code.
+        if len(digits) > 8:
+            continue
+        for group in _DIGIT_RUN.finditer(span):
+            found.append(
+                _Candidate(group.group(), start + group.start(), start + group.end(), False)
+            )
+    return found
+
+
+def _alphanumeric_candidates(text: str) -> list[_Candidate]:
+    found: list[_Candidate] = []
+    for match in _ALNUM_TOKEN.finditer(text):
+        found.append(_Candidate(match.group().replace("-", ""), match.start(), match.end(), True))
+    return found
+
+
+def _decoy(line: str, start: int, end: int) -> bool:
+    lower = line.lower()
+    if len(lower) != len(line):  # "İ" lower-cases to two code points
+        lower = line.replace("İ", "I").lower()
+    if _DECOY_BEFORE.search(lower, max(0, start - 24), start):
+        return True
+    return bool(_DECOY_AFTER.match(line, end, end + 12) or _PROMO_LINE.search(lower))
+
+
+def _label_cell_above(source: _Source, line_start: int) -> bool:
+    """Whether the line above is a short decoy label, like the label cell of a table row:
+    "Order number" / "58213077", "رقم الشحنة" / "٧٣٤٩٢١" (shipment number)."""
+    if line_start == 0:
+        return False
+    start, end = source.line(line_start - 1)
+    label = source.text[start:end]
+    return (
+        len(label) <= 60 and len(label.split()) <= 4 and bool(_DECOY_BEFORE.search(label.lower()))
+    )
+
+
+def _score(source: _Source, candidate: _Candidate) -> float:
+    """How likely the candidate is the message's one-time code, 0..1."""
+    text = source.text
+    line_start, line_end = source.line(candidate.start)
+    line = text[line_start:line_end]
+    start, end = candidate.start - line_start, candidate.end - line_start
+    standalone = line.strip(_STANDALONE_STRIP) == line[start:end]
+    best = 0.0
+    for position in source.keywords(line_start, line_end):
+        where = position - line_start
+        if where < start:
+            gap = start - where
+            best = max(best, 0.95 if gap <= 40 else 0.8 if gap <= 120 else 0.55)
+        elif where >= end:
+            gap = where - end
+            best = max(best, 0.85 if gap <= 40 else 0.6 if gap <= 120 else 0.45)
+    if best < 0.75:
+        above = below = (line_start, line_end)
+        for offset, weight in _NEIGHBOURS if standalone else _NEIGHBOURS[:1]:
+            if offset < 0:
+                if above[0] == 0:
+                    continue
+                above = source.line(above[0] - 1)
+                neighbour = above
+            else:
+                if below[1] >= len(text):
+                    continue
+                below = source.line(below[1] + 1)
+                neighbour = below
+            if source.keywords(*neighbour):
+                best = max(best, weight if standalone else weight - 0.25)
+    if best == 0.0:
+        # A lone 6-digit number is the typical code even without a keyword, unless a label
+        # cell names it; digits spread over groups or cells ("4 8 2 9 1 3") need a keyword (a
+        # row of six single-digit counts is no code).
+        if len(candidate.code) != 6 or candidate.alphanumeric or line[start:end] != candidate.code:
+            return 0.0
+        if standalone and not _label_cell_above(source, line_start):
+            best = 0.35
+        elif source.name == "subject":
+            best = 0.3
+        else:
+            return 0.0
+    if _decoy(line, start, end):
+        return 0.0
+    if standalone:
+        best += 0.05
+    if len(candidate.code) == 6:
+        best += 0.03
+    if candidate.alphanumeric:
+        best -= 0.05
+    if _year_like(candidate.code):
+        best -= 0.3
+    return max(0.0, min(1.0, best))
+
+
+def _ascii_digits(match: re.Match[str]) -> str:
+    digits = match.group()
+    return str(int(digits)).zfill(len(digits))  # int() reads the digits of any script
+
+
+def _ascii_numbers(text: str) -> str:
+    """The text with numbers written in ASCII ("٤٨٢٩١٣" → "482913", "١٬٢٩٩٫٠٠" → "1,299.00"),
+    one character for one, so that every rule about numbers holds in every script."""
+    if text.isascii():
+        return text
+    text = _OTHER_DIGITS.sub(_ascii_digits, text)
+    # The Arabic decimal separator, thousands separator and per cent sign.
+    return text.replace("٫", ".").replace("٬", ",").replace("٪", "%")
+
+
+def find_codes(texts: list[tuple[str, str]]) -> tuple[OtpMatch, ...]:
+    message = _Message(texts)
+    best: dict[str, OtpMatch] = {}
+    order: dict[str, int] = {}
+    for name, text in texts:
+        source = _Source(name, _ascii_numbers(text), message)
+        candidates = _numeric_candidates(source.text)[:MAX_CANDIDATES]
+        candidates += _alphanumeric_candidates(source.text)[:MAX_CANDIDATES]
+        for candidate in candidates:
+            score = _score(source, candidate)
+            if score < MIN_SCORE:
+                continue
+            code = candidate.code.upper()
+            order.setdefault(code, len(order))
+            if code not in best or score > best[code].score:
+                best[code] = OtpMatch(code=code, score=round(score, 3), source=name)
+    return tuple(sorted(best.values(), key=lambda m: (-m.score, order[m.code])))

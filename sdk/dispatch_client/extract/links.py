@@ -1,0 +1,214 @@
+"""Finding the links of a message and the one that is its call to action."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html as html_lib
+import re
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import attrs
+
+from dispatch_client.extract.html import inline_text
+from dispatch_client.extract.patterns import alternation
+from dispatch_client.extract.text import URL_IN_TEXT, line_bounds
+
+MAX_LINKS = 500
+
+
+@attrs.frozen
+class LinkMatch:
+    url: str
+    text: str | None
+    is_primary: bool
+
+
+_ANCHOR_OPEN = re.compile(r"<a\b([^<>]{0,4000})>", re.I)
+# An anchor ends at its </a>, or at the next <a> when it is never closed.
+_ANCHOR_END = re.compile(r"</[aA]\s*>|<[aA]\b")
+_HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
+_IMG_ALT = re.compile(r"""<img\b[^<>]{0,4000}?\balt\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
+_HTTP = re.compile(r"https?://", re.I)
+
+# Query parameters that carry a redirect target; unwrapped only when the wrapping URL's own
+# path is not an action (".../verify?token=…&redirect=https://app/home" is the real link).
+_WRAPPER_PARAMS = frozenset(
+    {"url", "u", "q", "target", "redirect", "redirect_url", "dest", "destination", "link"}
+    | {"goto", "to", "r", "l", "href"}
+)
+# Words of a call to action, lower-case, matched anywhere in the lower-cased anchor text or
+# URL path ("verif" covers verify, verification, verifizieren, verificar …).
+_ACTION_STEMS = (
+    "verif", "vérifi", "weryfik", "confirm", "activat", "activer", "activar", "ativar", "attiva",
+    "aktivier", "activeer", "magic", "login", "log-in", "log_in", "signin", "sign-in", "sign_in",
+    "auth", "reset", "validat", "valider", "approve", "accept", "bestätig", "anmeld", "einlogg",
+    "connexion", "connecter", "iniciar", "entrar", "accedi", "accedere", "bevestig", "inloggen",
+    "aanmelden", "potwierdź", "potwierdz", "zaloguj", "aktywuj", "подтверд", "войти", "вход",
+    "активир", "認証", "ログイン", "有効化", "验证", "驗證", "确认", "登录", "登入", "激活",
+    "인증", "로그인", "활성화",
+    "doğrula", "onayla", "giriş", "تأكيد", "تفعيل", "تحقق", "सत्यापित", "पुष्टि", "log in",
+    "sign in", "iniciar sesión", "se connecter", "mã xác",
+)  # fmt: skip
+_ACTION_IN_URL = re.compile(alternation(_ACTION_STEMS))
+# Anchor text may also say "Continue" or "one click" and, in Japanese or Korean, "確認" /
+# "확인" (check); introducing a plain-text link, those are too common to mean an action.
+_ACTION_IN_ANCHOR = re.compile(
+    alternation([*_ACTION_STEMS, "continue", "one click", "one-click", "確認", "확인"])
+)
+_FALLBACK_SENTENCE = re.compile(
+    r"if (?:this|it) (?:was|wasn['’]t|was not)|if you did(?:n['’]t| not)|didn['’]t request|"
+    r"not you\b|wasn['’]t you|secure your account"
+)
+_NEVER_PRIMARY_WORDS = (
+    "unsub", "optout", "opt-out", "opt_out", "preferences", "privacy", "terms", "legal",
+    "help", "support", "faq", "contact", "/doc/", "/docs/", "browser", "facebook.", "twitter.",
+    "//x.com", "linkedin.", "instagram.", "youtube.", "tiktok.", "apps.apple", "play.google",
+    "abmelden", "désabonner", "desuscribir", "disiscriviti", "afmelden", "отписаться", "配信停止",
+    "退订", "수신거부", "report", "feedback", "manage", "opt out", "view in", "view this",
+    "cancelar suscripción", "désinscri", "desinscri", "abbestell", "disdici",
+)  # fmt: skip
+_NEVER_PRIMARY = re.compile(alternation(_NEVER_PRIMARY_WORDS))
+# A parameter that carries a secret ("token=…", "oobCode=…", "reset_token=…") or a path
+# segment that looks like one ("/e/7Hq2Lk9PzX4mWv8RtY3n").
+_TOKEN_PARAM = re.compile(
+    r"(?:^|&)(?:[a-z_]*(?:token|code|key|otp|hash|sig|signature|ticket|nonce)|t|k)"
+    r"=[^&]{8,}",
+    re.IGNORECASE,
+)
+_TOKEN_SEGMENT = re.compile(r"/(?=[A-Za-z0-9_-]*[0-9])(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{16,}")
+_BASE64_URL = re.compile(r"aHR0c[A-Za-z0-9_-]{8,}={0,2}")
+
+
+@attrs.frozen
+class FoundLink:
+    url: str
+    anchor: str | None  # the anchor's text, for an HTML link
+    sentence: str | None  # the words introducing a plain-text link
+
+
+def html_links(markup: str) -> list[FoundLink]:
+    links: list[FoundLink] = []
+    for opening in _ANCHOR_OPEN.finditer(markup):
+        if len(links) >= MAX_LINKS:
+            break
+        href_match = _HREF.search(opening.group(1))
+        if href_match is None:
+            continue
+        href = html_lib.unescape(next(g for g in href_match.groups() if g is not None)).strip()
+        if not _HTTP.match(href):
+            continue  # mailto:, tel:, javascript:, anchors
+        closing = _ANCHOR_END.search(markup, opening.end(), opening.end() + 4000)
+        inner = markup[opening.end() : closing.start()] if closing else ""
+        anchor = inline_text(inner)
+        if not anchor:
+            alt = _IMG_ALT.search(inner)
+            anchor = (
+                html_lib.unescape(next(g for g in alt.groups() if g is not None)) if alt else ""
+            )
+        links.append(FoundLink(href, anchor.strip() or None, None))
+    return links
+
+
+def text_links(text: str) -> list[FoundLink]:
+    links: list[FoundLink] = []
+    for match in URL_IN_TEXT.finditer(text):
+        line_start, _ = line_bounds(text, match.start())
+        sentence = text[max(line_start, match.start() - 200) : match.start()]
+        if not sentence.strip() and line_start:
+            previous_start, _ = line_bounds(text, line_start - 1)
+            sentence = text[max(previous_start, line_start - 201) : line_start - 1]
+        links.append(FoundLink(match.group(), None, sentence.strip() or None))
+        if len(links) >= MAX_LINKS:
+            break
+    return links
+
+
+def _trim(url: str) -> str:
+    url = url.rstrip(".,;:!?»”'\"")
+    while url.endswith(")") and url.count("(") < url.count(")"):
+        url = url[:-1]
+    return url
+
+
+def _unwrap(url: str) -> str:
+    """The destination of a redirect or tracking wrapper that carries it in its query."""
+    for _ in range(4):
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return url
+        query = parts.query
+        if not query or _ACTION_IN_URL.search(parts.path.lower()):
+            return url
+        if "http" not in query.lower() and "aHR0c" not in query:
+            return url
+        target = None
+        for name, value in parse_qsl(query):
+            if name.lower() not in _WRAPPER_PARAMS:
+                continue
+            if value[:7].lower() == "http%3a" or value[:8].lower() == "https%3a":
+                value = unquote(value)  # encoded twice
+            if _HTTP.match(value):
+                target = value
+            elif _BASE64_URL.fullmatch(value):
+                target = _decode_base64_url(value)
+            if target:
+                break
+        if not target:
+            return url
+        url = target
+    return url
+
+
+def _decode_base64_url(value: str) -> str | None:
+    try:
+        decoded = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    if _HTTP.match(decoded) and not any(c.isspace() or ord(c) < 32 for c in decoded):
+        return decoded
+    return None
+
+
+def _link_score(link: FoundLink, url: str) -> float:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return 0.0
+    anchor = link.anchor.lower() if link.anchor else None
+    # Host and path only: "…/confirm?contact_id=…&accept_terms=1" is still a confirm link.
+    where = (parts.netloc + parts.path).lower()
+    if _NEVER_PRIMARY.search(where) or (anchor and _NEVER_PRIMARY.search(anchor)):
+        return 0.0
+    tokenish = bool(_TOKEN_PARAM.search(parts.query) or _TOKEN_SEGMENT.search(parts.path))
+    anchor_says = bool(anchor and _ACTION_IN_ANCHOR.search(anchor))
+    url_says = 1.5 if _ACTION_IN_URL.search(parts.path.lower()) else 0.0
+    if anchor and not anchor_says:
+        url_says *= 0.6  # "view it on GitHub" → …/auth-service/pull/12 is no sign-in link
+    sentence = link.sentence.lower() if link.sentence else None
+    sentence_says = bool(
+        sentence
+        and tokenish
+        and _ACTION_IN_URL.search(sentence)
+        and not _FALLBACK_SENTENCE.search(sentence)
+    )
+    if not (anchor_says or url_says or sentence_says):
+        return 0.0
+    return 2.0 * anchor_says + url_says + 1.5 * sentence_says + 1.0 * tokenish
+
+
+def find_links(found: list[FoundLink]) -> tuple[LinkMatch, ...]:
+    links: dict[str, FoundLink] = {}
+    for link in found[:MAX_LINKS]:
+        url = _unwrap(_trim(link.url))
+        known = links.get(url)
+        if known is None or (known.anchor is None and link.anchor):
+            links[url] = link
+    scores = {url: _link_score(link, url) for url, link in links.items()}
+    best = max(scores.values(), default=0.0)
+    primary = next((url for url, s in scores.items() if s == best), None) if best >= 1.5 else None
+    return tuple(
+        LinkMatch(url=url, text=link.anchor, is_primary=url == primary)
+        for url, link in links.items()
+    )
