@@ -6,7 +6,29 @@ import re
 
 import attrs
 
-from dispatch_client.extract.patterns import alternation
+from dispatch_client.extract.lexicon.codes import (
+    BOOKING_CODE_KEYWORDS,
+    CODE_KEYWORDS,
+    GENERIC_CODE_KEYWORDS,
+    NOT_CODE_AFTER_KEYWORD,
+    NOT_CODE_BEFORE_KEYWORD,
+    WHOLE_WORD_CODE_KEYWORDS,
+)
+from dispatch_client.extract.lexicon.decoys import (
+    BOOKING_MARKERS,
+    CURRENCY_CODES,
+    CURRENCY_SIGNS,
+    LABELS_BEFORE_NUMBER,
+    MEETING_LINK_MARKERS,
+    MEETING_MARKERS,
+    PROMO_WORDS,
+    PROMO_WORDS_BEFORE_NUMBER,
+    SIGNS_AFTER_NUMBER,
+    SIGNS_BEFORE_NUMBER,
+    UNITS_AFTER_NUMBER,
+    WHOLE_WORD_UNITS_AFTER_NUMBER,
+)
+from dispatch_client.extract.patterns import alternation, words
 from dispatch_client.extract.text import MAX_SCAN_CHARS, line_bounds
 
 MAX_CANDIDATES = 500  # numbers and tokens judged per body
@@ -20,214 +42,41 @@ class OtpMatch:
     source: str  # "subject" | "text" | "html"
 
 
-# Lower-case; matched as substrings of lower-cased text, so inflections ("подтверждения",
-# "verifizierungscode") are covered by their stems. Latin ones are matched as whole words.
-_CODE_KEYWORDS = (
-    # English
-    "verification code",
-    "security code",
-    "login code",
-    "log-in code",
-    "sign-in code",
-    "sign in code",
-    "signin code",
-    "one-time",
-    "one time",
-    "passcode",
-    "otp",
-    "2fa",
-    "two-factor",
-    "two factor",
-    "authentication code",
-    "confirmation code",
-    "access code",
-    "pin",
-    "code",
-    "verify",
-    "verification",
-    # German
-    "bestätigungscode",
-    "sicherheitscode",
-    "verifizierungscode",
-    "anmeldecode",
-    "aktivierungscode",
-    "zugangscode",
-    "freischaltcode",
-    "einmalcode",
-    "einmalpasswort",
-    "einmal-passwort",
-    "bestätigung",
-    # French
-    "code de vérification",
-    "code de confirmation",
-    "code de sécurité",
-    "vérification",
-    # Spanish / Portuguese / Italian
-    "código",
-    "codigo",
-    "verificación",
-    "verificação",
-    "codice",
-    "verifica",
-    # Dutch / Swedish / Polish / Turkish / Indonesian / Vietnamese
-    "verificatiecode",
-    "bevestigingscode",
-    "inlogcode",
-    "verifieringskod",
-    "engångskod",
-    "kod",
-    "weryfikac",
-    "doğrulama",
-    "dogrulama",
-    "kode",
-    "verifikasi",
-    "mã xác minh",
-    "mã xác thực",
-    "mã xác nhận",
-    # Russian / Ukrainian
-    "код",
-    "пароль",
-    "подтвержд",
-    # Japanese / Chinese / Korean
-    "認証コード",
-    "確認コード",
-    "ワンタイム",
-    "コード",
-    "验证码",
-    "驗證碼",
-    "校验码",
-    "动态码",
-    "确认码",
-    "一次性密码",
-    "一次性密碼",
-    "动态密码",
-    "動態密碼",
-    "인증",
-    "코드",
-    # Arabic / Persian / Hebrew / Hindi
-    "رمز",
-    "كود",
-    "التحقق",
-    "لمرة واحدة",
-    "کد",
-    "یکبار مصرف",
-    "احراز هویت",
-    "קוד",
-    "कोड",
-    "सत्यापन",
-    "ओटीपी",
+# Matched on lower-cased text; a keyword made of ASCII letters must be a whole word, the
+# others (but the whole-word ones) match inside words too.
+_KEYWORD_PATTERN = re.compile(alternation(words(CODE_KEYWORDS)))
+_GENERIC_KEYWORDS = frozenset(words(GENERIC_CODE_KEYWORDS))
+_WHOLE_WORD_KEYWORDS = frozenset(words(WHOLE_WORD_CODE_KEYWORDS))
+_BOOKING_KEYWORDS = frozenset(words(BOOKING_CODE_KEYWORDS))
+_NOT_CODE_BEFORE = re.compile(
+    r"(?<!\w)(?:" + alternation(words(NOT_CODE_BEFORE_KEYWORD)) + r")\s*-?\s*$"
 )
-# Generic words that name any code: the words around them can make it a postal or promo code,
-# and in a meeting invitation they name the meeting's passcode.
-_GENERIC_KEYWORDS = frozenset(
-    {"code", "pin", "kod", "kode", "código", "codigo", "codice", "код", "コード", "코드"}
-    | {"קוד", "कोड", "رمز", "كود", "کد", "passcode", "пароль"}
-)
-# Whole words although not ASCII: the Persian "code" is also inside "کدام" (which) and
-# "یکدیگر" (each other).
-_WHOLE_WORD_KEYWORDS = frozenset({"کد"})
-# "Confirmation code" on a booking is the reservation's record locator.
-_BOOKING_KEYWORDS = frozenset({"confirmation code", "code de confirmation", "bestätigung"})
-
-# Matched on lower-cased text; a keyword made of ASCII letters must be a whole word ("pin" is
-# not in "shipping"), the others (but _WHOLE_WORD_KEYWORDS) match inside words too
-# (inflections, no spaces in CJK, Arabic "الرمز" and "رمزك": the code, your code).
-_KEYWORD_PATTERN = re.compile(alternation(_CODE_KEYWORDS))
-# A generic code keyword named by the word before or after it: "promo code", "zip code",
-# "código postal", "الرمز البريدي", "کد پیگیری" (tracking code), "auth code: 004512" (a card
-# payment's authorisation, on a receipt) …
-_NOT_CODE_WORDS = (
-    "promo", "promotional", "discount", "coupon", "voucher", "gift", "zip", "postal", "post",
-    "area", "country", "source", "bar", "qr", "dress", "error", "status", "tracking", "reference",
-    "invoice", "order", "booking", "reservation", "referral", "product", "item", "sku", "style",
-    "colour", "color", "tax", "vat", "swift", "bic", "iban", "routing", "sort", "auth",
-    "authorisation", "authorization", "approval", "rabatt", "gutschein", "offer", "sale",
-)  # fmt: skip
-_NOT_CODE_BEFORE = re.compile(r"(?<!\w)(?:" + alternation(_NOT_CODE_WORDS) + r")\s*-?\s*$")
-_NOT_CODE_AFTER = re.compile(
-    r"\s*(?:postal|postale|pocztowy|promo|promocional|promozionale|sconto|rabatowy|"
-    r"de descuento|de réduction|de desconto|de réservation|de reserva|indirim|"
-    r"(?:ال)?(?:بريدي|خصم|ترويجي|قسيمة|كوبون)|پستی|تخفیف|پیگیری|رهگیری|سفارش|ملی)"
-)
-_MEETING_MARKERS = (
-    "meeting id",
-    "join zoom meeting",
-    "one tap mobile",
-    "dial by your location",
-    "join by phone",
-    "meet.google.",
-    "teams.microsoft.com/l/meetup",
-    "conference id",
-    "webex.com/meet",
-    "besprechungs-id",
-    "id de réunion",
-    "id de reunión",
-)
-_BOOKING_MARKERS = (
-    "flight",
-    "boarding",
-    "itinerary",
-    "eticket",
-    "e-ticket",
-    "check in",
-    "check-in",
-    "record locator",
-    "pnr",
-    "hotel",
-    "departs",
-    "departure",
-    "flug",
-    "vuelo",
-    "reserva",
-    "réservation",
-    "рейс",
-    "航班",
-    "フライト",
-    "항공편",
-)
+_NOT_CODE_AFTER = re.compile(r"\s*" + alternation(words(NOT_CODE_AFTER_KEYWORD)))
+_MEETING_MARKERS = (*words(MEETING_MARKERS), *MEETING_LINK_MARKERS)
+_BOOKING_MARKERS = tuple(words(BOOKING_MARKERS))
 # Matched on lower-cased lines.
-_PROMO_WORDS = (
-    "discount", "coupon", "promo", "rabatt", "gutschein", "descuento", "réduction", "sconto",
-    "korting", "rabat", "скидк", "割引", "优惠", "할인", "indirim", "خصم", "كوبون", "قسيمة",
-    "تخفیف", "کوپن", "% off", "at checkout",
-)  # fmt: skip
-_PROMO_LINE = re.compile(alternation(_PROMO_WORDS) + r"|\bsave \d")
-
-# The label just before a number that makes it no code: "Order #", "Tel.", "Total", "©" …
-_DECOY_LABELS = (
-    "no", "nr", "num", "number", "numero", "numéro", "order", "invoice", "receipt", "tracking",
-    "shipment", "parcel", "ref", "reference", "ticket", "case", "customer", "account", "member",
-    "card", "ending", "booking", "flight", "seat", "gate", "room", "suite", "unit", "apt", "box",
-    "street", "st.", "avenue", "ave", "road", "zip", "postal", "plz", "tel", "phone", "call",
-    "fax", "mobile", "whatsapp", "step", "page", "item", "version", "v.", "build", "id", "sku",
-    "model", "serial", "part", "qty", "quantity", "total", "amount", "price", "subtotal",
-    "balance", "paid", "charged", "betrag", "summe", "montant", "importe", "valor", "заказ",
-    "сумма", "bestellung", "commande", "pedido", "ordine", "rechnung", "factura", "facture",
-    "fattura", "sendung", "colis", "paquete", "loyalty", "points", "auth", "authorisation",
-    "authorization", "approval", "copyright", "(c)", "usd", "eur", "gbp", "chf", "ending in",
-    "p.o. box", "po box", "sms to",
-    # Arabic: number, order, invoice, amount, total, price, phone, quantity, tracking, account,
-    # card, ending in, postal, P.O. box
-    "رقم", "طلب", "الطلب", "طلبك", "فاتورة", "الفاتورة", "مبلغ", "المبلغ", "المجموع",
-    "الإجمالي", "الاجمالي", "السعر", "سعر", "هاتف", "الهاتف", "جوال", "الجوال", "الكمية",
-    "كمية", "الشحنة", "التتبع", "الحساب", "البطاقة", "المنتهية بـ", "البريدي", "ص.ب",
-    # Persian: number, order, invoice, total, price, phone, quantity, tracking, card, account,
-    # postal
-    "شماره", "سفارش", "فاکتور", "جمع", "قیمت", "تلفن", "تعداد", "پیگیری", "رهگیری", "کارت",
-    "حساب", "پستی",
-)  # fmt: skip
+_PROMO_LINE = re.compile(
+    alternation(words(PROMO_WORDS))
+    + r"|\b"
+    + alternation(words(PROMO_WORDS_BEFORE_NUMBER))
+    + r" \d"
+)
 _DECOY_BEFORE = re.compile(
-    r"(?:(?<!\w)(?:" + alternation(_DECOY_LABELS) + r")|[#№*©$€£¥₹₽])\W{0,3}$"
+    r"(?:(?<!\w)(?:"
+    + alternation([*words(LABELS_BEFORE_NUMBER), *CURRENCY_CODES])
+    + r")|"
+    + alternation([*SIGNS_BEFORE_NUMBER, *CURRENCY_SIGNS])
+    + r")\W{0,3}$"
 )
 # Matched right after the number (match() anchors it; "^" would not hold at a start index).
 _DECOY_AFTER = re.compile(
-    r"\W{0,2}(%|px|pt|em|[$€£¥₹₽]|usd|eur|gbp|chf|kr\b|zł|руб|₺|km|mi\b|kg|lbs?\b|mb\b|gb\b|"
-    r"kb\b|ms\b|sec|min|hours?|days?|minutes?|secondes?|sekunden|minuten|stunden|tage|"
-    r"jours|minutos|días|dias|giorni|минут|часов|дней|分|時間|日|points|pts|items?|"
-    r"people|users|customers|members|reviews|stars?|followers|likes|views|downloads|"
-    r"st\b|street|ave\b|avenue|road|rd\b|blvd|straße|strasse|rue|calle|via\b|°|"
-    r"ريال|ریال|تومان|درهم|دينار|جنيه|ليرة|ر\.س|د\.إ|ج\.م|﷼|دقيقة|دقائق|دقیقه|ساعة|ساعات|"
-    r"ساعت|يوم|أيام|روز|قطعة|عدد)|#",
+    r"\W{0,2}(?:"
+    + alternation(
+        [*words(UNITS_AFTER_NUMBER), *CURRENCY_CODES, *CURRENCY_SIGNS, *SIGNS_AFTER_NUMBER]
+    )
+    + r"|(?:"
+    + alternation(words(WHOLE_WORD_UNITS_AFTER_NUMBER))
+    + r")\b)|#",
     re.IGNORECASE,
 )
 

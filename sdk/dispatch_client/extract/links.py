@@ -11,7 +11,18 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import attrs
 
 from dispatch_client.extract.html import inline_text
-from dispatch_client.extract.patterns import alternation
+from dispatch_client.extract.lexicon.links import (
+    ACTION_STEMS,
+    ANCHOR_ACTION_WORDS,
+    IF_NOT_YOU_PHRASES,
+    NEVER_PRIMARY_URL_PARTS,
+    NEVER_PRIMARY_WORDS,
+    REDIRECT_PARAMS,
+    SECRET_PARAM_ENDINGS,
+    SECRET_PARAMS,
+    WHOLE_WORD_IF_NOT_YOU_PHRASES,
+)
+from dispatch_client.extract.patterns import alternation, words
 from dispatch_client.extract.text import URL_IN_TEXT, line_bounds
 
 MAX_LINKS = 500
@@ -31,49 +42,26 @@ _HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I
 _IMG_ALT = re.compile(r"""<img\b[^<>]{0,4000}?\balt\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
 _HTTP = re.compile(r"https?://", re.I)
 
-# Query parameters that carry a redirect target; unwrapped only when the wrapping URL's own
-# path is not an action (".../verify?token=…&redirect=https://app/home" is the real link).
-_WRAPPER_PARAMS = frozenset(
-    {"url", "u", "q", "target", "redirect", "redirect_url", "dest", "destination", "link"}
-    | {"goto", "to", "r", "l", "href"}
+# A redirect parameter is followed only when the wrapping URL's own path is not an action
+# (".../verify?token=…&redirect=https://app/home" is the real link).
+_REDIRECT_PARAMS = frozenset(REDIRECT_PARAMS)
+_ACTION_IN_URL = re.compile(alternation(words(ACTION_STEMS)))
+_ACTION_IN_ANCHOR = re.compile(alternation([*words(ACTION_STEMS), *words(ANCHOR_ACTION_WORDS)]))
+_IF_NOT_YOU_SENTENCE = re.compile(
+    alternation(words(IF_NOT_YOU_PHRASES))
+    + "|(?:"
+    + alternation(words(WHOLE_WORD_IF_NOT_YOU_PHRASES))
+    + r")\b"
 )
-# Words of a call to action, lower-case, matched anywhere in the lower-cased anchor text or
-# URL path ("verif" covers verify, verification, verifizieren, verificar …).
-_ACTION_STEMS = (
-    "verif", "vérifi", "weryfik", "confirm", "activat", "activer", "activar", "ativar", "attiva",
-    "aktivier", "activeer", "magic", "login", "log-in", "log_in", "signin", "sign-in", "sign_in",
-    "auth", "reset", "validat", "valider", "approve", "accept", "bestätig", "anmeld", "einlogg",
-    "connexion", "connecter", "iniciar", "entrar", "accedi", "accedere", "bevestig", "inloggen",
-    "aanmelden", "potwierdź", "potwierdz", "zaloguj", "aktywuj", "подтверд", "войти", "вход",
-    "активир", "認証", "ログイン", "有効化", "验证", "驗證", "确认", "登录", "登入", "激活",
-    "인증", "로그인", "활성화",
-    "doğrula", "onayla", "giriş", "تأكيد", "تفعيل", "تحقق", "सत्यापित", "पुष्टि", "log in",
-    "sign in", "iniciar sesión", "se connecter", "mã xác",
-)  # fmt: skip
-_ACTION_IN_URL = re.compile(alternation(_ACTION_STEMS))
-# Anchor text may also say "Continue" or "one click" and, in Japanese or Korean, "確認" /
-# "확인" (check); introducing a plain-text link, those are too common to mean an action.
-_ACTION_IN_ANCHOR = re.compile(
-    alternation([*_ACTION_STEMS, "continue", "one click", "one-click", "確認", "확인"])
-)
-_FALLBACK_SENTENCE = re.compile(
-    r"if (?:this|it) (?:was|wasn['’]t|was not)|if you did(?:n['’]t| not)|didn['’]t request|"
-    r"not you\b|wasn['’]t you|secure your account"
-)
-_NEVER_PRIMARY_WORDS = (
-    "unsub", "optout", "opt-out", "opt_out", "preferences", "privacy", "terms", "legal",
-    "help", "support", "faq", "contact", "/doc/", "/docs/", "browser", "facebook.", "twitter.",
-    "//x.com", "linkedin.", "instagram.", "youtube.", "tiktok.", "apps.apple", "play.google",
-    "abmelden", "désabonner", "desuscribir", "disiscriviti", "afmelden", "отписаться", "配信停止",
-    "退订", "수신거부", "report", "feedback", "manage", "opt out", "view in", "view this",
-    "cancelar suscripción", "désinscri", "desinscri", "abbestell", "disdici",
-)  # fmt: skip
-_NEVER_PRIMARY = re.compile(alternation(_NEVER_PRIMARY_WORDS))
-# A parameter that carries a secret ("token=…", "oobCode=…", "reset_token=…") or a path
-# segment that looks like one ("/e/7Hq2Lk9PzX4mWv8RtY3n").
+_NEVER_PRIMARY = re.compile(alternation([*words(NEVER_PRIMARY_WORDS), *NEVER_PRIMARY_URL_PARTS]))
+# A parameter that carries a secret or a path segment that looks like one
+# ("/e/7Hq2Lk9PzX4mWv8RtY3n").
 _TOKEN_PARAM = re.compile(
-    r"(?:^|&)(?:[a-z_]*(?:token|code|key|otp|hash|sig|signature|ticket|nonce)|t|k)"
-    r"=[^&]{8,}",
+    r"(?:^|&)(?:[a-z_]*"
+    + alternation(SECRET_PARAM_ENDINGS)
+    + "|"
+    + alternation(SECRET_PARAMS)
+    + r")=[^&]{8,}",
     re.IGNORECASE,
 )
 _TOKEN_SEGMENT = re.compile(r"/(?=[A-Za-z0-9_-]*[0-9])(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{16,}")
@@ -145,7 +133,7 @@ def _unwrap(url: str) -> str:
             return url
         target = None
         for name, value in parse_qsl(query):
-            if name.lower() not in _WRAPPER_PARAMS:
+            if name.lower() not in _REDIRECT_PARAMS:
                 continue
             if value[:7].lower() == "http%3a" or value[:8].lower() == "https%3a":
                 value = unquote(value)  # encoded twice
@@ -191,7 +179,7 @@ def _link_score(link: FoundLink, url: str) -> float:
         sentence
         and tokenish
         and _ACTION_IN_URL.search(sentence)
-        and not _FALLBACK_SENTENCE.search(sentence)
+        and not _IF_NOT_YOU_SENTENCE.search(sentence)
     )
     if not (anchor_says or url_says or sentence_says):
         return 0.0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TypeAlias
 
 # A trie of words: each character leads to the rest; "" marks the end of a word.
@@ -30,3 +30,8 @@ def alternation(words: Iterable[str]) -> str:
         return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
 
     return emit(trie)
+
+
+def words(by_language: Mapping[str, Iterable[str]]) -> list[str]:
+    """Every word of a lexicon list, whatever its language."""
+    return [word for language_words in by_language.values() for word in language_words]
