@@ -32,7 +32,6 @@ from dispatch_client.extract.patterns import alternation, words
 from dispatch_client.extract.text import MAX_SCAN_CHARS, line_bounds
 
 MAX_CANDIDATES = 500  # numbers and tokens judged per body
-MIN_SCORE = 0.3
 
 
 @attrs.frozen
@@ -40,6 +39,52 @@ class OtpMatch:
     code: str  # separators removed, letters upper-cased
     score: float  # 0..1
     source: str  # "subject" | "text" | "html"
+
+
+@attrs.frozen
+class _ByGap:
+    """A keyword's weight, falling with the characters between it and the code."""
+
+    near: float  # up to NEAR_GAP characters
+    far: float  # up to FAR_GAP characters
+    farther: float
+
+    def at(self, gap: int) -> float:
+        return self.near if gap <= NEAR_GAP else self.far if gap <= FAR_GAP else self.farther
+
+
+# --- scoring: how likely a candidate is the message's one-time code, 0..1 -------------------
+# A code keyword on the code's own line: before it is the usual wording ("Your code: 482913"),
+# after it less so ("482913 is your code"); the nearer, the better.
+NEAR_GAP = 40
+FAR_GAP = 120
+KEYWORD_BEFORE = _ByGap(near=0.95, far=0.8, farther=0.55)
+KEYWORD_AFTER = _ByGap(near=0.85, far=0.6, farther=0.45)
+# As good as this from its own line, a code is not judged by the lines around it.
+GOOD_ON_ITS_LINE = 0.75
+# (line offset, weight) for a keyword on the lines around a code that stands on its own line:
+# "Your verification code:" / "482913" in separate table cells. A code inside a sentence looks
+# only at the line before, and gets that much less from it.
+NEIGHBOURS = ((-1, 0.9), (-2, 0.8), (-3, 0.65), (1, 0.7))
+NEIGHBOUR_OF_SENTENCE_PENALTY = 0.25
+# No keyword at all: a lone number of the typical length, alone on its line or in the subject.
+TYPICAL_LENGTH = 6
+LONE_NUMBER = 0.35
+LONE_NUMBER_IN_SUBJECT = 0.3
+# Added to what the keywords gave.
+STANDALONE_BONUS = 0.05  # alone on its line, the way codes are shown
+TYPICAL_LENGTH_BONUS = 0.03
+ALPHANUMERIC_PENALTY = 0.05  # letters and digits are more often an id than a code
+YEAR_LIKE_PENALTY = 0.3  # 1900-2099 is more often a year ("© 2026") than a code
+MIN_SCORE = 0.3  # less is no code
+
+# Characters searched for the words that make a keyword or a number no code.
+QUALIFIER_CHARS = 25  # before a generic keyword: "promo code", "zip code"
+LABEL_CHARS = 24  # before a number: "Order #", "Total:"
+UNIT_CHARS = 12  # after a number: "25%", "10 minutes"
+# A label cell above a lone number ("Order number" / "58213077") is a short line.
+MAX_LABEL_CELL_CHARS = 60
+MAX_LABEL_CELL_WORDS = 4
 
 
 # Matched on lower-cased text; a keyword made of ASCII letters must be a whole word, the
@@ -110,10 +155,6 @@ _NOT_DIGIT = re.compile(r"[^0-9]")
 _OTHER_DIGITS = re.compile(r"[^\D0-9][^\D0-9]{0,17}")
 _DIGIT_RUN = re.compile(r"[0-9]{4,8}")
 _STANDALONE_STRIP = " :.-–*[](){}<>「」【】\"'"
-# (line offset from the candidate, weight) for keywords on the lines around a code that
-# stands on its own line: "Your verification code:" / "482913" in separate table cells. A
-# code inside a sentence looks only at the line before.
-_NEIGHBOURS = ((-1, 0.9), (-2, 0.8), (-3, 0.65), (1, 0.7))
 
 
 @attrs.frozen
@@ -185,7 +226,7 @@ class _Source:
             ):
                 continue
             if ("code" in word or word in _GENERIC_KEYWORDS) and (
-                _NOT_CODE_BEFORE.search(lower, max(0, left - 25), left)
+                _NOT_CODE_BEFORE.search(lower, max(0, left - QUALIFIER_CHARS), left)
                 or _NOT_CODE_AFTER.match(lower, right)
             ):
                 continue
@@ -263,9 +304,9 @@ def _decoy(line: str, start: int, end: int) -> bool:
     lower = line.lower()
     if len(lower) != len(line):  # "İ" lower-cases to two code points
         lower = line.replace("İ", "I").lower()
-    if _DECOY_BEFORE.search(lower, max(0, start - 24), start):
+    if _DECOY_BEFORE.search(lower, max(0, start - LABEL_CHARS), start):
         return True
-    return bool(_DECOY_AFTER.match(line, end, end + 12) or _PROMO_LINE.search(lower))
+    return bool(_DECOY_AFTER.match(line, end, end + UNIT_CHARS) or _PROMO_LINE.search(lower))
 
 
 def _label_cell_above(source: _Source, line_start: int) -> bool:
@@ -276,7 +317,9 @@ def _label_cell_above(source: _Source, line_start: int) -> bool:
     start, end = source.line(line_start - 1)
     label = source.text[start:end]
     return (
-        len(label) <= 60 and len(label.split()) <= 4 and bool(_DECOY_BEFORE.search(label.lower()))
+        len(label) <= MAX_LABEL_CELL_CHARS
+        and len(label.split()) <= MAX_LABEL_CELL_WORDS
+        and bool(_DECOY_BEFORE.search(label.lower()))
     )
 
 
@@ -291,14 +334,12 @@ def _score(source: _Source, candidate: _Candidate) -> float:
     for position in source.keywords(line_start, line_end):
         where = position - line_start
         if where < start:
-            gap = start - where
-            best = max(best, 0.95 if gap <= 40 else 0.8 if gap <= 120 else 0.55)
+            best = max(best, KEYWORD_BEFORE.at(start - where))
         elif where >= end:
-            gap = where - end
-            best = max(best, 0.85 if gap <= 40 else 0.6 if gap <= 120 else 0.45)
-    if best < 0.75:
+            best = max(best, KEYWORD_AFTER.at(where - end))
+    if best < GOOD_ON_ITS_LINE:
         above = below = (line_start, line_end)
-        for offset, weight in _NEIGHBOURS if standalone else _NEIGHBOURS[:1]:
+        for offset, weight in NEIGHBOURS if standalone else NEIGHBOURS[:1]:
             if offset < 0:
                 if above[0] == 0:
                     continue
@@ -310,29 +351,33 @@ def _score(source: _Source, candidate: _Candidate) -> float:
                 below = source.line(below[1] + 1)
                 neighbour = below
             if source.keywords(*neighbour):
-                best = max(best, weight if standalone else weight - 0.25)
+                best = max(best, weight if standalone else weight - NEIGHBOUR_OF_SENTENCE_PENALTY)
     if best == 0.0:
         # A lone 6-digit number is the typical code even without a keyword, unless a label
         # cell names it; digits spread over groups or cells ("4 8 2 9 1 3") need a keyword (a
         # row of six single-digit counts is no code).
-        if len(candidate.code) != 6 or candidate.alphanumeric or line[start:end] != candidate.code:
+        if (
+            len(candidate.code) != TYPICAL_LENGTH
+            or candidate.alphanumeric
+            or line[start:end] != candidate.code
+        ):
             return 0.0
         if standalone and not _label_cell_above(source, line_start):
-            best = 0.35
+            best = LONE_NUMBER
         elif source.name == "subject":
-            best = 0.3
+            best = LONE_NUMBER_IN_SUBJECT
         else:
             return 0.0
     if _decoy(line, start, end):
         return 0.0
     if standalone:
-        best += 0.05
-    if len(candidate.code) == 6:
-        best += 0.03
+        best += STANDALONE_BONUS
+    if len(candidate.code) == TYPICAL_LENGTH:
+        best += TYPICAL_LENGTH_BONUS
     if candidate.alphanumeric:
-        best -= 0.05
+        best -= ALPHANUMERIC_PENALTY
     if _year_like(candidate.code):
-        best -= 0.3
+        best -= YEAR_LIKE_PENALTY
     return max(0.0, min(1.0, best))
 
 

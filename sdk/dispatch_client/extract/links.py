@@ -26,6 +26,21 @@ from dispatch_client.extract.patterns import alternation, words
 from dispatch_client.extract.text import URL_IN_TEXT, line_bounds
 
 MAX_LINKS = 500
+MAX_UNWRAPS = 4  # redirect wrappers around one link
+SENTENCE_CHARS = 200  # the words before a plain-text link that introduce it
+
+# --- scoring: how likely a link is the message's call to action ---------------------------
+ANCHOR_ACTION = 2.0  # its text asks for the action: "Verify email"
+URL_ACTION = 1.5  # its path names the action: …/verify
+# Times URL_ACTION when the anchor text says something else: "view it on GitHub" on
+# …/auth-service/pull/12 is no sign-in link.
+URL_ACTION_UNDER_OTHER_TEXT = 0.6
+# The sentence before a plain-text link asks for the action, and the URL carries a secret.
+SENTENCE_ACTION = 1.5
+CARRIES_SECRET = 1.0  # a token parameter or path segment, on a link that names an action
+# The best link is primary from this score: its text, its path or the sentence before it asks
+# for the action; a path under other anchor text needs a secret too.
+MIN_PRIMARY_SCORE = 1.5
 
 
 @attrs.frozen
@@ -102,10 +117,10 @@ def text_links(text: str) -> list[FoundLink]:
     links: list[FoundLink] = []
     for match in URL_IN_TEXT.finditer(text):
         line_start, _ = line_bounds(text, match.start())
-        sentence = text[max(line_start, match.start() - 200) : match.start()]
+        sentence = text[max(line_start, match.start() - SENTENCE_CHARS) : match.start()]
         if not sentence.strip() and line_start:
             previous_start, _ = line_bounds(text, line_start - 1)
-            sentence = text[max(previous_start, line_start - 201) : line_start - 1]
+            sentence = text[max(previous_start, line_start - 1 - SENTENCE_CHARS) : line_start - 1]
         links.append(FoundLink(match.group(), None, sentence.strip() or None))
         if len(links) >= MAX_LINKS:
             break
@@ -121,7 +136,7 @@ def _trim(url: str) -> str:
 
 def _unwrap(url: str) -> str:
     """The destination of a redirect or tracking wrapper that carries it in its query."""
-    for _ in range(4):
+    for _ in range(MAX_UNWRAPS):
         try:
             parts = urlsplit(url)
         except ValueError:
@@ -171,9 +186,9 @@ def _link_score(link: FoundLink, url: str) -> float:
         return 0.0
     tokenish = bool(_TOKEN_PARAM.search(parts.query) or _TOKEN_SEGMENT.search(parts.path))
     anchor_says = bool(anchor and _ACTION_IN_ANCHOR.search(anchor))
-    url_says = 1.5 if _ACTION_IN_URL.search(parts.path.lower()) else 0.0
+    url_says = URL_ACTION if _ACTION_IN_URL.search(parts.path.lower()) else 0.0
     if anchor and not anchor_says:
-        url_says *= 0.6  # "view it on GitHub" → …/auth-service/pull/12 is no sign-in link
+        url_says *= URL_ACTION_UNDER_OTHER_TEXT
     sentence = link.sentence.lower() if link.sentence else None
     sentence_says = bool(
         sentence
@@ -183,7 +198,12 @@ def _link_score(link: FoundLink, url: str) -> float:
     )
     if not (anchor_says or url_says or sentence_says):
         return 0.0
-    return 2.0 * anchor_says + url_says + 1.5 * sentence_says + 1.0 * tokenish
+    return (
+        ANCHOR_ACTION * anchor_says
+        + url_says
+        + SENTENCE_ACTION * sentence_says
+        + CARRIES_SECRET * tokenish
+    )
 
 
 def find_links(found: list[FoundLink]) -> tuple[LinkMatch, ...]:
@@ -195,7 +215,11 @@ def find_links(found: list[FoundLink]) -> tuple[LinkMatch, ...]:
             links[url] = link
     scores = {url: _link_score(link, url) for url, link in links.items()}
     best = max(scores.values(), default=0.0)
-    primary = next((url for url, s in scores.items() if s == best), None) if best >= 1.5 else None
+    primary = (
+        next((url for url, s in scores.items() if s == best), None)
+        if best >= MIN_PRIMARY_SCORE
+        else None
+    )
     return tuple(
         LinkMatch(url=url, text=link.anchor, is_primary=url == primary)
         for url, link in links.items()
