@@ -12,8 +12,19 @@ scanned whole, with digits of any script read as ASCII ones. Numeric spans are t
 is, in any of several languages. Alphanumeric codes are only taken next to a keyword, and a
 keyword on a promotional line ("25% off with code") does not count.
 
+How links are found: every http(s) link of the HTML anchors and of the text, in document
+order, is unwrapped from the redirect and tracking wrappers that carry their destination in a
+query parameter, and deduplicated. The primary link, at most one, is the call to action: the
+link whose anchor text, URL path or introducing sentence asks to verify, confirm, sign in …
+(in the same languages), with a bonus for a secret in the URL. Unsubscribe, help, social and
+app-store links are never primary.
+
 Everything runs on pre-compiled regexes over capped input (the server calls this on every
 inbound message); Python-level work happens only per candidate number and per link.
+
+The parts: `mime` reads the message (the MIME walk, attachments, charsets), `html` renders
+markup to text, `codes` finds the codes and `links` the links, each with its scoring weights
+named at its top, and `lexicon` holds every word they look for, by purpose and language.
 """
 
 from __future__ import annotations
@@ -47,15 +58,19 @@ __all__ = [
 
 @attrs.frozen
 class Extraction:
-    otps: tuple[OtpMatch, ...]
-    links: tuple[LinkMatch, ...]
+    """What was found in one message."""
+
+    otps: tuple[OtpMatch, ...]  # best first
+    links: tuple[LinkMatch, ...]  # in document order
 
     @property
     def otp(self) -> str | None:
+        """The best code, if any."""
         return self.otps[0].code if self.otps else None
 
     @property
     def primary_link(self) -> str | None:
+        """The URL of the call to action, if any."""
         return next((link.url for link in self.links if link.is_primary), None)
 
 

@@ -36,6 +36,8 @@ MAX_CANDIDATES = 500  # numbers and tokens judged per body
 
 @attrs.frozen
 class OtpMatch:
+    """A candidate one-time code: how likely it is the message's code, and where it was found."""
+
     code: str  # separators removed, letters upper-cased
     score: float  # 0..1
     source: str  # "subject" | "text" | "html"

@@ -45,9 +45,12 @@ MIN_PRIMARY_SCORE = 1.5
 
 @attrs.frozen
 class LinkMatch:
+    """An http(s) link of the message, unwrapped from redirect and tracking wrappers that
+    carry their destination."""
+
     url: str
-    text: str | None
-    is_primary: bool
+    text: str | None  # the anchor text of an HTML link
+    is_primary: bool  # the message's call to action; at most one link is
 
 
 _ANCHOR_OPEN = re.compile(r"<a\b([^<>]{0,4000})>", re.I)
