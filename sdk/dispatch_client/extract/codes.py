@@ -77,8 +77,8 @@ LONE_NUMBER_IN_SUBJECT = 0.3
 STANDALONE_BONUS = 0.05  # alone on its line, the way codes are shown
 TYPICAL_LENGTH_BONUS = 0.03
 ALPHANUMERIC_PENALTY = 0.05  # letters and digits are more often an id than a code
-YEAR_LIKE_PENALTY = 0.3  # 1900-2099 is more often a year ("© 2026") than a code
-MIN_SCORE = 0.3  # less is no code
+YEAR_LIKE_PENALTY = 0.3  # 1900-2099 is more often a year than a code
+MIN_SCORE = 0.3  # a candidate scoring less is no code
 
 # Characters searched for the words that make a keyword or a number no code.
 QUALIFIER_CHARS = 25  # before a generic keyword: "promo code", "zip code"
@@ -95,10 +95,12 @@ _KEYWORD_PATTERN = re.compile(alternation(words(CODE_KEYWORDS)))
 _GENERIC_KEYWORDS = frozenset(words(GENERIC_CODE_KEYWORDS))
 _WHOLE_WORD_KEYWORDS = frozenset(words(WHOLE_WORD_CODE_KEYWORDS))
 _BOOKING_KEYWORDS = frozenset(words(BOOKING_CODE_KEYWORDS))
+# A generic code keyword named by the word before or after it: "promo code", "código postal".
 _NOT_CODE_BEFORE = re.compile(
     r"(?<!\w)(?:" + alternation(words(NOT_CODE_BEFORE_KEYWORD)) + r")\s*-?\s*$"
 )
 _NOT_CODE_AFTER = re.compile(r"\s*" + alternation(words(NOT_CODE_AFTER_KEYWORD)))
+# Looked for in the lower-cased message.
 _MEETING_MARKERS = (*words(MEETING_MARKERS), *MEETING_LINK_MARKERS)
 _BOOKING_MARKERS = tuple(words(BOOKING_MARKERS))
 # Matched on lower-cased lines.
@@ -108,6 +110,7 @@ _PROMO_LINE = re.compile(
     + alternation(words(PROMO_WORDS_BEFORE_NUMBER))
     + r" \d"
 )
+# The label or sign just before a number that makes it no code: "Order #", "Total", "©" …
 _DECOY_BEFORE = re.compile(
     r"(?:(?<!\w)(?:"
     + alternation([*words(LABELS_BEFORE_NUMBER), *CURRENCY_CODES])
@@ -115,7 +118,8 @@ _DECOY_BEFORE = re.compile(
     + alternation([*SIGNS_BEFORE_NUMBER, *CURRENCY_SIGNS])
     + r")\W{0,3}$"
 )
-# Matched right after the number (match() anchors it; "^" would not hold at a start index).
+# The unit just after a number that makes it no code: "25%", "10 minutes", "49,99 €" …,
+# matched right after the number (match() anchors it; "^" would not hold at a start index).
 _DECOY_AFTER = re.compile(
     r"\W{0,2}(?:"
     + alternation(
@@ -399,6 +403,7 @@ def _ascii_numbers(text: str) -> str:
 
 
 def find_codes(texts: list[tuple[str, str]]) -> tuple[OtpMatch, ...]:
+    """The codes in the named texts of one message ("subject", "text", "html"), best first."""
     message = _Message(texts)
     best: dict[str, OtpMatch] = {}
     order: dict[str, int] = {}

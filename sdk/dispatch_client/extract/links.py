@@ -88,12 +88,15 @@ _BASE64_URL = re.compile(r"aHR0c[A-Za-z0-9_-]{8,}={0,2}")
 
 @attrs.frozen
 class FoundLink:
+    """A link as found, before it is unwrapped, deduplicated and scored."""
+
     url: str
     anchor: str | None  # the anchor's text, for an HTML link
     sentence: str | None  # the words introducing a plain-text link
 
 
 def html_links(markup: str) -> list[FoundLink]:
+    """The http(s) links of the anchors in visible markup, with their text or image alt text."""
     links: list[FoundLink] = []
     for opening in _ANCHOR_OPEN.finditer(markup):
         if len(links) >= MAX_LINKS:
@@ -117,6 +120,8 @@ def html_links(markup: str) -> list[FoundLink]:
 
 
 def text_links(text: str) -> list[FoundLink]:
+    """The URLs written in text, with the words introducing each: before it on its line, or
+    on the line before when it stands alone."""
     links: list[FoundLink] = []
     for match in URL_IN_TEXT.finditer(text):
         line_start, _ = line_bounds(text, match.start())
@@ -210,6 +215,7 @@ def _link_score(link: FoundLink, url: str) -> float:
 
 
 def find_links(found: list[FoundLink]) -> tuple[LinkMatch, ...]:
+    """The links unwrapped and deduplicated, in document order, the call to action marked."""
     links: dict[str, FoundLink] = {}
     for link in found[:MAX_LINKS]:
         url = _unwrap(_trim(link.url))
