@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import INBOUND_TOKEN, LiveServer
 from tests.helpers import bearer, error_code, signup
 
 
@@ -106,3 +106,32 @@ def test_bad_list_parameters_are_400(live_server: LiveServer, query: str) -> Non
     )
     assert response.status_code == 400
     assert error_code(response) in ("invalid_request", "invalid_cursor")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"name": ' + b"9" * 5000 + b"}",
+        b'{"name": -' + b"1" * 10000 + b"}",
+        b'{"label": [' + b"7" * 4301 + b"]}",
+    ],
+)
+def test_numbers_too_long_to_read_are_400_on_every_json_route(
+    live_server: LiveServer, raw: bytes
+) -> None:
+    """Python refuses to read integers of more than 4300 digits; that is the client's error."""
+    account = signup(live_server.base_url)
+    base, key = live_server.base_url, account["account_key"]
+    for url, auth in (
+        (f"{base}/v1/agent/signup", None),
+        (f"{base}/v1/inboxes", key),
+        (f"{base}/v1/inboxes/{account['inbox']['id']}/keys", key),
+    ):
+        response = _post_raw(url, raw, auth)
+        assert (response.status_code, error_code(response)) == (400, "invalid_request"), url
+    webhook = httpx.post(
+        f"{base}/v1/webhooks/inbound",
+        content=raw,
+        headers={"content-type": "application/json", "x-dispatch-inbound-token": INBOUND_TOKEN},
+    )
+    assert (webhook.status_code, error_code(webhook)) == (400, "invalid_request")
