@@ -9,7 +9,7 @@ import attrs
 from dispatch_server.api.inboxes import Inbox, local_part_field
 from dispatch_server.domain import workspaces
 from dispatch_server.http.endpoints import Call, Endpoint
-from dispatch_server.http.shapes import field
+from dispatch_server.http.shapes import field, project
 
 
 @attrs.frozen(kw_only=True)
@@ -22,13 +22,7 @@ class Workspace:
 
     @classmethod
     def of(cls, workspace: workspaces.Workspace) -> Workspace:
-        return cls(
-            id=workspace.id,
-            name=workspace.name,
-            plan=workspace.plan,
-            status=workspace.status,
-            created_at=workspace.created_at,
-        )
+        return project(cls, workspace)
 
 
 @attrs.frozen(kw_only=True)
@@ -40,12 +34,7 @@ class Agent:
 
     @classmethod
     def of(cls, agent: workspaces.Agent) -> Agent:
-        return cls(
-            id=agent.id,
-            workspace_id=agent.workspace_id,
-            name=agent.name,
-            created_at=agent.created_at,
-        )
+        return project(cls, agent)
 
 
 @attrs.frozen(kw_only=True)

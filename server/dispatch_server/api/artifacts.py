@@ -11,7 +11,7 @@ from dispatch_server.auth.principal import Scope
 from dispatch_server.domain import messages
 from dispatch_server.http import params
 from dispatch_server.http.endpoints import Call, Endpoint
-from dispatch_server.http.shapes import Page
+from dispatch_server.http.shapes import Page, project
 
 CURSOR = params.page_cursor("artifact")
 KIND = params.choice("kind", messages.ARTIFACT_KINDS, default=None)
@@ -35,14 +35,7 @@ class Artifact:
 
     @classmethod
     def of(cls, artifact: messages.Artifact) -> Artifact:
-        return cls(
-            id=artifact.id,
-            message_id=artifact.message_id,
-            kind=artifact.kind,
-            value=artifact.value,
-            is_primary=artifact.is_primary,
-            received_at=artifact.received_at,
-        )
+        return project(cls, artifact)
 
 
 async def list_artifacts(call: Call[None]) -> Page[Artifact]:

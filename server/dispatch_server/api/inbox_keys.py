@@ -11,7 +11,7 @@ from dispatch_server.auth.principal import Scope
 from dispatch_server.domain import inbox_keys
 from dispatch_server.http import params
 from dispatch_server.http.endpoints import Call, Endpoint
-from dispatch_server.http.shapes import Page, field
+from dispatch_server.http.shapes import Page, field, project
 
 CURSOR = params.page_cursor("key")
 
@@ -29,14 +29,7 @@ class InboxKey:
 
     @classmethod
     def of(cls, key: inbox_keys.InboxKey) -> InboxKey:
-        return cls(
-            id=key.id,
-            kind="inbox",
-            inbox_id=key.inbox_id,
-            label=key.label,
-            created_at=key.created_at,
-            revoked_at=key.revoked_at,
-        )
+        return project(cls, key, kind="inbox")
 
 
 @attrs.frozen(kw_only=True)
@@ -58,7 +51,7 @@ async def mint_inbox_key(call: Call[MintInboxKey]) -> CreatedInboxKey:
         inbox_id=call.path("inbox_id"),
         label=call.body.label,
     )
-    return CreatedInboxKey(**attrs.asdict(InboxKey.of(minted.key), recurse=False), key=minted.raw)
+    return project(CreatedInboxKey, minted.key, kind="inbox", key=minted.raw)
 
 
 async def list_inbox_keys(call: Call[None]) -> Page[InboxKey]:

@@ -10,7 +10,7 @@ from dispatch_server.auth.principal import Scope
 from dispatch_server.domain import inboxes
 from dispatch_server.http import params
 from dispatch_server.http.endpoints import Call, Endpoint
-from dispatch_server.http.shapes import Page, field
+from dispatch_server.http.shapes import Page, field, project
 
 
 def local_part_field() -> str | None:
@@ -36,13 +36,7 @@ class Inbox:
 
     @classmethod
     def of(cls, inbox: inboxes.Inbox) -> Inbox:
-        return cls(
-            id=inbox.id,
-            workspace_id=inbox.workspace_id,
-            address=inbox.address,
-            display_name=inbox.display_name,
-            created_at=inbox.created_at,
-        )
+        return project(cls, inbox)
 
 
 @attrs.frozen(kw_only=True)

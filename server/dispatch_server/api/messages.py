@@ -12,7 +12,7 @@ from dispatch_server.auth.principal import Scope
 from dispatch_server.domain import messages
 from dispatch_server.http import params
 from dispatch_server.http.endpoints import Call, Endpoint
-from dispatch_server.http.shapes import Page, field
+from dispatch_server.http.shapes import Page, field, project
 from dispatch_server.mail import parse
 
 CURSOR = params.page_cursor("message")
@@ -27,11 +27,7 @@ class Attachment:
 
     @classmethod
     def of(cls, attachment: parse.Attachment) -> Attachment:
-        return cls(
-            filename=attachment.filename,
-            content_type=attachment.content_type,
-            size_bytes=attachment.size_bytes,
-        )
+        return project(cls, attachment)
 
 
 @attrs.frozen(kw_only=True)
@@ -79,10 +75,8 @@ class MessageWithArtifacts(Message):
 
     @classmethod
     def of_found(cls, found: messages.MessageWithArtifacts) -> MessageWithArtifacts:
-        return cls(
-            **attrs.asdict(Message.of(found.message), recurse=False),
-            artifacts=tuple(Artifact.of(a) for a in found.artifacts),
-        )
+        artifacts = tuple(Artifact.of(a) for a in found.artifacts)
+        return project(cls, Message.of(found.message), artifacts=artifacts)
 
 
 async def list_messages(call: Call[None]) -> Page[Message]:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import errno
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import uvicorn
 from starlette.applications import Starlette
 
-from dispatch_server.config import ConfigError, Settings
+from dispatch_server.config import ConfigError, Http, Settings, Smtp
 from dispatch_server.services import Services
 
 log = logging.getLogger("dispatch_server")
@@ -46,6 +47,24 @@ def read_settings(
         return Settings.from_env(env)
     except ConfigError as error:
         raise CliError(f"configuration error: {error}") from None
+
+
+def listener(
+    what: str,
+    args: argparse.Namespace,
+    *,
+    address: Callable[[Settings], Http | Smtp],
+    host_variable: str,
+    port_variable: str,
+) -> tuple[Settings, socket.socket]:
+    """The settings with the command's `--host`/`--port` applied, and a socket listening
+    where they say (`address` picks the listener's group of settings)."""
+    settings = read_settings(
+        {host_variable: args.host, port_variable: None if args.port is None else str(args.port)}
+    )
+    chosen = address(settings)
+    sock = bind(chosen.host, chosen.port, what=what, flag="--port", variable=port_variable)
+    return settings, sock
 
 
 def bind(host: str, port: int, *, what: str, flag: str, variable: str) -> socket.socket:

@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from dispatch_server.app import create_app
-from dispatch_server.cli._common import bind, http_server, read_settings
+from dispatch_server.cli._common import http_server, listener
 
 
 def add_parser(commands: Any) -> None:
@@ -18,18 +18,12 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    settings = read_settings(
-        {
-            "DISPATCH_HTTP_HOST": args.host,
-            "DISPATCH_HTTP_PORT": None if args.port is None else str(args.port),
-        }
-    )
-    sock = bind(
-        settings.http.host,
-        settings.http.port,
-        what="HTTP",
-        flag="--port",
-        variable="DISPATCH_HTTP_PORT",
+    settings, sock = listener(
+        "HTTP",
+        args,
+        address=lambda settings: settings.http,
+        host_variable="DISPATCH_HTTP_HOST",
+        port_variable="DISPATCH_HTTP_PORT",
     )
     server = http_server(create_app(settings))
     asyncio.run(server.serve(sockets=[sock]))

@@ -9,7 +9,7 @@ import signal
 import socket
 from typing import Any
 
-from dispatch_server.cli._common import bind, read_settings
+from dispatch_server.cli._common import listener
 from dispatch_server.config import Settings
 from dispatch_server.ingest.doors.smtp import start_smtp_server
 from dispatch_server.services import Services
@@ -25,18 +25,12 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    settings = read_settings(
-        {
-            "DISPATCH_SMTP_HOST": args.host,
-            "DISPATCH_SMTP_PORT": None if args.port is None else str(args.port),
-        }
-    )
-    sock = bind(
-        settings.smtp.host,
-        settings.smtp.port,
-        what="SMTP",
-        flag="--port",
-        variable="DISPATCH_SMTP_PORT",
+    settings, sock = listener(
+        "SMTP",
+        args,
+        address=lambda settings: settings.smtp,
+        host_variable="DISPATCH_SMTP_HOST",
+        port_variable="DISPATCH_SMTP_PORT",
     )
     asyncio.run(serve_smtp(settings, sock))
 

@@ -23,6 +23,7 @@ from dispatch_server.core.errors import InvalidInput
 
 T = TypeVar("T")
 D = TypeVar("D")
+S = TypeVar("S", bound=attrs.AttrsInstance)
 Schema = dict[str, Any]
 
 _META = "dispatch_shape"
@@ -71,6 +72,18 @@ class Page(Generic[T]):
 
 def page_name(item: type[Any]) -> str:
     return f"{item.__name__}Page"
+
+
+def project(shape: type[S], record: object, **values: Any) -> S:
+    """`shape` filled from the same-named attributes of a domain record, but for the fields
+    given in `values` (renamed or converted ones). The shape decides what the API shows:
+    attributes of the record it has no field for stay out."""
+    return shape(
+        **{
+            a.name: values[a.name] if a.name in values else getattr(record, a.name)
+            for a in attrs.fields(shape)
+        }
+    )
 
 
 # --- fields of a shape -------------------------------------------------------------------
