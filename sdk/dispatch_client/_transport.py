@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import random
 import threading
@@ -11,7 +12,6 @@ from datetime import UTC, datetime
 from time import monotonic
 from typing import Any, NoReturn, TypeVar
 
-import anyio
 import httpx
 
 from dispatch_client._calls import Call, Exclusive, Request, Response, Step
@@ -243,13 +243,13 @@ class AsyncDriver:
         client: httpx.AsyncClient,
         base_url: str,
         max_retries: int,
-        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.client = client
         self.base_url = base_url
         self.max_retries = max_retries
         self.sleep = sleep
-        self._locks: dict[str, anyio.Lock] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def run(self, call: Call[T]) -> T:
         try:
@@ -269,7 +269,7 @@ class AsyncDriver:
         if isinstance(step, Exclusive):
             lock = self._locks.get(step.name)
             if lock is None:
-                lock = self._locks[step.name] = anyio.Lock()
+                lock = self._locks[step.name] = asyncio.Lock()
             async with lock:
                 return await self.run(step.call)
         return await self.send(step)
