@@ -52,7 +52,7 @@ def test_inbox_in_otp_out_sync(live_server: LiveServer) -> None:
         assert message.subject == "Your Acme verification code"
         assert message.from_ == "Acme <no-reply@acme.test>"
         assert message.otp == "604219"
-        [listed] = d.messages.iter(inbox.id)
+        [listed] = d.messages.list(inbox.id)
         assert listed.id == message.id
         with pytest.raises(DispatchError, match=r"messages\.get"):
             _ = listed.otp  # artifacts are not loaded on listed messages
