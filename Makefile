@@ -5,10 +5,20 @@ BIN := $(VENV)/bin
 
 .PHONY: install dev test lint docs check bench clean
 
+# The Python version is checked before the venv exists: an older Python would make one that
+# pip then cannot install the project into. If making the venv or installing fails, a venv
+# that no earlier `make` finished is removed, so the next `make` starts clean.
 $(BIN)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
+	@version=$$($(PYTHON) -V 2>&1 | sed -n 's/^Python \([0-9][0-9]*\)\.\([0-9][0-9]*\).*/\1 \2/p'); \
+	set -- $$version; \
+	if [ $$# -ne 2 ] || [ "$$1" -lt 3 ] || { [ "$$1" -eq 3 ] && [ "$$2" -lt 11 ]; }; then \
+		echo "Dispatch needs Python 3.11 or newer; found $${1:-no Python}$${2:+.$$2} at $$(command -v $(PYTHON) || echo $(PYTHON)); set PYTHON=python3.11" >&2; \
+		exit 1; \
+	fi
+	$(PYTHON) -m venv $(VENV) \
+		&& $(BIN)/python -m pip install --quiet --upgrade pip \
+		&& $(BIN)/python -m pip install --quiet -e '.[dev,docs]' \
+		|| { [ -f $@ ] || { rm -rf $(VENV); echo "removed the unfinished $(VENV)" >&2; }; exit 1; }
 	touch $@
 
 install: $(BIN)/.installed

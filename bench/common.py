@@ -81,7 +81,7 @@ def start_dev_server(extra_env: dict[str, str] | None = None) -> DevServer:
             [
                 sys.executable,
                 "-m",
-                "dispatch_server.cli",
+                "dispatch_server",
                 "dev",
                 "--data-dir",
                 str(data_dir),

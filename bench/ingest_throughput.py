@@ -15,41 +15,42 @@ import threading
 import time
 from pathlib import Path
 
-import attrs
-
 from bench.common import otp_mail, start_dev_server
 from dispatch_client import Dispatch
 from dispatch_server.config import Settings
-from dispatch_server.db import Database
 from dispatch_server.domain import workspaces
 from dispatch_server.ingest.pipeline import Envelope, ingest
 from dispatch_server.migrations import upgrade
-from dispatch_server.notify import Hub
+from dispatch_server.services import Services
 
 
 async def direct(messages: int, concurrency: int) -> float:
     path = Path(tempfile.mkdtemp(prefix="dispatch-bench-")) / "bench.db"
     url = f"sqlite+aiosqlite:///{path}"
     await upgrade(url)
-    settings = attrs.evolve(
-        Settings(), database_url=url, inbox_domain="bench.test", daily_inbound_quota=10**9
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": url,
+            "DISPATCH_INBOX_DOMAIN": "bench.test",
+            "DISPATCH_DAILY_INBOUND_QUOTA": str(10**9),
+        }
     )
-    db, hub = Database(url), Hub()
-    signup = await db.run_write(
+    services = await Services.open(settings, listen=False)
+    signup = await services.db.run_write(
         workspaces.signup, domain="bench.test", name="bench", local_part="bot"
     )
-    address = signup.inbox["address"]
+    address = signup.inbox.address
     mails = [otp_mail(address, f"{100000 + i}", i) for i in range(messages)]
     queue = iter(mails)
 
     async def worker() -> None:
         for raw in queue:
-            await ingest(db, hub, settings, raw, Envelope((address,)))
+            await ingest(services, raw, Envelope((address,)))
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
-    await db.dispose()
+    await services.close()
     return messages / elapsed
 
 

@@ -7,7 +7,6 @@ import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import attrs
 import pytest
@@ -16,8 +15,9 @@ import uvicorn
 from dispatch_server.app import create_app
 from dispatch_server.config import Settings
 from dispatch_server.db import Database
+from dispatch_server.events.hub import Hub
 from dispatch_server.migrations import upgrade
-from dispatch_server.notify import Hub
+from dispatch_server.services import Services
 from tests import pg
 
 INBOUND_TOKEN = "test-inbound-token"
@@ -61,17 +61,20 @@ def database_url(
     yield from fresh_database_url(request.param, tmp_path_factory, request)
 
 
-def make_settings(database_url: str, **overrides: Any) -> Settings:
-    base = Settings(
-        env="test",
-        database_url=database_url,
-        inbox_domain="dispatch.test",
-        inbound_token=INBOUND_TOKEN,
-        smtp_port=0,
-        http_port=0,
-        wait_lookback_seconds=600,
-    )
-    return attrs.evolve(base, **overrides)
+def make_settings(database_url: str, **variables: object) -> Settings:
+    """Test settings, read like the server reads them; `variables` override the environment
+    variables of the same names (DISPATCH_DAILY_INBOUND_QUOTA=2...)."""
+    env = {
+        "DISPATCH_ENV": "test",
+        "DATABASE_URL": database_url,
+        "DISPATCH_INBOX_DOMAIN": "dispatch.test",
+        "DISPATCH_INBOUND_TOKEN": INBOUND_TOKEN,
+        "DISPATCH_SMTP_PORT": "0",
+        "DISPATCH_HTTP_PORT": "0",
+        "DISPATCH_WAIT_LOOKBACK_SECONDS": "600",
+    }
+    env.update({name: str(value) for name, value in variables.items()})
+    return Settings.from_env(env)
 
 
 @pytest.fixture
@@ -84,6 +87,13 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 @pytest.fixture
 def hub() -> Hub:
     return Hub()
+
+
+@pytest.fixture
+def services(db: Database, hub: Hub, database_url: str) -> Services:
+    """The services of a test process, on a fresh database (nothing listens for other
+    processes' wake-ups)."""
+    return Services(settings=make_settings(database_url), db=db, hub=hub)
 
 
 @attrs.frozen
@@ -127,7 +137,7 @@ class _ServerThread:
             smtp_host=smtp_host,
             smtp_port=smtp_port,
             settings=self.settings,
-            database_url=self.settings.database_url,
+            database_url=self.settings.storage.database_url,
         )
 
     def stop(self) -> None:

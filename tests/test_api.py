@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.routing import Route
 
 from tests.conftest import LiveServer
 from tests.helpers import bearer, signup
@@ -193,13 +194,16 @@ def test_bad_list_parameters_are_400(live_server: LiveServer, query: str) -> Non
 
 
 def test_openapi_document_lists_exactly_the_served_routes(live_server: LiveServer) -> None:
-    from dispatch_server.app import ROUTES
+    from dispatch_server.app import create_app
+    from tests.conftest import make_settings
 
+    app = create_app(make_settings(live_server.database_url))
     document = httpx.get(f"{live_server.base_url}/openapi.json").json()
     assert document["openapi"] == "3.1.0"
     served = {
         (route.path, method.lower())
-        for route in ROUTES
+        for route in app.routes
+        if isinstance(route, Route)
         for method in route.methods or ()
         if method != "HEAD"
     }
@@ -309,25 +313,140 @@ def test_every_response_has_a_request_id(live_server: LiveServer) -> None:
     assert echoed.headers["x-request-id"] == "client-7f3a"
 
 
-def _raised_error_codes() -> set[str]:
-    """The error codes written in the server's source, wherever an error is made."""
-    import dispatch_server
-
-    patterns = [
-        r"ApiError\(\s*\d+,\s*\"([a-z_]+)\"",  # ApiError(413, "payload_too_large", ...)
-        r"IngestRejected\(\s*\"([a-z_]+)\"",  # IngestRejected("quota_exceeded", ...)
-        r"bad_request\(\s*f?\"[^\"]*\",\s*\"([a-z_]+)\"",  # bad_request("...", "invalid_cursor")
-        r"\"code\":\s*\"([a-z_]+)\"",  # a literal error body
-        r"\d{3}:\s*\"([a-z_]+)\"",  # HTTP_ERROR_CODES
-        r"\b\w*code(?::\s*str)?\s*=\s*\"([a-z_]+)\"",  # code="payload_too_large", a default
-    ]
-    root = Path(dispatch_server.__file__).parent
-    source = "\n".join(path.read_text() for path in root.rglob("*.py"))
-    return {code for pattern in patterns for code in re.findall(pattern, source)}
-
-
-def test_every_error_code_is_documented() -> None:
-    codes = _raised_error_codes()
-    assert {"invalid_request", "invalid_cursor", "payload_too_large", "quota_exceeded"} <= codes
+def _documented_error_codes() -> list[tuple[int, str, str]]:
+    """The rows of the error table in docs/api.md: (status, code, when)."""
     docs = (Path(__file__).parent.parent / "docs" / "api.md").read_text()
-    assert sorted(code for code in codes if f"`{code}`" not in docs) == []
+    rows = re.findall(r"^\| (\d{3}) \| `([a-z_]+)` \| (.*) \|$", docs, flags=re.M)
+    return [(int(status), code, when) for status, code, when in rows]
+
+
+def test_the_error_table_is_the_catalogue() -> None:
+    """docs/api.md lists every code of the catalogue once, with its status and sentence."""
+    from dispatch_server.core.errors import ErrorCode
+    from dispatch_server.http.errors import STATUS
+
+    catalogue = [(STATUS[code], str(code), code.description) for code in ErrorCode]
+    assert sorted(_documented_error_codes()) == sorted(catalogue)
+
+
+def test_every_error_code_has_an_http_status_and_the_smtp_door_maps_its_own() -> None:
+    from dispatch_server.core.errors import ErrorCode
+    from dispatch_server.http.errors import STATUS
+    from dispatch_server.ingest.doors.smtp import REPLIES
+
+    assert set(STATUS) == set(ErrorCode)
+    assert all(400 <= status < 600 for status in STATUS.values())
+    assert all(reply[0] in "45" for reply in REPLIES.values())
+
+
+def test_inbox_listing_pages_oldest_first(live_server: LiveServer) -> None:
+    account = signup(live_server.base_url)
+    headers = bearer(account["account_key"])
+    url = f"{live_server.base_url}/v1/inboxes"
+    created = [account["inbox"]["id"]]
+    for _ in range(3):
+        response = httpx.post(url, headers=headers, json={})
+        assert response.status_code == 201
+        created.append(response.json()["id"])
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        params = {"limit": "3", **({"cursor": cursor} if cursor else {})}
+        body = httpx.get(url, headers=headers, params=params).json()
+        assert set(body) == {"data", "next_cursor"}
+        seen += [inbox["id"] for inbox in body["data"]]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == created and pages == 2
+    other = signup(live_server.base_url)
+    other_page = httpx.get(url, headers=bearer(other["account_key"])).json()
+    assert [i["id"] for i in other_page["data"]] == [other["inbox"]["id"]]
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=x", "cursor=bm9wZQ"])
+def test_inbox_listing_rejects_bad_paging(live_server: LiveServer, query: str) -> None:
+    account = signup(live_server.base_url)
+    response = httpx.get(
+        f"{live_server.base_url}/v1/inboxes?{query}", headers=bearer(account["account_key"])
+    )
+    assert response.status_code == 400
+    assert error_code(response) in ("invalid_request", "invalid_cursor")
+
+
+def test_inbox_keys_list_and_revoke(live_server: LiveServer) -> None:
+    account = signup(live_server.base_url)
+    inbox_id = account["inbox"]["id"]
+    headers = bearer(account["account_key"])
+    keys_url = f"{live_server.base_url}/v1/inboxes/{inbox_id}/keys"
+    messages_url = f"{live_server.base_url}/v1/inboxes/{inbox_id}/messages"
+    minted = httpx.post(keys_url, headers=headers, json={"label": "ci"}).json()
+    assert minted["revoked_at"] is None and minted["key"].startswith(minted["id"] + ".")
+    listed = httpx.get(keys_url, headers=headers).json()
+    assert [k["label"] for k in listed["data"]] == ["default", "ci"]
+    assert all("key" not in k and k["kind"] == "inbox" for k in listed["data"])
+    assert httpx.get(messages_url, headers=bearer(minted["key"])).status_code == 200
+
+    revoked = httpx.delete(f"{keys_url}/{minted['id']}", headers=headers)
+    assert revoked.status_code == 200
+    body = revoked.json()
+    assert body["id"] == minted["id"] and body["revoked_at"] is not None
+    assert "key" not in body
+    refused = httpx.get(messages_url, headers=bearer(minted["key"]))
+    assert refused.status_code == 401 and error_code(refused) == "unauthorized"
+    again = httpx.delete(f"{keys_url}/{minted['id']}", headers=headers)
+    assert again.status_code == 200 and again.json() == body
+    remaining = httpx.get(keys_url, headers=headers).json()["data"]
+    assert [k["label"] for k in remaining] == ["default"]
+    # the signup's inbox key still works
+    assert httpx.get(messages_url, headers=bearer(account["inbox_key"])).status_code == 200
+
+
+@pytest.mark.parametrize("key_id", [str(uuid.uuid4()), "not-an-id", "%00"])
+def test_revoking_an_unknown_key_is_404(live_server: LiveServer, key_id: str) -> None:
+    account = signup(live_server.base_url)
+    response = httpx.delete(
+        f"{live_server.base_url}/v1/inboxes/{account['inbox']['id']}/keys/{key_id}",
+        headers=bearer(account["account_key"]),
+    )
+    assert response.status_code in (400, 404)
+    assert error_code(response) in ("not_found", "invalid_request")
+
+
+def test_inbox_keys_stay_in_their_workspace_and_inbox(live_server: LiveServer) -> None:
+    mine = signup(live_server.base_url)
+    theirs = signup(live_server.base_url)
+    url = live_server.base_url
+    their_key_id = theirs["inbox_key"].partition(".")[0]
+    my_headers = bearer(mine["account_key"])
+    # another workspace's inbox: 404 for listing and revoking
+    for response in (
+        httpx.get(f"{url}/v1/inboxes/{theirs['inbox']['id']}/keys", headers=my_headers),
+        httpx.delete(
+            f"{url}/v1/inboxes/{theirs['inbox']['id']}/keys/{their_key_id}", headers=my_headers
+        ),
+        # their key through my inbox's path
+        httpx.delete(
+            f"{url}/v1/inboxes/{mine['inbox']['id']}/keys/{their_key_id}", headers=my_headers
+        ),
+    ):
+        assert response.status_code == 404 and error_code(response) == "not_found"
+    # an account key is not an inbox key: it cannot be revoked through an inbox path
+    my_account_key_id = mine["account_key"].partition(".")[0]
+    response = httpx.delete(
+        f"{url}/v1/inboxes/{mine['inbox']['id']}/keys/{my_account_key_id}", headers=my_headers
+    )
+    assert response.status_code == 404
+    # an inbox key may not list or revoke keys
+    inbox_headers = bearer(mine["inbox_key"])
+    listing = httpx.get(f"{url}/v1/inboxes/{mine['inbox']['id']}/keys", headers=inbox_headers)
+    assert listing.status_code == 403 and error_code(listing) == "forbidden"
+    assert (
+        httpx.get(
+            f"{url}/v1/inboxes/{theirs['inbox']['id']}/messages",
+            headers=bearer(theirs["inbox_key"]),
+        ).status_code
+        == 200
+    )

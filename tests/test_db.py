@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from dispatch_server import schema as t
-from dispatch_server.clock import new_id, utcnow
+from dispatch_server.core.clock import utcnow
+from dispatch_server.core.ids import new_id
 from dispatch_server.db import Database
+from dispatch_server.db import tables as t
 
 pytestmark = pytest.mark.anyio
 

@@ -17,17 +17,16 @@ from starlette.routing import Route
 from starlette.types import Message
 
 from dispatch_server.app import create_app
-from dispatch_server.clock import is_id, new_id, parse_timestamp
-from dispatch_server.domain.messages import Cursor
-from dispatch_server.errors import ApiError
-from dispatch_server.http import (
-    MAX_JSON_BODY,
-    RequestId,
-    json_body,
-    query_choice,
-    read_body,
-    request_id,
-)
+from dispatch_server.core.clock import parse_timestamp
+from dispatch_server.core.errors import DomainError
+from dispatch_server.core.ids import is_id, new_id
+from dispatch_server.core.pagination import Cursor
+from dispatch_server.http import params
+from dispatch_server.http.context import request_id
+from dispatch_server.http.errors import STATUS
+from dispatch_server.http.middleware.request_id import RequestId
+from dispatch_server.http.params import MAX_JSON_BODY, body_too_large, json_object, read_body
+from dispatch_server.ingest.pipeline import MessageTooLarge
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.anyio
@@ -54,23 +53,25 @@ class Upload:
 
 async def test_a_declared_length_above_the_limit_is_refused_before_reading() -> None:
     upload = Upload(b"x" * 100, content_length=400 * 1024 * 1024)
-    with pytest.raises(ApiError) as caught:
-        await read_body(upload.request, limit=1000, code="payload_too_large")
-    assert (caught.value.status, caught.value.code) == (413, "payload_too_large")
+    with pytest.raises(DomainError) as caught:
+        await read_body(upload.request, limit=1000, too_large=body_too_large(1000))
+    assert (STATUS[caught.value.code], caught.value.code) == (413, "payload_too_large")
     assert upload.pulled == 0
 
 
 async def test_an_undeclared_body_is_read_only_until_it_passes_the_limit() -> None:
     upload = Upload(b"x" * (5 * 1024 * 1024), chunk=1024)
-    with pytest.raises(ApiError) as caught:
-        await read_body(upload.request, limit=10 * 1024, code="message_too_large")
-    assert (caught.value.status, caught.value.code) == (413, "message_too_large")
+    with pytest.raises(DomainError) as caught:
+        await read_body(upload.request, limit=10 * 1024, too_large=MessageTooLarge("too large"))
+    assert (STATUS[caught.value.code], caught.value.code) == (413, "message_too_large")
     assert upload.pulled == 11 * 1024  # the chunk that crossed the limit, and no more
 
 
 async def test_a_body_within_the_limit_is_read_whole() -> None:
     upload = Upload(b"y" * 3000, chunk=1000, content_length=3000)
-    assert await read_body(upload.request, limit=3000, code="payload_too_large") == b"y" * 3000
+    assert (
+        await read_body(upload.request, limit=3000, too_large=body_too_large(3000)) == b"y" * 3000
+    )
 
 
 async def test_a_client_gone_mid_body_is_a_400_not_a_server_error() -> None:
@@ -83,15 +84,15 @@ async def test_a_client_gone_mid_body_is_a_400_not_a_server_error() -> None:
         return messages.pop(0)
 
     request = Request(Upload(b"").request.scope, receive)
-    with pytest.raises(ApiError) as caught:
-        await read_body(request, limit=1000, code="payload_too_large")
-    assert caught.value.status == 400
+    with pytest.raises(DomainError) as caught:
+        await read_body(request, limit=1000, too_large=body_too_large(1000))
+    assert STATUS[caught.value.code] == 400
 
 
-async def test_json_body_uses_the_bounded_reader() -> None:
+async def test_json_object_uses_the_bounded_reader() -> None:
     upload = Upload(b" " * (MAX_JSON_BODY + 1), chunk=256 * 1024)
-    with pytest.raises(ApiError) as caught:
-        await json_body(upload.request)
+    with pytest.raises(DomainError) as caught:
+        await json_object(upload.request)
     assert caught.value.code == "payload_too_large"
     assert upload.pulled <= MAX_JSON_BODY + 256 * 1024
 
@@ -108,14 +109,14 @@ async def test_json_body_uses_the_bounded_reader() -> None:
         b'{"a":' * 100_000,
     ],
 )
-async def test_json_body_refuses_what_would_fail_later(raw: bytes) -> None:
-    with pytest.raises(ApiError) as caught:
-        await json_body(Upload(raw).request)
-    assert (caught.value.status, caught.value.code) == (400, "invalid_request")
+async def test_json_object_refuses_what_would_fail_later(raw: bytes) -> None:
+    with pytest.raises(DomainError) as caught:
+        await json_object(Upload(raw).request)
+    assert (STATUS[caught.value.code], caught.value.code) == (400, "invalid_request")
 
 
-async def test_json_body_accepts_surrogate_pairs_and_escaped_backslashes() -> None:
-    body = await json_body(Upload(rb'{"name": "\ud83d\ude00 caf\u00e9", "x": "\\u0000"}').request)
+async def test_json_object_accepts_surrogate_pairs_and_escaped_backslashes() -> None:
+    body = await json_object(Upload(rb'{"name": "\ud83d\ude00 caf\u00e9", "x": "\\u0000"}').request)
     assert body == {"name": "\U0001f600 café", "x": "\\u0000"}
 
 
@@ -127,12 +128,15 @@ def _query_request(query: bytes) -> Request:
 
 def test_query_choice() -> None:
     choices = ("otp", "link")
-    assert query_choice(_query_request(b""), "kind", choices, default=None) is None
-    assert query_choice(_query_request(b"kind="), "kind", choices, default="otp") == "otp"
-    assert query_choice(_query_request(b"kind=link"), "kind", choices, default=None) == "link"
-    with pytest.raises(ApiError) as caught:
-        query_choice(_query_request(b"kind=sms"), "kind", choices, default=None)
-    assert caught.value.status == 400 and "otp, link" in caught.value.message
+    optional = params.choice("kind", choices, default=None)
+    with_default = params.choice("kind", choices, default="otp")
+    assert optional.read(_query_request(b"")) is None
+    assert with_default.read(_query_request(b"kind=")) == "otp"
+    assert optional.read(_query_request(b"kind=link")) == "link"
+    with pytest.raises(DomainError) as caught:
+        optional.read(_query_request(b"kind=sms"))
+    assert STATUS[caught.value.code] == 400 and "otp, link" in caught.value.message
+    assert caught.value.param == "kind"
 
 
 @pytest.mark.parametrize(
@@ -163,9 +167,9 @@ def _token(payload: Any) -> str:
 def test_cursor_round_trip_and_kind() -> None:
     cursor = Cursor("artifact", datetime(2026, 1, 1, tzinfo=UTC), new_id())
     assert Cursor.decode(cursor.encode(), "artifact") == cursor
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         Cursor.decode(cursor.encode(), "message")
-    assert (caught.value.status, caught.value.code) == (400, "invalid_cursor")
+    assert (STATUS[caught.value.code], caught.value.code) == (400, "invalid_cursor")
     assert Cursor.decode(_token(["message", "2026-01-01T00:00:00Z", ""]), "message").id == ""
 
 
@@ -185,9 +189,9 @@ def test_cursor_round_trip_and_kind() -> None:
 )
 def test_cursor_decode_refuses_forged_payloads(payload: Any) -> None:
     token = _token(payload) if not isinstance(payload, str) else _token_raw(payload)
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         Cursor.decode(token, "message")
-    assert (caught.value.status, caught.value.code) == (400, "invalid_cursor")
+    assert (STATUS[caught.value.code], caught.value.code) == (400, "invalid_cursor")
 
 
 def _token_raw(text: str) -> str:
@@ -233,7 +237,7 @@ async def test_server_errors_carry_and_log_the_request_id(
 
     app = create_app(make_settings("sqlite+aiosqlite:///:memory:"))
     app.router.routes.append(Route("/", boom))
-    with caplog.at_level(logging.ERROR, logger="dispatch_server.app"):
+    with caplog.at_level(logging.ERROR, logger="dispatch_server.http"):
         response = await _call(app, b"trace-42")
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal_error"

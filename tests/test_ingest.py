@@ -10,21 +10,27 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from dispatch_server import schema as t
-from dispatch_server.clock import utcnow
+from dispatch_server.core.clock import utcnow
+from dispatch_server.core.errors import DomainError
 from dispatch_server.db import Database
+from dispatch_server.db import tables as t
 from dispatch_server.domain import workspaces
-from dispatch_server.ingest.pipeline import INLINE_PARSE_BYTES, Envelope, IngestRejected, ingest
-from dispatch_server.ingest.security import Verdicts
-from dispatch_server.notify import Hub
+from dispatch_server.domain.inboxes import Inbox
+from dispatch_server.events.hub import Hub
+from dispatch_server.http.errors import STATUS
+from dispatch_server.ingest.doors.smtp import reply_for
+from dispatch_server.ingest.pipeline import INLINE_PARSE_BYTES, Envelope, ingest
+from dispatch_server.mail.verdicts import Verdicts
+from dispatch_server.services import Services
 from tests.conftest import fresh_database_url, make_settings
 from tests.helpers import make_mail
 
 pytestmark = pytest.mark.anyio
 
 
-async def new_inbox(db: Database, local_part: str) -> dict[str, object]:
+async def new_inbox(db: Database, local_part: str) -> Inbox:
     result = await db.run_write(
         workspaces.signup, domain="dispatch.test", name=None, local_part=local_part
     )
@@ -52,13 +58,11 @@ async def test_stores_message_security_and_artifacts(
         text="Your verification code is 482913.\nOr click https://acme.test/verify?token=abc",
     )
     result = await ingest(
-        db, hub, make_settings(database_url), raw, Envelope(("bot@dispatch.test",))
+        Services(make_settings(database_url), db, hub), raw, Envelope(("bot@dispatch.test",))
     )
     assert result.rejected == ()
     [delivery] = result.deliveries
-    assert (
-        delivery.inbox_id == inbox["id"] and not delivery.duplicate and delivery.folder == "inbox"
-    )
+    assert delivery.inbox_id == inbox.id and not delivery.duplicate and delivery.folder == "inbox"
     [message] = await db.run_read(all_rows, sa.select(t.messages))
     [security] = await db.run_read(all_rows, sa.select(t.message_security))
     artifacts = await db.run_read(
@@ -82,8 +86,8 @@ async def test_dedupes_on_message_id(db: Database, hub: Hub, database_url: str) 
     await new_inbox(db, "bot")
     settings = make_settings(database_url)
     raw = make_mail("bot@dispatch.test", message_id="<same@acme.test>")
-    first = await ingest(db, hub, settings, raw, Envelope(("bot@dispatch.test",)))
-    second = await ingest(db, hub, settings, raw, Envelope(("bot@dispatch.test",)))
+    first = await ingest(Services(settings, db, hub), raw, Envelope(("bot@dispatch.test",)))
+    second = await ingest(Services(settings, db, hub), raw, Envelope(("bot@dispatch.test",)))
     assert not first.deliveries[0].duplicate
     assert second.deliveries[0].duplicate
     assert second.deliveries[0].message_id == first.deliveries[0].message_id
@@ -95,20 +99,18 @@ async def test_duplicates_are_per_inbox(db: Database, hub: Hub, database_url: st
     settings = make_settings(database_url)
     raw = make_mail("alpha@dispatch.test", message_id="<shared@acme.test>")
     first = await ingest(
-        db, hub, settings, raw, Envelope(("alpha@dispatch.test", "beta@dispatch.test"))
+        Services(settings, db, hub), raw, Envelope(("alpha@dispatch.test", "beta@dispatch.test"))
     )
     again = await ingest(
-        db,
-        hub,
-        settings,
+        Services(settings, db, hub),
         raw,
         Envelope(("alpha@dispatch.test", "beta@dispatch.test", "gamma@dispatch.test")),
     )
     earlier = {d.inbox_id: d.message_id for d in first.deliveries}
     outcome = {d.inbox_id: (d.duplicate, d.message_id) for d in again.deliveries}
-    assert outcome[str(alpha["id"])] == (True, earlier[str(alpha["id"])])
-    assert outcome[str(beta["id"])] == (True, earlier[str(beta["id"])])
-    assert outcome[str(gamma["id"])][0] is False
+    assert outcome[alpha.id] == (True, earlier[alpha.id])
+    assert outcome[beta.id] == (True, earlier[beta.id])
+    assert outcome[gamma.id][0] is False
     assert await count(db, t.messages) == 3
 
 
@@ -121,7 +123,7 @@ async def test_reused_message_id_with_another_body_is_a_new_message(
     envelope = Envelope(("bot@dispatch.test",))
     for code in ("111111", "222222"):
         raw = make_mail("bot@dispatch.test", text=f"Code: {code}", message_id="<reused@acme.test>")
-        [delivery] = (await ingest(db, hub, settings, raw, envelope)).deliveries
+        [delivery] = (await ingest(Services(settings, db, hub), raw, envelope)).deliveries
         assert not delivery.duplicate
     assert await count(db, t.messages) == 2
 
@@ -133,10 +135,11 @@ async def test_long_message_id_and_provider_id_are_stored_and_deduped(
     settings = make_settings(database_url)
     raw = make_mail("bot@dispatch.test", message_id="<" + "m" * 900 + "@acme.test>")
     by_header = [
-        await ingest(db, hub, settings, raw, Envelope(("bot@dispatch.test",))) for _ in range(2)
+        await ingest(Services(settings, db, hub), raw, Envelope(("bot@dispatch.test",)))
+        for _ in range(2)
     ]
     long_provider = Envelope(("bot@dispatch.test",), provider_message_id="p" * 1000)
-    by_provider = [await ingest(db, hub, settings, raw, long_provider) for _ in range(2)]
+    by_provider = [await ingest(Services(settings, db, hub), raw, long_provider) for _ in range(2)]
     assert [r.deliveries[0].duplicate for r in by_header + by_provider] == [
         False,
         True,
@@ -155,12 +158,15 @@ async def test_concurrent_deliveries_of_one_message_store_it_once(
     for round_ in range(5):
         raw = make_mail("bot@dispatch.test", message_id=f"<same-{round_}@acme.test>")
         results = await asyncio.gather(
-            *(ingest(db, hub, settings, raw, Envelope(("bot@dispatch.test",))) for _ in range(8))
+            *(
+                ingest(Services(settings, db, hub), raw, Envelope(("bot@dispatch.test",)))
+                for _ in range(8)
+            )
         )
         deliveries = [r.deliveries[0] for r in results]
         assert sorted(d.duplicate for d in deliveries) == [False] + [True] * 7
         assert {d.message_id for d in deliveries} == {deliveries[0].message_id}
-        assert {d.inbox_id for d in deliveries} == {inbox["id"]}
+        assert {d.inbox_id for d in deliveries} == {inbox.id}
     assert await count(db, t.messages) == 5
     [quota] = await db.run_read(all_rows, sa.select(t.workspace_quotas.c.inbound_count))
     assert quota.inbound_count == 5
@@ -171,13 +177,19 @@ async def test_provider_id_wins_over_message_id(db: Database, hub: Hub, database
     settings = make_settings(database_url)
     raw = make_mail("bot@dispatch.test", message_id="<same@acme.test>")
     await ingest(
-        db, hub, settings, raw, Envelope(("bot@dispatch.test",), provider_message_id="ses-1")
+        Services(settings, db, hub),
+        raw,
+        Envelope(("bot@dispatch.test",), provider_message_id="ses-1"),
     )
     await ingest(
-        db, hub, settings, raw, Envelope(("bot@dispatch.test",), provider_message_id="ses-2")
+        Services(settings, db, hub),
+        raw,
+        Envelope(("bot@dispatch.test",), provider_message_id="ses-2"),
     )
     await ingest(
-        db, hub, settings, raw, Envelope(("bot@dispatch.test",), provider_message_id="ses-2")
+        Services(settings, db, hub),
+        raw,
+        Envelope(("bot@dispatch.test",), provider_message_id="ses-2"),
     )
     assert await count(db, t.messages) == 2
 
@@ -188,7 +200,9 @@ async def test_mail_without_message_id_is_never_deduped(
     await new_inbox(db, "bot")
     raw = b"From: a@acme.test\r\nTo: bot@dispatch.test\r\nSubject: hi\r\n\r\nsame body\r\n"
     for _ in range(2):
-        await ingest(db, hub, make_settings(database_url), raw, Envelope(("bot@dispatch.test",)))
+        await ingest(
+            Services(make_settings(database_url), db, hub), raw, Envelope(("bot@dispatch.test",))
+        )
     assert await count(db, t.messages) == 2
 
 
@@ -199,9 +213,7 @@ async def test_recipients_plus_addressing_case_and_unknowns(
     b = await new_inbox(db, "beta")
     raw = make_mail("alpha@dispatch.test")
     result = await ingest(
-        db,
-        hub,
-        make_settings(database_url),
+        Services(make_settings(database_url), db, hub),
         raw,
         Envelope(
             (
@@ -212,7 +224,7 @@ async def test_recipients_plus_addressing_case_and_unknowns(
             )
         ),
     )
-    assert sorted(d.inbox_id for d in result.deliveries) == sorted([str(a["id"]), str(b["id"])])
+    assert sorted(d.inbox_id for d in result.deliveries) == sorted([a.id, b.id])
     assert result.rejected == ("ghost@dispatch.test",)
 
 
@@ -222,18 +234,14 @@ async def test_spam_verdicts_and_headers_choose_the_spam_folder(
     await new_inbox(db, "bot")
     settings = make_settings(database_url)
     flagged = make_mail("bot@dispatch.test", headers={"X-Spam-Flag": "YES"})
-    by_header = await ingest(db, hub, settings, flagged, Envelope(("bot@dispatch.test",)))
+    by_header = await ingest(Services(settings, db, hub), flagged, Envelope(("bot@dispatch.test",)))
     by_verdict = await ingest(
-        db,
-        hub,
-        settings,
+        Services(settings, db, hub),
         make_mail("bot@dispatch.test"),
         Envelope(("bot@dispatch.test",), verdicts=Verdicts(spam="PASS", virus="FAIL")),
     )
     clean = await ingest(
-        db,
-        hub,
-        settings,
+        Services(settings, db, hub),
         make_mail("bot@dispatch.test"),
         Envelope(("bot@dispatch.test",), verdicts=Verdicts(spam="PASS", virus="PASS", dkim="PASS")),
     )
@@ -253,17 +261,21 @@ async def test_quota_is_enforced_and_nothing_partial_is_stored(
     db: Database, hub: Hub, database_url: str
 ) -> None:
     await new_inbox(db, "bot")
-    settings = make_settings(database_url, daily_inbound_quota=2)
+    settings = make_settings(database_url, DISPATCH_DAILY_INBOUND_QUOTA=2)
     for _ in range(2):
         await ingest(
-            db, hub, settings, make_mail("bot@dispatch.test"), Envelope(("bot@dispatch.test",))
+            Services(settings, db, hub),
+            make_mail("bot@dispatch.test"),
+            Envelope(("bot@dispatch.test",)),
         )
-    with pytest.raises(IngestRejected) as caught:
+    with pytest.raises(DomainError) as caught:
         await ingest(
-            db, hub, settings, make_mail("bot@dispatch.test"), Envelope(("bot@dispatch.test",))
+            Services(settings, db, hub),
+            make_mail("bot@dispatch.test"),
+            Envelope(("bot@dispatch.test",)),
         )
     assert caught.value.code == "quota_exceeded"
-    assert caught.value.smtp_reply.startswith("452")
+    assert reply_for(caught.value).startswith("452")
     assert await count(db, t.messages) == 2
 
 
@@ -271,14 +283,16 @@ async def test_concurrent_ingest_respects_quota_exactly(
     db: Database, hub: Hub, database_url: str
 ) -> None:
     await new_inbox(db, "bot")
-    settings = make_settings(database_url, daily_inbound_quota=5)
+    settings = make_settings(database_url, DISPATCH_DAILY_INBOUND_QUOTA=5)
 
     async def one() -> bool:
         try:
             await ingest(
-                db, hub, settings, make_mail("bot@dispatch.test"), Envelope(("bot@dispatch.test",))
+                Services(settings, db, hub),
+                make_mail("bot@dispatch.test"),
+                Envelope(("bot@dispatch.test",)),
             )
-        except IngestRejected:
+        except DomainError:
             return False
         return True
 
@@ -302,7 +316,7 @@ async def test_concurrent_multi_recipient_ingests_all_land(
     ]
     results = await asyncio.gather(
         *(
-            ingest(db, hub, settings, make_mail(envelope.recipients[0]), envelope)
+            ingest(Services(settings, db, hub), make_mail(envelope.recipients[0]), envelope)
             for envelope in envelopes
         )
     )
@@ -313,10 +327,12 @@ async def test_concurrent_multi_recipient_ingests_all_land(
 async def test_size_and_mime_caps(db: Database, hub: Hub, database_url: str) -> None:
     await new_inbox(db, "bot")
     envelope = Envelope(("bot@dispatch.test",))
-    small = make_settings(database_url, max_message_bytes=1000)
-    with pytest.raises(IngestRejected) as too_big:
-        await ingest(db, hub, small, make_mail("bot@dispatch.test", text="x" * 2000), envelope)
-    assert (too_big.value.code, too_big.value.smtp_reply[:3], too_big.value.http_status) == (
+    small = make_settings(database_url, DISPATCH_MAX_MESSAGE_BYTES=1024)
+    with pytest.raises(DomainError) as too_big:
+        await ingest(
+            Services(small, db, hub), make_mail("bot@dispatch.test", text="x" * 2000), envelope
+        )
+    assert (too_big.value.code, reply_for(too_big.value)[:3], STATUS[too_big.value.code]) == (
         "message_too_large",
         "552",
         413,
@@ -327,9 +343,9 @@ async def test_size_and_mime_caps(db: Database, hub: Hub, database_url: str) -> 
     message.set_content("root")
     for i in range(30):
         message.add_attachment(f"part {i}".encode(), maintype="application", subtype="octet-stream")
-    capped = make_settings(database_url, max_mime_parts=10)
-    with pytest.raises(IngestRejected) as too_many:
-        await ingest(db, hub, capped, message.as_bytes(), envelope)
+    capped = make_settings(database_url, DISPATCH_MAX_MIME_PARTS=10)
+    with pytest.raises(DomainError) as too_many:
+        await ingest(Services(capped, db, hub), message.as_bytes(), envelope)
     assert too_many.value.code == "unparseable_message"
 
     nested = b"Content-Type: text/plain\r\n\r\ninnermost\r\n"
@@ -340,8 +356,12 @@ async def test_size_and_mime_caps(db: Database, hub: Hub, database_url: str) -> 
             + f"\r\n--b{depth}--\r\n".encode()
         )
     deep = b"To: bot@dispatch.test\r\nMIME-Version: 1.0\r\n" + nested
-    with pytest.raises(IngestRejected) as too_deep:
-        await ingest(db, hub, make_settings(database_url, max_mime_depth=5), deep, envelope)
+    with pytest.raises(DomainError) as too_deep:
+        await ingest(
+            Services(make_settings(database_url, DISPATCH_MAX_MIME_DEPTH=5), db, hub),
+            deep,
+            envelope,
+        )
     assert "nesting" in too_deep.value.message
     assert await count(db, t.messages) == 0
 
@@ -359,7 +379,7 @@ async def test_large_message_is_parsed_off_the_event_loop_and_stored_whole(
     raw = message.as_bytes()
     assert len(raw) > INLINE_PARSE_BYTES
     result = await ingest(
-        db, hub, make_settings(database_url), raw, Envelope(("bot@dispatch.test",))
+        Services(make_settings(database_url), db, hub), raw, Envelope(("bot@dispatch.test",))
     )
     [delivery] = result.deliveries
     [stored] = await db.run_read(all_rows, sa.select(t.messages))
@@ -397,7 +417,7 @@ async def test_malformed_mail_is_stored_not_lost(
 ) -> None:
     await new_inbox(db, "bot")
     result = await ingest(
-        db, hub, make_settings(database_url), raw, Envelope(("bot@dispatch.test",))
+        Services(make_settings(database_url), db, hub), raw, Envelope(("bot@dispatch.test",))
     )
     assert len(result.deliveries) == 1
     [stored] = await db.run_read(all_rows, sa.select(t.messages.c.raw_mime))
@@ -409,11 +429,9 @@ async def test_ingest_wakes_subscribers_of_that_inbox_only(
 ) -> None:
     a = await new_inbox(db, "alpha")
     b = await new_inbox(db, "beta")
-    async with hub.subscribe(str(a["id"])) as sub_a, hub.subscribe(str(b["id"])) as sub_b:
+    async with hub.subscribe(a.id) as sub_a, hub.subscribe(b.id) as sub_b:
         await ingest(
-            db,
-            hub,
-            make_settings(database_url),
+            Services(make_settings(database_url), db, hub),
             make_mail("alpha@dispatch.test"),
             Envelope(("alpha@dispatch.test",)),
         )
@@ -435,11 +453,9 @@ async def test_postgres_notify_wakes_waiters_in_other_processes(postgres_url: st
     try:
         await api_hub.start_listening(db)
         inbox = await new_inbox(db, "bot")
-        async with api_hub.subscribe(str(inbox["id"])) as subscription:
+        async with api_hub.subscribe(str(inbox.id)) as subscription:
             await ingest(
-                db,
-                smtp_hub,
-                make_settings(postgres_url),
+                Services(make_settings(postgres_url), db, smtp_hub),
                 make_mail("bot@dispatch.test"),
                 Envelope(("bot@dispatch.test",)),
             )
@@ -458,19 +474,17 @@ async def test_postgres_ingest_takes_received_at_only_once_it_holds_the_inbox(
     db, hub, settings = Database(postgres_url), Hub(), make_settings(postgres_url)
     try:
         inbox = await new_inbox(db, "bot")
-        assert db.engine is not None
-        async with db.engine.connect() as other_ingest:
+        other = create_async_engine(postgres_url)
+        async with other.connect() as other_ingest:
             await other_ingest.begin()
             await other_ingest.execute(
                 sa.select(t.inboxes.c.id)
-                .where(t.inboxes.c.id == inbox["id"])
+                .where(t.inboxes.c.id == inbox.id)
                 .with_for_update(key_share=True)
             )
             queued = asyncio.create_task(
                 ingest(
-                    db,
-                    hub,
-                    settings,
+                    Services(settings, db, hub),
                     make_mail("bot@dispatch.test"),
                     Envelope(("bot@dispatch.test",)),
                 )
@@ -479,6 +493,7 @@ async def test_postgres_ingest_takes_received_at_only_once_it_holds_the_inbox(
             assert not queued.done()
             released = utcnow()
             await other_ingest.commit()
+        await other.dispose()
         [delivery] = (await queued).deliveries
         [stored] = await db.run_read(
             all_rows,
@@ -495,9 +510,9 @@ async def test_postgres_listener_reconnects_and_wakes_waiters(postgres_url: str)
     try:
         await api_hub.start_listening(db)
         inbox = await new_inbox(db, "bot")
-        async with api_hub.subscribe(str(inbox["id"])) as subscription:
-            assert db.engine is not None
-            async with db.engine.connect() as admin:
+        async with api_hub.subscribe(str(inbox.id)) as subscription:
+            admin_engine = create_async_engine(postgres_url)
+            async with admin_engine.connect() as admin:
                 await admin.execute(
                     sa.text(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -505,13 +520,12 @@ async def test_postgres_listener_reconnects_and_wakes_waiters(postgres_url: str)
                         " AND query LIKE 'LISTEN%'"
                     )
                 )
+            await admin_engine.dispose()
             # Back on a new connection, the hub wakes every waiter to look again ...
             assert await subscription.wait(5.0) is True
             # ... and other processes' ingests reach it as before.
             await ingest(
-                db,
-                smtp_hub,
-                make_settings(postgres_url),
+                Services(make_settings(postgres_url), db, smtp_hub),
                 make_mail("bot@dispatch.test"),
                 Envelope(("bot@dispatch.test",)),
             )

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from dispatch_server import schema as t
+from dispatch_server.db import tables as t
 from tests.conftest import INBOUND_TOKEN, LiveServer, _ServerThread, make_settings
 from tests.helpers import bearer, signup
 
@@ -115,7 +115,7 @@ def test_retention_hides_old_mail_from_every_read(live_server: LiveServer) -> No
     inbox = Inbox(live_server, "retention")
     old = inbox.deliver(text="Your verification code is 333333")
     fresh = inbox.deliver(text="nothing here")
-    _age_messages(live_server, [old], days=live_server.settings.message_retention_days + 1)
+    _age_messages(live_server, [old], days=live_server.settings.storage.message_retention_days + 1)
     assert [m["id"] for m in inbox.get("/messages").json()["data"]] == [fresh]
     assert inbox.get(f"/messages/{old}").status_code == 404
     assert inbox.get(f"/messages/{old}/raw").status_code == 404
@@ -277,7 +277,7 @@ def test_wait_accepts_extreme_but_valid_times(live_server: LiveServer) -> None:
 
 
 def test_wait_timeout_above_the_maximum_is_shortened_not_refused(database_url: str) -> None:
-    thread = _ServerThread(make_settings(database_url, wait_max_seconds=0.3))
+    thread = _ServerThread(make_settings(database_url, DISPATCH_WAIT_MAX_SECONDS=0.3))
     server = thread.start()
     try:
         inbox = Inbox(server, "wait-clamp")
@@ -293,3 +293,23 @@ def test_wait_timeout_above_the_maximum_is_shortened_not_refused(database_url: s
         assert body["matched"] and body["message"]["id"] == message
     finally:
         thread.stop()
+
+
+def test_wait_counts_the_mail_that_arrived_but_did_not_match(live_server: LiveServer) -> None:
+    inbox = Inbox(live_server, "wait-unmatched")
+    start = inbox.get("/wait", timeout=0).json()
+    assert start["unmatched_count"] == 0
+    inbox.deliver(subject="Weekly digest", text="nothing to see")
+    inbox.deliver(subject="Your code", text="Your code is 818181", **{"from": "a@other.test"})
+    inbox.deliver(subject="Spam", text="Your code is 929292", spam=True)  # another folder
+    after = {"after": start["cursor"], "timeout": 0}
+    by_subject = inbox.get("/wait", subject="login", **after).json()
+    assert by_subject["matched"] is False and by_subject["unmatched_count"] == 2
+    by_sender = inbox.get("/wait", kind="otp", **{"from": "github"}, **after).json()
+    assert by_sender["matched"] is False and by_sender["unmatched_count"] == 2
+    otp_only = inbox.get("/wait", kind="link", **after).json()
+    assert otp_only["unmatched_count"] == 2
+    matched = inbox.get("/wait", kind="otp", **after).json()
+    assert matched["matched"] is True and matched["unmatched_count"] == 0
+    since_window = inbox.get("/wait", subject="login", timeout=0).json()  # default lookback
+    assert since_window["unmatched_count"] == 2

@@ -11,8 +11,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from dispatch_server.config import ConfigError, Settings
+from dispatch_server.db.tables import metadata
 from dispatch_server.migrations import current_revision, upgrade
-from dispatch_server.schema import metadata
 
 pytestmark = pytest.mark.anyio
 
@@ -40,27 +40,60 @@ async def test_upgrade_is_idempotent(database_url: str) -> None:
 
 def test_defaults() -> None:
     settings = Settings.from_env({})
-    assert settings.database_url == "sqlite+aiosqlite:///./dispatch.db"
-    assert settings.env == "development"
-    assert settings.inbound_token is None
+    assert settings.storage.database_url == "sqlite+aiosqlite:///./dispatch.db"
+    assert settings.runtime.env == "development"
+    assert settings.inbound.token is None
 
 
 def test_plain_urls_get_async_drivers() -> None:
-    assert Settings.from_env({"DATABASE_URL": "postgresql://u@h/db"}).database_url == (
+    assert Settings.from_env({"DATABASE_URL": "postgresql://u@h/db"}).storage.database_url == (
         "postgresql+asyncpg://u@h/db"
     )
-    assert Settings.from_env({"DATABASE_URL": "sqlite:///x.db"}).database_url == (
+    assert Settings.from_env({"DATABASE_URL": "sqlite:///x.db"}).storage.database_url == (
         "sqlite+aiosqlite:///x.db"
     )
 
 
 def test_production_names_every_missing_value() -> None:
     with pytest.raises(ConfigError) as caught:
-        Settings.from_env({"DISPATCH_ENV": "production", "DATABASE_URL": "postgresql://h/db"})
+        Settings.from_env({"DISPATCH_ENV": "production"})
     message = str(caught.value)
-    for name in ("JWT_SECRET_KEY", "DISPATCH_INBOX_DOMAIN", "DISPATCH_APP_BASE_URL"):
+    for name in ("DATABASE_URL", "DISPATCH_INBOX_DOMAIN"):
         assert name in message
-    assert "DATABASE_URL" not in message
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"DISPATCH_ENV": "production", "DATABASE_URL": "postgresql://h/db"})
+    assert "DISPATCH_INBOX_DOMAIN" in str(caught.value)
+    assert "DATABASE_URL" not in str(caught.value)
+
+
+def test_production_needs_only_what_a_feature_uses() -> None:
+    """No feature uses a JWT secret or the app's base URL yet, so production does not ask."""
+    settings = Settings.from_env(
+        {
+            "DISPATCH_ENV": "production",
+            "DATABASE_URL": "postgresql://h/db",
+            "DISPATCH_INBOX_DOMAIN": "mail.example.com",
+        }
+    )
+    assert settings.runtime.is_production
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://root:hunter2@db/dispatch",
+        "mysql+pymysql://root:hunter2@db/dispatch",
+        "oracle://scott:tiger@db",
+        "dispatch.db",
+        "://hunter2",
+    ],
+)
+def test_an_unsupported_database_is_a_configuration_error(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"DATABASE_URL": url})
+    message = str(caught.value)
+    assert "DATABASE_URL" in message and "sqlite://" in message and "postgresql://" in message
+    assert "hunter2" not in message and "tiger" not in message  # never the password
 
 
 def test_bad_values_are_all_reported() -> None:
@@ -89,10 +122,10 @@ def test_values_are_read() -> None:
             "DISPATCH_MESSAGE_RETENTION_DAYS": "7",
         }
     )
-    assert settings.inbox_domain == "mail.example.com"
-    assert settings.inbound_token == "tok"
-    assert settings.enforce_multi_inbox_upgrade is True
-    assert settings.message_retention_days == 7
+    assert settings.inboxes.domain == "mail.example.com"
+    assert settings.inbound.token == "tok"
+    assert settings.inboxes.enforce_multi_inbox_upgrade is True
+    assert settings.storage.message_retention_days == 7
 
 
 @pytest.mark.parametrize(
@@ -132,6 +165,6 @@ def test_numbers_at_the_edges_of_their_range_are_accepted() -> None:
             "DISPATCH_MESSAGE_RETENTION_DAYS": "36500",
         }
     )
-    assert settings.wait_max_seconds == 0 and settings.wait_recheck_seconds == 0.1
-    assert (settings.http_port, settings.smtp_port) == (0, 65535)
-    assert settings.message_retention_days == 36500
+    assert settings.waits.max_seconds == 0 and settings.waits.recheck_seconds == 0.1
+    assert (settings.http.port, settings.smtp.port) == (0, 65535)
+    assert settings.storage.message_retention_days == 36500

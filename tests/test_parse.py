@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dispatch_client.extract import extract_message
-from dispatch_server.ingest.parse import ParsedMessage, parse_message
+from dispatch_server.mail.parse import ParsedMessage, parse_message
 
 
 def parse(raw: bytes) -> ParsedMessage:

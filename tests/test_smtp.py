@@ -87,7 +87,9 @@ def strict_server(
     """A server with a tiny size limit and inbound quota."""
     urls = fresh_database_url(request.param, tmp_path_factory, request)
     url = next(urls)
-    thread = _ServerThread(make_settings(url, max_message_bytes=4096, daily_inbound_quota=2))
+    thread = _ServerThread(
+        make_settings(url, DISPATCH_MAX_MESSAGE_BYTES=4096, DISPATCH_DAILY_INBOUND_QUOTA=2)
+    )
     try:
         yield thread.start()
     finally:

@@ -130,7 +130,7 @@ def test_size_limits_follow_the_message_limit(live_server: LiveServer) -> None:
     """Both forms take messages up to DISPATCH_MAX_MESSAGE_BYTES (above the 1 MiB JSON cap of
     the other routes) and refuse larger ones as message_too_large."""
     account = signup(live_server.base_url, local_part="hook-size")
-    limit = live_server.settings.max_message_bytes
+    limit = live_server.settings.inbound.max_message_bytes
     text = "Your code is 246810.\n" + "x" * (2 * 1024 * 1024)
     assert len(text) < limit
     accepted = post(

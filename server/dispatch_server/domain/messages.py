@@ -1,87 +1,132 @@
-"""Reading stored mail: pages, single messages, artifacts, the latest OTP, wait matches."""
+"""Reading stored mail: pages of messages, single messages, raw MIME, artifacts, the OTP."""
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import attrs
 import sqlalchemy as sa
 
-from dispatch_server import schema as t
-from dispatch_server.clock import is_id, parse_timestamp, utcnow
-from dispatch_server.errors import bad_request, not_found
+from dispatch_server.core.clock import utcnow
+from dispatch_server.core.errors import NotFound
+from dispatch_server.core.pagination import Cursor, Page
+from dispatch_server.db import tables as t
+from dispatch_server.db.paging import page
+from dispatch_server.mail.parse import Attachment
 
-# The values each choice parameter takes; the routes check them (http.query_choice).
-FOLDERS = ("inbox", "spam", "all")
-ARTIFACT_KINDS = ("otp", "link")
-WAIT_KINDS = ("message", "otp", "link")
+Folder = Literal["inbox", "spam"]
+FolderFilter = Literal["inbox", "spam", "all"]
+ArtifactKind = Literal["otp", "link"]
+# The values each choice takes; the HTTP parameters and the OpenAPI enums come from these.
+FOLDERS: tuple[Folder, ...] = ("inbox", "spam")
+FOLDER_FILTERS: tuple[FolderFilter, ...] = ("inbox", "spam", "all")
+ARTIFACT_KINDS: tuple[ArtifactKind, ...] = ("otp", "link")
+
+
+@attrs.frozen(kw_only=True)
+class Message:
+    id: str
+    inbox_id: str
+    from_header: str | None
+    from_address: str | None
+    to_addresses: tuple[str, ...]
+    cc_addresses: tuple[str, ...]
+    subject: str | None
+    text_body: str | None
+    html_body: str | None
+    message_id_header: str | None
+    folder: Folder
+    size_bytes: int
+    received_at: datetime
+    attachments: tuple[Attachment, ...]
+
+    @classmethod
+    def of(cls, row: Any) -> Message:
+        return cls(
+            id=row.id,
+            inbox_id=row.inbox_id,
+            from_header=row.from_header,
+            from_address=row.from_address,
+            to_addresses=tuple(row.to_addresses),
+            cc_addresses=tuple(row.cc_addresses),
+            subject=row.subject,
+            text_body=row.text_body,
+            html_body=row.html_body,
+            message_id_header=row.message_id_header,
+            folder=row.folder,
+            size_bytes=row.size_bytes,
+            received_at=row.received_at,
+            attachments=tuple(Attachment(**a) for a in row.attachments),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Artifact:
+    """A value extracted from a message: an OTP code or a link."""
+
+    id: str
+    message_id: str
+    kind: ArtifactKind
+    value: str
+    is_primary: bool
+    received_at: datetime
+
+    @classmethod
+    def of(cls, row: Any) -> Artifact:
+        return cls(
+            id=row.id,
+            message_id=row.message_id,
+            kind=row.kind,
+            value=row.value,
+            is_primary=row.is_primary,
+            received_at=row.received_at,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class MessageWithArtifacts:
+    message: Message
+    artifacts: tuple[Artifact, ...]
+
+    @property
+    def otp(self) -> Artifact | None:
+        """The message's primary OTP."""
+        return next((a for a in self.artifacts if a.kind == "otp" and a.is_primary), None)
+
+    @property
+    def link(self) -> Artifact | None:
+        """The message's primary link, else its first link."""
+        links = [a for a in self.artifacts if a.kind == "link"]
+        return next((a for a in links if a.is_primary), links[0] if links else None)
+
+
+@attrs.frozen(kw_only=True)
+class Otp:
+    """An OTP with the sender, subject and time of the message it came in."""
+
+    code: str
+    message_id: str
+    from_header: str | None
+    subject: str | None
+    received_at: datetime
+
 
 MESSAGE_COLUMNS = [c for c in t.messages.c if c.name != "raw_mime"] + [t.message_security.c.folder]
-
-
-CursorKind = Literal["message", "artifact"]
-
-
-@attrs.frozen
-class Cursor:
-    """A position in an inbox's (received_at, id) order of messages or of artifacts.
-
-    The kind travels inside the token, so a cursor from one listing is refused by another."""
-
-    kind: CursorKind
-    received_at: datetime
-    id: str  # "" sorts before every id: the position just before `received_at`
-
-    def encode(self) -> str:
-        payload = json.dumps([self.kind, self.received_at.isoformat(), self.id]).encode()
-        return base64.urlsafe_b64encode(payload).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, token: str, kind: CursorKind) -> Cursor:
-        try:
-            padded = token + "=" * (-len(token) % 4)
-            payload = json.loads(base64.urlsafe_b64decode(padded))
-            if not (
-                isinstance(payload, list)
-                and len(payload) == 3
-                and payload[0] == kind
-                and all(isinstance(part, str) for part in payload)
-            ):
-                raise ValueError
-            _, received_at, row_id = payload
-            # An id goes into SQL: only the form the server issues (PostgreSQL refuses NUL).
-            if row_id and not is_id(row_id):
-                raise ValueError
-            moment = parse_timestamp(received_at)
-        except (ValueError, RecursionError):  # binascii.Error is a ValueError
-            raise bad_request(
-                f"cursor is not a {kind} cursor this server issued", "invalid_cursor"
-            ) from None
-        return cls(kind, moment, row_id)
-
-    @classmethod
-    def of(cls, kind: CursorKind, row: Any) -> Cursor:
-        return cls(kind, row.received_at, row.id)
-
-    def bound(self) -> sa.Tuple:
-        """This position as a SQL (received_at, id) tuple to compare row positions with."""
-        return sa.tuple_(sa.literal(self.received_at, t.UtcDateTime()), sa.literal(self.id))
 
 
 def retention_cutoff(retention_days: int) -> datetime:
     return utcnow() - timedelta(days=retention_days)
 
 
-def _folder_clause(folder: str) -> sa.ColumnElement[bool]:
+def folder_clause(folder: FolderFilter) -> sa.ColumnElement[bool]:
     if folder == "all":
         return sa.true()
     return t.message_security.c.folder == folder
 
 
-def _messages_of(inbox_id: str, cutoff: datetime) -> sa.Select[Any]:
+def messages_of(inbox_id: str, cutoff: datetime) -> sa.Select[Any]:
+    """The inbox's messages still within retention, with their folder."""
     return (
         sa.select(*MESSAGE_COLUMNS)
         .join(t.message_security, t.message_security.c.message_id == t.messages.c.id)
@@ -89,51 +134,37 @@ def _messages_of(inbox_id: str, cutoff: datetime) -> sa.Select[Any]:
     )
 
 
-def _position(table: sa.Table) -> sa.Tuple:
-    return sa.tuple_(table.c.received_at, table.c.id)
-
-
-def _page(
-    conn: sa.Connection,
-    query: sa.Select[Any],
-    table: sa.Table,
-    kind: CursorKind,
-    *,
-    limit: int,
-    cursor: Cursor | None,
-) -> tuple[list[Any], Cursor | None]:
-    """One page, newest first in (received_at, id) order, and the cursor of the next page.
-    Fetches one row more than asked for, to know whether there is a next page."""
-    if cursor is not None:
-        query = query.where(_position(table) < cursor.bound())
-    query = query.order_by(table.c.received_at.desc(), table.c.id.desc()).limit(limit + 1)
-    rows = list(conn.execute(query))
-    if len(rows) > limit:
-        rows = rows[:limit]
-        return rows, Cursor.of(kind, rows[-1])
-    return rows, None
-
-
 def list_messages(
     conn: sa.Connection,
     inbox_id: str,
     *,
-    folder: str,
+    folder: FolderFilter,
     limit: int,
     cursor: Cursor | None,
     cutoff: datetime,
-) -> tuple[list[Any], Cursor | None]:
-    query = _messages_of(inbox_id, cutoff).where(_folder_clause(folder))
-    return _page(conn, query, t.messages, "message", limit=limit, cursor=cursor)
+) -> Page[Message]:
+    """The inbox's messages, newest first."""
+    query = messages_of(inbox_id, cutoff).where(folder_clause(folder))
+    rows, next_cursor = page(conn, query, t.messages, "message", limit=limit, cursor=cursor)
+    return Page([Message.of(row) for row in rows], next_cursor)
 
 
-def get_message(conn: sa.Connection, inbox_id: str, message_id: str, *, cutoff: datetime) -> Any:
-    row = (
-        conn.execute(_messages_of(inbox_id, cutoff).where(t.messages.c.id == message_id))
-    ).first()
+def get_message(
+    conn: sa.Connection, inbox_id: str, message_id: str, *, cutoff: datetime
+) -> MessageWithArtifacts:
+    row = conn.execute(messages_of(inbox_id, cutoff).where(t.messages.c.id == message_id)).first()
     if row is None:
-        raise not_found("message")
-    return row
+        raise NotFound("message")
+    return with_artifacts(conn, Message.of(row))
+
+
+def with_artifacts(conn: sa.Connection, message: Message) -> MessageWithArtifacts:
+    rows = conn.execute(
+        sa.select(t.artifacts)
+        .where(t.artifacts.c.message_id == message.id)
+        .order_by(t.artifacts.c.kind.desc(), t.artifacts.c.position)
+    )
+    return MessageWithArtifacts(message=message, artifacts=tuple(Artifact.of(r) for r in rows))
 
 
 def get_raw(conn: sa.Connection, inbox_id: str, message_id: str, *, cutoff: datetime) -> bytes:
@@ -145,95 +176,52 @@ def get_raw(conn: sa.Connection, inbox_id: str, message_id: str, *, cutoff: date
         )
     )
     if raw is None:
-        raise not_found("message")
+        raise NotFound("message")
     return bytes(raw)
-
-
-def get_message_with_artifacts(
-    conn: sa.Connection, inbox_id: str, message_id: str, *, cutoff: datetime
-) -> tuple[Any, list[Any]]:
-    row = get_message(conn, inbox_id, message_id, cutoff=cutoff)
-    return row, artifacts_of_message(conn, message_id)
-
-
-def artifacts_of_message(conn: sa.Connection, message_id: str) -> list[Any]:
-    rows = conn.execute(
-        sa.select(t.artifacts)
-        .where(t.artifacts.c.message_id == message_id)
-        .order_by(t.artifacts.c.kind.desc(), t.artifacts.c.position)
-    )
-    return list(rows)
 
 
 def list_artifacts(
     conn: sa.Connection,
     inbox_id: str,
     *,
-    kind: str | None,
+    kind: ArtifactKind | None,
     limit: int,
     cursor: Cursor | None,
     cutoff: datetime,
-) -> tuple[list[Any], Cursor | None]:
+) -> Page[Artifact]:
+    """Artifacts of the inbox folder's messages, newest first."""
     a = t.artifacts
     query = sa.select(a).where(
         a.c.inbox_id == inbox_id, a.c.folder == "inbox", a.c.received_at >= cutoff
     )
     if kind is not None:
         query = query.where(a.c.kind == kind)
-    return _page(conn, query, a, "artifact", limit=limit, cursor=cursor)
+    rows, next_cursor = page(conn, query, a, "artifact", limit=limit, cursor=cursor)
+    return Page([Artifact.of(row) for row in rows], next_cursor)
 
 
-def latest_otp(conn: sa.Connection, inbox_id: str, *, cutoff: datetime) -> Any:
+def latest_otp(conn: sa.Connection, inbox_id: str, *, cutoff: datetime) -> Otp | None:
+    """The newest primary OTP of the inbox folder, or None."""
     a, m = t.artifacts, t.messages
-    return (
-        conn.execute(
-            sa.select(a.c.value, a.c.message_id, a.c.received_at, m.c.from_header, m.c.subject)
-            .join(m, m.c.id == a.c.message_id)
-            .where(
-                a.c.inbox_id == inbox_id,
-                a.c.kind == "otp",
-                a.c.is_primary.is_(True),
-                a.c.folder == "inbox",
-                a.c.received_at >= cutoff,
-            )
-            .order_by(a.c.received_at.desc(), a.c.id.desc())
-            .limit(1)
+    row = conn.execute(
+        sa.select(a.c.value, a.c.message_id, a.c.received_at, m.c.from_header, m.c.subject)
+        .join(m, m.c.id == a.c.message_id)
+        .where(
+            a.c.inbox_id == inbox_id,
+            a.c.kind == "otp",
+            a.c.is_primary.is_(True),
+            a.c.folder == "inbox",
+            a.c.received_at >= cutoff,
         )
+        .order_by(a.c.received_at.desc(), a.c.id.desc())
+        .limit(1)
     ).first()
-
-
-@attrs.frozen
-class WaitFilter:
-    kind: str  # message | otp | link
-    folder: str
-    after: Cursor | None
-    since: datetime
-    from_contains: str | None
-    subject_contains: str | None
-
-
-def find_wait_match(
-    conn: sa.Connection, inbox_id: str, wait: WaitFilter, *, cutoff: datetime
-) -> tuple[Any, list[Any]] | None:
-    """The oldest match after `wait.after`, else the newest match since `wait.since`."""
-    query = _messages_of(inbox_id, cutoff).where(_folder_clause(wait.folder))
-    if wait.from_contains:
-        query = query.where(t.messages.c.from_header.icontains(wait.from_contains, autoescape=True))
-    if wait.subject_contains:
-        query = query.where(t.messages.c.subject.icontains(wait.subject_contains, autoescape=True))
-    if wait.kind in ("otp", "link"):
-        query = query.where(
-            sa.exists().where(
-                t.artifacts.c.message_id == t.messages.c.id, t.artifacts.c.kind == wait.kind
-            )
-        )
-    if wait.after is not None:
-        query = query.where(_position(t.messages) > wait.after.bound()).order_by(
-            t.messages.c.received_at, t.messages.c.id
-        )
-    else:
-        query = query.where(t.messages.c.received_at >= wait.since).order_by(
-            t.messages.c.received_at.desc(), t.messages.c.id.desc()
-        )
-    row = conn.execute(query.limit(1)).first()
-    return None if row is None else (row, artifacts_of_message(conn, row.id))
+    if row is None:
+        return None
+    return Otp(
+        code=row.value,
+        message_id=row.message_id,
+        from_header=row.from_header,
+        subject=row.subject,
+        received_at=row.received_at,
+    )

@@ -6,21 +6,24 @@ import asyncio
 import functools
 import hashlib
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import attrs
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from dispatch_server import schema as t
-from dispatch_server.clock import new_id, utcnow
-from dispatch_server.config import Settings
-from dispatch_server.db import Database
-from dispatch_server.ingest.parse import MimeLimitExceeded, ParsedMessage, parse_message
-from dispatch_server.ingest.security import Verdicts, classify_folder
-from dispatch_server.notify import Hub
+from dispatch_server.config import Inbound
+from dispatch_server.core.clock import utcnow
+from dispatch_server.core.errors import DomainError, ErrorCode, QuotaExceeded, TooLarge
+from dispatch_server.core.ids import new_id
+from dispatch_server.db import dialect
+from dispatch_server.db import tables as t
+from dispatch_server.domain import quotas
+from dispatch_server.events.hub import Hub
+from dispatch_server.mail.addresses import normalize_address
+from dispatch_server.mail.parse import MimeLimitExceeded, ParsedMessage, parse_message
+from dispatch_server.mail.verdicts import Verdicts, classify_folder
+from dispatch_server.services import Services
 
 INLINE_PARSE_BYTES = 16 * 1024
 
@@ -48,15 +51,25 @@ class IngestResult:
     rejected: tuple[str, ...]  # recipients that are no inbox here
 
 
-class IngestRejected(Exception):
-    """The message is refused as a whole; nothing was stored."""
+class UnknownRecipient(DomainError):
+    """No recipient is an inbox here; nothing was stored."""
 
-    def __init__(self, code: str, message: str, *, smtp_reply: str, http_status: int) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.smtp_reply = smtp_reply
-        self.http_status = http_status
+    code = ErrorCode.UNKNOWN_RECIPIENT
+
+    def __init__(self) -> None:
+        super().__init__("no recipient is an inbox on this server")
+
+
+class MessageTooLarge(TooLarge):
+    code = ErrorCode.MESSAGE_TOO_LARGE
+
+
+class UnparseableMessage(DomainError):
+    code = ErrorCode.UNPARSEABLE_MESSAGE
+
+
+def quota_used_up() -> QuotaExceeded:
+    return QuotaExceeded("the daily inbound quota of this inbox's workspace is used up")
 
 
 @attrs.frozen
@@ -64,12 +77,6 @@ class InboxRef:
     id: str
     workspace_id: str
     address: str
-
-
-def normalize_address(address: str) -> str:
-    """Lower-case and drop +subaddress tags: bot+github@x reaches bot@x."""
-    local, _, domain = address.strip().strip("<>").lower().rpartition("@")
-    return f"{local.split('+', 1)[0]}@{domain}" if local else address.lower()
 
 
 # Statements on the ingest path are built once and executed with parameters: building them
@@ -87,36 +94,14 @@ _LOCK_TARGETS = _FIND_INBOXES.order_by(t.inboxes.c.workspace_id, t.inboxes.c.id)
 )
 
 
-def _take_quota_statement(insert: Any) -> Any:
-    """Open today's row at 1, or add 1 while under the limit: one statement, so concurrent
-    ingests cannot both take the last unit. rowcount is 0 when the quota is used up."""
-    statement = insert(t.workspace_quotas).values(
-        workspace_id=sa.bindparam("ws"),
-        day=sa.bindparam("today"),
-        inbound_count=1,
-        sent_count=0,
-        unique_recipient_count=0,
-    )
-    return statement.on_conflict_do_update(
-        index_elements=[t.workspace_quotas.c.workspace_id, t.workspace_quotas.c.day],
-        set_={"inbound_count": t.workspace_quotas.c.inbound_count + 1},
-        where=t.workspace_quotas.c.inbound_count < sa.bindparam("quota_limit"),
-    )
-
-
-_TAKE_QUOTA = {
-    "postgresql": _take_quota_statement(pg_insert),
-    "sqlite": _take_quota_statement(sqlite_insert),
-}
 # A message the inbox already holds (same dedupe key): the insert does nothing and the copy
 # is looked up. This is the one duplicate check, so it also covers a concurrent delivery that
 # committed while this transaction waited for its locks.
-_INSERT_MESSAGE = {
-    name: insert(t.messages).on_conflict_do_nothing(
+_INSERT_MESSAGE = dialect.per_dialect(
+    lambda insert: insert(t.messages).on_conflict_do_nothing(
         index_elements=[t.messages.c.inbox_id, t.messages.c.provider_message_id]
     )
-    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
-}
+)
 _FIND_COPY = (
     sa.select(t.messages.c.id, t.message_security.c.folder)
     .join(t.message_security, t.message_security.c.message_id == t.messages.c.id)
@@ -142,42 +127,14 @@ def find_inboxes(conn: sa.Connection, addresses: Iterable[str]) -> dict[str, Inb
     return _inbox_map(conn.execute(_FIND_INBOXES, _inboxes_params(addresses)))
 
 
-def inbound_quota_left(conn: sa.Connection, workspace_id: str, limit: int) -> int:
-    used = conn.scalar(
-        sa.select(t.workspace_quotas.c.inbound_count).where(
-            t.workspace_quotas.c.workspace_id == workspace_id,
-            t.workspace_quotas.c.day == utcnow().date(),
-        )
-    )
-    return limit - (used or 0)
-
-
-def unknown_recipient() -> IngestRejected:
-    return IngestRejected(
-        "unknown_recipient",
-        "no recipient is an inbox on this server",
-        smtp_reply="550 5.1.1 No such inbox here",
-        http_status=404,
-    )
-
-
-def check_recipient(conn: sa.Connection, address: str, quota_limit: int) -> IngestRejected | None:
+def check_recipient(conn: sa.Connection, address: str, quota_limit: int) -> DomainError | None:
     """Why mail for `address` would be refused right now, or None if it would be taken."""
     inbox = find_inboxes(conn, [address]).get(normalize_address(address))
     if inbox is None:
-        return unknown_recipient()
-    if inbound_quota_left(conn, inbox.workspace_id, quota_limit) <= 0:
-        return quota_rejection()
+        return UnknownRecipient()
+    if quotas.inbound_left(conn, inbox.workspace_id, quota_limit) <= 0:
+        return quota_used_up()
     return None
-
-
-def quota_rejection() -> IngestRejected:
-    return IngestRejected(
-        "quota_exceeded",
-        "the daily inbound quota of this inbox's workspace is used up",
-        smtp_reply="452 4.2.2 Mailbox over daily quota, try again tomorrow",
-        http_status=429,
-    )
 
 
 def dedupe_key(provider_id: str | None, message_id_header: str | None, raw: bytes) -> str:
@@ -205,17 +162,16 @@ def dedupe_key(provider_id: str | None, message_id_header: str | None, raw: byte
     return f"gen:{new_id()}"
 
 
-async def ingest(
-    db: Database, hub: Hub, settings: Settings, raw: bytes, envelope: Envelope
-) -> IngestResult:
-    if len(raw) > settings.max_message_bytes:
-        raise IngestRejected(
-            "message_too_large",
-            f"message is {len(raw)} bytes; the limit is {settings.max_message_bytes}",
-            smtp_reply="552 5.3.4 Message too big",
-            http_status=413,
+async def ingest(services: Services, raw: bytes, envelope: Envelope) -> IngestResult:
+    """Store `raw` in the inbox of each recipient that has one, in one transaction, and wake
+    their waiters after the commit. Raises a DomainError (nothing stored) when the message is
+    refused as a whole: too large, unparseable, no recipient here, over quota."""
+    limits = services.settings.inbound
+    if len(raw) > limits.max_message_bytes:
+        raise MessageTooLarge(
+            f"message is {len(raw)} bytes; the limit is {limits.max_message_bytes}"
         )
-    prepare = functools.partial(_prepare, raw, envelope, settings)
+    prepare = functools.partial(_prepare, raw, envelope, limits)
     try:
         # A typical message (a few KB) parses in about 0.5 ms, less than a hand-off to a
         # thread and back costs; larger ones would hold up the event loop, so they go to one.
@@ -223,12 +179,7 @@ async def ingest(
             prepare() if len(raw) <= INLINE_PARSE_BYTES else await asyncio.to_thread(prepare)
         )
     except MimeLimitExceeded as exc:
-        raise IngestRejected(
-            "unparseable_message",
-            str(exc),
-            smtp_reply=f"554 5.6.0 {exc}",
-            http_status=422,
-        ) from None
+        raise UnparseableMessage(str(exc)) from None
     folder = classify_folder(envelope.verdicts, spam_flagged=parsed.spam_flagged)
     job = _StoreJob(
         raw=raw,
@@ -236,22 +187,21 @@ async def ingest(
         envelope=envelope,
         provider_id=provider_id,
         folder=folder,
-        quota=settings.daily_inbound_quota,
+        quota=limits.daily_quota,
     )
-    deliveries, rejected = await db.run_write(_store_all, job, hub)
+    hub = services.hub
+    deliveries, rejected = await services.db.run_write(_store_all, job, hub)
     if not deliveries:
-        raise unknown_recipient()
+        raise UnknownRecipient()
     for delivery in deliveries:
         if not delivery.duplicate:
             hub.publish_local(delivery.inbox_id)
     return IngestResult(deliveries=tuple(deliveries), rejected=rejected)
 
 
-def _prepare(raw: bytes, envelope: Envelope, settings: Settings) -> tuple[ParsedMessage, str]:
+def _prepare(raw: bytes, envelope: Envelope, limits: Inbound) -> tuple[ParsedMessage, str]:
     """The CPU-bound part of an ingest: parse, extract, and the dedupe key."""
-    parsed = parse_message(
-        raw, max_parts=settings.max_mime_parts, max_depth=settings.max_mime_depth
-    )
+    parsed = parse_message(raw, max_parts=limits.max_mime_parts, max_depth=limits.max_mime_depth)
     return parsed, dedupe_key(envelope.provider_message_id, parsed.message_id_header, raw)
 
 
@@ -282,7 +232,7 @@ def _store(conn: sa.Connection, job: _StoreJob, inbox: InboxRef) -> Delivery:
     now = utcnow()
     message_id = new_id()
     inserted = conn.execute(
-        _INSERT_MESSAGE[_dialect(conn)],
+        _INSERT_MESSAGE[dialect.name(conn)],
         {
             "id": message_id,
             "inbox_id": inbox.id,
@@ -306,8 +256,8 @@ def _store(conn: sa.Connection, job: _StoreJob, inbox: InboxRef) -> Delivery:
     if inserted.rowcount == 0:
         copy = conn.execute(_FIND_COPY, {"inbox_id": inbox.id, "provider_id": provider_id}).one()
         return Delivery(inbox.id, copy.id, duplicate=True, folder=copy.folder)
-    if not _take_inbound_quota(conn, inbox.workspace_id, now.date(), job.quota):
-        raise quota_rejection()  # rolls back the insert above with the transaction
+    if not quotas.take_inbound(conn, inbox.workspace_id, now.date(), job.quota):
+        raise quota_used_up()  # rolls back the insert above with the transaction
     verdicts = envelope.verdicts
     conn.execute(
         _INSERT_SECURITY,
@@ -326,15 +276,6 @@ def _store(conn: sa.Connection, job: _StoreJob, inbox: InboxRef) -> Delivery:
     if artifact_rows:
         conn.execute(_INSERT_ARTIFACTS, artifact_rows)
     return Delivery(inbox.id, message_id, duplicate=False, folder=folder)
-
-
-def _take_inbound_quota(conn: sa.Connection, workspace_id: str, day: date, limit: int) -> bool:
-    """Count one inbound message against today's quota; False when it is used up."""
-    if limit <= 0:
-        return False
-    statement = _TAKE_QUOTA[_dialect(conn)]
-    result = conn.execute(statement, {"ws": workspace_id, "today": day, "quota_limit": limit})
-    return result.rowcount == 1
 
 
 def _artifact_rows(
@@ -370,10 +311,6 @@ def _artifact_rows(
             }
         )
     return rows
-
-
-def _dialect(conn: sa.Connection) -> str:
-    return "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
 
 
 def _clip(value: str | None, limit: int) -> str | None:

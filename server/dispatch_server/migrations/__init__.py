@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from dispatch_server.config import normalize_database_url
+from dispatch_server.db.urls import database_url as normalize_database_url
 
 MIGRATIONS_DIR = Path(__file__).parent
 

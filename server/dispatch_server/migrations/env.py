@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from dispatch_server.schema import metadata
+from dispatch_server.db.tables import metadata
 
 config = context.config
 

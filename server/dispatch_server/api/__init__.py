@@ -1,0 +1,33 @@
+"""The API, one module per resource: each owns its routes (as endpoint declarations), its
+representations and so its part of the OpenAPI document. Adding a resource means adding its
+module here."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from dispatch_server.api import (
+    agent,
+    artifacts,
+    inbox_keys,
+    inboxes,
+    messages,
+    meta,
+    otp,
+    waits,
+)
+from dispatch_server.api.webhooks import inbound
+from dispatch_server.http import openapi
+from dispatch_server.http.endpoints import Endpoint
+
+MODULES = (meta, agent, inboxes, inbox_keys, messages, artifacts, otp, waits, inbound)
+
+
+def endpoints() -> list[Endpoint]:
+    return [endpoint for module in MODULES for endpoint in module.ENDPOINTS]
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    return openapi.document(endpoints())

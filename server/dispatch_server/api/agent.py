@@ -1,0 +1,95 @@
+"""Agent signup: a workspace, its agent, a first inbox and both kinds of key, in one call."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from dispatch_server.api.inboxes import Inbox, local_part_field
+from dispatch_server.domain import workspaces
+from dispatch_server.http.endpoints import Call, Endpoint
+from dispatch_server.http.shapes import field
+
+
+@attrs.frozen(kw_only=True)
+class Workspace:
+    id: str
+    name: str
+    plan: str
+    status: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, workspace: workspaces.Workspace) -> Workspace:
+        return cls(
+            id=workspace.id,
+            name=workspace.name,
+            plan=workspace.plan,
+            status=workspace.status,
+            created_at=workspace.created_at,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Agent:
+    id: str
+    workspace_id: str
+    name: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, agent: workspaces.Agent) -> Agent:
+        return cls(
+            id=agent.id,
+            workspace_id=agent.workspace_id,
+            name=agent.name,
+            created_at=agent.created_at,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Signup:
+    """The new workspace with its keys; the keys are shown only here."""
+
+    workspace: Workspace
+    agent: Agent
+    inbox: Inbox
+    account_key: str = field(description="acts on the whole workspace")
+    inbox_key: str = field(description="acts on `inbox` only")
+
+
+@attrs.frozen(kw_only=True)
+class SignupRequest:
+    name: str | None = field(default=None, maxLength=200)
+    local_part: str | None = local_part_field()
+
+
+async def agent_signup(call: Call[SignupRequest]) -> Signup:
+    result = await call.services.db.run_write(
+        workspaces.signup,
+        domain=call.services.settings.inboxes.domain,
+        name=call.body.name,
+        local_part=call.body.local_part,
+    )
+    return Signup(
+        workspace=Workspace.of(result.workspace),
+        agent=Agent.of(result.agent),
+        inbox=Inbox.of(result.inbox),
+        account_key=result.account_key,
+        inbox_key=result.inbox_key,
+    )
+
+
+ENDPOINTS = [
+    Endpoint(
+        method="POST",
+        path="/v1/agent/signup",
+        handler=agent_signup,
+        summary="Create a workspace, agent, default inbox, account key and inbox key",
+        scope=None,
+        body=SignupRequest,
+        response=Signup,
+        status=201,
+    )
+]

@@ -1,0 +1,129 @@
+"""The server-side wait: a long poll that answers as soon as matching mail is committed."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import attrs
+
+from dispatch_server.api.artifacts import Artifact, retention_cutoff
+from dispatch_server.api.messages import FOLDER, MessageWithArtifacts
+from dispatch_server.api.otp import Otp
+from dispatch_server.auth.principal import Scope
+from dispatch_server.core.clock import utcnow
+from dispatch_server.core.errors import InvalidInput
+from dispatch_server.core.pagination import Cursor
+from dispatch_server.domain import messages, waits
+from dispatch_server.http import params
+from dispatch_server.http.endpoints import Call, Endpoint
+from dispatch_server.http.shapes import field
+
+KIND = params.choice("kind", waits.WAIT_KINDS, default="message")
+AFTER = params.cursor(
+    "after", "message", description="cursor of an earlier answer: the oldest match after it"
+)
+SINCE = params.timestamp("since", description="the newest match received at or after this time")
+FROM = params.text("from", description="substring of From")
+SUBJECT = params.text("subject", description="substring of Subject")
+TIMEOUT = params.number(
+    "timeout",
+    default=30.0,
+    low=0.0,
+    description="seconds; a longer one than the server's maximum is shortened to it",
+)
+
+
+@attrs.frozen(kw_only=True)
+class WaitResult:
+    """One wait: the match, or `matched: false` when the time ran out (not an error)."""
+
+    matched: bool
+    message: MessageWithArtifacts | None
+    otp: Otp | None = field(description="the match's primary OTP")
+    link: Artifact | None = field(description="the match's primary link, else its first")
+    cursor: str = field(description="pass as `after` to wait for the next message")
+    unmatched_count: int = field(
+        minimum=0,
+        description="on a timeout: messages that arrived in the window but did not pass "
+        "the filters; 0 on a match",
+    )
+
+    @classmethod
+    def of_match(cls, found: messages.MessageWithArtifacts) -> WaitResult:
+        otp, link, message = found.otp, found.link, found.message
+        return cls(
+            matched=True,
+            message=MessageWithArtifacts.of_found(found),
+            otp=None
+            if otp is None
+            else Otp(
+                code=otp.value,
+                message_id=message.id,
+                from_=message.from_header,
+                subject=message.subject,
+                received_at=message.received_at,
+            ),
+            link=None if link is None else Artifact.of(link),
+            cursor=Cursor("message", message.received_at, message.id).encode(),
+            unmatched_count=0,
+        )
+
+
+def _filter(call: Call[None]) -> waits.WaitFilter:
+    after, since = call.query(AFTER), call.query(SINCE)
+    if after is not None and since is not None:
+        raise InvalidInput("give after or since, not both", param="since")
+    lookback = timedelta(seconds=call.services.settings.waits.lookback_seconds)
+    return waits.WaitFilter(
+        kind=call.query(KIND),
+        folder=call.query(FOLDER),
+        after=after,
+        since=since if since is not None else utcnow() - lookback,
+        from_contains=call.query(FROM),
+        subject_contains=call.query(SUBJECT),
+    )
+
+
+async def wait(call: Call[None]) -> WaitResult:
+    services, inbox_id = call.services, call.path("inbox_id")
+    wait_filter = _filter(call)
+    # A longer timeout than the server allows is shortened, not refused: running out of time is
+    # a normal answer anyway, and clients need not know the server's limit.
+    timeout = min(call.query(TIMEOUT), services.settings.waits.max_seconds)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    cutoff = retention_cutoff(call)
+    hub, db = services.hub, services.db
+    # Subscribe before the first look, so a message committed in between still wakes us.
+    async with hub.subscribe(inbox_id) as subscription:
+        while True:
+            found = await db.run_read(waits.find_match, inbox_id, wait_filter, cutoff=cutoff)
+            if found is not None:
+                return WaitResult.of_match(found)
+            remaining = deadline - loop.time()
+            if remaining <= 0 or hub.stopping or await call.request.is_disconnected():
+                break
+            await subscription.wait(min(remaining, services.settings.waits.recheck_seconds))
+    unmatched = await db.run_read(waits.count_unmatched, inbox_id, wait_filter, cutoff=cutoff)
+    return WaitResult(
+        matched=False,
+        message=None,
+        otp=None,
+        link=None,
+        cursor=wait_filter.resume_cursor().encode(),
+        unmatched_count=unmatched,
+    )
+
+
+ENDPOINTS = [
+    Endpoint(
+        method="GET",
+        path="/v1/inboxes/{inbox_id}/wait",
+        handler=wait,
+        summary="Server-side long poll for the next matching message",
+        scope=Scope.INBOX,
+        response=WaitResult,
+        query=(KIND, AFTER, SINCE, FROM, SUBJECT, FOLDER, TIMEOUT),
+    )
+]

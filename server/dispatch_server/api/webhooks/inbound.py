@@ -1,0 +1,154 @@
+"""The dev inbound door: POST /v1/webhooks/inbound, guarded by x-dispatch-inbound-token.
+
+It takes a raw message (`message/rfc822`, recipients from `?to=` or its To/Cc headers) or
+a JSON description of one, and runs it through the same ingest pipeline as the SMTP door.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+import attrs
+from starlette.requests import Request
+
+from dispatch_server.core.errors import DomainError, ErrorCode, InvalidInput, Unauthorized
+from dispatch_server.http.endpoints import Call, Endpoint
+from dispatch_server.http.params import json_object, read_body
+from dispatch_server.http.shapes import SchemaRegistry, field, from_json
+from dispatch_server.ingest.pipeline import Envelope, MessageTooLarge, ingest
+from dispatch_server.mail.addresses import header_recipients
+from dispatch_server.mail.compose import compose
+from dispatch_server.mail.verdicts import Verdicts
+from dispatch_server.services import Services
+
+TOKEN_HEADER = "x-dispatch-inbound-token"
+DEFAULT_SENDER = "sender@example.com"
+
+
+class InboundDisabled(DomainError):
+    code = ErrorCode.INBOUND_WEBHOOK_DISABLED
+
+
+@attrs.frozen(kw_only=True)
+class InboundMessage:
+    """A message described as JSON; the server composes the MIME."""
+
+    to: str | tuple[str, ...] = field(description="an address, or a non-empty list of them")
+    from_: str | None = field(name="from", default=None)
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+    headers: dict[str, str] = field(
+        factory=dict,
+        description="extra headers; a given Message-ID, Date or To replaces the default",
+    )
+    spam: bool = field(default=False, description="deliver as if the provider flagged spam")
+
+
+@attrs.frozen(kw_only=True)
+class Delivery:
+    inbox_id: str
+    message_id: str
+    duplicate: bool
+    folder: str
+
+
+@attrs.frozen(kw_only=True)
+class Deliveries:
+    deliveries: tuple[Delivery, ...]
+    rejected: tuple[str, ...] = field(description="recipients that are no inbox here")
+
+
+def check_token(expected: str | None, given: str | None) -> None:
+    if not expected:
+        raise InboundDisabled("set DISPATCH_INBOUND_TOKEN to enable it")
+    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Unauthorized(f"missing or wrong {TOKEN_HEADER}")
+
+
+async def inbound_webhook(call: Call[None]) -> Deliveries:
+    services, request = call.services, call.request
+    check_token(services.settings.inbound.token, request.headers.get(TOKEN_HEADER))
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "message/rfc822":
+        raw, envelope = await _raw_message(request, services)
+    else:
+        raw, envelope = await _described_message(request, services)
+    if not envelope.recipients:
+        raise InvalidInput("no recipients: give ?to= or To/Cc headers", param="to")
+    result = await ingest(services, raw, envelope)
+    return Deliveries(
+        deliveries=tuple(
+            Delivery(
+                inbox_id=d.inbox_id,
+                message_id=d.message_id,
+                duplicate=d.duplicate,
+                folder=d.folder,
+            )
+            for d in result.deliveries
+        ),
+        rejected=result.rejected,
+    )
+
+
+def _too_large(limit: int) -> MessageTooLarge:
+    return MessageTooLarge(f"the request body is limited to {limit} bytes")
+
+
+async def _raw_message(request: Request, services: Services) -> tuple[bytes, Envelope]:
+    limit = services.settings.inbound.max_message_bytes
+    raw = await read_body(request, limit=limit, too_large=_too_large(limit))
+    recipients = tuple(request.query_params.getlist("to")) or header_recipients(raw)
+    return raw, Envelope(recipients=recipients, mail_from=request.query_params.get("mail_from"))
+
+
+async def _described_message(request: Request, services: Services) -> tuple[bytes, Envelope]:
+    # JSON escaping can double a message's size; ingest then applies the exact limit.
+    limit = 2 * services.settings.inbound.max_message_bytes
+    body = await json_object(request, allow_empty=False, limit=limit, too_large=_too_large(limit))
+    message = from_json(InboundMessage, body)
+    recipients = (message.to,) if isinstance(message.to, str) else message.to
+    if not recipients or not all("@" in r for r in recipients):
+        raise InvalidInput("to must be an address or a non-empty list of addresses", param="to")
+    if not message.text and not message.html:
+        raise InvalidInput("give text or html", param="text")
+    raw = compose(
+        sender=message.from_ or DEFAULT_SENDER,
+        to=recipients,
+        subject=message.subject or "",
+        text=message.text,
+        html=message.html,
+        headers=message.headers,
+        message_id_domain="inbound.dispatch.localhost",
+    )
+    envelope = Envelope(
+        recipients=recipients,
+        mail_from=message.from_,
+        verdicts=Verdicts(spam="FAIL" if message.spam else None),
+    )
+    return raw, envelope
+
+
+_BODY_SCHEMA = SchemaRegistry().object(InboundMessage)
+
+ENDPOINTS = [
+    Endpoint(
+        method="POST",
+        path="/v1/webhooks/inbound",
+        handler=inbound_webhook,
+        summary=f"Dev inbound door ({TOKEN_HEADER})",
+        scope=None,
+        response=Deliveries,
+        status=201,
+        openapi_extra={
+            "security": [{"inboundToken": []}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": _BODY_SCHEMA},
+                    "message/rfc822": {"schema": {"type": "string", "format": "binary"}},
+                },
+            },
+        },
+    )
+]

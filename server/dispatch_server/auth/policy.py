@@ -1,0 +1,49 @@
+"""The policy guard: the one place deciding whether a principal may act at a scope."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import sqlalchemy as sa
+
+from dispatch_server.auth.principal import Principal, Scope
+from dispatch_server.core.errors import Forbidden, NotFound
+from dispatch_server.db import tables as t
+
+
+def authorize(principal: Principal, scope: Scope, inbox_id: str | None) -> bool:
+    """Raise unless the key may act at this scope; True when it may.
+
+    False for the one case the database decides: an account key on an inbox route, which
+    `refuse_account_key` answers. An inbox outside the key's reach answers 404 whatever the
+    key kind, so ids of other workspaces cannot be probed."""
+    if scope is Scope.ACCOUNT:
+        if principal.kind != "account":
+            raise Forbidden("this route needs an account key")
+        return True
+    if principal.kind == "inbox":
+        if inbox_id is None or principal.inbox_id != inbox_id:
+            raise NotFound("inbox")
+        return True
+    # An account key: it may read an inbox itself (the domain query filters by its
+    # workspace), but inbox routes need that inbox's key.
+    return scope is Scope.INBOX_OR_ACCOUNT
+
+
+def refuse_account_key(conn: sa.Connection, principal: Principal, inbox_id: str | None) -> NoReturn:
+    """403 with a hint for an inbox of the key's workspace, else 404."""
+    if inbox_id is None or not _workspace_has_inbox(conn, principal.workspace_id, inbox_id):
+        raise NotFound("inbox")
+    raise Forbidden(
+        "this route needs an inbox key: use this inbox's key, or mint one with "
+        f"POST /v1/inboxes/{inbox_id}/keys"
+    )
+
+
+def _workspace_has_inbox(conn: sa.Connection, workspace_id: str, inbox_id: str) -> bool:
+    found = conn.scalar(
+        sa.select(t.inboxes.c.id).where(
+            t.inboxes.c.id == inbox_id, t.inboxes.c.workspace_id == workspace_id
+        )
+    )
+    return found is not None

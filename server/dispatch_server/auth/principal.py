@@ -1,0 +1,30 @@
+"""The caller of a request (a principal) and the scopes routes ask for."""
+
+from __future__ import annotations
+
+import enum
+from typing import Literal
+
+import attrs
+
+KeyKind = Literal["account", "inbox"]
+KEY_KINDS: tuple[KeyKind, ...] = ("account", "inbox")
+
+
+class Scope(enum.Enum):
+    """What a route needs from the caller's key."""
+
+    ACCOUNT = "account"  # workspace-wide actions: an account key
+    INBOX = "inbox"  # actions on the inbox in the path: that inbox's key
+    INBOX_OR_ACCOUNT = "inbox_or_account"  # reading an inbox itself: either
+
+
+@attrs.frozen
+class Principal:
+    """An authenticated API key: what it is and where it belongs."""
+
+    key_id: str
+    kind: KeyKind
+    workspace_id: str
+    agent_id: str
+    inbox_id: str | None

@@ -1,0 +1,98 @@
+"""What the commands share: settings with flag overrides, logging, sockets, the HTTP server."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+from collections.abc import Mapping
+
+import uvicorn
+from starlette.applications import Starlette
+
+from dispatch_server.config import ConfigError, Settings
+from dispatch_server.services import Services
+
+log = logging.getLogger("dispatch_server")
+
+# How long in-flight requests get to finish once the server is told to stop. Waits end at
+# once (the hub wakes them), so this only bounds a slow request.
+GRACEFUL_SHUTDOWN_SECONDS = 3
+
+
+class CliError(Exception):
+    """Something the user can fix, said in one line."""
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("DISPATCH_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+def read_settings(
+    overrides: Mapping[str, str | None], base: Mapping[str, str] | None = None
+) -> Settings:
+    """The settings from the environment (or `base`), with the given variables overridden
+    (None: keep the environment's)."""
+    env = dict(os.environ if base is None else base)
+    env.update({name: value for name, value in overrides.items() if value is not None})
+    try:
+        return Settings.from_env(env)
+    except ConfigError as error:
+        raise CliError(f"configuration error: {error}") from None
+
+
+def bind(host: str, port: int, *, what: str, flag: str, variable: str) -> socket.socket:
+    """A listening TCP socket, or a one-line CliError saying which port is taken and how to
+    choose another."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise CliError(
+                f"{what} port {port} on {host} is already in use (is another dispatch-server "
+                f"running?); choose another with {flag} or {variable}"
+            ) from None
+        if error.errno == errno.EACCES:
+            raise CliError(
+                f"not allowed to listen on {what} port {port} on {host}; choose another with "
+                f"{flag} or {variable}"
+            ) from None
+        raise CliError(f"cannot listen on {host}:{port} for {what}: {error.strerror}") from None
+    sock.setblocking(False)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, but stopping first ends every open wait, so that Ctrl-C does not sit behind
+    long polls until their timeouts."""
+
+    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        services: Services | None = getattr(self._app.state, "services", None)
+        if services is not None:
+            services.hub.stop()
+        await super().shutdown(sockets)
+
+
+def http_server(app: Starlette) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app,
+        log_level="warning",  # the app logs one line per request itself (AccessLog)
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    return _Server(config, app)

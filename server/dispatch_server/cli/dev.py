@@ -1,0 +1,134 @@
+"""`dispatch-server dev`: API + SMTP listener + SQLite in one process, migrated, with an
+account key printed and kept beside the database."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from pathlib import Path
+from typing import Any
+
+from dispatch_server.app import create_app
+from dispatch_server.auth.api_keys import authenticate
+from dispatch_server.cli._common import bind, http_server, read_settings
+from dispatch_server.config import Settings
+from dispatch_server.core.errors import DomainError
+from dispatch_server.domain import workspaces
+from dispatch_server.migrations import upgrade
+from dispatch_server.services import Services
+
+log = logging.getLogger("dispatch_server")
+
+
+def add_parser(commands: Any) -> None:
+    command = commands.add_parser(
+        "dev", help="API + SMTP listener + SQLite in one process, migrated, with an account key"
+    )
+    command.add_argument(
+        "--data-dir", default=".dispatch", help="where the SQLite file and keys live (.dispatch)"
+    )
+    command.add_argument("--host", help="listen address of both servers (default 127.0.0.1)")
+    command.add_argument("--port", type=int, help="HTTP port (DISPATCH_HTTP_PORT; default 8000)")
+    command.add_argument(
+        "--smtp-port", type=int, help="SMTP port (DISPATCH_SMTP_PORT; default 2525)"
+    )
+    command.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    data_dir = Path(args.data_dir)
+    settings = dev_settings(data_dir, args.host, args.port, args.smtp_port)
+    http_socket = bind(
+        settings.http.host,
+        settings.http.port,
+        what="HTTP",
+        flag="--port",
+        variable="DISPATCH_HTTP_PORT",
+    )
+    smtp_socket = bind(
+        settings.smtp.host,
+        settings.smtp.port,
+        what="SMTP",
+        flag="--smtp-port",
+        variable="DISPATCH_SMTP_PORT",
+    )
+    asyncio.run(serve_dev(settings, data_dir, http_socket, smtp_socket))
+
+
+def dev_settings(
+    data_dir: Path, host: str | None, port: int | None, smtp_port: int | None
+) -> Settings:
+    """The environment's settings, in development mode, with the database and the inbound
+    token in `data_dir` unless the environment names others."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.setdefault("DATABASE_URL", f"sqlite:///{(data_dir / 'dispatch.db').resolve()}")
+    token_file = data_dir / "inbound-token"
+    if "DISPATCH_INBOUND_TOKEN" not in env:
+        if not token_file.exists():
+            token_file.write_text(secrets.token_urlsafe(24))
+            token_file.chmod(0o600)
+        env["DISPATCH_INBOUND_TOKEN"] = token_file.read_text().strip()
+    return read_settings(
+        {
+            "DISPATCH_ENV": "development",
+            "DISPATCH_HTTP_HOST": host,
+            "DISPATCH_SMTP_HOST": host,
+            "DISPATCH_HTTP_PORT": None if port is None else str(port),
+            "DISPATCH_SMTP_PORT": None if smtp_port is None else str(smtp_port),
+        },
+        base=env,
+    )
+
+
+async def serve_dev(
+    settings: Settings, data_dir: Path, http_socket: socket.socket, smtp_socket: socket.socket
+) -> None:
+    await upgrade(settings.storage.database_url)
+    account_key = await dev_account_key(settings, data_dir)
+    server = http_server(create_app(settings, with_smtp=True, smtp_socket=smtp_socket))
+    serving = asyncio.create_task(server.serve(sockets=[http_socket]))
+    while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn exposes a flag)
+        await asyncio.sleep(0.05)
+    if serving.done():
+        await serving
+        return
+    http_host, http_port = http_socket.getsockname()[:2]
+    smtp_host, smtp_port = smtp_socket.getsockname()[:2]
+    base_url = f"http://{http_host}:{http_port}"
+    print(
+        "\nDispatch dev server is ready\n"
+        f"  API            {base_url}   (docs: {base_url}/openapi.json)\n"
+        f"  SMTP           {smtp_host}:{smtp_port}  (mail for *@{settings.inboxes.domain})\n"
+        f"  database       {settings.storage.database_url}\n"
+        f"  inbound token  {settings.inbound.token}\n\n"
+        "  In another shell (with this checkout's virtualenv: source .venv/bin/activate):\n"
+        f"  export DISPATCH_BASE_URL={base_url}\n"
+        f"  export DISPATCH_API_KEY={account_key}\n\n"
+        "  Ctrl-C stops it.\n",
+        flush=True,
+    )
+    await serving
+
+
+async def dev_account_key(settings: Settings, data_dir: Path) -> str:
+    """The dev workspace's account key: created on first run, kept beside the database."""
+    key_file = data_dir / "account-key"
+    async with await Services.open(settings, listen=False) as services:
+        if key_file.exists():
+            kept = key_file.read_text().strip()
+            try:
+                await services.db.run_read(authenticate, kept)
+                return kept
+            except DomainError:
+                log.warning("the kept dev key is not in this database; creating a new workspace")
+        result = await services.db.run_write(
+            workspaces.signup, domain=settings.inboxes.domain, name="dev", local_part=None
+        )
+    key_file.write_text(result.account_key)
+    key_file.chmod(0o600)
+    return result.account_key

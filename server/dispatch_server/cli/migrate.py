@@ -1,0 +1,21 @@
+"""`dispatch-server migrate`: apply the database migrations and exit (once per deploy)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from dispatch_server.cli._common import read_settings
+from dispatch_server.migrations import upgrade
+
+
+def add_parser(commands: Any) -> None:
+    command = commands.add_parser("migrate", help="apply database migrations and exit")
+    command.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    settings = read_settings({})
+    asyncio.run(upgrade(settings.storage.database_url))
+    print("migrations applied")

@@ -1,0 +1,27 @@
+"""Runtime configuration: grouped settings read once from the environment."""
+
+from dispatch_server.config.settings import (
+    ConfigError,
+    Http,
+    Inbound,
+    Inboxes,
+    Runtime,
+    Settings,
+    Smtp,
+    Storage,
+    Waits,
+    declarations,
+)
+
+__all__ = [
+    "ConfigError",
+    "Http",
+    "Inbound",
+    "Inboxes",
+    "Runtime",
+    "Settings",
+    "Smtp",
+    "Storage",
+    "Waits",
+    "declarations",
+]

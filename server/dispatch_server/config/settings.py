@@ -1,0 +1,208 @@
+"""Every setting, declared once: grouped, each with its variable, parser, default and bounds."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+from dispatch_server.config._fields import (
+    boolean,
+    choice,
+    declared,
+    integer,
+    lowercase,
+    number,
+    port,
+    setting,
+    text,
+)
+from dispatch_server.db.urls import DEFAULT_DATABASE_URL, database_url
+
+G = TypeVar("G")
+
+MAX_RETENTION_DAYS = 36500  # so that "now minus the window" stays a representable date
+MAX_WAIT_SECONDS = 3600.0
+MIN_WAIT_RECHECK_SECONDS = 0.1  # near 0, every waiting request would spin on the database
+
+
+class ConfigError(Exception):
+    """The environment does not describe a runnable server."""
+
+
+@attrs.frozen(kw_only=True)
+class Runtime:
+    env: str = setting(
+        "DISPATCH_ENV",
+        "development",
+        choice("development", "production", "test"),
+        "`production` requires the variables marked required",
+    )
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+
+@attrs.frozen(kw_only=True)
+class Storage:
+    database_url: str = setting(
+        "DATABASE_URL",
+        DEFAULT_DATABASE_URL,
+        database_url,
+        "`sqlite:///path.db` or `postgresql://user:pass@host/db`",
+        required_in_production=True,
+        shown_default="`sqlite:///./dispatch.db`",
+        echo=False,
+    )
+    message_retention_days: int = setting(
+        "DISPATCH_MESSAGE_RETENTION_DAYS",
+        30,
+        integer(low=1, high=MAX_RETENTION_DAYS),
+        "older mail is no longer served",
+    )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@attrs.frozen(kw_only=True)
+class Http:
+    host: str = setting("DISPATCH_HTTP_HOST", "127.0.0.1", text, "API listen address")
+    port: int = setting("DISPATCH_HTTP_PORT", 8000, port, "API port (`0`: any free port)")
+
+
+@attrs.frozen(kw_only=True)
+class Smtp:
+    host: str = setting("DISPATCH_SMTP_HOST", "127.0.0.1", text, "SMTP listen address")
+    port: int = setting("DISPATCH_SMTP_PORT", 2525, port, "SMTP port (`0`: any free port)")
+    hostname: str = setting(
+        "DISPATCH_SMTP_HOSTNAME", "dispatch.localhost", text, "the name the SMTP greeting gives"
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Inboxes:
+    domain: str = setting(
+        "DISPATCH_INBOX_DOMAIN",
+        "dispatch.localhost",
+        lowercase,
+        "inbox addresses are `<local_part>@` this domain",
+        required_in_production=True,
+    )
+    enforce_multi_inbox_upgrade: bool = setting(
+        "DISPATCH_ENFORCE_MULTI_INBOX_UPGRADE",
+        False,
+        boolean,
+        "a second inbox needs the `multi_inbox` plan (`402 upgrade_required`)",
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Inbound:
+    token: str | None = setting(
+        "DISPATCH_INBOUND_TOKEN",
+        None,
+        text,
+        "enables `POST /v1/webhooks/inbound`; unset, it answers `503`",
+        shown_default="unset (`dev` makes one)",
+        echo=False,
+    )
+    max_message_bytes: int = setting(
+        "DISPATCH_MAX_MESSAGE_BYTES",
+        10 * 1024 * 1024,
+        integer(low=1024),
+        "larger mail is refused (SMTP `552`, HTTP `413`)",
+    )
+    max_mime_parts: int = setting(
+        "DISPATCH_MAX_MIME_PARTS", 200, integer(low=1), "more MIME parts: refused (`554`/`422`)"
+    )
+    max_mime_depth: int = setting(
+        "DISPATCH_MAX_MIME_DEPTH", 10, integer(low=1), "deeper MIME nesting: refused"
+    )
+    daily_quota: int = setting(
+        "DISPATCH_DAILY_INBOUND_QUOTA",
+        5000,
+        integer(low=1),
+        "messages per workspace per UTC day (SMTP `452`, HTTP `429` beyond)",
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Waits:
+    max_seconds: float = setting(
+        "DISPATCH_WAIT_MAX_SECONDS",
+        60.0,
+        number(low=0, high=MAX_WAIT_SECONDS),
+        "the longest one `/wait` request lasts; longer timeouts are shortened to it",
+    )
+    lookback_seconds: float = setting(
+        "DISPATCH_WAIT_LOOKBACK_SECONDS",
+        600.0,
+        number(low=0, high=MAX_RETENTION_DAYS * 86400),
+        "without `after`/`since`, a wait also matches mail this recent",
+    )
+    recheck_seconds: float = setting(
+        "DISPATCH_WAIT_RECHECK_SECONDS",
+        5.0,
+        number(low=MIN_WAIT_RECHECK_SECONDS, high=MAX_WAIT_SECONDS),
+        "a waiting request re-reads the database this often even without a wake-up",
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """The server's configuration, read once from the environment by `from_env`."""
+
+    runtime: Runtime = attrs.field(factory=Runtime)
+    storage: Storage = attrs.field(factory=Storage)
+    http: Http = attrs.field(factory=Http)
+    smtp: Smtp = attrs.field(factory=Smtp)
+    inboxes: Inboxes = attrs.field(factory=Inboxes)
+    inbound: Inbound = attrs.field(factory=Inbound)
+    waits: Waits = attrs.field(factory=Waits)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting; one ConfigError names every bad or missing variable."""
+        env = os.environ if environ is None else environ
+        errors: list[str] = []
+        groups = {group.name: _read_group(group.type, env, errors) for group in attrs.fields(cls)}
+        settings = cls(**groups)
+        if not errors and settings.runtime.is_production:
+            missing = [
+                s.env for s in declarations() if s.required_in_production and not env.get(s.env)
+            ]
+            if missing:
+                errors.append(
+                    "production mode needs these environment variables: " + ", ".join(missing)
+                )
+        if errors:
+            raise ConfigError("; ".join(errors))
+        return settings
+
+
+attrs.resolve_types(Settings)
+_GROUPS: tuple[type[Any], ...] = tuple(group.type for group in attrs.fields(Settings) if group.type)
+
+
+def _read_group(group: Any, env: Mapping[str, str], errors: list[str]) -> Any:
+    values: dict[str, Any] = {}
+    for field in attrs.fields(group):
+        spec = declared(field)
+        raw = env.get(spec.env)
+        if not raw:
+            continue  # unset or empty: the default
+        try:
+            values[field.name] = spec.parse(raw)
+        except ValueError as exc:
+            errors.append(f"{spec.env} {exc}" + (f", not {raw!r}" if spec.echo else ""))
+    return group(**values)
+
+
+def declarations() -> list[Any]:
+    """Every declared setting, in order: for the docs, and the production check."""
+    return [declared(field) for group in _GROUPS for field in attrs.fields(group)]

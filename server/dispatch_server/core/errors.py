@@ -1,0 +1,148 @@
+"""The error catalogue and the domain's exceptions.
+
+Every error the server reports has a code from `ErrorCode`, with the sentence the API
+reference shows for it. Domain code raises `DomainError` subclasses and knows nothing of how
+they reach a client: each door maps codes to its own protocol (HTTP statuses in
+`dispatch_server.http.errors`, SMTP replies in the SMTP door).
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ErrorCode(enum.StrEnum):
+    """Stable error codes. The API reference's table is checked against this catalogue."""
+
+    description: str
+
+    def __new__(cls, value: str, description: str) -> ErrorCode:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.description = description
+        return member
+
+    INVALID_REQUEST = (
+        "invalid_request",
+        "malformed JSON, JSON nested too deeply, a number too large to read, NUL characters or "
+        'lone UTF-16 surrogates (`"\\ud800"`) in a string, a missing or ill-typed field, a bad '
+        "query parameter, a timestamp that is not RFC 3339 with an offset or is out of range; "
+        "`param` names the field",
+    )
+    INVALID_CURSOR = (
+        "invalid_cursor",
+        "a cursor that this server did not issue, or one from another listing "
+        "(a `/messages` cursor on `/artifacts`)",
+    )
+    UNAUTHORIZED = (
+        "unauthorized",
+        "missing, malformed, unknown or revoked API key; bad inbound token",
+    )
+    UPGRADE_REQUIRED = (
+        "upgrade_required",
+        "a second inbox while `DISPATCH_ENFORCE_MULTI_INBOX_UPGRADE=true` and the workspace "
+        "is on the free plan",
+    )
+    FORBIDDEN = (
+        "forbidden",
+        "the key kind cannot do this: an inbox key on a workspace route, an account key on an "
+        "inbox route of its own workspace; or the workspace is suspended",
+    )
+    NOT_FOUND = (
+        "not_found",
+        "unknown route; an inbox, message or key outside the key's reach, with either kind of "
+        "key (never 403, so ids of other workspaces cannot be probed)",
+    )
+    UNKNOWN_RECIPIENT = ("unknown_recipient", "inbound: no recipient is an inbox here")
+    METHOD_NOT_ALLOWED = ("method_not_allowed", "the route exists, but not with this method")
+    ADDRESS_TAKEN = ("address_taken", "the requested inbox address exists")
+    PAYLOAD_TOO_LARGE = (
+        "payload_too_large",
+        "a JSON request body above 1 MiB (refused on its `Content-Length` before it is read, "
+        "else as soon as the upload passes the limit)",
+    )
+    MESSAGE_TOO_LARGE = (
+        "message_too_large",
+        "inbound message above `DISPATCH_MAX_MESSAGE_BYTES`",
+    )
+    UNPARSEABLE_MESSAGE = (
+        "unparseable_message",
+        "inbound MIME beyond the part-count or nesting caps",
+    )
+    QUOTA_EXCEEDED = (
+        "quota_exceeded",
+        "the workspace's daily inbound quota is used up",
+    )
+    INTERNAL_ERROR = (
+        "internal_error",
+        "a bug; the server log has the details under the response's `x-request-id`",
+    )
+    INBOUND_WEBHOOK_DISABLED = (
+        "inbound_webhook_disabled",
+        "`DISPATCH_INBOUND_TOKEN` is not set",
+    )
+    NOT_READY = ("not_ready", "`/ready` when the database does not answer")
+
+
+class DomainError(Exception):
+    """An error to report to the client, with a code from the catalogue; `param` names the
+    request field at fault, when there is one."""
+
+    code: ErrorCode = ErrorCode.INVALID_REQUEST
+
+    def __init__(
+        self, message: str, *, code: ErrorCode | None = None, param: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.param = param
+
+
+class InvalidInput(DomainError):
+    code = ErrorCode.INVALID_REQUEST
+
+
+class InvalidCursor(InvalidInput):
+    code = ErrorCode.INVALID_CURSOR
+
+
+class Unauthorized(DomainError):
+    code = ErrorCode.UNAUTHORIZED
+
+    def __init__(self, message: str = "a valid API key is required") -> None:
+        super().__init__(message)
+
+
+class Forbidden(DomainError):
+    code = ErrorCode.FORBIDDEN
+
+
+class NotFound(DomainError):
+    code = ErrorCode.NOT_FOUND
+
+    def __init__(self, what: str = "resource") -> None:
+        super().__init__(f"{what} not found")
+
+
+class Conflict(DomainError):
+    code = ErrorCode.ADDRESS_TAKEN
+
+
+class UpgradeRequired(DomainError):
+    code = ErrorCode.UPGRADE_REQUIRED
+
+
+class TooLarge(DomainError):
+    code = ErrorCode.PAYLOAD_TOO_LARGE
+
+
+class QuotaExceeded(DomainError):
+    code = ErrorCode.QUOTA_EXCEEDED
+
+
+class Unavailable(DomainError):
+    """Something the request needs is switched off or not answering."""
+
+    code = ErrorCode.NOT_READY

@@ -1,0 +1,54 @@
+"""The database: one facade over the SQLite and PostgreSQL backends, chosen here by URL.
+
+A transaction function is plain synchronous code taking a `sa.Connection` first, so the
+same domain code runs on both backends: `await db.run_read(fn, ...)` runs it in one read
+transaction (one snapshot), `await db.run_write(fn, ...)` in one write transaction and
+returns its result once committed. The few SQL differences between the two live in
+`dispatch_server.db.dialect`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from dispatch_server.db._postgres import PostgresBackend
+from dispatch_server.db._sqlite import SqliteBackend
+from dispatch_server.db.urls import database_url
+
+T = TypeVar("T")
+
+__all__ = ["Database"]
+
+
+class Database:
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = database_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        self._backend: SqliteBackend | PostgresBackend = (
+            SqliteBackend(self.url, echo=echo)
+            if self.is_sqlite
+            else PostgresBackend(self.url, echo=echo)
+        )
+
+    @property
+    def dialect(self) -> str:
+        return "sqlite" if self.is_sqlite else "postgresql"
+
+    async def run_read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn(connection, *args, **kwargs)` in one read transaction (one snapshot)."""
+        return await self._backend.run_read(fn, *args, **kwargs)
+
+    async def run_write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn(connection, *args, **kwargs)` in one write transaction; return its result
+        once committed. On SQLite, several writes may share one commit (group commit), so a
+        transaction function must touch nothing but the connection it is given."""
+        return await self._backend.run_write(fn, *args, **kwargs)
+
+    async def ping(self) -> None:
+        await self.run_read(lambda conn: conn.execute(sa.text("SELECT 1")))
+
+    async def dispose(self) -> None:
+        await self._backend.dispose()

@@ -1,0 +1,1 @@
+"""Events: wake-ups for waiters now; the durable event stream later."""

@@ -1,0 +1,151 @@
+"""Wake-ups for waiters: ingest publishes an inbox id after commit, waiters on that inbox wake.
+
+In-process delivery is direct. With PostgreSQL, ingest also NOTIFYs inside its transaction
+(delivered at commit) so API processes other than the ingesting one wake too; each process
+tags its notifications so it ignores its own echo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+
+from dispatch_server.db import Database, dialect
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "dispatch_inbox"
+
+
+class Subscription:
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def _wake(self) -> None:
+        self._event.set()
+
+    async def wait(self, seconds: float) -> bool:
+        """Wait for a wake-up (True) or `seconds` to pass (False); re-arms for the next one."""
+        try:
+            await asyncio.wait_for(self._event.wait(), seconds)
+        except TimeoutError:
+            return False
+        self._event.clear()
+        return True
+
+
+class Hub:
+    RECONNECT_MAX_DELAY = 5.0
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
+        self.origin = secrets.token_hex(6)
+        self._listen_url: str | None = None
+        self._listener: Any = None
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._closing = False
+        self.stopping = False
+
+    @asynccontextmanager
+    async def subscribe(self, inbox_id: str) -> AsyncIterator[Subscription]:
+        sub = Subscription()
+        self._subscribers[inbox_id].add(sub)
+        try:
+            yield sub
+        finally:
+            subs = self._subscribers.get(inbox_id)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subscribers[inbox_id]
+
+    def publish_local(self, inbox_id: str) -> None:
+        for sub in self._subscribers.get(inbox_id, ()):
+            sub._wake()
+
+    def stop(self) -> None:
+        """The server is shutting down: wake every waiter now, and have waits end at their
+        next look (they answer as if their time had run out)."""
+        self.stopping = True
+        self._wake_everyone()
+
+    def _wake_everyone(self) -> None:
+        for subs in self._subscribers.values():
+            for sub in subs:
+                sub._wake()
+
+    def notify_in_transaction(self, conn: sa.Connection, inbox_ids: list[str]) -> None:
+        """Tell other processes, at commit, that these inboxes got mail (PostgreSQL)."""
+        dialect.notify(conn, CHANNEL, [f"{self.origin}:{inbox_id}" for inbox_id in inbox_ids])
+
+    async def start_listening(self, db: Database) -> None:
+        """With PostgreSQL, LISTEN on a dedicated connection for other processes' ingests.
+
+        If that connection is lost it is re-opened with backoff; once it is back, every waiter
+        is woken to look again, since notifications sent meanwhile were missed.
+        """
+        if db.dialect != "postgresql":
+            return
+        url = sa.make_url(db.url).set(drivername="postgresql")
+        self._listen_url = url.render_as_string(hide_password=False)
+        await self._listen()
+
+    async def _listen(self) -> None:
+        import asyncpg
+
+        assert self._listen_url is not None
+        listener = await asyncpg.connect(self._listen_url)
+        try:
+            await listener.add_listener(CHANNEL, self._on_notify)
+        except BaseException:
+            await listener.close()
+            raise
+        listener.add_termination_listener(self._on_listener_lost)
+        self._listener = listener
+
+    def _on_listener_lost(self, _conn: Any) -> None:
+        if self._closing or self._reconnecting is not None:
+            return
+        log.warning("lost the PostgreSQL LISTEN connection; reconnecting")
+        self._listener = None
+        self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        delay = 0.1
+        try:
+            while not self._closing:
+                try:
+                    await self._listen()
+                except Exception as exc:  # any failure to connect: try again later
+                    log.warning("LISTEN reconnect failed (%s); retrying in %.1fs", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.RECONNECT_MAX_DELAY)
+                    continue
+                log.info("PostgreSQL LISTEN connection is back")
+                self._wake_everyone()
+                return
+        finally:
+            self._reconnecting = None
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        origin, _, inbox_id = payload.partition(":")
+        if origin != self.origin:
+            self.publish_local(inbox_id)
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnecting
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None

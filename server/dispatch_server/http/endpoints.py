@@ -1,0 +1,136 @@
+"""Endpoints: each route declared once, with what it needs (scope, body, query parameters)
+and what it answers (a shape and a status). The Starlette route and the OpenAPI operation
+both come from the declaration, so they cannot drift apart.
+
+A handler takes a `Call` (the request, the services, the caller's principal, the parsed
+body) and returns a shape instance, or a Starlette Response for anything that is not JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+import attrs
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from dispatch_server.auth.backends import admit
+from dispatch_server.auth.principal import Principal, Scope
+from dispatch_server.http.context import services
+from dispatch_server.http.params import Query, json_object
+from dispatch_server.http.shapes import SchemaRegistry, from_json, to_json
+from dispatch_server.services import Services
+
+B = TypeVar("B")
+Schema = dict[str, Any]
+
+_SCOPE_TEXT = {
+    Scope.ACCOUNT: "Needs an account key.",
+    Scope.INBOX: "Needs the inbox's key (an account key gets 403 with a hint).",
+    Scope.INBOX_OR_ACCOUNT: "Needs an account key or the inbox's key.",
+}
+
+
+@attrs.frozen
+class Call(Generic[B]):
+    """One request as a handler sees it."""
+
+    request: Request
+    services: Services
+    body: B
+    caller: Principal | None  # None on public routes
+
+    @property
+    def principal(self) -> Principal:
+        if self.caller is None:
+            raise RuntimeError("a public route has no principal")
+        return self.caller
+
+    def path(self, name: str) -> str:
+        value: str = self.request.path_params[name]
+        return value
+
+    def query(self, param: Query[Any]) -> Any:
+        return param.read(self.request)
+
+
+Handler = Callable[[Call[Any]], Awaitable[Any]]
+
+
+@attrs.frozen(kw_only=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    scope: Scope | None  # None: a public route
+    response: Any = None  # the shape of a JSON answer; None when the handler answers itself
+    status: int = 200
+    body: type[Any] | None = None  # the shape of a JSON request body
+    query: tuple[Query[Any], ...] = ()
+    description: str | None = None
+    # OpenAPI for what shapes cannot say (a raw MIME answer, a body of two media types).
+    openapi_extra: Schema = attrs.field(factory=dict)
+
+    def route(self) -> Route:
+        declared = self
+
+        async def endpoint(request: Request) -> Response:
+            caller = await admit(request, declared.scope) if declared.scope else None
+            body = None
+            if declared.body is not None:
+                body = from_json(declared.body, await json_object(request))
+            result = await declared.handler(Call(request, services(request), body, caller))
+            if isinstance(result, Response):
+                return result
+            return JSONResponse(to_json(result), status_code=declared.status)
+
+        endpoint.__name__ = self.handler.__name__
+        return Route(self.path, endpoint, methods=[self.method])
+
+    def operation(self, schemas: SchemaRegistry) -> Schema:
+        error = {
+            "description": "Error",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        responses: Schema = {"default": error}
+        if self.response is not None:
+            responses[str(self.status)] = {
+                "description": "OK" if self.status == 200 else "Created",
+                "content": {"application/json": {"schema": schemas.of(self.response)}},
+            }
+        operation: Schema = {
+            "summary": self.summary,
+            "operationId": self.handler.__name__,
+            "security": [{"apiKey": []}] if self.scope else [],
+            "responses": responses,
+        }
+        needs = _SCOPE_TEXT[self.scope] if self.scope else None
+        description = " ".join(text for text in (self.description, needs) if text)
+        if description:
+            operation["description"] = description
+        parameters = [_path_parameter(name) for name in _path_names(self.path)]
+        parameters += [param.openapi() for param in self.query]
+        if parameters:
+            operation["parameters"] = parameters
+        if self.body is not None:
+            operation["requestBody"] = {
+                "required": False,
+                "content": {"application/json": {"schema": schemas.object(self.body)}},
+            }
+        for key, value in self.openapi_extra.items():
+            if key == "responses":
+                operation["responses"] = {**operation["responses"], **value}
+            else:
+                operation[key] = value
+        return operation
+
+
+def _path_names(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+
+
+def _path_parameter(name: str) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}

@@ -1,0 +1,87 @@
+"""Domain errors as HTTP answers: the status of every error code, and the exception handlers
+that render `{"error": {"code", "message", "param"?}}`."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from dispatch_server.core.errors import DomainError, ErrorCode
+from dispatch_server.http.context import request_id
+
+log = logging.getLogger("dispatch_server.http")
+
+STATUS: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_REQUEST: 400,
+    ErrorCode.INVALID_CURSOR: 400,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.UPGRADE_REQUIRED: 402,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.UNKNOWN_RECIPIENT: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.ADDRESS_TAKEN: 409,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.MESSAGE_TOO_LARGE: 413,
+    ErrorCode.UNPARSEABLE_MESSAGE: 422,
+    ErrorCode.QUOTA_EXCEEDED: 429,
+    ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.INBOUND_WEBHOOK_DISABLED: 503,
+    ErrorCode.NOT_READY: 503,
+}
+
+# Errors the framework raises itself (no route, wrong method); any other would be a bug.
+_FRAMEWORK_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
+FRAMEWORK_FALLBACK_CODE = "http_error"
+
+
+def error_body(code: str, message: str, param: str | None = None) -> dict[str, object]:
+    error: dict[str, object] = {"code": code, "message": message}
+    if param is not None:
+        error["param"] = param
+    return {"error": error}
+
+
+def error_response(error: DomainError) -> JSONResponse:
+    return JSONResponse(
+        error_body(error.code, error.message, error.param), status_code=STATUS[error.code]
+    )
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return error_response(exc)
+
+
+async def framework_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _FRAMEWORK_CODES.get(exc.status_code, FRAMEWORK_FALLBACK_CODE)
+    message = "no such route" if exc.status_code == 404 else str(exc.detail)
+    return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    rid = request_id(request)
+    log.exception(
+        "unhandled error on %s %s (request %s)",
+        request.method,
+        request.url.path,
+        rid,
+        exc_info=exc,
+    )
+    # Starlette answers this outside the middleware stack, so RequestId cannot add the header.
+    return JSONResponse(
+        error_body(ErrorCode.INTERNAL_ERROR, "internal server error"),
+        status_code=500,
+        headers={"x-request-id": rid} if rid else None,
+    )
+
+
+HANDLERS = {
+    DomainError: domain_error,
+    HTTPException: framework_error,
+    Exception: unexpected_error,
+}

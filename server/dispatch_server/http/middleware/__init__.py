@@ -1,0 +1,1 @@
+"""ASGI middleware, one per file, in the order app.py stacks them."""

@@ -1,0 +1,62 @@
+"""The OpenAPI 3.1 document, assembled from the endpoints' declarations and their shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from dispatch_client._version import __version__
+from dispatch_server.http.endpoints import Endpoint
+from dispatch_server.http.shapes import SchemaRegistry, field
+
+Schema = dict[str, Any]
+
+
+@attrs.frozen(kw_only=True)
+class ErrorDetail:
+    code: str = field(description="stable; see the table of error codes")
+    message: str = field(description="for people; may change")
+    param: str | None = field(
+        default=None, description="the request field at fault, when there is one"
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Error:
+    """Every 4xx/5xx answer."""
+
+    error: ErrorDetail
+
+
+def document(endpoints: Iterable[Endpoint]) -> Schema:
+    schemas = SchemaRegistry()
+    schemas.ref(Error)
+    paths: dict[str, dict[str, Schema]] = {}
+    for endpoint in endpoints:
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = endpoint.operation(schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Dispatch API",
+            "version": __version__,
+            "description": "Email inboxes as an API for AI agents.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": dict(sorted(schemas.components.items())),
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "<key_id>.<secret>, an account or an inbox key",
+                },
+                "inboundToken": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "x-dispatch-inbound-token",
+                },
+            },
+        },
+    }

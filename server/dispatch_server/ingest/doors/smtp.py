@@ -1,0 +1,130 @@
+"""The SMTP door: an aiosmtpd listener that replies 250 only once the message is committed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Session
+from aiosmtpd.smtp import Envelope as SmtpEnvelope
+
+from dispatch_server.core.errors import DomainError, ErrorCode
+from dispatch_server.ingest.pipeline import Envelope, check_recipient, ingest
+from dispatch_server.services import Services
+
+log = logging.getLogger("dispatch_server.smtp")
+
+TEMPORARY_FAILURE = "451 4.3.0 Temporary failure, please retry"
+
+# What a refusal of the pipeline is on the wire. Permanent (5xx) unless retrying can help.
+REPLIES: dict[ErrorCode, str] = {
+    ErrorCode.UNKNOWN_RECIPIENT: "550 5.1.1 No such inbox here",
+    ErrorCode.QUOTA_EXCEEDED: "452 4.2.2 Mailbox over daily quota, try again tomorrow",
+    ErrorCode.MESSAGE_TOO_LARGE: "552 5.3.4 Message too big",
+    ErrorCode.UNPARSEABLE_MESSAGE: "554 5.6.0 {message}",
+}
+
+
+def reply_for(error: DomainError) -> str:
+    template = REPLIES.get(error.code)
+    if template is None:  # no other refusal is expected from the pipeline
+        log.error("no SMTP reply for %s: %s", error.code, error.message)
+        return TEMPORARY_FAILURE
+    return template.format(message=error.message)
+
+
+class IngestHandler:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: SmtpEnvelope,
+        address: str,
+        options: list[str],
+    ) -> str:
+        quota = self.services.settings.inbound.daily_quota
+        try:
+            refusal = await self.services.db.run_read(check_recipient, address, quota)
+        except Exception:
+            log.exception("recipient check failed; asking the sender to retry")
+            return TEMPORARY_FAILURE
+        if refusal is not None:
+            reply = reply_for(refusal)
+            log.info("RCPT %s from %s: %s", address, _peer(session), reply)
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
+        started = time.perf_counter()
+        raw = envelope.original_content or envelope.content
+        if not isinstance(raw, bytes):
+            return "554 5.6.0 Message content missing"
+        recipients = tuple(envelope.rcpt_tos)
+        try:
+            await ingest(
+                self.services, raw, Envelope(recipients=recipients, mail_from=envelope.mail_from)
+            )
+        except DomainError as error:
+            reply = reply_for(error)
+        except Exception:
+            log.exception("ingest failed; asking the sender to retry")
+            reply = TEMPORARY_FAILURE
+        else:
+            reply = "250 2.0.0 Message accepted"
+        log.info(
+            "SMTP %s from=<%s> to=%s %d bytes: %s (%.1f ms)",
+            _peer(session),
+            envelope.mail_from or "",
+            ",".join(recipients),
+            len(raw),
+            reply.split(" ", 1)[0],
+            (time.perf_counter() - started) * 1000,
+        )
+        return reply
+
+    async def handle_exception(self, error: Exception) -> str:
+        # Anything else that goes wrong in a session: a transient 4xx without internals,
+        # rather than aiosmtpd's default 500 that carries the exception text.
+        log.error("SMTP session error", exc_info=error)
+        return TEMPORARY_FAILURE
+
+
+def _peer(session: Session) -> str:
+    peer = session.peer
+    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+
+
+# aiosmtpd logs every command at INFO ("Available AUTH mechanisms", "EHLO", ...): the door
+# logs one line per transaction instead.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+
+async def start_smtp_server(
+    services: Services, *, sock: socket.socket | None = None
+) -> asyncio.Server:
+    """Serve SMTP on the running event loop, beside the API (so in-process wake-ups work),
+    on `sock` if given, else on the configured host and port."""
+    settings = services.settings
+    handler = IngestHandler(services)
+
+    def factory() -> Any:
+        return SMTP(
+            handler,
+            data_size_limit=settings.inbound.max_message_bytes,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=settings.smtp.hostname,
+            ident="Dispatch ESMTP",
+        )
+
+    loop = asyncio.get_running_loop()
+    if sock is not None:
+        return await loop.create_server(factory, sock=sock)
+    return await loop.create_server(factory, host=settings.smtp.host, port=settings.smtp.port)
