@@ -57,8 +57,8 @@ class WaitTimeoutError(DispatchError, TimeoutError):
     """A wait_for_* call ran out of time without a matching message. Not an API error.
 
     `inbox_id` and `timeout` (seconds) are those of the call; `filters` holds the filters
-    given (`from_`, `subject`); `unmatched_count` is how many messages arrived during the
-    wait that did not match them.
+    given (`from_`, `subject`); `unmatched_count` is how many messages arrived in the window
+    the wait looked at (after its cursor, or since its time) that did not match.
     """
 
     def __init__(

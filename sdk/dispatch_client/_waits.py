@@ -125,7 +125,8 @@ def wait_until_match(
                 credentials, inbox_id, query, timeout=round_seconds, deadline=deadline
             )
         except BadRequestError as error:
-            if "timeout" not in error.message or round_seconds <= WAIT_MIN_ROUND_SECONDS:
+            about_timeout = error.param == "timeout" or "timeout" in error.message
+            if not about_timeout or round_seconds <= WAIT_MIN_ROUND_SECONDS:
                 raise
             waits.round_seconds = max(WAIT_MIN_ROUND_SECONDS, round_seconds / 2)
             continue
@@ -134,7 +135,10 @@ def wait_until_match(
         if result.matched:
             waits.cursors[inbox_id] = result.cursor
             return result
-        unmatched += result.unmatched_count
+        # Each round counts over the wait's whole window (after its cursor, or since its
+        # time), which every round of this call shares: the latest count covers the earlier
+        # ones, so counts are not added up.
+        unmatched = max(unmatched, result.unmatched_count)
         if deadline - monotonic() <= 0:
             raise timed_out()
 
@@ -163,8 +167,8 @@ def _no_match(
         text += " after the one this client's previous wait returned (pass since= to look back)"
     if filters or query.kind != "message":  # otherwise every message matches
         if unmatched == 0:
-            text += "; no message arrived in that time"
+            text += "; no message arrived"
         else:
             noun = "message" if unmatched == 1 else "messages"
-            text += f"; {unmatched} {noun} arrived in that time that did not match"
+            text += f"; {unmatched} {noun} arrived that did not match"
     return text

@@ -18,8 +18,9 @@ class WaitResult:
     """One server-side wait round. `matched` is False when it timed out.
 
     `cursor` is where the round ended: pass it as `after=` to wait for the next message.
-    `unmatched_count` is how many messages arrived during an unmatched round that did not
-    match the filters (0 on a match, and from a server that does not count them).
+    `unmatched_count` is, on an unmatched round, how many messages in the wait's window
+    (after its cursor, or since its time) did not match the filters; 0 on a match, and from
+    a server that does not count them.
     """
 
     matched: bool
