@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import email.policy
+import json
 import smtplib
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
 import httpx
+
+from tests.conftest import INBOUND_TOKEN, LiveServer
 
 
 def make_mail(
@@ -56,3 +60,43 @@ def signup(base_url: str, **body: Any) -> dict[str, Any]:
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def error_code(response: httpx.Response) -> str:
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    code: str = body["error"]["code"]
+    return code
+
+
+def cursor_token(payload: list[str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+class InboxClient:
+    """A new workspace's inbox, read with its inbox key and fed through the webhook."""
+
+    def __init__(self, server: LiveServer, local_part: str) -> None:
+        self.server = server
+        account = signup(server.base_url, local_part=local_part)
+        self.id = account["inbox"]["id"]
+        self.address = account["inbox"]["address"]
+        self.client = httpx.Client(
+            base_url=f"{server.base_url}/v1/inboxes/{self.id}",
+            headers=bearer(account["inbox_key"]),
+            timeout=30,
+        )
+
+    def deliver(self, **body: object) -> str:
+        response = httpx.post(
+            f"{self.server.base_url}/v1/webhooks/inbound",
+            headers={"x-dispatch-inbound-token": INBOUND_TOKEN},
+            json={"to": self.address, "text": "hello", **body},
+        )
+        assert response.status_code == 201, response.text
+        message_id: str = response.json()["deliveries"][0]["message_id"]
+        return message_id
+
+    def get(self, path: str, **params: object) -> httpx.Response:
+        return self.client.get(path, params=params)  # type: ignore[arg-type]

@@ -15,13 +15,12 @@ from email.utils import getaddresses
 
 import attrs
 
-from dispatch_client.extract import (
-    Extraction,
+from dispatch_client.extract import Extraction, extract
+from dispatch_client.extract.mime import (
     MimeLimitExceeded,
     attachment_filename,
     decode_bytes,
     decode_text_part,
-    extract,
     is_attachment,
     leaf_parts,
 )

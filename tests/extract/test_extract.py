@@ -11,7 +11,7 @@ import pytest
 
 from dispatch_client.extract import decode_text_part, extract, extract_message, html_to_text
 
-CORPUS = Path(__file__).parent / "corpus"
+CORPUS = Path(__file__).parents[1] / "corpus"
 EXPECTED: dict[str, dict[str, str | None]] = json.loads((CORPUS / "expected.json").read_text())
 
 

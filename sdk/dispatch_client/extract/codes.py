@@ -1,0 +1,422 @@
+"""Finding the one-time codes of a message in its subject, text part and rendered HTML."""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+
+from dispatch_client.extract.lexicon.codes import (
+    BOOKING_CODE_KEYWORDS,
+    CODE_KEYWORDS,
+    GENERIC_CODE_KEYWORDS,
+    NOT_CODE_AFTER_KEYWORD,
+    NOT_CODE_BEFORE_KEYWORD,
+    WHOLE_WORD_CODE_KEYWORDS,
+)
+from dispatch_client.extract.lexicon.decoys import (
+    BOOKING_MARKERS,
+    CURRENCY_CODES,
+    CURRENCY_SIGNS,
+    LABELS_BEFORE_NUMBER,
+    MEETING_LINK_MARKERS,
+    MEETING_MARKERS,
+    PROMO_WORDS,
+    PROMO_WORDS_BEFORE_NUMBER,
+    SIGNS_AFTER_NUMBER,
+    SIGNS_BEFORE_NUMBER,
+    UNITS_AFTER_NUMBER,
+    WHOLE_WORD_UNITS_AFTER_NUMBER,
+)
+from dispatch_client.extract.patterns import alternation, words
+from dispatch_client.extract.text import MAX_SCAN_CHARS, line_bounds
+
+MAX_CANDIDATES = 500  # numbers and tokens judged per body
+
+
+@attrs.frozen
+class OtpMatch:
+    """A candidate one-time code: how likely it is the message's code, and where it was found."""
+
+    code: str  # separators removed, letters upper-cased
+    score: float  # 0..1
+    source: str  # "subject" | "text" | "html"
+
+
+@attrs.frozen
+class _ByGap:
+    """A keyword's weight, falling with the characters between it and the code."""
+
+    near: float  # up to NEAR_GAP characters
+    far: float  # up to FAR_GAP characters
+    farther: float
+
+    def at(self, gap: int) -> float:
+        return self.near if gap <= NEAR_GAP else self.far if gap <= FAR_GAP else self.farther
+
+
+# --- scoring: how likely a candidate is the message's one-time code, 0..1 -------------------
+# A code keyword on the code's own line: before it is the usual wording ("Your code: 482913"),
+# after it less so ("482913 is your code"); the nearer, the better.
+NEAR_GAP = 40
+FAR_GAP = 120
+KEYWORD_BEFORE = _ByGap(near=0.95, far=0.8, farther=0.55)
+KEYWORD_AFTER = _ByGap(near=0.85, far=0.6, farther=0.45)
+# As good as this from its own line, a code is not judged by the lines around it.
+GOOD_ON_ITS_LINE = 0.75
+# (line offset, weight) for a keyword on the lines around a code that stands on its own line:
+# "Your verification code:" / "482913" in separate table cells. A code inside a sentence looks
+# only at the line before, and gets that much less from it.
+NEIGHBOURS = ((-1, 0.9), (-2, 0.8), (-3, 0.65), (1, 0.7))
+NEIGHBOUR_OF_SENTENCE_PENALTY = 0.25
+# No keyword at all: a lone number of the typical length, alone on its line or in the subject.
+TYPICAL_LENGTH = 6
+LONE_NUMBER = 0.35
+LONE_NUMBER_IN_SUBJECT = 0.3
+# Added to what the keywords gave.
+STANDALONE_BONUS = 0.05  # alone on its line, the way codes are shown
+TYPICAL_LENGTH_BONUS = 0.03
+ALPHANUMERIC_PENALTY = 0.05  # letters and digits are more often an id than a code
+YEAR_LIKE_PENALTY = 0.3  # 1900-2099 is more often a year than a code
+MIN_SCORE = 0.3  # a candidate scoring less is no code
+
+# Characters searched for the words that make a keyword or a number no code.
+QUALIFIER_CHARS = 25  # before a generic keyword: "promo code", "zip code"
+LABEL_CHARS = 24  # before a number: "Order #", "Total:"
+UNIT_CHARS = 12  # after a number: "25%", "10 minutes"
+# A label cell above a lone number ("Order number" / "58213077") is a short line.
+MAX_LABEL_CELL_CHARS = 60
+MAX_LABEL_CELL_WORDS = 4
+
+
+# Matched on lower-cased text; a keyword made of ASCII letters must be a whole word, the
+# others (but the whole-word ones) match inside words too.
+_KEYWORD_PATTERN = re.compile(alternation(words(CODE_KEYWORDS)))
+_GENERIC_KEYWORDS = frozenset(words(GENERIC_CODE_KEYWORDS))
+_WHOLE_WORD_KEYWORDS = frozenset(words(WHOLE_WORD_CODE_KEYWORDS))
+_BOOKING_KEYWORDS = frozenset(words(BOOKING_CODE_KEYWORDS))
+# A generic code keyword named by the word before or after it: "promo code", "código postal".
+_NOT_CODE_BEFORE = re.compile(
+    r"(?<!\w)(?:" + alternation(words(NOT_CODE_BEFORE_KEYWORD)) + r")\s*-?\s*$"
+)
+_NOT_CODE_AFTER = re.compile(r"\s*" + alternation(words(NOT_CODE_AFTER_KEYWORD)))
+# Looked for in the lower-cased message.
+_MEETING_MARKERS = (*words(MEETING_MARKERS), *MEETING_LINK_MARKERS)
+_BOOKING_MARKERS = tuple(words(BOOKING_MARKERS))
+# Matched on lower-cased lines.
+_PROMO_LINE = re.compile(
+    alternation(words(PROMO_WORDS))
+    + r"|\b"
+    + alternation(words(PROMO_WORDS_BEFORE_NUMBER))
+    + r" \d"
+)
+# The label or sign just before a number that makes it no code: "Order #", "Total", "©" …
+_DECOY_BEFORE = re.compile(
+    r"(?:(?<!\w)(?:"
+    + alternation([*words(LABELS_BEFORE_NUMBER), *CURRENCY_CODES])
+    + r")|"
+    + alternation([*SIGNS_BEFORE_NUMBER, *CURRENCY_SIGNS])
+    + r")\W{0,3}$"
+)
+# The unit just after a number that makes it no code: "25%", "10 minutes", "49,99 €" …,
+# matched right after the number (match() anchors it; "^" would not hold at a start index).
+_DECOY_AFTER = re.compile(
+    r"\W{0,2}(?:"
+    + alternation(
+        [*words(UNITS_AFTER_NUMBER), *CURRENCY_CODES, *CURRENCY_SIGNS, *SIGNS_AFTER_NUMBER]
+    )
+    + r"|(?:"
+    + alternation(words(WHOLE_WORD_UNITS_AFTER_NUMBER))
+    + r")\b)|#",
+    re.IGNORECASE,
+)
+
+# Digits with the separators that keep a number whole: "1 299,00", "24.11.2026", "555-0132".
+# Written to start with a character class, which lets sre skip ahead fast; the lookahead
+# skips the many short numbers ("25%", "2 items") without a round trip to Python.
+_NUMERIC_SPAN = re.compile(
+    r"[+(0-9](?:(?<=[+(])[0-9]|(?<=[0-9]))(?=[0-9 \-–./:,)]{2})"
+    r"[0-9]*(?:(?:[ ]|[ ]?[-–./:,)][ ]?)[0-9]+)*"
+)
+# Upper-case letters and digits, both present ("K7QX2M", "WXK-2P9"); a first character
+# that is a digit needs a letter after it, and the other way round. Lower-case tokens like
+# "abc123" are more often ids in prose than codes.
+_ALNUM_TOKEN = re.compile(
+    r"[A-Z0-9](?<![\w-][A-Z0-9])"
+    r"(?:(?<=[0-9])(?=[A-Z0-9-]{0,8}[A-Z])|(?<=[A-Z])(?=[A-Z0-9-]{0,8}[0-9]))"
+    r"(?:[A-Z0-9]{2,3}-[A-Z0-9]{3,4}|[A-Z0-9]{3,7})(?![\w-])"
+)
+_DATE_SHAPE = re.compile(
+    r"^(\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}:\d{2}(:\d{2})?|\d{1,2}[./]\d{4}|\d{4}[./]\d{1,2})$"
+)
+# Digit groups that read as one code: 482 913, 4829 1307, 48 29 13, 4 8 2 9 1 3, 4829-13 …
+_CODE_GROUPS = re.compile(
+    r"^(\d{3}[ -]\d{3}|\d{4}[ -]\d{4}|\d{2}[ -]\d{2}[ -]\d{2}|\d(?: \d){3,7}"
+    r"|\d{4}[ -]\d{2}|\d{2}[ -]\d{4}|\d{3}[ -]\d{4}|\d{4}[ -]\d{3})$"
+)
+_NOT_DIGIT = re.compile(r"[^0-9]")
+# Decimal digits of other scripts: Arabic-Indic ٤, Persian ۴, Devanagari ४, fullwidth ４ …, in
+# runs short enough for int(). A leading single character class is scanned for fast, a repeat
+# ("{1,18}") 60% slower.
+_OTHER_DIGITS = re.compile(r"[^\D0-9][^\D0-9]{0,17}")
+_DIGIT_RUN = re.compile(r"[0-9]{4,8}")
+_STANDALONE_STRIP = " :.-–*[](){}<>「」【】\"'"
+
+
+@attrs.frozen
+class _Candidate:
+    code: str
+    start: int
+    end: int
+    alphanumeric: bool
+
+
+class _Message:
+    """Facts about the whole message that change what a keyword means, found on demand."""
+
+    def __init__(self, sources: list[tuple[str, str]]) -> None:
+        self._sources = sources
+        self._lower: str | None = None
+        self._meeting: bool | None = None
+        self._booking: bool | None = None
+
+    def _text(self) -> str:
+        if self._lower is None:
+            self._lower = "\n".join(text for _, text in self._sources)[:MAX_SCAN_CHARS].lower()
+        return self._lower
+
+    @property
+    def meeting(self) -> bool:
+        if self._meeting is None:
+            self._meeting = any(marker in self._text() for marker in _MEETING_MARKERS)
+        return self._meeting
+
+    @property
+    def booking(self) -> bool:
+        if self._booking is None:
+            self._booking = any(marker in self._text() for marker in _BOOKING_MARKERS)
+        return self._booking
+
+
+class _Source:
+    """One scanned text (subject, text part or rendered HTML), one line per visual line; the
+    code keywords of a line are found the first time a candidate near it asks."""
+
+    def __init__(self, name: str, text: str, message: _Message) -> None:
+        self.name = name
+        self.text = text
+        self._message = message
+        self._keywords: dict[int, list[int]] = {}
+
+    def line(self, pos: int) -> tuple[int, int]:
+        return line_bounds(self.text, pos)
+
+    def keywords(self, start: int, end: int) -> list[int]:
+        """Positions of the usable code keywords on the line text[start:end]."""
+        found = self._keywords.get(start)
+        if found is None:
+            found = self._keywords[start] = self._find_keywords(start, end)
+        return found
+
+    def _find_keywords(self, start: int, end: int) -> list[int]:
+        line = self.text[start:end]
+        lower = line.lower()
+        if len(lower) != len(line):  # "İ" lower-cases to two code points
+            lower = line.replace("İ", "I").lower()
+        found: list[int] = []
+        for match in _KEYWORD_PATTERN.finditer(lower):
+            word = match.group()
+            left, right = match.span()
+            if (word.isascii() or word in _WHOLE_WORD_KEYWORDS) and (
+                _letter(lower, left - 1) or _letter(lower, right)
+            ):
+                continue
+            if ("code" in word or word in _GENERIC_KEYWORDS) and (
+                _NOT_CODE_BEFORE.search(lower, max(0, left - QUALIFIER_CHARS), left)
+                or _NOT_CODE_AFTER.match(lower, right)
+            ):
+                continue
+            if word in _GENERIC_KEYWORDS and self._message.meeting:
+                continue
+            if word in _BOOKING_KEYWORDS and self._message.booking:
+                continue
+            found.append(start + left)
+        if found and _PROMO_LINE.search(lower):
+            return []  # "Take an extra 25% off with code" / "WINTER25"
+        return found
+
+
+def _letter(text: str, index: int) -> bool:
+    """Whether text[index] is a letter of the whole-word keywords' scripts: a-z or Arabic."""
+    if not 0 <= index < len(text):
+        return False
+    char = text[index]
+    return "a" <= char <= "z" or ("\u0620" <= char <= "\u06ff" and char.isalpha())
+
+
+def _cjk(char: str) -> bool:
+    return "\u3000" <= char <= "\u9fff" or "\uac00" <= char <= "\ud7af"
+
+
+def _year_like(code: str) -> bool:
+    return len(code) == 4 and code.isdigit() and 1900 <= int(code) <= 2099
+
+
+def _numeric_candidates(text: str) -> list[_Candidate]:
+    found: list[_Candidate] = []
+    for match in _NUMERIC_SPAN.finditer(text):
+        span = match.group()
+        if len(span) < 4:
+            continue
+        start, end = match.span()
+        before = text[start - 1] if start else ""
+        if (before.isalpha() and not _cjk(before)) or (before and before in "#$€£¥*_/\\@&=%"):
+            continue  # part of a word, an amount, an id: "A123456", "#483920", "*739155#"
+        if end < len(text) and text[end].isalpha() and not _cjk(text[end]):
+            continue  # "1234abc"
+        if span[0] in "+(":
+            continue  # phone numbers: "+1 415…", "(415) …"
+        if _DATE_SHAPE.match(span):
+            continue
+        if span.isdigit():
+            if len(span) <= 8:
+                found.append(_Candidate(span, start, end, False))
+            continue
+        digits = _NOT_DIGIT.sub("", span)
+        if 4 <= len(digits) <= 8 and _CODE_GROUPS.match(span):
+            found.append(_Candidate(digits, start, end, False))
+            continue
+        if any(sep in span for sep in ".,:/)"):
+            continue  # amounts (1,299.00), versions (2.4.1), ratios, times
+        # Several digit groups that do not form a code ("in 10 minutes 482913"): judge each,
+        # unless they add up to a long number (phone, card, account), of which no part is a code.
+        if len(digits) > 8:
+            continue
+        for group in _DIGIT_RUN.finditer(span):
+            found.append(
+                _Candidate(group.group(), start + group.start(), start + group.end(), False)
+            )
+    return found
+
+
+def _alphanumeric_candidates(text: str) -> list[_Candidate]:
+    found: list[_Candidate] = []
+    for match in _ALNUM_TOKEN.finditer(text):
+        found.append(_Candidate(match.group().replace("-", ""), match.start(), match.end(), True))
+    return found
+
+
+def _decoy(line: str, start: int, end: int) -> bool:
+    lower = line.lower()
+    if len(lower) != len(line):  # "İ" lower-cases to two code points
+        lower = line.replace("İ", "I").lower()
+    if _DECOY_BEFORE.search(lower, max(0, start - LABEL_CHARS), start):
+        return True
+    return bool(_DECOY_AFTER.match(line, end, end + UNIT_CHARS) or _PROMO_LINE.search(lower))
+
+
+def _label_cell_above(source: _Source, line_start: int) -> bool:
+    """Whether the line above is a short decoy label, like the label cell of a table row:
+    "Order number" / "58213077", "رقم الشحنة" / "٧٣٤٩٢١" (shipment number)."""
+    if line_start == 0:
+        return False
+    start, end = source.line(line_start - 1)
+    label = source.text[start:end]
+    return (
+        len(label) <= MAX_LABEL_CELL_CHARS
+        and len(label.split()) <= MAX_LABEL_CELL_WORDS
+        and bool(_DECOY_BEFORE.search(label.lower()))
+    )
+
+
+def _score(source: _Source, candidate: _Candidate) -> float:
+    """How likely the candidate is the message's one-time code, 0..1."""
+    text = source.text
+    line_start, line_end = source.line(candidate.start)
+    line = text[line_start:line_end]
+    start, end = candidate.start - line_start, candidate.end - line_start
+    standalone = line.strip(_STANDALONE_STRIP) == line[start:end]
+    best = 0.0
+    for position in source.keywords(line_start, line_end):
+        where = position - line_start
+        if where < start:
+            best = max(best, KEYWORD_BEFORE.at(start - where))
+        elif where >= end:
+            best = max(best, KEYWORD_AFTER.at(where - end))
+    if best < GOOD_ON_ITS_LINE:
+        above = below = (line_start, line_end)
+        for offset, weight in NEIGHBOURS if standalone else NEIGHBOURS[:1]:
+            if offset < 0:
+                if above[0] == 0:
+                    continue
+                above = source.line(above[0] - 1)
+                neighbour = above
+            else:
+                if below[1] >= len(text):
+                    continue
+                below = source.line(below[1] + 1)
+                neighbour = below
+            if source.keywords(*neighbour):
+                best = max(best, weight if standalone else weight - NEIGHBOUR_OF_SENTENCE_PENALTY)
+    if best == 0.0:
+        # A lone 6-digit number is the typical code even without a keyword, unless a label
+        # cell names it; digits spread over groups or cells ("4 8 2 9 1 3") need a keyword (a
+        # row of six single-digit counts is no code).
+        if (
+            len(candidate.code) != TYPICAL_LENGTH
+            or candidate.alphanumeric
+            or line[start:end] != candidate.code
+        ):
+            return 0.0
+        if standalone and not _label_cell_above(source, line_start):
+            best = LONE_NUMBER
+        elif source.name == "subject":
+            best = LONE_NUMBER_IN_SUBJECT
+        else:
+            return 0.0
+    if _decoy(line, start, end):
+        return 0.0
+    if standalone:
+        best += STANDALONE_BONUS
+    if len(candidate.code) == TYPICAL_LENGTH:
+        best += TYPICAL_LENGTH_BONUS
+    if candidate.alphanumeric:
+        best -= ALPHANUMERIC_PENALTY
+    if _year_like(candidate.code):
+        best -= YEAR_LIKE_PENALTY
+    return max(0.0, min(1.0, best))
+
+
+def _ascii_digits(match: re.Match[str]) -> str:
+    digits = match.group()
+    return str(int(digits)).zfill(len(digits))  # int() reads the digits of any script
+
+
+def _ascii_numbers(text: str) -> str:
+    """The text with numbers written in ASCII ("٤٨٢٩١٣" → "482913", "١٬٢٩٩٫٠٠" → "1,299.00"),
+    one character for one, so that every rule about numbers holds in every script."""
+    if text.isascii():
+        return text
+    text = _OTHER_DIGITS.sub(_ascii_digits, text)
+    # The Arabic decimal separator, thousands separator and per cent sign.
+    return text.replace("٫", ".").replace("٬", ",").replace("٪", "%")
+
+
+def find_codes(texts: list[tuple[str, str]]) -> tuple[OtpMatch, ...]:
+    """The codes in the named texts of one message ("subject", "text", "html"), best first."""
+    message = _Message(texts)
+    best: dict[str, OtpMatch] = {}
+    order: dict[str, int] = {}
+    for name, text in texts:
+        source = _Source(name, _ascii_numbers(text), message)
+        candidates = _numeric_candidates(source.text)[:MAX_CANDIDATES]
+        candidates += _alphanumeric_candidates(source.text)[:MAX_CANDIDATES]
+        for candidate in candidates:
+            score = _score(source, candidate)
+            if score < MIN_SCORE:
+                continue
+            code = candidate.code.upper()
+            order.setdefault(code, len(order))
+            if code not in best or score > best[code].score:
+                best[code] = OtpMatch(code=code, score=round(score, 3), source=name)
+    return tuple(sorted(best.values(), key=lambda m: (-m.score, order[m.code])))

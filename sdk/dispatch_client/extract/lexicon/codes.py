@@ -1,0 +1,105 @@
+"""Code keywords: the words that name a one-time code, and the words that cancel them."""
+
+from __future__ import annotations
+
+# Matched as substrings of lower-cased text, so inflections ("подтверждения",
+# "verifizierungscode") are covered by their stems; those made of ASCII letters only as whole
+# words ("pin" is not in "shipping").
+CODE_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "en": (
+        "verification code", "security code", "login code", "log-in code", "sign-in code",
+        "sign in code", "signin code", "one-time", "one time", "passcode", "otp", "2fa",
+        "two-factor", "two factor", "authentication code", "confirmation code", "access code",
+        "pin", "code", "verify", "verification",
+    ),
+    "de": (
+        "bestätigungscode", "sicherheitscode", "verifizierungscode", "anmeldecode",
+        "aktivierungscode", "zugangscode", "freischaltcode", "einmalcode", "einmalpasswort",
+        "einmal-passwort", "bestätigung",
+    ),
+    "fr": ("code de vérification", "code de confirmation", "code de sécurité", "vérification"),
+    "es": ("código", "codigo", "verificación"),
+    "pt": ("código", "codigo", "verificação"),
+    "it": ("codice", "verifica"),
+    "nl": ("verificatiecode", "bevestigingscode", "inlogcode"),
+    "sv": ("verifieringskod", "engångskod", "kod"),
+    "pl": ("kod", "weryfikac"),
+    "tr": ("kod", "doğrulama", "dogrulama"),
+    "id": ("kode", "verifikasi"),
+    "vi": ("mã xác minh", "mã xác thực", "mã xác nhận"),
+    "ru": ("код", "пароль", "подтвержд"),
+    "ja": ("認証コード", "確認コード", "ワンタイム", "コード"),
+    "zh": (
+        "验证码", "驗證碼", "校验码", "动态码", "确认码", "一次性密码", "一次性密碼", "动态密码",
+        "動態密碼",
+    ),
+    "ko": ("인증", "코드"),
+    "ar": ("رمز", "كود", "التحقق", "لمرة واحدة"),
+    "fa": ("کد", "یکبار مصرف", "احراز هویت"),
+    "he": ("קוד",),
+    "hi": ("कोड", "सत्यापन", "ओटीपी"),
+}  # fmt: skip
+
+# The keywords that name any code (the word "code", "PIN", "password"): the words around them
+# can make it a postal or promo code, and in a meeting invitation they name its passcode.
+GENERIC_CODE_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "en": ("code", "pin", "passcode"),
+    "sv": ("kod",),
+    "pl": ("kod",),
+    "tr": ("kod",),
+    "id": ("kode",),
+    "es": ("código", "codigo"),
+    "pt": ("código", "codigo"),
+    "it": ("codice",),
+    "ru": ("код", "пароль"),
+    "ja": ("コード",),
+    "ko": ("코드",),
+    "he": ("קוד",),
+    "hi": ("कोड",),
+    "ar": ("رمز", "كود"),
+    "fa": ("کد",),
+}
+
+# Keywords matched as whole words although not ASCII: the Persian "code" is also inside
+# "کدام" (which) and "یکدیگر" (each other). Other non-ASCII keywords match inside words too
+# (inflections, no spaces in CJK, the Arabic "الرمز" and "رمزك": the code, your code).
+WHOLE_WORD_CODE_KEYWORDS: dict[str, tuple[str, ...]] = {"fa": ("کد",)}
+
+# Keywords that, on a booking, name the reservation's record locator.
+BOOKING_CODE_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "en": ("confirmation code",),
+    "fr": ("code de confirmation",),
+    "de": ("bestätigung",),
+}
+
+# A word just before a generic code keyword that names another kind of code: "promo code",
+# "zip code", "auth code: 004512" (a card payment's authorisation, on a receipt). Whole words.
+NOT_CODE_BEFORE_KEYWORD: dict[str, tuple[str, ...]] = {
+    "en": (
+        "promo", "promotional", "discount", "coupon", "voucher", "gift", "zip", "postal", "post",
+        "area", "country", "source", "bar", "qr", "dress", "error", "status", "tracking",
+        "reference", "invoice", "order", "booking", "reservation", "referral", "product", "item",
+        "sku", "style", "colour", "color", "tax", "vat", "swift", "bic", "iban", "routing",
+        "sort", "auth", "authorisation", "authorization", "approval", "offer", "sale",
+    ),
+    "de": ("rabatt", "gutschein"),
+}  # fmt: skip
+
+# A word just after a generic code keyword that names another kind of code: "code promo",
+# "código postal", "الرمز البريدي" (the postal code), "کد پیگیری" (tracking code). Matched as
+# the start of what follows the keyword.
+NOT_CODE_AFTER_KEYWORD: dict[str, tuple[str, ...]] = {
+    "fr": ("postal", "promo", "de réduction", "de réservation"),
+    "es": ("postal", "promocional", "de descuento", "de reserva"),
+    "pt": ("postal", "promocional", "de desconto", "de reserva"),
+    "it": ("postale", "promozionale", "sconto"),
+    "pl": ("pocztowy", "rabatowy", "promo"),
+    "tr": ("indirim",),
+    # postal, discount, promotional, voucher, coupon; with and without the article
+    "ar": (
+        "بريدي", "البريدي", "خصم", "الخصم", "ترويجي", "الترويجي", "قسيمة", "القسيمة", "كوبون",
+        "الكوبون",
+    ),
+    # postal, discount, tracking (twice), order, national (the national id)
+    "fa": ("پستی", "تخفیف", "پیگیری", "رهگیری", "سفارش", "ملی"),
+}  # fmt: skip

@@ -1,0 +1,133 @@
+"""Message pages, folders, retention, message detail, artifacts, the OTP and cursors, over
+real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from dispatch_server.db import tables as t
+from tests.conftest import LiveServer
+from tests.helpers import InboxClient, cursor_token
+
+
+def test_cursor_paging_newest_first(live_server: LiveServer) -> None:
+    inbox = InboxClient(live_server, "paging")
+    ids = [inbox.deliver(subject=f"m{i}") for i in range(7)]
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        params: dict[str, object] = {"limit": 3}
+        if cursor:
+            params["cursor"] = cursor
+        body = inbox.get("/messages", **params).json()
+        seen += [m["id"] for m in body["data"]]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert seen == list(reversed(ids))
+
+
+def test_folder_filter(live_server: LiveServer) -> None:
+    inbox = InboxClient(live_server, "folders")
+    good = inbox.deliver(subject="good")
+    bad = inbox.deliver(subject="bad", spam=True)
+    assert [m["id"] for m in inbox.get("/messages").json()["data"]] == [good]
+    assert [m["id"] for m in inbox.get("/messages", folder="spam").json()["data"]] == [bad]
+    assert {m["id"] for m in inbox.get("/messages", folder="all").json()["data"]} == {good, bad}
+
+
+def test_message_detail_artifacts_and_otp(live_server: LiveServer) -> None:
+    inbox = InboxClient(live_server, "otp-read")
+    assert inbox.get("/otp").json() == {"otp": None}
+    first = inbox.deliver(subject="Your code", text="Your verification code is 111111")
+    inbox.deliver(subject="Spammy code", text="Your verification code is 999999", spam=True)
+    second = inbox.deliver(
+        subject="Sign in", text="Your login code is 222222. https://acme.test/login?token=t"
+    )
+    otp = inbox.get("/otp").json()["otp"]
+    assert otp["code"] == "222222" and otp["message_id"] == second and otp["subject"] == "Sign in"
+    detail = inbox.get(f"/messages/{second}").json()
+    kinds = {(a["kind"], a["value"]) for a in detail["artifacts"]}
+    assert ("otp", "222222") in kinds and ("link", "https://acme.test/login?token=t") in kinds
+    otps = inbox.get("/artifacts", kind="otp").json()["data"]
+    assert [a["value"] for a in otps] == ["222222", "111111"]  # spam excluded, newest first
+    assert otps[1]["message_id"] == first
+    assert inbox.get("/artifacts", kind="bogus").status_code == 400
+    assert inbox.get("/messages/not-an-id").status_code == 404
+
+
+def _age_messages(server: LiveServer, message_ids: list[str], days: int) -> None:
+    async def run() -> None:
+        engine = create_async_engine(server.database_url)
+        old = datetime.now(UTC) - timedelta(days=days)
+        async with engine.begin() as conn:
+            await conn.execute(
+                t.messages.update().where(t.messages.c.id.in_(message_ids)).values(received_at=old)
+            )
+            await conn.execute(
+                t.artifacts.update()
+                .where(t.artifacts.c.message_id.in_(message_ids))
+                .values(received_at=old)
+            )
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def test_retention_hides_old_mail_from_every_read(live_server: LiveServer) -> None:
+    inbox = InboxClient(live_server, "retention")
+    old = inbox.deliver(text="Your verification code is 333333")
+    fresh = inbox.deliver(text="nothing here")
+    _age_messages(live_server, [old], days=live_server.settings.storage.message_retention_days + 1)
+    assert [m["id"] for m in inbox.get("/messages").json()["data"]] == [fresh]
+    assert inbox.get(f"/messages/{old}").status_code == 404
+    assert inbox.get(f"/messages/{old}/raw").status_code == 404
+    assert inbox.get("/otp").json() == {"otp": None}
+    assert inbox.get("/artifacts").json()["data"] == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        ["message", "0001-01-01T00:00:00+14:00", ""],
+        ["message", "9999-12-31T23:59:59-14:00", ""],
+        ["message", "2026-01-01T00:00:00+00:00", "a\x00b"],
+        ["message", "2026-01-01T00:00:00+00:00", "\x00"],
+        ["message", "2026-01-01T00:00:00+00:00", "not-an-id"],
+        ["2026-01-01T00:00:00+00:00", ""],
+    ],
+)
+@pytest.mark.parametrize("listing", ["messages", "artifacts"])
+def test_forged_cursors_are_400(live_server: LiveServer, listing: str, payload: list[str]) -> None:
+    inbox = InboxClient(live_server, f"forged-{listing}-{abs(hash(str(payload))) % 10**8}")
+    payload = (
+        ["artifact", *payload[1:]] if listing == "artifacts" and len(payload) == 3 else payload
+    )
+    response = inbox.get(f"/{listing}", cursor=cursor_token(payload))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_cursor"
+
+
+def test_a_cursor_only_works_on_its_own_listing(live_server: LiveServer) -> None:
+    inbox = InboxClient(live_server, "cursor-kinds")
+    for i in range(3):
+        inbox.deliver(text=f"Your code is {i}{i}{i}{i}{i}{i}. https://acme.test/v?{i}")
+    messages = inbox.get("/messages", limit=1).json()["next_cursor"]
+    artifacts = inbox.get("/artifacts", limit=1).json()["next_cursor"]
+    assert inbox.get("/messages", cursor=messages).status_code == 200
+    assert inbox.get("/artifacts", cursor=artifacts).status_code == 200
+    for path, cursor in (("/artifacts", messages), ("/messages", artifacts)):
+        response = inbox.get(path, cursor=cursor)
+        assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_cursor")
+    # a wait answer's cursor is a position among messages, like a message page's
+    waited = inbox.get("/wait", timeout=0).json()["cursor"]
+    assert inbox.get("/messages", cursor=waited).status_code == 200
+    assert inbox.get("/wait", after=messages, timeout=0).status_code == 200
+    assert inbox.get("/wait", after=artifacts, timeout=0).status_code == 400

@@ -1,0 +1,160 @@
+"""The server-side wait: timeouts, wake-ups, cursors, filters and what it counts as unmatched."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.conftest import LiveServer, _ServerThread, make_settings
+from tests.helpers import InboxClient, cursor_token
+
+
+def test_wait_times_out_with_a_normal_answer(live_server: LiveServer) -> None:
+    inbox = InboxClient(live_server, "wait-timeout")
+    started = time.monotonic()
+    response = inbox.get("/wait", timeout=0.3)
+    assert time.monotonic() - started >= 0.3
+    assert response.status_code == 200
+    body = response.json()
+    assert body["matched"] is False and body["message"] is None and body["otp"] is None
+    assert isinstance(body["cursor"], str)
+
+
+def test_wait_wakes_immediately_on_ingest(live_server: LiveServer) -> None:
+    inbox = InboxClient(live_server, "wait-wake")
+    since = datetime.now(UTC).isoformat()
+    result: dict[str, object] = {}
+
+    def waiter() -> None:
+        result["response"] = inbox.get("/wait", kind="otp", since=since, timeout=20).json()
+        result["at"] = time.monotonic()
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(0.3)
+    inbox.deliver(subject="Verify", text="Your verification code is 444555")
+    delivered_at = time.monotonic()
+    thread.join(timeout=25)
+    body = result["response"]
+    assert isinstance(body, dict)
+    assert body["matched"] is True and body["otp"]["code"] == "444555"
+    # far below the 5 s safety re-check: the ingest woke the waiter
+    assert float(result["at"]) - delivered_at < 1.0  # type: ignore[arg-type]
+
+
+def test_wait_returns_recent_match_without_waiting(live_server: LiveServer) -> None:
+    inbox = InboxClient(live_server, "wait-recent")
+    inbox.deliver(text="Your code is 101010")
+    newest = inbox.deliver(text="Your code is 202020")
+    body = inbox.get("/wait", kind="otp", timeout=5).json()
+    assert body["matched"] and body["message"]["id"] == newest and body["otp"]["code"] == "202020"
+
+
+def test_wait_after_cursor_walks_forward_in_order(live_server: LiveServer) -> None:
+    inbox = InboxClient(live_server, "wait-after")
+    first = inbox.get("/wait", timeout=0).json()
+    a = inbox.deliver(subject="a")
+    b = inbox.deliver(subject="b")
+    step1 = inbox.get("/wait", after=first["cursor"], timeout=1).json()
+    step2 = inbox.get("/wait", after=step1["cursor"], timeout=1).json()
+    step3 = inbox.get("/wait", after=step2["cursor"], timeout=0.2).json()
+    assert [step1["message"]["id"], step2["message"]["id"]] == [a, b]
+    assert step3["matched"] is False and step3["cursor"] == step2["cursor"]
+
+
+def test_wait_filters(live_server: LiveServer) -> None:
+    inbox = InboxClient(live_server, "wait-filter")
+    inbox.deliver(subject="Newsletter", text="Read our news", **{"from": "news@shop.test"})
+    inbox.deliver(subject="Your code", text="Your code is 555666", **{"from": "auth@acme.test"})
+    inbox.deliver(
+        subject="Confirm your email",
+        text="Click https://acme.test/confirm?t=1",
+        **{"from": "auth@acme.test"},
+    )
+    by_from = inbox.get("/wait", **{"from": "SHOP.test"}, timeout=0).json()
+    assert by_from["message"]["subject"] == "Newsletter"
+    by_subject = inbox.get("/wait", subject="code", timeout=0).json()
+    assert by_subject["otp"]["code"] == "555666"
+    by_kind = inbox.get("/wait", kind="link", timeout=0).json()
+    assert by_kind["link"]["value"] == "https://acme.test/confirm?t=1"
+    none = inbox.get("/wait", subject="100%_match", timeout=0).json()
+    assert none["matched"] is False
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"kind": "sms"},
+        {"timeout": "-1"},
+        {"timeout": "nan"},
+        {"timeout": "soon"},
+        {"since": "yesterday"},
+        {"since": "2026-01-01T00:00:00"},
+        {"since": "0001-01-01T00:00:00+14:00"},
+        {"since": "9999-12-31T23:59:59-14:00"},
+        {"after": cursor_token(["message", "0001-01-01T00:00:00+14:00", ""])},
+        {"after": cursor_token(["message", "9999-12-31T23:59:59-14:00", ""])},
+        {"after": cursor_token(["message", "2026-01-01T00:00:00+00:00", "a\x00b"])},
+        {"after": cursor_token(["artifact", "2026-01-01T00:00:00+00:00", ""])},
+        {"after": "zzz"},
+        {"folder": "x"},
+        {"after": "WyIyMDI2LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwgIiJd", "since": "2026-01-01T00:00:00Z"},
+    ],
+)
+def test_wait_rejects_bad_parameters(live_server: LiveServer, params: dict[str, str]) -> None:
+    inbox = InboxClient(live_server, f"wait-bad-{abs(hash(str(params))) % 10**8}")
+    response = inbox.get("/wait", **params)
+    assert response.status_code == 400, params
+    assert response.json()["error"]["code"] in ("invalid_request", "invalid_cursor")
+
+
+def test_wait_accepts_extreme_but_valid_times(live_server: LiveServer) -> None:
+    inbox = InboxClient(live_server, "wait-extremes")
+    newest = inbox.deliver(subject="hello")
+    early = inbox.get("/wait", since="0001-01-01T00:00:00Z", timeout=0).json()
+    assert early["matched"] and early["message"]["id"] == newest
+    late = inbox.get("/wait", since="9999-12-31T23:59:59+00:00", timeout=0).json()
+    assert late["matched"] is False
+    assert inbox.get("/wait", after=late["cursor"], timeout=0).json()["matched"] is False
+
+
+def test_wait_timeout_above_the_maximum_is_shortened_not_refused(database_url: str) -> None:
+    thread = _ServerThread(make_settings(database_url, DISPATCH_WAIT_MAX_SECONDS=0.3))
+    server = thread.start()
+    try:
+        inbox = InboxClient(server, "wait-clamp")
+        started = time.monotonic()
+        response = inbox.get("/wait", timeout=3600)
+        elapsed = time.monotonic() - started
+        assert response.status_code == 200, response.text
+        assert response.json()["matched"] is False
+        assert 0.3 <= elapsed < 5
+        assert inbox.get("/wait", timeout="inf").status_code == 200
+        message = inbox.deliver(subject="now")
+        body = inbox.get("/wait", timeout=1e300).json()
+        assert body["matched"] and body["message"]["id"] == message
+    finally:
+        thread.stop()
+
+
+def test_wait_counts_the_mail_that_arrived_but_did_not_match(live_server: LiveServer) -> None:
+    inbox = InboxClient(live_server, "wait-unmatched")
+    start = inbox.get("/wait", timeout=0).json()
+    assert start["unmatched_count"] == 0
+    inbox.deliver(subject="Weekly digest", text="nothing to see")
+    inbox.deliver(subject="Your code", text="Your code is 818181", **{"from": "a@other.test"})
+    inbox.deliver(subject="Spam", text="Your code is 929292", spam=True)  # another folder
+    after = {"after": start["cursor"], "timeout": 0}
+    by_subject = inbox.get("/wait", subject="login", **after).json()
+    assert by_subject["matched"] is False and by_subject["unmatched_count"] == 2
+    by_sender = inbox.get("/wait", kind="otp", **{"from": "github"}, **after).json()
+    assert by_sender["matched"] is False and by_sender["unmatched_count"] == 2
+    otp_only = inbox.get("/wait", kind="link", **after).json()
+    assert otp_only["unmatched_count"] == 2
+    matched = inbox.get("/wait", kind="otp", **after).json()
+    assert matched["matched"] is True and matched["unmatched_count"] == 0
+    since_window = inbox.get("/wait", subject="login", timeout=0).json()  # default lookback
+    assert since_window["unmatched_count"] == 2
