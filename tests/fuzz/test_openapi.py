@@ -1,5 +1,6 @@
 """Property-based requests generated from our own OpenAPI document (schemathesis): whatever a
-client sends, the server answers with a 2xx or a 4xx, never a 5xx."""
+client sends, the server answers with a 2xx or a 4xx, never a 5xx, and every answer (success
+or error) has the status, content type and body shape the document declares."""
 
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.conftest import INBOUND_TOKEN, LiveServer
 from tests.helpers import bearer, signup
@@ -60,15 +66,25 @@ def prepare(case: Any, identity: Identity, pin_ids: bool) -> dict[str, str]:
         case.query = {**(case.query or {}), "timeout": 0}
     if path == "/v1/webhooks/inbound":
         return {"x-dispatch-inbound-token": INBOUND_TOKEN}
-    if path in ("/v1/inboxes", "/v1/inboxes/{inbox_id}/keys"):
+    if path in ("/v1/inboxes", "/v1/inboxes/{inbox_id}/keys") or path.startswith(
+        "/v1/inboxes/{inbox_id}/keys/"
+    ):
         return bearer(identity.account_key)
     return bearer(identity.inbox_key)
+
+
+CHECKS = (
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+)
 
 
 def test_no_input_makes_the_server_fail(live_server: LiveServer, identity: Identity) -> None:
     schema = schemathesis.openapi.from_url(f"{live_server.base_url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
-    assert len(operations) >= 14
+    assert len(operations) >= 16
 
     for operation in operations:
 
@@ -79,7 +95,7 @@ def test_no_input_makes_the_server_fail(live_server: LiveServer, identity: Ident
         def check(case: Any, pin_ids: bool) -> None:
             headers = prepare(case, identity, pin_ids)
             response = case.call(headers=headers, timeout=30)
-            case.validate_response(response, checks=(not_a_server_error,))
+            case.validate_response(response, checks=CHECKS)
 
         check()
 

@@ -140,3 +140,19 @@ def test_numbers_at_the_edges_of_their_range_are_accepted() -> None:
     assert settings.waits.max_seconds == 0 and settings.waits.recheck_seconds == 0.1
     assert (settings.http.port, settings.smtp.port) == (0, 65535)
     assert settings.storage.message_retention_days == 36500
+
+
+def test_the_configuration_reference_is_the_declarations() -> None:
+    """docs/server.md shows the table made from the declarations, and every declared variable
+    is read: setting it to a bad value is reported under its name."""
+    from pathlib import Path
+
+    from dispatch_server.config import declarations
+    from dispatch_server.config.reference import markdown_table
+
+    docs = (Path(__file__).parents[2] / "docs" / "server.md").read_text()
+    assert markdown_table() in docs, "regenerate: python -m dispatch_server.config.reference"
+    for setting in declarations():
+        with pytest.raises(ConfigError) as caught:
+            Settings.from_env({setting.env: " "})  # blank: no setting takes it
+        assert setting.env in str(caught.value)

@@ -31,6 +31,8 @@ def configure_logging() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    # Alembic narrates every migration run at INFO; `migrate` says what it did itself.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def read_settings(

@@ -10,9 +10,19 @@ import attrs
 
 T = TypeVar("T")
 
-# A parser turns the variable's text into a value, or raises ValueError saying what it must be
-# ("must be an integer"); the reader prefixes the variable's name and appends the bad value.
-Parser = Callable[[str], Any]
+
+@attrs.frozen
+class Parser:
+    """Turns a variable's text into a value, or raises ValueError saying what it must be
+    ("must be an integer"); the reader prefixes the variable's name and appends the bad value.
+    `accepts` says the same for the docs."""
+
+    parse: Callable[[str], Any]
+    accepts: str
+
+    def __call__(self, raw: str) -> Any:
+        return self.parse(raw)
+
 
 _SETTING = "dispatch_setting"
 
@@ -50,24 +60,25 @@ def declared(field: attrs.Attribute[Any]) -> Setting:
     return found
 
 
-def text(raw: str) -> str:
+def _text(raw: str) -> str:
     value = raw.strip()
     if not value:
         raise ValueError("must not be blank")
     return value
 
 
-def lowercase(raw: str) -> str:
-    return text(raw).lower()
-
-
-def boolean(raw: str) -> bool:
+def _boolean(raw: str) -> bool:
     lowered = raw.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ValueError("must be true or false")
+
+
+text = Parser(_text, "text")
+lowercase = Parser(lambda raw: _text(raw).lower(), "text, read in lower case")
+boolean = Parser(_boolean, "`true`/`false` (or `1`/`0`, `yes`/`no`, `on`/`off`)")
 
 
 def choice(*values: str) -> Parser:
@@ -77,7 +88,7 @@ def choice(*values: str) -> Parser:
             raise ValueError(f"must be {', '.join(values[:-1])} or {values[-1]}")
         return lowered
 
-    return parse
+    return Parser(parse, ", ".join(f"`{value}`" for value in values))
 
 
 def _range(low: float, high: float | None) -> str:
@@ -94,7 +105,7 @@ def integer(*, low: int, high: int | None = None) -> Parser:
             raise ValueError(f"must be {_range(low, high)}")
         return value
 
-    return parse
+    return Parser(parse, f"an integer {_range(low, high)}")
 
 
 def number(*, low: float, high: float) -> Parser:
@@ -107,9 +118,7 @@ def number(*, low: float, high: float) -> Parser:
             raise ValueError(f"must be {_range(low, high)}")
         return value
 
-    return parse
+    return Parser(parse, f"a number {_range(low, high)}")
 
 
-def port(raw: str) -> int:
-    value: int = integer(low=0, high=65535)(raw)
-    return value
+port = integer(low=0, high=65535)

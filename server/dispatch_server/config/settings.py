@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 import attrs
 
 from dispatch_server.config._fields import (
+    Parser,
+    Setting,
     boolean,
     choice,
     declared,
@@ -38,7 +40,8 @@ class Runtime:
         "DISPATCH_ENV",
         "development",
         choice("development", "production", "test"),
-        "`production` requires the variables marked required",
+        "`production` requires the variables marked **required**; in every mode a bad "
+        "value stops startup with one error naming each bad variable",
     )
 
     @property
@@ -51,8 +54,8 @@ class Storage:
     database_url: str = setting(
         "DATABASE_URL",
         DEFAULT_DATABASE_URL,
-        database_url,
-        "`sqlite:///path.db` or `postgresql://user:pass@host/db`",
+        Parser(database_url, "`sqlite:///path.db` or `postgresql://user:pass@host/db`"),
+        "where everything is stored",
         required_in_production=True,
         shown_default="`sqlite:///./dispatch.db`",
         echo=False,
@@ -61,7 +64,7 @@ class Storage:
         "DISPATCH_MESSAGE_RETENTION_DAYS",
         30,
         integer(low=1, high=MAX_RETENTION_DAYS),
-        "older mail is no longer served",
+        "older mail is no longer served by any read",
     )
 
     @property
@@ -121,7 +124,7 @@ class Inbound:
         "DISPATCH_MAX_MIME_PARTS", 200, integer(low=1), "more MIME parts: refused (`554`/`422`)"
     )
     max_mime_depth: int = setting(
-        "DISPATCH_MAX_MIME_DEPTH", 10, integer(low=1), "deeper MIME nesting: refused"
+        "DISPATCH_MAX_MIME_DEPTH", 10, integer(low=1), "deeper MIME nesting: refused (`554`/`422`)"
     )
     daily_quota: int = setting(
         "DISPATCH_DAILY_INBOUND_QUOTA",
@@ -186,7 +189,7 @@ class Settings:
 
 
 attrs.resolve_types(Settings)
-_GROUPS: tuple[type[Any], ...] = tuple(group.type for group in attrs.fields(Settings) if group.type)
+GROUPS: tuple[type[Any], ...] = tuple(group.type for group in attrs.fields(Settings) if group.type)
 
 
 def _read_group(group: Any, env: Mapping[str, str], errors: list[str]) -> Any:
@@ -203,6 +206,6 @@ def _read_group(group: Any, env: Mapping[str, str], errors: list[str]) -> Any:
     return group(**values)
 
 
-def declarations() -> list[Any]:
+def declarations() -> list[Setting]:
     """Every declared setting, in order: for the docs, and the production check."""
-    return [declared(field) for group in _GROUPS for field in attrs.fields(group)]
+    return [declared(field) for group in GROUPS for field in attrs.fields(group)]
