@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from bench.common import otp_mail, start_dev_server
+from dispatch_client import Dispatch
 from dispatch_server.config import Settings
 from dispatch_server.domain import workspaces
 from dispatch_server.ingest.pipeline import Envelope, ingest
@@ -56,12 +57,8 @@ async def direct(messages: int, concurrency: int) -> float:
 def through_smtp(messages: int, clients: int) -> float:
     server = start_dev_server({"DISPATCH_DAILY_INBOUND_QUOTA": str(10**9)})
     try:
-        import httpx
-
-        address = httpx.get(
-            f"{server.base_url}/v1/inboxes",
-            headers={"Authorization": f"Bearer {server.account_key}"},
-        ).json()["data"][0]["address"]
+        with Dispatch(api_key=server.account_key, base_url=server.base_url) as d:
+            address = d.inboxes.list(limit=1).data[0].address  # the dev workspace's inbox
         per_client = messages // clients
         mails = [otp_mail(address, f"{100000 + i}", i) for i in range(per_client * clients)]
 

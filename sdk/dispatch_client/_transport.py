@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
+import os
 import random
+import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from time import monotonic
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Generic, TypeVar
 
-import anyio
+import attrs
 import httpx
 
-from dispatch_client._calls import Call, Exclusive, Request, Response, Step
+from dispatch_client._constants import (
+    BASE_DELAY,
+    MAX_DELAY,
+    MAX_RETRY_AFTER,
+    RETRY_STATUSES,
+    USER_AGENT,
+)
+from dispatch_client._core import Call, Exclusive, Request, Response, Step, layered
 from dispatch_client._errors import (
     APIConnectionError,
     APITimeoutError,
@@ -22,20 +34,19 @@ from dispatch_client._errors import (
     WaitTimeoutError,
     status_error,
 )
-from dispatch_client._version import __version__
+from dispatch_client._options import CallOptions
 
 T = TypeVar("T")
-
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
-BASE_DELAY = 0.5
-MAX_DELAY = 8.0
-# A Retry-After beyond this (or in the past) is not trusted: normal backoff applies instead.
-MAX_RETRY_AFTER = 60.0
-USER_AGENT = f"dispatch-python/{__version__}"
+L = TypeVar("L")
 
 # What sending can raise besides an answer: httpx's errors, and what building a request
 # from a bad value raises (InvalidURL; UnicodeEncodeError for a non-ASCII header value).
 SEND_ERRORS = (httpx.HTTPError, httpx.InvalidURL, UnicodeEncodeError)
+# Errors whose text can quote a request header's value, such as the API key: never shown.
+HEADER_QUOTING_ERRORS = (httpx.LocalProtocolError, UnicodeEncodeError)
+
+
+# --- the retry policy ------------------------------------------------------------------
 
 
 def retry_delay(
@@ -103,9 +114,11 @@ def next_delay(
     *,
     response: Response | None = None,
     error: Exception | None = None,
+    failure: DispatchError | None = None,
 ) -> float | None:
     """`retry_delay`, unless that retry would start past the request's deadline: then None
-    (give up: the last error stands), or WaitTimeoutError for a long poll."""
+    (give up: the last error stands), or WaitTimeoutError for a long poll. `failure` is the
+    error an `error` would be raised as."""
     delay = retry_delay(attempt, max_retries, request, response=response, error=error)
     if delay is None or request.deadline is None or monotonic() + delay < request.deadline:
         return delay
@@ -115,43 +128,37 @@ def next_delay(
     if response is not None:
         last = status_error(response.status, response.content, response.headers)
     else:
-        assert error is not None
-        last = _wrap(error)
+        assert failure is not None, "give the failure of an error"
+        last = failure
     raise WaitTimeoutError(
         f"gave up retrying: the next try would start past the deadline; last error: {last}"
     ) from last
 
 
-# Errors whose text can quote a request header's value, such as the API key: never shown.
-HEADER_QUOTING_ERRORS = (httpx.LocalProtocolError, UnicodeEncodeError)
+# --- requests and failures -------------------------------------------------------------
 
 
-def _wrap(error: Exception) -> DispatchError:
-    if isinstance(error, HEADER_QUOTING_ERRORS):
-        return DispatchError(
-            "the request could not be sent: a header value has characters HTTP does not allow"
-        )
-    if isinstance(error, httpx.TimeoutException):
-        return APITimeoutError(f"request timed out: {error}")
-    if isinstance(error, httpx.TransportError):
-        return APIConnectionError(f"could not reach the Dispatch server: {error}")
-    return DispatchError(f"the HTTP request failed: {error}")
-
-
-def _fail(error: Exception) -> NoReturn:
-    """Raise the DispatchError for a sending error (called in its except block)."""
-    if isinstance(error, HEADER_QUOTING_ERRORS):
-        raise _wrap(error) from None
-    raise _wrap(error) from error
+def new_idempotency_key() -> str:
+    return str(uuid.uuid4())
 
 
 def _build(
-    client: httpx.Client | httpx.AsyncClient, base_url: str, request: Request
+    client: httpx.Client | httpx.AsyncClient,
+    base_url: str,
+    request: Request,
+    options: CallOptions,
+    idempotency_key: str,
 ) -> httpx.Request:
-    headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **(request.headers or {})}
-    if request.api_key:
-        headers["Authorization"] = f"Bearer {request.api_key}"
-    timeout = client.timeout
+    post = request.method == "POST"
+    headers = layered(
+        {"User-Agent": USER_AGENT, "Accept": "application/json"},
+        {"Idempotency-Key": idempotency_key} if post else {},  # the call's own, by default
+        request.headers or {},
+        options.extra_headers,
+        {"Idempotency-Key": options.idempotency_key} if post and options.idempotency_key else {},
+        {"Authorization": f"Bearer {request.api_key}"} if request.api_key else {},
+    )
+    timeout = client.timeout if options.timeout is None else httpx.Timeout(options.timeout)
     if request.read_timeout is not None:
         timeout = httpx.Timeout(
             connect=timeout.connect,
@@ -164,9 +171,73 @@ def _build(
         base_url + request.path,
         params=dict(request.params) if request.params else None,
         json=request.json,
-        headers=headers,
+        headers=headers,  # httpx refuses non-ASCII values here (UnicodeEncodeError)
         timeout=timeout,
     )
+
+
+def failure(error: Exception, request: Request, base_url: str) -> DispatchError:
+    """The DispatchError a sending error is raised as: naming what was tried, never a key."""
+    if isinstance(error, HEADER_QUOTING_ERRORS):
+        return DispatchError(
+            "the request could not be sent: a header value has characters HTTP does not allow"
+        )
+    url = str(httpx.URL(base_url + request.path, params=request.params))
+    tried = f"{base_url} ({request.method} {request.path})"
+    if isinstance(error, httpx.TimeoutException):
+        return APITimeoutError(
+            f"the Dispatch server at {tried} did not answer in time: {_reason(error)}",
+            method=request.method,
+            url=url,
+            original=error,
+        )
+    if isinstance(error, httpx.TransportError):
+        return APIConnectionError(
+            f"could not reach the Dispatch server at {tried}: {_reason(error)}",
+            method=request.method,
+            url=url,
+            original=error,
+        )
+    return DispatchError(f"the HTTP request to {tried} failed: {error}")
+
+
+_TIMEOUTS: dict[type[httpx.TimeoutException], str] = {
+    httpx.ConnectTimeout: "timed out connecting",
+    httpx.ReadTimeout: "timed out waiting for the answer",
+    httpx.WriteTimeout: "timed out sending the request",
+    httpx.PoolTimeout: "timed out waiting for a free connection",
+}
+
+
+def _reason(error: Exception) -> str:
+    """What went wrong, worded the same by the sync and the async transport (whose own
+    messages differ: '[Errno 111] Connection refused' and 'All connection attempts failed')."""
+    for kind, text in _TIMEOUTS.items():
+        if isinstance(error, kind):
+            return text
+    cause = _os_error(error)
+    if isinstance(cause, socket.gaierror):
+        return f"could not resolve the host name ({cause.strerror})"
+    if cause is not None and cause.errno:
+        text = os.strerror(cause.errno)
+        return text[:1].lower() + text[1:]
+    return str(error) or type(error).__name__
+
+
+def _os_error(error: BaseException) -> OSError | None:
+    """The innermost OSError with an errno in the chain of `error`, if any."""
+    found: OSError | None = None
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno is not None:
+            found = current
+        if isinstance(current, BaseExceptionGroup) and current.exceptions:
+            current = current.exceptions[0]
+        else:
+            current = current.__cause__ or current.__context__
+    return found
 
 
 def _check_open(client: httpx.Client | httpx.AsyncClient) -> None:
@@ -181,27 +252,88 @@ def _response(raw: httpx.Response) -> Response:
     return Response(status=raw.status_code, headers=raw.headers, content=raw.content)
 
 
+# --- single-flight locks ---------------------------------------------------------------
+
+
+@attrs.define
+class _Entry(Generic[L]):
+    lock: L
+    users: int = 0  # holding it or waiting for it
+
+
+class SyncLocks:
+    """Named locks for threads, each kept only while someone holds or waits for it, so one
+    lock per inbox does not pile up."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _Entry[threading.Lock]] = {}
+        self._guard = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @contextmanager
+    def hold(self, name: str) -> Iterator[None]:
+        with self._guard:
+            entry = self._entries.setdefault(name, _Entry(threading.Lock()))
+            entry.users += 1
+        try:
+            with entry.lock:
+                yield
+        finally:
+            with self._guard:
+                entry.users -= 1
+                if entry.users == 0:
+                    del self._entries[name]
+
+
+class AsyncLocks:
+    """`SyncLocks` for asyncio tasks (one event loop: no guard needed)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _Entry[asyncio.Lock]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @asynccontextmanager
+    async def hold(self, name: str) -> AsyncIterator[None]:
+        entry = self._entries.setdefault(name, _Entry(asyncio.Lock()))
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._entries[name]
+
+
+# --- drivers ---------------------------------------------------------------------------
+
+
 class SyncDriver:
+    """Runs calls with blocking httpx; shared by a client and its with_options() copies."""
+
     def __init__(
         self,
         client: httpx.Client,
         base_url: str,
-        max_retries: int,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
         self.base_url = base_url
-        self.max_retries = max_retries
         self.sleep = sleep
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()  # the client may be shared by threads
+        self.locks = SyncLocks()
 
-    def run(self, call: Call[T]) -> T:
+    def run(self, call: Call[T], options: CallOptions) -> T:
+        """Carry out the steps of `call` until it returns; it is closed however this ends."""
+        idempotency_key = options.idempotency_key or new_idempotency_key()
         try:
             step = next(call)
             while True:
                 try:
-                    outcome = self._carry_out(step)
+                    outcome = self._carry_out(step, options, idempotency_key)
                 except DispatchError as error:
                     step = call.throw(error)
                 else:
@@ -209,28 +341,32 @@ class SyncDriver:
         except StopIteration as done:
             result: T = done.value
             return result
+        finally:
+            call.close()
 
-    def _carry_out(self, step: Step) -> Any:
+    def _carry_out(self, step: Step, options: CallOptions, idempotency_key: str) -> Any:
         if isinstance(step, Exclusive):
-            with self._locks_guard:
-                lock = self._locks.setdefault(step.name, threading.Lock())
-            with lock:
-                return self.run(step.call)
-        return self.send(step)
+            with self.locks.hold(step.name):
+                return self.run(step.call, attrs.evolve(options, idempotency_key=None))
+        return self.send(step, options, idempotency_key)
 
-    def send(self, request: Request) -> Response:
+    def send(self, request: Request, options: CallOptions, idempotency_key: str) -> Response:
         _check_open(self.client)
         attempt = 0
         while True:
             try:
-                raw = self.client.send(_build(self.client, self.base_url, request))
+                built = _build(self.client, self.base_url, request, options, idempotency_key)
+                raw = self.client.send(built)
             except SEND_ERRORS as error:
-                delay = next_delay(attempt, self.max_retries, request, error=error)
+                failed = failure(error, request, self.base_url)
+                delay = next_delay(
+                    attempt, options.max_retries, request, error=error, failure=failed
+                )
                 if delay is None:
-                    _fail(error)
+                    raise failed from None
             else:
                 response = _response(raw)
-                delay = next_delay(attempt, self.max_retries, request, response=response)
+                delay = next_delay(attempt, options.max_retries, request, response=response)
                 if delay is None:
                     return response
             self.sleep(delay)
@@ -238,25 +374,28 @@ class SyncDriver:
 
 
 class AsyncDriver:
+    """`SyncDriver` for asyncio."""
+
     def __init__(
         self,
         client: httpx.AsyncClient,
         base_url: str,
-        max_retries: int,
-        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.client = client
         self.base_url = base_url
-        self.max_retries = max_retries
         self.sleep = sleep
-        self._locks: dict[str, anyio.Lock] = {}
+        self.locks = AsyncLocks()
 
-    async def run(self, call: Call[T]) -> T:
+    async def run(self, call: Call[T], options: CallOptions) -> T:
+        """Carry out the steps of `call` until it returns; it is closed however this ends
+        (including cancellation)."""
+        idempotency_key = options.idempotency_key or new_idempotency_key()
         try:
             step = next(call)
             while True:
                 try:
-                    outcome = await self._carry_out(step)
+                    outcome = await self._carry_out(step, options, idempotency_key)
                 except DispatchError as error:
                     step = call.throw(error)
                 else:
@@ -264,29 +403,32 @@ class AsyncDriver:
         except StopIteration as done:
             result: T = done.value
             return result
+        finally:
+            call.close()
 
-    async def _carry_out(self, step: Step) -> Any:
+    async def _carry_out(self, step: Step, options: CallOptions, idempotency_key: str) -> Any:
         if isinstance(step, Exclusive):
-            lock = self._locks.get(step.name)
-            if lock is None:
-                lock = self._locks[step.name] = anyio.Lock()
-            async with lock:
-                return await self.run(step.call)
-        return await self.send(step)
+            async with self.locks.hold(step.name):
+                return await self.run(step.call, attrs.evolve(options, idempotency_key=None))
+        return await self.send(step, options, idempotency_key)
 
-    async def send(self, request: Request) -> Response:
+    async def send(self, request: Request, options: CallOptions, idempotency_key: str) -> Response:
         _check_open(self.client)
         attempt = 0
         while True:
             try:
-                raw = await self.client.send(_build(self.client, self.base_url, request))
+                built = _build(self.client, self.base_url, request, options, idempotency_key)
+                raw = await self.client.send(built)
             except SEND_ERRORS as error:
-                delay = next_delay(attempt, self.max_retries, request, error=error)
+                failed = failure(error, request, self.base_url)
+                delay = next_delay(
+                    attempt, options.max_retries, request, error=error, failure=failed
+                )
                 if delay is None:
-                    _fail(error)
+                    raise failed from None
             else:
                 response = _response(raw)
-                delay = next_delay(attempt, self.max_retries, request, response=response)
+                delay = next_delay(attempt, options.max_retries, request, response=response)
                 if delay is None:
                     return response
             await self.sleep(delay)

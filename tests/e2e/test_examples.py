@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import LiveServer
 from tests.helpers import signup
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parent.parent.parent
 
 
 @pytest.mark.parametrize("module", ["examples.otp_roundtrip", "examples.otp_roundtrip_async"])

@@ -13,6 +13,8 @@ import pytest
 from dispatch_client import (
     APIConnectionError,
     AsyncDispatch,
+    AuthenticationError,
+    ConflictError,
     Dispatch,
     DispatchError,
     NotFoundError,
@@ -52,7 +54,7 @@ def test_inbox_in_otp_out_sync(live_server: LiveServer) -> None:
         assert message.subject == "Your Acme verification code"
         assert message.from_ == "Acme <no-reply@acme.test>"
         assert message.otp == "604219"
-        [listed] = d.messages.iter(inbox.id)
+        [listed] = d.messages.list(inbox.id)
         assert listed.id == message.id
         with pytest.raises(DispatchError, match=r"messages\.get"):
             _ = listed.otp  # artifacts are not loaded on listed messages
@@ -253,3 +255,116 @@ def test_concurrent_first_calls_mint_one_key_async(live_server: LiveServer) -> N
         return transport.mints
 
     assert asyncio.run(story()) == 1
+
+
+# --- the reshaped surface against the real server ------------------------------------------
+
+
+def test_inboxes_are_a_page_that_iterates_across_pages(live_server: LiveServer) -> None:
+    account_key = signup(live_server.base_url)["account_key"]
+    with Dispatch(api_key=account_key, base_url=live_server.base_url) as d:
+        created = [d.inboxes.create().id for _ in range(2)]
+        first = d.inboxes.list(limit=2)
+        assert len(first.data) == 2 and first.has_next_page()
+        every = [inbox.id for inbox in d.inboxes.list(limit=2)]
+        assert len(every) == 3 and every[1:] == created  # oldest first: signup's inbox first
+        last = first.get_next_page()
+        assert [inbox.id for inbox in last.data] == created[1:] and not last.has_next_page()
+
+
+def test_inbox_keys_created_listed_and_revoked(live_server: LiveServer) -> None:
+    account_key = signup(live_server.base_url)["account_key"]
+    with Dispatch(api_key=account_key, base_url=live_server.base_url) as d:
+        inbox = d.inboxes.create()
+        created = d.inboxes.keys.create(inbox.id, label="ci")
+        assert (created.label, created.inbox_id, created.revoked_at) == ("ci", inbox.id, None)
+        assert d.inbox_keys == {inbox.id: created.key}
+        listed = list(d.inboxes.keys.list(inbox.id, limit=1))
+        assert created.id in [key.id for key in listed]
+        with Dispatch(api_key=created.key, base_url=live_server.base_url) as holder:
+            assert holder.messages.list(inbox.id).data == ()  # the key reads its inbox
+            revoked = d.inboxes.keys.revoke(inbox.id, created.id)
+            assert revoked.id == created.id and revoked.revoked_at is not None
+            assert d.inboxes.keys.revoke(inbox.id, created.id) == revoked  # again: the same
+            with pytest.raises(AuthenticationError):
+                holder.messages.list(inbox.id)  # a revoked key is refused at once
+        assert d.inbox_keys == {}  # the client's cached key was the revoked one: forgotten
+        assert d.messages.list(inbox.id).data == ()  # so it mints a new one
+        assert list(d.inbox_keys) == [inbox.id] and d.inbox_keys[inbox.id] != created.key
+        assert created.id not in [key.id for key in d.inboxes.keys.list(inbox.id)]
+        with pytest.raises(NotFoundError):
+            d.inboxes.keys.revoke(inbox.id, "00000000-0000-4000-8000-000000000000")
+
+
+def test_a_wait_timeout_says_that_mail_came_that_did_not_match(live_server: LiveServer) -> None:
+    account_key = signup(live_server.base_url)["account_key"]
+    with Dispatch(api_key=account_key, base_url=live_server.base_url) as d:
+        inbox = d.inboxes.create()
+        sender = send_later(
+            live_server,
+            inbox.address,
+            make_mail(inbox.address, subject="Your weekly digest", text="No code in here."),
+            delay=0.2,
+        )
+        with pytest.raises(WaitTimeoutError) as caught:
+            d.otp.wait_for_otp(inbox.id, timeout=1.5, subject="digest")
+        sender.join()
+    assert caught.value.unmatched_count == 1
+    assert caught.value.filters == {"subject": "digest"}
+    assert str(caught.value) == (
+        f"no message with an OTP arrived in inbox {inbox.id} within 1.5 s (filters: subject "
+        "contains 'digest'); 1 message arrived that did not match"
+    )
+
+
+def test_the_param_at_fault_comes_back(live_server: LiveServer) -> None:
+    account_key = signup(live_server.base_url)["account_key"]
+    with Dispatch(api_key=account_key, base_url=live_server.base_url) as d:
+        taken = d.inboxes.create().address.split("@")[0]
+        with pytest.raises(ConflictError) as caught:
+            d.inboxes.create(local_part=taken)
+        assert (caught.value.code, caught.value.param) == ("address_taken", "local_part")
+
+
+def test_signup_switches_a_client_with_a_key_from_the_environment(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = signup(live_server.base_url)
+    monkeypatch.setenv("DISPATCH_API_KEY", old["account_key"])
+    with Dispatch(base_url=live_server.base_url) as d:
+        assert [inbox.id for inbox in d.inboxes.list()] == [old["inbox"]["id"]]
+        new = d.agent.signup(name="second")
+        assert [inbox.id for inbox in d.inboxes.list()] == [new.inbox.id]  # the new workspace
+        assert d.messages.list(new.inbox.id).data == ()
+        assert d.inbox_keys == {new.inbox.id: new.inbox_key}
+
+
+def test_with_options_shares_the_minted_keys(live_server: LiveServer) -> None:
+    account_key = signup(live_server.base_url)["account_key"]
+    with Dispatch(api_key=account_key, base_url=live_server.base_url) as d:
+        inbox = d.inboxes.create()
+        quick = d.with_options(timeout=5, max_retries=0, extra_headers={"X-Trace-Id": "t-1"})
+        assert quick.messages.list(inbox.id, timeout=2).data == ()
+        assert list(d.inbox_keys) == [inbox.id]
+        quick.close()
+        assert d.otp.latest(inbox.id) is None  # the pool is still open
+
+
+def test_async_pages_keys_and_waits(live_server: LiveServer) -> None:
+    account_key = signup(live_server.base_url)["account_key"]
+
+    async def story() -> None:
+        async with AsyncDispatch(api_key=account_key, base_url=live_server.base_url) as d:
+            inbox = await d.inboxes.create()
+            ids = [i.id async for i in d.inboxes.list(limit=1)]
+            assert ids[-1] == inbox.id and len(ids) == 2
+            created = await d.inboxes.keys.create(inbox.id)
+            assert [k.id for k in (await d.inboxes.keys.list(inbox.id)).data] == [created.id]
+            await d.inboxes.keys.revoke(inbox.id, created.id)
+            assert d.inbox_keys == {}
+            with pytest.raises(WaitTimeoutError) as caught:
+                await d.otp.wait_for_otp(inbox.id, timeout=0.2)
+            assert caught.value.unmatched_count == 0
+            assert [m async for m in d.messages.list(inbox.id)] == []
+
+    asyncio.run(story())

@@ -1,0 +1,23 @@
+"""The resources of a client, one module each: its calls, its sync class and its async class."""
+
+from dispatch_client.resources.agent import AgentResource, AsyncAgentResource
+from dispatch_client.resources.artifacts import Artifacts, AsyncArtifacts
+from dispatch_client.resources.inbox_keys import AsyncInboxKeys, InboxKeys
+from dispatch_client.resources.inboxes import AsyncInboxes, Inboxes
+from dispatch_client.resources.messages import AsyncMessages, Messages
+from dispatch_client.resources.otp import AsyncOtpResource, OtpResource
+
+__all__ = [
+    "AgentResource",
+    "Artifacts",
+    "AsyncAgentResource",
+    "AsyncArtifacts",
+    "AsyncInboxKeys",
+    "AsyncInboxes",
+    "AsyncMessages",
+    "AsyncOtpResource",
+    "InboxKeys",
+    "Inboxes",
+    "Messages",
+    "OtpResource",
+]

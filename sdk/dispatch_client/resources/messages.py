@@ -1,0 +1,382 @@
+"""The messages resource: list, get and read raw messages, and wait for new ones."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Unpack
+
+from dispatch_client._constants import DEFAULT_LIMIT
+from dispatch_client._core import (
+    Call,
+    Credentials,
+    PageData,
+    Request,
+    WaitState,
+    decoded,
+    inbox_path,
+    message_path,
+    page_params,
+    send_for_inbox,
+)
+from dispatch_client._errors import DispatchError
+from dispatch_client._options import RequestOptions, WaitOptions
+from dispatch_client._resource import AsyncResource, SyncResource
+from dispatch_client._waits import WaitQuery, wait_once, wait_until_match
+from dispatch_client.pagination import AsyncPaginator, SyncPage
+from dispatch_client.types.message import Folder, Message
+from dispatch_client.types.wait import WaitKind, WaitResult
+
+
+def _list(
+    credentials: Credentials, inbox_id: str, *, limit: int, cursor: str | None, folder: Folder
+) -> Call[PageData[Message]]:
+    params = page_params(limit, cursor, folder=folder)
+    request = Request(method="GET", path=inbox_path(inbox_id, "messages"), params=params)
+    return decoded((yield from send_for_inbox(credentials, inbox_id, request)), PageData[Message])
+
+
+def _get(credentials: Credentials, inbox_id: str, message_id: str) -> Call[Message]:
+    request = Request(method="GET", path=message_path(inbox_id, message_id))
+    return decoded((yield from send_for_inbox(credentials, inbox_id, request)), Message)
+
+
+def _raw(credentials: Credentials, inbox_id: str, message_id: str) -> Call[bytes]:
+    request = Request(
+        method="GET",
+        path=message_path(inbox_id, message_id, "raw"),
+        headers={"Accept": "message/rfc822"},
+    )
+    return (yield from send_for_inbox(credentials, inbox_id, request)).content
+
+
+def _wait_for_message(
+    credentials: Credentials, waits: WaitState, inbox_id: str, query: WaitQuery, *, timeout: float
+) -> Call[Message]:
+    result = yield from wait_until_match(credentials, waits, inbox_id, query, timeout=timeout)
+    if result.message is None:
+        raise DispatchError("the server reported a match without a message")
+    return result.message
+
+
+class Messages(SyncResource):
+    """The mail an inbox received: `d.messages`."""
+
+    def list(
+        self,
+        inbox_id: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+        folder: Folder = "inbox",
+        **options: Unpack[RequestOptions],
+    ) -> SyncPage[Message]:
+        """The inbox's messages, newest first, without their artifacts.
+
+        A listed message's `artifacts` is None (not loaded): use `get()` for its `otp` and
+        `links`.
+
+        Args:
+            inbox_id: The inbox's id.
+            limit: Messages per page, 1 to 100.
+            cursor: Start after this cursor (a page's `next_cursor`); None: the newest.
+            folder: "inbox", "spam" or "all".
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The first page (`await` it with AsyncDispatch). Iterating over it (`async for`
+            with AsyncDispatch) yields every message, fetching the next pages as needed.
+
+        Raises:
+            InvalidArgumentError: `limit` is out of range.
+            NotFoundError: no such inbox for this key.
+        """
+        return self._page(
+            lambda cursor: _list(
+                self._credentials, inbox_id, limit=limit, cursor=cursor, folder=folder
+            ),
+            cursor,
+            options,
+        )
+
+    def get(self, inbox_id: str, message_id: str, **options: Unpack[RequestOptions]) -> Message:
+        """One message, with its artifacts (so `message.otp` and `message.links` work).
+
+        Args:
+            inbox_id: The inbox's id.
+            message_id: The message's id.
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The message.
+
+        Raises:
+            NotFoundError: no such message in this inbox.
+        """
+        return self._run(_get(self._credentials, inbox_id, message_id), options)
+
+    def raw(self, inbox_id: str, message_id: str, **options: Unpack[RequestOptions]) -> bytes:
+        """A message as it was received: its RFC 5322 bytes, headers and all.
+
+        Args:
+            inbox_id: The inbox's id.
+            message_id: The message's id.
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The raw message.
+
+        Raises:
+            NotFoundError: no such message in this inbox.
+        """
+        return self._run(_raw(self._credentials, inbox_id, message_id), options)
+
+    def wait(
+        self,
+        inbox_id: str,
+        *,
+        timeout: float = 30,
+        after: str | None = None,
+        since: datetime | str | None = None,
+        from_: str | None = None,
+        subject: str | None = None,
+        kind: WaitKind = "message",
+        folder: Folder = "inbox",
+        **options: Unpack[WaitOptions],
+    ) -> WaitResult:
+        """One server-side wait round: the next matching message, or none after `timeout`.
+
+        Remembers nothing between calls (unlike `wait_for_message`): pass
+        `after=result.cursor` to continue where a round ended.
+
+        Args:
+            inbox_id: The inbox's id.
+            timeout: Seconds to wait, 0 or more; the server caps it (by default at 60).
+            after: Only the oldest match after this cursor (`WaitResult.cursor`).
+            since: Only the newest match received at or after this time (a naive datetime
+                is local time). Not with `after`.
+            from_: Only messages whose From contains this (case-insensitive).
+            subject: Only messages whose Subject contains this (case-insensitive).
+            kind: "message" (any), "otp" (with a code) or "link" (with a link).
+            folder: "inbox", "spam" or "all".
+            **options: Per-call options: max_retries, extra_headers (see WaitOptions).
+
+        Returns:
+            The round's result; `matched` is False if nothing matched in time.
+
+        Raises:
+            InvalidArgumentError: a negative `timeout`, or both `after` and `since`.
+            NotFoundError: no such inbox for this key.
+        """
+        query = WaitQuery(
+            kind=kind, after=after, since=since, from_=from_, subject=subject, folder=folder
+        )
+        return self._run_wait(
+            wait_once(self._credentials, inbox_id, query, timeout=timeout), options
+        )
+
+    def wait_for_message(
+        self,
+        inbox_id: str,
+        *,
+        timeout: float = 30,
+        after: str | None = None,
+        since: datetime | str | None = None,
+        from_: str | None = None,
+        subject: str | None = None,
+        folder: Folder = "inbox",
+        **options: Unpack[WaitOptions],
+    ) -> Message:
+        """The next matching message, with its artifacts, waiting on the server.
+
+        Which message: without `since` or `after`, the newest match of the last minutes
+        (the server's lookback), or, once a wait_for_* call of this client returned a
+        message of this inbox, the first match after that one.
+
+        Args:
+            inbox_id: The inbox's id.
+            timeout: Seconds to wait in all, 0 or more (made of rounds of at most 25 s).
+            after: Only the oldest match after this cursor (`WaitResult.cursor`).
+            since: Only the newest match received at or after this time (a naive datetime
+                is local time). Not with `after`.
+            from_: Only messages whose From contains this (case-insensitive).
+            subject: Only messages whose Subject contains this (case-insensitive).
+            folder: "inbox", "spam" or "all".
+            **options: Per-call options: max_retries, extra_headers (see WaitOptions).
+
+        Returns:
+            The message; `message.otp`, `message.links` and `message.primary_link` work.
+
+        Raises:
+            WaitTimeoutError: nothing matched within `timeout` (also a TimeoutError).
+            InvalidArgumentError: a negative `timeout`, or both `after` and `since`.
+            NotFoundError: no such inbox for this key.
+        """
+        query = WaitQuery(after=after, since=since, from_=from_, subject=subject, folder=folder)
+        call = _wait_for_message(self._credentials, self._waits, inbox_id, query, timeout=timeout)
+        return self._run_wait(call, options)
+
+
+class AsyncMessages(AsyncResource):
+    """The mail an inbox received: `d.messages`."""
+
+    def list(
+        self,
+        inbox_id: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+        folder: Folder = "inbox",
+        **options: Unpack[RequestOptions],
+    ) -> AsyncPaginator[Message]:
+        """The inbox's messages, newest first, without their artifacts.
+
+        A listed message's `artifacts` is None (not loaded): use `get()` for its `otp` and
+        `links`.
+
+        Args:
+            inbox_id: The inbox's id.
+            limit: Messages per page, 1 to 100.
+            cursor: Start after this cursor (a page's `next_cursor`); None: the newest.
+            folder: "inbox", "spam" or "all".
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The first page (`await` it with AsyncDispatch). Iterating over it (`async for`
+            with AsyncDispatch) yields every message, fetching the next pages as needed.
+
+        Raises:
+            InvalidArgumentError: `limit` is out of range.
+            NotFoundError: no such inbox for this key.
+        """
+        return self._paginator(
+            lambda cursor: _list(
+                self._credentials, inbox_id, limit=limit, cursor=cursor, folder=folder
+            ),
+            cursor,
+            options,
+        )
+
+    async def get(
+        self, inbox_id: str, message_id: str, **options: Unpack[RequestOptions]
+    ) -> Message:
+        """One message, with its artifacts (so `message.otp` and `message.links` work).
+
+        Args:
+            inbox_id: The inbox's id.
+            message_id: The message's id.
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The message.
+
+        Raises:
+            NotFoundError: no such message in this inbox.
+        """
+        return await self._run(_get(self._credentials, inbox_id, message_id), options)
+
+    async def raw(self, inbox_id: str, message_id: str, **options: Unpack[RequestOptions]) -> bytes:
+        """A message as it was received: its RFC 5322 bytes, headers and all.
+
+        Args:
+            inbox_id: The inbox's id.
+            message_id: The message's id.
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The raw message.
+
+        Raises:
+            NotFoundError: no such message in this inbox.
+        """
+        return await self._run(_raw(self._credentials, inbox_id, message_id), options)
+
+    async def wait(
+        self,
+        inbox_id: str,
+        *,
+        timeout: float = 30,
+        after: str | None = None,
+        since: datetime | str | None = None,
+        from_: str | None = None,
+        subject: str | None = None,
+        kind: WaitKind = "message",
+        folder: Folder = "inbox",
+        **options: Unpack[WaitOptions],
+    ) -> WaitResult:
+        """One server-side wait round: the next matching message, or none after `timeout`.
+
+        Remembers nothing between calls (unlike `wait_for_message`): pass
+        `after=result.cursor` to continue where a round ended.
+
+        Args:
+            inbox_id: The inbox's id.
+            timeout: Seconds to wait, 0 or more; the server caps it (by default at 60).
+            after: Only the oldest match after this cursor (`WaitResult.cursor`).
+            since: Only the newest match received at or after this time (a naive datetime
+                is local time). Not with `after`.
+            from_: Only messages whose From contains this (case-insensitive).
+            subject: Only messages whose Subject contains this (case-insensitive).
+            kind: "message" (any), "otp" (with a code) or "link" (with a link).
+            folder: "inbox", "spam" or "all".
+            **options: Per-call options: max_retries, extra_headers (see WaitOptions).
+
+        Returns:
+            The round's result; `matched` is False if nothing matched in time.
+
+        Raises:
+            InvalidArgumentError: a negative `timeout`, or both `after` and `since`.
+            NotFoundError: no such inbox for this key.
+        """
+        query = WaitQuery(
+            kind=kind, after=after, since=since, from_=from_, subject=subject, folder=folder
+        )
+        return await self._run_wait(
+            wait_once(self._credentials, inbox_id, query, timeout=timeout), options
+        )
+
+    async def wait_for_message(
+        self,
+        inbox_id: str,
+        *,
+        timeout: float = 30,
+        after: str | None = None,
+        since: datetime | str | None = None,
+        from_: str | None = None,
+        subject: str | None = None,
+        folder: Folder = "inbox",
+        **options: Unpack[WaitOptions],
+    ) -> Message:
+        """The next matching message, with its artifacts, waiting on the server.
+
+        Which message: without `since` or `after`, the newest match of the last minutes
+        (the server's lookback), or, once a wait_for_* call of this client returned a
+        message of this inbox, the first match after that one.
+
+        Args:
+            inbox_id: The inbox's id.
+            timeout: Seconds to wait in all, 0 or more (made of rounds of at most 25 s).
+            after: Only the oldest match after this cursor (`WaitResult.cursor`).
+            since: Only the newest match received at or after this time (a naive datetime
+                is local time). Not with `after`.
+            from_: Only messages whose From contains this (case-insensitive).
+            subject: Only messages whose Subject contains this (case-insensitive).
+            folder: "inbox", "spam" or "all".
+            **options: Per-call options: max_retries, extra_headers (see WaitOptions).
+
+        Returns:
+            The message; `message.otp`, `message.links` and `message.primary_link` work.
+
+        Raises:
+            WaitTimeoutError: nothing matched within `timeout` (also a TimeoutError).
+            InvalidArgumentError: a negative `timeout`, or both `after` and `since`.
+            NotFoundError: no such inbox for this key.
+        """
+        query = WaitQuery(after=after, since=since, from_=from_, subject=subject, folder=folder)
+        call = _wait_for_message(self._credentials, self._waits, inbox_id, query, timeout=timeout)
+        return await self._run_wait(call, options)

@@ -1,0 +1,28 @@
+"""The models the API returns: frozen attrs classes, decoded strictly."""
+
+from dispatch_client.types.agent import Agent
+from dispatch_client.types.artifact import Artifact, ArtifactKind
+from dispatch_client.types.inbox import Inbox
+from dispatch_client.types.inbox_key import CreatedInboxKey, InboxKey
+from dispatch_client.types.message import Attachment, Folder, Message
+from dispatch_client.types.otp import Otp
+from dispatch_client.types.signup import Signup
+from dispatch_client.types.wait import WaitKind, WaitResult
+from dispatch_client.types.workspace import Workspace
+
+__all__ = [
+    "Agent",
+    "Artifact",
+    "ArtifactKind",
+    "Attachment",
+    "CreatedInboxKey",
+    "Folder",
+    "Inbox",
+    "InboxKey",
+    "Message",
+    "Otp",
+    "Signup",
+    "WaitKind",
+    "WaitResult",
+    "Workspace",
+]

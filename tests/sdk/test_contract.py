@@ -1,0 +1,152 @@
+"""The SDK's models against the server's OpenAPI document: every field the SDK reads is one
+the server declares, of a compatible type, and always sent unless the SDK has a default."""
+
+from __future__ import annotations
+
+import types
+from datetime import datetime
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+import attrs
+import pytest
+
+from dispatch_client import (
+    Agent,
+    Artifact,
+    Attachment,
+    CreatedInboxKey,
+    Inbox,
+    InboxKey,
+    Message,
+    Otp,
+    Signup,
+    WaitResult,
+    Workspace,
+)
+from dispatch_server.api import endpoints
+from dispatch_server.http.openapi import document
+
+Schema = dict[str, Any]
+DOCUMENT = document(endpoints())
+SCHEMAS: dict[str, Schema] = DOCUMENT["components"]["schemas"]
+JSON_TYPES = {str: "string", int: "integer", bool: "boolean", float: "number", datetime: "string"}
+
+
+def resolve(schema: Schema) -> Schema:
+    while "$ref" in schema:
+        schema = SCHEMAS[schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def variants(schema: Schema) -> list[Schema]:
+    """The alternatives of a schema, references resolved ("anyOf" of a type and null...)."""
+    if "anyOf" in schema:
+        return [resolve(s) for s in schema["anyOf"]]
+    schema = resolve(schema)
+    if isinstance(schema.get("type"), list):
+        return [{**schema, "type": kind} for kind in schema["type"]]
+    return [schema]
+
+
+def json_type(schema: Schema) -> str:
+    """The JSON type a schema allows; an enum or a const of strings is a string."""
+    if "type" in schema:
+        kind: str = schema["type"]
+        return kind
+    values = schema.get("enum", [schema.get("const")])
+    assert all(isinstance(value, str) for value in values), schema
+    return "string"
+
+
+def check(model: type, schema: Schema, where: str) -> None:
+    schema = resolve(schema)
+    properties, required = schema["properties"], set(schema.get("required", ()))
+    hints = get_type_hints(model)
+    for sdk_field in attrs.fields(model):
+        name = "from" if sdk_field.name == "from_" else sdk_field.name
+        optional = sdk_field.default is not attrs.NOTHING
+        if name not in properties:
+            assert optional, f"{where}.{name}: the SDK requires it, the server never sends it"
+            continue
+        assert optional or name in required, f"{where}.{name}: the server may leave it out"
+        check_type(hints[sdk_field.name], properties[name], f"{where}.{name}")
+
+
+def check_type(python: Any, schema: Schema, where: str) -> None:
+    allowed = variants(schema)
+    nullable = any(json_type(s) == "null" for s in allowed)
+    accepts_none = get_origin(python) in (Union, types.UnionType)
+    assert accepts_none or not nullable, f"{where}: the server may send null"
+    if accepts_none:
+        python = next(arg for arg in get_args(python) if arg is not type(None))
+    args = get_args(python)
+    [schema] = [s for s in allowed if json_type(s) != "null"]
+    if get_origin(python) is tuple:
+        assert json_type(schema) == "array", where
+        check_type(args[0], schema["items"], f"{where}[]")
+    elif attrs.has(python):
+        check(python, schema, where)
+    elif get_origin(python) is Literal:
+        assert json_type(schema) == "string" and set(args) <= set(schema.get("enum", args)), where
+    else:
+        assert json_type(schema) == JSON_TYPES[python], f"{where}: {schema} for {python}"
+        if python is datetime:
+            assert schema.get("format") == "date-time", where
+
+
+def response(method: str, path: str) -> Schema:
+    responses = DOCUMENT["paths"][path][method]["responses"]
+    ok = next(status for status in responses if status.startswith("2"))
+    schema: Schema = responses[ok]["content"]["application/json"]["schema"]
+    return resolve(schema)
+
+
+def items(method: str, path: str) -> Schema:
+    page = response(method, path)
+    assert set(page["properties"]) == {"data", "next_cursor"}
+    return resolve(page["properties"]["data"]["items"])
+
+
+INBOX = "/v1/inboxes/{inbox_id}"
+CASES: list[tuple[type, Schema]] = [
+    (Signup, response("post", "/v1/agent/signup")),
+    (Inbox, response("post", "/v1/inboxes")),
+    (Inbox, response("get", INBOX)),
+    (Inbox, items("get", "/v1/inboxes")),
+    (CreatedInboxKey, response("post", f"{INBOX}/keys")),
+    (InboxKey, items("get", f"{INBOX}/keys")),
+    (InboxKey, response("delete", f"{INBOX}/keys/{{key_id}}")),
+    (Message, items("get", f"{INBOX}/messages")),
+    (Message, response("get", f"{INBOX}/messages/{{message_id}}")),
+    (Artifact, items("get", f"{INBOX}/artifacts")),
+    (Otp, resolve(variants(response("get", f"{INBOX}/otp")["properties"]["otp"])[0])),
+    (WaitResult, response("get", f"{INBOX}/wait")),
+]
+
+
+@pytest.mark.parametrize(("model", "schema"), CASES, ids=[m.__name__ for m, _ in CASES])
+def test_the_sdk_reads_what_the_server_declares(model: type, schema: Schema) -> None:
+    check(model, schema, model.__name__)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [Workspace, Agent, Inbox, InboxKey, CreatedInboxKey, Attachment, Artifact, Otp, WaitResult],
+)
+def test_the_sdk_reads_every_field_the_server_sends(model: type) -> None:
+    # Unknown fields decode (they are ignored), but a field the SDK does not read is one
+    # its users cannot see.
+    names = {"from" if f.name == "from_" else f.name for f in attrs.fields(model)}
+    assert set(SCHEMAS[model.__name__]["properties"]) <= names
+
+
+def test_a_listed_message_and_a_message_with_artifacts_are_one_model() -> None:
+    names = {"from" if f.name == "from_" else f.name for f in attrs.fields(Message)}
+    assert set(SCHEMAS["MessageWithArtifacts"]["properties"]) <= names
+    assert set(SCHEMAS["Message"]["properties"]) == names - {"artifacts"}
+
+
+def test_error_bodies_carry_what_the_sdk_reads() -> None:
+    detail = SCHEMAS["ErrorDetail"]
+    assert {"code", "message", "param"} <= set(detail["properties"])
+    assert set(detail["required"]) == {"code", "message"}
