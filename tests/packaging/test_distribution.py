@@ -153,8 +153,7 @@ def test_wheel_metadata(built: Built) -> None:
         and req.marker.evaluate({"extra": "server"})
         and not req.marker.evaluate({"extra": ""})
     }
-    # anyio is still required by the SDK today, and on its way out.
-    assert {"httpx", "attrs", "cattrs"} <= always <= {"httpx", "attrs", "cattrs", "anyio"}
+    assert always == {"httpx", "attrs", "cattrs"}
     assert with_server == SERVER_DISTRIBUTIONS
 
     assert "dispatch-server = dispatch_server._entry:main" in entry_points
