@@ -24,6 +24,7 @@ from dispatch_server.http.shapes import SchemaRegistry, from_json, to_json
 from dispatch_server.services import Services
 
 B = TypeVar("B")
+Q = TypeVar("Q")
 Schema = dict[str, Any]
 
 _SCOPE_TEXT = {
@@ -52,7 +53,7 @@ class Call(Generic[B]):
         value: str = self.request.path_params[name]
         return value
 
-    def query(self, param: Query[Any]) -> Any:
+    def query(self, param: Query[Q]) -> Q:
         return param.read(self.request)
 
 
