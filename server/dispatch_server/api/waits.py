@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import attrs
+import sqlalchemy as sa
 
 from dispatch_server.api.artifacts import Artifact, retention_cutoff
 from dispatch_server.api.messages import FOLDER, MessageWithArtifacts
 from dispatch_server.api.otp import Otp
+from dispatch_server.auth.api_keys import require_active
 from dispatch_server.auth.principal import Scope
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import InvalidInput
@@ -85,6 +87,22 @@ def _filter(call: Call[None]) -> waits.WaitFilter:
     )
 
 
+def _look(
+    conn: sa.Connection, key_id: str, inbox_id: str, wait: waits.WaitFilter, *, cutoff: datetime
+) -> messages.MessageWithArtifacts | None:
+    """One look for a match, by a key that must still be valid: a wait outlives its
+    admission, and a key revoked meanwhile must not see the mail that arrives after."""
+    require_active(conn, key_id)
+    return waits.find_match(conn, inbox_id, wait, cutoff=cutoff)
+
+
+def _unmatched(
+    conn: sa.Connection, key_id: str, inbox_id: str, wait: waits.WaitFilter, *, cutoff: datetime
+) -> int:
+    require_active(conn, key_id)
+    return waits.count_unmatched(conn, inbox_id, wait, cutoff=cutoff)
+
+
 async def wait(call: Call[None]) -> WaitResult:
     services, inbox_id = call.services, call.path("inbox_id")
     wait_filter = _filter(call)
@@ -94,18 +112,18 @@ async def wait(call: Call[None]) -> WaitResult:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     cutoff = retention_cutoff(call)
-    hub, db = services.hub, services.db
+    hub, db, key_id = services.hub, services.db, call.principal.key_id
     # Subscribe before the first look, so a message committed in between still wakes us.
     async with hub.subscribe(inbox_id) as subscription:
         while True:
-            found = await db.run_read(waits.find_match, inbox_id, wait_filter, cutoff=cutoff)
+            found = await db.run_read(_look, key_id, inbox_id, wait_filter, cutoff=cutoff)
             if found is not None:
                 return WaitResult.of_match(found)
             remaining = deadline - loop.time()
             if remaining <= 0 or hub.stopping or await call.request.is_disconnected():
                 break
             await subscription.wait(min(remaining, services.settings.waits.recheck_seconds))
-    unmatched = await db.run_read(waits.count_unmatched, inbox_id, wait_filter, cutoff=cutoff)
+    unmatched = await db.run_read(_unmatched, key_id, inbox_id, wait_filter, cutoff=cutoff)
     return WaitResult(
         matched=False,
         message=None,

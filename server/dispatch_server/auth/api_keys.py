@@ -83,3 +83,13 @@ def authenticate(conn: sa.Connection, raw_key: str) -> Principal:
         agent_id=row.agent_id,
         inbox_id=row.inbox_id,
     )
+
+
+def require_active(conn: sa.Connection, key_id: str) -> None:
+    """Raise Unauthorized if the key was revoked since it was authenticated: for requests that
+    last (a wait), so that revoking a key ends what it can see at once."""
+    revoked = conn.execute(
+        sa.select(t.api_keys.c.revoked_at).where(t.api_keys.c.id == key_id)
+    ).first()
+    if revoked is None or revoked.revoked_at is not None:
+        raise Unauthorized("this API key was revoked")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import INBOUND_TOKEN, LiveServer
 from tests.helpers import bearer, error_code, signup
 
 
@@ -85,3 +87,35 @@ def test_inbox_keys_stay_in_their_workspace_and_inbox(live_server: LiveServer) -
         ).status_code
         == 200
     )
+
+
+def test_revoking_a_key_ends_the_wait_it_has_open(live_server: LiveServer) -> None:
+    """A wait outlives the check at its start: mail that arrives after the revocation must not
+    reach the revoked key."""
+    account = signup(live_server.base_url)
+    inbox = account["inbox"]
+    base = f"{live_server.base_url}/v1/inboxes/{inbox['id']}"
+    minted = httpx.post(f"{base}/keys", headers=bearer(account["account_key"])).json()
+    answers: list[httpx.Response] = []
+
+    def wait() -> None:
+        params = {"kind": "otp", "timeout": "20", "since": "2000-01-01T00:00:00Z"}
+        answers.append(
+            httpx.get(f"{base}/wait", params=params, headers=bearer(minted["key"]), timeout=30)
+        )
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.5)  # the wait is open
+    revoked = httpx.delete(f"{base}/keys/{minted['id']}", headers=bearer(account["account_key"]))
+    assert revoked.status_code == 200
+    delivered = httpx.post(
+        f"{live_server.base_url}/v1/webhooks/inbound",
+        headers={"x-dispatch-inbound-token": INBOUND_TOKEN},
+        json={"to": inbox["address"], "subject": "Code", "text": "Your code is 482913"},
+    )
+    assert delivered.status_code == 201
+    waiter.join(timeout=30)
+    [answer] = answers
+    assert (answer.status_code, error_code(answer)) == (401, "unauthorized")
+    assert "482913" not in answer.text
