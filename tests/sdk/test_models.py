@@ -51,15 +51,15 @@ def test_message_decoding_with_artifacts_and_from() -> None:
     assert got.primary_link == "https://acme.test/verify"
 
 
-def test_primary_link_is_the_primary_one_else_the_first() -> None:
+def test_primary_link_is_only_ever_the_one_marked_primary() -> None:
     unsubscribe = artifact("link", "https://a.test/unsubscribe", primary=False)
     verify = artifact("link", "https://a.test/verify")
     with_primary = decode({**message(1), "artifacts": [unsubscribe, verify]}, Message)
     assert with_primary.primary_link == "https://a.test/verify"
     no_primary = [unsubscribe, {**verify, "is_primary": False}]
-    assert decode({**message(1), "artifacts": no_primary}, Message).primary_link == (
-        "https://a.test/unsubscribe"
-    )
+    without = decode({**message(1), "artifacts": no_primary}, Message)
+    assert without.primary_link is None  # never the unsubscribe link
+    assert without.links == ("https://a.test/unsubscribe", "https://a.test/verify")
     listed = decode(message(1), Message)
     assert attrs.evolve(listed, artifacts=()).primary_link is None
     with pytest.raises(DispatchError, match=r"\.primary_link"):

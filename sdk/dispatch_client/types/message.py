@@ -58,10 +58,12 @@ class Message:
 
     @property
     def primary_link(self) -> str | None:
-        """The message's main link (a sign-in or verification link), or None."""
-        links = [a for a in self._artifacts("primary_link") if a.kind == "link"]
-        primary = next((a for a in links if a.is_primary), links[0] if links else None)
-        return None if primary is None else primary.value
+        """The message's call to action (a sign-in or verification link), or None.
+
+        Only a link the extractor marked primary: a message whose only links are, say,
+        unsubscribe or social links has none (they are in `links`)."""
+        artifacts = self._artifacts("primary_link")
+        return next((a.value for a in artifacts if a.kind == "link" and a.is_primary), None)
 
     def _artifacts(self, wanted: str) -> tuple[Artifact, ...]:
         if self.artifacts is None:
