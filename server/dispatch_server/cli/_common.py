@@ -10,9 +10,12 @@ import socket
 from collections.abc import Callable, Mapping
 
 import uvicorn
+from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 
 from dispatch_server.config import ConfigError, Http, Settings, Smtp
+from dispatch_server.db.urls import redacted
+from dispatch_server.migrations import current_revision, head_revision, upgrade
 from dispatch_server.services import Services
 
 log = logging.getLogger("dispatch_server")
@@ -93,6 +96,30 @@ def bind(host: str, port: int, *, what: str, flag: str, variable: str) -> socket
         raise CliError(f"cannot listen on {host}:{port} for {what}: {error.strerror}") from None
     sock.setblocking(False)
     return sock
+
+
+async def open_database(url: str, *, migrate: bool) -> None:
+    """Migrate the database (`migrate`), else check that it is migrated; a one-line CliError
+    naming the database (never its password) when it cannot be reached or is behind."""
+    try:
+        if migrate:
+            await upgrade(url)
+            return
+        current = await current_revision(url)
+    except Exception as error:  # whatever the driver raises: refused, unknown host, no file
+        raise CliError(f"cannot open the database {redacted(url)}: {_reason(error)}") from None
+    if current != head_revision():
+        raise CliError(
+            f"the database {redacted(url)} is not migrated (it is at {current or 'nothing'}, "
+            f"this version needs {head_revision()}): run dispatch-server migrate"
+        )
+
+
+def _reason(error: Exception) -> str:
+    """The driver's own words, on one line, without SQLAlchemy's wrapping."""
+    cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    text = str(cause).strip().splitlines()
+    return (text[0] if text else type(cause).__name__)[:300]
 
 
 class _Server(uvicorn.Server):

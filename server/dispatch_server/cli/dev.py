@@ -14,11 +14,11 @@ from typing import Any
 
 from dispatch_server.app import create_app
 from dispatch_server.auth.api_keys import authenticate
-from dispatch_server.cli._common import bind, http_server, read_settings
+from dispatch_server.cli._common import bind, http_server, open_database, read_settings
 from dispatch_server.config import Settings
 from dispatch_server.core.errors import DomainError
+from dispatch_server.db.urls import redacted
 from dispatch_server.domain import workspaces
-from dispatch_server.migrations import upgrade
 from dispatch_server.services import Services
 
 log = logging.getLogger("dispatch_server")
@@ -88,7 +88,7 @@ def dev_settings(
 async def serve_dev(
     settings: Settings, data_dir: Path, http_socket: socket.socket, smtp_socket: socket.socket
 ) -> None:
-    await upgrade(settings.storage.database_url)
+    await open_database(settings.storage.database_url, migrate=True)
     account_key = await dev_account_key(settings, data_dir)
     server = http_server(create_app(settings, with_smtp=True, smtp_socket=smtp_socket))
     serving = asyncio.create_task(server.serve(sockets=[http_socket]))
@@ -104,7 +104,7 @@ async def serve_dev(
         "\nDispatch dev server is ready\n"
         f"  API            {base_url}   (docs: {base_url}/openapi.json)\n"
         f"  SMTP           {smtp_host}:{smtp_port}  (mail for *@{settings.inboxes.domain})\n"
-        f"  database       {settings.storage.database_url}\n"
+        f"  database       {redacted(settings.storage.database_url)}\n"
         f"  inbound token  {settings.inbound.token}\n\n"
         "  In another shell (with this checkout's virtualenv: source .venv/bin/activate):\n"
         f"  export DISPATCH_BASE_URL={base_url}\n"

@@ -6,8 +6,8 @@ import argparse
 import asyncio
 from typing import Any
 
-from dispatch_server.cli._common import read_settings
-from dispatch_server.migrations import upgrade
+from dispatch_server.cli._common import open_database, read_settings
+from dispatch_server.db.urls import redacted
 
 
 def add_parser(commands: Any) -> None:
@@ -17,5 +17,5 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> None:
     settings = read_settings({})
-    asyncio.run(upgrade(settings.storage.database_url))
-    print("migrations applied")
+    asyncio.run(open_database(settings.storage.database_url, migrate=True))
+    print(f"migrations applied to {redacted(settings.storage.database_url)}")

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 from typing import Any
 
 from dispatch_server.app import create_app
-from dispatch_server.cli._common import http_server, listener
+from dispatch_server.cli._common import http_server, listener, open_database
+from dispatch_server.db.urls import redacted
+
+log = logging.getLogger("dispatch_server")
 
 
 def add_parser(commands: Any) -> None:
@@ -25,5 +29,10 @@ def run(args: argparse.Namespace) -> None:
         host_variable="DISPATCH_HTTP_HOST",
         port_variable="DISPATCH_HTTP_PORT",
     )
+    asyncio.run(open_database(settings.storage.database_url, migrate=False))
     server = http_server(create_app(settings))
+    host, port = sock.getsockname()[:2]
+    log.info(
+        "API on http://%s:%s, database %s", host, port, redacted(settings.storage.database_url)
+    )
     asyncio.run(server.serve(sockets=[sock]))

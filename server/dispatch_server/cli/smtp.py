@@ -9,7 +9,7 @@ import signal
 import socket
 from typing import Any
 
-from dispatch_server.cli._common import listener
+from dispatch_server.cli._common import listener, open_database
 from dispatch_server.config import Settings
 from dispatch_server.ingest.doors.smtp import start_smtp_server
 from dispatch_server.services import Services
@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> None:
         host_variable="DISPATCH_SMTP_HOST",
         port_variable="DISPATCH_SMTP_PORT",
     )
+    asyncio.run(open_database(settings.storage.database_url, migrate=False))
     asyncio.run(serve_smtp(settings, sock))
 
 

@@ -30,3 +30,14 @@ def database_url(raw: str) -> str:
             f"PostgreSQL), got {shown}"
         )
     return f"{driver}://{rest}"
+
+
+def redacted(url: str) -> str:
+    """`url` fit for a log or a terminal: without its password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.partition("://")[0] + "://…"

@@ -48,3 +48,12 @@ async def current_revision(database_url: str) -> str | None:
             )
     finally:
         await engine.dispose()
+
+
+def head_revision() -> str | None:
+    """The revision the code expects the database to be at."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    head: str | None = script.get_current_head()
+    return head

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
+from tests import pg
 from tests.helpers import bearer, make_mail
 
 START_TIMEOUT = 30.0
@@ -48,7 +50,7 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
 class DevProcess:
     """`dispatch-server dev` in a child process, its output collected as it comes."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, **env: str) -> None:
         self.port, self.smtp_port = free_port(), free_port()
         self.process = subprocess.Popen(
             command(
@@ -60,7 +62,7 @@ class DevProcess:
                 "--smtp-port",
                 str(self.smtp_port),
             ),
-            env=server_env(),
+            env=server_env(**env),
             cwd=data_dir,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -207,3 +209,58 @@ def test_every_flag_of_every_command_is_documented() -> None:
                 if flag not in ("-h", "--help"):
                     assert f"`{flag}" in docs, (name, flag)
     assert len(COMMANDS) == len(subcommands.choices)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://nobody:hunter2@127.0.0.1:1/dispatch",  # nothing listens
+        "postgresql://postgres:hunter2@127.0.0.1:5432/no_such_database_here",
+        "sqlite:///no/such/directory/dispatch.db",
+    ],
+)
+def test_a_database_that_cannot_be_opened_is_one_line(tmp_path: Path, url: str) -> None:
+    for args in (
+        [
+            "dev",
+            "--data-dir",
+            str(tmp_path),
+            "--port",
+            str(free_port()),
+            "--smtp-port",
+            str(free_port()),
+        ],
+        ["migrate"],
+        ["serve", "--port", str(free_port())],
+        ["smtp", "--port", str(free_port())],
+    ):
+        result = run(command(*args), server_env(DATABASE_URL=url), tmp_path)
+        assert result.returncode == 1, (args, result)
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+        assert "cannot open the database" in result.stderr and "hunter2" not in result.stderr
+
+
+def test_serve_refuses_a_database_that_is_not_migrated(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    for args in (["serve", "--port", str(free_port())], ["smtp", "--port", str(free_port())]):
+        result = run(command(*args), server_env(DATABASE_URL=url), tmp_path)
+        assert result.returncode == 1
+        assert "not migrated" in result.stderr and "dispatch-server migrate" in result.stderr
+    migrated = run(command("migrate"), server_env(DATABASE_URL=url), tmp_path)
+    assert migrated.returncode == 0 and "migrations applied" in migrated.stdout
+
+
+def test_the_dev_banner_never_shows_the_database_password(
+    tmp_path: Path, postgres_admin_url: str
+) -> None:
+    name, url = pg.create_database(postgres_admin_url)
+    try:
+        # Trust authentication: any password is accepted, and none may be printed.
+        with_password = make_url(url).set(password="hunter2").render_as_string(hide_password=False)
+        dev = DevProcess(tmp_path, DATABASE_URL=with_password)
+        try:
+            assert ":***@" in dev.output() and "hunter2" not in dev.output()
+        finally:
+            dev.stop()
+    finally:
+        pg.drop_database(postgres_admin_url, name)
