@@ -31,8 +31,6 @@ from dispatch_client._errors import (
     APIConnectionError,
     APITimeoutError,
     DispatchError,
-    WaitTimeoutError,
-    status_error,
 )
 from dispatch_client._options import CallOptions
 
@@ -114,25 +112,15 @@ def next_delay(
     *,
     response: Response | None = None,
     error: Exception | None = None,
-    failure: DispatchError | None = None,
 ) -> float | None:
-    """`retry_delay`, unless that retry would start past the request's deadline: then None
-    (give up: the last error stands), or WaitTimeoutError for a long poll. `failure` is the
-    error an `error` would be raised as."""
+    """`retry_delay`, unless that retry would start past the request's deadline: then None,
+    and the last failure stands. For a wait too: a server that cannot be reached, or answers
+    5xx, until the wait's time is up says nothing about whether mail arrived, so it is that
+    error the caller gets, never a WaitTimeoutError."""
     delay = retry_delay(attempt, max_retries, request, response=response, error=error)
     if delay is None or request.deadline is None or monotonic() + delay < request.deadline:
         return delay
-    if not request.long_poll:
-        return None
-    last: DispatchError
-    if response is not None:
-        last = status_error(response.status, response.content, response.headers)
-    else:
-        assert failure is not None, "give the failure of an error"
-        last = failure
-    raise WaitTimeoutError(
-        f"gave up retrying: the next try would start past the deadline; last error: {last}"
-    ) from last
+    return None
 
 
 # --- requests and failures -------------------------------------------------------------
@@ -359,9 +347,7 @@ class SyncDriver:
                 raw = self.client.send(built)
             except SEND_ERRORS as error:
                 failed = failure(error, request, self.base_url)
-                delay = next_delay(
-                    attempt, options.max_retries, request, error=error, failure=failed
-                )
+                delay = next_delay(attempt, options.max_retries, request, error=error)
                 if delay is None:
                     raise failed from None
             else:
@@ -421,9 +407,7 @@ class AsyncDriver:
                 raw = await self.client.send(built)
             except SEND_ERRORS as error:
                 failed = failure(error, request, self.base_url)
-                delay = next_delay(
-                    attempt, options.max_retries, request, error=error, failure=failed
-                )
+                delay = next_delay(attempt, options.max_retries, request, error=error)
                 if delay is None:
                     raise failed from None
             else:

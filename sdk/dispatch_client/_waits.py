@@ -108,10 +108,9 @@ def wait_until_match(
     deadline = monotonic() + timeout
     unmatched = 0
 
-    def timed_out(cause: str | None = None) -> WaitTimeoutError:
-        text = _no_match(query, inbox_id, timeout, remembered, unmatched)
+    def timed_out() -> WaitTimeoutError:
         return WaitTimeoutError(
-            text if cause is None else f"{text} ({cause})",
+            _no_match(query, inbox_id, timeout, remembered, unmatched),
             inbox_id=inbox_id,
             timeout=timeout,
             filters=query.filters,
@@ -130,8 +129,6 @@ def wait_until_match(
                 raise
             waits.round_seconds = max(WAIT_MIN_ROUND_SECONDS, round_seconds / 2)
             continue
-        except WaitTimeoutError as error:  # retrying would have passed the deadline
-            raise timed_out(str(error)) from error
         if result.matched:
             waits.cursors[inbox_id] = result.cursor
             return result
