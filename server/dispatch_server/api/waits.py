@@ -53,19 +53,11 @@ class WaitResult:
 
     @classmethod
     def of_match(cls, found: messages.MessageWithArtifacts) -> WaitResult:
-        otp, link, message = found.otp, found.link, found.message
+        otp, link, message = found.primary_otp(), found.link, found.message
         return cls(
             matched=True,
             message=MessageWithArtifacts.of_found(found),
-            otp=None
-            if otp is None
-            else Otp(
-                code=otp.value,
-                message_id=message.id,
-                from_=message.from_header,
-                subject=message.subject,
-                received_at=message.received_at,
-            ),
+            otp=None if otp is None else Otp.of(otp),
             link=None if link is None else Artifact.of(link),
             cursor=Cursor("message", message.received_at, message.id).encode(),
             unmatched_count=0,

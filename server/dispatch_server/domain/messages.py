@@ -94,6 +94,19 @@ class MessageWithArtifacts:
         """The message's primary OTP."""
         return next((a for a in self.artifacts if a.kind == "otp" and a.is_primary), None)
 
+    def primary_otp(self) -> Otp | None:
+        """The message's primary OTP, with the sender, subject and time of the message."""
+        otp, message = self.otp, self.message
+        if otp is None:
+            return None
+        return Otp(
+            code=otp.value,
+            message_id=message.id,
+            from_header=message.from_header,
+            subject=message.subject,
+            received_at=message.received_at,
+        )
+
     @property
     def link(self) -> Artifact | None:
         """The message's primary link, else its first link."""

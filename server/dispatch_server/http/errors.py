@@ -4,13 +4,16 @@ that render `{"error": {"code", "message", "param"?}}`."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import attrs
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from dispatch_server.core.errors import DomainError, ErrorCode
 from dispatch_server.http.context import request_id
+from dispatch_server.http.shapes import field, to_json
 
 log = logging.getLogger("dispatch_server.http")
 
@@ -38,11 +41,24 @@ _FRAMEWORK_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
 FRAMEWORK_FALLBACK_CODE = "http_error"
 
 
-def error_body(code: str, message: str, param: str | None = None) -> dict[str, object]:
-    error: dict[str, object] = {"code": code, "message": message}
-    if param is not None:
-        error["param"] = param
-    return {"error": error}
+@attrs.frozen(kw_only=True)
+class ErrorDetail:
+    code: str = field(description="stable; see the table of error codes")
+    message: str = field(description="for people; may change")
+    param: str | None = field(
+        default=None, description="the request field at fault, when there is one"
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Error:
+    """Every 4xx/5xx answer."""
+
+    error: ErrorDetail
+
+
+def error_body(code: str, message: str, param: str | None = None) -> Any:
+    return to_json(Error(error=ErrorDetail(code=code, message=message, param=param)))
 
 
 def error_response(error: DomainError) -> JSONResponse:

@@ -5,29 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import attrs
-
 from dispatch_client._version import __version__
 from dispatch_server.http.endpoints import Endpoint
-from dispatch_server.http.shapes import SchemaRegistry, field
+from dispatch_server.http.errors import Error
+from dispatch_server.http.shapes import SchemaRegistry
 
 Schema = dict[str, Any]
-
-
-@attrs.frozen(kw_only=True)
-class ErrorDetail:
-    code: str = field(description="stable; see the table of error codes")
-    message: str = field(description="for people; may change")
-    param: str | None = field(
-        default=None, description="the request field at fault, when there is one"
-    )
-
-
-@attrs.frozen(kw_only=True)
-class Error:
-    """Every 4xx/5xx answer."""
-
-    error: ErrorDetail
 
 
 def document(endpoints: Iterable[Endpoint]) -> Schema:
