@@ -31,8 +31,8 @@ def test_the_quickstart_works_by_copy_paste(tmp_path: Path) -> None:
     dev = DevProcess(tmp_path / ".dispatch")
     try:
         # The page's ports are the defaults; this run's server has its own free ones.
-        script = script.replace("2525", str(dev.smtp_port))
         shell = shell.replace("http://127.0.0.1:8000", dev.base_url)
+        shell = shell.replace("DISPATCH_SMTP_PORT=2525", f"DISPATCH_SMTP_PORT={dev.smtp_port}")
         (tmp_path / "first_otp.py").write_text(script)
         (tmp_path / ".venv").symlink_to(sys.prefix)  # the virtualenv `make` made
         env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCH_")}

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from dispatch_server.cli import dev, migrate, serve, smtp
-from dispatch_server.cli._common import CliError, configure_logging
+from dispatch_server.cli._common import CliError, configure_logging, read_settings
 
 COMMANDS = (serve, smtp, migrate, dev)
 
@@ -25,8 +25,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    configure_logging()
     try:
+        configure_logging(read_settings({}).runtime.log_level)
         args.run(args)
     except CliError as error:
         sys.exit(f"dispatch-server: {error}")

@@ -29,9 +29,9 @@ class CliError(Exception):
     """Something the user can fix, said in one line."""
 
 
-def configure_logging() -> None:
+def configure_logging(level: str) -> None:
     logging.basicConfig(
-        level=os.environ.get("DISPATCH_LOG_LEVEL", "INFO").upper(),
+        level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
@@ -85,8 +85,8 @@ def bind(host: str, port: int, *, what: str, flag: str, variable: str) -> socket
         sock.close()
         if error.errno == errno.EADDRINUSE:
             raise CliError(
-                f"{what} port {port} on {host} is already in use (is another dispatch-server "
-                f"running?); choose another with {flag} or {variable}"
+                f"{what} port {port} on {host} is already in use; choose another with {flag}, "
+                f"or {variable}=… in the environment (also for make dev)"
             ) from None
         if error.errno == errno.EACCES:
             raise CliError(

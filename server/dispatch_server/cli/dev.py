@@ -14,7 +14,7 @@ from typing import Any
 
 from dispatch_server.app import create_app
 from dispatch_server.auth.api_keys import authenticate
-from dispatch_server.cli._common import bind, http_server, open_database, read_settings
+from dispatch_server.cli._common import CliError, bind, http_server, open_database, read_settings
 from dispatch_server.config import Settings
 from dispatch_server.core.errors import DomainError
 from dispatch_server.db.urls import redacted
@@ -42,6 +42,10 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> None:
     data_dir = Path(args.data_dir)
     settings = dev_settings(data_dir, args.host, args.port, args.smtp_port)
+    if settings.http.port == settings.smtp.port != 0:
+        raise CliError(
+            f"the HTTP and SMTP listeners need different ports, both are {settings.http.port}"
+        )
     http_socket = bind(
         settings.http.host,
         settings.http.port,
@@ -108,7 +112,8 @@ async def serve_dev(
         f"  inbound token  {settings.inbound.token}\n\n"
         "  In another shell (with this checkout's virtualenv: source .venv/bin/activate):\n"
         f"  export DISPATCH_BASE_URL={base_url}\n"
-        f"  export DISPATCH_API_KEY={account_key}\n\n"
+        f"  export DISPATCH_API_KEY={account_key}\n"
+        f"  export DISPATCH_SMTP_PORT={smtp_port}   # for the examples' mail\n\n"
         "  Ctrl-C stops it.\n",
         flush=True,
     )

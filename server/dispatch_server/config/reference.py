@@ -10,12 +10,6 @@ import attrs
 from dispatch_server.config._fields import declared
 from dispatch_server.config.settings import GROUPS
 
-# Read by the command line before the settings are (so even a configuration error is logged).
-LOG_LEVEL_ROW = (
-    "| `DISPATCH_LOG_LEVEL` | `INFO` | `DEBUG`, `INFO`, `WARNING`, `ERROR` | `INFO` logs one line "
-    "per HTTP request and per SMTP transaction |"
-)
-
 
 def _shown(value: Any) -> str:
     if value is None:
@@ -37,7 +31,6 @@ def markdown_table() -> str:
             if setting.required_in_production:
                 what += "; **required** when `DISPATCH_ENV=production`"
             rows.append(f"| `{setting.env}` | {default} | {setting.parse.accepts} | {what} |")
-    rows.append(LOG_LEVEL_ROW)
     return "\n".join(rows)
 
 

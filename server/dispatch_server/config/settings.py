@@ -44,6 +44,13 @@ class Runtime:
         "value stops startup with one error naming each bad variable",
     )
 
+    log_level: str = setting(
+        "DISPATCH_LOG_LEVEL",
+        "info",
+        choice("debug", "info", "warning", "error"),
+        "`info` logs one line per HTTP request and per SMTP transaction",
+    )
+
     @property
     def is_production(self) -> bool:
         return self.env == "production"
@@ -66,10 +73,6 @@ class Storage:
         integer(low=1, high=MAX_RETENTION_DAYS),
         "older mail is no longer served by any read",
     )
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
 
 @attrs.frozen(kw_only=True)

@@ -264,3 +264,14 @@ def test_the_dev_banner_never_shows_the_database_password(
             dev.stop()
     finally:
         pg.drop_database(postgres_admin_url, name)
+
+
+def test_dev_refuses_one_port_for_both_listeners(tmp_path: Path) -> None:
+    port = str(free_port())
+    result = run(
+        command("dev", "--data-dir", str(tmp_path), "--port", port, "--smtp-port", port),
+        server_env(),
+        tmp_path,
+    )
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "different ports" in result.stderr
