@@ -70,33 +70,47 @@ async def json_object(
         body = json.loads(raw)
     except RecursionError:
         raise InvalidInput("body is nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, bad UTF-8, an integer too long to read
+    except json.JSONDecodeError as exc:
         raise InvalidInput(f"body is not valid JSON: {exc}") from None
+    except ValueError:  # bad UTF-8, or an integer too long to read
+        raise InvalidInput(
+            "body is not valid JSON: bad UTF-8, or a number too long to read"
+        ) from None
     if not isinstance(body, dict):
         raise InvalidInput("body must be a JSON object")
     _check_strings(body)
     return body
 
 
-def _check_strings(value: Any) -> None:
+def _check_strings(body: dict[str, Any]) -> None:
     """Refuse text no database stores: NUL (PostgreSQL) and lone surrogates such as "\\ud800",
-    which json.loads accepts but which cannot be encoded as UTF-8 later."""
-    pending = [value]
-    while pending:  # a loop: recursing could hit the limit at a depth json.loads accepted
-        item = pending.pop()
-        if isinstance(item, dict):
-            pending.extend(item)
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-        elif isinstance(item, str):
-            if "\x00" in item:
-                raise InvalidInput("NUL characters are not allowed")
-            if not item.isascii():
-                try:
-                    item.encode()
-                except UnicodeEncodeError:
-                    raise InvalidInput("strings must not contain lone UTF-16 surrogates") from None
+    which json.loads accepts but which cannot be encoded as UTF-8 later. The error names the
+    top-level field the text is in."""
+    for name, value in body.items():
+        _check_text(name, None)
+        pending = [value]
+        while pending:  # a loop: recursing could hit the limit at a depth json.loads accepted
+            item = pending.pop()
+            if isinstance(item, dict):
+                pending.extend(item)
+                pending.extend(item.values())
+            elif isinstance(item, list):
+                pending.extend(item)
+            elif isinstance(item, str):
+                _check_text(item, name)
+
+
+def _check_text(text: str, param: str | None) -> None:
+    where = f" (in {param})" if param is not None else " (in a field name)"
+    if "\x00" in text:
+        raise InvalidInput(f"NUL characters are not allowed{where}", param=param)
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            raise InvalidInput(
+                f"strings must not contain lone UTF-16 surrogates{where}", param=param
+            ) from None
 
 
 # --- query parameters --------------------------------------------------------------------

@@ -83,12 +83,15 @@ def test_lone_surrogates_are_400_on_every_json_route(live_server: LiveServer) ->
     account = signup(base)
     key = account["account_key"]
     inbox = f"{base}/v1/inboxes/{account['inbox']['id']}"
-    for url, raw in (
-        (f"{base}/v1/inboxes", rb'{"display_name": "Bot \ud83d"}'),
-        (f"{inbox}/keys", rb'{"label": "\ude00"}'),
+    for url, raw, field in (
+        (f"{base}/v1/inboxes", rb'{"display_name": "Bot \ud83d"}', "display_name"),
+        (f"{inbox}/keys", rb'{"label": "\ude00"}', "label"),
+        (f"{base}/v1/inboxes", rb'{"local_part": "a\u0000"}', "local_part"),
+        (f"{base}/v1/inboxes", rb'{"display_name": {"x": ["\u0000"]}}', "display_name"),
     ):
         response = _post_raw(url, raw, key)
         assert (response.status_code, error_code(response)) == (400, "invalid_request"), url
+        assert response.json()["error"]["param"] == field, raw
     # a proper surrogate pair is an ordinary character
     response = _post_raw(f"{base}/v1/inboxes", rb'{"display_name": "Bot \ud83d\ude00"}', key)
     assert response.status_code == 201
