@@ -141,6 +141,22 @@ class Dispatch(_Client[SyncDriver]):
     `timeout` (seconds for each HTTP request) does not apply to your own `http_client`.
     Redirects are not followed: a 3xx raises APIStatusError naming the Location. One client
     can be shared by threads.
+
+    Args:
+        api_key: An account key (`<key_id>.<secret>`) or an inbox key; default
+            $DISPATCH_API_KEY. None: only `agent.signup()` works until it returns a key.
+        base_url: The server, without /v1; default $DISPATCH_BASE_URL, then
+            http://127.0.0.1:8000.
+        timeout: Seconds for each HTTP request (connect, read, write); 30 by default.
+        max_retries: Retries of a request that failed safely (see the guide); 2 by default.
+        inbox_keys: Inbox keys you already hold, by inbox id, so none is minted for them.
+        http_client: Your own httpx.Client (proxies, mTLS...); the SDK neither changes nor
+            closes it.
+
+    Raises:
+        InvalidArgumentError: a base_url that is not an http(s) URL or ends in /v1, or a
+            negative timeout or max_retries.
+        DispatchError: a malformed key (the key itself is never in the message).
     """
 
     def __init__(
@@ -214,6 +230,22 @@ class AsyncDispatch(_Client[AsyncDriver]):
     The same surface as `Dispatch`, every call awaited; lists are awaited for their first
     page or iterated with `async for`. One client can be shared by the tasks of one event
     loop.
+
+    Args:
+        api_key: An account key (`<key_id>.<secret>`) or an inbox key; default
+            $DISPATCH_API_KEY. None: only `agent.signup()` works until it returns a key.
+        base_url: The server, without /v1; default $DISPATCH_BASE_URL, then
+            http://127.0.0.1:8000.
+        timeout: Seconds for each HTTP request (connect, read, write); 30 by default.
+        max_retries: Retries of a request that failed safely (see the guide); 2 by default.
+        inbox_keys: Inbox keys you already hold, by inbox id, so none is minted for them.
+        http_client: Your own httpx.AsyncClient (proxies, mTLS...); the SDK neither changes nor
+            closes it.
+
+    Raises:
+        InvalidArgumentError: a base_url that is not an http(s) URL or ends in /v1, or a
+            negative timeout or max_retries.
+        DispatchError: a malformed key (the key itself is never in the message).
     """
 
     def __init__(
