@@ -18,6 +18,7 @@ from dispatch_server.http.errors import HANDLERS
 from dispatch_server.http.middleware.access_log import AccessLog
 from dispatch_server.http.middleware.reject_nul import RejectNulInUrls
 from dispatch_server.http.middleware.request_id import RequestId
+from dispatch_server.http.middleware.shutdown import AnswerWhenCancelled
 from dispatch_server.ingest.doors.smtp import start_smtp_server
 from dispatch_server.services import Services
 
@@ -26,7 +27,7 @@ def create_app(
     settings: Settings, *, with_smtp: bool = False, smtp_socket: socket.socket | None = None
 ) -> Starlette:
     """The API; with `with_smtp`, the SMTP listener runs on the same event loop, on
-    `smtp_socket` when given (see dispatch_server.cli.sockets) else on the configured port."""
+    `smtp_socket` when given (see dispatch_server.cli._common.bind) else on the configured port."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -47,6 +48,7 @@ def create_app(
         middleware=[
             Middleware(RequestId),
             Middleware(AccessLog),
+            Middleware(AnswerWhenCancelled),
             Middleware(RejectNulInUrls),
             Middleware(AuthenticationMiddleware, backend=ApiKeyBackend()),
         ],

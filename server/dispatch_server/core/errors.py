@@ -82,6 +82,11 @@ class ErrorCode(enum.StrEnum):
         "`DISPATCH_INBOUND_TOKEN` is not set",
     )
     NOT_READY = ("not_ready", "`/ready` when the database does not answer")
+    SHUTTING_DOWN = (
+        "shutting_down",
+        "the server stopped while the request was still coming in or being answered; retry "
+        "it (the SDK does)",
+    )
 
 
 class DomainError(Exception):

@@ -34,6 +34,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.INBOUND_WEBHOOK_DISABLED: 503,
     ErrorCode.NOT_READY: 503,
+    ErrorCode.SHUTTING_DOWN: 503,
 }
 
 # Errors the framework raises itself (no route, wrong method); any other would be a bug.

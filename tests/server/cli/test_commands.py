@@ -275,3 +275,23 @@ def test_dev_refuses_one_port_for_both_listeners(tmp_path: Path) -> None:
     )
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert "different ports" in result.stderr
+
+
+def test_a_request_still_uploading_at_shutdown_gets_a_json_503(dev: DevProcess) -> None:
+    token = dev._wait_for(r"inbound token\s+(\S+)").group(1)
+    with socket.create_connection(("127.0.0.1", dev.port), timeout=30) as conn:
+        conn.sendall(
+            b"POST /v1/webhooks/inbound HTTP/1.1\r\nHost: test\r\n"
+            b"x-dispatch-inbound-token: " + token.encode() + b"\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"to": '
+        )
+        time.sleep(0.5)  # the request is in, its body is not
+        dev.process.send_signal(signal.SIGINT)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    dev.process.wait(timeout=20)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503"), answer
+    assert b'"shutting_down"' in body
+    assert "Traceback" not in dev.output() and "Exception in ASGI" not in dev.output()
