@@ -12,11 +12,10 @@ from dispatch_server.db import tables as t
 
 
 def authorize(principal: Principal, scope: Scope, inbox_id: str | None) -> bool:
-    """Raise unless the key may act at this scope; True when it may.
-
-    False for the one case the database decides: an account key on an inbox route, which
-    `refuse_account_key` answers. An inbox outside the key's reach answers 404 whatever the
-    key kind, so ids of other workspaces cannot be probed."""
+    """Whether the key may act at this scope: True, or an error raised (403/404), or False
+    when only the database can say which error: an account key on an inbox route, which
+    `refuse_account_key` then answers (it is never allowed). An inbox outside the key's
+    reach answers 404 whatever the key kind, so ids of other workspaces cannot be probed."""
     if scope is Scope.ACCOUNT:
         if principal.kind != "account":
             raise Forbidden("this route needs an account key")

@@ -106,7 +106,7 @@ async def serve_dev(
     base_url = f"http://{http_host}:{http_port}"
     print(
         "\nDispatch dev server is ready\n"
-        f"  API            {base_url}   (docs: {base_url}/openapi.json)\n"
+        f"  API            {base_url}   (OpenAPI: {base_url}/openapi.json)\n"
         f"  SMTP           {smtp_host}:{smtp_port}  (mail for *@{settings.inboxes.domain})\n"
         f"  database       {redacted(settings.storage.database_url)}\n"
         f"  inbound token  {settings.inbound.token}\n\n"

@@ -4,6 +4,7 @@ parameter's parsing and its OpenAPI description come from the same object)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -24,6 +25,7 @@ T = TypeVar("T")
 Schema = dict[str, Any]
 
 MAX_JSON_BODY = 1024 * 1024
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 # --- bodies ------------------------------------------------------------------------------
@@ -150,10 +152,9 @@ class Query(Generic[T]):
 
 def integer(name: str, *, default: int, low: int, high: int, description: str = "") -> Query[int]:
     def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError("must be an integer") from None
+        if not _INTEGER.fullmatch(raw):  # int() would also take " 3 " and "1_0"
+            raise ValueError("must be an integer")
+        value = int(raw)
         if not low <= value <= high:
             raise ValueError(f"must be between {low} and {high}")
         return value
