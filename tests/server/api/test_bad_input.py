@@ -99,7 +99,18 @@ def test_lone_surrogates_are_400_on_every_json_route(live_server: LiveServer) ->
 
 
 @pytest.mark.parametrize(
-    "query", ["limit=0", "limit=101", "limit=x", "folder=trash", "cursor=%%%", "cursor=bm9wZQ"]
+    "query",
+    [
+        "limit=0",
+        "limit=101",
+        "limit=x",
+        "limit=1_0",
+        "limit=%203%20",
+        "limit=9" + "9" * 30,
+        "folder=trash",
+        "cursor=%%%",
+        "cursor=bm9wZQ",
+    ],
 )
 def test_bad_list_parameters_are_400(live_server: LiveServer, query: str) -> None:
     result = signup(live_server.base_url)
