@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import attrs
-import sqlalchemy as sa
 
 from dispatch_server.api.artifacts import Artifact, retention_cutoff
 from dispatch_server.api.messages import FOLDER, MessageWithArtifacts
 from dispatch_server.api.otp import Otp
-from dispatch_server.auth.api_keys import require_active
 from dispatch_server.auth.principal import Scope
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import InvalidInput
@@ -79,50 +76,29 @@ def _filter(call: Call[None]) -> waits.WaitFilter:
     )
 
 
-def _look(
-    conn: sa.Connection, key_id: str, inbox_id: str, wait: waits.WaitFilter, *, cutoff: datetime
-) -> messages.MessageWithArtifacts | None:
-    """One look for a match, by a key that must still be valid: a wait outlives its
-    admission, and a key revoked meanwhile must not see the mail that arrives after."""
-    require_active(conn, key_id)
-    return waits.find_match(conn, inbox_id, wait, cutoff=cutoff)
-
-
-def _unmatched(
-    conn: sa.Connection, key_id: str, inbox_id: str, wait: waits.WaitFilter, *, cutoff: datetime
-) -> int:
-    require_active(conn, key_id)
-    return waits.count_unmatched(conn, inbox_id, wait, cutoff=cutoff)
-
-
 async def wait(call: Call[None]) -> WaitResult:
-    services, inbox_id = call.services, call.path("inbox_id")
     wait_filter = _filter(call)
     # A longer timeout than the server allows is shortened, not refused: running out of time is
     # a normal answer anyway, and clients need not know the server's limit.
-    timeout = min(call.query(TIMEOUT), services.settings.waits.max_seconds)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    cutoff = retention_cutoff(call)
-    hub, db, key_id = services.hub, services.db, call.principal.key_id
-    # Subscribe before the first look, so a message committed in between still wakes us.
-    async with hub.subscribe(inbox_id) as subscription:
-        while True:
-            found = await db.run_read(_look, key_id, inbox_id, wait_filter, cutoff=cutoff)
-            if found is not None:
-                return WaitResult.of_match(found)
-            remaining = deadline - loop.time()
-            if remaining <= 0 or hub.stopping or await call.request.is_disconnected():
-                break
-            await subscription.wait(min(remaining, services.settings.waits.recheck_seconds))
-    unmatched = await db.run_read(_unmatched, key_id, inbox_id, wait_filter, cutoff=cutoff)
+    timeout = min(call.query(TIMEOUT), call.services.settings.waits.max_seconds)
+    outcome = await waits.wait_for_match(
+        call.services,
+        call.principal.key_id,
+        call.path("inbox_id"),
+        wait_filter,
+        seconds=timeout,
+        cutoff=retention_cutoff(call),
+        caller_gone=call.request.is_disconnected,
+    )
+    if outcome.match is not None:
+        return WaitResult.of_match(outcome.match)
     return WaitResult(
         matched=False,
         message=None,
         otp=None,
         link=None,
         cursor=wait_filter.resume_cursor().encode(),
-        unmatched_count=unmatched,
+        unmatched_count=outcome.unmatched_count,
     )
 
 

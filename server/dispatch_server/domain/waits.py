@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import sqlalchemy as sa
 
+from dispatch_server.auth.api_keys import require_active
 from dispatch_server.core.pagination import Cursor
 from dispatch_server.db import tables as t
 from dispatch_server.db.paging import after as after_cursor
@@ -19,6 +22,9 @@ from dispatch_server.domain.messages import (
     messages_of,
     with_artifacts,
 )
+
+if TYPE_CHECKING:
+    from dispatch_server.services import Services
 
 WaitKind = Literal["message", "otp", "link"]
 WAIT_KINDS: tuple[WaitKind, ...] = ("message", "otp", "link")
@@ -84,3 +90,56 @@ def count_unmatched(
     timed out needs to tell "nothing came" from "something came, but not what I asked for"."""
     window = _window(inbox_id, wait, cutoff).where(sa.not_(_passes(wait)))
     return conn.scalar(sa.select(sa.func.count()).select_from(window.subquery())) or 0
+
+
+@attrs.frozen(kw_only=True)
+class WaitOutcome:
+    match: MessageWithArtifacts | None
+    unmatched_count: int  # when nothing matched: what arrived in the window regardless
+
+
+def _look(
+    conn: sa.Connection, key_id: str, inbox_id: str, wait: WaitFilter, *, cutoff: datetime
+) -> MessageWithArtifacts | None:
+    """One look for a match, by a key that must still be valid: a wait outlives its
+    admission, and a key revoked meanwhile must not see the mail that arrives after."""
+    require_active(conn, key_id)
+    return find_match(conn, inbox_id, wait, cutoff=cutoff)
+
+
+def _unmatched(
+    conn: sa.Connection, key_id: str, inbox_id: str, wait: WaitFilter, *, cutoff: datetime
+) -> int:
+    require_active(conn, key_id)
+    return count_unmatched(conn, inbox_id, wait, cutoff=cutoff)
+
+
+async def wait_for_match(
+    services: Services,
+    key_id: str,
+    inbox_id: str,
+    wait: WaitFilter,
+    *,
+    seconds: float,
+    cutoff: datetime,
+    caller_gone: Callable[[], Awaitable[bool]],
+) -> WaitOutcome:
+    """The first match, as soon as it is committed, or none after `seconds` (or
+    once the server stops, or `caller_gone()`). Woken by the hub at every commit into the
+    inbox, and re-reading every `waits.recheck_seconds` regardless."""
+    hub, db = services.hub, services.db
+    recheck = services.settings.waits.recheck_seconds
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    # Subscribe before the first look, so a message committed in between still wakes us.
+    async with hub.subscribe(inbox_id) as subscription:
+        while True:
+            found = await db.run_read(_look, key_id, inbox_id, wait, cutoff=cutoff)
+            if found is not None:
+                return WaitOutcome(match=found, unmatched_count=0)
+            remaining = deadline - loop.time()
+            if remaining <= 0 or hub.stopping or await caller_gone():
+                break
+            await subscription.wait(min(remaining, recheck))
+    unmatched = await db.run_read(_unmatched, key_id, inbox_id, wait, cutoff=cutoff)
+    return WaitOutcome(match=None, unmatched_count=unmatched)
