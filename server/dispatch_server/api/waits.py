@@ -50,7 +50,7 @@ class WaitResult:
 
     @classmethod
     def of_match(cls, found: messages.MessageWithArtifacts) -> WaitResult:
-        otp, link, message = found.primary_otp(), found.link, found.message
+        otp, link, message = found.otp, found.link, found.message
         return cls(
             matched=True,
             message=MessageWithArtifacts.of_found(found),

@@ -90,17 +90,14 @@ class MessageWithArtifacts:
     artifacts: tuple[Artifact, ...]
 
     @property
-    def otp(self) -> Artifact | None:
-        """The message's primary OTP."""
-        return next((a for a in self.artifacts if a.kind == "otp" and a.is_primary), None)
-
-    def primary_otp(self) -> Otp | None:
+    def otp(self) -> Otp | None:
         """The message's primary OTP, with the sender, subject and time of the message."""
-        otp, message = self.otp, self.message
-        if otp is None:
+        found = next((a for a in self.artifacts if a.kind == "otp" and a.is_primary), None)
+        if found is None:
             return None
+        message = self.message
         return Otp(
-            code=otp.value,
+            code=found.value,
             message_id=message.id,
             from_header=message.from_header,
             subject=message.subject,
