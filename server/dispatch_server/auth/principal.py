@@ -8,7 +8,6 @@ from typing import Literal
 import attrs
 
 KeyKind = Literal["account", "inbox"]
-KEY_KINDS: tuple[KeyKind, ...] = ("account", "inbox")
 
 
 class Scope(enum.Enum):

@@ -19,7 +19,6 @@ Folder = Literal["inbox", "spam"]
 FolderFilter = Literal["inbox", "spam", "all"]
 ArtifactKind = Literal["otp", "link"]
 # The values each choice takes; the HTTP parameters and the OpenAPI enums come from these.
-FOLDERS: tuple[Folder, ...] = ("inbox", "spam")
 FOLDER_FILTERS: tuple[FolderFilter, ...] = ("inbox", "spam", "all")
 ARTIFACT_KINDS: tuple[ArtifactKind, ...] = ("otp", "link")
 
