@@ -7,6 +7,7 @@ import errno
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable, Mapping
 
 import uvicorn
@@ -107,12 +108,22 @@ async def open_database(url: str, *, migrate: bool) -> None:
             return
         current = await current_revision(url)
     except Exception as error:  # whatever the driver raises: refused, unknown host, no file
+        _let_driver_threads_finish()
         raise CliError(f"cannot open the database {redacted(url)}: {_reason(error)}") from None
     if current != head_revision():
         raise CliError(
             f"the database {redacted(url)} is not migrated (it is at {current or 'nothing'}, "
             f"this version needs {head_revision()}): run dispatch-server migrate"
         )
+
+
+def _let_driver_threads_finish(seconds: float = 1.0) -> None:
+    """aiosqlite stops the thread of a connection that failed to open without waiting for it,
+    and that thread then reports to the event loop: were the loop closed by then (the command
+    exits), it would print a traceback under the one-line error."""
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread():
+            thread.join(seconds)
 
 
 def _reason(error: Exception) -> str:
