@@ -129,6 +129,12 @@ class Inbound:
     max_mime_depth: int = setting(
         "DISPATCH_MAX_MIME_DEPTH", 10, integer(low=1), "deeper MIME nesting: refused (`554`/`422`)"
     )
+    max_recipients: int = setting(
+        "DISPATCH_MAX_RECIPIENTS",
+        100,
+        integer(low=1, high=10_000),
+        "recipients per message (SMTP `452` per extra `RCPT`, HTTP `400` naming the field)",
+    )
     daily_quota: int = setting(
         "DISPATCH_DAILY_INBOUND_QUOTA",
         5000,
