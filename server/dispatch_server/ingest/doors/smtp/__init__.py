@@ -18,6 +18,7 @@ from dispatch_server.services import Services
 log = logging.getLogger("dispatch_server.smtp")
 
 TEMPORARY_FAILURE = "451 4.3.0 Temporary failure, please retry"
+TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"  # RFC 5321 §4.5.3.1.10: send the rest later
 
 # What a refusal of the pipeline is on the wire. Permanent (5xx) unless retrying can help.
 REPLIES: dict[ErrorCode, str] = {
@@ -48,6 +49,8 @@ class IngestHandler:
         address: str,
         options: list[str],
     ) -> str:
+        if len(envelope.rcpt_tos) >= self.services.settings.inbound.max_recipients:
+            return TOO_MANY_RECIPIENTS
         quota = self.services.settings.inbound.daily_quota
         try:
             refusal = await self.services.db.run_read(check_recipient, address, quota)
