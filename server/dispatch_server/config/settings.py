@@ -88,6 +88,25 @@ class Smtp:
     hostname: str = setting(
         "DISPATCH_SMTP_HOSTNAME", "dispatch.localhost", text, "the name the SMTP greeting gives"
     )
+    max_commands: int = setting(
+        "DISPATCH_SMTP_MAX_COMMANDS",
+        1000,
+        integer(low=10),
+        "command lines per SMTP connection; the next one is answered `421 4.7.0` and closed",
+    )
+    idle_timeout_seconds: float = setting(
+        "DISPATCH_SMTP_IDLE_TIMEOUT_SECONDS",
+        300.0,
+        number(low=1, high=3600),
+        "an SMTP connection is closed after this long without a command; the whole `DATA` "
+        "transfer must fit in it too",
+    )
+    session_timeout_seconds: float = setting(
+        "DISPATCH_SMTP_SESSION_TIMEOUT_SECONDS",
+        1800.0,
+        number(low=1, high=86400),
+        "an SMTP connection is answered `421 4.4.2` and closed after this long, busy or not",
+    )
 
 
 @attrs.frozen(kw_only=True)

@@ -1,4 +1,5 @@
-"""The SMTP door: an aiosmtpd listener that replies 250 only once the message is committed."""
+"""The SMTP door: an aiosmtpd listener that replies 250 only once the message is committed,
+within limits on what any client can make it hold (see protocol and limits)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ import asyncio
 import logging
 import socket
 import time
-from typing import Any
 
 from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from dispatch_server.core.errors import DomainError, ErrorCode
+from dispatch_server.ingest.doors.smtp.protocol import MESSAGE_TOO_BIG, DoorProtocol, DoorState
 from dispatch_server.ingest.pipeline import Envelope, check_recipient, ingest
 from dispatch_server.services import Services
 
@@ -24,7 +25,7 @@ TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"  # RFC 5321 §4.5.3.1.10: 
 REPLIES: dict[ErrorCode, str] = {
     ErrorCode.UNKNOWN_RECIPIENT: "550 5.1.1 No such inbox here",
     ErrorCode.QUOTA_EXCEEDED: "452 4.2.2 Mailbox over daily quota, try again tomorrow",
-    ErrorCode.MESSAGE_TOO_LARGE: "552 5.3.4 Message too big",
+    ErrorCode.MESSAGE_TOO_LARGE: MESSAGE_TOO_BIG,
     ErrorCode.UNPARSEABLE_MESSAGE: "554 5.6.0 {message}",
 }
 
@@ -109,17 +110,19 @@ def _peer(session: Session) -> str:
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
-async def start_smtp_server(
-    services: Services, *, sock: socket.socket | None = None
-) -> asyncio.Server:
-    """Serve SMTP on the running event loop, beside the API (so in-process wake-ups work),
-    on `sock` if given, else on the configured host and port."""
-    settings = services.settings
-    handler = IngestHandler(services)
+class SmtpDoor:
+    """One listener: its handler, and what its sessions share."""
 
-    def factory() -> Any:
-        return SMTP(
-            handler,
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.handler = IngestHandler(services)
+        self.state = DoorState(settings=services.settings.smtp)
+
+    def protocol(self) -> DoorProtocol:
+        settings = self.services.settings
+        return DoorProtocol(
+            self.handler,
+            self.state,
             data_size_limit=settings.inbound.max_message_bytes,
             enable_SMTPUTF8=True,
             decode_data=False,
@@ -127,7 +130,19 @@ async def start_smtp_server(
             ident="Dispatch ESMTP",
         )
 
-    loop = asyncio.get_running_loop()
-    if sock is not None:
-        return await loop.create_server(factory, sock=sock)
-    return await loop.create_server(factory, host=settings.smtp.host, port=settings.smtp.port)
+    async def start(self, sock: socket.socket | None = None) -> asyncio.Server:
+        """Serve on the running event loop, on `sock` if given, else on the configured
+        host and port."""
+        loop = asyncio.get_running_loop()
+        if sock is not None:
+            return await loop.create_server(self.protocol, sock=sock)
+        smtp = self.services.settings.smtp
+        return await loop.create_server(self.protocol, host=smtp.host, port=smtp.port)
+
+
+async def start_smtp_server(
+    services: Services, *, sock: socket.socket | None = None
+) -> asyncio.Server:
+    """Serve SMTP on the running event loop, beside the API (so in-process wake-ups work),
+    on `sock` if given, else on the configured host and port."""
+    return await SmtpDoor(services).start(sock)

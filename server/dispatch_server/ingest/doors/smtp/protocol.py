@@ -1,0 +1,170 @@
+"""One SMTP session: aiosmtpd's, with a bound on everything a connection can make the
+server hold (its line, its commands, its time)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+from typing import TYPE_CHECKING, Any, AnyStr
+
+import attrs
+from aiosmtpd.smtp import MISSING, SMTP, syntax
+
+from dispatch_server.config.settings import Smtp
+
+if TYPE_CHECKING:
+    from asyncio.streams import _ReaduntilBuffer  # what StreamReader.readuntil takes
+
+# RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets with its CRLF, plus the dot that
+# transparency may add; command lines are shorter still (aiosmtpd checks those: 512).
+MAX_LINE_BYTES = 1001
+# Replies of 500-504 and 555 (syntax, sequence) a session gets before it is closed.
+MAX_BAD_COMMANDS = 20
+BAD_COMMAND_CODES = frozenset({"500", "501", "502", "503", "504", "555"})
+
+LINE_TOO_LONG = "500 5.5.2 Line too long"
+TOO_MANY_COMMANDS = "421 4.7.0 Too many commands"
+TOO_MANY_ERRORS = "421 4.7.0 Too many errors"
+SESSION_TOO_LONG = "421 4.4.2 Session too long, closing"
+MESSAGE_TOO_BIG = "552 5.3.4 Message too big"
+
+
+class Goodbye(BaseException):
+    """Ends the session with a last reply. A BaseException so that it passes through the
+    `except Exception` of aiosmtpd's command loop, which would answer and read on."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(reply)
+        self.reply = reply
+
+
+@attrs.frozen(kw_only=True)
+class DoorState:
+    """What the sessions of one listener share."""
+
+    settings: Smtp
+
+
+class SessionReader(asyncio.StreamReader):
+    """The session's input. aiosmtpd's command loop reads each command with `readuntil()`;
+    here a line past the limit ends the session at once (aiosmtpd would read on to its end,
+    however far), and so does one command line too many. DATA reads with `data_line()`."""
+
+    def __init__(self, *, max_commands: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=MAX_LINE_BYTES, loop=loop)
+        self.commands_left = max_commands
+
+    async def readuntil(self, separator: _ReaduntilBuffer = b"\n") -> bytes:
+        line = await self._line(separator)
+        self.commands_left -= 1
+        if self.commands_left < 0:
+            raise Goodbye(TOO_MANY_COMMANDS)
+        return line
+
+    async def data_line(self) -> bytes:
+        # Only CRLF ends a DATA line: a bare LF does not (the SMTP smuggling class).
+        return await self._line(b"\r\n")
+
+    async def _line(self, separator: _ReaduntilBuffer) -> bytes:
+        try:
+            line = await super().readuntil(separator)
+        except asyncio.LimitOverrunError:  # the stream holds at most about twice the limit
+            raise Goodbye(LINE_TOO_LONG) from None
+        if len(line) > MAX_LINE_BYTES:
+            raise Goodbye(LINE_TOO_LONG)
+        return line
+
+
+class DoorProtocol(SMTP):
+    def __init__(self, handler: Any, state: DoorState, **options: Any) -> None:
+        super().__init__(handler, timeout=state.settings.idle_timeout_seconds, **options)
+        self.state = state
+        self.lines = SessionReader(max_commands=state.settings.max_commands, loop=self.loop)
+        # aiosmtpd builds its StreamReader inline: give the stream protocol ours instead
+        # (nothing is connected yet, so initialising it again loses nothing).
+        asyncio.StreamReaderProtocol.__init__(
+            self, self.lines, client_connected_cb=self._cb_client_connected, loop=self.loop
+        )
+        self.bad_left = MAX_BAD_COMMANDS
+        self.deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.deadline is None:  # the first call; STARTTLS makes a second one
+            self.deadline = self.loop.call_later(
+                self.state.settings.session_timeout_seconds, self._expire
+            )
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+        super().connection_lost(error)
+
+    def _expire(self) -> None:
+        if self.transport is not None:
+            self._writer.write(SESSION_TOO_LONG.encode() + b"\r\n")
+            self.transport.close()
+
+    async def _handle_client(self) -> None:
+        try:
+            await super()._handle_client()
+        except Goodbye as goodbye:
+            with contextlib.suppress(ConnectionError):  # the client may be gone already
+                await super().push(goodbye.reply)
+            if self.transport is not None:
+                self.transport.close()
+
+    async def push(self, status: AnyStr) -> None:
+        await super().push(status)
+        code = status[:3] if isinstance(status, str) else status[:3].decode("ascii", "replace")
+        if code in BAD_COMMAND_CODES:
+            self.bad_left -= 1
+            if self.bad_left < 1:
+                raise Goodbye(TOO_MANY_ERRORS)
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        """aiosmtpd's DATA, except that the message is held once, in one buffer (which goes
+        back to the allocator whole)."""
+        if await self.check_helo_needed():
+            return
+        if await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        content = await self._read_data()
+        if content is None:
+            await self.push(MESSAGE_TOO_BIG)
+            self.envelope = self._create_envelope()
+            return
+        self.envelope.content = self.envelope.original_content = content
+        del content  # the envelope's is then the one reference, dropped with it below
+        status = await self._call_handler_hook("DATA")
+        self.envelope = self._create_envelope()  # drops the message
+        await self.push("250 OK" if status is MISSING else status)
+
+    async def _read_data(self) -> bytes | None:
+        """The message up to the lone dot, un-dot-stuffed; None when it is above the size
+        limit (read to its end all the same, holding nothing, so that the client hears the
+        552)."""
+        limit = self.data_size_limit or 0
+        body: io.BytesIO | None = io.BytesIO()
+        size = 0
+        while (line := await self.lines.data_line()) != b".\r\n":
+            if body is None:
+                continue
+            if line.startswith(b"."):
+                line = line[1:]
+            if limit and size + len(line) > limit:
+                body = None
+                continue
+            size += len(line)
+            body.write(line)
+        return None if body is None else body.getvalue()  # getvalue() shares, not copies

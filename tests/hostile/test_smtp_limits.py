@@ -1,0 +1,194 @@
+"""The SMTP door against clients that try to make it hold too much: lines, commands, time.
+Raw sockets, so that a test can say exactly what the client sends and see exactly what
+comes back."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import BACKENDS, LiveServer, _ServerThread, fresh_database_url, make_settings
+from tests.helpers import bearer, make_mail, signup
+
+
+class Wire:
+    """One client connection, spoken to line by line."""
+
+    def __init__(self, host: str, port: int, *, source: str | None = None) -> None:
+        self.sock = socket.create_connection(
+            (host, port), timeout=10, source_address=None if source is None else (source, 0)
+        )
+        self.pending = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def line(self) -> bytes:
+        while b"\r\n" not in self.pending:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError(f"connection closed; unanswered: {self.pending!r}")
+            self.pending += chunk
+        line, self.pending = self.pending.split(b"\r\n", 1)
+        return line
+
+    def reply(self) -> str:
+        """The next reply, all its lines joined by newlines."""
+        lines = [self.line()]
+        while lines[-1][3:4] == b"-":
+            lines.append(self.line())
+        return "\n".join(line.decode() for line in lines)
+
+    def say(self, command: str) -> str:
+        self.send(command.encode() + b"\r\n")
+        return self.reply()
+
+    def is_closed(self, within: float = 5.0) -> bool:
+        """Whether the server closes the connection (sending nothing more) within a while."""
+        self.sock.settimeout(within)
+        try:
+            return self.sock.recv(1) == b""
+        except ConnectionResetError:
+            return True
+        except TimeoutError:
+            return False
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def greeted(server: LiveServer, source: str | None = None) -> Wire:
+    wire = Wire(server.smtp_host, server.smtp_port, source=source)
+    assert wire.reply().startswith("220 ")
+    return wire
+
+
+def stored(server: LiveServer, account: dict[str, object]) -> list[dict[str, object]]:
+    inbox = account["inbox"]
+    assert isinstance(inbox, dict)
+    response = httpx.get(
+        f"{server.base_url}/v1/inboxes/{inbox['id']}/messages?folder=all",
+        headers=bearer(str(account["inbox_key"])),
+    )
+    assert response.status_code == 200
+    data: list[dict[str, object]] = response.json()["data"]
+    return data
+
+
+LIMITS = {"DISPATCH_SMTP_MAX_COMMANDS": 50}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def limited(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """A server with small SMTP limits."""
+    urls = fresh_database_url(request.param, tmp_path_factory, request)
+    thread = _ServerThread(make_settings(next(urls), **LIMITS))
+    try:
+        yield thread.start()
+    finally:
+        thread.stop()
+        next(urls, None)
+
+
+def test_a_command_line_without_end_is_refused_at_the_limit_and_closed(
+    limited: LiveServer,
+) -> None:
+    wire = greeted(limited)
+    wire.send(b"NOOP " + b"x" * 100_000)  # no CRLF, ever
+    assert wire.reply() == "500 5.5.2 Line too long"
+    assert wire.is_closed()
+
+
+def test_a_data_line_without_end_is_refused_at_the_limit_and_closed(limited: LiveServer) -> None:
+    account = signup(limited.base_url, local_part="long-line")
+    wire = greeted(limited)
+    for command in (
+        "EHLO client.test",
+        "MAIL FROM:<a@acme.test>",
+        "RCPT TO:<long-line@dispatch.test>",
+    ):
+        assert wire.say(command).startswith("250")
+    assert wire.say("DATA").startswith("354")
+    wire.send(b"Subject: long\r\n\r\n" + b"y" * 100_000)
+    assert wire.reply() == "500 5.5.2 Line too long"
+    assert wire.is_closed()
+    assert stored(limited, account) == []
+
+
+def test_lines_at_the_limit_are_accepted_and_one_more_octet_is_not(limited: LiveServer) -> None:
+    account = signup(limited.base_url, local_part="edge-line")
+    for extra, expected in ((0, "250"), (1, "500")):
+        wire = greeted(limited)
+        for command in (
+            "EHLO c.test",
+            "MAIL FROM:<a@acme.test>",
+            "RCPT TO:<edge-line@dispatch.test>",
+        ):
+            assert wire.say(command).startswith("250")
+        assert wire.say("DATA").startswith("354")
+        # 998 octets and CRLF is RFC 5321's longest line; its leading dot is stuffed: 1001.
+        line = b".." + b"z" * (997 + extra) + b"\r\n"
+        mail = make_mail("edge-line@dispatch.test", text=f"edge {extra}").rstrip(b"\r\n")
+        wire.send(mail + b"\r\n" + line + b".\r\n")
+        assert wire.reply()[:3] == expected
+        wire.close()
+    [message] = stored(limited, account)
+    assert "edge 0" in str(message["text"])
+
+
+def test_commands_beyond_the_cap_get_421_and_a_close(limited: LiveServer) -> None:
+    wire = greeted(limited)
+    wire.send(b"NOOP\r\n" * 60)  # pipelined
+    replies = [wire.reply() for _ in range(51)]
+    assert replies[:50] == ["250 OK"] * 50
+    assert replies[50] == "421 4.7.0 Too many commands"
+    assert wire.is_closed()
+
+
+def test_bad_commands_beyond_the_cap_get_421_and_a_close(limited: LiveServer) -> None:
+    wire = greeted(limited)
+    wire.send(b"\r\n" * 30)  # each a syntax error, which aiosmtpd alone answers forever
+    replies = [wire.reply() for _ in range(21)]
+    assert all(reply.startswith("500 ") for reply in replies[:20])
+    assert replies[20] == "421 4.7.0 Too many errors"
+    assert wire.is_closed()
+
+
+@pytest.fixture
+def impatient(database_url: str) -> Iterator[LiveServer]:
+    """A server whose SMTP sessions time out after a second idle, two in all."""
+    thread = _ServerThread(
+        make_settings(
+            database_url,
+            DISPATCH_SMTP_IDLE_TIMEOUT_SECONDS=1,
+            DISPATCH_SMTP_SESSION_TIMEOUT_SECONDS=2,
+        )
+    )
+    try:
+        yield thread.start()
+    finally:
+        thread.stop()
+
+
+def test_idle_and_long_sessions_are_closed(impatient: LiveServer) -> None:
+    idle = greeted(impatient)
+    started = time.monotonic()
+    assert idle.is_closed(within=5)
+    assert 0.5 < time.monotonic() - started < 3
+    busy = greeted(impatient)
+    started = time.monotonic()
+    replies = []
+    try:
+        while time.monotonic() - started < 6:  # busy: a command every 0.2 s
+            replies.append(busy.say("NOOP"))
+            time.sleep(0.2)
+    except (ConnectionError, EOFError):
+        pass
+    assert 1.5 < time.monotonic() - started < 4
+    assert replies[-1] == "421 4.4.2 Session too long, closing"
