@@ -1,10 +1,13 @@
-"""The SMTP door against clients that try to make it hold too much: lines, commands, time.
-Raw sockets, so that a test can say exactly what the client sends and see exactly what
-comes back."""
+"""The SMTP door against clients that try to make it hold too much: lines, commands,
+connections, time. Raw sockets, so that a test can say exactly what
+the client sends and see exactly what comes back."""
 
 from __future__ import annotations
 
+import logging
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -79,7 +82,11 @@ def stored(server: LiveServer, account: dict[str, object]) -> list[dict[str, obj
     return data
 
 
-LIMITS = {"DISPATCH_SMTP_MAX_COMMANDS": 50}
+LIMITS = {
+    "DISPATCH_SMTP_MAX_COMMANDS": 50,
+    "DISPATCH_SMTP_MAX_CONNECTIONS": 8,
+    "DISPATCH_SMTP_MAX_CONNECTIONS_PER_CLIENT": 4,
+}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -160,6 +167,57 @@ def test_bad_commands_beyond_the_cap_get_421_and_a_close(limited: LiveServer) ->
     assert wire.is_closed()
 
 
+def test_a_flood_of_connections_leaves_http_up_and_logs_once(
+    limited: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="dispatch_server.smtp")
+    flood = [
+        socket.create_connection(
+            (limited.smtp_host, limited.smtp_port), source_address=(f"127.0.1.{n % 50 + 1}", 0)
+        )
+        for n in range(400)
+    ]
+    try:
+        assert httpx.get(f"{limited.base_url}/health", timeout=5).status_code == 200
+        for sock in flood:
+            sock.settimeout(5)
+            assert sock.recv(100).startswith((b"220 ", b"421 "))
+    finally:
+        for sock in flood:
+            sock.close()
+    refusals = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert 1 <= len(refusals) <= 2
+    assert until_greeted(limited).say("QUIT").startswith("221")
+
+
+def test_connections_beyond_the_caps_get_421_and_a_close(limited: LiveServer) -> None:
+    mine = [greeted(limited) for _ in range(4)]
+    extra = Wire(limited.smtp_host, limited.smtp_port)
+    assert extra.reply() == "421 4.7.0 Too many connections, try again later"
+    assert extra.is_closed()
+    # Other clients still get in, up to the total cap.
+    others = [greeted(limited, source=f"127.0.0.{n}") for n in (2, 3, 4, 5)]
+    beyond = Wire(limited.smtp_host, limited.smtp_port, source="127.0.0.6")
+    assert beyond.reply().startswith("421 4.7.0")
+    assert beyond.is_closed()
+    # A connection that ends makes room.
+    mine.pop().close()
+    assert until_greeted(limited).say("QUIT").startswith("221")
+    for wire in mine + others:
+        wire.close()
+
+
+def until_greeted(server: LiveServer, within: float = 5.0) -> Wire:
+    deadline = time.monotonic() + within
+    while True:
+        wire = Wire(server.smtp_host, server.smtp_port)
+        if wire.reply().startswith("220 "):
+            return wire
+        wire.close()
+        assert time.monotonic() < deadline, "no connection admitted"
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def impatient(database_url: str) -> Iterator[LiveServer]:
     """A server whose SMTP sessions time out after a second idle, two in all."""
@@ -192,3 +250,41 @@ def test_idle_and_long_sessions_are_closed(impatient: LiveServer) -> None:
         pass
     assert 1.5 < time.monotonic() - started < 4
     assert replies[-1] == "421 4.4.2 Session too long, closing"
+
+
+OUT_OF_DESCRIPTORS = """
+import asyncio, logging, resource, sys
+logging.basicConfig(level=logging.WARNING)
+import dispatch_server.ingest.doors.smtp  # what the door sets up for the process's logging
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+async def main() -> None:
+    server = await asyncio.get_running_loop().create_server(asyncio.Protocol, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.sleep(3)
+
+asyncio.run(main())
+"""
+
+
+def test_running_out_of_descriptors_does_not_flood_the_log() -> None:
+    """Python 3.11's loop logs each failed accept(), up to 100 a turn, with a traceback."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", OUT_OF_DESCRIPTORS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    port = int(child.stdout.readline())
+    clients = []
+    for _ in range(150):  # the listen backlog (100) completes them, accepted or not
+        try:
+            clients.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+        except OSError:
+            break
+    _, errors = child.communicate(timeout=20)
+    for client in clients:
+        client.close()
+    assert len(clients) > 64
+    assert 1 <= errors.count("socket.accept() out of system resource") <= 2

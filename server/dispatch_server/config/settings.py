@@ -88,6 +88,18 @@ class Smtp:
     hostname: str = setting(
         "DISPATCH_SMTP_HOSTNAME", "dispatch.localhost", text, "the name the SMTP greeting gives"
     )
+    max_connections: int = setting(
+        "DISPATCH_SMTP_MAX_CONNECTIONS",
+        500,
+        integer(low=1, high=100_000),
+        "open SMTP connections in all; more are answered `421 4.7.0` and closed",
+    )
+    max_connections_per_client: int = setting(
+        "DISPATCH_SMTP_MAX_CONNECTIONS_PER_CLIENT",
+        50,
+        integer(low=1, high=100_000),
+        "open SMTP connections from one IP address; more are answered `421 4.7.0` and closed",
+    )
     max_commands: int = setting(
         "DISPATCH_SMTP_MAX_COMMANDS",
         1000,

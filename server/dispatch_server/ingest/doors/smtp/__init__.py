@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import socket
 import time
 
@@ -12,6 +13,7 @@ from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from dispatch_server.core.errors import DomainError, ErrorCode
+from dispatch_server.ingest.doors.smtp.limits import AcceptErrorFilter, BurstLog, Connections
 from dispatch_server.ingest.doors.smtp.protocol import MESSAGE_TOO_BIG, DoorProtocol, DoorState
 from dispatch_server.ingest.pipeline import Envelope, check_recipient, ingest
 from dispatch_server.services import Services
@@ -108,6 +110,10 @@ def _peer(session: Session) -> str:
 # aiosmtpd logs every command at INFO ("Available AUTH mechanisms", "EHLO", ...): the door
 # logs one line per transaction instead.
 logging.getLogger("mail.log").setLevel(logging.WARNING)
+logging.getLogger("asyncio").addFilter(AcceptErrorFilter())
+
+# Descriptors the process needs besides SMTP connections (HTTP, database, files).
+OTHER_DESCRIPTORS = 200
 
 
 class SmtpDoor:
@@ -116,7 +122,14 @@ class SmtpDoor:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.handler = IngestHandler(services)
-        self.state = DoorState(settings=services.settings.smtp)
+        smtp = services.settings.smtp
+        self.state = DoorState(
+            settings=smtp,
+            connections=Connections(
+                total=smtp.max_connections, per_client=smtp.max_connections_per_client
+            ),
+            refusals=BurstLog(log, "SMTP connections refused, too many"),
+        )
 
     def protocol(self) -> DoorProtocol:
         settings = self.services.settings
@@ -133,6 +146,7 @@ class SmtpDoor:
     async def start(self, sock: socket.socket | None = None) -> asyncio.Server:
         """Serve on the running event loop, on `sock` if given, else on the configured
         host and port."""
+        _check_descriptors(self.services.settings.smtp.max_connections)
         loop = asyncio.get_running_loop()
         if sock is not None:
             return await loop.create_server(self.protocol, sock=sock)
@@ -146,3 +160,14 @@ async def start_smtp_server(
     """Serve SMTP on the running event loop, beside the API (so in-process wake-ups work),
     on `sock` if given, else on the configured host and port."""
     return await SmtpDoor(services).start(sock)
+
+
+def _check_descriptors(max_connections: int) -> None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and max_connections + OTHER_DESCRIPTORS > soft:
+        log.warning(
+            "DISPATCH_SMTP_MAX_CONNECTIONS=%d leaves too few of the %d open files this process "
+            "may have (ulimit -n): raise the limit or lower the setting",
+            max_connections,
+            soft,
+        )

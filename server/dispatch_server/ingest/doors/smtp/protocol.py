@@ -1,5 +1,5 @@
 """One SMTP session: aiosmtpd's, with a bound on everything a connection can make the
-server hold (its line, its commands, its time)."""
+server hold (its line, its commands, its time, its share of connections)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import attrs
 from aiosmtpd.smtp import MISSING, SMTP, syntax
 
 from dispatch_server.config.settings import Smtp
+from dispatch_server.ingest.doors.smtp.limits import BurstLog, Connections
 
 if TYPE_CHECKING:
     from asyncio.streams import _ReaduntilBuffer  # what StreamReader.readuntil takes
@@ -44,6 +45,8 @@ class DoorState:
     """What the sessions of one listener share."""
 
     settings: Smtp
+    connections: Connections
+    refusals: BurstLog
 
 
 class SessionReader(asyncio.StreamReader):
@@ -86,19 +89,32 @@ class DoorProtocol(SMTP):
         asyncio.StreamReaderProtocol.__init__(
             self, self.lines, client_connected_cb=self._cb_client_connected, loop=self.loop
         )
+        self.client: str | None = None
+        self.refusal: str | None = None
+        self.admitted = False
         self.bad_left = MAX_BAD_COMMANDS
         self.deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self.deadline is None:  # the first call; STARTTLS makes a second one
-            self.deadline = self.loop.call_later(
-                self.state.settings.session_timeout_seconds, self._expire
-            )
+        if self.client is None:  # the first call; STARTTLS makes a second one
+            self.client = _client_of(transport)
+            self.refusal = self.state.connections.admit(self.client)
+            if self.refusal is None:
+                self.admitted = True
+                self.deadline = self.loop.call_later(
+                    self.state.settings.session_timeout_seconds, self._expire
+                )
+            else:
+                open_now = self.state.connections.open
+                self.state.refusals.note(f"{self.client} ({open_now} open)")
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
         if self.deadline is not None:
             self.deadline.cancel()
+        if self.admitted and self.client is not None:
+            self.admitted = False
+            self.state.connections.leave(self.client)
         super().connection_lost(error)
 
     def _expire(self) -> None:
@@ -108,6 +124,8 @@ class DoorProtocol(SMTP):
 
     async def _handle_client(self) -> None:
         try:
+            if self.refusal is not None:
+                raise Goodbye(self.refusal)  # instead of the greeting (RFC 5321 §3.1)
             await super()._handle_client()
         except Goodbye as goodbye:
             with contextlib.suppress(ConnectionError):  # the client may be gone already
@@ -168,3 +186,8 @@ class DoorProtocol(SMTP):
             size += len(line)
             body.write(line)
         return None if body is None else body.getvalue()  # getvalue() shares, not copies
+
+
+def _client_of(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) else str(peer)
