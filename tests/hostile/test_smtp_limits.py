@@ -1,21 +1,28 @@
-"""The SMTP door against clients that try to make it hold too much: lines, commands,
-connections, time. Raw sockets, so that a test can say exactly what
+"""The SMTP door against clients that try to make it hold too much: recipients, lines,
+commands, connections, time and memory. Raw sockets, so that a test can say exactly what
 the client sends and see exactly what comes back."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from dispatch_server.config import Settings
+from dispatch_server.services import Services
 from tests.conftest import BACKENDS, LiveServer, _ServerThread, fresh_database_url, make_settings
 from tests.helpers import bearer, make_mail, signup
+
+MAX_MESSAGE_BYTES = 1_500_000
+MAX_BUFFERED_BYTES = 3_000_000
 
 
 class Wire:
@@ -86,6 +93,8 @@ LIMITS = {
     "DISPATCH_SMTP_MAX_COMMANDS": 50,
     "DISPATCH_SMTP_MAX_CONNECTIONS": 8,
     "DISPATCH_SMTP_MAX_CONNECTIONS_PER_CLIENT": 4,
+    "DISPATCH_MAX_MESSAGE_BYTES": MAX_MESSAGE_BYTES,
+    "DISPATCH_SMTP_MAX_BUFFERED_BYTES": MAX_BUFFERED_BYTES,
 }
 
 
@@ -216,6 +225,98 @@ def until_greeted(server: LiveServer, within: float = 5.0) -> Wire:
         wire.close()
         assert time.monotonic() < deadline, "no connection admitted"
         time.sleep(0.05)
+
+
+class DoorThread:
+    """The SMTP door alone on an event loop in a thread, so that a test can read its state."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.started = threading.Event()
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+
+    async def _serve(self) -> None:
+        from dispatch_server.ingest.doors.smtp import SmtpDoor  # (so main's code runs the rest)
+
+        async with await Services.open(self.settings, listen=False) as services:
+            self.door = SmtpDoor(services)
+            server = await self.door.start()
+            self.port = server.sockets[0].getsockname()[1]
+            self.loop = asyncio.get_running_loop()
+            self.stopping = asyncio.Event()
+            self.started.set()
+            await self.stopping.wait()
+            server.close()
+            await server.wait_closed()
+
+    def start(self) -> DoorThread:
+        self.thread.start()
+        assert self.started.wait(10), "the SMTP door did not start"
+        return self
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.stopping.set)
+        self.thread.join(10)
+
+
+def test_concurrent_data_stays_within_the_byte_budget(limited: LiveServer) -> None:
+    """Six sessions each send a 1 MB message at once, with room for about three: those that
+    would pass the budget are told to retry (421, or a reset), the others are stored, and
+    nothing stays reserved afterwards."""
+    account = signup(limited.base_url, local_part="budget")
+    door = DoorThread(limited.settings).start()
+    sessions = 6
+    halfway = threading.Barrier(sessions, timeout=30)
+    outcomes: list[str] = []
+
+    def send(n: int) -> None:
+        body = (f"message {n}\r\n" + ("m" * 998 + "\r\n") * 1000).encode()
+        mail = make_mail("budget@dispatch.test", subject=f"budget {n}").rstrip(b"\r\n") + b"\r\n"
+        data = mail + body + b".\r\n"
+        wire = Wire("127.0.0.1", door.port, source=f"127.0.2.{n + 1}")  # per-client cap
+        waited = False
+        try:
+            assert wire.reply().startswith("220")
+            for command in (
+                "EHLO c.test",
+                "MAIL FROM:<a@acme.test>",
+                "RCPT TO:<budget@dispatch.test>",
+            ):
+                assert wire.say(command).startswith("250")
+            reply = wire.say("DATA")
+            if not reply.startswith("354"):
+                outcomes.append(reply)
+                return
+            half = len(data) * 2 // 3
+            wire.send(data[:half])
+            waited = True
+            halfway.wait()
+            wire.send(data[half:])
+            outcomes.append(wire.reply())
+        except (ConnectionError, EOFError):
+            outcomes.append("reset")
+        finally:
+            if not waited:
+                halfway.wait()
+            wire.close()
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(sessions)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        door.stop()
+    budget = door.door.state.buffers
+    accepted = [o for o in outcomes if o.startswith("250")]
+    refused = [o for o in outcomes if not o.startswith("250")]
+    assert len(outcomes) == sessions
+    assert accepted and refused
+    assert all(o == "reset" or o[:9] in ("421 4.3.1", "452 4.3.1") for o in refused), refused
+    assert MAX_MESSAGE_BYTES < budget.peak <= MAX_BUFFERED_BYTES
+    assert budget.in_use == 0
+    assert len(stored(limited, account)) == len(accepted)
 
 
 @pytest.fixture

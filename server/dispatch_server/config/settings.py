@@ -106,6 +106,14 @@ class Smtp:
         integer(low=10),
         "command lines per SMTP connection; the next one is answered `421 4.7.0` and closed",
     )
+    max_buffered_bytes: int = setting(
+        "DISPATCH_SMTP_MAX_BUFFERED_BYTES",
+        256 * 1024 * 1024,
+        integer(low=1024),
+        "mail held in memory by all SMTP `DATA` phases together (at least "
+        "`DISPATCH_MAX_MESSAGE_BYTES`); beyond it `DATA` gets `452 4.3.1`, or `421 4.3.1` and "
+        "a close mid-transfer",
+    )
     idle_timeout_seconds: float = setting(
         "DISPATCH_SMTP_IDLE_TIMEOUT_SECONDS",
         300.0,
@@ -215,6 +223,8 @@ class Settings:
         errors: list[str] = []
         groups = {group.name: _read_group(group.type, env, errors) for group in attrs.fields(cls)}
         settings = cls(**groups)
+        if not errors:
+            errors.extend(_conflicts(settings))
         if not errors and settings.runtime.is_production:
             missing = [
                 s.env for s in declarations() if s.required_in_production and not env.get(s.env)
@@ -230,6 +240,14 @@ class Settings:
 
 attrs.resolve_types(Settings)
 GROUPS: tuple[type[Any], ...] = tuple(group.type for group in attrs.fields(Settings) if group.type)
+
+
+def _conflicts(settings: Settings) -> list[str]:
+    """Settings that are each valid but together do not make sense."""
+    smtp, found = settings.smtp, []
+    if smtp.max_buffered_bytes < settings.inbound.max_message_bytes:
+        found.append("DISPATCH_SMTP_MAX_BUFFERED_BYTES must be at least DISPATCH_MAX_MESSAGE_BYTES")
+    return found
 
 
 def _read_group(group: Any, env: Mapping[str, str], errors: list[str]) -> Any:

@@ -13,7 +13,12 @@ from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from dispatch_server.core.errors import DomainError, ErrorCode
-from dispatch_server.ingest.doors.smtp.limits import AcceptErrorFilter, BurstLog, Connections
+from dispatch_server.ingest.doors.smtp.limits import (
+    AcceptErrorFilter,
+    BurstLog,
+    ByteBudget,
+    Connections,
+)
 from dispatch_server.ingest.doors.smtp.protocol import MESSAGE_TOO_BIG, DoorProtocol, DoorState
 from dispatch_server.ingest.pipeline import Envelope, check_recipient, ingest
 from dispatch_server.services import Services
@@ -128,6 +133,7 @@ class SmtpDoor:
             connections=Connections(
                 total=smtp.max_connections, per_client=smtp.max_connections_per_client
             ),
+            buffers=ByteBudget(smtp.max_buffered_bytes),
             refusals=BurstLog(log, "SMTP connections refused, too many"),
         )
 

@@ -1,5 +1,5 @@
-"""What the SMTP door shares between its sessions: the open connections, and logging that
-stays quiet under a flood."""
+"""What the SMTP door shares between its sessions: the open connections, the bytes held by
+DATA phases, and logging that stays quiet under a flood."""
 
 from __future__ import annotations
 
@@ -32,6 +32,25 @@ class Connections:
         self.by_client[client] -= 1
         if not self.by_client[client]:
             del self.by_client[client]  # so that the counter does not grow with every address
+
+
+class ByteBudget:
+    """Bytes of mail held in memory, across sessions: `reserve` says no beyond `limit`."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+        self.peak = 0  # the most ever held at once, for tests and benchmarks
+
+    def reserve(self, size: int) -> bool:
+        if self.in_use + size > self.limit:
+            return False
+        self.in_use += size
+        self.peak = max(self.peak, self.in_use)
+        return True
+
+    def release(self, size: int) -> None:
+        self.in_use -= size
 
 
 class Throttle:

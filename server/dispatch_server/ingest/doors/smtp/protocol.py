@@ -1,5 +1,5 @@
 """One SMTP session: aiosmtpd's, with a bound on everything a connection can make the
-server hold (its line, its commands, its time, its share of connections)."""
+server hold (its line, its commands, its time, its share of connections and of memory)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import attrs
 from aiosmtpd.smtp import MISSING, SMTP, syntax
 
 from dispatch_server.config.settings import Smtp
-from dispatch_server.ingest.doors.smtp.limits import BurstLog, Connections
+from dispatch_server.ingest.doors.smtp.limits import BurstLog, ByteBudget, Connections
 
 if TYPE_CHECKING:
     from asyncio.streams import _ReaduntilBuffer  # what StreamReader.readuntil takes
@@ -29,6 +29,8 @@ TOO_MANY_COMMANDS = "421 4.7.0 Too many commands"
 TOO_MANY_ERRORS = "421 4.7.0 Too many errors"
 SESSION_TOO_LONG = "421 4.4.2 Session too long, closing"
 MESSAGE_TOO_BIG = "552 5.3.4 Message too big"
+NO_MEMORY = "452 4.3.1 Insufficient system storage, try again later"
+NO_MEMORY_MIDWAY = "421 4.3.1 Insufficient system storage, try again later"
 
 
 class Goodbye(BaseException):
@@ -46,6 +48,7 @@ class DoorState:
 
     settings: Smtp
     connections: Connections
+    buffers: ByteBudget
     refusals: BurstLog
 
 
@@ -144,7 +147,8 @@ class DoorProtocol(SMTP):
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
         """aiosmtpd's DATA, except that the message is held once, in one buffer (which goes
-        back to the allocator whole)."""
+        back to the allocator whole), and counted against the listener's byte budget for as
+        long as it lives: until the handler has answered."""
         if await self.check_helo_needed():
             return
         if await self.check_auth_needed("DATA"):
@@ -156,35 +160,53 @@ class DoorProtocol(SMTP):
         if arg:
             await self.push("501 Syntax: DATA")
             return
-        await self.push("354 End data with <CR><LF>.<CR><LF>")
-        content = await self._read_data()
-        if content is None:
-            await self.push(MESSAGE_TOO_BIG)
-            self.envelope = self._create_envelope()
+        buffers = self.state.buffers
+        if buffers.in_use >= buffers.limit:
+            await self.push(NO_MEMORY)
             return
-        self.envelope.content = self.envelope.original_content = content
-        del content  # the envelope's is then the one reference, dropped with it below
-        status = await self._call_handler_hook("DATA")
-        self.envelope = self._create_envelope()  # drops the message
-        await self.push("250 OK" if status is MISSING else status)
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        reserved = 0
+        try:
+            content = await self._read_data()
+            if content is None:
+                await self.push(MESSAGE_TOO_BIG)
+                self.envelope = self._create_envelope()
+                return
+            reserved = len(content)
+            self.envelope.content = self.envelope.original_content = content
+            del content  # the envelope's is then the one reference, dropped with it below
+            status = await self._call_handler_hook("DATA")
+            self.envelope = self._create_envelope()  # drops the message
+            await self.push("250 OK" if status is MISSING else status)
+        finally:
+            buffers.release(reserved)
 
     async def _read_data(self) -> bytes | None:
         """The message up to the lone dot, un-dot-stuffed; None when it is above the size
         limit (read to its end all the same, holding nothing, so that the client hears the
-        552)."""
+        552). What it holds is reserved in the budget; the caller releases it."""
         limit = self.data_size_limit or 0
+        buffers = self.state.buffers
         body: io.BytesIO | None = io.BytesIO()
         size = 0
-        while (line := await self.lines.data_line()) != b".\r\n":
-            if body is None:
-                continue
-            if line.startswith(b"."):
-                line = line[1:]
-            if limit and size + len(line) > limit:
-                body = None
-                continue
-            size += len(line)
-            body.write(line)
+        try:
+            while (line := await self.lines.data_line()) != b".\r\n":
+                if body is None:
+                    continue
+                if line.startswith(b"."):
+                    line = line[1:]
+                if limit and size + len(line) > limit:
+                    body = None
+                    buffers.release(size)
+                    size = 0
+                    continue
+                if not buffers.reserve(len(line)):
+                    raise Goodbye(NO_MEMORY_MIDWAY)
+                size += len(line)
+                body.write(line)
+        except BaseException:
+            buffers.release(size)
+            raise
         return None if body is None else body.getvalue()  # getvalue() shares, not copies
 
 
