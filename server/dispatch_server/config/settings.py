@@ -127,6 +127,27 @@ class Smtp:
         number(low=1, high=86400),
         "an SMTP connection is answered `421 4.4.2` and closed after this long, busy or not",
     )
+    tls_cert: str | None = setting(
+        "DISPATCH_SMTP_TLS_CERT",
+        None,
+        text,
+        "PEM certificate chain file: with `DISPATCH_SMTP_TLS_KEY`, `STARTTLS` is offered; "
+        "both files are re-read when they change",
+        shown_default="unset",
+    )
+    tls_key: str | None = setting(
+        "DISPATCH_SMTP_TLS_KEY",
+        None,
+        text,
+        "PEM private key file of `DISPATCH_SMTP_TLS_CERT`",
+        shown_default="unset",
+    )
+    require_tls: bool = setting(
+        "DISPATCH_SMTP_REQUIRE_TLS",
+        False,
+        boolean,
+        "`MAIL`, `RCPT` and `DATA` before `STARTTLS` get `530 5.7.0` (needs a certificate)",
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -245,6 +266,10 @@ GROUPS: tuple[type[Any], ...] = tuple(group.type for group in attrs.fields(Setti
 def _conflicts(settings: Settings) -> list[str]:
     """Settings that are each valid but together do not make sense."""
     smtp, found = settings.smtp, []
+    if (smtp.tls_cert is None) != (smtp.tls_key is None):
+        found.append("DISPATCH_SMTP_TLS_CERT and DISPATCH_SMTP_TLS_KEY go together")
+    if smtp.require_tls and smtp.tls_cert is None:
+        found.append("DISPATCH_SMTP_REQUIRE_TLS needs DISPATCH_SMTP_TLS_CERT and _KEY")
     if smtp.max_buffered_bytes < settings.inbound.max_message_bytes:
         found.append("DISPATCH_SMTP_MAX_BUFFERED_BYTES must be at least DISPATCH_MAX_MESSAGE_BYTES")
     return found

@@ -8,8 +8,9 @@ import logging
 import resource
 import socket
 import time
+from pathlib import Path
 
-from aiosmtpd.smtp import SMTP, Session
+from aiosmtpd.smtp import SMTP, Session, TLSSetupException
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from dispatch_server.core.errors import DomainError, ErrorCode
@@ -20,6 +21,7 @@ from dispatch_server.ingest.doors.smtp.limits import (
     Connections,
 )
 from dispatch_server.ingest.doors.smtp.protocol import MESSAGE_TOO_BIG, DoorProtocol, DoorState
+from dispatch_server.ingest.doors.smtp.tls import Certificate
 from dispatch_server.ingest.pipeline import Envelope, check_recipient, ingest
 from dispatch_server.services import Services
 
@@ -103,7 +105,10 @@ class IngestHandler:
     async def handle_exception(self, error: Exception) -> str:
         # Anything else that goes wrong in a session: a transient 4xx without internals,
         # rather than aiosmtpd's default 500 that carries the exception text.
-        log.error("SMTP session error", exc_info=error)
+        if isinstance(error, TLSSetupException):  # the client's doing; aiosmtpd closes
+            log.info("SMTP STARTTLS handshake failed: %s", error.__cause__)
+        else:
+            log.error("SMTP session error", exc_info=error)
         return TEMPORARY_FAILURE
 
 
@@ -122,7 +127,7 @@ OTHER_DESCRIPTORS = 200
 
 
 class SmtpDoor:
-    """One listener: its handler, and what its sessions share."""
+    """One listener: its handler, what its sessions share, and its certificate if any."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -136,6 +141,11 @@ class SmtpDoor:
             buffers=ByteBudget(smtp.max_buffered_bytes),
             refusals=BurstLog(log, "SMTP connections refused, too many"),
         )
+        self.certificate = (
+            Certificate(Path(smtp.tls_cert), Path(smtp.tls_key))
+            if smtp.tls_cert is not None and smtp.tls_key is not None
+            else None
+        )
 
     def protocol(self) -> DoorProtocol:
         settings = self.services.settings
@@ -147,6 +157,7 @@ class SmtpDoor:
             decode_data=False,
             hostname=settings.smtp.hostname,
             ident="Dispatch ESMTP",
+            tls_context=None if self.certificate is None else self.certificate.context(),
         )
 
     async def start(self, sock: socket.socket | None = None) -> asyncio.Server:

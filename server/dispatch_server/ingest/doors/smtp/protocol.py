@@ -31,6 +31,7 @@ SESSION_TOO_LONG = "421 4.4.2 Session too long, closing"
 MESSAGE_TOO_BIG = "552 5.3.4 Message too big"
 NO_MEMORY = "452 4.3.1 Insufficient system storage, try again later"
 NO_MEMORY_MIDWAY = "421 4.3.1 Insufficient system storage, try again later"
+MUST_STARTTLS = "530 5.7.0 Must issue a STARTTLS command first"
 
 
 class Goodbye(BaseException):
@@ -144,12 +145,28 @@ class DoorProtocol(SMTP):
             if self.bad_left < 1:
                 raise Goodbye(TOO_MANY_ERRORS)
 
+    async def _needs_tls(self) -> bool:
+        if not self.state.settings.require_tls or self._tls_protocol is not None:
+            return False
+        await self.push(MUST_STARTTLS)
+        return True
+
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if not await self._needs_tls():
+            await super().smtp_MAIL(arg)
+
+    @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        if not await self._needs_tls():
+            await super().smtp_RCPT(arg)
+
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
         """aiosmtpd's DATA, except that the message is held once, in one buffer (which goes
         back to the allocator whole), and counted against the listener's byte budget for as
         long as it lives: until the handler has answered."""
-        if await self.check_helo_needed():
+        if await self._needs_tls() or await self.check_helo_needed():
             return
         if await self.check_auth_needed("DATA"):
             return
