@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import platform
 import socket
 import subprocess
 import sys
@@ -17,6 +18,8 @@ import httpx
 import pytest
 
 from dispatch_server.config import Settings
+from dispatch_server.ingest.doors.smtp import SmtpDoor
+from dispatch_server.ingest.doors.smtp.limits import MALLOC_TRIM, ByteBudget
 from dispatch_server.services import Services
 from tests.conftest import BACKENDS, LiveServer, _ServerThread, fresh_database_url, make_settings
 from tests.helpers import bearer, make_mail, signup
@@ -236,8 +239,6 @@ class DoorThread:
         self.thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
 
     async def _serve(self) -> None:
-        from dispatch_server.ingest.doors.smtp import SmtpDoor  # (so main's code runs the rest)
-
         async with await Services.open(self.settings, listen=False) as services:
             self.door = SmtpDoor(services)
             server = await self.door.start()
@@ -389,3 +390,16 @@ def test_running_out_of_descriptors_does_not_flood_the_log() -> None:
         client.close()
     assert len(clients) > 64
     assert 1 <= errors.count("socket.accept() out of system resource") <= 2
+
+
+def test_large_releases_give_memory_back_to_the_system() -> None:
+    given_back: list[int] = []
+    budget = ByteBudget(8 << 20, give_back=lambda: given_back.append(budget.in_use))
+    assert budget.reserve(3 << 20) and budget.reserve(2 << 20)
+    budget.release(2 << 20)  # large: given back (the first within the second)
+    budget.release(3 << 20)  # nothing left held: given back
+    assert budget.reserve(4096)
+    budget.release(4096)  # small: kept for reuse
+    assert given_back == [3 << 20, 0]
+    if platform.libc_ver()[0] == "glibc":
+        assert MALLOC_TRIM is not None

@@ -3,10 +3,12 @@ DATA phases, and logging that stays quiet under a flood."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 
 TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"
 
@@ -34,13 +36,34 @@ class Connections:
             del self.by_client[client]  # so that the counter does not grow with every address
 
 
+# A release this large gives memory back to the system (see ByteBudget.release).
+GIVE_BACK_BYTES = 1024 * 1024
+
+
+def _malloc_trim() -> Callable[[], object] | None:
+    """glibc's malloc_trim(0), which hands the free pages of every arena back to the
+    system; None on a C library without it."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return lambda: trim(0)
+
+
+MALLOC_TRIM = _malloc_trim()
+
+
 class ByteBudget:
     """Bytes of mail held in memory, across sessions: `reserve` says no beyond `limit`."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, give_back: Callable[[], object] | None = MALLOC_TRIM) -> None:
         self.limit = limit
         self.in_use = 0
         self.peak = 0  # the most ever held at once, for tests and benchmarks
+        self.give_back = give_back
+        self.give_back_throttle = Throttle(1.0)
 
     def reserve(self, size: int) -> bool:
         if self.in_use + size > self.limit:
@@ -50,7 +73,16 @@ class ByteBudget:
         return True
 
     def release(self, size: int) -> None:
+        """Called once the bytes are freed. glibc keeps freed memory for reuse, and a
+        freed buffer of a few MB goes to the heap next time rather than to its own mapping
+        (the mmap threshold rises), so without a trim a burst of DATA would keep its peak
+        for the life of the process. Trimming costs about a millisecond: after a large
+        release, when nothing is held or at most once a second."""
         self.in_use -= size
+        if self.give_back is None or size < GIVE_BACK_BYTES:
+            return
+        if self.in_use == 0 or self.give_back_throttle.allow():
+            self.give_back()
 
 
 class Throttle:

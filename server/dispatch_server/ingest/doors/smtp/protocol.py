@@ -222,6 +222,7 @@ class DoorProtocol(SMTP):
                 size += len(line)
                 body.write(line)
         except BaseException:
+            body = None  # freed before its bytes are released
             buffers.release(size)
             raise
         return None if body is None else body.getvalue()  # getvalue() shares, not copies
