@@ -173,8 +173,12 @@ def test_without_a_certificate_starttls_is_not_offered(live_server: LiveServer) 
 @pytest.mark.parametrize(
     ("variables", "named"),
     [
-        ({"DISPATCH_SMTP_TLS_CERT": "/c.pem"}, "DISPATCH_SMTP_TLS_KEY"),
-        ({"DISPATCH_SMTP_TLS_KEY": "/k.pem"}, "DISPATCH_SMTP_TLS_CERT"),
+        ({"DISPATCH_SMTP_TLS_CERT": __file__}, "DISPATCH_SMTP_TLS_KEY"),
+        ({"DISPATCH_SMTP_TLS_KEY": __file__}, "DISPATCH_SMTP_TLS_CERT"),
+        (
+            {"DISPATCH_SMTP_TLS_CERT": "/no/cert.pem", "DISPATCH_SMTP_TLS_KEY": __file__},
+            "DISPATCH_SMTP_TLS_CERT must be a file this process can read",
+        ),
         ({"DISPATCH_SMTP_REQUIRE_TLS": "true"}, "DISPATCH_SMTP_REQUIRE_TLS"),
         (
             {"DISPATCH_SMTP_MAX_BUFFERED_BYTES": 2048, "DISPATCH_MAX_MESSAGE_BYTES": 4096},

@@ -18,6 +18,7 @@ from dispatch_server.config._fields import (
     lowercase,
     number,
     port,
+    readable_file,
     setting,
     text,
 )
@@ -130,7 +131,7 @@ class Smtp:
     tls_cert: str | None = setting(
         "DISPATCH_SMTP_TLS_CERT",
         None,
-        text,
+        readable_file,
         "PEM certificate chain file: with `DISPATCH_SMTP_TLS_KEY`, `STARTTLS` is offered; "
         "both files are re-read when they change",
         shown_default="unset",
@@ -138,7 +139,7 @@ class Smtp:
     tls_key: str | None = setting(
         "DISPATCH_SMTP_TLS_KEY",
         None,
-        text,
+        readable_file,
         "PEM private key file of `DISPATCH_SMTP_TLS_CERT`",
         shown_default="unset",
     )
