@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -76,7 +77,15 @@ def _boolean(raw: str) -> bool:
     raise ValueError("must be true or false")
 
 
+def _readable_file(raw: str) -> str:
+    path = _text(raw)
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise ValueError("must be a file this process can read")
+    return path
+
+
 text = Parser(_text, "text")
+readable_file = Parser(_readable_file, "the path of a readable file")
 lowercase = Parser(lambda raw: _text(raw).lower(), "text, read in lower case")
 boolean = Parser(_boolean, "`true`/`false` (or `1`/`0`, `yes`/`no`, `on`/`off`)")
 

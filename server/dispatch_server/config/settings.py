@@ -18,6 +18,7 @@ from dispatch_server.config._fields import (
     lowercase,
     number,
     port,
+    readable_file,
     setting,
     text,
 )
@@ -87,6 +88,66 @@ class Smtp:
     port: int = setting("DISPATCH_SMTP_PORT", 2525, port, "SMTP port (`0`: any free port)")
     hostname: str = setting(
         "DISPATCH_SMTP_HOSTNAME", "dispatch.localhost", text, "the name the SMTP greeting gives"
+    )
+    max_connections: int = setting(
+        "DISPATCH_SMTP_MAX_CONNECTIONS",
+        500,
+        integer(low=1, high=100_000),
+        "open SMTP connections in all; more are answered `421 4.7.0` and closed",
+    )
+    max_connections_per_client: int = setting(
+        "DISPATCH_SMTP_MAX_CONNECTIONS_PER_CLIENT",
+        50,
+        integer(low=1, high=100_000),
+        "open SMTP connections from one IP address; more are answered `421 4.7.0` and closed",
+    )
+    max_commands: int = setting(
+        "DISPATCH_SMTP_MAX_COMMANDS",
+        1000,
+        integer(low=10),
+        "command lines per SMTP connection; the next one is answered `421 4.7.0` and closed",
+    )
+    max_buffered_bytes: int = setting(
+        "DISPATCH_SMTP_MAX_BUFFERED_BYTES",
+        256 * 1024 * 1024,
+        integer(low=1024),
+        "mail held in memory by all SMTP `DATA` phases together (at least "
+        "`DISPATCH_MAX_MESSAGE_BYTES`); beyond it `DATA` gets `452 4.3.1`, or `421 4.3.1` and "
+        "a close mid-transfer",
+    )
+    idle_timeout_seconds: float = setting(
+        "DISPATCH_SMTP_IDLE_TIMEOUT_SECONDS",
+        300.0,
+        number(low=1, high=3600),
+        "an SMTP connection is closed after this long without a command; the whole `DATA` "
+        "transfer must fit in it too",
+    )
+    session_timeout_seconds: float = setting(
+        "DISPATCH_SMTP_SESSION_TIMEOUT_SECONDS",
+        1800.0,
+        number(low=1, high=86400),
+        "an SMTP connection is answered `421 4.4.2` and closed after this long, busy or not",
+    )
+    tls_cert: str | None = setting(
+        "DISPATCH_SMTP_TLS_CERT",
+        None,
+        readable_file,
+        "PEM certificate chain file: with `DISPATCH_SMTP_TLS_KEY`, `STARTTLS` is offered; "
+        "both files are re-read when they change",
+        shown_default="unset",
+    )
+    tls_key: str | None = setting(
+        "DISPATCH_SMTP_TLS_KEY",
+        None,
+        readable_file,
+        "PEM private key file of `DISPATCH_SMTP_TLS_CERT`",
+        shown_default="unset",
+    )
+    require_tls: bool = setting(
+        "DISPATCH_SMTP_REQUIRE_TLS",
+        False,
+        boolean,
+        "`MAIL`, `RCPT` and `DATA` before `STARTTLS` get `530 5.7.0` (needs a certificate)",
     )
 
 
@@ -184,6 +245,8 @@ class Settings:
         errors: list[str] = []
         groups = {group.name: _read_group(group.type, env, errors) for group in attrs.fields(cls)}
         settings = cls(**groups)
+        if not errors:
+            errors.extend(_conflicts(settings))
         if not errors and settings.runtime.is_production:
             missing = [
                 s.env for s in declarations() if s.required_in_production and not env.get(s.env)
@@ -199,6 +262,18 @@ class Settings:
 
 attrs.resolve_types(Settings)
 GROUPS: tuple[type[Any], ...] = tuple(group.type for group in attrs.fields(Settings) if group.type)
+
+
+def _conflicts(settings: Settings) -> list[str]:
+    """Settings that are each valid but together do not make sense."""
+    smtp, found = settings.smtp, []
+    if (smtp.tls_cert is None) != (smtp.tls_key is None):
+        found.append("DISPATCH_SMTP_TLS_CERT and DISPATCH_SMTP_TLS_KEY go together")
+    if smtp.require_tls and smtp.tls_cert is None:
+        found.append("DISPATCH_SMTP_REQUIRE_TLS needs DISPATCH_SMTP_TLS_CERT and _KEY")
+    if smtp.max_buffered_bytes < settings.inbound.max_message_bytes:
+        found.append("DISPATCH_SMTP_MAX_BUFFERED_BYTES must be at least DISPATCH_MAX_MESSAGE_BYTES")
+    return found
 
 
 def _read_group(group: Any, env: Mapping[str, str], errors: list[str]) -> Any:

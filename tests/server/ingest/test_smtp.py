@@ -84,11 +84,16 @@ def test_unicode_and_8bit_mail(live_server: LiveServer) -> None:
 def strict_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    """A server with a tiny size limit and inbound quota."""
+    """A server with a tiny size limit, inbound quota and recipient count."""
     urls = fresh_database_url(request.param, tmp_path_factory, request)
     url = next(urls)
     thread = _ServerThread(
-        make_settings(url, DISPATCH_MAX_MESSAGE_BYTES=4096, DISPATCH_DAILY_INBOUND_QUOTA=2)
+        make_settings(
+            url,
+            DISPATCH_MAX_MESSAGE_BYTES=4096,
+            DISPATCH_DAILY_INBOUND_QUOTA=2,
+            DISPATCH_MAX_RECIPIENTS=3,
+        )
     )
     try:
         yield thread.start()
@@ -124,6 +129,19 @@ def test_over_quota_gets_452(strict_server: LiveServer) -> None:
         )
     assert caught.value.recipients["smtp-quota@dispatch.test"][0] == 452
     assert len(messages(strict_server, account["inbox"]["id"], account["inbox_key"])) == 2
+
+
+def test_recipients_beyond_the_cap_get_452_and_the_others_get_the_mail(
+    strict_server: LiveServer,
+) -> None:
+    account = signup(strict_server.base_url, local_part="smtp-many")
+    to = [f"smtp-many+{n}@dispatch.test" for n in range(5)]
+    refused = smtp_send(
+        strict_server.smtp_host, strict_server.smtp_port, to, make_mail("smtp-many@dispatch.test")
+    )
+    assert refused == {address: (452, b"4.5.3 Too many recipients") for address in to[3:]}
+    [message] = messages(strict_server, account["inbox"]["id"], account["inbox_key"])
+    assert message["to"] == ["smtp-many@dispatch.test"]
 
 
 def test_storage_failure_gives_451_without_internals(tmp_path: Path) -> None:

@@ -1,29 +1,40 @@
-"""The SMTP door: an aiosmtpd listener that replies 250 only once the message is committed."""
+"""The SMTP door: an aiosmtpd listener that replies 250 only once the message is committed,
+within limits on what any client can make it hold (see protocol and limits)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import socket
 import time
-from typing import Any
+from pathlib import Path
 
-from aiosmtpd.smtp import SMTP, Session
+from aiosmtpd.smtp import SMTP, Session, TLSSetupException
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from dispatch_server.core.errors import DomainError, ErrorCode
+from dispatch_server.ingest.doors.smtp.limits import (
+    AcceptErrorFilter,
+    BurstLog,
+    ByteBudget,
+    Connections,
+)
+from dispatch_server.ingest.doors.smtp.protocol import MESSAGE_TOO_BIG, DoorProtocol, DoorState
+from dispatch_server.ingest.doors.smtp.tls import Certificate
 from dispatch_server.ingest.pipeline import Envelope, check_recipient, ingest
 from dispatch_server.services import Services
 
 log = logging.getLogger("dispatch_server.smtp")
 
 TEMPORARY_FAILURE = "451 4.3.0 Temporary failure, please retry"
+TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"  # RFC 5321 §4.5.3.1.10: send the rest later
 
 # What a refusal of the pipeline is on the wire. Permanent (5xx) unless retrying can help.
 REPLIES: dict[ErrorCode, str] = {
     ErrorCode.UNKNOWN_RECIPIENT: "550 5.1.1 No such inbox here",
     ErrorCode.QUOTA_EXCEEDED: "452 4.2.2 Mailbox over daily quota, try again tomorrow",
-    ErrorCode.MESSAGE_TOO_LARGE: "552 5.3.4 Message too big",
+    ErrorCode.MESSAGE_TOO_LARGE: MESSAGE_TOO_BIG,
     ErrorCode.UNPARSEABLE_MESSAGE: "554 5.6.0 {message}",
 }
 
@@ -48,6 +59,8 @@ class IngestHandler:
         address: str,
         options: list[str],
     ) -> str:
+        if len(envelope.rcpt_tos) >= self.services.settings.inbound.max_recipients:
+            return TOO_MANY_RECIPIENTS
         quota = self.services.settings.inbound.daily_quota
         try:
             refusal = await self.services.db.run_read(check_recipient, address, quota)
@@ -92,7 +105,10 @@ class IngestHandler:
     async def handle_exception(self, error: Exception) -> str:
         # Anything else that goes wrong in a session: a transient 4xx without internals,
         # rather than aiosmtpd's default 500 that carries the exception text.
-        log.error("SMTP session error", exc_info=error)
+        if isinstance(error, TLSSetupException):  # the client's doing; aiosmtpd closes
+            log.info("SMTP STARTTLS handshake failed: %s", error.__cause__)
+        else:
+            log.error("SMTP session error", exc_info=error)
         return TEMPORARY_FAILURE
 
 
@@ -104,6 +120,55 @@ def _peer(session: Session) -> str:
 # aiosmtpd logs every command at INFO ("Available AUTH mechanisms", "EHLO", ...): the door
 # logs one line per transaction instead.
 logging.getLogger("mail.log").setLevel(logging.WARNING)
+logging.getLogger("asyncio").addFilter(AcceptErrorFilter())
+
+# Descriptors the process needs besides SMTP connections (HTTP, database, files).
+OTHER_DESCRIPTORS = 200
+
+
+class SmtpDoor:
+    """One listener: its handler, what its sessions share, and its certificate if any."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.handler = IngestHandler(services)
+        smtp = services.settings.smtp
+        self.state = DoorState(
+            settings=smtp,
+            connections=Connections(
+                total=smtp.max_connections, per_client=smtp.max_connections_per_client
+            ),
+            buffers=ByteBudget(smtp.max_buffered_bytes),
+            refusals=BurstLog(log, "SMTP connections refused, too many"),
+        )
+        self.certificate = (
+            Certificate(Path(smtp.tls_cert), Path(smtp.tls_key))
+            if smtp.tls_cert is not None and smtp.tls_key is not None
+            else None
+        )
+
+    def protocol(self) -> DoorProtocol:
+        settings = self.services.settings
+        return DoorProtocol(
+            self.handler,
+            self.state,
+            data_size_limit=settings.inbound.max_message_bytes,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=settings.smtp.hostname,
+            ident="Dispatch ESMTP",
+            tls_context=None if self.certificate is None else self.certificate.context(),
+        )
+
+    async def start(self, sock: socket.socket | None = None) -> asyncio.Server:
+        """Serve on the running event loop, on `sock` if given, else on the configured
+        host and port."""
+        _check_descriptors(self.services.settings.smtp.max_connections)
+        loop = asyncio.get_running_loop()
+        if sock is not None:
+            return await loop.create_server(self.protocol, sock=sock)
+        smtp = self.services.settings.smtp
+        return await loop.create_server(self.protocol, host=smtp.host, port=smtp.port)
 
 
 async def start_smtp_server(
@@ -111,20 +176,15 @@ async def start_smtp_server(
 ) -> asyncio.Server:
     """Serve SMTP on the running event loop, beside the API (so in-process wake-ups work),
     on `sock` if given, else on the configured host and port."""
-    settings = services.settings
-    handler = IngestHandler(services)
+    return await SmtpDoor(services).start(sock)
 
-    def factory() -> Any:
-        return SMTP(
-            handler,
-            data_size_limit=settings.inbound.max_message_bytes,
-            enable_SMTPUTF8=True,
-            decode_data=False,
-            hostname=settings.smtp.hostname,
-            ident="Dispatch ESMTP",
+
+def _check_descriptors(max_connections: int) -> None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and max_connections + OTHER_DESCRIPTORS > soft:
+        log.warning(
+            "DISPATCH_SMTP_MAX_CONNECTIONS=%d leaves too few of the %d open files this process "
+            "may have (ulimit -n): raise the limit or lower the setting",
+            max_connections,
+            soft,
         )
-
-    loop = asyncio.get_running_loop()
-    if sock is not None:
-        return await loop.create_server(factory, sock=sock)
-    return await loop.create_server(factory, host=settings.smtp.host, port=settings.smtp.port)
