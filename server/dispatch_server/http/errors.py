@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from dispatch_server.auth.api_keys import KeyRefused
 from dispatch_server.core.errors import DomainError, ErrorCode
 from dispatch_server.http.context import request_id
 from dispatch_server.http.shapes import field, to_json
@@ -70,6 +71,14 @@ def error_response(error: DomainError) -> JSONResponse:
 
 async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
+    if isinstance(exc, KeyRefused):  # the answer does not say why; the log does
+        log.info(
+            "401 on %s %s (request %s): %s",
+            request.method,
+            request.url.path,
+            request_id(request),
+            exc.reason,
+        )
     return error_response(exc)
 
 
