@@ -27,6 +27,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.UNKNOWN_RECIPIENT: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.REQUEST_TIMEOUT: 408,
     ErrorCode.ADDRESS_TAKEN: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.MESSAGE_TOO_LARGE: 413,
@@ -64,8 +65,13 @@ def error_body(code: str, message: str, param: str | None = None) -> Any:
 
 
 def error_response(error: DomainError) -> JSONResponse:
+    # A request whose body came too slowly is not read to its end: the connection cannot
+    # carry another request.
+    closing = {"connection": "close"} if error.code is ErrorCode.REQUEST_TIMEOUT else None
     return JSONResponse(
-        error_body(error.code, error.message, error.param), status_code=STATUS[error.code]
+        error_body(error.code, error.message, error.param),
+        status_code=STATUS[error.code],
+        headers=closing,
     )
 
 
