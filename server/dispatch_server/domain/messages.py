@@ -70,7 +70,7 @@ SUMMARY_ADDRESSES = 10
 # How much of a body the database hands over to make a preview from: enough to fill one
 # after whitespace is squeezed (and, for HTML, after markup and styles are dropped).
 _TEXT_PREVIEW_SOURCE = 2000
-_HTML_PREVIEW_SOURCE = 8000
+_HTML_PREVIEW_SOURCE = 4000
 
 
 @attrs.frozen(kw_only=True)
