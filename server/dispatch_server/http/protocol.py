@@ -63,6 +63,10 @@ def protocol_class(http: Http) -> type[asyncio.Protocol]:
 
 
 class DeadlineH11Protocol(H11Protocol):
+    """One connection. It follows the client through the phases of each request (waiting
+    for a head, reading a body, nothing while the app answers), with one timer for the
+    deadline of the phase it is in; `protocol_class` sets `deadlines`."""
+
     deadlines: ClassVar[Deadlines]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
