@@ -43,7 +43,8 @@ class MessageSummary:
     id: str
     inbox_id: str
     from_: str | None = field(
-        name="from", description=f"the From header, cut to {messages.SUMMARY_HEADER_CHARS} chars"
+        name="from",
+        description=f"the From header, cut to {messages.SUMMARY_HEADER_CHARS} characters",
     )
     from_address: str | None
     to: tuple[str, ...] = field(
