@@ -61,6 +61,27 @@ def message(number: int) -> dict[str, Any]:
         "size_bytes": 10,
         "received_at": NOW,
         "attachments": [],
+        "artifacts": [],
+        "some_future_field": {"ignored": True},
+    }
+
+
+def summary(number: int) -> dict[str, Any]:
+    """A message as a listing gives it."""
+    return {
+        "id": f"m{number}",
+        "inbox_id": INBOX_ID,
+        "from": "Acme <a@acme.test>",
+        "from_address": "a@acme.test",
+        "to": ["bot@dispatch.test"],
+        "subject": f"Message {number}",
+        "preview": "hi",
+        "folder": "inbox",
+        "size_bytes": 10,
+        "received_at": NOW,
+        "attachment_count": 0,
+        "has_otp": False,
+        "has_link": False,
         "some_future_field": {"ignored": True},
     }
 

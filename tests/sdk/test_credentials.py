@@ -31,8 +31,8 @@ from tests.sdk.helpers import (
     Recorder,
     async_client,
     error,
-    message,
     page,
+    summary,
     sync_client,
 )
 
@@ -41,8 +41,8 @@ def test_account_key_mints_an_inbox_key_once_and_caches_it() -> None:
     recorder = Recorder(
         error(403, "forbidden"),
         httpx.Response(201, json=CREATED_KEY),
-        page(message(1)),
-        page(message(1)),
+        page(summary(1)),
+        page(summary(1)),
     )
     client = sync_client(recorder)
     assert client.messages.list(INBOX_ID).data[0].from_ == "Acme <a@acme.test>"

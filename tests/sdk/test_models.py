@@ -1,4 +1,5 @@
-"""The models: strict decoding, immutability, keys kept out of reprs, loaded artifacts."""
+"""The models: strict decoding, immutability, keys kept out of reprs, summaries and whole
+messages."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ import attrs
 import httpx
 import pytest
 
-from dispatch_client import CreatedInboxKey, DispatchError, InboxKey, Message, WaitResult
+from dispatch_client import (
+    CreatedInboxKey,
+    DispatchError,
+    InboxKey,
+    Message,
+    MessageSummary,
+    WaitResult,
+)
 from dispatch_client._core import PageData, Request
 from dispatch_client.types._decode import decode
 from tests.sdk.helpers import (
@@ -24,6 +32,7 @@ from tests.sdk.helpers import (
     artifact,
     message,
     page,
+    summary,
     sync_client,
 )
 
@@ -60,27 +69,31 @@ def test_primary_link_is_only_ever_the_one_marked_primary() -> None:
     without = decode({**message(1), "artifacts": no_primary}, Message)
     assert without.primary_link is None  # never the unsubscribe link
     assert without.links == ("https://a.test/unsubscribe", "https://a.test/verify")
-    listed = decode(message(1), Message)
-    assert attrs.evolve(listed, artifacts=()).primary_link is None
-    with pytest.raises(DispatchError, match=r"\.primary_link"):
-        _ = listed.primary_link
+    assert decode(message(1), Message).primary_link is None
 
 
-def test_listed_messages_say_their_artifacts_are_not_loaded() -> None:
-    recorder = Recorder(page(message(1), cursor="c1"))
-    result = sync_client(recorder, inbox_keys={INBOX_ID: MINTED}).messages.list(
-        INBOX_ID, limit=5, folder="spam", cursor="c0"
+def test_a_listing_gives_summaries_and_get_the_whole_message() -> None:
+    recorder = Recorder(
+        page({**summary(1), "has_otp": True, "attachment_count": 2}, cursor="c1"),
+        httpx.Response(200, json={**message(1), "artifacts": [artifact("otp", "482913")]}),
     )
+    client = sync_client(recorder, inbox_keys={INBOX_ID: MINTED})
+    result = client.messages.list(INBOX_ID, limit=5, folder="spam", cursor="c0")
     assert dict(recorder.requests[0].url.params) == {"limit": "5", "folder": "spam", "cursor": "c0"}
     assert result.next_cursor == "c1"
     listed = result.data[0]
-    assert listed.artifacts is None  # not loaded, which is not "none found"
-    with pytest.raises(DispatchError, match=r"messages\.get\(inbox_id, message\.id\)"):
-        _ = listed.otp
-    with pytest.raises(DispatchError, match=r"\.links"):
-        _ = listed.links
-    loaded = attrs.evolve(listed, artifacts=())
-    assert (loaded.otp, loaded.links) == (None, ())  # loaded and empty: a real "none"
+    assert isinstance(listed, MessageSummary)
+    assert (listed.preview, listed.has_otp, listed.attachment_count) == ("hi", True, 2)
+    assert listed.from_ == "Acme <a@acme.test>" and listed.received_at == NOW_DT
+    whole = client.messages.get(INBOX_ID, listed.id)
+    assert (whole.text, whole.otp) == ("hi", "482913")
+
+
+def test_a_summary_is_not_a_message() -> None:
+    with pytest.raises(DispatchError, match="preview"):
+        decode(message(1), MessageSummary)
+    with pytest.raises(DispatchError, match="text"):
+        decode(summary(1), Message)
 
 
 def test_unexpected_success_bodies_are_dispatch_errors() -> None:
@@ -172,7 +185,7 @@ def test_models_are_immutable_and_hashable() -> None:
 
 
 def test_pages_decode_strictly_and_an_older_server_may_omit_the_cursor() -> None:
-    assert decode({"data": [message(1)]}, PageData[Message]).next_cursor is None
+    assert decode({"data": [summary(1)]}, PageData[MessageSummary]).next_cursor is None
     with pytest.raises(DispatchError, match=r"\$\.next_cursor"):
         decode({"data": [], "next_cursor": 5}, PageData[Message])
     with pytest.raises(DispatchError, match=r"\$\.data"):

@@ -11,17 +11,17 @@ from tests.sdk.helpers import (
     Recorder,
     artifact,
     async_client,
-    message,
     page,
+    summary,
     sync_client,
 )
 
 
 def three_pages() -> Recorder:
     return Recorder(
-        page(message(1), message(2), cursor="c1"),
-        page(message(3), message(4), cursor="c2"),
-        page(message(5)),
+        page(summary(1), summary(2), cursor="c1"),
+        page(summary(3), summary(4), cursor="c2"),
+        page(summary(5)),
     )
 
 
@@ -78,7 +78,7 @@ def test_an_empty_page_is_the_last_whatever_its_cursor() -> None:
 
 
 def test_a_page_starts_at_the_cursor_given() -> None:
-    recorder = Recorder(page(message(3)))
+    recorder = Recorder(page(summary(3)))
     client = sync_client(recorder, inbox_keys={INBOX_ID: MINTED})
     assert [m.id for m in client.messages.list(INBOX_ID, cursor="c1")] == ["m3"]
     assert recorder.requests[0].url.params["cursor"] == "c1"
@@ -105,11 +105,11 @@ def test_the_next_pages_are_fetched_with_the_same_options() -> None:
 
 def test_pages_compare_by_their_data() -> None:
     client = sync_client(
-        Recorder(page(message(1)), page(message(1))), inbox_keys={INBOX_ID: MINTED}
+        Recorder(page(summary(1)), page(summary(1))), inbox_keys={INBOX_ID: MINTED}
     )
     first, again = client.messages.list(INBOX_ID), client.messages.list(INBOX_ID)
     assert first == again and first is not again
-    assert repr(first).startswith("SyncPage(data=(Message(") and "fetch" not in repr(first)
+    assert repr(first).startswith("SyncPage(data=(MessageSummary(") and "fetch" not in repr(first)
 
 
 @pytest.mark.anyio

@@ -27,6 +27,7 @@ from tests.sdk.helpers import (
     matched_otp,
     message,
     page,
+    summary,
     sync_client,
     unmatched,
 )
@@ -190,9 +191,9 @@ async def test_async_client_shares_the_same_calls() -> None:
         httpx.Response(201, json=CREATED_KEY),
         unmatched,
         matched_otp,
-        page(message(1), cursor="c1"),
-        page(message(2), cursor="c2"),
-        page(message(3)),
+        page(summary(1), cursor="c1"),
+        page(summary(2), cursor="c2"),
+        page(summary(3)),
         error(503, "unavailable"),
         page(INBOX),
     )

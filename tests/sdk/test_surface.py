@@ -40,6 +40,7 @@ EXPORTED = [
     "InternalServerError",
     "InvalidArgumentError",
     "Message",
+    "MessageSummary",
     "NotFoundError",
     "Otp",
     "PayloadTooLargeError",

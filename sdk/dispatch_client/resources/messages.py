@@ -1,4 +1,5 @@
-"""The messages resource: list, get and read raw messages, and wait for new ones."""
+"""The messages resource: list summaries, get whole messages and their raw MIME, and wait
+for new ones."""
 
 from __future__ import annotations
 
@@ -23,16 +24,17 @@ from dispatch_client._options import RequestOptions, WaitOptions
 from dispatch_client._resource import AsyncResource, SyncResource
 from dispatch_client._waits import WaitQuery, wait_once, wait_until_match
 from dispatch_client.pagination import AsyncPaginator, SyncPage
-from dispatch_client.types.message import Folder, Message
+from dispatch_client.types.message import Folder, Message, MessageSummary
 from dispatch_client.types.wait import WaitKind, WaitResult
 
 
 def _list(
     credentials: Credentials, inbox_id: str, *, limit: int, cursor: str | None, folder: Folder
-) -> Call[PageData[Message]]:
+) -> Call[PageData[MessageSummary]]:
     params = page_params(limit, cursor, folder=folder)
     request = Request(method="GET", path=inbox_path(inbox_id, "messages"), params=params)
-    return decoded((yield from send_for_inbox(credentials, inbox_id, request)), PageData[Message])
+    answer = yield from send_for_inbox(credentials, inbox_id, request)
+    return decoded(answer, PageData[MessageSummary])
 
 
 def _get(credentials: Credentials, inbox_id: str, message_id: str) -> Call[Message]:
@@ -69,11 +71,12 @@ class Messages(SyncResource):
         cursor: str | None = None,
         folder: Folder = "inbox",
         **options: Unpack[RequestOptions],
-    ) -> SyncPage[Message]:
-        """The inbox's messages, newest first, without their artifacts.
+    ) -> SyncPage[MessageSummary]:
+        """Summaries of the inbox's messages, newest first, without their bodies.
 
-        A listed message's `artifacts` is None (not loaded): use `get()` for its `otp` and
-        `links`.
+        A page stays small whatever the mail. A summary says whether the message has an
+        OTP or links (`has_otp`, `has_link`) and starts its text (`preview`);
+        `get(inbox_id, summary.id)` gives the whole message, with its `otp` and `links`.
 
         Args:
             inbox_id: The inbox's id.
@@ -85,7 +88,7 @@ class Messages(SyncResource):
 
         Returns:
             The first page (`await` it with AsyncDispatch). Iterating over it (`async for`
-            with AsyncDispatch) yields every message, fetching the next pages as needed.
+            with AsyncDispatch) yields every summary, fetching the next pages as needed.
 
         Raises:
             InvalidArgumentError: `limit` is out of range.
@@ -100,7 +103,9 @@ class Messages(SyncResource):
         )
 
     def get(self, inbox_id: str, message_id: str, **options: Unpack[RequestOptions]) -> Message:
-        """One message, with its artifacts (so `message.otp` and `message.links` work).
+        """One message, whole: its bodies, attachments and artifacts.
+
+        So `message.otp`, `message.links` and `message.primary_link` work.
 
         Args:
             inbox_id: The inbox's id.
@@ -230,11 +235,12 @@ class AsyncMessages(AsyncResource):
         cursor: str | None = None,
         folder: Folder = "inbox",
         **options: Unpack[RequestOptions],
-    ) -> AsyncPaginator[Message]:
-        """The inbox's messages, newest first, without their artifacts.
+    ) -> AsyncPaginator[MessageSummary]:
+        """Summaries of the inbox's messages, newest first, without their bodies.
 
-        A listed message's `artifacts` is None (not loaded): use `get()` for its `otp` and
-        `links`.
+        A page stays small whatever the mail. A summary says whether the message has an
+        OTP or links (`has_otp`, `has_link`) and starts its text (`preview`);
+        `get(inbox_id, summary.id)` gives the whole message, with its `otp` and `links`.
 
         Args:
             inbox_id: The inbox's id.
@@ -246,7 +252,7 @@ class AsyncMessages(AsyncResource):
 
         Returns:
             The first page (`await` it with AsyncDispatch). Iterating over it (`async for`
-            with AsyncDispatch) yields every message, fetching the next pages as needed.
+            with AsyncDispatch) yields every summary, fetching the next pages as needed.
 
         Raises:
             InvalidArgumentError: `limit` is out of range.
@@ -263,7 +269,9 @@ class AsyncMessages(AsyncResource):
     async def get(
         self, inbox_id: str, message_id: str, **options: Unpack[RequestOptions]
     ) -> Message:
-        """One message, with its artifacts (so `message.otp` and `message.links` work).
+        """One message, whole: its bodies, attachments and artifacts.
+
+        So `message.otp`, `message.links` and `message.primary_link` work.
 
         Args:
             inbox_id: The inbox's id.

@@ -4,7 +4,7 @@ from dispatch_client.types.agent import Agent
 from dispatch_client.types.artifact import Artifact, ArtifactKind
 from dispatch_client.types.inbox import Inbox
 from dispatch_client.types.inbox_key import CreatedInboxKey, InboxKey
-from dispatch_client.types.message import Attachment, Folder, Message
+from dispatch_client.types.message import Attachment, Folder, Message, MessageSummary
 from dispatch_client.types.otp import Otp
 from dispatch_client.types.signup import Signup
 from dispatch_client.types.wait import WaitKind, WaitResult
@@ -20,6 +20,7 @@ __all__ = [
     "Inbox",
     "InboxKey",
     "Message",
+    "MessageSummary",
     "Otp",
     "Signup",
     "WaitKind",

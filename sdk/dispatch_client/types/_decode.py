@@ -17,7 +17,7 @@ from cattrs.cols import homogenous_tuple_structure_factory, list_structure_facto
 from cattrs.gen import make_dict_structure_fn, override
 
 from dispatch_client._errors import DispatchError
-from dispatch_client.types.message import Message
+from dispatch_client.types.message import Message, MessageSummary
 from dispatch_client.types.otp import Otp
 
 T = TypeVar("T")
@@ -77,7 +77,7 @@ for _type, _hook in ((str, _str), (bool, _bool), (int, _int), (float, _float)):
     converter.register_structure_hook(_type, _hook)
 converter.register_structure_hook(datetime, _datetime)
 converter.register_structure_hook_factory(_is_array, _array)
-for _model in (Message, Otp):  # the JSON key `from` is the attribute `from_`
+for _model in (Message, MessageSummary, Otp):  # the JSON key `from` is the attribute `from_`
     converter.register_structure_hook(
         _model, make_dict_structure_fn(_model, converter, from_=override(rename="from"))
     )

@@ -1,4 +1,5 @@
-"""Messages: the mail an inbox received, with its attachments and artifacts."""
+"""Messages: the mail an inbox received, as listings summarise it and as `get` gives it whole
+(bodies, attachments and artifacts)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from typing import Literal
 
 import attrs
 
-from dispatch_client._errors import DispatchError
 from dispatch_client.types.artifact import Artifact
 
 Folder = Literal["inbox", "spam", "all"]
@@ -23,8 +23,34 @@ class Attachment:
 
 
 @attrs.frozen(kw_only=True)
+class MessageSummary:
+    """A message as `messages.list()` gives it: no bodies, so a page stays small whatever
+    the mail. `messages.get(inbox_id, summary.id)` has the whole message.
+
+    `from_` is the JSON key `from`; times are UTC. The server cuts `from_` and `subject` to
+    998 characters and `preview` to 200 (a cut text ends with "…"), and gives the first 10
+    addresses of `to`.
+    """
+
+    id: str
+    inbox_id: str
+    from_: str | None
+    from_address: str | None
+    to: tuple[str, ...]
+    subject: str | None
+    preview: str | None  # the start of the text (or of the HTML's visible text)
+    folder: str
+    size_bytes: int
+    received_at: datetime
+    attachment_count: int
+    has_otp: bool  # `get()` would give it an `otp`
+    has_link: bool  # `get()` would give it `links`
+
+
+@attrs.frozen(kw_only=True)
 class Message:
-    """A received message. `from_` is the JSON key `from`; times are UTC."""
+    """A received message, whole: `messages.get()` and the waits give it, with its artifacts.
+    `from_` is the JSON key `from`; times are UTC."""
 
     id: str
     inbox_id: str
@@ -40,21 +66,17 @@ class Message:
     size_bytes: int
     received_at: datetime
     attachments: tuple[Attachment, ...] = ()
-    # None: not loaded. Lists (messages.list) leave artifacts out; messages.get and the
-    # waits include them.
-    artifacts: tuple[Artifact, ...] | None = None
+    artifacts: tuple[Artifact, ...]
 
     @property
     def otp(self) -> str | None:
         """The primary OTP code found in this message, or None if it has none."""
-        return next(
-            (a.value for a in self._artifacts("otp") if a.kind == "otp" and a.is_primary), None
-        )
+        return next((a.value for a in self.artifacts if a.kind == "otp" and a.is_primary), None)
 
     @property
     def links(self) -> tuple[str, ...]:
         """The links found in this message, in order."""
-        return tuple(a.value for a in self._artifacts("links") if a.kind == "link")
+        return tuple(a.value for a in self.artifacts if a.kind == "link")
 
     @property
     def primary_link(self) -> str | None:
@@ -62,14 +84,4 @@ class Message:
 
         Only a link the extractor marked primary: a message whose only links are, say,
         unsubscribe or social links has none (they are in `links`)."""
-        artifacts = self._artifacts("primary_link")
-        return next((a.value for a in artifacts if a.kind == "link" and a.is_primary), None)
-
-    def _artifacts(self, wanted: str) -> tuple[Artifact, ...]:
-        if self.artifacts is None:
-            raise DispatchError(
-                f"message {self.id} has no artifacts loaded, so .{wanted} is unknown: messages "
-                "from messages.list() leave them out; use "
-                "messages.get(inbox_id, message.id), which includes them"
-            )
-        return self.artifacts
+        return next((a.value for a in self.artifacts if a.kind == "link" and a.is_primary), None)

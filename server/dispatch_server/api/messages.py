@@ -1,4 +1,5 @@
-"""An inbox's messages: pages, one message with its artifacts, and the raw MIME."""
+"""An inbox's messages: pages of summaries, one message with its bodies and artifacts, and
+the raw MIME."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ from starlette.responses import Response
 
 from dispatch_server.api.artifacts import Artifact, retention_cutoff
 from dispatch_server.auth.principal import Scope
+from dispatch_server.core.pagination import Cursor
 from dispatch_server.domain import messages
 from dispatch_server.http import params
 from dispatch_server.http.endpoints import Call, Endpoint
-from dispatch_server.http.shapes import Page, field, project
+from dispatch_server.http.shapes import Page, field, project, within
 from dispatch_server.mail import parse
 
 CURSOR = params.page_cursor("message")
 FOLDER = params.choice("folder", messages.FOLDER_FILTERS, default="inbox")
+# A page of summaries is cut short (with a next_cursor) before it passes this; summaries are
+# small, so only pages of unusually long subjects or many recipients come near it.
+PAGE_BUDGET_BYTES = 256 * 1024
 
 
 @attrs.frozen(kw_only=True)
@@ -28,6 +33,49 @@ class Attachment:
     @classmethod
     def of(cls, attachment: parse.Attachment) -> Attachment:
         return project(cls, attachment)
+
+
+@attrs.frozen(kw_only=True)
+class MessageSummary:
+    """A message as listings show it, without its bodies: `GET …/messages/{message_id}` has
+    them. Texts longer than a summary takes end with "…"."""
+
+    id: str
+    inbox_id: str
+    from_: str | None = field(
+        name="from",
+        description=f"the From header, cut to {messages.SUMMARY_HEADER_CHARS} characters",
+    )
+    from_address: str | None
+    to: tuple[str, ...] = field(
+        description=f"the first {messages.SUMMARY_ADDRESSES} addresses of the To header"
+    )
+    subject: str | None = field(
+        description=f"the Subject, cut to {messages.SUMMARY_HEADER_CHARS} characters"
+    )
+    preview: str | None = field(
+        description=f"the start of the text (else of the HTML's visible text), whitespace "
+        f"squeezed, at most {messages.PREVIEW_CHARS} characters; null without either body"
+    )
+    folder: messages.Folder
+    size_bytes: int
+    received_at: datetime
+    attachment_count: int
+    has_otp: bool = field(description="the message has an OTP (its `otp` in the single view)")
+    has_link: bool = field(description="the message has at least one link")
+
+    @classmethod
+    def of(cls, summary: messages.MessageSummary) -> MessageSummary:
+        return project(
+            cls,
+            summary,
+            from_=summary.from_header,
+            to=summary.to_addresses,
+        )
+
+
+def _after(summary: MessageSummary) -> str:
+    return Cursor("message", summary.received_at, summary.id).encode()
 
 
 @attrs.frozen(kw_only=True)
@@ -79,7 +127,7 @@ class MessageWithArtifacts(Message):
         return project(cls, Message.of(found.message), artifacts=artifacts)
 
 
-async def list_messages(call: Call[None]) -> Page[Message]:
+async def list_messages(call: Call[None]) -> Page[MessageSummary]:
     found = await call.services.db.run_read(
         messages.list_messages,
         call.path("inbox_id"),
@@ -88,7 +136,7 @@ async def list_messages(call: Call[None]) -> Page[Message]:
         cursor=call.query(CURSOR),
         cutoff=retention_cutoff(call),
     )
-    return Page.of(found, Message.of)
+    return within(Page.of(found, MessageSummary.of), PAGE_BUDGET_BYTES, _after)
 
 
 async def get_message(call: Call[None]) -> MessageWithArtifacts:
@@ -116,16 +164,16 @@ ENDPOINTS = [
         method="GET",
         path="/v1/inboxes/{inbox_id}/messages",
         handler=list_messages,
-        summary="Messages, newest first",
+        summary="Summaries of the messages, newest first",
         scope=Scope.INBOX,
-        response=Page[Message],
+        response=Page[MessageSummary],
         query=(params.LIMIT, CURSOR, FOLDER),
     ),
     Endpoint(
         method="GET",
         path="/v1/inboxes/{inbox_id}/messages/{message_id}",
         handler=get_message,
-        summary="One message with its artifacts",
+        summary="One message with its bodies and artifacts",
         scope=Scope.INBOX,
         response=MessageWithArtifacts,
     ),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from typing import Final
 
 import attrs
 import sqlalchemy as sa
@@ -15,6 +16,19 @@ from dispatch_server.auth.principal import Principal
 from dispatch_server.core.errors import Forbidden, Unauthorized
 from dispatch_server.core.ids import is_id, new_id
 from dispatch_server.db import tables as t
+
+# Every failed authentication answers with this, whatever went wrong, so that a caller
+# cannot tell a key id that exists from one that does not, or a revoked key from a wrong one.
+REFUSAL: Final = "a valid API key is required: Authorization: Bearer <key_id>.<secret>"
+
+
+class KeyRefused(Unauthorized):
+    """A 401 for a presented key (or none): always the same answer; `reason` is for the
+    server's log only."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(REFUSAL)
+        self.reason = reason
 
 
 @attrs.frozen
@@ -49,6 +63,10 @@ def secret_matches(secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_secret(secret), stored_hash)
 
 
+# Compared against when the key id is unknown, so that both refusals cost the same hash.
+_NO_HASH: Final = hash_secret(secrets.token_urlsafe(32))
+
+
 _FIND_KEY = (
     sa.select(
         t.api_keys.c.id,
@@ -69,11 +87,16 @@ def authenticate(conn: sa.Connection, raw_key: str) -> Principal:
     """The principal of a presented key, with its workspace, in one query."""
     parts = split_key(raw_key)
     if parts is None:
-        raise Unauthorized("malformed API key")
+        raise KeyRefused("malformed key")
     key_id, secret = parts
     row = conn.execute(_FIND_KEY, {"key_id": key_id}).first()
-    if row is None or row.revoked_at is not None or not secret_matches(secret, row.secret_hash):
-        raise Unauthorized("unknown or revoked API key")
+    matches = secret_matches(secret, _NO_HASH if row is None else row.secret_hash)
+    if row is None:
+        raise KeyRefused(f"unknown key {key_id}")
+    if not matches:
+        raise KeyRefused(f"wrong secret for key {key_id}")
+    if row.revoked_at is not None:
+        raise KeyRefused(f"revoked key {key_id}")
     if row.status != "active":
         raise Forbidden(f"workspace is {row.status}")
     return Principal(
@@ -86,10 +109,10 @@ def authenticate(conn: sa.Connection, raw_key: str) -> Principal:
 
 
 def require_active(conn: sa.Connection, key_id: str) -> None:
-    """Raise Unauthorized if the key was revoked since it was authenticated: for requests that
+    """Raise KeyRefused if the key was revoked since it was authenticated: for requests that
     last (a wait), so that revoking a key ends what it can see at once."""
     revoked = conn.execute(
         sa.select(t.api_keys.c.revoked_at).where(t.api_keys.c.id == key_id)
     ).first()
     if revoked is None or revoked.revoked_at is not None:
-        raise Unauthorized("this API key was revoked")
+        raise KeyRefused(f"key {key_id} revoked during the request")

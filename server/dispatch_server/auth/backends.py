@@ -2,7 +2,8 @@
 `admit` is the policy guard a keyed route runs before its handler.
 
 A bad key is not refused here: a public route does not care what Authorization header it
-gets. The backend records why the key was refused, and `admit` raises that on keyed routes.
+gets. The backend records why the key was refused, and `admit` raises that on keyed routes:
+a KeyRefused, whose answer is the same whatever the reason (the reason is logged).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from starlette.authentication import (
 )
 from starlette.requests import HTTPConnection, Request
 
-from dispatch_server.auth.api_keys import authenticate
+from dispatch_server.auth.api_keys import KeyRefused, authenticate
 from dispatch_server.auth.policy import authorize, refuse_account_key
 from dispatch_server.auth.principal import Principal, Scope
-from dispatch_server.core.errors import DomainError, Unauthorized
+from dispatch_server.core.errors import DomainError
 from dispatch_server.services import Services
 
 
@@ -53,8 +54,7 @@ class ApiKeyBackend(AuthenticationBackend):
             return None
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            error = Unauthorized("expected 'Authorization: Bearer <key_id>.<secret>'")
-            return AuthCredentials(), RefusedKey(error)
+            return AuthCredentials(), RefusedKey(KeyRefused("not a Bearer Authorization header"))
         services: Services = conn.app.state.services
         try:
             principal = await services.db.run_read(authenticate, token.strip())
@@ -70,7 +70,7 @@ async def admit(request: Request, scope: Scope) -> Principal:
     if isinstance(user, RefusedKey):
         raise user.error
     if not isinstance(user, KeyHolder):
-        raise Unauthorized()
+        raise KeyRefused("no Authorization header")
     principal = user.principal
     inbox_id = request.path_params.get("inbox_id")
     if not authorize(principal, scope, inbox_id):

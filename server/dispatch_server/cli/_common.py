@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 
 from dispatch_server.config import ConfigError, Http, Settings, Smtp
 from dispatch_server.db.urls import redacted
+from dispatch_server.http.protocol import protocol_class
 from dispatch_server.migrations import current_revision, head_revision, upgrade
 from dispatch_server.services import Services
 
@@ -148,9 +149,12 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def http_server(app: Starlette) -> uvicorn.Server:
+def http_server(app: Starlette, http: Http) -> uvicorn.Server:
+    """uvicorn for the app, on h11 with the request deadlines of `http` (see
+    dispatch_server.http.protocol)."""
     config = uvicorn.Config(
         app,
+        http=protocol_class(http),
         log_level="warning",  # the app logs one line per request itself (AccessLog)
         access_log=False,
         lifespan="on",

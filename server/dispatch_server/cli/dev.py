@@ -94,7 +94,8 @@ async def serve_dev(
 ) -> None:
     await open_database(settings.storage.database_url, migrate=True)
     account_key = await dev_account_key(settings, data_dir)
-    server = http_server(create_app(settings, with_smtp=True, smtp_socket=smtp_socket))
+    app = create_app(settings, with_smtp=True, smtp_socket=smtp_socket)
+    server = http_server(app, settings.http)
     serving = asyncio.create_task(server.serve(sockets=[http_socket]))
     while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn exposes a flag)
         await asyncio.sleep(0.05)

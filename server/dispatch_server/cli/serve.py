@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> None:
         port_variable="DISPATCH_HTTP_PORT",
     )
     asyncio.run(open_database(settings.storage.database_url, migrate=False))
-    server = http_server(create_app(settings))
+    server = http_server(create_app(settings), settings.http)
     host, port = sock.getsockname()[:2]
     log.info(
         "API on http://%s:%s, database %s", host, port, redacted(settings.storage.database_url)

@@ -29,6 +29,7 @@ G = TypeVar("G")
 MAX_RETENTION_DAYS = 36500  # so that "now minus the window" stays a representable date
 MAX_WAIT_SECONDS = 3600.0
 MIN_WAIT_RECHECK_SECONDS = 0.1  # near 0, every waiting request would spin on the database
+MAX_HTTP_TIMEOUT_SECONDS = 3600.0
 
 
 class ConfigError(Exception):
@@ -80,6 +81,26 @@ class Storage:
 class Http:
     host: str = setting("DISPATCH_HTTP_HOST", "127.0.0.1", text, "API listen address")
     port: int = setting("DISPATCH_HTTP_PORT", 8000, port, "API port (`0`: any free port)")
+    header_timeout_seconds: float = setting(
+        "DISPATCH_HTTP_HEADER_TIMEOUT_SECONDS",
+        10.0,
+        number(low=0.1, high=MAX_HTTP_TIMEOUT_SECONDS),
+        "a request's head (request line and headers) must arrive whole this soon after the "
+        "connection opens or the previous response ends; else `408` and the connection closes",
+    )
+    body_timeout_seconds: float = setting(
+        "DISPATCH_HTTP_BODY_TIMEOUT_SECONDS",
+        10.0,
+        number(low=0.1, high=MAX_HTTP_TIMEOUT_SECONDS),
+        "a request body that stops coming for this long gets `408` and the connection closes",
+    )
+    body_min_rate: float = setting(
+        "DISPATCH_HTTP_BODY_MIN_BYTES_PER_SECOND",
+        1024.0,
+        number(low=0, high=1024**3),
+        "past its first `DISPATCH_HTTP_BODY_TIMEOUT_SECONDS`, a request body must average at "
+        "least this many bytes a second (`0`: no minimum); else `408` and the connection closes",
+    )
 
 
 @attrs.frozen(kw_only=True)

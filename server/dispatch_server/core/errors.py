@@ -53,12 +53,18 @@ class ErrorCode(enum.StrEnum):
         "unknown route; an inbox, message or key outside the key's reach, with either kind of "
         "key (never 403, so ids of other workspaces cannot be probed)",
     )
+    REQUEST_TIMEOUT = (
+        "request_timeout",
+        "the request head did not arrive whole within `DISPATCH_HTTP_HEADER_TIMEOUT_SECONDS`, "
+        "or its body stalled for `DISPATCH_HTTP_BODY_TIMEOUT_SECONDS` or came slower than "
+        "`DISPATCH_HTTP_BODY_MIN_BYTES_PER_SECOND`; the connection is closed",
+    )
     UNKNOWN_RECIPIENT = ("unknown_recipient", "inbound: no recipient is an inbox here")
     METHOD_NOT_ALLOWED = ("method_not_allowed", "the route exists, but not with this method")
     ADDRESS_TAKEN = ("address_taken", "the requested inbox address exists")
     PAYLOAD_TOO_LARGE = (
         "payload_too_large",
-        "a JSON request body above 1 MiB (refused on its `Content-Length` before it is read, "
+        "a JSON request body above 16 KiB (refused on its `Content-Length` before it is read, "
         "else as soon as the upload passes the limit)",
     )
     MESSAGE_TOO_LARGE = (

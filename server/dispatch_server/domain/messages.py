@@ -1,4 +1,5 @@
-"""Reading stored mail: pages of messages, single messages, raw MIME, artifacts, the OTP."""
+"""Reading stored mail: pages of message summaries, single messages, raw MIME, artifacts,
+the OTP."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, Literal
 import attrs
 import sqlalchemy as sa
 
+from dispatch_client.extract.html import html_to_text
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import NotFound
 from dispatch_server.core.pagination import Cursor, Page
@@ -58,6 +60,70 @@ class Message:
             received_at=row.received_at,
             attachments=tuple(Attachment(**a) for a in row.attachments),
         )
+
+
+# A summary is small whatever the message: its texts are cut to these many characters (a cut
+# text ends with "…"), and it names only the first To addresses.
+PREVIEW_CHARS = 200
+SUMMARY_HEADER_CHARS = 998  # the longest header line RFC 5322 allows
+SUMMARY_ADDRESSES = 10
+# How much of a body the database hands over to make a preview from: enough to fill one
+# after whitespace is squeezed (and, for HTML, after markup and styles are dropped).
+_TEXT_PREVIEW_SOURCE = 2000
+_HTML_PREVIEW_SOURCE = 4000
+
+
+@attrs.frozen(kw_only=True)
+class MessageSummary:
+    """What a listing shows of a message: never its bodies, so a page stays small."""
+
+    id: str
+    inbox_id: str
+    from_header: str | None
+    from_address: str | None
+    to_addresses: tuple[str, ...]
+    subject: str | None
+    preview: str | None
+    folder: Folder
+    size_bytes: int
+    received_at: datetime
+    attachment_count: int
+    has_otp: bool
+    has_link: bool
+
+    @classmethod
+    def of(cls, row: Any) -> MessageSummary:
+        if row.text_start is not None:
+            preview = _squeezed(row.text_start)
+        elif row.html_start is not None:
+            preview = _squeezed(html_to_text(row.html_start))
+        else:
+            preview = None
+        return cls(
+            id=row.id,
+            inbox_id=row.inbox_id,
+            from_header=_cut(row.from_start, SUMMARY_HEADER_CHARS),
+            from_address=row.from_address,
+            to_addresses=tuple(row.to_addresses[:SUMMARY_ADDRESSES]),
+            subject=_cut(row.subject_start, SUMMARY_HEADER_CHARS),
+            preview=_cut(preview, PREVIEW_CHARS),
+            folder=row.folder,
+            size_bytes=row.size_bytes,
+            received_at=row.received_at,
+            attachment_count=len(row.attachments),
+            has_otp=row.has_otp,
+            has_link=row.has_link,
+        )
+
+
+def _squeezed(text: str) -> str | None:
+    return " ".join(text.split()) or None
+
+
+def _cut(text: str | None, chars: int) -> str | None:
+    if text is None or len(text) <= chars:
+        return text
+    return text[: chars - 1] + "…"
 
 
 @attrs.frozen(kw_only=True)
@@ -143,6 +209,40 @@ def messages_of(inbox_id: str, cutoff: datetime) -> sa.Select[Any]:
     )
 
 
+def _start(column: sa.ColumnElement[Any], chars: int) -> sa.ColumnElement[Any]:
+    """The first `chars` characters of a text column: a summary never loads a whole body."""
+    return sa.func.substr(column, 1, chars)
+
+
+def _has_artifact(kind: ArtifactKind, *, primary: bool) -> sa.ColumnElement[bool]:
+    a = t.artifacts
+    found = sa.exists().where(a.c.message_id == t.messages.c.id, a.c.kind == kind)
+    return found.where(a.c.is_primary.is_(True)) if primary else found
+
+
+_m = t.messages
+SUMMARY_COLUMNS = [
+    _m.c.id,
+    _m.c.inbox_id,
+    _start(_m.c.from_header, SUMMARY_HEADER_CHARS + 1).label("from_start"),
+    _m.c.from_address,
+    _m.c.to_addresses,
+    _start(_m.c.subject, SUMMARY_HEADER_CHARS + 1).label("subject_start"),
+    _start(_m.c.text_body, _TEXT_PREVIEW_SOURCE).label("text_start"),
+    sa.case(
+        (_m.c.text_body.is_(None), _start(_m.c.html_body, _HTML_PREVIEW_SOURCE)), else_=None
+    ).label("html_start"),
+    _m.c.attachments,
+    _m.c.size_bytes,
+    _m.c.received_at,
+    t.message_security.c.folder,
+    # has_otp says whether the message has the code `GET …/messages/{id}` would give as its
+    # OTP; has_link whether it has any link.
+    _has_artifact("otp", primary=True).label("has_otp"),
+    _has_artifact("link", primary=False).label("has_link"),
+]
+
+
 def list_messages(
     conn: sa.Connection,
     inbox_id: str,
@@ -151,11 +251,15 @@ def list_messages(
     limit: int,
     cursor: Cursor | None,
     cutoff: datetime,
-) -> Page[Message]:
-    """The inbox's messages, newest first."""
-    query = messages_of(inbox_id, cutoff).where(folder_clause(folder))
-    rows, next_cursor = page(conn, query, t.messages, "message", limit=limit, cursor=cursor)
-    return Page([Message.of(row) for row in rows], next_cursor)
+) -> Page[MessageSummary]:
+    """Summaries of the inbox's messages, newest first."""
+    query = (
+        sa.select(*SUMMARY_COLUMNS)
+        .join(t.message_security, t.message_security.c.message_id == _m.c.id)
+        .where(_m.c.inbox_id == inbox_id, _m.c.received_at >= cutoff, folder_clause(folder))
+    )
+    rows, next_cursor = page(conn, query, _m, "message", limit=limit, cursor=cursor)
+    return Page([MessageSummary.of(row) for row in rows], next_cursor)
 
 
 def get_message(

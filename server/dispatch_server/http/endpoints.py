@@ -13,13 +13,14 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from dispatch_server.auth.backends import admit
 from dispatch_server.auth.principal import Principal, Scope
 from dispatch_server.http.context import services
 from dispatch_server.http.params import Query, json_object
+from dispatch_server.http.render import json_response
 from dispatch_server.http.shapes import SchemaRegistry, from_json, to_json
 from dispatch_server.services import Services
 
@@ -86,7 +87,7 @@ class Endpoint:
             result = await declared.handler(Call(request, services(request), body, caller))
             if isinstance(result, Response):
                 return result
-            return JSONResponse(to_json(result), status_code=declared.status)
+            return json_response(to_json(result), declared.status)
 
         endpoint.__name__ = self.handler.__name__
         return Route(self.path, endpoint, methods=[self.method])

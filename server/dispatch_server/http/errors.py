@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from dispatch_server.auth.api_keys import KeyRefused
 from dispatch_server.core.errors import DomainError, ErrorCode
 from dispatch_server.http.context import request_id
 from dispatch_server.http.shapes import field, to_json
@@ -26,6 +27,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.UNKNOWN_RECIPIENT: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.REQUEST_TIMEOUT: 408,
     ErrorCode.ADDRESS_TAKEN: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.MESSAGE_TOO_LARGE: 413,
@@ -63,13 +65,26 @@ def error_body(code: str, message: str, param: str | None = None) -> Any:
 
 
 def error_response(error: DomainError) -> JSONResponse:
+    # A request whose body came too slowly is not read to its end: the connection cannot
+    # carry another request.
+    closing = {"connection": "close"} if error.code is ErrorCode.REQUEST_TIMEOUT else None
     return JSONResponse(
-        error_body(error.code, error.message, error.param), status_code=STATUS[error.code]
+        error_body(error.code, error.message, error.param),
+        status_code=STATUS[error.code],
+        headers=closing,
     )
 
 
 async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
+    if isinstance(exc, KeyRefused):  # the answer does not say why; the log does
+        log.info(
+            "401 on %s %s (request %s): %s",
+            request.method,
+            request.url.path,
+            request_id(request),
+            exc.reason,
+        )
     return error_response(exc)
 
 

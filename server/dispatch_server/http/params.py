@@ -24,7 +24,10 @@ from dispatch_server.core.pagination import (
 T = TypeVar("T")
 Schema = dict[str, Any]
 
-MAX_JSON_BODY = 1024 * 1024
+# The JSON bodies of the API (signup, a new inbox, a key's label) are a few short fields.
+# Signup takes them before any key is checked, so this is also what an anonymous client can
+# make the server hold per connection: 500 half-sent bodies hold 8 MiB, not 500.
+MAX_JSON_BODY = 16 * 1024
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 

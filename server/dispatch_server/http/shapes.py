@@ -10,6 +10,7 @@ and schema keywords (pattern, maxLength, minimum...).
 
 from __future__ import annotations
 
+import json
 import types
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -68,6 +69,17 @@ class Page(Generic[T]):
         """The representation of a domain page, each item shown with `show`."""
         cursor = page.next_cursor
         return cls([show(item) for item in page.items], cursor.encode() if cursor else None)
+
+
+def within(page: Page[T], budget: int, cursor_after: Callable[[T], str]) -> Page[T]:
+    """The page, cut short before the item that would take its items' JSON past `budget`
+    bytes (it keeps one item at least), then continuing after the last item it kept."""
+    size = 0
+    for index, item in enumerate(page.data):
+        size += len(json.dumps(to_json(item), ensure_ascii=False).encode())
+        if size > budget and index > 0:
+            return Page(page.data[:index], cursor_after(page.data[index - 1]))
+    return page
 
 
 def page_name(item: type[Any]) -> str:

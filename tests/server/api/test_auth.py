@@ -35,6 +35,41 @@ def test_right_key_id_with_wrong_secret_is_401(live_server: LiveServer) -> None:
     assert response.status_code == 401
 
 
+def test_every_refused_key_gets_the_same_answer(
+    live_server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A different message per reason would tell a prober which key ids exist, and which of
+    # them were revoked; the reason goes to the server's log instead.
+    base = live_server.base_url
+    account = signup(base)
+    inbox_id = account["inbox"]["id"]
+    keys = f"{base}/v1/inboxes/{inbox_id}/keys"
+    minted = httpx.post(keys, headers=bearer(account["account_key"])).json()
+    revoked = httpx.delete(f"{keys}/{minted['id']}", headers=bearer(account["account_key"]))
+    assert revoked.status_code == 200, revoked.text
+    key_id = account["account_key"].split(".")[0]
+    headers: list[dict[str, str]] = [
+        {},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer nodot"},
+        bearer(f"{uuid.uuid4()}.secret"),
+        bearer(f"{key_id}.guessed"),
+        bearer(minted["key"]),
+    ]
+    with caplog.at_level("INFO", logger="dispatch_server.http"):
+        answers = [httpx.get(f"{base}/v1/inboxes/{inbox_id}/messages", headers=h) for h in headers]
+    assert {a.status_code for a in answers} == {401}
+    bodies = [a.json() for a in answers]
+    assert bodies == [bodies[0]] * len(bodies), bodies
+    assert bodies[0]["error"]["code"] == "unauthorized"
+    # the log says why (caplog sees the server thread's records: one process)
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    for reason in ("no Authorization header", "not a Bearer", "malformed key", "unknown key"):
+        assert reason in logged
+    assert f"wrong secret for key {key_id}" in logged
+    assert f"revoked key {minted['id']}" in logged
+
+
 def test_key_scopes(live_server: LiveServer) -> None:
     base = live_server.base_url
     mine, theirs = signup(base), signup(base)

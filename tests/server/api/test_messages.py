@@ -131,3 +131,62 @@ def test_a_cursor_only_works_on_its_own_listing(live_server: LiveServer) -> None
     assert inbox.get("/messages", cursor=waited).status_code == 200
     assert inbox.get("/wait", after=messages, timeout=0).status_code == 200
     assert inbox.get("/wait", after=artifacts, timeout=0).status_code == 400
+
+
+SUMMARY_FIELDS = {
+    "id",
+    "inbox_id",
+    "from",
+    "from_address",
+    "to",
+    "subject",
+    "preview",
+    "folder",
+    "size_bytes",
+    "received_at",
+    "attachment_count",
+    "has_otp",
+    "has_link",
+}
+
+
+def test_a_page_lists_summaries_and_the_message_has_the_bodies(live_server: LiveServer) -> None:
+    inbox = InboxClient(live_server, "summaries")
+    text = "Your   verification\ncode is 424242.\n\n" + "More text. " * 100
+    coded = inbox.deliver(subject="Code", text=text, html="<p>Your code is 424242</p>")
+    linked = inbox.deliver(
+        subject=None,
+        text=None,
+        html="<style>p {color: red}</style><p>Go to https://acme.test/x</p>",
+    )
+    plain = inbox.deliver(subject="Hi", text="just words")
+    listed = {m["id"]: m for m in inbox.get("/messages").json()["data"]}
+    assert all(set(m) == SUMMARY_FIELDS for m in listed.values()), listed
+    first = listed[coded]
+    assert first["preview"].startswith("Your verification code is 424242. More text.")
+    assert len(first["preview"]) == 200 and first["preview"].endswith("…")
+    assert (first["has_otp"], first["has_link"], first["attachment_count"]) == (True, False, 0)
+    assert listed[linked]["preview"] == "Go to https://acme.test/x"  # the HTML's visible text
+    assert (listed[linked]["has_otp"], listed[linked]["has_link"]) == (False, True)
+    assert (listed[plain]["has_otp"], listed[plain]["has_link"]) == (False, False)
+    assert listed[plain]["to"] == [inbox.address]
+    detail = inbox.get(f"/messages/{coded}").json()
+    assert detail["text"].strip() == text.strip() and "424242" in detail["html"]
+    assert detail["size_bytes"] == first["size_bytes"] and detail["subject"] == "Code"
+
+
+def test_a_summary_is_small_whatever_the_message(live_server: LiveServer) -> None:
+    """Megabytes of body, a huge subject and many recipients: the page stays a few KiB."""
+    inbox = InboxClient(live_server, "big-mail")
+    many = ", ".join(f"someone{i}@acme.test" for i in range(50))
+    body = "x" * (2 * 1024 * 1024)
+    for _ in range(3):
+        headers = {"To": f"{inbox.address}, {many}"}
+        inbox.deliver(subject="S" * 5000, text=body, html=f"<p>{body}</p>", headers=headers)
+    response = inbox.get("/messages")
+    assert response.status_code == 200
+    assert len(response.content) < 10 * 1024, len(response.content)
+    [summary, *_] = response.json()["data"]
+    assert len(summary["subject"]) == 998 and summary["subject"].endswith("…")
+    assert summary["to"][0] == inbox.address and len(summary["to"]) == 10
+    assert summary["size_bytes"] > 4 * 1024 * 1024

@@ -1,0 +1,216 @@
+"""The HTTP/1.1 connection: uvicorn's h11 protocol with deadlines for reading a request.
+
+uvicorn waits for a request head or body as long as the client likes, so a client sending a
+byte every few seconds (or nothing at all) holds a connection, and the part of a body it
+sent, forever. Here:
+
+- the request head (request line and headers) must arrive whole within `header_timeout`
+  of the connection opening or of the previous response: else the connection is closed,
+  with a `408` if part of a head came;
+- the body must keep coming: at most `body_timeout` between two pieces, and, past the first
+  `body_timeout`, on average at least `body_min_rate` bytes a second. Else a `408` if the
+  app is still reading it (answered by the app, so it is logged like any answer), and the
+  connection is closed.
+
+Time the server itself holds the client back (reading paused because the app has not read
+what came, or a `100 Continue` not sent yet) does not count against the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+from typing import Any, ClassVar
+
+import attrs
+import h11
+from uvicorn._types import ASGIReceiveCallable, ASGIReceiveEvent, ASGISendCallable, Scope
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from dispatch_server.config import Http
+from dispatch_server.core.errors import DomainError, ErrorCode
+from dispatch_server.http.errors import error_body
+
+log = logging.getLogger("dispatch_server.http")
+
+
+class RequestTimeout(DomainError):
+    code = ErrorCode.REQUEST_TIMEOUT
+
+
+@attrs.frozen
+class Deadlines:
+    header_timeout: float
+    body_timeout: float
+    body_min_rate: float  # bytes a second; 0: no minimum
+
+    @classmethod
+    def of(cls, http: Http) -> Deadlines:
+        return cls(http.header_timeout_seconds, http.body_timeout_seconds, http.body_min_rate)
+
+
+class _Phase(enum.Enum):
+    HEAD = "head"  # waiting for a request head
+    BODY = "body"  # the request's body is still coming
+    NONE = "none"  # nothing to wait for from the client: the app is answering
+
+
+def protocol_class(http: Http) -> type[asyncio.Protocol]:
+    """The protocol class for uvicorn.Config(http=...), with these settings' deadlines."""
+    return type("DispatchH11Protocol", (DeadlineH11Protocol,), {"deadlines": Deadlines.of(http)})
+
+
+class DeadlineH11Protocol(H11Protocol):
+    """One connection. It follows the client through the phases of each request (waiting
+    for a head, reading a body, nothing while the app answers), with one timer for the
+    deadline of the phase it is in; `protocol_class` sets `deadlines`."""
+
+    deadlines: ClassVar[Deadlines]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._inner_app = self.app
+        self.app = self._app_reading_in_time
+        self._phase = _Phase.NONE
+        self._since = 0.0  # when the phase began
+        self._last_data = 0.0  # when the last piece of the body came
+        self._body_bytes = 0
+        self._head_started = False
+        self._body_late = False  # the body is late: the app's next read is a 408
+        self._timer: asyncio.TimerHandle | None = None
+
+    # --- uvicorn's hooks ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._watch()
+
+    def data_received(self, data: bytes) -> None:
+        if self._phase is _Phase.HEAD:
+            self._head_started = True
+        elif self._phase is _Phase.BODY:
+            self._body_bytes += len(data)
+            self._last_data = self.loop.time()
+        super().data_received(data)
+        self._watch()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._watch()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+        super().connection_lost(exc)
+
+    # --- the deadlines ------------------------------------------------------------------
+
+    def _current_phase(self) -> _Phase:
+        if self.transport.is_closing():
+            return _Phase.NONE
+        if self.conn.their_state is h11.IDLE:
+            return _Phase.HEAD
+        if self.conn.their_state is h11.SEND_BODY:
+            return _Phase.BODY
+        return _Phase.NONE
+
+    def _watch(self) -> None:
+        """Follow the connection into its next phase, and arm the timer for it."""
+        phase = self._current_phase()
+        if phase is self._phase:
+            return
+        self._phase = phase
+        self._since = self._last_data = self.loop.time()
+        self._body_bytes = 0
+        self._head_started = bool(self.conn.trailing_data[0])
+        if phase is _Phase.HEAD:
+            self._body_late = False
+        self._cancel_timer()
+        if phase is not _Phase.NONE:
+            self._timer = self.loop.call_at(self._deadline(), self._on_timer)
+
+    def _deadline(self) -> float:
+        d = self.deadlines
+        if self._phase is _Phase.HEAD:
+            return self._since + d.header_timeout
+        idle = self._last_data + d.body_timeout
+        if d.body_min_rate == 0:
+            return idle
+        return min(idle, self._since + d.body_timeout + self._body_bytes / d.body_min_rate)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._phase is _Phase.NONE or self.transport.is_closing():
+            return
+        now = self.loop.time()
+        if self._phase is _Phase.BODY and self._held_back_by_us():
+            self._since = self._last_data = now  # a fresh allowance once we read again
+            self._body_bytes = 0
+        elif now >= self._deadline():
+            self._expire()
+            return
+        self._timer = self.loop.call_at(self._deadline(), self._on_timer)
+
+    def _held_back_by_us(self) -> bool:
+        cycle = self.cycle
+        waiting = cycle is not None and cycle.waiting_for_100_continue
+        return self.flow.read_paused or waiting
+
+    def _expire(self) -> None:
+        client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
+        if self._phase is _Phase.HEAD:
+            if self._head_started:
+                log.info("closing the connection of %s: request head too slow (408)", client)
+                self.transport.write(_TIMEOUT_RESPONSE)
+            self.transport.close()
+            return
+        cycle = self.cycle
+        if cycle is None or cycle.response_started:
+            log.info("closing the connection of %s: request body too slow", client)
+            self.transport.close()
+            return
+        # The app answers the 408 at its next read (now, if it is reading), then closes.
+        self._body_late = True
+        cycle.keep_alive = False
+        cycle.message_event.set()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # --- the app's side -----------------------------------------------------------------
+
+    async def _app_reading_in_time(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        async def receive_in_time() -> ASGIReceiveEvent:
+            if not self._body_late:
+                message = await receive()
+                if not self._body_late or message["type"] != "http.request":
+                    return message
+            raise RequestTimeout(
+                f"the request body did not arrive in time (at most "
+                f"{self.deadlines.body_timeout:g} s between two pieces)"
+            )
+
+        await self._inner_app(scope, receive_in_time, send)
+
+
+def _timeout_response() -> bytes:
+    body = json.dumps(
+        error_body(ErrorCode.REQUEST_TIMEOUT, "the request head did not arrive in time"),
+        separators=(",", ":"),
+    ).encode()
+    head = (
+        "HTTP/1.1 408 Request Timeout\r\n"
+        "content-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+# Written as is: h11 has no request to answer yet, so it would refuse to send a response.
+_TIMEOUT_RESPONSE = _timeout_response()
