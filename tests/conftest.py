@@ -10,9 +10,9 @@ from pathlib import Path
 
 import attrs
 import pytest
-import uvicorn
 
 from dispatch_server.app import create_app
+from dispatch_server.cli._common import http_server
 from dispatch_server.config import Settings
 from dispatch_server.db import Database
 from dispatch_server.events.hub import Hub
@@ -106,7 +106,8 @@ class LiveServer:
 
 
 class _ServerThread:
-    """The whole app (API + SMTP listener) on its own event loop in a thread, on free ports."""
+    """The whole app (API + SMTP listener) on its own event loop in a thread, on free ports,
+    served the way `dispatch-server serve` serves it."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -114,8 +115,7 @@ class _ServerThread:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
+        self.server = http_server(self.app, settings.http)  # as `dispatch-server serve` runs it
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
