@@ -1,1 +1,2 @@
-"""Hostile input, tried as an attacker would, as classes of input on both doors and both databases."""
+"""Hostile input, tried as an attacker would, as classes of input on both doors and both
+databases."""
