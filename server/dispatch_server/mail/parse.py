@@ -10,7 +10,6 @@ import email.errors
 import email.policy
 from email.header import decode_header
 from email.message import Message
-from email.parser import BytesParser
 from email.utils import getaddresses
 
 import attrs
@@ -23,13 +22,14 @@ from dispatch_client.extract.mime import (
     decode_text_part,
     is_attachment,
     leaf_parts,
+    parse_bytes,
 )
 
 __all__ = ["Attachment", "MimeLimitExceeded", "ParsedMessage", "parse_message", "storable"]
 
 # compat32 keeps headers as raw strings; the header registry of policy.default is several
 # times slower, and we only decode the few headers we store.
-_PARSER = BytesParser(policy=email.policy.compat32)
+_POLICY = email.policy.compat32
 _STORED_HEADERS = frozenset({"subject", "from", "message-id", "to", "cc"})
 
 
@@ -56,8 +56,9 @@ class ParsedMessage:
 
 
 def parse_message(raw: bytes, *, max_parts: int, max_depth: int) -> ParsedMessage:
-    """Parse and extract artifacts. CPU-bound: large messages belong off the event loop."""
-    message = _PARSER.parsebytes(raw)
+    """Parse and extract artifacts. CPU-bound: large messages belong off the event loop.
+    Raises MimeLimitExceeded beyond the caps, as soon as the parser passes them."""
+    message = parse_bytes(raw, policy=_POLICY, max_parts=max_parts, max_depth=max_depth)
     text = html = None
     attachments: list[Attachment] = []
     for part in leaf_parts(message, max_parts=max_parts, max_depth=max_depth):
