@@ -1,5 +1,5 @@
-"""Nesting without end: MIME trees deep enough to exhaust the stdlib's recursion are refused
-as unparseable (SMTP 554, HTTP 422), never a 451 or a 500."""
+"""Nesting without end: address headers and MIME trees deep enough to exhaust the stdlib's
+recursion are refused as unparseable (SMTP 554, HTTP 422), never a 451 or a 500."""
 
 from __future__ import annotations
 
@@ -11,11 +11,81 @@ import pytest
 
 from dispatch_client.extract import extract_message
 from dispatch_client.extract.mime import MimeLimitExceeded
+from dispatch_server.mail.addresses import header_recipients
 from dispatch_server.mail.parse import parse_message
 from tests.conftest import INBOUND_TOKEN, LiveServer
 from tests.helpers import signup, smtp_send
 
 DEEP = 2_000
+
+
+def _nested(opening: str, closing: str = "", inner: str = "x@y.example") -> str:
+    return opening * DEEP + inner + closing * DEEP
+
+
+# Every construct of address syntax that nests, or that a parser might take for nesting.
+ADDRESS_NESTINGS: dict[str, str] = {
+    "comments": _nested("(", ")") + " a@b.example",
+    "comments unclosed": "a@b.example " + "(" * DEEP,
+    "comments in a display name": "Name " + _nested("(", ")") + " <a@b.example>",
+    "comments in the domain": "a@b.example" + _nested("(", ")"),
+    "escaped closing parens": "(" + "(\\)" * DEEP + ") a@b.example",
+    "comments after a CR": "a@b.example (\r\n " + "(" * DEEP,
+    "groups": _nested("g:", ";"),
+    "groups unclosed": "g:" * DEEP + "a@b.example",
+    "groups behind quoted semicolons": 'g:";"' * DEEP + "a@b.example",
+    "groups after a domain literal quote": 'a@["]' + "g:" * DEEP,
+    "quoted strings": '"' + '\\"' * DEEP + '" <a@b.example>',
+    "quoted strings in a row": '"a"' * DEEP + " <a@b.example>",
+    "angle brackets": "<" * DEEP + "a@b.example" + ">" * DEEP,
+    "route addresses": "<" + "@r.example," * DEEP + "@r.example:a@b.example>",
+    "encoded-word parens": "=?utf-8?q?" + "=28" * DEEP + "?= <a@b.example>",
+    "encoded-word groups": "=?utf-8?b?" + "ZzpnOmc6" * (DEEP // 3) + "?= <a@b.example>",
+    "encoded-words in comments": "(" + "=?utf-8?q?=28?= (" * DEEP + "a@b.example",
+}
+ADDRESS_HEADERS = ("From", "To", "Cc")
+
+
+def _message(header: str, value: str) -> bytes:
+    fields = {"From": "a@b.example", "To": "bot@dispatch.test", "Subject": "nested"}
+    fields[header] = value
+    head = "".join(f"{name}: {field}\r\n" for name, field in fields.items())
+    return (head + "\r\nbody\r\n").encode()
+
+
+def _parse(raw: bytes) -> object:
+    return parse_message(raw, max_parts=200, max_depth=10)
+
+
+@pytest.mark.parametrize("header", ADDRESS_HEADERS)
+@pytest.mark.parametrize("value", ADDRESS_NESTINGS.values(), ids=ADDRESS_NESTINGS.keys())
+def test_nested_address_headers_are_read_or_refused(header: str, value: str) -> None:
+    """Parsing either succeeds or raises MimeLimitExceeded: never a RecursionError."""
+    raw = _message(header, value)
+    for read in (_parse, header_recipients, extract_message):
+        try:
+            read(raw)
+        except MimeLimitExceeded:
+            assert read is not extract_message  # the SDK reads only the subject of headers
+        # Any other exception (RecursionError first) fails the test.
+
+
+@pytest.mark.parametrize("header", ADDRESS_HEADERS)
+@pytest.mark.parametrize(("opening", "closing"), [("(", ")"), ("g:", ";")])
+def test_deep_comments_and_groups_are_refused(header: str, opening: str, closing: str) -> None:
+    raw = _message(header, _nested(opening, closing))
+    with pytest.raises(MimeLimitExceeded, match=f"the {header} header nests too deeply"):
+        _parse(raw)
+    if header != "From":
+        with pytest.raises(MimeLimitExceeded):
+            header_recipients(raw)
+
+
+@pytest.mark.parametrize("depth", [5, 50, 300])
+def test_nesting_a_parser_handles_is_read(depth: int) -> None:
+    value = "(" * depth + "c" + ")" * depth + " a@b.example"
+    parsed = parse_message(_message("To", value), max_parts=200, max_depth=10)
+    assert parsed.to_addresses == ["a@b.example"]
 
 
 def _multipart(depth: int) -> bytes:
@@ -87,8 +157,18 @@ def _refused_everywhere(server: LiveServer, raw: bytes, local_part: str) -> None
         assert response.json()["error"]["code"] == "unparseable_message"
 
 
-def test_deep_mime_is_refused_at_both_doors(live_server: LiveServer) -> None:
+def _folded(value: str) -> str:
+    """Lines within SMTP's 998 characters (a CR also closes a comment: 1 of every 500)."""
+    return "\r\n ".join(value[start : start + 500] for start in range(0, len(value), 500))
+
+
+def test_nesting_is_refused_at_both_doors(live_server: LiveServer) -> None:
     signup(live_server.base_url, local_part="nest-doors")
+    to = "bot <nest-doors@dispatch.test>"
+    for header in ("From", "Cc"):
+        for value in (_nested("(", ")"), _nested("g:", ";")):
+            raw = _message(header, _folded(value)).replace(b"bot@dispatch.test", to.encode())
+            _refused_everywhere(live_server, raw, "nest-doors")
     for build in MIME_NESTINGS.values():
         raw = build(DEEP).replace(b"bot@dispatch.test", b"nest-doors@dispatch.test")
         _refused_everywhere(live_server, raw, "nest-doors")

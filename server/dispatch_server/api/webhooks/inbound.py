@@ -2,11 +2,15 @@
 
 It takes a raw message (`message/rfc822`, recipients from `?to=` or its To/Cc headers) or
 a JSON description of one, and runs it through the same ingest pipeline as the SMTP door.
+Reading a large raw message's headers happens off the event loop, like ingest's parse.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+from collections.abc import Callable
+from typing import TypeVar
 
 import attrs
 from starlette.requests import Request
@@ -15,12 +19,19 @@ from dispatch_server.core.errors import DomainError, ErrorCode, InvalidInput, Un
 from dispatch_server.http.endpoints import Call, Endpoint
 from dispatch_server.http.params import json_object, read_body
 from dispatch_server.http.shapes import SchemaRegistry, field, from_json
-from dispatch_server.ingest.pipeline import Envelope, MessageTooLarge, ingest
-from dispatch_server.mail.addresses import header_recipients
+from dispatch_server.ingest.pipeline import (
+    INLINE_PARSE_BYTES,
+    Envelope,
+    MessageTooLarge,
+    UnparseableMessage,
+    ingest,
+)
+from dispatch_server.mail.addresses import UnreadableAddresses, header_recipients
 from dispatch_server.mail.compose import compose
 from dispatch_server.mail.verdicts import Verdicts
 from dispatch_server.services import Services
 
+T = TypeVar("T")
 TOKEN_HEADER = "x-dispatch-inbound-token"
 DEFAULT_SENDER = "sender@example.com"
 
@@ -98,7 +109,12 @@ def _too_large(limit: int) -> MessageTooLarge:
 async def _raw_message(request: Request, services: Services) -> tuple[bytes, Envelope]:
     limit = services.settings.inbound.max_message_bytes
     raw = await read_body(request, limit=limit, too_large=_too_large(limit))
-    recipients = tuple(request.query_params.getlist("to")) or header_recipients(raw)
+    recipients = tuple(request.query_params.getlist("to"))
+    if not recipients:
+        try:
+            recipients = await _off_loop_if(len(raw), header_recipients, raw)
+        except UnreadableAddresses as exc:
+            raise UnparseableMessage(str(exc)) from None
     return raw, Envelope(recipients=recipients, mail_from=request.query_params.get("mail_from"))
 
 
@@ -127,6 +143,13 @@ async def _described_message(request: Request, services: Services) -> tuple[byte
         verdicts=Verdicts(spam="FAIL" if message.spam else None),
     )
     return raw, envelope
+
+
+async def _off_loop_if(size: int, work: Callable[..., T], *args: object) -> T:
+    """`work(*args)`, in a thread when `size` is past what is quicker done inline."""
+    if size <= INLINE_PARSE_BYTES:
+        return work(*args)
+    return await asyncio.to_thread(work, *args)
 
 
 _BODY_SCHEMA = SchemaRegistry().object(InboundMessage)
