@@ -6,7 +6,8 @@ The walk over the MIME tree, the attachment rule and charset decoding are the SD
 What is refused (MimeLimitExceeded, which ingest answers as unparseable: SMTP 554, HTTP
 422): more MIME parts or deeper nesting than the caps, counted while parsing so that the
 parse stops there; an address header (From, To, Cc) too long or too deeply nested to read
-(see `mail.addresses`).
+(see `mail.addresses`); and a message without a single header (empty, blank or bare text),
+which is no mail a client can show.
 
 Addresses come from the raw headers and display names are decoded afterwards, so an
 encoded-word cannot forge an address; `from_header` is rebuilt from the parsed pairs.
@@ -35,6 +36,7 @@ from dispatch_server.mail.addresses import display_address, parse_addresses
 
 __all__ = [
     "Attachment",
+    "HeaderlessMessage",
     "MimeLimitExceeded",
     "ParsedMessage",
     "parse_message",
@@ -46,6 +48,10 @@ __all__ = [
 _POLICY = email.policy.compat32
 _STORED_HEADERS = frozenset({"subject", "from", "message-id", "to", "cc"})
 _HEADER_NAMES = {"from": "From", "to": "To", "cc": "Cc"}
+
+
+class HeaderlessMessage(MimeLimitExceeded):
+    """The message has no header at all: empty, blank, or text without a header."""
 
 
 @attrs.frozen
@@ -75,6 +81,8 @@ def parse_message(raw: bytes, *, max_parts: int, max_depth: int) -> ParsedMessag
     Raises MimeLimitExceeded (a subclass of it) for what is refused, see the module."""
     message = parse_bytes(raw, policy=_POLICY, max_parts=max_parts, max_depth=max_depth)
     headers = _headers(message)
+    if not message.keys():
+        raise HeaderlessMessage("the message has no header")
     text = html = None
     attachments: list[Attachment] = []
     for part in leaf_parts(message, max_parts=max_parts, max_depth=max_depth):

@@ -152,3 +152,16 @@ def test_size_limits_follow_the_message_limit(live_server: LiveServer) -> None:
             413,
             "message_too_large",
         )
+
+
+def test_headerless_messages_are_unparseable(live_server: LiveServer) -> None:
+    signup(live_server.base_url, local_part="hook-empty")
+    for raw in (b"", b"   \r\n\r\n", b"\r\n\r\nbody", b"just some text\r\n"):
+        response = post(
+            live_server,
+            headers={**TOKEN, "content-type": "message/rfc822"},
+            params={"to": "hook-empty@dispatch.test"},
+            content=raw,
+        )
+        assert response.status_code == 422, raw
+        assert response.json()["error"]["code"] == "unparseable_message"
