@@ -172,3 +172,21 @@ def test_nesting_is_refused_at_both_doors(live_server: LiveServer) -> None:
     for build in MIME_NESTINGS.values():
         raw = build(DEEP).replace(b"bot@dispatch.test", b"nest-doors@dispatch.test")
         _refused_everywhere(live_server, raw, "nest-doors")
+
+
+def test_nesting_in_the_json_form_is_a_client_error(live_server: LiveServer) -> None:
+    """Composed or refused (400; 404 when `to` holds no inbox address), never a 500."""
+    signup(live_server.base_url, local_part="nest-json")
+    base = {"to": "nest-json@dispatch.test", "text": "hi"}
+    bodies: list[dict[str, object]] = []
+    for value in ADDRESS_NESTINGS.values():
+        bodies += [{**base, "from": value}, {**base, "headers": {"Cc": value}}]
+        bodies.append({**base, "to": [value.replace("x@y.example", "nest-json@dispatch.test")]})
+    for body in bodies:
+        response = httpx.post(
+            f"{live_server.base_url}/v1/webhooks/inbound",
+            headers={"x-dispatch-inbound-token": INBOUND_TOKEN},
+            json=body,
+            timeout=30,
+        )
+        assert response.status_code in (201, 400, 404), (response.text, body)

@@ -14,6 +14,7 @@ from email.policy import compat32
 from email.utils import getaddresses
 
 from dispatch_client.extract.mime import MimeLimitExceeded, header_block
+from dispatch_server.core.errors import InvalidInput
 
 # Of one header's values together (all To headers, say): about 1,000 addresses. The stdlib
 # parser takes some 10 µs an address, and a group's members cost quadratic time.
@@ -26,6 +27,12 @@ _HEADER_PARSER = BytesHeaderParser(policy=compat32)
 class UnreadableAddresses(MimeLimitExceeded):
     """An address header too long, or nesting comments or groups too deeply, to read. In mail
     that arrives, the message is refused as unparseable."""
+
+
+def check_recipient_count(count: int, limit: int, param: str) -> None:
+    """At most `limit` (DISPATCH_MAX_RECIPIENTS) recipients: more is an InvalidInput."""
+    if count > limit:
+        raise InvalidInput(f"{count} recipients; at most {limit} are taken", param=param)
 
 
 def normalize_address(address: str) -> str:

@@ -2,12 +2,15 @@
 
 It takes a raw message (`message/rfc822`, recipients from `?to=` or its To/Cc headers) or
 a JSON description of one, and runs it through the same ingest pipeline as the SMTP door.
-Reading a large raw message's headers happens off the event loop, like ingest's parse.
+At most DISPATCH_MAX_RECIPIENTS recipients either way (400 naming `to`, or `headers` for
+the JSON form's To/Cc/Bcc headers). Reading a large message's headers, or composing a
+large one, happens off the event loop, like ingest's parse.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 from collections.abc import Callable
 from typing import TypeVar
@@ -26,7 +29,11 @@ from dispatch_server.ingest.pipeline import (
     UnparseableMessage,
     ingest,
 )
-from dispatch_server.mail.addresses import UnreadableAddresses, header_recipients
+from dispatch_server.mail.addresses import (
+    UnreadableAddresses,
+    check_recipient_count,
+    header_recipients,
+)
 from dispatch_server.mail.compose import compose
 from dispatch_server.mail.verdicts import Verdicts
 from dispatch_server.services import Services
@@ -115,6 +122,7 @@ async def _raw_message(request: Request, services: Services) -> tuple[bytes, Env
             recipients = await _off_loop_if(len(raw), header_recipients, raw)
         except UnreadableAddresses as exc:
             raise UnparseableMessage(str(exc)) from None
+    check_recipient_count(len(recipients), services.settings.inbound.max_recipients, "to")
     return raw, Envelope(recipients=recipients, mail_from=request.query_params.get("mail_from"))
 
 
@@ -128,14 +136,21 @@ async def _described_message(request: Request, services: Services) -> tuple[byte
         raise InvalidInput("to must be an address or a non-empty list of addresses", param="to")
     if not message.text and not message.html:
         raise InvalidInput("give text or html", param="text")
-    raw = compose(
-        sender=message.from_ or DEFAULT_SENDER,
-        to=recipients,
-        subject=message.subject or "",
-        text=message.text,
-        html=message.html,
-        headers=message.headers,
-        message_id_domain="inbound.dispatch.localhost",
+    size = sum(map(len, (message.text or "", message.html or "", message.subject or "")))
+    size += sum(len(name) + len(value) for name, value in message.headers.items())
+    raw = await _off_loop_if(
+        size + sum(map(len, recipients)),
+        functools.partial(
+            compose,
+            sender=message.from_ or DEFAULT_SENDER,
+            to=recipients,
+            subject=message.subject or "",
+            text=message.text,
+            html=message.html,
+            headers=message.headers,
+            message_id_domain="inbound.dispatch.localhost",
+            max_recipients=services.settings.inbound.max_recipients,
+        ),
     )
     envelope = Envelope(
         recipients=recipients,
