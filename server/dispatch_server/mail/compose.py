@@ -167,7 +167,7 @@ def _encoded_words(value: str) -> list[str]:
             words.append(_encoded_word(bytes(chunk)))
             chunk.clear()
         chunk += encoded
-    if chunk or not words:
+    if chunk:
         words.append(_encoded_word(bytes(chunk)))
     return words
 
