@@ -267,3 +267,13 @@ def test_addresses_and_names_are_written_as_given() -> None:
     stored = parse_message(raw, max_parts=10, max_depth=5)
     assert stored.from_header == '"Doe, John" <john@acme.example>'
     assert stored.cc_addresses == ["a@acme.example", "b@acme.example"]
+
+
+@pytest.mark.parametrize("payload", ENCODED[::5])
+def test_encoded_words_in_header_names_stay_one_header(payload: str) -> None:
+    """A field name may hold "=?" (printable ASCII but ":"): no reader decodes names."""
+    name = "X-" + payload.replace(" ", "").replace(":", "")
+    if not re.fullmatch(r"[!-9;-~]+", name):
+        pytest.skip("not a field name")
+    raw = _compose(headers={name: "value"})
+    _assert_clean(raw, [name])
