@@ -190,3 +190,22 @@ def test_nesting_in_the_json_form_is_a_client_error(live_server: LiveServer) -> 
             timeout=30,
         )
         assert response.status_code in (201, 400, 404), (response.text, body)
+
+
+@pytest.mark.parametrize("header", ADDRESS_HEADERS)
+def test_address_headers_are_read_up_to_32_kb(header: str) -> None:
+    """Beyond, the stdlib parser's cost (quadratic within a group) is refused unread."""
+    within = ", ".join(f"r{i}@dispatch.test" for i in range(1_500))  # 29 KB
+    assert len(within) < 32 * 1024
+    parsed = parse_message(_message(header, f"list: {within};"), max_parts=10, max_depth=5)
+    if header != "From":
+        found = parsed.to_addresses if header == "To" else parsed.cc_addresses
+        assert len(found) == 1_500
+    beyond = _message(header, ", ".join(f"r{i}@dispatch.test" for i in range(20_000)))
+    with pytest.raises(MimeLimitExceeded, match="longer than 32768 characters"):
+        parse_message(beyond, max_parts=10, max_depth=5)
+    split = _message(header, within).replace(
+        b"\r\nSubject:", f"\r\n{header}: {within}\r\nSubject:".encode()
+    )
+    with pytest.raises(MimeLimitExceeded, match="longer than"):  # all its values together
+        parse_message(split, max_parts=10, max_depth=5)
