@@ -25,8 +25,10 @@ SURFACE = {
         "body_parts",
         "decode_bytes",
         "decode_text_part",
+        "header_block",
         "is_attachment",
         "leaf_parts",
+        "parse_bytes",
     ],
 }
 

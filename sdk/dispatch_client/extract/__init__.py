@@ -41,7 +41,9 @@ from dispatch_client.extract.mime import (
     MimeLimitExceeded,
     body_parts,
     decode_text_part,
+    header_block,
     leaf_parts,
+    parse_bytes,
 )
 from dispatch_client.extract.text import MAX_SCAN_CHARS, URL_IN_TEXT, normalise_text
 
@@ -103,10 +105,11 @@ def extract(subject: str | None, text: str | None, html: str | None) -> Extracti
 def extract_message(raw: bytes) -> Extraction:
     """Parse RFC 5322 bytes and extract from the subject and the first text/plain and
     text/html bodies that are not attachments (nor inside one, like a forwarded .eml)."""
-    message = BytesParser(policy=email.policy.default).parsebytes(raw)
     try:
+        message = parse_bytes(raw, policy=email.policy.default)
         text_part, html_part = body_parts(leaf_parts(message))
-    except MimeLimitExceeded:
+    except MimeLimitExceeded:  # beyond the caps: the subject alone
+        message = BytesParser(policy=email.policy.default).parsebytes(header_block(raw))
         text_part = html_part = None
     try:
         subject = str(message.get("subject") or "") or None

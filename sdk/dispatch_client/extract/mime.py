@@ -7,8 +7,11 @@ stores is what the SDK finds client-side.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from email.message import Message
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from email.policy import Policy, compat32
 
 __all__ = [
     "MimeLimitExceeded",
@@ -16,16 +19,101 @@ __all__ = [
     "body_parts",
     "decode_bytes",
     "decode_text_part",
+    "header_block",
     "is_attachment",
     "leaf_parts",
+    "parse_bytes",
 ]
 
 MAX_PARTS = 200  # MIME parts walked by default
 MAX_DEPTH = 10  # MIME nesting walked by default
+# The email package's parser recurses once per nesting level: deeper is refused whatever
+# max_depth a caller asks for, far below Python's recursion limit.
+DEPTH_CEILING = 100
 
 
 class MimeLimitExceeded(ValueError):
-    """The message has more MIME parts, or deeper nesting, than is walked."""
+    """The message has more MIME parts, or deeper nesting, than is walked (or is otherwise
+    unreadable as mail: the server refuses every one of these as unparseable)."""
+
+
+def parse_bytes(
+    raw: bytes,
+    *,
+    policy: Policy = compat32,
+    max_parts: int = MAX_PARTS,
+    max_depth: int = MAX_DEPTH,
+) -> Message:
+    """Parse RFC 5322 bytes, stopping with MimeLimitExceeded as soon as the parser has made
+    more than `max_parts` parts (attached messages and their parts included) or nests deeper
+    than `max_depth` (at most DEPTH_CEILING), so a message of a million empty parts costs what
+    its first few hundred do. With `policy.default` the parts are EmailMessages."""
+    budget = _Budget(max_parts, min(max_depth, DEPTH_CEILING))
+    kind = _BoundedEmailMessage if policy.message_factory is EmailMessage else _BoundedMessage
+
+    def factory(policy: Policy = policy) -> Message:
+        return kind(policy, budget)
+
+    # Parser reads its input in 8 KiB chunks and parses as it goes: the budget stops it early.
+    return BytesParser(factory, policy=policy).parsebytes(raw)
+
+
+def header_block(raw: bytes) -> bytes:
+    """The header lines of a raw message, without its body: for reading headers cheaply."""
+    end = _BLANK_LINE.search(raw)
+    return raw if end is None else raw[: end.start() + 1]
+
+
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+
+
+class _Budget:
+    """What one parse may still create. The root part is counted from the start."""
+
+    def __init__(self, max_parts: int, max_depth: int) -> None:
+        self.max_parts = max_parts
+        self.max_depth = max_depth
+        self.parts = 1
+
+    def admit(self, depth: int) -> None:
+        self.parts += 1
+        if self.parts > self.max_parts:
+            raise MimeLimitExceeded(f"more than {self.max_parts} MIME parts")
+        if depth > self.max_depth:
+            raise MimeLimitExceeded(f"MIME nesting deeper than {self.max_depth}")
+
+
+class _BoundedMessage(Message):
+    """A parsed part that charges every part attached to it to its parse's budget (the
+    parser attaches each new part to its parent as soon as it meets it)."""
+
+    def __init__(self, policy: Policy, budget: _Budget) -> None:
+        super().__init__(policy)
+        self.budget = budget
+        self.depth = 0
+
+    def attach(self, payload: Message | str) -> None:
+        _admit(self, payload)
+        super().attach(payload)
+
+
+class _BoundedEmailMessage(EmailMessage):
+    """_BoundedMessage for `policy.default`."""
+
+    def __init__(self, policy: Policy, budget: _Budget) -> None:
+        super().__init__(policy)
+        self.budget = budget
+        self.depth = 0
+
+    def attach(self, payload: _BoundedEmailMessage) -> None:  # type: ignore[override]
+        _admit(self, payload)
+        super().attach(payload)
+
+
+def _admit(parent: _BoundedMessage | _BoundedEmailMessage, child: Message | str) -> None:
+    if isinstance(child, _BoundedMessage | _BoundedEmailMessage):
+        child.depth = parent.depth + 1
+        parent.budget.admit(child.depth)
 
 
 def leaf_parts(

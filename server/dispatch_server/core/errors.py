@@ -73,7 +73,9 @@ class ErrorCode(enum.StrEnum):
     )
     UNPARSEABLE_MESSAGE = (
         "unparseable_message",
-        "inbound MIME beyond the part-count or nesting caps",
+        "inbound mail refused as unreadable: MIME beyond the part-count or nesting caps, an "
+        "address header (`From`, `To`, `Cc`) too long or too deeply nested to read, or no "
+        "header at all (an empty or blank message)",
     )
     QUOTA_EXCEEDED = (
         "quota_exceeded",

@@ -2,6 +2,15 @@
 
 The walk over the MIME tree, the attachment rule and charset decoding are the SDK's
 (`dispatch_client.extract`), so the server and `extract_message` read a message alike.
+
+What is refused (MimeLimitExceeded, which ingest answers as unparseable: SMTP 554, HTTP
+422): more MIME parts or deeper nesting than the caps, counted while parsing so that the
+parse stops there; an address header (From, To, Cc) too long or too deeply nested to read
+(see `mail.addresses`); and a message without a single header (empty, blank or bare text),
+which is no mail a client can show.
+
+Addresses come from the raw headers and display names are decoded afterwards, so an
+encoded-word cannot forge an address; `from_header` is rebuilt from the parsed pairs.
 """
 
 from __future__ import annotations
@@ -10,8 +19,6 @@ import email.errors
 import email.policy
 from email.header import decode_header
 from email.message import Message
-from email.parser import BytesParser
-from email.utils import getaddresses
 
 import attrs
 
@@ -23,14 +30,28 @@ from dispatch_client.extract.mime import (
     decode_text_part,
     is_attachment,
     leaf_parts,
+    parse_bytes,
 )
+from dispatch_server.mail.addresses import display_address, parse_addresses
 
-__all__ = ["Attachment", "MimeLimitExceeded", "ParsedMessage", "parse_message", "storable"]
+__all__ = [
+    "Attachment",
+    "HeaderlessMessage",
+    "MimeLimitExceeded",
+    "ParsedMessage",
+    "parse_message",
+    "storable",
+]
 
 # compat32 keeps headers as raw strings; the header registry of policy.default is several
 # times slower, and we only decode the few headers we store.
-_PARSER = BytesParser(policy=email.policy.compat32)
+_POLICY = email.policy.compat32
 _STORED_HEADERS = frozenset({"subject", "from", "message-id", "to", "cc"})
+_HEADER_NAMES = {"from": "From", "to": "To", "cc": "Cc"}
+
+
+class HeaderlessMessage(MimeLimitExceeded):
+    """The message has no header at all: empty, blank, or text without a header."""
 
 
 @attrs.frozen
@@ -56,8 +77,12 @@ class ParsedMessage:
 
 
 def parse_message(raw: bytes, *, max_parts: int, max_depth: int) -> ParsedMessage:
-    """Parse and extract artifacts. CPU-bound: large messages belong off the event loop."""
-    message = _PARSER.parsebytes(raw)
+    """Parse and extract artifacts. CPU-bound: large messages belong off the event loop.
+    Raises MimeLimitExceeded (a subclass of it) for what is refused, see the module."""
+    message = parse_bytes(raw, policy=_POLICY, max_parts=max_parts, max_depth=max_depth)
+    headers = _headers(message)
+    if not message.keys():
+        raise HeaderlessMessage("the message has no header")
     text = html = None
     attachments: list[Attachment] = []
     for part in leaf_parts(message, max_parts=max_parts, max_depth=max_depth):
@@ -75,15 +100,14 @@ def parse_message(raw: bytes, *, max_parts: int, max_depth: int) -> ParsedMessag
             text = storable(decode_text_part(part))
         elif content_type == "text/html" and html is None:
             html = storable(decode_text_part(part))
-    headers = _headers(message)
-    subject = _first(headers, "subject")
-    from_addresses = _addresses(headers, "from")
+    subject = _first_decoded(headers, "subject")
+    senders = _pairs(headers, "from")
     return ParsedMessage(
-        message_id_header=_first(headers, "message-id"),
-        from_header=_first(headers, "from"),
-        from_address=from_addresses[0] if from_addresses else None,
-        to_addresses=_addresses(headers, "to"),
-        cc_addresses=_addresses(headers, "cc"),
+        message_id_header=_first_decoded(headers, "message-id"),
+        from_header=_show_from(headers, senders),
+        from_address=senders[0][1].lower() if senders else None,
+        to_addresses=[address.lower() for _, address in _pairs(headers, "to")],
+        cc_addresses=[address.lower() for _, address in _pairs(headers, "cc")],
         subject=subject,
         text=text,
         html=html,
@@ -121,26 +145,42 @@ def _parsed_size(message: Message) -> int:
 
 
 def _headers(message: Message) -> dict[str, list[str]]:
-    """The stored headers as text, in one pass: raw 8-bit bytes (SMTPUTF8 mail) read as UTF-8,
-    else as Windows-1252 (compat32 alone would turn them into U+FFFD), encoded-words decoded."""
+    """The stored headers as written, in one pass: raw 8-bit bytes (SMTPUTF8 mail) read as
+    UTF-8, else as Windows-1252 (compat32 alone would turn them into U+FFFD). Encoded-words
+    are left for `_decode_words`, after addresses are split off."""
     found: dict[str, list[str]] = {}
     for key, value in message.raw_items():
         name = key.lower()
         if name in _STORED_HEADERS and isinstance(value, str):
-            found.setdefault(name, []).append(storable(_decode_words(_from_8bit(value))))
+            found.setdefault(name, []).append(storable(_from_8bit(value)))
     return found
 
 
-def _first(headers: dict[str, list[str]], name: str) -> str | None:
-    """A header's first value, folding undone."""
+def _first_decoded(headers: dict[str, list[str]], name: str) -> str | None:
+    """A header's first value, encoded-words decoded and folding undone."""
     values = headers.get(name)
     if not values:
         return None
-    return " ".join(values[0].split()) or None
+    return _one_line(_decode_words(values[0]))
 
 
-def _addresses(headers: dict[str, list[str]], name: str) -> list[str]:
-    return [addr.lower() for _, addr in getaddresses(headers.get(name, [])) if "@" in addr]
+def _one_line(text: str) -> str | None:
+    return storable(" ".join(text.split())) or None
+
+
+def _pairs(headers: dict[str, list[str]], name: str) -> list[tuple[str, str]]:
+    return parse_addresses(headers.get(name, []), header=_HEADER_NAMES[name])
+
+
+def _show_from(headers: dict[str, list[str]], senders: list[tuple[str, str]]) -> str | None:
+    """The From header for showing: each sender's decoded display name (quoted if need be)
+    and address; the decoded text as written when it names no address."""
+    if not senders:
+        return _first_decoded(headers, "from")
+    shown = ", ".join(
+        display_address(" ".join(_decode_words(name).split()), address) for name, address in senders
+    )
+    return _one_line(shown)
 
 
 def _from_8bit(value: str) -> str:

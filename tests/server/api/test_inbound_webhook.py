@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import email.policy
+import threading
+from email.parser import BytesParser
+
 import httpx
 
 from tests.conftest import INBOUND_TOKEN, LiveServer
@@ -152,3 +156,110 @@ def test_size_limits_follow_the_message_limit(live_server: LiveServer) -> None:
             413,
             "message_too_large",
         )
+
+
+def test_json_form_text_never_becomes_a_header_line(live_server: LiveServer) -> None:
+    """Encoded-words in the fields are text (CVE-2024-6923 class); see tests/hostile."""
+    account = signup(live_server.base_url, local_part="hook-inject")
+    subject = "Hello=?UTF-8?Q?=0A?=X-Spam-Flag: YES"
+    response = post(
+        live_server,
+        headers=TOKEN,
+        json={
+            "to": "hook-inject@dispatch.test",
+            "from": "=?UTF-8?Q?security=40bank.example?= <attacker@evil.example>",
+            "subject": subject,
+            "text": "hi",
+            "headers": {"X-Note": "hi=?UTF-8?Q?=0D=0A?=Bcc: victim@example.com"},
+        },
+    )
+    assert response.status_code == 201, response.text
+    delivery = response.json()["deliveries"][0]
+    assert delivery["folder"] == "inbox"
+    base = f"{live_server.base_url}/v1/inboxes/{account['inbox']['id']}/messages"
+    key = bearer(account["inbox_key"])
+    message = httpx.get(f"{base}/{delivery['message_id']}", headers=key).json()
+    assert message["subject"] == subject
+    assert message["from_address"] == "attacker@evil.example"
+    raw = httpx.get(f"{base}/{delivery['message_id']}/raw", headers=key).content
+    names = BytesParser(policy=email.policy.compat32).parsebytes(raw).keys()
+    intended = ["From", "To", "Subject", "Date", "Message-ID", "X-Note", "MIME-Version"]
+    assert sorted(names) == sorted([*intended, "Content-Type", "Content-Transfer-Encoding"])
+
+
+def test_json_form_control_characters_are_a_400_naming_the_field(live_server: LiveServer) -> None:
+    base = {"to": "x@dispatch.test", "text": "a"}
+    for body, param in (
+        ({**base, "subject": "Hello\r\nBcc: v@example.com"}, "subject"),
+        ({**base, "subject": "Hello\u2028X-Spam-Flag: YES"}, "subject"),
+        ({**base, "from": "a@acme.test\nBcc: v@example.com"}, "from"),
+        ({**base, "to": ["x@dispatch.test\x85"]}, "to"),
+        ({**base, "headers": {"X-A": "b\rX-Spam-Flag: YES"}}, "headers"),
+        ({**base, "headers": {"X-A\n": "b"}}, "headers"),
+    ):
+        response = post(live_server, headers=TOKEN, json=body)
+        assert response.status_code == 400, body
+        assert response.json()["error"]["param"] == param, body
+
+
+def _many(count: int) -> list[str]:
+    return [f"r{i}@dispatch.test" for i in range(count)]
+
+
+def test_too_many_recipients_answer_400_at_once(live_server: LiveServer) -> None:
+    """20,000 addresses are refused without holding up the server: /health keeps answering
+    while they are sent (composing them took seconds on the event loop)."""
+    signup(live_server.base_url, local_part="hook-many")
+    limit = live_server.settings.inbound.max_recipients
+    base = {"to": "hook-many@dispatch.test", "text": "a"}
+    bodies = [
+        ({**base, "to": _many(20_000)}, "to"),
+        ({**base, "to": [", ".join(_many(20_000))]}, "to"),
+        ({**base, "to": _many(limit + 1)}, "to"),
+    ] + [
+        ({**base, "headers": {name: ", ".join(_many(20_000))}}, "headers")
+        for name in ("To", "Cc", "Bcc")
+    ]
+    health: list[int] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            health.append(httpx.get(f"{live_server.base_url}/health", timeout=2).status_code)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        for body, param in bodies:
+            response = post(live_server, headers=TOKEN, json=body, timeout=10)
+            assert response.status_code == 400, response.text
+            assert response.json()["error"]["param"] == param
+        raw = make_mail("hook-many@dispatch.test")
+        response = post(
+            live_server,
+            headers={**TOKEN, "content-type": "message/rfc822"},
+            params={"to": _many(limit + 1)},
+            content=raw,
+        )
+        assert (response.status_code, response.json()["error"]["param"]) == (400, "to")
+    finally:
+        done.set()
+        poller.join()
+    assert health and set(health) == {200}
+    accepted = post(
+        live_server, headers=TOKEN, json={**base, "to": ["hook-many@dispatch.test"] * limit}
+    )
+    assert accepted.status_code == 201, accepted.text
+
+
+def test_headerless_messages_are_unparseable(live_server: LiveServer) -> None:
+    signup(live_server.base_url, local_part="hook-empty")
+    for raw in (b"", b"   \r\n\r\n", b"\r\n\r\nbody", b"just some text\r\n"):
+        response = post(
+            live_server,
+            headers={**TOKEN, "content-type": "message/rfc822"},
+            params={"to": "hook-empty@dispatch.test"},
+            content=raw,
+        )
+        assert response.status_code == 422, raw
+        assert response.json()["error"]["code"] == "unparseable_message"

@@ -399,8 +399,6 @@ async def test_large_message_is_parsed_off_the_event_loop_and_stored_whole(
 @pytest.mark.parametrize(
     "raw",
     [
-        b"",
-        b"garbage without headers",
         b"Subject: =?bogus-charset?q?hi?=\r\n"
         b"Content-Type: text/plain; charset=x-unknown\r\n\r\n\xff\xfe body",
         b"From: <<<>>>\r\nTo: ,,,\r\nContent-Type: multipart/alternative\r\n\r\nno boundary at all",

@@ -2,11 +2,18 @@
 
 It takes a raw message (`message/rfc822`, recipients from `?to=` or its To/Cc headers) or
 a JSON description of one, and runs it through the same ingest pipeline as the SMTP door.
+At most DISPATCH_MAX_RECIPIENTS recipients either way (400 naming `to`, or `headers` for
+the JSON form's To/Cc/Bcc headers). Reading a large message's headers, or composing a
+large one, happens off the event loop, like ingest's parse.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hmac
+from collections.abc import Callable
+from typing import TypeVar
 
 import attrs
 from starlette.requests import Request
@@ -15,12 +22,23 @@ from dispatch_server.core.errors import DomainError, ErrorCode, InvalidInput, Un
 from dispatch_server.http.endpoints import Call, Endpoint
 from dispatch_server.http.params import json_object, read_body
 from dispatch_server.http.shapes import SchemaRegistry, field, from_json
-from dispatch_server.ingest.pipeline import Envelope, MessageTooLarge, ingest
-from dispatch_server.mail.addresses import header_recipients
+from dispatch_server.ingest.pipeline import (
+    INLINE_PARSE_BYTES,
+    Envelope,
+    MessageTooLarge,
+    UnparseableMessage,
+    ingest,
+)
+from dispatch_server.mail.addresses import (
+    UnreadableAddresses,
+    check_recipient_count,
+    header_recipients,
+)
 from dispatch_server.mail.compose import compose
 from dispatch_server.mail.verdicts import Verdicts
 from dispatch_server.services import Services
 
+T = TypeVar("T")
 TOKEN_HEADER = "x-dispatch-inbound-token"
 DEFAULT_SENDER = "sender@example.com"
 
@@ -98,7 +116,13 @@ def _too_large(limit: int) -> MessageTooLarge:
 async def _raw_message(request: Request, services: Services) -> tuple[bytes, Envelope]:
     limit = services.settings.inbound.max_message_bytes
     raw = await read_body(request, limit=limit, too_large=_too_large(limit))
-    recipients = tuple(request.query_params.getlist("to")) or header_recipients(raw)
+    recipients = tuple(request.query_params.getlist("to"))
+    if not recipients:
+        try:
+            recipients = await _off_loop_if(len(raw), header_recipients, raw)
+        except UnreadableAddresses as exc:
+            raise UnparseableMessage(str(exc)) from None
+    check_recipient_count(len(recipients), services.settings.inbound.max_recipients, "to")
     return raw, Envelope(recipients=recipients, mail_from=request.query_params.get("mail_from"))
 
 
@@ -112,14 +136,21 @@ async def _described_message(request: Request, services: Services) -> tuple[byte
         raise InvalidInput("to must be an address or a non-empty list of addresses", param="to")
     if not message.text and not message.html:
         raise InvalidInput("give text or html", param="text")
-    raw = compose(
-        sender=message.from_ or DEFAULT_SENDER,
-        to=recipients,
-        subject=message.subject or "",
-        text=message.text,
-        html=message.html,
-        headers=message.headers,
-        message_id_domain="inbound.dispatch.localhost",
+    size = sum(map(len, (message.text or "", message.html or "", message.subject or "")))
+    size += sum(len(name) + len(value) for name, value in message.headers.items())
+    raw = await _off_loop_if(
+        size + sum(map(len, recipients)),
+        functools.partial(
+            compose,
+            sender=message.from_ or DEFAULT_SENDER,
+            to=recipients,
+            subject=message.subject or "",
+            text=message.text,
+            html=message.html,
+            headers=message.headers,
+            message_id_domain="inbound.dispatch.localhost",
+            max_recipients=services.settings.inbound.max_recipients,
+        ),
     )
     envelope = Envelope(
         recipients=recipients,
@@ -127,6 +158,13 @@ async def _described_message(request: Request, services: Services) -> tuple[byte
         verdicts=Verdicts(spam="FAIL" if message.spam else None),
     )
     return raw, envelope
+
+
+async def _off_loop_if(size: int, work: Callable[..., T], *args: object) -> T:
+    """`work(*args)`, in a thread when `size` is past what is quicker done inline."""
+    if size <= INLINE_PARSE_BYTES:
+        return work(*args)
+    return await asyncio.to_thread(work, *args)
 
 
 _BODY_SCHEMA = SchemaRegistry().object(InboundMessage)
