@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from dispatch_client.extract.mime import DEPTH_CEILING, MAX_DEPTH, MAX_PARTS
 from dispatch_server.config._fields import (
     Parser,
     Setting,
@@ -206,10 +207,16 @@ class Inbound:
         "larger mail is refused (SMTP `552`, HTTP `413`)",
     )
     max_mime_parts: int = setting(
-        "DISPATCH_MAX_MIME_PARTS", 200, integer(low=1), "more MIME parts: refused (`554`/`422`)"
+        "DISPATCH_MAX_MIME_PARTS",
+        MAX_PARTS,
+        integer(low=1),
+        "more MIME parts: refused (`554`/`422`)",
     )
     max_mime_depth: int = setting(
-        "DISPATCH_MAX_MIME_DEPTH", 10, integer(low=1), "deeper MIME nesting: refused (`554`/`422`)"
+        "DISPATCH_MAX_MIME_DEPTH",
+        MAX_DEPTH,
+        integer(low=1, high=DEPTH_CEILING),
+        "deeper MIME nesting: refused (`554`/`422`)",
     )
     max_recipients: int = setting(
         "DISPATCH_MAX_RECIPIENTS",
