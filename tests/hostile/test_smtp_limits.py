@@ -158,7 +158,7 @@ def test_lines_at_the_limit_are_accepted_and_one_more_octet_is_not(limited: Live
         assert wire.reply()[:3] == expected
         wire.close()
     [message] = stored(limited, account)
-    assert "edge 0" in str(message["text"])
+    assert "edge 0" in str(message["preview"])
 
 
 def test_commands_beyond_the_cap_get_421_and_a_close(limited: LiveServer) -> None:
