@@ -207,11 +207,12 @@ _CHARSET_SUPERSETS = {
 
 def decode_text_part(part: Message) -> str:
     """A text part's content: transfer encoding undone, then its charset (unknown or lying
-    charsets fall back to UTF-8 with replacement characters, never an exception)."""
+    charsets fall back to UTF-8 with replacement characters, never an exception), with the
+    wire's CRLF line ends as newlines."""
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
-        return str(part.get_payload())
-    return decode_bytes(payload, part.get_content_charset())
+        return str(part.get_payload()).replace("\r\n", "\n")
+    return decode_bytes(payload, part.get_content_charset()).replace("\r\n", "\n")
 
 
 def decode_bytes(payload: bytes, declared: str | None) -> str:
