@@ -42,6 +42,7 @@ from dispatch_server.domain import workspaces
 from dispatch_server.services import Services
 
 MAILDEV_VERSION = "3.0.0"
+NPM_FLAGS = ("--no-audit", "--no-fund", "--no-save", "--loglevel=error")
 CACHE = Path(__file__).parent / ".cache"
 DOMAIN = "bench.test"
 INBOXES = 16
@@ -125,11 +126,10 @@ def maildev_script() -> Path:
         prefix.mkdir(parents=True, exist_ok=True)
         print(f"installing maildev@{MAILDEV_VERSION} into {prefix} ...", flush=True)
         subprocess.run(
-            [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--no-save"]
-            + ["--loglevel=error", f"maildev@{MAILDEV_VERSION}"],
+            [npm, "install", "--prefix", str(prefix), *NPM_FLAGS, f"maildev@{MAILDEV_VERSION}"],
             check=True,
         )
-    bin_entry = json.loads(package.read_text())["bin"]["maildev"]
+    bin_entry: str = json.loads(package.read_text())["bin"]["maildev"]
     return package.parent / bin_entry
 
 
@@ -137,20 +137,22 @@ def start_maildev(work: Path) -> Server:
     port, web_port = free_port(), free_port()
     log = work / "maildev.log"
     node = shutil.which("node") or "node"
+    addresses = ["--ip", "127.0.0.1", "--smtp", str(port), "--web-ip", "127.0.0.1"]
+    addresses += ["--web", str(web_port)]
     # Without --mail-directory MailDev keeps its index in memory but still writes each
     # message to a file under the temporary directory (never synced): keep those in `work`.
     env = {**os.environ, "TMPDIR": str(work)}
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [node, str(maildev_script()), "--smtp", str(port), "--ip", "127.0.0.1"]
-            + ["--web", str(web_port), "--web-ip", "127.0.0.1"],
+            [node, str(maildev_script()), *addresses],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
         )
 
     def count_stored() -> int:
-        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/api/email?limit=1000000", timeout=30) as reply:
+        url = f"http://127.0.0.1:{web_port}/api/email?limit=1000000"
+        with urllib.request.urlopen(url, timeout=30) as reply:
             return len(json.load(reply))
 
     server = Server("MailDev", process, port, log, count_stored)
@@ -257,9 +259,8 @@ def wire_data(raw: bytes) -> bytes:
     lines = raw.replace(b"\r\n", b"\n").split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
-    return b"".join((b"." + line if line.startswith(b".") else line) + b"\r\n" for line in lines) + (
-        b".\r\n"
-    )
+    stuffed = (b"." + line if line.startswith(b".") else line for line in lines)
+    return b"".join(line + b"\r\n" for line in stuffed) + b".\r\n"
 
 
 Job = tuple[bytes, bytes]  # recipient, DATA payload
