@@ -4,8 +4,8 @@
 
 Starts both servers (MailDev from npm into bench/.cache/, in memory; `dispatch-server smtp` on
 a migrated temporary SQLite file whose inboxes are the recipients, 250 only after a durable
-commit), then drives each with the same asyncio load generator, alternating, `--runs` times
-per mode:
+commit; one server per `--processes` value, 1 and 2 by default), then drives each with the
+same asyncio load generator, alternating, `--runs` times per mode:
 
   kept      `--connections` connections at once, each sending `--messages` mails in turn
   new       as many workers, each opening a new connection for every one of its
@@ -183,7 +183,11 @@ async def create_inboxes(env: dict[str, str]) -> list[str]:
         ]
 
 
-def start_dispatch(work: Path, extra_env: dict[str, str]) -> tuple[Server, list[str]]:
+def start_dispatch(
+    work: Path, extra_env: dict[str, str], processes: int
+) -> tuple[Server, list[str]]:
+    work = work / f"dispatch-{processes}"
+    work.mkdir()
     env = dispatch_env(work, extra_env)
     command = [sys.executable, "-m", "dispatch_server"]
     subprocess.run([*command, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
@@ -192,7 +196,10 @@ def start_dispatch(work: Path, extra_env: dict[str, str]) -> tuple[Server, list[
     log = work / "dispatch.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*command, "smtp", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT, env=env
+            [*command, "smtp", "--port", str(port), "--processes", str(processes)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
 
     def count_stored() -> int:
@@ -202,7 +209,8 @@ def start_dispatch(work: Path, extra_env: dict[str, str]) -> tuple[Server, list[
             stored: int = conn.execute("SELECT count(*) FROM messages").fetchone()[0]
             return stored
 
-    server = Server("Dispatch", process, port, log, count_stored)
+    name = "Dispatch" if processes == 1 else f"Dispatch×{processes}"
+    server = Server(name, process, port, log, count_stored)
     wait_for_smtp(server)
     return server, addresses
 
@@ -336,6 +344,11 @@ def main() -> None:
         "--new-messages", type=int, default=20, help="per worker in the new mode (20)"
     )
     parser.add_argument("--modes", default="kept,new", help="kept,new (both)")
+    parser.add_argument(
+        "--processes",
+        default="1,2",
+        help="dispatch-server smtp --processes, each value a server of its own (1,2)",
+    )
     parser.add_argument("--only", choices=["dispatch", "maildev"], help="run one server only")
     parser.add_argument(
         "--dispatch-env",
@@ -352,8 +365,9 @@ def main() -> None:
     try:
         addresses = [f"agent{i}@{DOMAIN}" for i in range(INBOXES)]
         if args.only != "maildev":
-            dispatch, addresses = start_dispatch(work, extra_env)
-            servers.append(dispatch)
+            for processes in (int(n) for n in args.processes.split(",")):
+                dispatch, addresses = start_dispatch(work, extra_env, processes)
+                servers.append(dispatch)
         if args.only != "dispatch":
             servers.append(start_maildev(work))
         results = run_all(servers, addresses, modes, args)
@@ -410,7 +424,7 @@ def print_results(
         per = args.messages if mode == "kept" else args.new_messages
         what = "kept connections" if mode == "kept" else "a new connection per message"
         print(f"{args.connections} × {per} messages, {what}:")
-        medians = {}
+        medians: dict[str, float] = {}
         for server in servers:
             runs = results[(mode, server.name)]
             rates = [m.rate for m in runs]
@@ -421,8 +435,9 @@ def print_results(
                 f"({min(rates):.0f}–{max(rates):.0f}), server CPU "
                 f"{min(cpu):.2f}–{max(cpu):.2f} ms/msg"
             )
-        if len(medians) == 2:
-            print(f"  ratio Dispatch / MailDev: {medians['Dispatch'] / medians['MailDev']:.2f}")
+        for name, median in medians.items():
+            if name != "MailDev" and "MailDev" in medians:
+                print(f"  ratio {name} / MailDev: {median / medians['MailDev']:.2f}")
 
 
 if __name__ == "__main__":
