@@ -196,7 +196,8 @@ def start_dispatch(
     log = work / "dispatch.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*command, "smtp", "--port", str(port), "--processes", str(processes)],
+            [*command, "smtp", "--port", str(port)]
+            + (["--processes", str(processes)] if processes != 1 else []),
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
