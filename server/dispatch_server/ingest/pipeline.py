@@ -92,6 +92,12 @@ _FIND_INBOXES = sa.select(t.inboxes.c.id, t.inboxes.c.workspace_id, t.inboxes.c.
 _LOCK_TARGETS = _FIND_INBOXES.order_by(t.inboxes.c.workspace_id, t.inboxes.c.id).with_for_update(
     of=t.inboxes, key_share=True
 )
+# The same for the usual single recipient: an expanding IN is re-rendered at every execution.
+_LOCK_TARGET = (
+    sa.select(t.inboxes.c.id, t.inboxes.c.workspace_id, t.inboxes.c.address)
+    .where(t.inboxes.c.address == sa.bindparam("address"))
+    .with_for_update(of=t.inboxes, key_share=True)
+)
 
 
 # A message the inbox already holds (same dedupe key): the insert does nothing and the copy
@@ -235,7 +241,12 @@ def _store_all(
 ) -> tuple[list[Delivery], tuple[str, ...]]:
     """The ingest transaction: one synchronous function, so SQLite runs it in a single hop."""
     recipients = job.envelope.recipients
-    inboxes = _inbox_map(conn.execute(_LOCK_TARGETS, _inboxes_params(recipients)))
+    addresses = _inboxes_params(recipients)["addresses"]
+    inboxes = _inbox_map(
+        conn.execute(_LOCK_TARGET, {"address": addresses[0]})
+        if len(addresses) == 1
+        else conn.execute(_LOCK_TARGETS, {"addresses": addresses})
+    )
     rejected = tuple(r for r in recipients if normalize_address(r) not in inboxes)
     deliveries = [_store(conn, job, inbox) for inbox in inboxes.values()]  # in lock order
     hub.notify_in_transaction(conn, [d.inbox_id for d in deliveries if not d.duplicate])
