@@ -15,6 +15,9 @@ Each mail is a ~4 KB verification mail (bench.common.verification_mail) to one o
 sent as plain SMTP, one command at a time (no PIPELINING). Prints msg/s (wall clock from the
 first connection to the last 250) and the server's CPU per message (user + system time of
 its processes, from /proc). Needs node and npm on PATH. Target: Dispatch >= MailDev.
+
+On PostgreSQL: `--dispatch-env DATABASE_URL=postgresql://.../empty_db` with one `--processes`
+value (the servers would share that database and its inboxes).
 """
 
 from __future__ import annotations
@@ -35,9 +38,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import attrs
+import sqlalchemy as sa
 
 from bench.common import free_port, verification_mail
 from dispatch_server.config import Settings
+from dispatch_server.db import Database
+from dispatch_server.db import tables as t
 from dispatch_server.domain import workspaces
 from dispatch_server.services import Services
 
@@ -183,6 +189,17 @@ async def create_inboxes(env: dict[str, str]) -> list[str]:
         ]
 
 
+async def count_messages(url: str) -> int:
+    db = Database(url)
+    try:
+        stored = await db.run_read(
+            lambda conn: conn.scalar(sa.select(sa.func.count()).select_from(t.messages))
+        )
+    finally:
+        await db.dispose()
+    return int(stored or 0)
+
+
 def start_dispatch(
     work: Path, extra_env: dict[str, str], processes: int
 ) -> tuple[Server, list[str]]:
@@ -204,11 +221,7 @@ def start_dispatch(
         )
 
     def count_stored() -> int:
-        import sqlite3
-
-        with sqlite3.connect(work / "dispatch.db") as conn:
-            stored: int = conn.execute("SELECT count(*) FROM messages").fetchone()[0]
-            return stored
+        return asyncio.run(count_messages(env["DATABASE_URL"]))
 
     name = "Dispatch" if processes == 1 else f"Dispatch×{processes}"
     server = Server(name, process, port, log, count_stored)
