@@ -1,7 +1,9 @@
-"""Shared bench helpers: a realistic message and a `dispatch-server dev` subprocess."""
+"""Shared bench helpers: realistic messages and a `dispatch-server dev` subprocess."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
 import socket
@@ -47,6 +49,82 @@ def otp_mail(to: str, code: str, serial: int) -> bytes:
         HTML.format(code=code, token=token, order=100000 + serial), subtype="html"
     )
     return message.as_bytes(policy=SMTP)
+
+
+# What an email builder's template looks like: a table layout with the styles inlined.
+TEMPLATE_HTML = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Verify</title>
+</head><body style="margin:0;padding:0;background-color:#f4f5f7">
+<table role="presentation" width="100%" cellspacing="0" cellpadding="0" border="0"
+ style="background-color:#f4f5f7"><tr><td align="center" style="padding:24px 12px">
+<table role="presentation" width="600" cellspacing="0" cellpadding="0" border="0"
+ style="background-color:#ffffff;border-radius:8px;font-family:Helvetica,Arial,sans-serif">
+<tr><td style="padding:32px 40px 8px 40px"><img src="https://cdn.acme.test/logo@2x.png"
+ width="120" height="32" alt="Acme" style="display:block;border:0"></td></tr>
+<tr><td style="padding:8px 40px;font-size:22px;line-height:30px;color:#111827;
+font-weight:600">Confirm your sign-in</td></tr>
+<tr><td style="padding:8px 40px;font-size:15px;line-height:24px;color:#374151">Hi there,
+<br>Use this verification code to finish signing in to Acme. It expires in 10 minutes.
+</td></tr>
+<tr><td align="center" style="padding:16px 40px"><div style="display:inline-block;
+padding:12px 24px;border:1px solid #e5e7eb;border-radius:6px;font-size:32px;
+letter-spacing:8px;font-family:Menlo,Consolas,monospace;color:#111827">{code}</div>
+</td></tr>
+<tr><td align="center" style="padding:8px 40px 24px 40px"><a
+ href="https://acme.test/login/verify?token={token}" style="display:inline-block;
+padding:12px 28px;background-color:#1a73e8;color:#ffffff;text-decoration:none;
+border-radius:6px;font-size:15px;font-weight:600">Sign in with one click</a></td></tr>
+<tr><td style="padding:0 40px 24px 40px;font-size:13px;line-height:20px;color:#6b7280">
+Request #{order} from Chrome on macOS, San Francisco, US. If you didn't request this,
+you can ignore this email; someone may have typed your address by mistake. Questions?
+Call +1 (415) 555-0132 or reply to this mail.</td></tr>
+<tr><td style="padding:16px 40px 32px 40px;border-top:1px solid #e5e7eb;font-size:11px;
+line-height:16px;color:#9ca3af">Acme Inc, 548 Market St, San Francisco CA 94104 &middot;
+<a href="https://acme.test/privacy" style="color:#9ca3af">Privacy</a> &middot;
+<a href="https://acme.test/unsubscribe?u={token}" style="color:#9ca3af">Unsubscribe</a>
+&middot; &copy; 2026 Acme</td></tr></table></td></tr></table></body></html>"""
+
+
+def verification_mail(to: str, code: str, serial: int) -> bytes:
+    """About 4 KB, as a transactional sender's verification mail arrives: the relay's Received
+    line, a DKIM signature (RSA-2048), list headers, and a text and a templated HTML part."""
+    token = f"tok{serial:08d}"
+    message = EmailMessage()
+    message["From"] = "Acme <no-reply@acme.test>"
+    message["To"] = to
+    message["Subject"] = "Your Acme verification code"
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = make_msgid(idstring=str(serial), domain="acme.test")
+    message.set_content(
+        f"Use this verification code to finish signing in to Acme: {code}\n"
+        f"It expires in 10 minutes.\n\n"
+        f"Or open https://acme.test/login/verify?token={token}\n\n"
+        f"If you didn't request this, you can ignore this email.\n"
+    )
+    message.add_alternative(
+        TEMPLATE_HTML.format(code=code, token=token, order=100000 + serial), subtype="html"
+    )
+    body = message.as_bytes(policy=SMTP)
+    seed = hashlib.sha256(str(serial).encode()).digest()
+    signature = base64.b64encode(seed * 8)[:344].decode()  # as long as an RSA-2048 b=
+    folded = "\r\n\t".join(signature[i : i + 72] for i in range(0, len(signature), 72))
+    body_hash = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    date = formatdate(usegmt=True)
+    headers = (
+        "Received: from mta-7.out.acme.test (mta-7.out.acme.test [192.0.2.17])\r\n"
+        f"\tby mx.bench.test with ESMTPS id {seed.hex()[:12]}\r\n"
+        f"\tfor <{to}>; {date}\r\n"
+        "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=acme.test; s=s2026;\r\n"
+        "\tt=1764547200; h=from:to:subject:date:message-id:mime-version:\r\n"
+        f"\tlist-unsubscribe:list-unsubscribe-post; bh={body_hash};\r\n"
+        f"\tb={folded}\r\n"
+        f"List-Unsubscribe: <https://acme.test/unsubscribe?u={token}>,\r\n"
+        f"\t<mailto:unsubscribe+{token}@acme.test>\r\n"
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+        f"Feedback-ID: signin:verification:acme:{serial % 97}\r\n"
+        f"X-Entity-Ref-ID: {hashlib.sha1(seed).hexdigest()}\r\n"
+    )
+    return headers.encode() + body
 
 
 def free_port() -> int:

@@ -1,11 +1,10 @@
-"""SQLite: sqlite3 on threads, a small reader pool and one writer thread with group commit."""
+"""SQLite: sqlite3 with reads on a small thread pool and writes with group commit."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
-import queue
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -17,10 +16,10 @@ T = TypeVar("T")
 
 
 class SqliteBackend:
-    """Runs transaction functions on threads, one hand-off per transaction rather than one
-    per statement (which is what bounds an async SQLite driver). Reads run on a small pool;
-    writes on one writer thread with group commit (see `_SqliteWriter`), opened with BEGIN
-    IMMEDIATE so a writer in another process makes us wait via busy_timeout."""
+    """Runs transaction functions with the plain sqlite3 driver, a hand-off to a thread per
+    transaction rather than per statement (which is what bounds an async SQLite driver).
+    Reads run on a small pool; writes with group commit (see `_SqliteWriter`), opened with
+    BEGIN IMMEDIATE so a writer in another process makes us wait via busy_timeout."""
 
     READERS = 4
 
@@ -48,7 +47,7 @@ class SqliteBackend:
     async def dispose(self) -> None:
         self._readers.shutdown(wait=True)
         self._read_engine.dispose()
-        self._writer.close()
+        await self._writer.close()
 
 
 def _sqlite_engine(url: str, echo: bool, connections: int, *, begin: str) -> sa.Engine:
@@ -88,94 +87,110 @@ class _WriteJob:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     future: asyncio.Future[Any]
-    loop: asyncio.AbstractEventLoop
 
 
 class _SqliteWriter:
-    """One thread running queued write transactions, with group commit.
+    """Write transactions with group commit, one batch at a time on one connection.
 
-    Jobs that queue up while a transaction runs go into the next one together and share one
-    commit. If any of them raises, that transaction is rolled back and each job is run again
-    in a transaction of its own, so only the failing job fails (savepoints per job cost more
-    than these rare re-runs). A job's future resolves only after its transaction committed.
-    Transaction functions must therefore touch nothing but the connection they are given.
+    Jobs that queue up while a batch commits go into the next transaction together and share
+    one commit. If any of them raises, that transaction is rolled back and each job is run
+    again in a transaction of its own, so only the failing job fails (savepoints per job cost
+    more than these rare re-runs). A job's future resolves only after its transaction
+    committed. Transaction functions must therefore touch nothing but the connection they are
+    given.
+
+    The statements run on the event loop's thread: run on a thread of their own they paid for
+    the GIL at every statement (sqlite3 lets it go around each one), and under load that wait
+    was most of an ingest's time. What may block goes to the writer thread instead: BEGIN
+    IMMEDIATE (which waits for another process's write lock) and COMMIT (which syncs the WAL),
+    so the event loop parses the next messages while a batch is synced.
     """
 
     MAX_BATCH = 64
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
-        self._jobs: queue.SimpleQueue[_WriteJob | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
-        self._thread.start()
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._jobs: collections.deque[_WriteJob] = collections.deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining: asyncio.Task[None] | None = None
 
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise RuntimeError("a SQLite Database writes from the event loop that opened it")
         future: asyncio.Future[Any] = loop.create_future()
-        self._jobs.put(_WriteJob(fn, args, future, loop))
+        self._jobs.append(_WriteJob(fn, args, future))
+        if self._draining is None:
+            self._draining = loop.create_task(self._drain())
         return future
 
-    def close(self) -> None:
-        self._jobs.put(None)
-        self._thread.join()
+    async def close(self) -> None:
+        if self._draining is not None:
+            await asyncio.shield(self._draining)
+        self._thread.shutdown(wait=True)
         self._engine.dispose()
 
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._jobs.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < self.MAX_BATCH:
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stopping = True
-                    break
-                batch.append(job)
-            self._run_batch(batch)
+    async def _drain(self) -> None:
+        try:
+            while self._jobs:
+                count = min(len(self._jobs), self.MAX_BATCH)
+                await self._run_batch([self._jobs.popleft() for _ in range(count)])
+        finally:
+            self._draining = None
 
-    def _run_batch(self, batch: list[_WriteJob]) -> None:
-        outcomes: list[tuple[_WriteJob, bool, Any]] | None = None
+    async def _run_batch(self, batch: list[_WriteJob]) -> None:
         if len(batch) > 1:
-            outcomes = self._run_together(batch)
-        if outcomes is None:
-            outcomes = [self._run_alone(job) for job in batch]
-        # One wake-up per event loop for the whole batch: each call_soon_threadsafe writes to
-        # the loop's self-pipe, which cost more than the rest of settling.
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
-        for job, ok, value in outcomes:
-            by_loop.setdefault(job.loop, []).append((job.future, ok, value))
-        for loop, settled in by_loop.items():
-            loop.call_soon_threadsafe(_settle, settled)
+            try:
+                results = await self._transaction(batch)
+            except Exception:
+                pass  # one of them failed: each runs alone below, so only that one fails
+            else:
+                for job, result in zip(batch, results, strict=True):
+                    _settle(job.future, result, None)
+                return
+        for job in batch:
+            try:
+                (result,) = await self._transaction([job])
+            except Exception as exc:
+                _settle(job.future, None, exc)
+            else:
+                _settle(job.future, result, None)
 
-    def _transaction(self) -> sa.Connection:
-        return self._engine.connect()
-
-    def _run_together(self, batch: list[_WriteJob]) -> list[tuple[_WriteJob, bool, Any]] | None:
-        """All jobs in one transaction; None if any of them raised (nothing is kept then)."""
+    async def _transaction(self, jobs: list[_WriteJob]) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        conn, transaction = await loop.run_in_executor(self._thread, self._begin)
         try:
-            with self._transaction() as conn, conn.begin():
-                return [(job, True, job.fn(conn, *job.args)) for job in batch]
-        except Exception:
-            return None
+            results = [job.fn(conn, *job.args) for job in jobs]
+        except BaseException:
+            await loop.run_in_executor(self._thread, _end, conn, transaction.rollback)
+            raise
+        await loop.run_in_executor(self._thread, _end, conn, transaction.commit)
+        return results
 
-    def _run_alone(self, job: _WriteJob) -> tuple[_WriteJob, bool, Any]:
+    def _begin(self) -> tuple[sa.Connection, sa.RootTransaction]:
+        conn = self._engine.connect()
         try:
-            with self._transaction() as conn, conn.begin():
-                return (job, True, job.fn(conn, *job.args))
-        except Exception as exc:
-            return (job, False, exc)
+            return conn, conn.begin()
+        except BaseException:
+            conn.close()
+            raise
 
 
-def _settle(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
-    for future, ok, value in settled:
-        if future.cancelled():
-            continue
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
+def _end(conn: sa.Connection, finish: Callable[[], None]) -> None:
+    """Commit or roll back, then give the connection back (rolled back if the commit failed)."""
+    try:
+        finish()
+    finally:
+        conn.close()
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: Exception | None) -> None:
+    if future.cancelled():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)

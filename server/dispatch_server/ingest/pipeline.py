@@ -92,6 +92,12 @@ _FIND_INBOXES = sa.select(t.inboxes.c.id, t.inboxes.c.workspace_id, t.inboxes.c.
 _LOCK_TARGETS = _FIND_INBOXES.order_by(t.inboxes.c.workspace_id, t.inboxes.c.id).with_for_update(
     of=t.inboxes, key_share=True
 )
+# The same for the usual single recipient: an expanding IN is re-rendered at every execution.
+_LOCK_TARGET = (
+    sa.select(t.inboxes.c.id, t.inboxes.c.workspace_id, t.inboxes.c.address)
+    .where(t.inboxes.c.address == sa.bindparam("address"))
+    .with_for_update(of=t.inboxes, key_share=True)
+)
 
 
 # A message the inbox already holds (same dedupe key): the insert does nothing and the copy
@@ -122,17 +128,32 @@ def _inbox_map(rows: Iterable[Any]) -> dict[str, InboxRef]:
     return {row.address: InboxRef(row.id, row.workspace_id, row.address) for row in rows}
 
 
-def find_inboxes(conn: sa.Connection, addresses: Iterable[str]) -> dict[str, InboxRef]:
-    """Map each normalised address that is an inbox here to that inbox."""
-    return _inbox_map(conn.execute(_FIND_INBOXES, _inboxes_params(addresses)))
+# The inbox of one address and what its workspace took of today's quota, in one statement:
+# the SMTP door asks this at every RCPT.
+_RECIPIENT = (
+    sa.select(t.inboxes.c.id, t.workspace_quotas.c.inbound_count)
+    .select_from(
+        t.inboxes.outerjoin(
+            t.workspace_quotas,
+            sa.and_(
+                t.workspace_quotas.c.workspace_id == t.inboxes.c.workspace_id,
+                t.workspace_quotas.c.day == sa.bindparam("today"),
+            ),
+        )
+    )
+    .where(t.inboxes.c.address == sa.bindparam("address"))
+)
 
 
 def check_recipient(conn: sa.Connection, address: str, quota_limit: int) -> DomainError | None:
-    """Why mail for `address` would be refused right now, or None if it would be taken."""
-    inbox = find_inboxes(conn, [address]).get(normalize_address(address))
-    if inbox is None:
+    """Why mail for `address` would be refused right now, or None if it would be taken. Only
+    advice: the ingest transaction checks both again."""
+    row = conn.execute(
+        _RECIPIENT, {"address": normalize_address(address), "today": utcnow().date()}
+    ).first()
+    if row is None:
         return UnknownRecipient()
-    if quotas.inbound_left(conn, inbox.workspace_id, quota_limit) <= 0:
+    if quota_limit - (row.inbound_count or 0) <= 0:
         return quota_used_up()
     return None
 
@@ -220,7 +241,12 @@ def _store_all(
 ) -> tuple[list[Delivery], tuple[str, ...]]:
     """The ingest transaction: one synchronous function, so SQLite runs it in a single hop."""
     recipients = job.envelope.recipients
-    inboxes = _inbox_map(conn.execute(_LOCK_TARGETS, _inboxes_params(recipients)))
+    addresses = _inboxes_params(recipients)["addresses"]
+    inboxes = _inbox_map(
+        conn.execute(_LOCK_TARGET, {"address": addresses[0]})
+        if len(addresses) == 1
+        else conn.execute(_LOCK_TARGETS, {"addresses": addresses})
+    )
     rejected = tuple(r for r in recipients if normalize_address(r) not in inboxes)
     deliveries = [_store(conn, job, inbox) for inbox in inboxes.values()]  # in lock order
     hub.notify_in_transaction(conn, [d.inbox_id for d in deliveries if not d.duplicate])

@@ -301,6 +301,36 @@ async def test_concurrent_ingest_respects_quota_exactly(
     assert await count(db, t.messages) == 5
 
 
+async def test_a_refused_message_in_a_shared_commit_fails_alone(
+    db: Database, hub: Hub, database_url: str
+) -> None:
+    """On SQLite concurrent ingests share one transaction (group commit): the ones refused
+    inside it (over quota) must fail without taking the others down with them."""
+    names = [f"ok{i}" for i in range(10)]
+    for name in [*names, "full"]:
+        await new_inbox(db, name)
+    settings = make_settings(database_url, DISPATCH_DAILY_INBOUND_QUOTA=1)
+    services = Services(settings, db, hub)
+    await ingest(services, make_mail("full@dispatch.test"), Envelope(("full@dispatch.test",)))
+    recipients = [*names[:5], "full", "full", *names[5:], "full"]
+    outcomes = await asyncio.gather(
+        *(
+            ingest(
+                services, make_mail(f"{name}@dispatch.test"), Envelope((f"{name}@dispatch.test",))
+            )
+            for name in recipients
+        ),
+        return_exceptions=True,
+    )
+    for name, outcome in zip(recipients, outcomes, strict=True):
+        if name == "full":
+            assert isinstance(outcome, DomainError) and outcome.code == "quota_exceeded"
+        else:
+            assert not isinstance(outcome, BaseException), outcome
+            assert not outcome.deliveries[0].duplicate
+    assert await count(db, t.messages) == 1 + len(names)
+
+
 async def test_concurrent_multi_recipient_ingests_all_land(
     db: Database, hub: Hub, database_url: str
 ) -> None:
