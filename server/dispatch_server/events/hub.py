@@ -1,8 +1,10 @@
-"""Wake-ups for waiters: ingest publishes an inbox id after commit, waiters on that inbox wake.
+"""Wake-ups for waiters: ingest publishes what it stored after commit, waiters on that inbox wake.
 
-In-process delivery is direct. With PostgreSQL, ingest also NOTIFYs inside its transaction
-(delivered at commit) so API processes other than the ingesting one wake too; each process
-tags its notifications so it ignores its own echo.
+In-process delivery is direct and carries the stored message (an `Arrival`), so a waiter can
+match it in memory instead of reading the database. With PostgreSQL, ingest also NOTIFYs
+inside its transaction (delivered at commit) so API processes other than the ingesting one
+wake too, without the message: those waiters look in the database. Each process tags its
+notifications so it ignores its own echo.
 """
 
 from __future__ import annotations
@@ -19,27 +21,58 @@ from typing import Any
 import sqlalchemy as sa
 
 from dispatch_server.db import Database, dialect
+from dispatch_server.domain.messages import MessageWithArtifacts
+from dispatch_server.events.keys import ActiveKeys
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "dispatch_inbox"
 
 
+class Arrival:
+    """A message just committed to an inbox, as the ingest stored it. One object is shared by
+    every waiter it wakes, so what they make of it alike (the rendered answer) can be kept on
+    it and made once."""
+
+    __slots__ = ("found", "rendered")
+
+    def __init__(self, found: MessageWithArtifacts) -> None:
+        self.found = found
+        self.rendered: bytes | None = None
+
+
 class Subscription:
+    """What came for one waiter since it last took: arrivals in commit order, and whether it
+    was woken without the message (another process's ingest, a reconnect, the shutdown)."""
+
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self._arrivals: list[Arrival] = []
+        self._missed = False
 
-    def _wake(self) -> None:
+    def _wake(self, arrival: Arrival | None = None) -> None:
+        if arrival is None:
+            self._missed = True
+        else:
+            self._arrivals.append(arrival)
         self._event.set()
 
     async def wait(self, seconds: float) -> bool:
-        """Wait for a wake-up (True) or `seconds` to pass (False); re-arms for the next one."""
-        try:
-            await asyncio.wait_for(self._event.wait(), seconds)
-        except TimeoutError:
-            return False
-        self._event.clear()
+        """Wait for a wake-up (True) or `seconds` to pass (False). What woke it is there to
+        `take`."""
+        if not self._event.is_set():
+            try:
+                await asyncio.wait_for(self._event.wait(), seconds)
+            except TimeoutError:
+                return False
         return True
+
+    def take(self) -> tuple[list[Arrival], bool]:
+        """The arrivals so far and whether a wake-up came without its message; re-arms."""
+        arrivals, missed = self._arrivals, self._missed
+        self._arrivals, self._missed = [], False
+        self._event.clear()
+        return arrivals, missed
 
 
 class Hub:
@@ -53,6 +86,16 @@ class Hub:
         self._reconnecting: asyncio.Task[None] | None = None
         self._closing = False
         self.stopping = False
+        self.keys = ActiveKeys()
+
+    @property
+    def in_commit_order(self) -> bool:
+        """Whether arrivals reach waiters in the order their inbox's mail was committed, with
+        none missing: true while no other process ingests for this one's waiters (SQLite, or
+        PostgreSQL without LISTEN). Another process's notification may arrive after a later
+        local arrival, so with LISTEN a waiter that must not skip a message reads the database.
+        """
+        return self._listen_url is None
 
     @asynccontextmanager
     async def subscribe(self, inbox_id: str) -> AsyncIterator[Subscription]:
@@ -67,9 +110,15 @@ class Hub:
                 if not subs:
                     del self._subscribers[inbox_id]
 
-    def publish_local(self, inbox_id: str) -> None:
-        for sub in self._subscribers.get(inbox_id, ()):
-            sub._wake()
+    def publish_local(self, inbox_id: str, found: MessageWithArtifacts | None = None) -> None:
+        """Wake the inbox's waiters in this process, with the message just committed when the
+        caller has it (without it, they look in the database)."""
+        subs = self._subscribers.get(inbox_id)
+        if not subs:
+            return
+        arrival = None if found is None else Arrival(found)
+        for sub in subs:
+            sub._wake(arrival)
 
     def stop(self) -> None:
         """The server is shutting down: wake every waiter now, and have waits end at their
