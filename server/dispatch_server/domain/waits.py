@@ -114,9 +114,9 @@ def _contains(haystack: str | None, needle: str) -> bool:
     return needle.lower() in text.lower()
 
 
-def passes(wait: WaitFilter, found: MessageWithArtifacts, *, cutoff: datetime) -> bool:
+def passes(wait: WaitFilter, arrival: Arrival, *, cutoff: datetime) -> bool:
     """In memory, what `_window` and `_passes` say in SQL: whether the message is a match."""
-    message = found.message
+    message = arrival.found.message
     position = (message.received_at, message.id)
     if wait.after is not None:
         if position <= (wait.after.at, wait.after.id):
@@ -125,7 +125,7 @@ def passes(wait: WaitFilter, found: MessageWithArtifacts, *, cutoff: datetime) -
         return False
     if message.received_at < cutoff or wait.folder not in ("all", message.folder):
         return False
-    if wait.kind != "message" and not any(a.kind == wait.kind for a in found.artifacts):
+    if wait.kind != "message" and wait.kind not in arrival.kinds:
         return False
     if wait.from_contains and not _contains(message.from_header, wait.from_contains):
         return False
@@ -137,7 +137,7 @@ def match_arrivals(
 ) -> Arrival | None:
     """The match among messages committed after the wait's last look, which found none: the
     oldest after its cursor, else the newest. Raises Undecided when it cannot tell."""
-    matches = [a for a in arrivals if passes(wait, a.found, cutoff=cutoff)]
+    matches = [a for a in arrivals if passes(wait, a, cutoff=cutoff)]
     if not matches:
         return None
 
@@ -190,33 +190,34 @@ async def wait_for_match(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     # Subscribe before the first look, so a message committed in between still reaches us.
-    async with hub.subscribe(inbox_id) as subscription:
-        must_look = True
-        while True:
-            if must_look:
-                subscription.take()  # committed before this look begins: it reads them
-                began = time.monotonic()
-                found = await db.run_read(_look, key_id, inbox_id, wait, cutoff=cutoff)
-                hub.keys.confirmed(key_id, began)
-                if found is not None:
-                    return WaitOutcome(match=found, unmatched_count=0)
-            remaining = deadline - loop.time()
-            if remaining <= 0 or hub.stopping or await caller_gone():
-                break
-            woken = await subscription.wait(min(remaining, recheck))
-            arrivals, missed = subscription.take()
-            must_look = not woken or missed
-            # An arrival that skips ahead of one not handed over yet would skip that one.
-            if must_look or (wait.after is not None and not hub.in_commit_order):
-                must_look = True
-                continue
-            try:
-                arrival = match_arrivals(wait, arrivals, cutoff=cutoff)
-            except Undecided:
-                must_look = True
-                continue
-            if arrival is not None:
-                await hub.keys.require_active(db, key_id)
-                return WaitOutcome(match=arrival.found, unmatched_count=0, arrival=arrival)
+    with hub.keys.held(db, key_id):
+        async with hub.subscribe(inbox_id) as subscription:
+            must_look = True
+            while True:
+                if must_look:
+                    subscription.take()  # committed before this look begins: it reads them
+                    began = time.monotonic()
+                    found = await db.run_read(_look, key_id, inbox_id, wait, cutoff=cutoff)
+                    hub.keys.confirmed(key_id, began)
+                    if found is not None:
+                        return WaitOutcome(match=found, unmatched_count=0)
+                remaining = deadline - loop.time()
+                if remaining <= 0 or hub.stopping or await caller_gone():
+                    break
+                woken = await subscription.wait(min(remaining, recheck))
+                arrivals, missed = subscription.take()
+                must_look = not woken or missed
+                # An arrival that skips ahead of one not handed over yet would skip that one.
+                if must_look or (wait.after is not None and not hub.in_commit_order):
+                    must_look = True
+                    continue
+                try:
+                    arrival = match_arrivals(wait, arrivals, cutoff=cutoff)
+                except Undecided:
+                    must_look = True
+                    continue
+                if arrival is not None:
+                    await hub.keys.require_active(db, key_id)
+                    return WaitOutcome(match=arrival.found, unmatched_count=0, arrival=arrival)
     unmatched = await db.run_read(_unmatched, key_id, inbox_id, wait, cutoff=cutoff)
     return WaitOutcome(match=None, unmatched_count=unmatched)

@@ -3,17 +3,22 @@
 A wait outlives the key check at its start, and a key revoked meanwhile must see no more mail.
 A database look of a wait checks its key in the same transaction; a wait answered from an
 arrival in memory needs the key confirmed by the database at most `CONFIRMED_FOR` seconds
-before, else it is checked again, in one query for all the keys that need it at that moment
-(a herd of waiters woken together). A key revoked in this process is forgotten at once, so
-here it sees nothing after its revocation; one revoked by another process (PostgreSQL) sees
-mail for at most `CONFIRMED_FOR` seconds more.
+before, else it is checked again, in one query for all the keys that need it at that moment.
+So that a herd of waiters woken together need not wait for that query, the keys of open waits
+are confirmed again every `CONFIRMED_FOR / 2` seconds, all in one query. A key revoked in this
+process is forgotten at once, so here it sees nothing after its revocation; one revoked by
+another process (PostgreSQL, or a second API process on one SQLite file) sees mail for at
+most `CONFIRMED_FOR` seconds more.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -23,6 +28,8 @@ from dispatch_server.db import tables as t
 
 if TYPE_CHECKING:
     from dispatch_server.db import Database
+
+log = logging.getLogger(__name__)
 
 _ACTIVE = sa.select(t.api_keys.c.id).where(
     t.api_keys.c.id.in_(sa.bindparam("ids", expanding=True)), t.api_keys.c.revoked_at.is_(None)
@@ -52,6 +59,46 @@ class ActiveKeys:
         self._asked: dict[str, asyncio.Future[bool]] | None = None
         self._answering: set[asyncio.Task[None]] = set()
         self._prune_at = 1024
+        self._held: Counter[str] = Counter()  # keys of open waits, and how many each
+        self._refreshing: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def held(self, db: Database, key_id: str) -> Iterator[None]:
+        """While a wait of this key is open: keep its confirmation fresh."""
+        self._held[key_id] += 1
+        if self._refreshing is None:
+            self._refreshing = asyncio.get_running_loop().create_task(self._refresh(db))
+        try:
+            yield
+        finally:
+            self._held[key_id] -= 1
+            if not self._held[key_id]:
+                del self._held[key_id]
+                if not self._held and self._refreshing is not None:
+                    self._refreshing.cancel()
+                    self._refreshing = None
+
+    async def _refresh(self, db: Database) -> None:
+        while True:
+            await asyncio.sleep(self.CONFIRMED_FOR / 2)
+            began = time.monotonic()
+            try:
+                active = await db.run_read(active_among, list(self._held))
+            except Exception as error:  # waits then check their keys themselves
+                log.warning("could not confirm the keys of open waits: %s", error)
+                continue
+            for key_id in list(self._held):
+                if key_id in active:
+                    self.confirmed(key_id, began)
+                else:
+                    self._confirmed.pop(key_id, None)
+
+    async def close(self) -> None:
+        refreshing, self._refreshing = self._refreshing, None
+        if refreshing is not None:
+            refreshing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refreshing
 
     def confirmed(self, key_id: str, since: float) -> None:
         """The database found the key valid in a read that began at `since` (monotonic)."""

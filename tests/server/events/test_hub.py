@@ -18,7 +18,7 @@ from dispatch_server.db import Database
 from dispatch_server.db import tables as t
 from dispatch_server.domain import messages, waits, workspaces
 from dispatch_server.events.hub import Arrival, Hub
-from dispatch_server.events.keys import ActiveKeys
+from dispatch_server.events.keys import ActiveKeys, active_among
 from dispatch_server.ingest.pipeline import Envelope, ingest
 from dispatch_server.services import Services
 from tests.helpers import make_mail
@@ -29,14 +29,18 @@ LONG_AGO = utcnow() - timedelta(days=3650)
 
 
 class CountingDatabase:
-    """The test's database, counting the read transactions that waits make."""
+    """The test's database, counting the looks that waits make and the key checks."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.reads = 0
+        self.key_checks = 0
 
     async def run_read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        self.reads += 1
+        if fn is active_among:
+            self.key_checks += 1
+        else:
+            self.reads += 1
         return await self.db.run_read(fn, *args, **kwargs)
 
     async def run_write(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -131,7 +135,7 @@ async def test_a_waiter_matches_the_arrival_in_memory(
     outcome = await asyncio.wait_for(task, 5)
     assert outcome.match is not None and outcome.match.message.id == delivered
     assert outcome.arrival is not None and outcome.arrival.found is outcome.match
-    assert db.reads == 1  # answered without reading again (the key was confirmed just now)
+    assert db.reads == 1 and db.key_checks == 0  # answered without reading again
 
 
 async def test_arrivals_that_do_not_match_are_passed_over_in_memory(
@@ -320,9 +324,9 @@ async def test_keys_asked_together_are_checked_in_one_read(
         *(keys.require_active(services.db, key_id(inbox)) for _ in range(50)),
         keys.require_active(services.db, inbox.account_key.partition(".")[0]),
     )
-    assert db.reads == 1
+    assert db.key_checks == 1
     await keys.require_active(services.db, key_id(inbox))  # confirmed just now: no read
-    assert db.reads == 1
+    assert db.key_checks == 1
     with pytest.raises(Unauthorized):
         await keys.require_active(services.db, "00000000-0000-0000-0000-000000000000")
 
@@ -332,3 +336,22 @@ def test_a_listening_hub_does_not_promise_commit_order() -> None:
     assert hub.in_commit_order
     hub._listen_url = "postgresql://elsewhere"
     assert not hub.in_commit_order
+
+
+async def test_the_keys_of_open_waits_are_confirmed_in_the_background(
+    services: Services, inbox: workspaces.Signup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """So a herd woken together answers without waiting for a key check."""
+    monkeypatch.setattr(ActiveKeys, "CONFIRMED_FOR", 0.2)
+    services, db = counting(services)
+    task = await open_wait(services, inbox, a_wait(kind="otp"))
+    await asyncio.sleep(0.5)  # the first look's confirmation is stale by now
+    assert db.key_checks >= 2  # the refresh, every 0.1 s, in one query for all keys
+    checks = db.key_checks
+    services.hub.publish_local(inbox.inbox.id)  # nothing new: the wait looks and goes on
+    await asyncio.sleep(0.05)
+    delivered = await deliver(services)
+    outcome = await asyncio.wait_for(task, 5)
+    assert outcome.match is not None and outcome.match.message.id == delivered
+    assert db.key_checks <= checks + 1  # at most the refresh's next round
+    assert services.hub.keys._refreshing is None  # no open wait: no refresh
