@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import resource
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,8 +139,14 @@ async def smtp_send(
     writer.close()
 
 
+def progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 async def run(args: argparse.Namespace, server: DevServer) -> None:
+    began = time.perf_counter()
     inboxes = await make_inboxes(server, args.inboxes)
+    progress(f"{len(inboxes)} inboxes made in {time.perf_counter() - began:.1f} s")
     host, port = server.base_url.removeprefix("http://").rsplit(":", 1)
     since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     waiters = [
@@ -155,7 +162,9 @@ async def run(args: argparse.Namespace, server: DevServer) -> None:
         async with gate:
             await loop.create_connection(lambda: waiter, host, int(port))
 
+    began = time.perf_counter()
     await asyncio.gather(*(open_one(w) for w in waiters))
+    progress(f"{len(waiters)} waits opened in {time.perf_counter() - began:.1f} s")
     # Every request is sent; give the server time to read them all and subscribe.
     await asyncio.sleep(args.settle)
     rss_open = rss_bytes(server.process.pid)
@@ -186,7 +195,8 @@ async def run(args: argparse.Namespace, server: DevServer) -> None:
     per_wait = (rss_open - rss_before) / len(waiters)
     print(
         f"{len(waiters)} waits on {len(inboxes)} inbox(es), {len(mails)} mails in {sent:.1f} s "
-        f"over {clients} SMTP connection(s): after 250 min {min(after):.1f}, p50 {percentile(after, 50):.1f} ms, "
+        f"over {clients} SMTP connection(s): after 250 min {min(after):.1f} ms, "
+        f"p50 {percentile(after, 50):.1f} ms, "
         f"p99 {percentile(after, 99):.1f} ms, max {max(after):.1f} ms; "
         f"server RSS {rss_before / 2**20:.0f} -> {rss_open / 2**20:.0f} MiB "
         f"({per_wait / 1024:.1f} KiB per open wait)"

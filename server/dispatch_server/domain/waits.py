@@ -2,9 +2,9 @@
 
 A wait looks in the database when it starts, and then judges the messages the hub hands it
 as they are committed (`Arrival`s) in memory; it reads the database again only when it cannot
-judge them there: woken without the message (another process's ingest, a LISTEN reconnect),
-after `recheck_seconds` without a wake-up, or for a filter whose text comparison the database
-might do differently (anything but ASCII).
+judge them there: woken without the message (another process's ingest, a LISTEN reconnect,
+the hub's recheck of the inboxes waited on), or for a filter whose text comparison the
+database might do differently (anything but ASCII).
 """
 
 from __future__ import annotations
@@ -183,14 +183,14 @@ async def wait_for_match(
 ) -> WaitOutcome:
     """The first match, as soon as it is committed, or none after `seconds` (or
     once the server stops, or `caller_gone()`). Woken by the hub at every commit into the
-    inbox, judging what it hands over in memory when it can, and re-reading the database
-    every `waits.recheck_seconds` regardless."""
+    inbox, judging what it hands over in memory when it can; the hub rechecks the inboxes
+    waited on every `waits.recheck_seconds`, for all waits at once."""
     hub, db = services.hub, services.db
     recheck = services.settings.waits.recheck_seconds
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     # Subscribe before the first look, so a message committed in between still reaches us.
-    with hub.keys.held(db, key_id):
+    with hub.keys.held(db, key_id), hub.rechecked(db, recheck):
         async with hub.subscribe(inbox_id) as subscription:
             must_look = True
             while True:
@@ -204,9 +204,10 @@ async def wait_for_match(
                 remaining = deadline - loop.time()
                 if remaining <= 0 or hub.stopping or await caller_gone():
                     break
-                woken = await subscription.wait(min(remaining, recheck))
-                arrivals, missed = subscription.take()
-                must_look = not woken or missed
+                if not await subscription.wait(remaining):
+                    must_look = False
+                    continue  # the time is up
+                arrivals, must_look = subscription.take()
                 # An arrival that skips ahead of one not handed over yet would skip that one.
                 if must_look or (wait.after is not None and not hub.in_commit_order):
                     must_look = True

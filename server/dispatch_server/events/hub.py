@@ -5,6 +5,10 @@ match it in memory instead of reading the database. With PostgreSQL, ingest also
 inside its transaction (delivered at commit) so API processes other than the ingesting one
 wake too, without the message: those waiters look in the database. Each process tags its
 notifications so it ignores its own echo.
+
+As a safety net for wake-ups that never came (another process's ingest on SQLite, a lost
+notification), the hub looks every `recheck_seconds` which of the inboxes waited on got mail
+lately, in one query for all of them, and wakes their waiters to look in the database.
 """
 
 from __future__ import annotations
@@ -14,19 +18,40 @@ import contextlib
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
+from dispatch_server.core.clock import utcnow
 from dispatch_server.db import Database, dialect
+from dispatch_server.db import tables as t
 from dispatch_server.domain.messages import MessageWithArtifacts
 from dispatch_server.events.keys import ActiveKeys
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "dispatch_inbox"
+
+_WITH_MAIL_SINCE = (
+    sa.select(t.messages.c.inbox_id)
+    .where(
+        t.messages.c.inbox_id.in_(sa.bindparam("inbox_ids", expanding=True)),
+        t.messages.c.received_at >= sa.bindparam("since"),
+    )
+    .distinct()
+)
+
+
+def inboxes_with_mail_since(conn: sa.Connection, inbox_ids: list[str], since: datetime) -> set[str]:
+    """Which of these inboxes have a message received at or after `since`."""
+    found: set[str] = set()
+    for start in range(0, len(inbox_ids), 1000):  # within every backend's limit of bound values
+        chunk = {"inbox_ids": inbox_ids[start : start + 1000], "since": since}
+        found.update(conn.scalars(_WITH_MAIL_SINCE, chunk))
+    return found
 
 
 class Arrival:
@@ -92,6 +117,9 @@ def _time_up(woken: asyncio.Future[None]) -> None:
 
 class Hub:
     RECONNECT_MAX_DELAY = 5.0
+    # How far back each recheck looks before the previous one began: longer than an ingest
+    # transaction lasts from taking its received_at to its commit.
+    RECHECK_OVERLAP = timedelta(seconds=60)
 
     def __init__(self) -> None:
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
@@ -102,6 +130,7 @@ class Hub:
         self._closing = False
         self.stopping = False
         self.keys = ActiveKeys()
+        self._rechecking: asyncio.Task[None] | None = None
 
     @property
     def in_commit_order(self) -> bool:
@@ -124,6 +153,32 @@ class Hub:
                 subs.discard(sub)
                 if not subs:
                     del self._subscribers[inbox_id]
+
+    @contextlib.contextmanager
+    def rechecked(self, db: Database, every: float) -> Iterator[None]:
+        """While a wait is open here: recheck the inboxes waited on every `every` seconds."""
+        if self._rechecking is None:
+            self._rechecking = asyncio.get_running_loop().create_task(self._recheck(db, every))
+        try:
+            yield
+        finally:
+            if not self._subscribers and self._rechecking is not None:
+                self._rechecking.cancel()
+                self._rechecking = None
+
+    async def _recheck(self, db: Database, every: float) -> None:
+        since = utcnow() - self.RECHECK_OVERLAP
+        while True:
+            await asyncio.sleep(every)
+            began = utcnow()
+            try:
+                found = await db.run_read(inboxes_with_mail_since, list(self._subscribers), since)
+            except Exception as error:  # the next round tries again, from the same time
+                log.warning("could not recheck the inboxes waited on: %s", error)
+                continue
+            since = began - self.RECHECK_OVERLAP
+            for inbox_id in found:
+                self.publish_local(inbox_id)
 
     def publish_local(self, inbox_id: str, found: MessageWithArtifacts | None = None) -> None:
         """Wake the inbox's waiters in this process, with the message just committed when the
@@ -207,6 +262,11 @@ class Hub:
     async def close(self) -> None:
         self._closing = True
         await self.keys.close()
+        rechecking, self._rechecking = self._rechecking, None
+        if rechecking is not None:
+            rechecking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rechecking
         if self._reconnecting is not None:
             self._reconnecting.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -17,10 +17,11 @@ from dispatch_server.core.pagination import Cursor
 from dispatch_server.db import Database
 from dispatch_server.db import tables as t
 from dispatch_server.domain import messages, waits, workspaces
-from dispatch_server.events.hub import Arrival, Hub
+from dispatch_server.events.hub import Arrival, Hub, inboxes_with_mail_since
 from dispatch_server.events.keys import ActiveKeys, active_among
 from dispatch_server.ingest.pipeline import Envelope, ingest
 from dispatch_server.services import Services
+from tests.conftest import make_settings
 from tests.helpers import make_mail
 
 pytestmark = pytest.mark.anyio
@@ -29,16 +30,20 @@ LONG_AGO = utcnow() - timedelta(days=3650)
 
 
 class CountingDatabase:
-    """The test's database, counting the looks that waits make and the key checks."""
+    """The test's database, counting the looks that waits make, the key checks and the hub's
+    rechecks."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.reads = 0
         self.key_checks = 0
+        self.rechecks = 0
 
     async def run_read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if fn is active_among:
             self.key_checks += 1
+        elif fn is inboxes_with_mail_since:
+            self.rechecks += 1
         else:
             self.reads += 1
         return await self.db.run_read(fn, *args, **kwargs)
@@ -355,3 +360,24 @@ async def test_the_keys_of_open_waits_are_confirmed_in_the_background(
     assert outcome.match is not None and outcome.match.message.id == delivered
     assert db.key_checks <= checks + 1  # at most the refresh's next round
     assert services.hub.keys._refreshing is None  # no open wait: no refresh
+
+
+async def test_the_recheck_wakes_waiters_whose_wake_up_never_came(
+    services: Services, inbox: workspaces.Signup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mail committed without a wake-up here (another process on SQLite, a lost
+    notification) is found by the hub's recheck, one query for every inbox waited on."""
+    services = Services(
+        settings=make_settings(services.db.url, DISPATCH_WAIT_RECHECK_SECONDS=0.2),
+        db=services.db,
+        hub=services.hub,
+    )
+    services, db = counting(services)
+    task = await open_wait(services, inbox, a_wait(kind="otp"))
+    elsewhere = Services(settings=services.settings, db=services.db, hub=Hub())
+    delivered = await deliver(elsewhere)
+    outcome = await asyncio.wait_for(task, 5)
+    assert outcome.match is not None and outcome.match.message.id == delivered
+    assert db.reads == 2  # the first look, and the one the recheck's wake-up asked for
+    assert db.rechecks >= 1
+    assert services.hub._rechecking is None  # no open wait: no recheck
