@@ -150,8 +150,8 @@ class DevServer:
 def start_dev_server(extra_env: dict[str, str] | None = None) -> DevServer:
     data_dir = Path(tempfile.mkdtemp(prefix="dispatch-bench-"))
     port, smtp_port = free_port(), free_port()
-    env = {**os.environ, **(extra_env or {})}
-    env.pop("DATABASE_URL", None)
+    env = {name: value for name, value in os.environ.items() if name != "DATABASE_URL"}
+    env.update(extra_env or {})
     env.setdefault("DISPATCH_LOG_LEVEL", "WARNING")
     log = data_dir / "server.log"
     with log.open("w") as out:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import attrs
+from starlette.responses import JSONResponse, Response
 
 from dispatch_server.api.artifacts import Artifact, retention_cutoff
 from dispatch_server.api.messages import FOLDER, MessageWithArtifacts
@@ -16,7 +17,7 @@ from dispatch_server.core.pagination import Cursor
 from dispatch_server.domain import messages, waits
 from dispatch_server.http import params
 from dispatch_server.http.endpoints import Call, Endpoint
-from dispatch_server.http.shapes import field
+from dispatch_server.http.shapes import field, to_json
 
 KIND = params.choice("kind", waits.WAIT_KINDS, default="message")
 AFTER = params.cursor(
@@ -76,7 +77,7 @@ def _filter(call: Call[None]) -> waits.WaitFilter:
     )
 
 
-async def wait(call: Call[None]) -> WaitResult:
+async def wait(call: Call[None]) -> WaitResult | Response:
     wait_filter = _filter(call)
     # A longer timeout than the server allows is shortened, not refused: running out of time is
     # a normal answer anyway, and clients need not know the server's limit.
@@ -90,6 +91,12 @@ async def wait(call: Call[None]) -> WaitResult:
         cutoff=retention_cutoff(call),
         caller_gone=call.request.is_disconnected,
     )
+    arrival = outcome.arrival
+    if arrival is not None:
+        # Every waiter this arrival matched gets the same answer: rendered once for all.
+        if arrival.rendered is None:
+            arrival.rendered = bytes(JSONResponse(to_json(WaitResult.of_match(arrival.found))).body)
+        return Response(arrival.rendered, media_type="application/json")
     if outcome.match is not None:
         return WaitResult.of_match(outcome.match)
     return WaitResult(

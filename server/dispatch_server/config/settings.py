@@ -250,7 +250,8 @@ class Waits:
         "DISPATCH_WAIT_RECHECK_SECONDS",
         5.0,
         number(low=MIN_WAIT_RECHECK_SECONDS, high=MAX_WAIT_SECONDS),
-        "a waiting request re-reads the database this often even without a wake-up",
+        "this often the server looks which inboxes waited on got mail, in case a wake-up was "
+        "missed",
     )
 
 

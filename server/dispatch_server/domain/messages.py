@@ -3,7 +3,9 @@ the OTP."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import attrs
@@ -278,6 +280,18 @@ def with_artifacts(conn: sa.Connection, message: Message) -> MessageWithArtifact
         .order_by(t.artifacts.c.kind.desc(), t.artifacts.c.position)
     )
     return MessageWithArtifacts(message=message, artifacts=tuple(Artifact.of(r) for r in rows))
+
+
+def stored_message(
+    row: Mapping[str, Any], folder: str, artifact_rows: Sequence[Mapping[str, Any]]
+) -> MessageWithArtifacts:
+    """A message as reading it back would give it, from the rows an ingest just wrote (its
+    artifacts in `with_artifacts`' order: OTPs, then links, each by position)."""
+    artifacts = sorted(artifact_rows, key=lambda a: (a["kind"] != "otp", a["position"]))
+    return MessageWithArtifacts(
+        message=Message.of(SimpleNamespace(**row, folder=folder)),
+        artifacts=tuple(Artifact.of(SimpleNamespace(**a)) for a in artifacts),
+    )
 
 
 def get_raw(conn: sa.Connection, inbox_id: str, message_id: str, *, cutoff: datetime) -> bytes:

@@ -1,9 +1,17 @@
-"""What a server-side wait looks for: the filter, the match, and what arrived unmatched."""
+"""What a server-side wait looks for: the filter, the match, and what arrived unmatched.
+
+A wait looks in the database when it starts, and then judges the messages the hub hands it
+as they are committed (`Arrival`s) in memory; it reads the database again only when it cannot
+judge them there: woken without the message (another process's ingest, a LISTEN reconnect,
+the hub's recheck of the inboxes waited on), or for a filter whose text comparison the
+database might do differently (anything but ASCII).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,6 +30,7 @@ from dispatch_server.domain.messages import (
     messages_of,
     with_artifacts,
 )
+from dispatch_server.events.hub import Arrival
 
 if TYPE_CHECKING:
     from dispatch_server.services import Services
@@ -92,10 +101,58 @@ def count_unmatched(
     return conn.scalar(sa.select(sa.func.count()).select_from(window.subquery())) or 0
 
 
+class Undecided(Exception):
+    """An arrival that a wait cannot judge in memory: it must look in the database."""
+
+
+def _contains(haystack: str | None, needle: str) -> bool:
+    """The database's case-insensitive substring test, where Python's surely agrees with it:
+    for ASCII text (SQLite lowers only ASCII; PostgreSQL lowers per its locale)."""
+    text = haystack or ""
+    if not (needle.isascii() and text.isascii()):
+        raise Undecided
+    return needle.lower() in text.lower()
+
+
+def passes(wait: WaitFilter, arrival: Arrival, *, cutoff: datetime) -> bool:
+    """In memory, what `_window` and `_passes` say in SQL: whether the message is a match."""
+    message = arrival.found.message
+    position = (message.received_at, message.id)
+    if wait.after is not None:
+        if position <= (wait.after.at, wait.after.id):
+            return False
+    elif message.received_at < wait.since:
+        return False
+    if message.received_at < cutoff or wait.folder not in ("all", message.folder):
+        return False
+    if wait.kind != "message" and wait.kind not in arrival.kinds:
+        return False
+    if wait.from_contains and not _contains(message.from_header, wait.from_contains):
+        return False
+    return not (wait.subject_contains and not _contains(message.subject, wait.subject_contains))
+
+
+def match_arrivals(
+    wait: WaitFilter, arrivals: Sequence[Arrival], *, cutoff: datetime
+) -> Arrival | None:
+    """The match among messages committed after the wait's last look, which found none: the
+    oldest after its cursor, else the newest. Raises Undecided when it cannot tell."""
+    matches = [a for a in arrivals if passes(wait, a, cutoff=cutoff)]
+    if not matches:
+        return None
+
+    def position(arrival: Arrival) -> tuple[datetime, str]:
+        return (arrival.found.message.received_at, arrival.found.message.id)
+
+    return min(matches, key=position) if wait.after is not None else max(matches, key=position)
+
+
 @attrs.frozen(kw_only=True)
 class WaitOutcome:
     match: MessageWithArtifacts | None
     unmatched_count: int  # when nothing matched: what arrived in the window regardless
+    # The match's arrival, when the hub handed it over: shared by every waiter it matched.
+    arrival: Arrival | None = None
 
 
 def _look(
@@ -126,20 +183,42 @@ async def wait_for_match(
 ) -> WaitOutcome:
     """The first match, as soon as it is committed, or none after `seconds` (or
     once the server stops, or `caller_gone()`). Woken by the hub at every commit into the
-    inbox, and re-reading every `waits.recheck_seconds` regardless."""
+    inbox, judging what it hands over in memory when it can; the hub rechecks the inboxes
+    waited on every `waits.recheck_seconds`, for all waits at once."""
     hub, db = services.hub, services.db
     recheck = services.settings.waits.recheck_seconds
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
-    # Subscribe before the first look, so a message committed in between still wakes us.
-    async with hub.subscribe(inbox_id) as subscription:
-        while True:
-            found = await db.run_read(_look, key_id, inbox_id, wait, cutoff=cutoff)
-            if found is not None:
-                return WaitOutcome(match=found, unmatched_count=0)
-            remaining = deadline - loop.time()
-            if remaining <= 0 or hub.stopping or await caller_gone():
-                break
-            await subscription.wait(min(remaining, recheck))
+    # Subscribe before the first look, so a message committed in between still reaches us.
+    with hub.keys.held(db, key_id), hub.rechecked(db, recheck):
+        async with hub.subscribe(inbox_id) as subscription:
+            must_look = True
+            while True:
+                if must_look:
+                    subscription.take()  # committed before this look begins: it reads them
+                    began = time.monotonic()
+                    found = await db.run_read(_look, key_id, inbox_id, wait, cutoff=cutoff)
+                    hub.keys.confirmed(key_id, began)
+                    if found is not None:
+                        return WaitOutcome(match=found, unmatched_count=0)
+                remaining = deadline - loop.time()
+                if remaining <= 0 or hub.stopping or await caller_gone():
+                    break
+                if not await subscription.wait(remaining):
+                    must_look = False
+                    continue  # the time is up
+                arrivals, must_look = subscription.take()
+                # An arrival that skips ahead of one not handed over yet would skip that one.
+                if must_look or (wait.after is not None and not hub.in_commit_order):
+                    must_look = True
+                    continue
+                try:
+                    arrival = match_arrivals(wait, arrivals, cutoff=cutoff)
+                except Undecided:
+                    must_look = True
+                    continue
+                if arrival is not None:
+                    await hub.keys.require_active(db, key_id)
+                    return WaitOutcome(match=arrival.found, unmatched_count=0, arrival=arrival)
     unmatched = await db.run_read(_unmatched, key_id, inbox_id, wait, cutoff=cutoff)
     return WaitOutcome(match=None, unmatched_count=unmatched)

@@ -1,8 +1,14 @@
-"""Wake-ups for waiters: ingest publishes an inbox id after commit, waiters on that inbox wake.
+"""Wake-ups for waiters: ingest publishes what it stored after commit, waiters on that inbox wake.
 
-In-process delivery is direct. With PostgreSQL, ingest also NOTIFYs inside its transaction
-(delivered at commit) so API processes other than the ingesting one wake too; each process
-tags its notifications so it ignores its own echo.
+In-process delivery is direct and carries the stored message (an `Arrival`), so a waiter can
+match it in memory instead of reading the database. With PostgreSQL, ingest also NOTIFYs
+inside its transaction (delivered at commit) so API processes other than the ingesting one
+wake too, without the message: those waiters look in the database. Each process tags its
+notifications so it ignores its own echo.
+
+As a safety net for wake-ups that never came (another process's ingest on SQLite, a lost
+notification), the hub looks every `recheck_seconds` which of the inboxes waited on got mail
+lately, in one query for all of them, and wakes their waiters to look in the database.
 """
 
 from __future__ import annotations
@@ -12,38 +18,108 @@ import contextlib
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
+from dispatch_server.core.clock import utcnow
 from dispatch_server.db import Database, dialect
+from dispatch_server.db import tables as t
+from dispatch_server.domain.messages import MessageWithArtifacts
+from dispatch_server.events.keys import ActiveKeys
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "dispatch_inbox"
 
+_WITH_MAIL_SINCE = (
+    sa.select(t.messages.c.inbox_id)
+    .where(
+        t.messages.c.inbox_id.in_(sa.bindparam("inbox_ids", expanding=True)),
+        t.messages.c.received_at >= sa.bindparam("since"),
+    )
+    .distinct()
+)
+
+
+def inboxes_with_mail_since(conn: sa.Connection, inbox_ids: list[str], since: datetime) -> set[str]:
+    """Which of these inboxes have a message received at or after `since`."""
+    found: set[str] = set()
+    for start in range(0, len(inbox_ids), 1000):  # within every backend's limit of bound values
+        chunk = {"inbox_ids": inbox_ids[start : start + 1000], "since": since}
+        found.update(conn.scalars(_WITH_MAIL_SINCE, chunk))
+    return found
+
+
+class Arrival:
+    """A message just committed to an inbox, as the ingest stored it. One object is shared by
+    every waiter it wakes, so what they make of it alike (the rendered answer) can be kept on
+    it and made once."""
+
+    __slots__ = ("found", "kinds", "rendered")
+
+    def __init__(self, found: MessageWithArtifacts) -> None:
+        self.found = found
+        self.kinds = frozenset(a.kind for a in found.artifacts)
+        self.rendered: bytes | None = None
+
 
 class Subscription:
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
+    """What came for one waiter since it last took: arrivals in commit order, and whether it
+    was woken without the message (another process's ingest, a reconnect, the shutdown)."""
 
-    def _wake(self) -> None:
-        self._event.set()
+    __slots__ = ("_arrivals", "_missed", "_woken")
+
+    def __init__(self) -> None:
+        self._arrivals: list[Arrival] = []
+        self._missed = False
+        # A bare future and timer rather than an Event under wait_for, which costs a task per
+        # wait: with 10,000 open waits, and a herd of them woken at once, that shows.
+        self._woken: asyncio.Future[None] | None = None
+
+    def _wake(self, arrival: Arrival | None = None) -> None:
+        if arrival is None:
+            self._missed = True
+        else:
+            self._arrivals.append(arrival)
+        woken = self._woken
+        if woken is not None and not woken.done():
+            woken.set_result(None)
 
     async def wait(self, seconds: float) -> bool:
-        """Wait for a wake-up (True) or `seconds` to pass (False); re-arms for the next one."""
-        try:
-            await asyncio.wait_for(self._event.wait(), seconds)
-        except TimeoutError:
-            return False
-        self._event.clear()
-        return True
+        """Wait for a wake-up (True) or `seconds` to pass (False). What woke it is there to
+        `take`."""
+        if not (self._arrivals or self._missed):
+            loop = asyncio.get_running_loop()
+            woken = self._woken = loop.create_future()
+            timer = loop.call_later(seconds, _time_up, woken)
+            try:
+                await woken
+            finally:
+                timer.cancel()
+                self._woken = None
+        return bool(self._arrivals or self._missed)
+
+    def take(self) -> tuple[list[Arrival], bool]:
+        """The arrivals so far and whether a wake-up came without its message; re-arms."""
+        arrivals, missed = self._arrivals, self._missed
+        self._arrivals, self._missed = [], False
+        return arrivals, missed
+
+
+def _time_up(woken: asyncio.Future[None]) -> None:
+    if not woken.done():
+        woken.set_result(None)
 
 
 class Hub:
     RECONNECT_MAX_DELAY = 5.0
+    # How far back each recheck looks before the previous one began: longer than an ingest
+    # transaction lasts from taking its received_at to its commit.
+    RECHECK_OVERLAP = timedelta(seconds=60)
 
     def __init__(self) -> None:
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
@@ -53,6 +129,17 @@ class Hub:
         self._reconnecting: asyncio.Task[None] | None = None
         self._closing = False
         self.stopping = False
+        self.keys = ActiveKeys()
+        self._rechecking: asyncio.Task[None] | None = None
+
+    @property
+    def in_commit_order(self) -> bool:
+        """Whether arrivals reach waiters in the order their inbox's mail was committed, with
+        none missing: true while no other process ingests for this one's waiters (SQLite, or
+        PostgreSQL without LISTEN). Another process's notification may arrive after a later
+        local arrival, so with LISTEN a waiter that must not skip a message reads the database.
+        """
+        return self._listen_url is None
 
     @asynccontextmanager
     async def subscribe(self, inbox_id: str) -> AsyncIterator[Subscription]:
@@ -67,9 +154,41 @@ class Hub:
                 if not subs:
                     del self._subscribers[inbox_id]
 
-    def publish_local(self, inbox_id: str) -> None:
-        for sub in self._subscribers.get(inbox_id, ()):
-            sub._wake()
+    @contextlib.contextmanager
+    def rechecked(self, db: Database, every: float) -> Iterator[None]:
+        """While a wait is open here: recheck the inboxes waited on every `every` seconds."""
+        if self._rechecking is None:
+            self._rechecking = asyncio.get_running_loop().create_task(self._recheck(db, every))
+        try:
+            yield
+        finally:
+            if not self._subscribers and self._rechecking is not None:
+                self._rechecking.cancel()
+                self._rechecking = None
+
+    async def _recheck(self, db: Database, every: float) -> None:
+        since = utcnow() - self.RECHECK_OVERLAP
+        while True:
+            await asyncio.sleep(every)
+            began = utcnow()
+            try:
+                found = await db.run_read(inboxes_with_mail_since, list(self._subscribers), since)
+            except Exception as error:  # the next round tries again, from the same time
+                log.warning("could not recheck the inboxes waited on: %s", error)
+                continue
+            since = began - self.RECHECK_OVERLAP
+            for inbox_id in found:
+                self.publish_local(inbox_id)
+
+    def publish_local(self, inbox_id: str, found: MessageWithArtifacts | None = None) -> None:
+        """Wake the inbox's waiters in this process, with the message just committed when the
+        caller has it (without it, they look in the database)."""
+        subs = self._subscribers.get(inbox_id)
+        if not subs:
+            return
+        arrival = None if found is None else Arrival(found)
+        for sub in subs:
+            sub._wake(arrival)
 
     def stop(self) -> None:
         """The server is shutting down: wake every waiter now, and have waits end at their
@@ -142,6 +261,12 @@ class Hub:
 
     async def close(self) -> None:
         self._closing = True
+        await self.keys.close()
+        rechecking, self._rechecking = self._rechecking, None
+        if rechecking is not None:
+            rechecking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rechecking
         if self._reconnecting is not None:
             self._reconnecting.cancel()
             with contextlib.suppress(asyncio.CancelledError):

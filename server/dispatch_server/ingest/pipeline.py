@@ -19,6 +19,7 @@ from dispatch_server.core.ids import new_id
 from dispatch_server.db import dialect
 from dispatch_server.db import tables as t
 from dispatch_server.domain import quotas
+from dispatch_server.domain.messages import MessageWithArtifacts, stored_message
 from dispatch_server.events.hub import Hub
 from dispatch_server.mail.addresses import normalize_address
 from dispatch_server.mail.parse import MimeLimitExceeded, ParsedMessage, parse_message
@@ -43,6 +44,7 @@ class Delivery:
     message_id: str
     duplicate: bool
     folder: str
+    stored: MessageWithArtifacts | None = attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -216,7 +218,7 @@ async def ingest(services: Services, raw: bytes, envelope: Envelope) -> IngestRe
         raise UnknownRecipient()
     for delivery in deliveries:
         if not delivery.duplicate:
-            hub.publish_local(delivery.inbox_id)
+            hub.publish_local(delivery.inbox_id, delivery.stored)
     return IngestResult(deliveries=tuple(deliveries), rejected=rejected)
 
 
@@ -259,7 +261,7 @@ def _store(conn: sa.Connection, job: _StoreJob, inbox: InboxRef) -> Delivery:
     message_id = new_id()
     inserted = conn.execute(
         _INSERT_MESSAGE[dialect.name(conn)],
-        {
+        row := {
             "id": message_id,
             "inbox_id": inbox.id,
             "workspace_id": inbox.workspace_id,
@@ -301,7 +303,8 @@ def _store(conn: sa.Connection, job: _StoreJob, inbox: InboxRef) -> Delivery:
     artifact_rows = _artifact_rows(parsed, message_id, inbox.id, folder, now)
     if artifact_rows:
         conn.execute(_INSERT_ARTIFACTS, artifact_rows)
-    return Delivery(inbox.id, message_id, duplicate=False, folder=folder)
+    stored = stored_message(row, folder, artifact_rows)
+    return Delivery(inbox.id, message_id, duplicate=False, folder=folder, stored=stored)
 
 
 def _artifact_rows(
