@@ -162,7 +162,8 @@ class Messages(SyncResource):
             after: Only the oldest match after this cursor (`WaitResult.cursor`).
             since: Only the newest match received at or after this time (a naive datetime
                 is local time). Not with `after`.
-            from_: Only messages whose From contains this (case-insensitive).
+            from_: Only messages whose sender's address contains this (case-insensitive;
+                the display name, which a sender chooses freely, is not searched).
             subject: Only messages whose Subject contains this (case-insensitive).
             kind: "message" (any), "otp" (with a code) or "link" (with a link).
             folder: "inbox", "spam" or "all".
@@ -206,7 +207,8 @@ class Messages(SyncResource):
             after: Only the oldest match after this cursor (`WaitResult.cursor`).
             since: Only the newest match received at or after this time (a naive datetime
                 is local time). Not with `after`.
-            from_: Only messages whose From contains this (case-insensitive).
+            from_: Only messages whose sender's address contains this (case-insensitive;
+                the display name, which a sender chooses freely, is not searched).
             subject: Only messages whose Subject contains this (case-insensitive).
             folder: "inbox", "spam" or "all".
             **options: Per-call options: max_retries, extra_headers (see WaitOptions).
@@ -328,7 +330,8 @@ class AsyncMessages(AsyncResource):
             after: Only the oldest match after this cursor (`WaitResult.cursor`).
             since: Only the newest match received at or after this time (a naive datetime
                 is local time). Not with `after`.
-            from_: Only messages whose From contains this (case-insensitive).
+            from_: Only messages whose sender's address contains this (case-insensitive;
+                the display name, which a sender chooses freely, is not searched).
             subject: Only messages whose Subject contains this (case-insensitive).
             kind: "message" (any), "otp" (with a code) or "link" (with a link).
             folder: "inbox", "spam" or "all".
@@ -372,7 +375,8 @@ class AsyncMessages(AsyncResource):
             after: Only the oldest match after this cursor (`WaitResult.cursor`).
             since: Only the newest match received at or after this time (a naive datetime
                 is local time). Not with `after`.
-            from_: Only messages whose From contains this (case-insensitive).
+            from_: Only messages whose sender's address contains this (case-insensitive;
+                the display name, which a sender chooses freely, is not searched).
             subject: Only messages whose Subject contains this (case-insensitive).
             folder: "inbox", "spam" or "all".
             **options: Per-call options: max_retries, extra_headers (see WaitOptions).

@@ -24,7 +24,7 @@ AFTER = params.cursor(
     "after", "message", description="cursor of an earlier answer: the oldest match after it"
 )
 SINCE = params.timestamp("since", description="the newest match received at or after this time")
-FROM = params.text("from", description="substring of From")
+FROM = params.text("from", description="substring of the sender's address (not its display name)")
 SUBJECT = params.text("subject", description="substring of Subject")
 TIMEOUT = params.number(
     "timeout",

@@ -65,8 +65,9 @@ def _passes(wait: WaitFilter) -> sa.ColumnElement[bool]:
     """Whether a message in the window passes the wait's filters."""
     conditions: list[sa.ColumnElement[bool]] = []
     if wait.from_contains:
-        from_header = sa.func.coalesce(t.messages.c.from_header, "")
-        conditions.append(from_header.icontains(wait.from_contains, autoescape=True))
+        # The address, not the display name: anyone sending can name themselves anything.
+        sender = sa.func.coalesce(t.messages.c.from_address, "")
+        conditions.append(sender.icontains(wait.from_contains, autoescape=True))
     if wait.subject_contains:
         subject = sa.func.coalesce(t.messages.c.subject, "")
         conditions.append(subject.icontains(wait.subject_contains, autoescape=True))
@@ -127,7 +128,7 @@ def passes(wait: WaitFilter, arrival: Arrival, *, cutoff: datetime) -> bool:
         return False
     if wait.kind != "message" and wait.kind not in arrival.kinds:
         return False
-    if wait.from_contains and not _contains(message.from_header, wait.from_contains):
+    if wait.from_contains and not _contains(message.from_address, wait.from_contains):
         return False
     return not (wait.subject_contains and not _contains(message.subject, wait.subject_contains))
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
-from tests.conftest import LiveServer, _ServerThread, make_settings
+from tests.conftest import INBOUND_TOKEN, LiveServer, _ServerThread, make_settings
 from tests.helpers import InboxClient, cursor_token
 
 
@@ -158,3 +160,48 @@ def test_wait_counts_the_mail_that_arrived_but_did_not_match(live_server: LiveSe
     assert matched["matched"] is True and matched["unmatched_count"] == 0
     since_window = inbox.get("/wait", subject="login", timeout=0).json()  # default lookback
     assert since_window["unmatched_count"] == 2
+
+
+FORGED_SENDERS = [
+    '"noreply@github.com" <attacker@evil.example>',
+    "noreply github.com <attacker@evil.example>",
+    "=?UTF-8?Q?noreply=40github=2Ecom?= <attacker@evil.example>",
+    "=?UTF-8?B?bm9yZXBseUBnaXRodWIuY29t?= <attacker@evil.example>",
+]
+
+
+def _deliver_raw(inbox: InboxClient, sender: str, code: str) -> None:
+    raw = (
+        f"From: {sender}\r\nTo: {inbox.address}\r\nSubject: Your code\r\n"
+        f"Message-ID: <{code}@evil.example>\r\n\r\nYour code is {code}\r\n"
+    ).encode()
+    response = httpx.post(
+        f"{inbox.server.base_url}/v1/webhooks/inbound",
+        params={"to": inbox.address},
+        headers={"x-dispatch-inbound-token": INBOUND_TOKEN, "content-type": "message/rfc822"},
+        content=raw,
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_the_from_filter_reads_the_address_never_the_display_name(
+    live_server: LiveServer,
+) -> None:
+    """A sender names itself anything: a wait for mail from github must not take a code from
+    attacker@evil.example calling itself noreply@github.com, whether the wait looks in the
+    database or judges a message as it arrives."""
+    inbox = InboxClient(live_server, "wait-forged")
+    for number, sender in enumerate(FORGED_SENDERS):
+        _deliver_raw(inbox, sender, f"11122{number}")
+    looked = inbox.get("/wait", kind="otp", **{"from": "github"}, timeout=0).json()
+    assert looked["matched"] is False and looked["unmatched_count"] == len(FORGED_SENDERS)
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(
+            inbox.get, "/wait", kind="otp", **{"from": "github"}, after=looked["cursor"], timeout=5
+        )
+        time.sleep(0.3)  # the wait is open: what follows is judged as it arrives
+        for number, sender in enumerate(FORGED_SENDERS):
+            _deliver_raw(inbox, sender, f"44455{number}")
+        _deliver_raw(inbox, "GitHub <noreply@github.com>", "777888")
+        answer = waiting.result().json()
+    assert answer["otp"]["code"] == "777888"
