@@ -72,7 +72,7 @@ async def revoke_inbox_key(call: Call[None]) -> InboxKey:
         call.path("inbox_id"),
         call.path("key_id"),
     )
-    call.services.hub.keys.revoked(key.id)  # this process's open waits of the key end now
+    call.services.hub.keys.revoked(key.id)  # this process's open waits of the key see no more mail
     return InboxKey.of(key)
 
 

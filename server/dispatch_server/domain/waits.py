@@ -205,12 +205,15 @@ async def wait_for_match(
                 remaining = deadline - loop.time()
                 if remaining <= 0 or hub.stopping or await caller_gone():
                     break
-                if not await subscription.wait(remaining):
+                # Not longer than a recheck interval, so a caller that left is noticed.
+                if not await subscription.wait(min(remaining, recheck)):
                     must_look = False
-                    continue  # the time is up
+                    continue
                 arrivals, must_look = subscription.take()
-                # An arrival that skips ahead of one not handed over yet would skip that one.
-                if must_look or (wait.after is not None and not hub.in_commit_order):
+                # A wait after a cursor answers the oldest message after it, and another
+                # process (sharing the SQLite file, or PostgreSQL's late notifications) may
+                # have committed an older one than this arrival: the database decides.
+                if must_look or wait.after is not None:
                     must_look = True
                     continue
                 try:

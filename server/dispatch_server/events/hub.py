@@ -132,15 +132,6 @@ class Hub:
         self.keys = ActiveKeys()
         self._rechecking: asyncio.Task[None] | None = None
 
-    @property
-    def in_commit_order(self) -> bool:
-        """Whether arrivals reach waiters in the order their inbox's mail was committed, with
-        none missing: true while no other process ingests for this one's waiters (SQLite, or
-        PostgreSQL without LISTEN). Another process's notification may arrive after a later
-        local arrival, so with LISTEN a waiter that must not skip a message reads the database.
-        """
-        return self._listen_url is None
-
     @asynccontextmanager
     async def subscribe(self, inbox_id: str) -> AsyncIterator[Subscription]:
         sub = Subscription()

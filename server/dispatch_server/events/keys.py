@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from dispatch_server.core.errors import Unauthorized
+from dispatch_server.auth.api_keys import KeyRefused
 from dispatch_server.db import tables as t
 
 if TYPE_CHECKING:
@@ -44,8 +44,8 @@ def active_among(conn: sa.Connection, key_ids: Iterable[str]) -> set[str]:
     return active
 
 
-def revoked_error() -> Unauthorized:
-    return Unauthorized("this API key was revoked")
+def revoked_error() -> KeyRefused:
+    return KeyRefused("key revoked during a wait")  # the one 401 every refused key gets
 
 
 class ActiveKeys:
@@ -116,7 +116,7 @@ class ActiveKeys:
         self._confirmed.pop(key_id, None)
 
     async def require_active(self, db: Database, key_id: str) -> None:
-        """Raise Unauthorized unless the key is known valid, from the database if need be."""
+        """Raise KeyRefused unless the key is known valid, from the database if need be."""
         if key_id in self._revoked:
             raise revoked_error()
         since = self._confirmed.get(key_id)

@@ -336,13 +336,6 @@ async def test_keys_asked_together_are_checked_in_one_read(
         await keys.require_active(services.db, "00000000-0000-0000-0000-000000000000")
 
 
-def test_a_listening_hub_does_not_promise_commit_order() -> None:
-    hub = Hub()
-    assert hub.in_commit_order
-    hub._listen_url = "postgresql://elsewhere"
-    assert not hub.in_commit_order
-
-
 async def test_the_keys_of_open_waits_are_confirmed_in_the_background(
     services: Services, inbox: workspaces.Signup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -381,3 +374,56 @@ async def test_the_recheck_wakes_waiters_whose_wake_up_never_came(
     assert db.reads == 2  # the first look, and the one the recheck's wake-up asked for
     assert db.rechecks >= 1
     assert services.hub._rechecking is None  # no open wait: no recheck
+
+
+async def test_after_a_cursor_an_older_commit_of_another_process_comes_first(
+    services: Services, inbox: workspaces.Signup
+) -> None:
+    """Another process shares the database (an SMTP process on the same SQLite file, or one
+    whose NOTIFY comes late): its mail committed before this process's arrival must be the
+    answer of a wait after a cursor, not skipped for the arrival in hand."""
+    start = Cursor("message", utcnow(), "")
+    task = await open_wait(services, inbox, a_wait(after=start))
+    elsewhere = Services(settings=services.settings, db=services.db, hub=Hub())
+    older = await deliver(elsewhere, subject="from the other process")
+    newer = await deliver(services, subject="from this process")
+    outcome = await asyncio.wait_for(task, 5)
+    assert outcome.match is not None and outcome.match.message.id == older
+    following = await open_wait_or_answer(
+        services,
+        inbox,
+        a_wait(after=Cursor("message", outcome.match.message.received_at, older)),
+    )
+    assert following.match is not None and following.match.message.id == newer
+
+
+async def test_a_caller_that_left_is_noticed_within_a_recheck_interval(
+    database_url: str, inbox: workspaces.Signup, services: Services
+) -> None:
+    """A long poll whose client hung up ends by the next recheck, not at its timeout."""
+    quick = Services(
+        settings=make_settings(database_url, DISPATCH_WAIT_RECHECK_SECONDS=0.2),
+        db=services.db,
+        hub=services.hub,
+    )
+    gone = False
+
+    async def caller_gone() -> bool:
+        return gone
+
+    task = asyncio.create_task(
+        waits.wait_for_match(
+            quick,
+            key_id(inbox),
+            inbox.inbox.id,
+            a_wait(),
+            seconds=60,
+            cutoff=LONG_AGO,
+            caller_gone=caller_gone,
+        )
+    )
+    await asyncio.sleep(0.3)
+    assert not task.done()
+    gone = True
+    outcome = await asyncio.wait_for(task, 2)
+    assert outcome.match is None
