@@ -212,14 +212,35 @@ async def ingest(services: Services, raw: bytes, envelope: Envelope) -> IngestRe
         folder=folder,
         quota=limits.daily_quota,
     )
-    hub = services.hub
-    deliveries, rejected = await services.db.run_write(_store_all, job, hub)
+    # Once queued, the write commits whether or not the caller still waits (an SMTP client
+    # that hangs up after its final dot), so the wake-up must not depend on the caller either.
+    storing = asyncio.ensure_future(_store_and_wake(services, job))
+    _STORING.add(storing)
+    storing.add_done_callback(_stored)
+    deliveries, rejected = await asyncio.shield(storing)
     if not deliveries:
         raise UnknownRecipient()
+    return IngestResult(deliveries=tuple(deliveries), rejected=rejected)
+
+
+_STORING: set[asyncio.Future[tuple[list[Delivery], tuple[str, ...]]]] = set()
+
+
+def _stored(storing: asyncio.Future[tuple[list[Delivery], tuple[str, ...]]]) -> None:
+    _STORING.discard(storing)
+    if not storing.cancelled():
+        storing.exception()  # seen by the caller, or nobody is left to see it
+
+
+async def _store_and_wake(
+    services: Services, job: _StoreJob
+) -> tuple[list[Delivery], tuple[str, ...]]:
+    hub = services.hub
+    deliveries, rejected = await services.db.run_write(_store_all, job, hub)
     for delivery in deliveries:
         if not delivery.duplicate:
             hub.publish_local(delivery.inbox_id, delivery.stored)
-    return IngestResult(deliveries=tuple(deliveries), rejected=rejected)
+    return deliveries, rejected
 
 
 def _prepare(raw: bytes, envelope: Envelope, limits: Inbound) -> tuple[ParsedMessage, str]:

@@ -427,3 +427,22 @@ async def test_a_caller_that_left_is_noticed_within_a_recheck_interval(
     gone = True
     outcome = await asyncio.wait_for(task, 2)
     assert outcome.match is None
+
+
+async def test_an_ingest_whose_caller_left_still_wakes_the_waiters(
+    services: Services, inbox: workspaces.Signup
+) -> None:
+    """An SMTP client that hangs up after its final dot cancels the ingest's caller, but not
+    the commit: the waiters must hear of it then, not at the next recheck."""
+    task = await open_wait(services, inbox, a_wait())
+    leaving = asyncio.create_task(
+        ingest(
+            services,
+            make_mail("bot@dispatch.test", subject="left"),
+            Envelope(("bot@dispatch.test",)),
+        )
+    )
+    await asyncio.sleep(0)  # the write is queued
+    leaving.cancel()
+    outcome = await asyncio.wait_for(task, 2)  # the recheck would come after 5 s
+    assert outcome.match is not None and outcome.match.message.subject == "left"
