@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import email.errors
 import email.policy
+import re
 from email.header import decode_header
 from email.message import Message
 
@@ -47,6 +48,8 @@ __all__ = [
 # times slower, and we only decode the few headers we store.
 _POLICY = email.policy.compat32
 _STORED_HEADERS = frozenset({"subject", "from", "message-id", "to", "cc"})
+# Header text decoded (the rest of a longer value is dropped; the raw message keeps it).
+MAX_DECODED_HEADER_CHARS = 32 * 1024
 _HEADER_NAMES = {"from": "From", "to": "To", "cc": "Cc"}
 
 
@@ -118,8 +121,14 @@ def parse_message(raw: bytes, *, max_parts: int, max_depth: int) -> ParsedMessag
 
 
 def storable(text: str) -> str:
-    """Text PostgreSQL can store: NUL characters become U+FFFD (the raw bytes keep them)."""
-    return text.replace("\x00", "\ufffd")
+    """Text every database stores and JSON carries: NUL characters and lone surrogates (what
+    UTF-7, `+2D0-`, decodes to) become U+FFFD; the raw bytes keep what was sent."""
+    if text.isascii():
+        return text.replace("\x00", "\ufffd") if "\x00" in text else text
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _payload_size(part: Message) -> int:
@@ -194,9 +203,12 @@ def _from_8bit(value: str) -> str:
 
 
 def _decode_words(value: str) -> str:
-    """Decode RFC 2047 encoded-words, leaving the text around them as it is."""
+    """Decode RFC 2047 encoded-words, leaving the text around them as it is. Only the first
+    MAX_DECODED_HEADER_CHARS: the email package's decoder takes time quadratic in the number
+    of words (an 8 MB subject of encoded-words held a core for minutes)."""
     if "=?" not in value:
         return value
+    value = value[:MAX_DECODED_HEADER_CHARS]
     try:
         chunks = decode_header(value)
     except (ValueError, email.errors.HeaderParseError):
