@@ -32,6 +32,7 @@ from dispatch_client.extract.mime import (
     leaf_parts,
     parse_bytes,
 )
+from dispatch_server.mail import boundaries
 from dispatch_server.mail.addresses import display_address, parse_addresses
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
 # compat32 keeps headers as raw strings; the header registry of policy.default is several
 # times slower, and we only decode the few headers we store.
 _POLICY = email.policy.compat32
+boundaries.install()
 _STORED_HEADERS = frozenset({"subject", "from", "message-id", "to", "cc"})
 _HEADER_NAMES = {"from": "From", "to": "To", "cc": "Cc"}
 
