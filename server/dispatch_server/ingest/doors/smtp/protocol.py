@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import re
 from typing import TYPE_CHECKING, Any, AnyStr
 
 import attrs
@@ -32,6 +33,15 @@ MESSAGE_TOO_BIG = "552 5.3.4 Message too big"
 NO_MEMORY = "452 4.3.1 Insufficient system storage, try again later"
 NO_MEMORY_MIDWAY = "421 4.3.1 Insufficient system storage, try again later"
 MUST_STARTTLS = "530 5.7.0 Must issue a STARTTLS command first"
+
+
+# The usual MAIL FROM / RCPT TO argument: a dot-atom address in angle brackets, then nothing
+# or parameters after spaces. aiosmtpd reads each with the email package's RFC 5322 header
+# parser, about 40 us a command; for these the parser's answer is the match (see _getaddr).
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(
+    rf"<(?P<local>{_ATOM}(?:\.{_ATOM})*)@{_ATOM}(?:\.{_ATOM})*>(?:[ \t]+(?=[^ \t(])|$)"
+)
 
 
 class Goodbye(BaseException):
@@ -177,6 +187,14 @@ class DoorProtocol(SMTP):
             self.bad_left -= 1
             if self.bad_left < 1:
                 raise Goodbye(TOO_MANY_ERRORS)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        plain = _PLAIN_ADDRESS.match(arg)
+        if plain is None:
+            return super()._getaddr(arg)
+        if self.local_part_limit and len(plain.group("local")) > self.local_part_limit:
+            return None, None
+        return arg[1 : arg.index(">")], arg[plain.end() :]
 
     async def _needs_tls(self) -> bool:
         if not self.state.settings.require_tls or self._tls_protocol is not None:
