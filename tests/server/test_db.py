@@ -78,3 +78,9 @@ async def test_sqlite_commits_are_durable(tmp_path: Path) -> None:
     finally:
         await db.dispose()
     assert pragmas == ("wal", 2)  # 2 = FULL: the WAL is synced at every commit
+
+
+async def test_a_short_read_sees_what_was_committed(db: Database) -> None:
+    await db.run_write(insert_workspace, "short-read")
+    names = await db.run_short_read(lambda conn: list(conn.scalars(sa.select(t.workspaces.c.name))))
+    assert "short-read" in names

@@ -41,6 +41,13 @@ class Database:
         """Run `fn(connection, *args, **kwargs)` in one read transaction (one snapshot)."""
         return await self._backend.run_read(fn, *args, **kwargs)
 
+    async def run_short_read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`run_read` for a read of a few rows by index that must not wait for anything. On
+        SQLite it runs on the event loop's thread, as the writer's statements do: in WAL mode
+        a read takes no lock a writer holds, and the hand-off to a reader thread and back
+        cost more than the query (the SMTP door's check at every RCPT)."""
+        return await self._backend.run_short_read(fn, *args, **kwargs)
+
     async def run_write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn(connection, *args, **kwargs)` in one write transaction; return its result
         once committed. On SQLite, several writes may share one commit (group commit), so a

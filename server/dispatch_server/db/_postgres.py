@@ -27,6 +27,9 @@ class PostgresBackend:
         async with self.engine.connect() as conn, conn.begin():
             return await conn.run_sync(fn, *args, **kwargs)
 
+    async def run_short_read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await self.run_read(fn, *args, **kwargs)
+
     async def run_write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         async with self.engine.begin() as conn:
             return await conn.run_sync(fn, *args, **kwargs)

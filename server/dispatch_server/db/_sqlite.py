@@ -34,6 +34,9 @@ class SqliteBackend:
             self._readers, functools.partial(self._read_in_thread, fn, args, kwargs)
         )
 
+    async def run_short_read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return self._read_in_thread(fn, args, kwargs)  # on the event loop's thread
+
     def _read_in_thread(
         self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> T:

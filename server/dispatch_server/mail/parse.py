@@ -33,6 +33,7 @@ from dispatch_client.extract.mime import (
     leaf_parts,
     parse_bytes,
 )
+from dispatch_server.mail import boundaries
 from dispatch_server.mail.addresses import display_address, parse_addresses
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
 # compat32 keeps headers as raw strings; the header registry of policy.default is several
 # times slower, and we only decode the few headers we store.
 _POLICY = email.policy.compat32
+boundaries.install()
 _STORED_HEADERS = frozenset({"subject", "from", "message-id", "to", "cc"})
 # Header text decoded (the rest of a longer value is dropped; the raw message keeps it).
 MAX_DECODED_HEADER_CHARS = 32 * 1024

@@ -63,7 +63,7 @@ class IngestHandler:
             return TOO_MANY_RECIPIENTS
         quota = self.services.settings.inbound.daily_quota
         try:
-            refusal = await self.services.db.run_read(check_recipient, address, quota)
+            refusal = await self.services.db.run_short_read(check_recipient, address, quota)
         except Exception:
             log.exception("recipient check failed; asking the sender to retry")
             return TEMPORARY_FAILURE
