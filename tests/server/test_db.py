@@ -12,6 +12,8 @@ from dispatch_server.core.clock import utcnow
 from dispatch_server.core.ids import new_id
 from dispatch_server.db import Database
 from dispatch_server.db import tables as t
+from dispatch_server.db._sqlite import SqliteBackend
+from dispatch_server.migrations import upgrade
 
 pytestmark = pytest.mark.anyio
 
@@ -84,3 +86,35 @@ async def test_a_short_read_sees_what_was_committed(db: Database) -> None:
     await db.run_write(insert_workspace, "short-read")
     names = await db.run_short_read(lambda conn: list(conn.scalars(sa.select(t.workspaces.c.name))))
     assert "short-read" in names
+
+
+async def test_a_batch_whose_begin_fails_fails_whole_and_at_once(tmp_path: Path) -> None:
+    """BEGIN (or COMMIT) failing is no job's fault: every job of the batch gets that error,
+    without each trying the same lock again alone (64 tries of a 10 s busy_timeout)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'locked.db'}"
+    await upgrade(url)
+    db = Database(url)
+    backend = db._backend
+    assert isinstance(backend, SqliteBackend)
+    writer = backend._writer
+    begins = 0
+    real_begin = writer._begin
+
+    def failing_begin() -> tuple[sa.Connection, sa.RootTransaction]:
+        nonlocal begins
+        begins += 1
+        if begins == 1:  # the batch's BEGIN
+            raise sa.exc.OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+        return real_begin()
+
+    writer._begin = failing_begin  # type: ignore[method-assign]
+    try:
+        names = [f"ok-{i}" for i in range(5)]
+        results = await asyncio.gather(
+            *(db.run_write(insert_workspace, name) for name in names), return_exceptions=True
+        )
+        assert all(isinstance(r, sa.exc.OperationalError) for r in results), results
+        assert begins == 1  # no job tried again alone
+        assert isinstance(await db.run_write(insert_workspace, "after"), str)  # writes go on
+    finally:
+        await db.dispose()

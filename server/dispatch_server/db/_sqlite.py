@@ -145,30 +145,42 @@ class _SqliteWriter:
             self._draining = None
 
     async def _run_batch(self, batch: list[_WriteJob]) -> None:
-        if len(batch) > 1:
-            try:
-                results = await self._transaction(batch)
-            except Exception:
-                pass  # one of them failed: each runs alone below, so only that one fails
-            else:
-                for job, result in zip(batch, results, strict=True):
-                    _settle(job.future, result, None)
+        try:
+            results = await self._transaction(batch)
+        except _JobFailed as failed:
+            if len(batch) == 1:
+                _settle(batch[0].future, None, failed.error)
                 return
-        for job in batch:
-            try:
-                (result,) = await self._transaction([job])
-            except Exception as exc:
+            # One of them failed: each runs alone, so only that one fails.
+            for job in batch:
+                try:
+                    (result,) = await self._transaction([job])
+                except _JobFailed as alone:
+                    _settle(job.future, None, alone.error)
+                except Exception as exc:
+                    _settle(job.future, None, exc)
+                else:
+                    _settle(job.future, result, None)
+        except Exception as exc:
+            # BEGIN or COMMIT failed (another process held the write lock past busy_timeout,
+            # the disk is full): every job of the batch fails alike, at once, rather than
+            # each waiting for the same lock again on its own.
+            for job in batch:
                 _settle(job.future, None, exc)
-            else:
+        else:
+            for job, result in zip(batch, results, strict=True):
                 _settle(job.future, result, None)
 
     async def _transaction(self, jobs: list[_WriteJob]) -> list[Any]:
+        """Run the jobs in one transaction; a job's own exception comes as _JobFailed."""
         loop = asyncio.get_running_loop()
         conn, transaction = await loop.run_in_executor(self._thread, self._begin)
         try:
             results = [job.fn(conn, *job.args) for job in jobs]
-        except BaseException:
+        except BaseException as exc:
             await loop.run_in_executor(self._thread, _end, conn, transaction.rollback)
+            if isinstance(exc, Exception):
+                raise _JobFailed(exc) from exc
             raise
         await loop.run_in_executor(self._thread, _end, conn, transaction.commit)
         return results
@@ -180,6 +192,12 @@ class _SqliteWriter:
         except BaseException:
             conn.close()
             raise
+
+
+class _JobFailed(Exception):
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 def _end(conn: sa.Connection, finish: Callable[[], None]) -> None:
