@@ -202,10 +202,13 @@ def folder_clause(folder: FolderFilter) -> sa.ColumnElement[bool]:
     return t.message_security.c.folder == folder
 
 
-def messages_of(inbox_id: str, cutoff: datetime) -> sa.Select[Any]:
-    """The inbox's messages still within retention, with their folder."""
+def messages_of(
+    inbox_id: str, cutoff: datetime, columns: Sequence[sa.ColumnElement[Any]] | None = None
+) -> sa.Select[Any]:
+    """The inbox's messages still within retention, with their folder (`columns` of them:
+    the whole message unless given)."""
     return (
-        sa.select(*MESSAGE_COLUMNS)
+        sa.select(*(MESSAGE_COLUMNS if columns is None else columns))
         .join(t.message_security, t.message_security.c.message_id == t.messages.c.id)
         .where(t.messages.c.inbox_id == inbox_id, t.messages.c.received_at >= cutoff)
     )
@@ -255,11 +258,7 @@ def list_messages(
     cutoff: datetime,
 ) -> Page[MessageSummary]:
     """Summaries of the inbox's messages, newest first."""
-    query = (
-        sa.select(*SUMMARY_COLUMNS)
-        .join(t.message_security, t.message_security.c.message_id == _m.c.id)
-        .where(_m.c.inbox_id == inbox_id, _m.c.received_at >= cutoff, folder_clause(folder))
-    )
+    query = messages_of(inbox_id, cutoff, SUMMARY_COLUMNS).where(folder_clause(folder))
     rows, next_cursor = page(conn, query, _m, "message", limit=limit, cursor=cursor)
     return Page([MessageSummary.of(row) for row in rows], next_cursor)
 
