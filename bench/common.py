@@ -144,7 +144,11 @@ class DevServer:
 
     def stop(self) -> None:
         self.process.terminate()
-        self.process.wait(timeout=10)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # thousands of open waits answered at shutdown
+            self.process.kill()
+            self.process.wait()
 
 
 def start_dev_server(extra_env: dict[str, str] | None = None) -> DevServer:

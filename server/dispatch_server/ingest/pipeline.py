@@ -212,35 +212,38 @@ async def ingest(services: Services, raw: bytes, envelope: Envelope) -> IngestRe
         folder=folder,
         quota=limits.daily_quota,
     )
+    hub = services.hub
     # Once queued, the write commits whether or not the caller still waits (an SMTP client
     # that hangs up after its final dot), so the wake-up must not depend on the caller either.
-    storing = asyncio.ensure_future(_store_and_wake(services, job))
-    _STORING.add(storing)
-    storing.add_done_callback(_stored)
-    deliveries, rejected = await asyncio.shield(storing)
+    storing = asyncio.ensure_future(services.db.run_write(_store_all, job, hub))
+    try:
+        deliveries, rejected = await asyncio.shield(storing)
+    except asyncio.CancelledError:
+        _ORPHANS.add(storing)
+        storing.add_done_callback(functools.partial(_wake_after_orphaned_write, hub))
+        raise
+    # Woken here, not by the write: the caller's answer (the SMTP 250) goes out before the
+    # waiters it wakes run.
+    _wake(hub, deliveries)
     if not deliveries:
         raise UnknownRecipient()
     return IngestResult(deliveries=tuple(deliveries), rejected=rejected)
 
 
-_STORING: set[asyncio.Future[tuple[list[Delivery], tuple[str, ...]]]] = set()
+_Stored = tuple[list[Delivery], tuple[str, ...]]
+_ORPHANS: set[asyncio.Future[_Stored]] = set()  # writes whose caller left, until they end
 
 
-def _stored(storing: asyncio.Future[tuple[list[Delivery], tuple[str, ...]]]) -> None:
-    _STORING.discard(storing)
-    if not storing.cancelled():
-        storing.exception()  # seen by the caller, or nobody is left to see it
-
-
-async def _store_and_wake(
-    services: Services, job: _StoreJob
-) -> tuple[list[Delivery], tuple[str, ...]]:
-    hub = services.hub
-    deliveries, rejected = await services.db.run_write(_store_all, job, hub)
+def _wake(hub: Hub, deliveries: Iterable[Delivery]) -> None:
     for delivery in deliveries:
         if not delivery.duplicate:
             hub.publish_local(delivery.inbox_id, delivery.stored)
-    return deliveries, rejected
+
+
+def _wake_after_orphaned_write(hub: Hub, storing: asyncio.Future[_Stored]) -> None:
+    _ORPHANS.discard(storing)
+    if not storing.cancelled() and storing.exception() is None:
+        _wake(hub, storing.result()[0])
 
 
 def _prepare(raw: bytes, envelope: Envelope, limits: Inbound) -> tuple[ParsedMessage, str]:
