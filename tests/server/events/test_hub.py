@@ -4,7 +4,7 @@ cursor order, and the key check that a wait in memory still makes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -83,14 +83,18 @@ async def deliver(services: Services, text: str = "Your code is 314159", **mail:
     return result.deliveries[0].message_id
 
 
+async def never_gone() -> bool:
+    return False
+
+
 async def open_wait(
-    services: Services, signup: workspaces.Signup, wait: waits.WaitFilter, seconds: float = 10
+    services: Services,
+    signup: workspaces.Signup,
+    wait: waits.WaitFilter,
+    seconds: float = 10,
+    caller_gone: Callable[[], Awaitable[bool]] = never_gone,
 ) -> asyncio.Task[waits.WaitOutcome]:
     """A wait that has made its first look and is subscribed."""
-
-    async def never_gone() -> bool:
-        return False
-
     task = asyncio.create_task(
         waits.wait_for_match(
             services,
@@ -99,7 +103,7 @@ async def open_wait(
             wait,
             seconds=seconds,
             cutoff=LONG_AGO,
-            caller_gone=never_gone,
+            caller_gone=caller_gone,
         )
     )
     await asyncio.sleep(0.2)
@@ -212,9 +216,6 @@ async def test_after_a_cursor_the_oldest_new_message_comes_first_and_none_is_ski
 async def open_wait_or_answer(
     services: Services, signup: workspaces.Signup, wait: waits.WaitFilter
 ) -> waits.WaitOutcome:
-    async def never_gone() -> bool:
-        return False
-
     return await waits.wait_for_match(
         services,
         key_id(signup),
@@ -411,19 +412,7 @@ async def test_a_caller_that_left_is_noticed_within_a_recheck_interval(
     async def caller_gone() -> bool:
         return gone
 
-    task = asyncio.create_task(
-        waits.wait_for_match(
-            quick,
-            key_id(inbox),
-            inbox.inbox.id,
-            a_wait(),
-            seconds=60,
-            cutoff=LONG_AGO,
-            caller_gone=caller_gone,
-        )
-    )
-    await asyncio.sleep(0.3)
-    assert not task.done()
+    task = await open_wait(quick, inbox, a_wait(), seconds=60, caller_gone=caller_gone)
     gone = True
     outcome = await asyncio.wait_for(task, 2)
     assert outcome.match is None
