@@ -42,6 +42,8 @@ check: lint docs test
 bench: install
 	$(BIN)/python -m bench.ingest_throughput
 	$(BIN)/python -m bench.otp_latency
+	$(BIN)/python -m bench.wait_herd --waiters 1000 --inboxes 1
+	$(BIN)/python -m bench.smtp_vs_maildev --runs 1  # needs node and npm
 
 clean:
 	rm -rf $(VENV) site .dispatch .pytest_cache .mypy_cache .ruff_cache
