@@ -18,30 +18,15 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
-from dispatch_server.auth.api_keys import KeyRefused
-from dispatch_server.db import tables as t
+from dispatch_server.auth.api_keys import KeyRefused, active_among
 
 if TYPE_CHECKING:
     from dispatch_server.db import Database
 
 log = logging.getLogger(__name__)
-
-_ACTIVE = sa.select(t.api_keys.c.id).where(
-    t.api_keys.c.id.in_(sa.bindparam("ids", expanding=True)), t.api_keys.c.revoked_at.is_(None)
-)
-
-
-def active_among(conn: sa.Connection, key_ids: Iterable[str]) -> set[str]:
-    """Which of these keys exist and are not revoked."""
-    ids, active = list(key_ids), set[str]()
-    for start in range(0, len(ids), 1000):  # within every backend's limit of bound values
-        active.update(conn.scalars(_ACTIVE, {"ids": ids[start : start + 1000]}))
-    return active
 
 
 def revoked_error() -> KeyRefused:

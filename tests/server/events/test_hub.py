@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from dispatch_server.auth.api_keys import active_among
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import Unauthorized
 from dispatch_server.core.pagination import Cursor
@@ -18,7 +19,7 @@ from dispatch_server.db import Database
 from dispatch_server.db import tables as t
 from dispatch_server.domain import messages, waits, workspaces
 from dispatch_server.events.hub import Arrival, Hub, inboxes_with_mail_since
-from dispatch_server.events.keys import ActiveKeys, active_among
+from dispatch_server.events.keys import ActiveKeys
 from dispatch_server.ingest.pipeline import Envelope, ingest
 from dispatch_server.services import Services
 from tests.conftest import make_settings
