@@ -7,7 +7,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dispatch_server.core.clock import utcnow
 from dispatch_server.db import dialect
 from dispatch_server.db import tables as t
 
@@ -42,11 +41,6 @@ def take_inbound(conn: sa.Connection, workspace_id: str, day: date, limit: int) 
     return result.rowcount == 1
 
 
-def inbound_left(conn: sa.Connection, workspace_id: str, limit: int) -> int:
-    used = conn.scalar(
-        sa.select(t.workspace_quotas.c.inbound_count).where(
-            t.workspace_quotas.c.workspace_id == workspace_id,
-            t.workspace_quotas.c.day == utcnow().date(),
-        )
-    )
-    return limit - (used or 0)
+def inbound_left(used_today: int | None, limit: int) -> int:
+    """What is left of the day's inbound quota, given its row's count (None: no row yet)."""
+    return limit - (used_today or 0)

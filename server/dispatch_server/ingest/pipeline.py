@@ -83,22 +83,20 @@ class InboxRef:
 
 # Statements on the ingest path are built once and executed with parameters: building them
 # per message (`.values(**row)`) cost more than SQLite took to run them.
-_FIND_INBOXES = sa.select(t.inboxes.c.id, t.inboxes.c.workspace_id, t.inboxes.c.address).where(
-    t.inboxes.c.address.in_(sa.bindparam("addresses", expanding=True))
-)
+_INBOXES = sa.select(t.inboxes.c.id, t.inboxes.c.workspace_id, t.inboxes.c.address)
 # The recipients' inboxes. On PostgreSQL their rows are locked until commit, so ingests into
 # one inbox take their received_at and commit in the same order, which readers and waiters
 # that resume after a (received_at, id) position rely on. SQLite has one writer anyway. Every
 # ingest takes its locks in one order (these rows by workspace, then the quota rows in the
 # same workspace order, see _store_all), so two multi-recipient ingests cannot deadlock.
-_LOCK_TARGETS = _FIND_INBOXES.order_by(t.inboxes.c.workspace_id, t.inboxes.c.id).with_for_update(
-    of=t.inboxes, key_share=True
+_LOCK_TARGETS = (
+    _INBOXES.where(t.inboxes.c.address.in_(sa.bindparam("addresses", expanding=True)))
+    .order_by(t.inboxes.c.workspace_id, t.inboxes.c.id)
+    .with_for_update(of=t.inboxes, key_share=True)
 )
 # The same for the usual single recipient: an expanding IN is re-rendered at every execution.
-_LOCK_TARGET = (
-    sa.select(t.inboxes.c.id, t.inboxes.c.workspace_id, t.inboxes.c.address)
-    .where(t.inboxes.c.address == sa.bindparam("address"))
-    .with_for_update(of=t.inboxes, key_share=True)
+_LOCK_TARGET = _INBOXES.where(t.inboxes.c.address == sa.bindparam("address")).with_for_update(
+    of=t.inboxes, key_share=True
 )
 
 
@@ -155,7 +153,7 @@ def check_recipient(conn: sa.Connection, address: str, quota_limit: int) -> Doma
     ).first()
     if row is None:
         return UnknownRecipient()
-    if quota_limit - (row.inbound_count or 0) <= 0:
+    if quotas.inbound_left(row.inbound_count, quota_limit) <= 0:
         return quota_used_up()
     return None
 
