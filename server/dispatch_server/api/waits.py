@@ -17,6 +17,7 @@ from dispatch_server.core.pagination import Cursor
 from dispatch_server.domain import messages, waits
 from dispatch_server.http import params
 from dispatch_server.http.endpoints import Call, Endpoint
+from dispatch_server.http.render import json_response
 from dispatch_server.http.shapes import field, to_json
 
 KIND = params.choice("kind", waits.WAIT_KINDS, default="message")
@@ -93,9 +94,13 @@ async def wait(call: Call[None]) -> WaitResult | Response:
     )
     arrival = outcome.arrival
     if arrival is not None:
-        # Every waiter this arrival matched gets the same answer: rendered once for all.
+        # Every waiter this arrival matched gets the same answer: rendered once for all,
+        # unless it is large enough to be streamed (then each waiter streams its own).
         if arrival.rendered is None:
-            arrival.rendered = bytes(JSONResponse(to_json(WaitResult.of_match(arrival.found))).body)
+            response = json_response(to_json(WaitResult.of_match(arrival.found)), 200)
+            if not isinstance(response, JSONResponse):
+                return response
+            arrival.rendered = bytes(response.body)
         return Response(arrival.rendered, media_type="application/json")
     if outcome.match is not None:
         return WaitResult.of_match(outcome.match)

@@ -205,3 +205,21 @@ def test_the_from_filter_reads_the_address_never_the_display_name(
         _deliver_raw(inbox, "GitHub <noreply@github.com>", "777888")
         answer = waiting.result().json()
     assert answer["otp"]["code"] == "777888"
+
+
+def test_a_large_answer_to_a_woken_wait_is_streamed(live_server: LiveServer) -> None:
+    """Judged in memory or read from the database, a wait's answer with megabytes of body
+    goes out in slices (the event loop free between two), and reads the same."""
+    inbox = InboxClient(live_server, "wait-large")
+    text = "Your code is 246810. " + "long body " * 200_000  # 2 MB
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(inbox.get, "/wait", kind="otp", timeout=5)
+        time.sleep(0.3)  # the wait is open: the arrival is judged in memory
+        message_id = inbox.deliver(subject="Big", text=text)
+        woken = waiting.result()
+    looked = inbox.get("/wait", kind="otp", timeout=0)  # the database's answer
+    for answer in (woken, looked):
+        assert answer.status_code == 200
+        assert answer.headers.get("transfer-encoding") == "chunked", answer.headers
+        assert answer.json()["message"]["id"] == message_id
+    assert woken.json() == looked.json()
