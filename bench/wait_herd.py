@@ -159,6 +159,35 @@ async def run(args: argparse.Namespace, server: DevServer) -> None:
     began = time.perf_counter()
     inboxes = await make_inboxes(server, args.inboxes)
     progress(f"{len(inboxes)} inboxes made in {time.perf_counter() - began:.1f} s")
+    after: list[float] = []
+    for number in range(args.rounds):
+        round_after, per_wait, rss = await one_round(args, server, inboxes, serial=number)
+        after += round_after
+        progress(
+            f"round {number + 1}: p50 {percentile(round_after, 50):.1f} ms, "
+            f"p99 {percentile(round_after, 99):.1f} ms"
+        )
+        if number == 0:
+            first_per_wait, first_rss = per_wait, rss
+    rounds = f" in {args.rounds} rounds" if args.rounds > 1 else ""
+    print(
+        f"{args.waiters} waits on {len(inboxes)} inbox(es){rounds}: after 250 "
+        f"min {min(after):.1f} ms, p50 {percentile(after, 50):.1f} ms, "
+        f"p99 {percentile(after, 99):.1f} ms, max {max(after):.1f} ms; "
+        f"server RSS {first_rss[0] / 2**20:.0f} -> {first_rss[1] / 2**20:.0f} MiB "
+        f"({first_per_wait / 1024:.1f} KiB per open wait)"
+    )
+
+
+async def one_round(
+    args: argparse.Namespace,
+    server: DevServer,
+    inboxes: list[tuple[str, str, str]],
+    *,
+    serial: int,
+) -> tuple[list[float], float, tuple[int, int]]:
+    """Open the waits, send one mail per inbox, and return each wait's time after the 250,
+    the memory per open wait and the server's RSS before and with the waits open."""
     host, port = server.base_url.removeprefix("http://").rsplit(":", 1)
     since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     waiters = [
@@ -182,18 +211,17 @@ async def run(args: argparse.Namespace, server: DevServer) -> None:
     rss_open = rss_bytes(server.process.pid)
     assert not any(w.answered.done() for w in waiters), "a wait was answered before any mail"
 
+    first = serial * len(inboxes)
     mails = [
-        (i, address, otp_mail(address, f"{100000 + n}", n))
+        (i, address, otp_mail(address, f"{100000 + first + n}", first + n))
         for n, (i, address, _) in enumerate(inboxes)
     ]
-    codes = {inbox_id: f"{100000 + n}" for n, (inbox_id, _, _) in enumerate(inboxes)}
+    codes = {inbox_id: f"{100000 + first + n}" for n, (inbox_id, _, _) in enumerate(inboxes)}
     replied: dict[str, float] = {}
     clients = max(1, min(args.smtp_clients, len(mails)))
-    started = time.perf_counter()
     await asyncio.gather(
         *(smtp_client(server.smtp_port, mails[c::clients], replied) for c in range(clients))
     )
-    sent = time.perf_counter() - started
     await asyncio.wait_for(asyncio.gather(*(w.answered for w in waiters)), timeout=600)
     for waiter in waiters:
         assert waiter.transport is not None
@@ -205,14 +233,7 @@ async def run(args: argparse.Namespace, server: DevServer) -> None:
         assert isinstance(otp, dict) and otp["code"] == codes[waiter.inbox_id], body
     after = [(w.answered_at - replied[w.inbox_id]) * 1000 for w in waiters]
     per_wait = (rss_open - rss_before) / len(waiters)
-    print(
-        f"{len(waiters)} waits on {len(inboxes)} inbox(es), {len(mails)} mails in {sent:.1f} s "
-        f"over {clients} SMTP connection(s): after 250 min {min(after):.1f} ms, "
-        f"p50 {percentile(after, 50):.1f} ms, "
-        f"p99 {percentile(after, 99):.1f} ms, max {max(after):.1f} ms; "
-        f"server RSS {rss_before / 2**20:.0f} -> {rss_open / 2**20:.0f} MiB "
-        f"({per_wait / 1024:.1f} KiB per open wait)"
-    )
+    return after, per_wait, (rss_before, rss_open)
 
 
 def main() -> None:
@@ -222,6 +243,9 @@ def main() -> None:
     parser.add_argument("--waiters", type=int, default=1000)
     parser.add_argument("--inboxes", type=int, default=1000)
     parser.add_argument("--smtp-clients", type=int, default=4)
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="herds one after another, on the same server (1)"
+    )
     parser.add_argument(
         "--settle", type=float, default=None, help="seconds for the waits to open (N/2000 + 1)"
     )

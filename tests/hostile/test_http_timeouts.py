@@ -88,6 +88,18 @@ def read_until_closed(conn: socket.socket, answered: threading.Event | None = No
     return answer
 
 
+def read_response(conn: socket.socket) -> bytes:
+    """One response with a Content-Length, read whole."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += conn.recv(65536)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+    while len(body) < length:
+        body += conn.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
 def trickle(conn: socket.socket, data: bytes, *, every: float, stop: threading.Event) -> None:
     """Send `data` a byte at a time until the server closes the connection."""
     for byte in data:
@@ -131,6 +143,34 @@ def test_a_trickling_request_head_is_cut_off_with_408(server: Server) -> None:
             stop.set()
             sender.join()
     answered_408(answer)
+    assert time.monotonic() - started < TIMEOUT + SLACK
+
+
+def test_pipelined_requests_are_answered_and_a_late_next_head_gets_408(server: Server) -> None:
+    """Two whole requests in one send get both their answers; a third head cut short in the
+    same send is the next request, whose head came in part: 408 once its time is up."""
+    started = time.monotonic()
+    health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    with server.connect() as conn:
+        conn.sendall(health + health + b"GET /health HTTP/1.1\r\nHo")
+        answer = read_until_closed(conn)
+    answers = answer.split(b"HTTP/1.1 ")[1:]
+    assert [a[:3] for a in answers] == [b"200", b"200", b"408"], answer
+    answered_408(b"HTTP/1.1 " + answers[2])
+    assert time.monotonic() - started < TIMEOUT + SLACK
+
+
+def test_the_head_deadline_starts_again_after_each_answer(server: Server) -> None:
+    """On a kept connection each request head has its own time, from the previous answer."""
+    health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    with server.connect() as conn:
+        for _ in range(3):
+            time.sleep(TIMEOUT * 0.6)  # three of them outlast one deadline in all
+            conn.sendall(health)
+            assert read_response(conn).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        answer = read_until_closed(conn)  # then nothing: closed, no 408 (no head began)
+    assert answer == b""
     assert time.monotonic() - started < TIMEOUT + SLACK
 
 

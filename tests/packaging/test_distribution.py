@@ -31,6 +31,7 @@ VERSION = source_version()
 SERVER_DISTRIBUTIONS = {
     "starlette",
     "uvicorn",
+    "httptools",
     "sqlalchemy",
     "alembic",
     "aiosmtpd",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 from pathlib import Path
 
 import pytest
@@ -118,3 +120,55 @@ async def test_a_batch_whose_begin_fails_fails_whole_and_at_once(tmp_path: Path)
         assert isinstance(await db.run_write(insert_workspace, "after"), str)  # writes go on
     finally:
         await db.dispose()
+
+
+def take_lock(path: Path) -> int:
+    fd = os.open(path, os.O_RDWR)  # it exists: the first write made it
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+async def test_writers_sharing_a_file_take_turns_by_the_kernel_lock(tmp_path: Path) -> None:
+    """Processes sharing a SQLite file hand the write lock over through a lock file, so the
+    next writer starts when the last one commits (SQLite's own wait sleeps and polls). Two
+    Databases on one file stand for two processes: each opens the lock file itself."""
+    path = tmp_path / "shared.db"
+    url = f"sqlite:///{path}"
+    await upgrade(url)
+    lock_path = Path(f"{path}-writelock")
+    first, second = Database(url), Database(url)
+    try:
+        await first.run_write(insert_workspace, "opens-the-lock-file")
+        holder = take_lock(lock_path)  # another process is writing: it holds the lock
+        write = asyncio.ensure_future(second.run_write(insert_workspace, "waits-its-turn"))
+        await asyncio.sleep(0.3)
+        assert not write.done()
+        names = await first.run_short_read(
+            lambda conn: list(conn.scalars(sa.select(t.workspaces.c.name)))
+        )
+        assert "waits-its-turn" not in names  # reads go on meanwhile
+        os.close(holder)  # releases its lock
+        assert isinstance(await asyncio.wait_for(write, 10), str)
+        # Both keep writing, in any order, each its own transaction.
+        await asyncio.gather(
+            *(
+                db.run_write(insert_workspace, f"{n}-{i}")
+                for i in range(20)
+                for n, db in (("a", first), ("b", second))
+            )
+        )
+        count = await first.run_read(
+            lambda conn: conn.scalar(sa.select(sa.func.count()).select_from(t.workspaces))
+        )
+        assert count == 42
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+async def test_an_in_memory_database_has_no_lock_file(tmp_path: Path) -> None:
+    from dispatch_server.db._sqlite import _lock_path
+
+    assert _lock_path("sqlite:///:memory:") is None
+    assert _lock_path("sqlite://") is None
+    assert _lock_path(f"sqlite:///{tmp_path / 'x.db'}") == f"{tmp_path / 'x.db'}-writelock"

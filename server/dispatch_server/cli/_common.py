@@ -150,7 +150,7 @@ class _Server(uvicorn.Server):
 
 
 def http_server(app: Starlette, http: Http) -> uvicorn.Server:
-    """uvicorn for the app, on h11 with the request deadlines of `http` (see
+    """uvicorn for the app, on httptools with the request deadlines of `http` (see
     dispatch_server.http.protocol)."""
     config = uvicorn.Config(
         app,

@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import attrs
 import sqlalchemy as sa
+
+if sys.platform != "win32":
+    import fcntl
 
 T = TypeVar("T")
 
@@ -19,13 +24,15 @@ class SqliteBackend:
     """Runs transaction functions with the plain sqlite3 driver, a hand-off to a thread per
     transaction rather than per statement (which is what bounds an async SQLite driver).
     Reads run on a small pool; writes with group commit (see `_SqliteWriter`), opened with
-    BEGIN IMMEDIATE so a writer in another process makes us wait via busy_timeout."""
+    BEGIN IMMEDIATE so a writer in another process makes us wait rather than fail later."""
 
     READERS = 4
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self._read_engine = _sqlite_engine(url, echo, self.READERS, begin="BEGIN")
-        self._writer = _SqliteWriter(_sqlite_engine(url, echo, 1, begin="BEGIN IMMEDIATE"))
+        self._writer = _SqliteWriter(
+            _sqlite_engine(url, echo, 1, begin="BEGIN IMMEDIATE"), _lock_path(url)
+        )
         self._readers = ThreadPoolExecutor(self.READERS, thread_name_prefix="sqlite-reader")
 
     async def run_read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -85,6 +92,22 @@ def _sqlite_engine(url: str, echo: bool, connections: int, *, begin: str) -> sa.
     return engine
 
 
+def _lock_path(url: str) -> str | None:
+    """The file whose lock Dispatch's processes take around a write transaction on the
+    database file of `url` (none for an in-memory database, or on Windows).
+
+    SQLite itself makes a writer wait for another process's write lock by sleeping and trying
+    again (1, 2, 5, 10… ms), so two SMTP processes sharing a file spent much of their time
+    asleep; a kernel lock wakes the next writer as soon as the last one commits.
+    """
+    database = sa.make_url(url).database
+    if sys.platform == "win32" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):  # a URI filename: SQLite's own locking alone
+        return None
+    return database + "-writelock"
+
+
 @attrs.frozen
 class _WriteJob:
     fn: Callable[..., Any]
@@ -111,8 +134,12 @@ class _SqliteWriter:
 
     MAX_BATCH = 64
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, lock_path: str | None) -> None:
         self._engine = engine
+        # Opened here, used by the writer thread only: see _lock_path.
+        self._lock = (
+            None if lock_path is None else os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        )
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._jobs: collections.deque[_WriteJob] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -135,6 +162,9 @@ class _SqliteWriter:
             await asyncio.shield(self._draining)
         self._thread.shutdown(wait=True)
         self._engine.dispose()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     async def _drain(self) -> None:
         try:
@@ -178,34 +208,48 @@ class _SqliteWriter:
         try:
             results = [job.fn(conn, *job.args) for job in jobs]
         except BaseException as exc:
-            await loop.run_in_executor(self._thread, _end, conn, transaction.rollback)
+            await loop.run_in_executor(self._thread, self._end, conn, transaction.rollback)
             if isinstance(exc, Exception):
                 raise _JobFailed(exc) from exc
             raise
-        await loop.run_in_executor(self._thread, _end, conn, transaction.commit)
+        await loop.run_in_executor(self._thread, self._end, conn, transaction.commit)
         return results
 
     def _begin(self) -> tuple[sa.Connection, sa.RootTransaction]:
-        conn = self._engine.connect()
+        """On the writer thread: the cross-process lock, then BEGIN IMMEDIATE."""
+        if self._lock is not None and sys.platform != "win32":
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
         try:
-            return conn, conn.begin()
+            conn = self._engine.connect()
+            try:
+                return conn, conn.begin()
+            except BaseException:
+                conn.close()
+                raise
         except BaseException:
-            conn.close()
+            self._unlock()
             raise
+
+    def _end(self, conn: sa.Connection, finish: Callable[[], None]) -> None:
+        """On the writer thread: commit or roll back, give the connection back (rolled back
+        if the commit failed), unlock."""
+        try:
+            finish()
+        finally:
+            try:
+                conn.close()
+            finally:
+                self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock is not None and sys.platform != "win32":
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
 
 
 class _JobFailed(Exception):
     def __init__(self, error: Exception) -> None:
         super().__init__(error)
         self.error = error
-
-
-def _end(conn: sa.Connection, finish: Callable[[], None]) -> None:
-    """Commit or roll back, then give the connection back (rolled back if the commit failed)."""
-    try:
-        finish()
-    finally:
-        conn.close()
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: Exception | None) -> None:
