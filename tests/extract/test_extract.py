@@ -39,7 +39,7 @@ def test_corpus_message(name: str) -> None:
         ("Your code is 482-913.", "482913"),
         ("Your code is 482 913.", "482913"),
         ("Verification code: 4 8 2 9 1 3", "482913"),
-        ("Your login code: a7k-92q", None),  # lower-case alphanumerics are not taken
+        ("Your login code: a7k-92q", "a7k92q"),  # as written: a code may be case-sensitive
         ("Your login code: A7K-92Q", "A7K92Q"),
         ("Code: 2026", "2026"),  # a year-like code still wins when it is the only candidate
     ],
@@ -398,3 +398,145 @@ def test_extract_message_skips_attachments_and_reads_the_subject() -> None:
     )
     result = extract_message(raw)
     assert [otp.code for otp in result.otps] == ["730184"]
+
+
+# --- codes of letters, kinds and confidence -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "kind"),
+    [
+        ("Your verification code:\nBCDFGH\nIt expires in 10 minutes.", "BCDFGH", "letters"),
+        ("Verification code: QWER-TYUI", "QWERTYUI", "letters"),
+        ("Your code is kQzXbW", "kQzXbW", "letters"),  # mixed case, as written
+        ("Sign-in code: 7hGq2Lk", "7hGq2Lk", "mixed"),
+        ("Your one-time code:\n482 913", "482913", "digits"),
+    ],
+)
+def test_codes_of_every_kind_are_returned_as_written(text: str, code: str, kind: str) -> None:
+    (best, *_) = extract(None, text, None).otps
+    assert (best.code, best.kind, best.confident) == (code, kind, True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Your verification CODE expires soon",  # a keyword in capitals
+        "Enter the code we sent to your PHONE now",  # capitals in a sentence
+        "Use your code to sign in to GitHub or LinkedIn",  # brand names in camel case
+        "Your code was sent to your iPhone",
+        "VERIFY YOUR ACCOUNT\nYour code is on its way",
+    ],
+)
+def test_words_in_capitals_or_camel_case_are_not_codes(text: str) -> None:
+    assert extract(None, text, None).otp is None
+
+
+def test_a_code_in_two_halves_on_its_own_line_needs_no_keyword() -> None:
+    assert extract(None, "Xin chào,\n142-226\nCảm ơn", None).otp == "142226"
+    assert extract(None, "Xin chào,\n142226\nCảm ơn", None).otp == "142226"
+
+
+def test_a_weak_candidate_is_reported_but_not_taken() -> None:
+    result = extract(None, "Ticket a7k92q was opened. Your code: none yet", None)
+    assert result.otp is None or result.otps[0].confident
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Twój kodu weryfikacyjnego: 552190", "552190"),  # Polish endings
+        ("Doğrulama kodunuz: 552190", "552190"),  # Turkish
+        ("Vahvistuskoodisi on 552190", "552190"),  # Finnish compound and ending
+        ("Din bekräftelsekod är 552190", "552190"),  # Swedish compound
+        ("Mã của bạn là 552190", "552190"),  # Vietnamese
+        ("Codul tău de verificare: 552190", "552190"),  # Romanian
+    ],
+)
+def test_code_words_are_read_with_their_endings_and_in_compounds(text: str, code: str) -> None:
+    assert extract(None, text, None).otp == code
+
+
+def test_a_vietnamese_promotion_is_no_code_word() -> None:
+    assert extract(None, "Chương trình khuyến mãi 552190 đồng", None).otp is None
+
+
+# --- wrappers -------------------------------------------------------------------------------
+
+DESTINATION = "https://id.example.org/verify?token=Zq9xP2mN7kL4vB8c&lang=pl"
+
+
+def _wrapped_by(kind: str) -> str:
+    from urllib.parse import quote
+
+    encoded = quote(DESTINATION, safe="")
+    if kind == "ses":
+        return f"https://abc123.r.eu-west-1.awstrack.me/L0/{encoded}/1/0102018c-1f/aGk=123"
+    if kind == "proofpoint-v2":
+        v2 = encoded.replace("%", "-").replace("-2F", "_")
+        return f"https://urldefense.proofpoint.com/v2/url?u={v2}&d=DwMFaQ&c=x&r=y&m=z&s=w&e="
+    if kind == "proofpoint-v3":
+        return f"https://urldefense.com/v3/__{DESTINATION}__;!!AbCdEf!gHiJkL$"
+    if kind == "barracuda":
+        return f"https://linkprotect.cudasvc.com/url?a={encoded}&c=E,1,xyz&typo=1"
+    if kind == "cisco":
+        return f"https://secure-web.cisco.com/1Hx7Zq9/{encoded}"
+    if kind == "mandrill":
+        import base64
+        import json as json_lib
+
+        inner = json_lib.dumps({"u": 1, "v": 2, "url": DESTINATION, "id": "a1"})
+        p = base64.b64encode(json_lib.dumps({"p": inner}).encode()).decode()
+        return f"https://mandrillapp.com/track/click/30107283/id.example.org?p={p}"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    "kind", ["ses", "proofpoint-v2", "proofpoint-v3", "barracuda", "cisco", "mandrill"]
+)
+def test_wrappers_of_documented_formats_are_unwrapped(kind: str) -> None:
+    html = f'<p><a href="{_wrapped_by(kind)}">Verify your email</a></p>'
+    assert extract(None, None, html).primary_link == DESTINATION
+
+
+def test_an_opaque_wrapper_is_the_link_and_may_hide_a_secret() -> None:
+    wrapped = "https://u123.ct.sendgrid.net/ls/click?upn=u001.aB3dE5fG7hJ9kL1mN3pQ5"
+    html = f'<p><a href="{wrapped}">Sign in to Acme</a></p>'
+    assert extract(None, None, html).primary_link == wrapped
+
+
+# --- links that are no call to action ------------------------------------------------------
+
+
+def test_a_footer_link_is_never_primary_even_with_an_action_stem_in_its_name() -> None:
+    html = (
+        "<p>Your order has shipped.</p>"
+        '<p>Powered by <a href="https://verifly.example/?ref=mail">Verifly</a></p>'
+    )
+    assert extract(None, None, html).primary_link is None
+
+
+def test_the_link_for_if_it_was_not_you_is_not_primary_in_html_either() -> None:
+    html = (
+        "<p>Your password was changed.</p><p>If this wasn't you, "
+        '<a href="https://acme.example/reset?token=Rt7xQ9mL2pZ5vK8n">reset it now</a>.</p>'
+    )
+    assert extract(None, None, html).primary_link is None
+
+
+def test_a_sign_in_button_without_a_secret_is_a_notification_not_a_magic_link() -> None:
+    notification = '<p>You have a new message.</p><a href="https://acme.example/login">Log in</a>'
+    assert extract(None, None, notification).primary_link is None
+    magic = '<a href="https://acme.example/login?token=Zq9xP2mN7kL4vB8c">Log in</a>'
+    assert extract(None, None, magic).primary_link == (
+        "https://acme.example/login?token=Zq9xP2mN7kL4vB8c"
+    )
+
+
+@pytest.mark.parametrize(
+    "anchor",
+    ["Accept the invitation", "Unlock my account", "Passwort zurücksetzen", "Potvrdit e-mail"],
+)
+def test_invitations_unlocks_and_resets_are_actions(anchor: str) -> None:
+    url = "https://acme.example/a/Zq9xP2mN7kL4vB8cW1"
+    assert extract(None, None, f'<a href="{url}">{anchor}</a>').primary_link == url

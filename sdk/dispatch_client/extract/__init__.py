@@ -62,13 +62,13 @@ __all__ = [
 class Extraction:
     """What was found in one message."""
 
-    otps: tuple[OtpMatch, ...]  # best first
+    otps: tuple[OtpMatch, ...]  # every candidate, best first; `confident` ones are taken
     links: tuple[LinkMatch, ...]  # in document order
 
     @property
     def otp(self) -> str | None:
-        """The best code, if any."""
-        return self.otps[0].code if self.otps else None
+        """The best code, if one is confident (see `OtpMatch.confident`)."""
+        return self.otps[0].code if self.otps and self.otps[0].confident else None
 
     @property
     def primary_link(self) -> str | None:

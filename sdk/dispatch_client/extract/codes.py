@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 import attrs
 
 from dispatch_client.extract.lexicon.codes import (
     BOOKING_CODE_KEYWORDS,
     CODE_KEYWORDS,
+    COMPOUND_CODE_KEYWORDS,
     GENERIC_CODE_KEYWORDS,
     NOT_CODE_AFTER_KEYWORD,
     NOT_CODE_BEFORE_KEYWORD,
+    SUFFIXED_CODE_KEYWORDS,
     WHOLE_WORD_CODE_KEYWORDS,
 )
 from dispatch_client.extract.lexicon.decoys import (
@@ -34,13 +37,23 @@ from dispatch_client.extract.text import MAX_SCAN_CHARS, line_bounds
 MAX_CANDIDATES = 500  # numbers and tokens judged per body
 
 
+CodeKind = Literal["digits", "letters", "mixed"]
+
+
 @attrs.frozen
 class OtpMatch:
     """A candidate one-time code: how likely it is the message's code, and where it was found."""
 
-    code: str  # separators removed, letters upper-cased
-    score: float  # 0..1
+    code: str  # separators removed, letters as written (a mixed-case code is case-sensitive)
+    score: float  # 0..1; from CONFIDENT_SCORE on, the code is taken (`confident`)
     source: str  # "subject" | "text" | "html"
+    kind: CodeKind = "digits"  # digits only, letters only, or both
+
+    @property
+    def confident(self) -> bool:
+        """Whether the code is sure enough to act on: `Extraction.otp`, the server's stored
+        codes and `wait_for_otp` give only these."""
+        return self.score >= CONFIDENT_SCORE
 
 
 @attrs.frozen
@@ -77,8 +90,10 @@ LONE_NUMBER_IN_SUBJECT = 0.3
 STANDALONE_BONUS = 0.05  # alone on its line, the way codes are shown
 TYPICAL_LENGTH_BONUS = 0.03
 ALPHANUMERIC_PENALTY = 0.05  # letters and digits are more often an id than a code
+LOWER_CASE_PENALTY = 0.1  # "a7k92q" in prose is more often an id than "A7K92Q"
 YEAR_LIKE_PENALTY = 0.3  # 1900-2099 is more often a year than a code
-MIN_SCORE = 0.3  # a candidate scoring less is no code
+CONFIDENT_SCORE = 0.3  # a code from here on is taken; below it a candidate is only reported
+MIN_SCORE = 0.15  # a candidate scoring less is not even reported
 
 # Characters searched for the words that make a keyword or a number no code.
 QUALIFIER_CHARS = 25  # before a generic keyword: "promo code", "zip code"
@@ -94,6 +109,8 @@ MAX_LABEL_CELL_WORDS = 4
 _KEYWORD_PATTERN = re.compile(alternation(words(CODE_KEYWORDS)))
 _GENERIC_KEYWORDS = frozenset(words(GENERIC_CODE_KEYWORDS))
 _WHOLE_WORD_KEYWORDS = frozenset(words(WHOLE_WORD_CODE_KEYWORDS))
+_COMPOUND_KEYWORDS = frozenset(words(COMPOUND_CODE_KEYWORDS))
+_SUFFIXED_KEYWORDS = frozenset(words(SUFFIXED_CODE_KEYWORDS)) | _COMPOUND_KEYWORDS
 _BOOKING_KEYWORDS = frozenset(words(BOOKING_CODE_KEYWORDS))
 # A generic code keyword named by the word before or after it: "promo code", "código postal".
 _NOT_CODE_BEFORE = re.compile(
@@ -138,14 +155,24 @@ _NUMERIC_SPAN = re.compile(
     r"[+(0-9](?:(?<=[+(])[0-9]|(?<=[0-9]))(?=[0-9 \-–./:,)]{2})"
     r"[0-9]*(?:(?:[ ]|[ ]?[-–./:,)][ ]?)[0-9]+)*"
 )
-# Upper-case letters and digits, both present ("K7QX2M", "WXK-2P9"); a first character
-# that is a digit needs a letter after it, and the other way round. Lower-case tokens like
-# "abc123" are more often ids in prose than codes.
-_ALNUM_TOKEN = re.compile(
-    r"[A-Z0-9](?<![\w-][A-Z0-9])"
-    r"(?:(?<=[0-9])(?=[A-Z0-9-]{0,8}[A-Z])|(?<=[A-Z])(?=[A-Z0-9-]{0,8}[0-9]))"
-    r"(?:[A-Z0-9]{2,3}-[A-Z0-9]{3,4}|[A-Z0-9]{3,7})(?![\w-])"
+# A token that may be a code of letters: letters and digits both ("K7QX2M", "WXK-2P9",
+# "a7k92q"), capitals only ("BCDFGH", "QWER-TYUI"), or mixed case with capitals inside
+# ("kQzXbW", but not "GitHub" or "iPhone"), at most one hyphen between two groups; not part of
+# a longer word, an address, a URL or a file name. Written to start with a character class,
+# checked behind it, so sre skips ahead fast.
+_TOKEN = re.compile(
+    r"[A-Za-z0-9](?<![\w\-/=?&.:@#%+][A-Za-z0-9])"
+    r"(?:(?<=[0-9])(?=[A-Za-z0-9-]{0,12}[A-Za-z])"
+    r"|(?<=[A-Za-z])(?=[A-Za-z0-9-]{0,12}[0-9])"
+    r"|(?<=[A-Z])(?=[A-Z-]{3,11}(?![A-Za-z0-9]))"
+    r"|(?=[A-Za-z]{0,8}[a-z][A-Z][A-Za-z]{0,8}[a-z][A-Z]))"
+    r"(?:[A-Za-z0-9]{3,11}|[A-Za-z0-9]{2,5}-[A-Za-z0-9]{2,6})"
+    r"(?![\w\-/=?&@#%+]|\.\w)"
 )
+# What stands between a keyword and a code of letters on one line: "Code: BCDFGH", "Your
+# code is BCDFGH" (not "VERIFY YOUR ACCOUNT").
+_JUST_AFTER_KEYWORD = re.compile(r"\s*(?:[:：]|(?:is|ist|est|es|é|è)\s)[\s:：\-–—]*$")
+_LETTERS_ONLY_MIN, _LETTERS_ONLY_MAX = 4, 10
 _DATE_SHAPE = re.compile(
     r"^(\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}:\d{2}(:\d{2})?|\d{1,2}[./]\d{4}|\d{4}[./]\d{1,2})$"
 )
@@ -154,6 +181,8 @@ _CODE_GROUPS = re.compile(
     r"^(\d{3}[ -]\d{3}|\d{4}[ -]\d{4}|\d{2}[ -]\d{2}[ -]\d{2}|\d(?: \d){3,7}"
     r"|\d{4}[ -]\d{2}|\d{2}[ -]\d{4}|\d{3}[ -]\d{4}|\d{4}[ -]\d{3})$"
 )
+# A typical code in two halves ("142-226", "142 226"), which reads as one without a keyword.
+_HALVES = re.compile(r"^\d{3}[ \-–]\d{3}$")
 _NOT_DIGIT = re.compile(r"[^0-9]")
 # Decimal digits of other scripts: Arabic-Indic ٤, Persian ۴, Devanagari ४, fullwidth ４ …, in
 # runs short enough for int(). A leading single character class is scanned for fast, a repeat
@@ -168,7 +197,11 @@ class _Candidate:
     code: str
     start: int
     end: int
-    alphanumeric: bool
+    kind: CodeKind
+
+    @property
+    def alphanumeric(self) -> bool:
+        return self.kind != "digits"
 
 
 class _Message:
@@ -228,7 +261,8 @@ class _Source:
             word = match.group()
             left, right = match.span()
             if (word.isascii() or word in _WHOLE_WORD_KEYWORDS) and (
-                _letter(lower, left - 1) or _letter(lower, right)
+                (_letter(lower, left - 1) and word not in _COMPOUND_KEYWORDS)
+                or (_letter(lower, right) and word not in _SUFFIXED_KEYWORDS)
             ):
                 continue
             if ("code" in word or word in _GENERIC_KEYWORDS) and (
@@ -244,6 +278,15 @@ class _Source:
         if found and _PROMO_LINE.search(lower):
             return []  # "Take an extra 25% off with code" / "WINTER25"
         return found
+
+
+def _keyword_end(line: str, where: int) -> int:
+    """Where the keyword found at `where` on the line ends."""
+    lower = line.lower()
+    if len(lower) != len(line):
+        lower = line.replace("İ", "I").lower()
+    match = _KEYWORD_PATTERN.match(lower, where)
+    return match.end() if match else where
 
 
 def _letter(text: str, index: int) -> bool:
@@ -272,6 +315,8 @@ def _numeric_candidates(text: str) -> list[_Candidate]:
         before = text[start - 1] if start else ""
         if (before.isalpha() and not _cjk(before)) or (before and before in "#$€£¥*_/\\@&=%"):
             continue  # part of a word, an amount, an id: "A123456", "#483920", "*739155#"
+        if before == "-" and start > 1 and text[start - 2].isalnum():
+            continue  # an id: "INV-318204"
         if end < len(text) and text[end].isalpha() and not _cjk(text[end]):
             continue  # "1234abc"
         if span[0] in "+(":
@@ -280,11 +325,11 @@ def _numeric_candidates(text: str) -> list[_Candidate]:
             continue
         if span.isdigit():
             if len(span) <= 8:
-                found.append(_Candidate(span, start, end, False))
+                found.append(_Candidate(span, start, end, "digits"))
             continue
         digits = _NOT_DIGIT.sub("", span)
         if 4 <= len(digits) <= 8 and _CODE_GROUPS.match(span):
-            found.append(_Candidate(digits, start, end, False))
+            found.append(_Candidate(digits, start, end, "digits"))
             continue
         if any(sep in span for sep in ".,:/)"):
             continue  # amounts (1,299.00), versions (2.4.1), ratios, times
@@ -294,15 +339,24 @@ def _numeric_candidates(text: str) -> list[_Candidate]:
             continue
         for group in _DIGIT_RUN.finditer(span):
             found.append(
-                _Candidate(group.group(), start + group.start(), start + group.end(), False)
+                _Candidate(group.group(), start + group.start(), start + group.end(), "digits")
             )
     return found
 
 
-def _alphanumeric_candidates(text: str) -> list[_Candidate]:
+def _token_candidates(text: str) -> list[_Candidate]:
     found: list[_Candidate] = []
-    for match in _ALNUM_TOKEN.finditer(text):
-        found.append(_Candidate(match.group().replace("-", ""), match.start(), match.end(), True))
+    for match in _TOKEN.finditer(text):
+        code = match.group().replace("-", "")
+        if code.isalpha():
+            if not _LETTERS_ONLY_MIN <= len(
+                code
+            ) <= _LETTERS_ONLY_MAX or _KEYWORD_PATTERN.fullmatch(code.lower()):
+                continue  # "CODE", "VERIFY": a keyword in capitals is no code
+            kind: CodeKind = "letters"
+        else:
+            kind = "mixed"
+        found.append(_Candidate(code, match.start(), match.end(), kind))
     return found
 
 
@@ -337,12 +391,19 @@ def _score(source: _Source, candidate: _Candidate) -> float:
     start, end = candidate.start - line_start, candidate.end - line_start
     standalone = line.strip(_STANDALONE_STRIP) == line[start:end]
     best = 0.0
+    just_after_keyword = False
     for position in source.keywords(line_start, line_end):
         where = position - line_start
         if where < start:
             best = max(best, KEYWORD_BEFORE.at(start - where))
+            keyword_end = _keyword_end(line, where)
+            just_after_keyword = just_after_keyword or bool(
+                keyword_end <= start and _JUST_AFTER_KEYWORD.match(line, keyword_end, start)
+            )
         elif where >= end:
             best = max(best, KEYWORD_AFTER.at(where - end))
+    if candidate.kind == "letters" and not (standalone or just_after_keyword):
+        return 0.0  # capitals in a sentence are a word more often than a code
     if best < GOOD_ON_ITS_LINE:
         above = below = (line_start, line_end)
         for offset, weight in NEIGHBOURS if standalone else NEIGHBOURS[:1]:
@@ -362,10 +423,11 @@ def _score(source: _Source, candidate: _Candidate) -> float:
         # A lone 6-digit number is the typical code even without a keyword, unless a label
         # cell names it; digits spread over groups or cells ("4 8 2 9 1 3") need a keyword (a
         # row of six single-digit counts is no code).
+        written = line[start:end]
         if (
             len(candidate.code) != TYPICAL_LENGTH
             or candidate.alphanumeric
-            or line[start:end] != candidate.code
+            or (written != candidate.code and not _HALVES.match(written))
         ):
             return 0.0
         if standalone and not _label_cell_above(source, line_start):
@@ -382,6 +444,8 @@ def _score(source: _Source, candidate: _Candidate) -> float:
         best += TYPICAL_LENGTH_BONUS
     if candidate.alphanumeric:
         best -= ALPHANUMERIC_PENALTY
+        if candidate.code.islower():
+            best -= LOWER_CASE_PENALTY
     if _year_like(candidate.code):
         best -= YEAR_LIKE_PENALTY
     return max(0.0, min(1.0, best))
@@ -410,13 +474,15 @@ def find_codes(texts: list[tuple[str, str]]) -> tuple[OtpMatch, ...]:
     for name, text in texts:
         source = _Source(name, _ascii_numbers(text), message)
         candidates = _numeric_candidates(source.text)[:MAX_CANDIDATES]
-        candidates += _alphanumeric_candidates(source.text)[:MAX_CANDIDATES]
+        candidates += _token_candidates(source.text)[:MAX_CANDIDATES]
         for candidate in candidates:
             score = _score(source, candidate)
             if score < MIN_SCORE:
                 continue
-            code = candidate.code.upper()
+            code = candidate.code
             order.setdefault(code, len(order))
             if code not in best or score > best[code].score:
-                best[code] = OtpMatch(code=code, score=round(score, 3), source=name)
+                best[code] = OtpMatch(
+                    code=code, score=round(score, 3), source=name, kind=candidate.kind
+                )
     return tuple(sorted(best.values(), key=lambda m: (-m.score, order[m.code])))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import html as html_lib
+import json
 import re
-from urllib.parse import parse_qsl, unquote, urlsplit
+import string
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 import attrs
 
@@ -14,12 +16,16 @@ from dispatch_client.extract.html import inline_text
 from dispatch_client.extract.lexicon.links import (
     ACTION_STEMS,
     ANCHOR_ACTION_WORDS,
+    FOOTER_PHRASES,
     IF_NOT_YOU_PHRASES,
     NEVER_PRIMARY_URL_PARTS,
     NEVER_PRIMARY_WORDS,
+    OPAQUE_WRAPPERS,
+    PASSWORD_WORDS,
     REDIRECT_PARAMS,
     SECRET_PARAM_ENDINGS,
     SECRET_PARAMS,
+    SIGN_IN_STEMS,
     WHOLE_WORD_IF_NOT_YOU_PHRASES,
 )
 from dispatch_client.extract.patterns import alternation, words
@@ -59,18 +65,30 @@ _ANCHOR_END = re.compile(r"</[aA]\s*>|<[aA]\b")
 _HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
 _IMG_ALT = re.compile(r"""<img\b[^<>]{0,4000}?\balt\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
 _HTTP = re.compile(r"https?://", re.I)
+# Where a block of text begins (or ends, as the anchor before): what precedes an anchor in
+# its paragraph or cell follows the last of these.
+_BLOCK_START = re.compile(
+    r"<(?:/?(?:p|div|td|th|tr|li|ul|ol|table|h[1-6]|center|body|section|blockquote)\b|br\b|/a\s*>)[^>]*>",
+    re.I,
+)
 
 # A redirect parameter is followed only when the wrapping URL's own path is not an action
 # (".../verify?token=…&redirect=https://app/home" is the real link).
 _REDIRECT_PARAMS = frozenset(REDIRECT_PARAMS)
-_ACTION_IN_URL = re.compile(alternation(words(ACTION_STEMS)))
-_ACTION_IN_ANCHOR = re.compile(alternation([*words(ACTION_STEMS), *words(ANCHOR_ACTION_WORDS)]))
+_ACTION_IN_URL = re.compile(alternation([*words(ACTION_STEMS), *words(PASSWORD_WORDS)]))
+_ACTION_IN_ANCHOR = re.compile(
+    alternation([*words(ACTION_STEMS), *words(PASSWORD_WORDS), *words(ANCHOR_ACTION_WORDS)])
+)
 _IF_NOT_YOU_SENTENCE = re.compile(
     alternation(words(IF_NOT_YOU_PHRASES))
     + "|(?:"
     + alternation(words(WHOLE_WORD_IF_NOT_YOU_PHRASES))
     + r")\b"
 )
+_OPAQUE_WRAPPER = re.compile(alternation(OPAQUE_WRAPPERS))
+_MAILGUN_HOSTS = ("email.", "mg.", "links.")
+_NEEDS_SECRET = re.compile(alternation([*words(SIGN_IN_STEMS), *words(PASSWORD_WORDS)]))
+_FOOTER_BEFORE = re.compile(alternation(words(FOOTER_PHRASES)))
 _NEVER_PRIMARY = re.compile(alternation([*words(NEVER_PRIMARY_WORDS), *NEVER_PRIMARY_URL_PARTS]))
 # A parameter that carries a secret or a path segment that looks like one
 # ("/e/7Hq2Lk9PzX4mWv8RtY3n").
@@ -115,8 +133,21 @@ def html_links(markup: str) -> list[FoundLink]:
             anchor = (
                 html_lib.unescape(next(g for g in alt.groups() if g is not None)) if alt else ""
             )
-        links.append(FoundLink(href, anchor.strip() or None, None))
+        links.append(
+            FoundLink(href, anchor.strip() or None, _words_before(markup, opening.start()))
+        )
     return links
+
+
+def _words_before(markup: str, end: int) -> str | None:
+    """The text before an anchor in its block (paragraph, cell, item): "If this wasn't you,
+    <a>…</a>", "Powered by <a>…</a>"."""
+    window = markup[max(0, end - SENTENCE_CHARS * 3) : end]
+    blocks = list(_BLOCK_START.finditer(window))
+    if blocks:
+        window = window[blocks[-1].end() :]
+    text = inline_text(window)[-SENTENCE_CHARS:]
+    return text or None
 
 
 def text_links(text: str) -> list[FoundLink]:
@@ -143,12 +174,18 @@ def _trim(url: str) -> str:
 
 
 def _unwrap(url: str) -> str:
-    """The destination of a redirect or tracking wrapper that carries it in its query."""
+    """The destination of a redirect or tracking wrapper that carries it: in its query, or
+    in the format of a known wrapper (`_known_wrapper`). Opaque wrappers (SendGrid, Mailgun,
+    Mailchimp, Mimecast …) keep what only their server knows: the wrapped link is the link."""
     for _ in range(MAX_UNWRAPS):
         try:
             parts = urlsplit(url)
         except ValueError:
             return url
+        known = _known_wrapper(parts)
+        if known is not None:
+            url = known
+            continue
         query = parts.query
         if not query or _ACTION_IN_URL.search(parts.path.lower()):
             return url
@@ -172,6 +209,101 @@ def _unwrap(url: str) -> str:
     return url
 
 
+def _known_wrapper(parts: SplitResult) -> str | None:
+    """The destination of a click-tracking or URL-rewriting wrapper that encodes it in its
+    own way, each by its published format; None for any other URL."""
+    host = (parts.hostname or "").lower()
+    path = parts.path
+    target: str | None = None
+    if host.endswith(".awstrack.me"):
+        # Amazon SES click tracking: /L0/<percent-encoded destination>/<version>/<id>/<sig>
+        segments = path.split("/")
+        if len(segments) > 2 and segments[1][:1] == "L":
+            target = unquote(segments[2])
+    elif host in _PROOFPOINT_HOSTS:
+        target = _proofpoint(path, parts.query)
+    elif host.endswith("linkprotect.cudasvc.com"):  # Barracuda Link Protection: ?a=<url>
+        target = dict(parse_qsl(parts.query)).get("a")
+    elif host == "secure-web.cisco.com":  # Cisco Secure Email: /<id>/<percent-encoded url>
+        target = unquote(path.rsplit("/", 1)[-1])
+    elif host.endswith("mandrillapp.com") and path.startswith("/track/click/"):
+        target = _mandrill(dict(parse_qsl(parts.query)).get("p"))
+    if target and _HTTP.match(target) and not any(c.isspace() for c in target):
+        return target
+    return None
+
+
+_PROOFPOINT_HOSTS = frozenset({"urldefense.proofpoint.com", "urldefense.com", "urldefense.us"})
+# Proofpoint URL Defense v2 writes "-" for "%" and "_" for "/" in the destination.
+_PROOFPOINT_V2 = str.maketrans("-_", "%/")
+# v3 replaces some characters of the destination with "*" and lists them, base64url-encoded,
+# after "__;"; "**" and a character from this alphabet stand for a run of 2 or more.
+_PROOFPOINT_RUNS = {
+    c: n + 2
+    for n, c in enumerate(string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_")
+}
+
+
+def _proofpoint(path: str, query: str) -> str | None:
+    if path.startswith("/v3/__"):
+        body = path[len("/v3/__") :] + ("?" + query if query else "")
+        encoded, separator, rest = body.partition("__;")
+        if not separator:
+            return None
+        if "*" not in encoded:
+            return encoded
+        replaced = _decode_base64_text(rest.split("!", 1)[0])
+        return None if replaced is None else _proofpoint_v3_fill(encoded, replaced)
+    value = dict(parse_qsl(query)).get("u")
+    if value is None:
+        return None
+    if path.startswith("/v2/"):
+        return unquote(value.translate(_PROOFPOINT_V2))
+    return unquote(value) if path.startswith("/v1/") else None
+
+
+def _proofpoint_v3_fill(encoded: str, replaced: str) -> str | None:
+    out: list[str] = []
+    chars = iter(replaced)
+    i = 0
+    while i < len(encoded):
+        if encoded[i] != "*":
+            out.append(encoded[i])
+            i += 1
+            continue
+        run = 1
+        if encoded.startswith("**", i) and i + 2 < len(encoded):
+            run = _PROOFPOINT_RUNS.get(encoded[i + 2], 0)
+            i += 3
+        else:
+            i += 1
+        for _ in range(run):
+            char = next(chars, None)
+            if char is None:
+                return None
+            out.append(char)
+    return "".join(out)
+
+
+def _mandrill(value: str | None) -> str | None:
+    """Mandrill's ?p=: base64 of JSON whose "p" is JSON again, with the "url"."""
+    text = None if value is None else _decode_base64_text(value)
+    try:
+        outer = json.loads(text) if text else None
+        inner = json.loads(outer["p"]) if isinstance(outer, dict) and "p" in outer else outer
+    except (ValueError, TypeError):
+        return None
+    url = inner.get("url") if isinstance(inner, dict) else None
+    return url if isinstance(url, str) else None
+
+
+def _decode_base64_text(value: str) -> str | None:
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+
+
 def _decode_base64_url(value: str) -> str | None:
     try:
         decoded = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
@@ -190,21 +322,38 @@ def _link_score(link: FoundLink, url: str) -> float:
     anchor = link.anchor.lower() if link.anchor else None
     # Host and path only: "…/confirm?contact_id=…&accept_terms=1" is still a confirm link.
     where = (parts.netloc + parts.path).lower()
-    if _NEVER_PRIMARY.search(where) or (anchor and _NEVER_PRIMARY.search(anchor)):
+    opaque = bool(
+        _OPAQUE_WRAPPER.search(where)
+        or (parts.path.startswith("/c/") and where.startswith(_MAILGUN_HOSTS))
+    )
+    # An opaque wrapper's host and path say nothing of its destination ("list-manage.com").
+    if (not opaque and _NEVER_PRIMARY.search(where)) or (anchor and _NEVER_PRIMARY.search(anchor)):
         return 0.0
-    tokenish = bool(_TOKEN_PARAM.search(parts.query) or _TOKEN_SEGMENT.search(parts.path))
-    anchor_says = bool(anchor and _ACTION_IN_ANCHOR.search(anchor))
-    url_says = URL_ACTION if _ACTION_IN_URL.search(parts.path.lower()) else 0.0
+    sentence = link.sentence.lower() if link.sentence else None
+    # The link to follow if the mail was unexpected, or a footer's: never the call to action,
+    # whether the words are its text or come before it.
+    if any(
+        words and (_IF_NOT_YOU_SENTENCE.search(words) or _FOOTER_BEFORE.search(words))
+        for words in (anchor, sentence)
+    ):
+        return 0.0
+    # An opaque tracking wrapper hides whether its destination carries a secret.
+    tokenish = bool(_TOKEN_PARAM.search(parts.query) or _TOKEN_SEGMENT.search(parts.path) or opaque)
+    anchor_action = _ACTION_IN_ANCHOR.search(anchor) if anchor else None
+    anchor_says = anchor_action is not None
+    url_action = _ACTION_IN_URL.search(parts.path.lower())
+    url_says = URL_ACTION if url_action else 0.0
     if anchor and not anchor_says:
         url_says *= URL_ACTION_UNDER_OTHER_TEXT
-    sentence = link.sentence.lower() if link.sentence else None
     sentence_says = bool(
-        sentence
-        and tokenish
-        and _ACTION_IN_URL.search(sentence)
-        and not _IF_NOT_YOU_SENTENCE.search(sentence)
+        link.anchor is None and sentence and tokenish and _ACTION_IN_URL.search(sentence)
     )
     if not (anchor_says or url_says or sentence_says):
+        return 0.0
+    # "Log in" to a notification's site is no sign-in link, nor "Forgot your password?" a
+    # reset link: signing in or resetting by mail takes a secret.
+    said = [m.group() for m in (anchor_action, url_action) if m is not None]
+    if not tokenish and said and all(_NEEDS_SECRET.fullmatch(word) for word in said):
         return 0.0
     return (
         ANCHOR_ACTION * anchor_says

@@ -339,7 +339,10 @@ def _artifact_rows(
         "folder": folder,
         "received_at": received_at,
     }
-    for position, otp in enumerate(parsed.extraction.otps):
+    # Only confident codes are stored: a wait for an OTP, the latest OTP and `has_otp` act on
+    # them; a caller who wants the weaker candidates runs `extract` on the raw message.
+    confident = [otp for otp in parsed.extraction.otps if otp.confident]
+    for position, otp in enumerate(confident):
         rows.append(
             {
                 "id": new_id(),

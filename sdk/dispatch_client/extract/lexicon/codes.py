@@ -10,40 +10,90 @@ CODE_KEYWORDS: dict[str, tuple[str, ...]] = {
         "verification code", "security code", "login code", "log-in code", "sign-in code",
         "sign in code", "signin code", "one-time", "one time", "passcode", "otp", "2fa",
         "two-factor", "two factor", "authentication code", "confirmation code", "access code",
-        "pin", "code", "verify", "verification",
+        "pin", "code", "verify", "verification", "token",
     ),
     "de": (
         "bestätigungscode", "sicherheitscode", "verifizierungscode", "anmeldecode",
         "aktivierungscode", "zugangscode", "freischaltcode", "einmalcode", "einmalpasswort",
-        "einmal-passwort", "bestätigung",
+        "einmal-passwort", "bestätigung", "code",
     ),
     "fr": ("code de vérification", "code de confirmation", "code de sécurité", "vérification"),
     "es": ("código", "codigo", "verificación"),
     "pt": ("código", "codigo", "verificação"),
     "it": ("codice", "verifica"),
-    "nl": ("verificatiecode", "bevestigingscode", "inlogcode"),
+    "nl": ("verificatiecode", "bevestigingscode", "inlogcode", "code"),
     "sv": ("verifieringskod", "engångskod", "kod"),
+    "da": ("kode", "bekræftelseskode", "engangskode"),
+    "no": ("kode", "engangskode"),
+    "fi": ("koodi", "kertakäyttökoodi"),
+    "et": ("kood",),
     "pl": ("kod", "weryfikac"),
+    "cs": ("kód", "ověřovací"),
+    "sk": ("kód", "overovací"),
+    "hu": ("kód", "ellenőrző"),
+    "ro": ("cod", "verificare"),
+    "hr": ("kod", "kôd"),
+    "sl": ("koda",),
+    "lt": ("kod",),
+    "lv": ("kod",),
     "tr": ("kod", "doğrulama", "dogrulama"),
+    "az": ("kod", "təsdiq"),
     "id": ("kode", "verifikasi"),
-    "vi": ("mã xác minh", "mã xác thực", "mã xác nhận"),
+    "ms": ("kod", "pengesahan"),
+    "tl": ("code", "kodigo"),
+    "vi": ("mã xác minh", "mã xác thực", "mã xác nhận", "mã", "otp"),
+    "th": ("รหัส", "ยืนยัน", "โอทีพี"),
     "ru": ("код", "пароль", "подтвержд"),
-    "ja": ("認証コード", "確認コード", "ワンタイム", "コード"),
+    "uk": ("код", "підтвердж"),
+    "el": ("κωδικ", "επαλήθευσ"),
+    "ja": ("認証コード", "確認コード", "ワンタイム", "コード", "認証番号", "確認番号", "暗証番号"),
     "zh": (
-        "验证码", "驗證碼", "校验码", "动态码", "确认码", "一次性密码", "一次性密碼", "动态密码",
-        "動態密碼",
+        "验证码", "驗證碼", "校验码", "动态码", "确认码", "確認碼", "認證碼", "一次性密码",
+        "一次性密碼", "动态密码", "動態密碼", "代码", "代碼",
     ),
     "ko": ("인증", "코드"),
     "ar": ("رمز", "كود", "التحقق", "لمرة واحدة"),
     "fa": ("کد", "یکبار مصرف", "احراز هویت"),
     "he": ("קוד",),
     "hi": ("कोड", "सत्यापन", "ओटीपी"),
+    "bn": ("কোড",),
+    "ur": ("کوڈ",),
 }  # fmt: skip
+
+# Keywords of ASCII letters that take endings ("kodu", "kodunuz", "koodisi", "codul"): matched
+# at the start of a word …
+SUFFIXED_CODE_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "pl": ("kod",),
+    "tr": ("kod", "dogrulama"),
+    "sv": ("kod",),
+    "da": ("kode",),
+    "fi": ("koodi",),
+    "et": ("kood",),
+    "ro": ("cod",),
+    "lt": ("kod",),
+    "id": ("kode",),
+    "sl": ("koda",),
+}
+# … and these also at the end of a compound ("bekräftelsekoden", "vahvistuskoodi",
+# "Anmeldecode", "verificatiecode").
+COMPOUND_CODE_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "sv": ("kod",),
+    "da": ("kode",),
+    "no": ("kode",),
+    "fi": ("koodi",),
+}
 
 # The keywords that name any code (the word "code", "PIN", "password"): the words around them
 # can make it a postal or promo code, and in a meeting invitation they name its passcode.
 GENERIC_CODE_KEYWORDS: dict[str, tuple[str, ...]] = {
-    "en": ("code", "pin", "passcode"),
+    "en": ("code", "pin", "passcode", "token"),
+    "da": ("kode",),
+    "fi": ("koodi",),
+    "cs": ("kód",),
+    "ro": ("cod",),
+    "vi": ("mã",),
+    "th": ("รหัส",),
+    "zh": ("代码", "代碼"),
     "sv": ("kod",),
     "pl": ("kod",),
     "tr": ("kod",),
@@ -63,7 +113,7 @@ GENERIC_CODE_KEYWORDS: dict[str, tuple[str, ...]] = {
 # Keywords matched as whole words although not ASCII: the Persian "code" is also inside
 # "کدام" (which) and "یکدیگر" (each other). Other non-ASCII keywords match inside words too
 # (inflections, no spaces in CJK, the Arabic "الرمز" and "رمزك": the code, your code).
-WHOLE_WORD_CODE_KEYWORDS: dict[str, tuple[str, ...]] = {"fa": ("کد",)}
+WHOLE_WORD_CODE_KEYWORDS: dict[str, tuple[str, ...]] = {"fa": ("کد",), "vi": ("mã",)}
 
 # Keywords that, on a booking, name the reservation's record locator.
 BOOKING_CODE_KEYWORDS: dict[str, tuple[str, ...]] = {
@@ -95,6 +145,10 @@ NOT_CODE_AFTER_KEYWORD: dict[str, tuple[str, ...]] = {
     "it": ("postale", "promozionale", "sconto"),
     "pl": ("pocztowy", "rabatowy", "promo"),
     "tr": ("indirim",),
+    # order, discount, promotion, postal, waybill
+    "vi": ("đơn hàng", "giảm giá", "khuyến mãi", "bưu", "vận đơn"),
+    # postal, discount, product, order, parcel
+    "th": ("ไปรษณีย์", "ส่วนลด", "สินค้า", "คำสั่งซื้อ", "พัสดุ"),
     # postal, discount, promotional, voucher, coupon; with and without the article
     "ar": (
         "بريدي", "البريدي", "خصم", "الخصم", "ترويجي", "الترويجي", "قسيمة", "القسيمة", "كوبون",

@@ -10,22 +10,126 @@ ACTION_STEMS: dict[str, tuple[str, ...]] = {
     "en": (
         "verif", "confirm", "activat", "magic", "login", "log-in", "log_in", "log in", "signin",
         "sign-in", "sign_in", "sign in", "auth", "reset", "validat", "approve", "accept",
+        "invit", "unlock", "change password", "set password", "choose a password",
+        "new password", "recover",
     ),
-    "fr": ("vérifi", "activer", "valider", "connexion", "connecter", "se connecter"),
-    "es": ("activar", "iniciar", "iniciar sesión", "entrar"),
-    "pt": ("ativar", "iniciar", "entrar"),
-    "it": ("attiva", "accedi", "accedere"),
-    "de": ("aktivier", "bestätig", "anmeld", "einlogg"),
-    "nl": ("activeer", "bevestig", "inloggen", "aanmelden"),
-    "pl": ("weryfik", "potwierdź", "potwierdz", "zaloguj", "aktywuj"),
-    "ru": ("подтверд", "войти", "вход", "активир"),
-    "tr": ("doğrula", "onayla", "giriş"),
-    "ja": ("認証", "ログイン", "有効化"),
-    "zh": ("验证", "驗證", "确认", "登录", "登入", "激活"),
-    "ko": ("인증", "로그인", "활성화"),
-    "ar": ("تأكيد", "تفعيل", "تحقق"),
+    "fr": (
+        "vérifi", "activer", "valider", "connexion", "connecter", "se connecter", "réinitialis",
+        "débloquer", "rejoindre",
+    ),
+    "es": (
+        "activar", "iniciar", "iniciar sesión", "entrar", "restablecer", "desbloquear", "unirte",
+        "únete",
+    ),
+    "pt": ("ativar", "iniciar", "entrar", "redefinir", "desbloquear", "aceitar"),
+    "it": ("attiva", "accedi", "accedere", "conferm", "reimposta", "sblocca", "accetta"),
+    "de": (
+        "aktivier", "bestätig", "anmeld", "einlogg", "zurücksetz", "entsperr", "annehmen",
+        "verifizier",
+    ),
+    "nl": ("activeer", "bevestig", "inloggen", "aanmelden", "herstel", "accepteer"),
+    "sv": ("bekräfta", "återställ", "logga in", "aktivera"),
+    "da": ("bekræft", "nulstil", "log ind", "aktivér", "aktiver"),
+    "no": ("bekreft", "tilbakestill", "logg inn"),
+    "fi": ("vahvista", "nollaa", "kirjaudu", "aktivoi"),
+    "pl": ("weryfik", "potwierdź", "potwierdz", "zaloguj", "aktywuj", "resetuj", "odblokuj"),
+    "cs": ("ověř", "potvrď", "potvrdit", "obnovit", "přihlásit", "aktivovat"),
+    "sk": ("overiť", "potvrď", "potvrdiť", "obnoviť", "prihlásiť", "aktivovať"),
+    "hu": ("megerősít", "ellenőriz", "visszaállít", "bejelentkez", "aktivál"),
+    "ro": ("confirm", "resetează", "activează", "conectează"),
+    "hr": ("potvrdi", "potvrdite", "prijavi", "aktiviraj"),
+    "ru": ("подтверд", "войти", "вход", "активир", "сбросить", "восстанов", "разблокир"),
+    "uk": ("підтверд", "увійти", "вхід", "скинути", "відновити", "активу"),
+    "el": ("επιβεβαίω", "επαλήθευσ", "σύνδεσ", "επαναφορ"),
+    "tr": ("doğrula", "onayla", "giriş", "sıfırla", "etkinleştir"),
+    "ja": ("認証", "ログイン", "有効化", "再設定", "リセット", "承認"),
+    "zh": ("验证", "驗證", "确认", "確認", "登录", "登入", "激活", "重置", "重設", "啟用"),
+    "ko": ("인증", "로그인", "활성화", "재설정"),
+    "ar": ("تأكيد", "تفعيل", "تحقق", "إعادة تعيين"),
+    "he": ("אימות", "אישור", "איפוס"),
     "hi": ("सत्यापित", "पुष्टि"),
-    "vi": ("mã xác",),
+    "vi": ("mã xác", "xác nhận", "xác minh", "đặt lại", "đăng nhập", "kích hoạt"),
+    "th": ("ยืนยัน", "รีเซ็ต", "เข้าสู่ระบบ"),
+    "id": ("verifikasi", "konfirmasi", "atur ulang", "masuk", "aktifkan"),
+    "ms": ("sahkan", "tetapkan semula", "log masuk"),
+}  # fmt: skip
+# Words of the password, which name the call to action of a reset ("Change my password") when
+# the link carries a secret (see SECRET_ACTION_STEMS).
+PASSWORD_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("password",),
+    "fr": ("mot de passe",),
+    "es": ("contraseña",),
+    "pt": ("senha",),
+    "de": ("passwort", "kennwort"),
+    "nl": ("wachtwoord",),
+    "sv": ("lösenord",),
+    "da": ("adgangskode",),
+    "no": ("passord",),
+    "fi": ("salasana",),
+    "pl": ("hasło", "hasła", "hasla", "haslo"),
+    "cs": ("heslo",),
+    "hu": ("jelszó", "jelszav"),
+    "ro": ("parola", "parolă"),
+    "hr": ("lozink",),
+    "ru": ("пароль",),
+    "uk": ("пароль",),
+    "el": ("κωδικ",),
+    "tr": ("şifre", "parola"),
+    "ja": ("パスワード",),
+    "zh": ("密码", "密碼"),
+    "ko": ("비밀번호",),
+    "ar": ("كلمة المرور", "كلمة السر"),
+    "he": ("סיסמ",),
+    "fa": ("رمز عبور",),
+    "vi": ("mật khẩu",),
+    "th": ("รหัสผ่าน",),
+    "id": ("kata sandi",),
+}  # fmt: skip
+# The stems above that only ask to sign in: with the password words, a link named by these
+# alone is the call to action only when it carries a secret (a magic link, a reset link),
+# not a notification's "Log in" or "Forgot your password?".
+SIGN_IN_STEMS: dict[str, tuple[str, ...]] = {
+    "en": (
+        "login", "log-in", "log_in", "log in", "signin", "sign-in", "sign_in", "sign in",
+    ),
+    "fr": ("connexion", "connecter", "se connecter"),
+    "es": ("iniciar", "iniciar sesión", "entrar"),
+    "pt": ("entrar", "iniciar"),
+    "it": ("accedi", "accedere"),
+    "de": ("anmeld", "einlogg"),
+    "nl": ("inloggen", "aanmelden"),
+    "sv": ("logga in",),
+    "da": ("log ind",),
+    "no": ("logg inn",),
+    "fi": ("kirjaudu",),
+    "pl": ("zaloguj",),
+    "cs": ("přihlásit",),
+    "sk": ("prihlásiť",),
+    "hu": ("bejelentkez",),
+    "ro": ("conectează",),
+    "hr": ("prijavi",),
+    "ru": ("войти", "вход"),
+    "uk": ("увійти", "вхід"),
+    "el": ("σύνδεσ",),
+    "tr": ("giriş",),
+    "ja": ("ログイン",),
+    "zh": ("登录", "登入"),
+    "ko": ("로그인",),
+    "vi": ("đăng nhập",),
+    "th": ("เข้าสู่ระบบ",),
+    "id": ("masuk",),
+    "ms": ("log masuk",),
+}  # fmt: skip
+# Words of a footer before or in a link, which is never the call to action: "Powered by
+# <a>Verifly</a>" (an action stem inside a brand name).
+FOOTER_PHRASES: dict[str, tuple[str, ...]] = {
+    "en": ("powered by", "sent with", "sent by", "built with", "made with", "delivered by"),
+    "fr": ("propulsé par", "fourni par", "envoyé par"),
+    "de": ("bereitgestellt von", "betrieben von", "gesendet von", "unterstützt von"),
+    "es": ("desarrollado por", "con la tecnología de", "impulsado por", "enviado por"),
+    "pt": ("desenvolvido por", "com tecnologia", "enviado por"),
+    "it": ("offerto da", "realizzato con", "inviato da"),
+    "nl": ("mogelijk gemaakt door", "verzonden door"),
 }  # fmt: skip
 # Words that make anchor text a call to action, but not a URL or a sentence: introducing a
 # plain-text link, "continue", "one click" or the Japanese and Korean "check" are too common to
@@ -74,6 +178,13 @@ NEVER_PRIMARY_URL_PARTS = (
     "tiktok.", "apps.apple", "play.google",
 )  # fmt: skip
 
+# Hosts and paths (lower-cased) of click-tracking wrappers whose destination only their server
+# knows: SendGrid, Mailgun, Mailchimp, Mimecast, HubSpot, Brevo, Postmark, Customer.io.
+OPAQUE_WRAPPERS = (
+    "/ls/click", "sendgrid.net/", "list-manage.com/track/click", "mimecast.com/s/",
+    "hubspotlinks.com/", "/mk/cl/", "click.pstmrk.it/", "/e/c/",
+)  # fmt: skip
+# Mailgun's tracking links are /c/<opaque> on the sender's tracking host ("email.…", "mg.…").
 # Query parameters that carry a redirect target (a tracking or safe-links wrapper's).
 REDIRECT_PARAMS = (
     "url", "u", "q", "target", "redirect", "redirect_url", "dest", "destination", "link", "goto",
