@@ -56,6 +56,13 @@ class OtpMatch:
         return self.score >= CONFIDENT_SCORE
 
 
+def code_kind(code: str) -> CodeKind:
+    """What a code is made of: "digits", "letters", or both ("mixed")."""
+    if code.isdigit():
+        return "digits"
+    return "mixed" if any(c.isdigit() for c in code) else "letters"
+
+
 @attrs.frozen
 class _ByGap:
     """A keyword's weight, falling with the characters between it and the code."""

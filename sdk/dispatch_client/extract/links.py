@@ -18,6 +18,7 @@ from dispatch_client.extract.lexicon.links import (
     ANCHOR_ACTION_WORDS,
     FOOTER_PHRASES,
     IF_NOT_YOU_PHRASES,
+    JOIN_WORDS,
     NEVER_PRIMARY_URL_PARTS,
     NEVER_PRIMARY_WORDS,
     OPAQUE_WRAPPERS,
@@ -77,7 +78,14 @@ _BLOCK_START = re.compile(
 _REDIRECT_PARAMS = frozenset(REDIRECT_PARAMS)
 _ACTION_IN_URL = re.compile(alternation([*words(ACTION_STEMS), *words(PASSWORD_WORDS)]))
 _ACTION_IN_ANCHOR = re.compile(
-    alternation([*words(ACTION_STEMS), *words(PASSWORD_WORDS), *words(ANCHOR_ACTION_WORDS)])
+    alternation(
+        [
+            *words(ACTION_STEMS),
+            *words(PASSWORD_WORDS),
+            *words(JOIN_WORDS),
+            *words(ANCHOR_ACTION_WORDS),
+        ]
+    )
 )
 _IF_NOT_YOU_SENTENCE = re.compile(
     alternation(words(IF_NOT_YOU_PHRASES))
@@ -87,7 +95,9 @@ _IF_NOT_YOU_SENTENCE = re.compile(
 )
 _OPAQUE_WRAPPER = re.compile(alternation(OPAQUE_WRAPPERS))
 _MAILGUN_HOSTS = ("email.", "mg.", "links.")
-_NEEDS_SECRET = re.compile(alternation([*words(SIGN_IN_STEMS), *words(PASSWORD_WORDS)]))
+_NEEDS_SECRET = re.compile(
+    alternation([*words(SIGN_IN_STEMS), *words(PASSWORD_WORDS), *words(JOIN_WORDS)])
+)
 _FOOTER_BEFORE = re.compile(alternation(words(FOOTER_PHRASES)))
 _NEVER_PRIMARY = re.compile(alternation([*words(NEVER_PRIMARY_WORDS), *NEVER_PRIMARY_URL_PARTS]))
 # A parameter that carries a secret or a path segment that looks like one

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import attrs
 
+from dispatch_client.extract.codes import CodeKind, code_kind
 from dispatch_server.api.artifacts import retention_cutoff
 from dispatch_server.auth.principal import Scope
 from dispatch_server.domain import messages
@@ -17,7 +18,8 @@ from dispatch_server.http.shapes import field
 class Otp:
     """An OTP code with the sender, subject and time of the message it came in."""
 
-    code: str
+    code: str = field(description="as written in the mail: a code with letters is case-sensitive")
+    kind: CodeKind = field(description="what the code is made of: digits, letters, or both")
     message_id: str
     from_: str | None = field(name="from", description="the From header")
     subject: str | None
@@ -27,6 +29,7 @@ class Otp:
     def of(cls, otp: messages.Otp) -> Otp:
         return cls(
             code=otp.code,
+            kind=code_kind(otp.code),
             message_id=otp.message_id,
             from_=otp.from_header,
             subject=otp.subject,

@@ -34,6 +34,19 @@ def test_cursor_paging_newest_first(live_server: LiveServer) -> None:
     assert seen == list(reversed(ids))
 
 
+@pytest.mark.parametrize(
+    ("code", "kind"), [("482913", "digits"), ("BCDFGH", "letters"), ("7hGq2Lk", "mixed")]
+)
+def test_the_otp_is_given_as_written_with_its_kind(
+    live_server: LiveServer, code: str, kind: str
+) -> None:
+    """A code with letters may be case-sensitive: it comes back exactly as the mail wrote it."""
+    inbox = InboxClient(live_server, f"otp-kind-{kind}")
+    inbox.deliver(subject="Sign in to Acme", text=f"Your verification code:\n{code}\n")
+    otp = inbox.get("/otp").json()["otp"]
+    assert (otp["code"], otp["kind"]) == (code, kind)
+
+
 def test_folder_filter(live_server: LiveServer) -> None:
     inbox = InboxClient(live_server, "folders")
     good = inbox.deliver(subject="good")

@@ -561,3 +561,21 @@ async def test_postgres_listener_reconnects_and_wakes_waiters(postgres_url: str)
     finally:
         await api_hub.close()
         await db.dispose()
+
+
+async def test_only_confident_codes_are_stored(db: Database, hub: Hub, database_url: str) -> None:
+    """A weak candidate is the SDK's to report; the server, its waits and its latest OTP act
+    on confident codes only."""
+    from dispatch_client.extract import extract
+
+    await new_inbox(db, "bot")
+    far = "x " * 70  # the code word too far from the number for confidence
+    text = f"Since 2026 {far} code of conduct."
+    [weak] = extract(None, text, None).otps
+    assert not weak.confident  # what the mail below gives: a candidate, not a code
+    raw = make_mail("bot@dispatch.test", subject="Account news", text=text)
+    await ingest(
+        Services(make_settings(database_url), db, hub), raw, Envelope(("bot@dispatch.test",))
+    )
+    kinds = await db.run_read(lambda conn: list(conn.scalars(sa.select(t.artifacts.c.kind))))
+    assert "otp" not in kinds

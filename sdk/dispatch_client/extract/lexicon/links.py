@@ -54,7 +54,7 @@ ACTION_STEMS: dict[str, tuple[str, ...]] = {
     "ms": ("sahkan", "tetapkan semula", "log masuk"),
 }  # fmt: skip
 # Words of the password, which name the call to action of a reset ("Change my password") when
-# the link carries a secret (see SECRET_ACTION_STEMS).
+# the link carries a secret (see SIGN_IN_STEMS).
 PASSWORD_WORDS: dict[str, tuple[str, ...]] = {
     "en": ("password",),
     "fr": ("mot de passe",),
@@ -85,9 +85,29 @@ PASSWORD_WORDS: dict[str, tuple[str, ...]] = {
     "th": ("รหัสผ่าน",),
     "id": ("kata sandi",),
 }  # fmt: skip
-# The stems above that only ask to sign in: with the password words, a link named by these
-# alone is the call to action only when it carries a secret (a magic link, a reset link),
-# not a notification's "Log in" or "Forgot your password?".
+# Words of an invitation's button ("Join Acme", "Set up your account"), calls to action in its
+# anchor text when the link carries a secret (see SIGN_IN_STEMS): without one, "Join our
+# community" is a newsletter's.
+JOIN_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("join", "set up your account", "create your account", "complete your registration"),
+    "de": ("beitreten", "konto einrichten"),
+    "fr": ("rejoindre", "créer votre compte"),
+    "es": ("unirse", "únete", "unirte", "crear tu cuenta"),
+    "pt": ("participar", "junte-se", "criar sua conta"),
+    "it": ("unisciti", "partecipa"),
+    "nl": ("deelnemen", "doe mee"),
+    "pl": ("dołącz",),
+    "cs": ("připojit",),
+    "ru": ("присоединиться", "присоединяйтесь"),
+    "uk": ("приєднатися",),
+    "tr": ("katıl",),
+    "ja": ("参加",),
+    "zh": ("加入",),
+    "ko": ("참여", "가입"),
+}  # fmt: skip
+# The stems above that only ask to sign in. A link named only by these, the password words or
+# the join words is the call to action only when it carries a secret (a magic link, a reset
+# link, an invitation), not a notification's "Log in" or "Forgot your password?".
 SIGN_IN_STEMS: dict[str, tuple[str, ...]] = {
     "en": (
         "login", "log-in", "log_in", "log in", "signin", "sign-in", "sign_in", "sign in",
