@@ -407,7 +407,7 @@ def test_extract_message_skips_attachments_and_reads_the_subject() -> None:
     ("text", "code", "kind"),
     [
         ("Your verification code:\nBCDFGH\nIt expires in 10 minutes.", "BCDFGH", "letters"),
-        ("Verification code: QWER-TYUI", "QWERTYUI", "letters"),
+        ("Verification code: XQRT-KMPW", "XQRTKMPW", "letters"),
         ("Your code is kQzXbW", "kQzXbW", "letters"),  # mixed case, as written
         ("Sign-in code: 7hGq2Lk", "7hGq2Lk", "mixed"),
         ("Your one-time code:\n482 913", "482913", "digits"),
@@ -438,8 +438,10 @@ def test_a_code_in_two_halves_on_its_own_line_needs_no_keyword() -> None:
 
 
 def test_a_weak_candidate_is_reported_but_not_taken() -> None:
-    result = extract(None, "Ticket a7k92q was opened. Your code: none yet", None)
-    assert result.otp is None or result.otps[0].confident
+    """A year far before a code word: listed for a caller with its own threshold, not taken."""
+    result = extract(None, "Since 2026 " + "x " * 70 + "code of conduct.", None)
+    assert [(otp.code, otp.confident) for otp in result.otps] == [("2026", False)]
+    assert result.otp is None
 
 
 @pytest.mark.parametrize(
@@ -500,9 +502,27 @@ def test_wrappers_of_documented_formats_are_unwrapped(kind: str) -> None:
 
 
 def test_an_opaque_wrapper_is_the_link_and_may_hide_a_secret() -> None:
+    """A wrapper that hides its destination may hide a magic link's secret: when the subject
+    asks to sign in too, its "Sign in" is the action; on a receipt it is the site's login."""
     wrapped = "https://u123.ct.sendgrid.net/ls/click?upn=u001.aB3dE5fG7hJ9kL1mN3pQ5"
     html = f'<p><a href="{wrapped}">Sign in to Acme</a></p>'
-    assert extract(None, None, html).primary_link == wrapped
+    assert extract("Sign in to Acme", None, html).primary_link == wrapped
+    assert extract("Your receipt from Acme", None, html).primary_link is None
+
+
+def test_a_short_anchor_takes_the_action_from_the_words_around_it() -> None:
+    url = "https://acme.example/e/Zq9xP2mN7kL4vB8cW1"
+    html = f'<p>Click <a href="{url}">here</a> to verify your email address.</p>'
+    assert extract(None, None, html).primary_link == url
+    notice = f'<p>Questions? Read <a href="{url}">our guide</a> or write to us.</p>'
+    assert extract(None, None, notice).primary_link is None
+
+
+def test_a_name_after_the_action_does_not_undo_it_but_support_first_does() -> None:
+    url = "https://acme.example/invite/Zq9xP2mN7kL4vB8cW1"
+    assert extract(None, None, f'<a href="{url}">Accept invite to Support</a>').primary_link == url
+    contact = '<a href="https://acme.example/help/ticket">Contact support to unlock</a>'
+    assert extract(None, None, contact).primary_link is None
 
 
 # --- links that are no call to action ------------------------------------------------------
@@ -540,3 +560,92 @@ def test_a_sign_in_button_without_a_secret_is_a_notification_not_a_magic_link() 
 def test_invitations_unlocks_and_resets_are_actions(anchor: str) -> None:
     url = "https://acme.example/a/Zq9xP2mN7kL4vB8cW1"
     assert extract(None, None, f'<a href="{url}">{anchor}</a>').primary_link == url
+
+
+# --- classes of false results found in review ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("subject", "text", "html"),
+    [
+        (
+            None,
+            None,
+            '<p>Please verify your email.</p><p><a href="https://a.example/">CONFIRM</a></p>',
+        ),
+        (None, None, "<h1>WELCOME</h1><p>Please verify your email address.</p>"),
+        (None, "2FA: ENABLED", None),
+        (None, "Your code is INVALID", None),
+        (None, "Passcode: EXPIRED", None),
+        (None, None, "<table><tr><td>Verification</td><td>APPROVED</td></tr></table>"),
+        (None, "Code review requested on commit 3f9a2c1", None),
+        (None, "代码已合并：3f9a2c1", None),
+        (None, "Your PIN was changed on win11", None),
+        (None, "Sipariş kodu: 552190", None),  # Turkish: order code
+        (None, "Kargo takip kodunuz: 552190", None),  # parcel tracking code
+        (None, "Cod poștal: 010011", None),  # Romanian: postal code
+        (None, "Alennuskoodi: 552190", None),  # Finnish: discount code
+        (None, "Portkod: 552190", None),  # Swedish: door code
+        (None, "Ordrekode: 552190", None),  # Danish: order code
+        (None, "Kód zásilky: 552190", None),  # Czech: parcel code
+        (None, "Kuponkód: 552190", None),  # Hungarian: coupon code
+        (None, "Mã giao dịch: 552190", None),  # Vietnamese: transaction code
+        (None, "รหัสลูกค้า 552190", None),  # Thai: customer code
+        (None, "股票代码：600519", None),  # Chinese: stock code
+        (None, "Kodak moments: 552190 prints", None),
+    ],
+)
+def test_words_ids_and_other_kinds_of_code_are_no_one_time_code(
+    subject: str | None, text: str | None, html: str | None
+) -> None:
+    assert extract(subject, text, html).otp is None
+
+
+def test_a_flood_of_capitals_does_not_hide_the_code() -> None:
+    assert extract(None, "IMPORTANT NOTICE " * 260 + "\nYour code: K7QX2M", None).otp == "K7QX2M"
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        '<p>Your password was changed.</p><a href="https://a.example/settings/password">'
+        "Change password</a>",
+        '<p>This week only!</p><a href="https://shop.example/sale">Unlock 20% off</a>',
+        '<p>3 new comments.</p><a href="https://a.example/team">Invite teammates</a>',
+    ],
+)
+def test_actions_that_need_a_secret_are_not_primary_without_one(html: str) -> None:
+    assert extract("News from Acme", None, html).primary_link is None
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<p>If this was you, <a href='{url}'>approve the sign-in</a>.</p>",
+        "<p>If you didn't create this account, ignore this email. <a href='{url}'>Verify</a></p>",
+        "<p>This link was sent by Acme at your request: <a href='{url}'>Verify email</a></p>",
+        "<div>If you did not sign up, ignore this.<hr><a href='{url}'>Confirm email</a></div>",
+    ],
+)
+def test_words_near_the_action_that_do_not_undo_it(html: str) -> None:
+    url = "https://a.example/verify?token=Zq9xP2mN7kL4vB8c"
+    assert extract(None, None, html.format(url=url)).primary_link == url
+
+
+def test_wrappers_that_do_not_decode_to_a_plain_link_are_left_alone() -> None:
+    import base64
+
+    nested = base64.b64encode(b"[" * 1100).decode()
+    deep = f"https://mandrillapp.com/track/click/1/x?p={nested}"
+    assert extract(None, f"Verify: {deep}", None).links[0].url == deep  # and no RecursionError
+    control = "https://a.r.us-east-1.awstrack.me/L0/https:%2F%2Fevil.example%00.bank.com%2F/1/x"
+    assert extract(None, control, None).links[0].url == control
+    lookalike = "https://evilmandrillapp.com/track/click/1/x?p=e30"
+    assert extract(None, lookalike, None).links[0].url == lookalike
+
+
+def test_proofpoint_v1_is_decoded_once() -> None:
+    wrapped = (
+        "https://urldefense.proofpoint.com/v1/url?u=https%3A%2F%2Fa.example%2Fv%3Ft%3Dab%252Bcd&k=x"
+    )
+    assert extract(None, wrapped, None).links[0].url == "https://a.example/v?t=ab%2Bcd"

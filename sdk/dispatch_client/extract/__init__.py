@@ -9,18 +9,20 @@ scanned whole, with digits of any script read as ASCII ones. Numeric spans are t
 ("415 555 0132" is one span, so a phone number never yields a 4-digit "code"), judged by shape
 (dates, times, prices, phone numbers, long ids are rejected) and by the words just before them
 (order numbers, invoices, tracking numbers, amounts), then scored by how close a code keyword
-is, in any of several languages. Alphanumeric codes are only taken next to a keyword, and a
-keyword on a promotional line ("25% off with code") does not count.
+is, in any of several languages. Codes with letters are only taken next to a keyword, as
+written, and a keyword on a promotional line ("25% off with code") does not count.
 
 How links are found: every http(s) link of the HTML anchors and of the text, in document
-order, is unwrapped from the redirect and tracking wrappers that carry their destination in a
-query parameter, and deduplicated. The primary link, at most one, is the call to action: the
-link whose anchor text, URL path or introducing sentence asks to verify, confirm, sign in …
-(in the same languages), with a bonus for a secret in the URL. Unsubscribe, help, social and
-app-store links are never primary.
+order, is unwrapped from the redirect and tracking wrappers that carry their destination (in
+a query parameter, or in a wrapper's own format: SES, Proofpoint, Barracuda, Cisco,
+Mandrill), and deduplicated. The primary link, at most one, is the call to action: the link
+whose anchor text, URL path or surrounding words ask to verify, confirm, sign in, reset,
+join … (in the same languages), with a bonus for a secret in the URL; signing in, the
+password, joining and invitations count only with a secret. Unsubscribe, help, social,
+app-store, footer and "if this wasn't you" links are never primary.
 
 Everything runs on pre-compiled regexes over capped input (the server calls this on every
-inbound message); Python-level work happens only per candidate number and per link.
+inbound message); Python-level work happens per candidate number or token and per link.
 
 The parts: `mime` reads the message (the MIME walk, attachments, charsets), `html` renders
 markup to text, `codes` finds the codes and `links` the links, each with its scoring weights
@@ -99,7 +101,7 @@ def extract(subject: str | None, text: str | None, html: str | None) -> Extracti
         if not text or rendered.replace(" ", "") != plain.replace(" ", ""):
             sources.append(("html", URL_IN_TEXT.sub(" ", rendered) if rendered_links else rendered))
     found_links += found_text_links
-    return Extraction(otps=find_codes(sources), links=find_links(found_links))
+    return Extraction(otps=find_codes(sources), links=find_links(found_links, subject))
 
 
 def extract_message(raw: bytes) -> Extraction:

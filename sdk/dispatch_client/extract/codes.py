@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from typing import Literal
 
@@ -9,12 +10,13 @@ import attrs
 
 from dispatch_client.extract.lexicon.codes import (
     BOOKING_CODE_KEYWORDS,
+    CODE_KEYWORD_ENDINGS,
     CODE_KEYWORDS,
     COMPOUND_CODE_KEYWORDS,
     GENERIC_CODE_KEYWORDS,
     NOT_CODE_AFTER_KEYWORD,
     NOT_CODE_BEFORE_KEYWORD,
-    SUFFIXED_CODE_KEYWORDS,
+    NOT_CODE_COMPOUND_PREFIXES,
     WHOLE_WORD_CODE_KEYWORDS,
 )
 from dispatch_client.extract.lexicon.decoys import (
@@ -35,6 +37,7 @@ from dispatch_client.extract.patterns import alternation, words
 from dispatch_client.extract.text import MAX_SCAN_CHARS, line_bounds
 
 MAX_CANDIDATES = 500  # numbers and tokens judged per body
+MAX_KEYWORDS_PER_LINE = 64  # a line of keywords over and over is no mail to read them all in
 
 
 CodeKind = Literal["digits", "letters", "mixed"]
@@ -117,7 +120,8 @@ _KEYWORD_PATTERN = re.compile(alternation(words(CODE_KEYWORDS)))
 _GENERIC_KEYWORDS = frozenset(words(GENERIC_CODE_KEYWORDS))
 _WHOLE_WORD_KEYWORDS = frozenset(words(WHOLE_WORD_CODE_KEYWORDS))
 _COMPOUND_KEYWORDS = frozenset(words(COMPOUND_CODE_KEYWORDS))
-_SUFFIXED_KEYWORDS = frozenset(words(SUFFIXED_CODE_KEYWORDS)) | _COMPOUND_KEYWORDS
+_ENDINGS = {stem: frozenset(endings) for stem, endings in CODE_KEYWORD_ENDINGS.items()}
+_NOT_CODE_PREFIX = re.compile(alternation(words(NOT_CODE_COMPOUND_PREFIXES)))
 _BOOKING_KEYWORDS = frozenset(words(BOOKING_CODE_KEYWORDS))
 # A generic code keyword named by the word before or after it: "promo code", "código postal".
 _NOT_CODE_BEFORE = re.compile(
@@ -179,7 +183,12 @@ _TOKEN = re.compile(
 # What stands between a keyword and a code of letters on one line: "Code: BCDFGH", "Your
 # code is BCDFGH" (not "VERIFY YOUR ACCOUNT").
 _JUST_AFTER_KEYWORD = re.compile(r"\s*(?:[:：]|(?:is|ist|est|es|é|è)\s)[\s:：\-–—]*$")
-_LETTERS_ONLY_MIN, _LETTERS_ONLY_MAX = 4, 10
+INTRODUCED_WITHIN_LINES = 3
+# Letters alone make a code from 6 on, and not a word: generated codes use few vowels
+# ("BCDFGH", "XQRT-KMPW"), words many ("INVALID", "WELCOME", "APPROVED").
+_LETTERS_ONLY_MIN, _LETTERS_ONLY_MAX = 6, 10
+MAX_VOWEL_SHARE = 0.25
+_VOWELS = frozenset("aeiouyAEIOUY")
 _DATE_SHAPE = re.compile(
     r"^(\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}:\d{2}(:\d{2})?|\d{1,2}[./]\d{4}|\d{4}[./]\d{1,2})$"
 )
@@ -188,8 +197,8 @@ _CODE_GROUPS = re.compile(
     r"^(\d{3}[ -]\d{3}|\d{4}[ -]\d{4}|\d{2}[ -]\d{2}[ -]\d{2}|\d(?: \d){3,7}"
     r"|\d{4}[ -]\d{2}|\d{2}[ -]\d{4}|\d{3}[ -]\d{4}|\d{4}[ -]\d{3})$"
 )
-# A typical code in two halves ("142-226", "142 226"), which reads as one without a keyword.
-_HALVES = re.compile(r"^\d{3}[ \-–]\d{3}$")
+# A typical code in two halves ("142-226"), which reads as one without a keyword.
+_HALVES = re.compile(r"^\d{3}-\d{3}$")
 _NOT_DIGIT = re.compile(r"[^0-9]")
 # Decimal digits of other scripts: Arabic-Indic ٤, Persian ۴, Devanagari ४, fullwidth ４ …, in
 # runs short enough for int(). A leading single character class is scanned for fast, a repeat
@@ -209,6 +218,13 @@ class _Candidate:
     @property
     def alphanumeric(self) -> bool:
         return self.kind != "digits"
+
+    @property
+    def wordlike(self) -> bool:
+        """Letters alone, or letters and digits in lower case ("3f9a2c1", "win11"): taken
+        only right after a keyword ("Code: BCDFGH") or alone on a line below one that names
+        a code ("Your sign-in code is below." / "BCDF-GHJK")."""
+        return self.kind == "letters" or (self.kind == "mixed" and self.code.islower())
 
 
 class _Message:
@@ -246,54 +262,79 @@ class _Source:
         self.name = name
         self.text = text
         self._message = message
-        self._keywords: dict[int, list[int]] = {}
+        self._keywords: dict[int, list[tuple[int, int]]] = {}
 
     def line(self, pos: int) -> tuple[int, int]:
         return line_bounds(self.text, pos)
 
-    def keywords(self, start: int, end: int) -> list[int]:
-        """Positions of the usable code keywords on the line text[start:end]."""
+    def keywords(self, start: int, end: int) -> list[tuple[int, int]]:
+        """Where the usable code keywords on the line text[start:end] begin and end."""
         found = self._keywords.get(start)
         if found is None:
             found = self._keywords[start] = self._find_keywords(start, end)
         return found
 
-    def _find_keywords(self, start: int, end: int) -> list[int]:
-        line = self.text[start:end]
-        lower = line.lower()
-        if len(lower) != len(line):  # "İ" lower-cases to two code points
-            lower = line.replace("İ", "I").lower()
-        found: list[int] = []
+    def _find_keywords(self, start: int, end: int) -> list[tuple[int, int]]:
+        lower = _lower(self.text[start:end])
+        found: list[tuple[int, int]] = []
         for match in _KEYWORD_PATTERN.finditer(lower):
             word = match.group()
             left, right = match.span()
-            if (word.isascii() or word in _WHOLE_WORD_KEYWORDS) and (
-                (_letter(lower, left - 1) and word not in _COMPOUND_KEYWORDS)
-                or (_letter(lower, right) and word not in _SUFFIXED_KEYWORDS)
-            ):
+            if not _stands_as_a_word(lower, word, left, right):
                 continue
             if ("code" in word or word in _GENERIC_KEYWORDS) and (
                 _NOT_CODE_BEFORE.search(lower, max(0, left - QUALIFIER_CHARS), left)
-                or _NOT_CODE_AFTER.match(lower, right)
+                or _NOT_CODE_AFTER.match(lower, right)  # scripts without spaces: "รหัสลูกค้า"
+                or _NOT_CODE_AFTER.match(lower, _word_end(lower, right))  # after "kodu", "codul"
             ):
                 continue
             if word in _GENERIC_KEYWORDS and self._message.meeting:
                 continue
             if word in _BOOKING_KEYWORDS and self._message.booking:
                 continue
-            found.append(start + left)
+            found.append((start + left, start + right))
+            if len(found) >= MAX_KEYWORDS_PER_LINE:
+                break
         if found and _PROMO_LINE.search(lower):
             return []  # "Take an extra 25% off with code" / "WINTER25"
         return found
 
 
-def _keyword_end(line: str, where: int) -> int:
-    """Where the keyword found at `where` on the line ends."""
+def _lower(line: str) -> str:
+    """The line lower-cased, one character for one ("İ" would become two)."""
     lower = line.lower()
-    if len(lower) != len(line):
-        lower = line.replace("İ", "I").lower()
-    match = _KEYWORD_PATTERN.match(lower, where)
-    return match.end() if match else where
+    return lower if len(lower) == len(line) else line.replace("İ", "I").lower()
+
+
+def _stands_as_a_word(lower: str, word: str, left: int, right: int) -> bool:
+    """Whether a keyword found at lower[left:right] is the word, not part of another: whole
+    for keywords of ASCII letters (and the whole-word ones), but for the endings a keyword
+    takes ("kodu", "codul") and the compounds it ends ("vahvistuskoodi") unless what comes
+    first makes it another kind of code ("alennuskoodi": a discount code)."""
+    if word.isascii() or word in _WHOLE_WORD_KEYWORDS:
+        if _letter(lower, right):
+            rest = lower[right : _word_end(lower, right)]
+            if rest not in _ENDINGS.get(word, ()):
+                return False
+        if _letter(lower, left - 1) and word not in _COMPOUND_KEYWORDS:
+            return False
+    if left and lower[left - 1].isalpha():
+        prefix = lower[_word_start(lower, left) : left]
+        if _NOT_CODE_PREFIX.match(prefix):
+            return False
+    return True
+
+
+def _word_start(text: str, index: int) -> int:
+    while index and text[index - 1].isalpha():
+        index -= 1
+    return index
+
+
+def _word_end(text: str, index: int) -> int:
+    while index < len(text) and text[index].isalpha():
+        index += 1
+    return index
 
 
 def _letter(text: str, index: int) -> bool:
@@ -354,12 +395,17 @@ def _numeric_candidates(text: str) -> list[_Candidate]:
 def _token_candidates(text: str) -> list[_Candidate]:
     found: list[_Candidate] = []
     for match in _TOKEN.finditer(text):
+        if len(found) >= MAX_CANDIDATES:
+            break
         code = match.group().replace("-", "")
         if code.isalpha():
-            if not _LETTERS_ONLY_MIN <= len(
-                code
-            ) <= _LETTERS_ONLY_MAX or _KEYWORD_PATTERN.fullmatch(code.lower()):
-                continue  # "CODE", "VERIFY": a keyword in capitals is no code
+            vowels = sum(c in _VOWELS for c in code)
+            if (
+                not _LETTERS_ONLY_MIN <= len(code) <= _LETTERS_ONLY_MAX
+                or vowels > MAX_VOWEL_SHARE * len(code)
+                or _KEYWORD_PATTERN.fullmatch(code.lower())
+            ):
+                continue  # a word in capitals ("VERIFY", "INVALID") is no code
             kind: CodeKind = "letters"
         else:
             kind = "mixed"
@@ -368,12 +414,23 @@ def _token_candidates(text: str) -> list[_Candidate]:
 
 
 def _decoy(line: str, start: int, end: int) -> bool:
-    lower = line.lower()
-    if len(lower) != len(line):  # "İ" lower-cases to two code points
-        lower = line.replace("İ", "I").lower()
+    lower = _lower(line)
     if _DECOY_BEFORE.search(lower, max(0, start - LABEL_CHARS), start):
         return True
     return bool(_DECOY_AFTER.match(line, end, end + UNIT_CHARS) or _PROMO_LINE.search(lower))
+
+
+def _introduced(source: _Source, line_start: int) -> bool:
+    """Whether one of the lines just above names a code: "Your sign-in code is below." /
+    (a blank line) / "BCDF-GHJK". Only above: a heading over the keyword is no code."""
+    start = line_start
+    for _ in range(INTRODUCED_WITHIN_LINES):
+        if start == 0:
+            return False
+        start, end = source.line(start - 1)
+        if source.keywords(start, end):
+            return True
+    return False
 
 
 def _label_cell_above(source: _Source, line_start: int) -> bool:
@@ -399,18 +456,22 @@ def _score(source: _Source, candidate: _Candidate) -> float:
     standalone = line.strip(_STANDALONE_STRIP) == line[start:end]
     best = 0.0
     just_after_keyword = False
-    for position in source.keywords(line_start, line_end):
-        where = position - line_start
-        if where < start:
-            best = max(best, KEYWORD_BEFORE.at(start - where))
-            keyword_end = _keyword_end(line, where)
-            just_after_keyword = just_after_keyword or bool(
-                keyword_end <= start and _JUST_AFTER_KEYWORD.match(line, keyword_end, start)
-            )
-        elif where >= end:
-            best = max(best, KEYWORD_AFTER.at(where - end))
-    if candidate.kind == "letters" and not (standalone or just_after_keyword):
-        return 0.0  # capitals in a sentence are a word more often than a code
+    # The nearest keyword before the code and the nearest after it weigh the most.
+    keywords = source.keywords(line_start, line_end)
+    nearest = bisect.bisect_left(keywords, (candidate.start, -1))
+    if nearest:
+        keyword_start, keyword_end = keywords[nearest - 1]
+        best = KEYWORD_BEFORE.at(candidate.start - keyword_start)
+        just_after_keyword = keyword_end <= candidate.start and bool(
+            _JUST_AFTER_KEYWORD.match(text, keyword_end, candidate.start)
+        )
+    following = bisect.bisect_left(keywords, (candidate.end, -1))
+    if following < len(keywords):
+        best = max(best, KEYWORD_AFTER.at(keywords[following][0] - candidate.end))
+    if candidate.wordlike and not (
+        just_after_keyword or (standalone and _introduced(source, line_start))
+    ):
+        return 0.0  # letters alone, or in lower case, are a word or an id more often
     if best < GOOD_ON_ITS_LINE:
         above = below = (line_start, line_end)
         for offset, weight in NEIGHBOURS if standalone else NEIGHBOURS[:1]:
@@ -481,7 +542,7 @@ def find_codes(texts: list[tuple[str, str]]) -> tuple[OtpMatch, ...]:
     for name, text in texts:
         source = _Source(name, _ascii_numbers(text), message)
         candidates = _numeric_candidates(source.text)[:MAX_CANDIDATES]
-        candidates += _token_candidates(source.text)[:MAX_CANDIDATES]
+        candidates += _token_candidates(source.text)
         for candidate in candidates:
             score = _score(source, candidate)
             if score < MIN_SCORE:

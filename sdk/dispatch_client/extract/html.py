@@ -21,7 +21,7 @@ _BLOCK_TAG_NAMES = (
     "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "td",
     "tfoot", "th", "thead", "tr", "ul",
 )  # fmt: skip
-_BLOCK_TAG = re.compile(
+BLOCK_TAG = re.compile(
     r"</?(?:" + alternation(_BLOCK_TAG_NAMES) + r")\b[^<>]{0,4000}>",
     re.I,
 )
@@ -78,7 +78,7 @@ def strip_invisible(markup: str) -> str:
 def render(visible_markup: str) -> str:
     """The text of markup already stripped of its invisible parts (see `html_to_text`)."""
     visible_markup = _DIGIT_CELLS.sub(_join_digit_cells, visible_markup)
-    text = _ANY_TAG.sub("", _BLOCK_TAG.sub("\n", visible_markup))
+    text = _ANY_TAG.sub("", BLOCK_TAG.sub("\n", visible_markup))
     if "&" in text:
         text = html_lib.unescape(text)
     return normalise_text(text)

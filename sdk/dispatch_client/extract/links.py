@@ -12,12 +12,13 @@ from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 import attrs
 
-from dispatch_client.extract.html import inline_text
+from dispatch_client.extract.html import BLOCK_TAG, inline_text
 from dispatch_client.extract.lexicon.links import (
     ACTION_STEMS,
     ANCHOR_ACTION_WORDS,
     FOOTER_PHRASES,
     IF_NOT_YOU_PHRASES,
+    INVITATION_WORDS,
     JOIN_WORDS,
     NEVER_PRIMARY_URL_PARTS,
     NEVER_PRIMARY_WORDS,
@@ -66,24 +67,33 @@ _ANCHOR_END = re.compile(r"</[aA]\s*>|<[aA]\b")
 _HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
 _IMG_ALT = re.compile(r"""<img\b[^<>]{0,4000}?\balt\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
 _HTTP = re.compile(r"https?://", re.I)
-# Where a block of text begins (or ends, as the anchor before): what precedes an anchor in
-# its paragraph or cell follows the last of these.
-_BLOCK_START = re.compile(
-    r"<(?:/?(?:p|div|td|th|tr|li|ul|ol|table|h[1-6]|center|body|section|blockquote)\b|br\b|/a\s*>)[^>]*>",
-    re.I,
-)
+# Where the sentence before a link begins: after the last sentence's end.
+_SENTENCE_END = re.compile(r"[.!?。！？](?:\s|$)")
 
 # A redirect parameter is followed only when the wrapping URL's own path is not an action
 # (".../verify?token=…&redirect=https://app/home" is the real link).
 _REDIRECT_PARAMS = frozenset(REDIRECT_PARAMS)
-_ACTION_IN_URL = re.compile(alternation([*words(ACTION_STEMS), *words(PASSWORD_WORDS)]))
+# The words of a call to action; those that ask for it only with a secret (signing in, the
+# password, joining, an invitation, unlocking) are also in _NEEDS_SECRET.
+_SECRET_ACTIONS = [
+    *words(SIGN_IN_STEMS),
+    *words(PASSWORD_WORDS),
+    *words(JOIN_WORDS),
+    *words(INVITATION_WORDS),
+]
+_ACTION_IN_URL = re.compile(alternation([*words(ACTION_STEMS), *_SECRET_ACTIONS]))
 _ACTION_IN_ANCHOR = re.compile(
+    alternation([*words(ACTION_STEMS), *_SECRET_ACTIONS, *words(ANCHOR_ACTION_WORDS)])
+)
+# What a subject asks for, when it asks for an action ("Sign in to Acme", "You're invited"):
+# not "join", which newsletters ask too.
+_ACTION_IN_SUBJECT = re.compile(
     alternation(
         [
             *words(ACTION_STEMS),
+            *words(SIGN_IN_STEMS),
             *words(PASSWORD_WORDS),
-            *words(JOIN_WORDS),
-            *words(ANCHOR_ACTION_WORDS),
+            *words(INVITATION_WORDS),
         ]
     )
 )
@@ -95,9 +105,7 @@ _IF_NOT_YOU_SENTENCE = re.compile(
 )
 _OPAQUE_WRAPPER = re.compile(alternation(OPAQUE_WRAPPERS))
 _MAILGUN_HOSTS = ("email.", "mg.", "links.")
-_NEEDS_SECRET = re.compile(
-    alternation([*words(SIGN_IN_STEMS), *words(PASSWORD_WORDS), *words(JOIN_WORDS)])
-)
+_NEEDS_SECRET = re.compile(alternation(_SECRET_ACTIONS))
 _FOOTER_BEFORE = re.compile(alternation(words(FOOTER_PHRASES)))
 _NEVER_PRIMARY = re.compile(alternation([*words(NEVER_PRIMARY_WORDS), *NEVER_PRIMARY_URL_PARTS]))
 # A parameter that carries a secret or a path segment that looks like one
@@ -111,6 +119,11 @@ _TOKEN_PARAM = re.compile(
     re.IGNORECASE,
 )
 _TOKEN_SEGMENT = re.compile(r"/(?=[A-Za-z0-9_-]*[0-9])(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{16,}")
+# A bare fragment that is a secret: long and random ("#l3GRKhZ2_sUSVhhi7aqavjOdIaTeG5pL…"),
+# not a page anchor ("#discussion_r1839201447").
+_TOKEN_FRAGMENT = re.compile(
+    r"(?=[A-Za-z0-9_=-]*[0-9])(?=[A-Za-z0-9_=-]*[a-z])(?=[A-Za-z0-9_=-]*[A-Z])[A-Za-z0-9_=-]{32,}"
+)
 _BASE64_URL = re.compile(r"aHR0c[A-Za-z0-9_-]{8,}={0,2}")
 
 
@@ -120,7 +133,8 @@ class FoundLink:
 
     url: str
     anchor: str | None  # the anchor's text, for an HTML link
-    sentence: str | None  # the words introducing a plain-text link
+    sentence: str | None  # the words before the link, on its line or in its block
+    after: str | None = None  # an HTML link's words after it in its block: "… to verify"
 
 
 def html_links(markup: str) -> list[FoundLink]:
@@ -143,21 +157,34 @@ def html_links(markup: str) -> list[FoundLink]:
             anchor = (
                 html_lib.unescape(next(g for g in alt.groups() if g is not None)) if alt else ""
             )
-        links.append(
-            FoundLink(href, anchor.strip() or None, _words_before(markup, opening.start()))
-        )
+        before = _words_before(markup, opening.start())
+        after = _words_after(markup, closing.end()) if closing else None
+        links.append(FoundLink(href, anchor.strip() or None, before, after))
     return links
 
 
+def _words_after(markup: str, start: int) -> str | None:
+    """The text after an anchor in its block: "<a>this link</a> to confirm your address"."""
+    window = markup[start : start + SENTENCE_CHARS * 3]
+    block = BLOCK_TAG.search(window)
+    text = inline_text(window[: block.start()] if block else window)[:SENTENCE_CHARS]
+    return text or None
+
+
 def _words_before(markup: str, end: int) -> str | None:
-    """The text before an anchor in its block (paragraph, cell, item): "If this wasn't you,
-    <a>…</a>", "Powered by <a>…</a>"."""
+    """The text before an anchor in its block (paragraph, cell, item) and sentence: "If this
+    wasn't you, <a>…</a>", "Powered by <a>…</a>"."""
     window = markup[max(0, end - SENTENCE_CHARS * 3) : end]
-    blocks = list(_BLOCK_START.finditer(window))
+    blocks = list(BLOCK_TAG.finditer(window))
     if blocks:
         window = window[blocks[-1].end() :]
     text = inline_text(window)[-SENTENCE_CHARS:]
-    return text or None
+    # Only its own sentence: "If you didn't sign up, ignore this mail. <a>Verify</a>" is not
+    # the if-not-you link.
+    ends = list(_SENTENCE_END.finditer(text))
+    if ends:
+        text = text[ends[-1].end() :]
+    return text.strip() or None
 
 
 def text_links(text: str) -> list[FoundLink]:
@@ -232,15 +259,25 @@ def _known_wrapper(parts: SplitResult) -> str | None:
             target = unquote(segments[2])
     elif host in _PROOFPOINT_HOSTS:
         target = _proofpoint(path, parts.query)
-    elif host.endswith("linkprotect.cudasvc.com"):  # Barracuda Link Protection: ?a=<url>
+    elif _on(host, "linkprotect.cudasvc.com"):  # Barracuda Link Protection: ?a=<url>
         target = dict(parse_qsl(parts.query)).get("a")
     elif host == "secure-web.cisco.com":  # Cisco Secure Email: /<id>/<percent-encoded url>
         target = unquote(path.rsplit("/", 1)[-1])
-    elif host.endswith("mandrillapp.com") and path.startswith("/track/click/"):
-        target = _mandrill(dict(parse_qsl(parts.query)).get("p"))
-    if target and _HTTP.match(target) and not any(c.isspace() for c in target):
-        return target
-    return None
+    elif _on(host, "mandrillapp.com") and path.startswith("/track/click/"):
+        target = _mandrill(parts.query)
+    return target if target and _plausible_url(target) else None
+
+
+def _on(host: str, domain: str) -> bool:
+    return host == domain or host.endswith("." + domain)
+
+
+def _plausible_url(url: str) -> bool:
+    """An http(s) URL without whitespace or control characters: what a decoded destination
+    must be to replace the link it came from."""
+    return bool(_HTTP.match(url)) and not any(
+        c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url
+    )
 
 
 _PROOFPOINT_HOSTS = frozenset({"urldefense.proofpoint.com", "urldefense.com", "urldefense.us"})
@@ -264,12 +301,12 @@ def _proofpoint(path: str, query: str) -> str | None:
             return encoded
         replaced = _decode_base64_text(rest.split("!", 1)[0])
         return None if replaced is None else _proofpoint_v3_fill(encoded, replaced)
-    value = dict(parse_qsl(query)).get("u")
+    value = dict(parse_qsl(query)).get("u")  # parse_qsl has percent-decoded it once
     if value is None:
         return None
     if path.startswith("/v2/"):
         return unquote(value.translate(_PROOFPOINT_V2))
-    return unquote(value) if path.startswith("/v1/") else None
+    return value if path.startswith("/v1/") else None
 
 
 def _proofpoint_v3_fill(encoded: str, replaced: str) -> str | None:
@@ -282,8 +319,10 @@ def _proofpoint_v3_fill(encoded: str, replaced: str) -> str | None:
             i += 1
             continue
         run = 1
-        if encoded.startswith("**", i) and i + 2 < len(encoded):
-            run = _PROOFPOINT_RUNS.get(encoded[i + 2], 0)
+        if encoded.startswith("**", i):
+            if i + 2 >= len(encoded) or encoded[i + 2] not in _PROOFPOINT_RUNS:
+                return None
+            run = _PROOFPOINT_RUNS[encoded[i + 2]]
             i += 3
         else:
             i += 1
@@ -295,21 +334,29 @@ def _proofpoint_v3_fill(encoded: str, replaced: str) -> str | None:
     return "".join(out)
 
 
-def _mandrill(value: str | None) -> str | None:
-    """Mandrill's ?p=: base64 of JSON whose "p" is JSON again, with the "url"."""
-    text = None if value is None else _decode_base64_text(value)
+_MANDRILL_P = re.compile(r"(?:^|&)p=([^&]*)")
+
+
+def _mandrill(query: str) -> str | None:
+    """Mandrill's ?p=: base64 (either alphabet) of a JSON object whose "p" is a JSON object
+    again, with the "url". Read from the raw query: a "+" of standard base64 is no space."""
+    found = _MANDRILL_P.search(query)
+    text = None if found is None else _decode_base64_text(unquote(found.group(1)))
+    if not text or not text.startswith("{"):
+        return None
     try:
-        outer = json.loads(text) if text else None
+        outer = json.loads(text)
         inner = json.loads(outer["p"]) if isinstance(outer, dict) and "p" in outer else outer
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return None
     url = inner.get("url") if isinstance(inner, dict) else None
     return url if isinstance(url, str) else None
 
 
 def _decode_base64_text(value: str) -> str | None:
+    standard = value.replace("-", "+").replace("_", "/")
     try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("utf-8")
+        return base64.b64decode(standard + "=" * (-len(standard) % 4)).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
 
@@ -324,7 +371,7 @@ def _decode_base64_url(value: str) -> str | None:
     return None
 
 
-def _link_score(link: FoundLink, url: str) -> float:
+def _link_score(link: FoundLink, url: str, *, subject_asks: bool) -> float:
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -336,9 +383,17 @@ def _link_score(link: FoundLink, url: str) -> float:
         _OPAQUE_WRAPPER.search(where)
         or (parts.path.startswith("/c/") and where.startswith(_MAILGUN_HOSTS))
     )
-    # An opaque wrapper's host and path say nothing of its destination ("list-manage.com").
-    if (not opaque and _NEVER_PRIMARY.search(where)) or (anchor and _NEVER_PRIMARY.search(anchor)):
+    anchor_actions = _ACTION_IN_ANCHOR.findall(anchor) if anchor else []
+    # An opaque wrapper's host and path say nothing of its destination ("list-manage.com"),
+    # and an anchor that asks for the action first is not undone by a name after it ("Accept
+    # the invitation to Support"; but "Contact support to unlock" is support's).
+    if not opaque and _NEVER_PRIMARY.search(where):
         return 0.0
+    never = _NEVER_PRIMARY.search(anchor) if anchor else None
+    if anchor and never:
+        first_action = _ACTION_IN_ANCHOR.search(anchor)
+        if first_action is None or never.start() < first_action.start():
+            return 0.0
     sentence = link.sentence.lower() if link.sentence else None
     # The link to follow if the mail was unexpected, or a footer's: never the call to action,
     # whether the words are its text or come before it.
@@ -347,41 +402,55 @@ def _link_score(link: FoundLink, url: str) -> float:
         for words in (anchor, sentence)
     ):
         return 0.0
-    # An opaque tracking wrapper hides whether its destination carries a secret.
-    tokenish = bool(_TOKEN_PARAM.search(parts.query) or _TOKEN_SEGMENT.search(parts.path) or opaque)
-    anchor_action = _ACTION_IN_ANCHOR.search(anchor) if anchor else None
-    anchor_says = anchor_action is not None
-    url_action = _ACTION_IN_URL.search(parts.path.lower())
-    url_says = URL_ACTION if url_action else 0.0
-    if anchor and not anchor_says:
-        url_says *= URL_ACTION_UNDER_OTHER_TEXT
-    sentence_says = bool(
-        link.anchor is None and sentence and tokenish and _ACTION_IN_URL.search(sentence)
+    # A secret in the query, the path or the fragment (single-page apps read it there). An
+    # opaque tracking wrapper may hide one: taken as one when the subject asks for the action
+    # too ("Sign in to Acme"), not on a receipt's or a notification's "Log in".
+    tokenish = bool(
+        _TOKEN_PARAM.search(parts.query)
+        or _TOKEN_SEGMENT.search(parts.path)
+        or _TOKEN_PARAM.search(parts.fragment)
+        or _TOKEN_FRAGMENT.fullmatch(parts.fragment)
+        or (opaque and subject_asks)
     )
-    if not (anchor_says or url_says or sentence_says):
+    url_actions = _ACTION_IN_URL.findall(parts.path.lower())
+    url_says = URL_ACTION if url_actions else 0.0
+    if anchor and not anchor_actions:
+        url_says *= URL_ACTION_UNDER_OTHER_TEXT
+    # Plain text, or an anchor of a few words that name no action ("this link", "here"): the
+    # words around the link may ask for it ("Click <a>here</a> to verify your address").
+    short_anchor = link.anchor is not None and not anchor_actions and len(link.anchor.split()) <= 3
+    around = " ".join(w for w in (sentence, link.after.lower() if link.after else None) if w)
+    sentence_says = bool(
+        (link.anchor is None or short_anchor)
+        and tokenish
+        and _ACTION_IN_URL.search(around if short_anchor else sentence or "")
+    )
+    if not (anchor_actions or url_says or sentence_says):
         return 0.0
     # "Log in" to a notification's site is no sign-in link, nor "Forgot your password?" a
     # reset link: signing in or resetting by mail takes a secret.
-    said = [m.group() for m in (anchor_action, url_action) if m is not None]
+    said = [*anchor_actions, *url_actions]
     if not tokenish and said and all(_NEEDS_SECRET.fullmatch(word) for word in said):
         return 0.0
     return (
-        ANCHOR_ACTION * anchor_says
+        ANCHOR_ACTION * bool(anchor_actions)
         + url_says
         + SENTENCE_ACTION * sentence_says
         + CARRIES_SECRET * tokenish
     )
 
 
-def find_links(found: list[FoundLink]) -> tuple[LinkMatch, ...]:
-    """The links unwrapped and deduplicated, in document order, the call to action marked."""
+def find_links(found: list[FoundLink], subject: str | None = None) -> tuple[LinkMatch, ...]:
+    """The links unwrapped and deduplicated, in document order, the call to action marked;
+    the subject says whether the mail asks for an action at all."""
+    subject_asks = bool(subject and _ACTION_IN_SUBJECT.search(subject.lower()))
     links: dict[str, FoundLink] = {}
     for link in found[:MAX_LINKS]:
         url = _unwrap(_trim(link.url))
         known = links.get(url)
         if known is None or (known.anchor is None and link.anchor):
             links[url] = link
-    scores = {url: _link_score(link, url) for url, link in links.items()}
+    scores = {url: _link_score(link, url, subject_asks=subject_asks) for url, link in links.items()}
     best = max(scores.values(), default=0.0)
     primary = (
         next((url for url, s in scores.items() if s == best), None)

@@ -10,7 +10,7 @@ CODE_KEYWORDS: dict[str, tuple[str, ...]] = {
         "verification code", "security code", "login code", "log-in code", "sign-in code",
         "sign in code", "signin code", "one-time", "one time", "passcode", "otp", "2fa",
         "two-factor", "two factor", "authentication code", "confirmation code", "access code",
-        "pin", "code", "verify", "verification", "token",
+        "pin", "code", "verify", "verification",
     ),
     "de": (
         "bestätigungscode", "sicherheitscode", "verifizierungscode", "anmeldecode",
@@ -21,6 +21,7 @@ CODE_KEYWORDS: dict[str, tuple[str, ...]] = {
     "es": ("código", "codigo", "verificación"),
     "pt": ("código", "codigo", "verificação"),
     "it": ("codice", "verifica"),
+    "ca": ("codi", "verificació"),
     "nl": ("verificatiecode", "bevestigingscode", "inlogcode", "code"),
     "sv": ("verifieringskod", "engångskod", "kod"),
     "da": ("kode", "bekræftelseskode", "engangskode"),
@@ -49,7 +50,8 @@ CODE_KEYWORDS: dict[str, tuple[str, ...]] = {
     "ja": ("認証コード", "確認コード", "ワンタイム", "コード", "認証番号", "確認番号", "暗証番号"),
     "zh": (
         "验证码", "驗證碼", "校验码", "动态码", "确认码", "確認碼", "認證碼", "一次性密码",
-        "一次性密碼", "动态密码", "動態密碼", "代码", "代碼",
+        "一次性密碼", "动态密码", "動態密碼", "验证代码", "驗證代碼", "登录代码", "登入代码",
+        "登入代碼", "确认代码", "確認代碼", "安全代码", "安全代碼",
     ),
     "ko": ("인증", "코드"),
     "ar": ("رمز", "كود", "التحقق", "لمرة واحدة"),
@@ -60,28 +62,39 @@ CODE_KEYWORDS: dict[str, tuple[str, ...]] = {
     "ur": ("کوڈ",),
 }  # fmt: skip
 
-# Keywords of ASCII letters that take endings ("kodu", "kodunuz", "koodisi", "codul"): matched
-# at the start of a word …
-SUFFIXED_CODE_KEYWORDS: dict[str, tuple[str, ...]] = {
-    "pl": ("kod",),
-    "tr": ("kod", "dogrulama"),
-    "sv": ("kod",),
-    "da": ("kode",),
-    "fi": ("koodi",),
-    "et": ("kood",),
-    "ro": ("cod",),
-    "lt": ("kod",),
-    "id": ("kode",),
-    "sl": ("koda",),
-}
-# … and these also at the end of a compound ("bekräftelsekoden", "vahvistuskoodi",
-# "Anmeldecode", "verificatiecode").
+# The endings a keyword of ASCII letters takes and still names the code: Polish "kodu",
+# "kodem"; Turkish "kodu", "kodunuz"; Swedish "koden"; Danish and Norwegian "koden"; Finnish
+# "koodisi", "koodin"; Estonian "koodi"; Romanian "codul"; Lithuanian "kodas"; Indonesian
+# "kodenya". Another ending makes another word ("Kodak", "Kodeks", "coda").
+CODE_KEYWORD_ENDINGS: dict[str, tuple[str, ...]] = {
+    "kod": (
+        "u", "em", "zie", "y", "ów", "om", "ami", "ach", "unuz", "un", "unu", "unuzu", "lar",
+        "ları", "en", "er", "erna", "as", "ą", "ai",
+    ),
+    "kode": ("n", "r", "ne", "nya", "mu"),
+    "koodi": ("si", "n", "a", "nne", "t"),
+    "kood": ("i", "id",),
+    "cod": ("ul", "ului", "uri", "urile"),
+    "dogrulama": ("nız", "niz"),
+}  # fmt: skip
+# … and these also end compounds ("bekräftelsekoden", "vahvistuskoodi", "engangskode") …
 COMPOUND_CODE_KEYWORDS: dict[str, tuple[str, ...]] = {
     "sv": ("kod",),
     "da": ("kode",),
     "no": ("kode",),
     "fi": ("koodi",),
 }
+# … unless the compound names another kind of code: discount, campaign, coupon, gift card,
+# postal, door, order, offer, tracking (Finnish, Swedish, Danish, Norwegian, Hungarian, Czech
+# and Slovak, whose "kód" is found inside compounds as any non-ASCII keyword is).
+NOT_CODE_COMPOUND_PREFIXES: dict[str, tuple[str, ...]] = {
+    "fi": ("alennus", "kampanja", "kuponki", "lahjakortti", "posti", "ovi", "tilaus", "seuranta"),
+    "sv": ("rabatt", "kampanj", "kupong", "presentkort", "post", "port", "order", "spårning"),
+    "da": ("rabat", "kampagne", "kupon", "gavekort", "post", "dør", "ordre", "tilbud", "sporing"),
+    "no": ("rabatt", "kampanje", "kupong", "gavekort", "post", "dør", "ordre", "tilbud"),
+    "hu": ("kupon", "kedvezmény", "promóciós", "posta", "irányító", "termék", "vonal"),
+    "cs": ("slevov", "slevo", "dárkov", "poštovní", "čárov", "promo"),
+}  # fmt: skip
 
 # The keywords that name any code (the word "code", "PIN", "password"): the words around them
 # can make it a postal or promo code, and in a meeting invitation they name its passcode.
@@ -101,6 +114,7 @@ GENERIC_CODE_KEYWORDS: dict[str, tuple[str, ...]] = {
     "es": ("código", "codigo"),
     "pt": ("código", "codigo"),
     "it": ("codice",),
+    "ca": ("codi",),
     "ru": ("код", "пароль"),
     "ja": ("コード",),
     "ko": ("코드",),
@@ -133,6 +147,16 @@ NOT_CODE_BEFORE_KEYWORD: dict[str, tuple[str, ...]] = {
         "sort", "auth", "authorisation", "authorization", "approval", "offer", "sale",
     ),
     "de": ("rabatt", "gutschein"),
+    # order, cargo, tracking, discount, coupon, post, reference, product, promotion, gift
+    "tr": (
+        "sipariş", "kargo", "takip", "indirim", "kupon", "posta", "referans", "ürün", "promosyon",
+        "hediye",
+    ),
+    "pl": ("rabatowy", "pocztowy", "promocyjny"),
+    # discount, gift, postal, bar (code)
+    "cs": ("slevový", "dárkový", "poštovní", "čárový"),
+    "sk": ("zľavový", "darčekový", "poštový", "čiarový"),
+    "hu": ("kedvezményes", "promóciós", "ajándék"),
 }  # fmt: skip
 
 # A word just after a generic code keyword that names another kind of code: "code promo",
@@ -145,10 +169,21 @@ NOT_CODE_AFTER_KEYWORD: dict[str, tuple[str, ...]] = {
     "it": ("postale", "promozionale", "sconto"),
     "pl": ("pocztowy", "rabatowy", "promo"),
     "tr": ("indirim",),
-    # order, discount, promotion, postal, waybill
-    "vi": ("đơn hàng", "giảm giá", "khuyến mãi", "bưu", "vận đơn"),
-    # postal, discount, product, order, parcel
-    "th": ("ไปรษณีย์", "ส่วนลด", "สินค้า", "คำสั่งซื้อ", "พัสดุ"),
+    # postal, fiscal (the tax id), promotional, discount, bar (code)
+    "ro": ("poștal", "postal", "fiscal", "promoțional", "promotional", "de reducere", "de bare"),
+    # of the parcel, of the order, discount
+    "cs": ("zásilky", "objednávky", "slevový"),
+    "sk": ("zásielky", "objednávky", "zľavový"),
+    "hu": ("kupon",),
+    # order, discount, promotion, postal, waybill, transaction, invoice, ticket, customer, tax
+    "vi": (
+        "đơn hàng", "giảm giá", "khuyến mãi", "bưu", "vận đơn", "giao dịch", "hóa đơn", "hoá đơn",
+        "vé", "khách hàng", "số thuế", "sản phẩm",
+    ),
+    # postal, discount, product, order, parcel, customer, member, tracking, branch
+    "th": (
+        "ไปรษณีย์", "ส่วนลด", "สินค้า", "คำสั่งซื้อ", "พัสดุ", "ลูกค้า", "สมาชิก", "ติดตาม", "สาขา",
+    ),
     # postal, discount, promotional, voucher, coupon; with and without the article
     "ar": (
         "بريدي", "البريدي", "خصم", "الخصم", "ترويجي", "الترويجي", "قسيمة", "القسيمة", "كوبون",

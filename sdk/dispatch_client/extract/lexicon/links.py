@@ -10,56 +10,59 @@ ACTION_STEMS: dict[str, tuple[str, ...]] = {
     "en": (
         "verif", "confirm", "activat", "magic", "login", "log-in", "log_in", "log in", "signin",
         "sign-in", "sign_in", "sign in", "auth", "reset", "validat", "approve", "accept",
-        "invit", "unlock", "change password", "set password", "choose a password",
-        "new password", "recover",
     ),
     "fr": (
         "vérifi", "activer", "valider", "connexion", "connecter", "se connecter", "réinitialis",
-        "débloquer", "rejoindre",
     ),
     "es": (
-        "activar", "iniciar", "iniciar sesión", "entrar", "restablecer", "desbloquear", "unirte",
-        "únete",
+        "activar", "iniciar", "iniciar sesión", "entrar", "restablecer", "autentic", "aceptar",
     ),
-    "pt": ("ativar", "iniciar", "entrar", "redefinir", "desbloquear", "aceitar"),
-    "it": ("attiva", "accedi", "accedere", "conferm", "reimposta", "sblocca", "accetta"),
+    "ca": ("verifica", "confirma", "autentic", "restableix", "accepta", "inicia la sessió"),
+    "pt": ("ativar", "iniciar", "entrar", "redefinir", "repor", "aceitar", "autentic"),
+    "it": ("attiva", "accedi", "accedere", "conferm", "reimposta", "accetta", "autentic"),
     "de": (
-        "aktivier", "bestätig", "anmeld", "einlogg", "zurücksetz", "entsperr", "annehmen",
-        "verifizier",
+        "aktivier", "bestätig", "anmeld", "einlogg", "zurücksetz", "annehmen", "verifizier",
     ),
     "nl": ("activeer", "bevestig", "inloggen", "aanmelden", "herstel", "accepteer"),
     "sv": ("bekräfta", "återställ", "logga in", "aktivera"),
     "da": ("bekræft", "nulstil", "log ind", "aktivér", "aktiver"),
     "no": ("bekreft", "tilbakestill", "logg inn"),
     "fi": ("vahvista", "nollaa", "kirjaudu", "aktivoi"),
-    "pl": ("weryfik", "potwierdź", "potwierdz", "zaloguj", "aktywuj", "resetuj", "odblokuj"),
-    "cs": ("ověř", "potvrď", "potvrdit", "obnovit", "přihlásit", "aktivovat"),
-    "sk": ("overiť", "potvrď", "potvrdiť", "obnoviť", "prihlásiť", "aktivovať"),
-    "hu": ("megerősít", "ellenőriz", "visszaállít", "bejelentkez", "aktivál"),
+    "pl": (
+        "weryfik", "potwierdź", "potwierdz", "zaloguj", "aktywuj", "resetuj", "zaakceptuj",
+        "akceptuj",
+    ),
+    "cs": ("ověř", "potvrď", "potvrdit", "obnovit", "přihlásit", "aktivovat", "přijmout"),
+    "sk": ("overiť", "potvrď", "potvrdiť", "obnoviť", "prihlásiť", "aktivovať", "prijať"),
+    "hu": ("megerősít", "ellenőriz", "visszaállít", "bejelentkez", "aktivál", "elfogad"),
     "ro": ("confirm", "resetează", "activează", "conectează"),
     "hr": ("potvrdi", "potvrdite", "prijavi", "aktiviraj"),
-    "ru": ("подтверд", "войти", "вход", "активир", "сбросить", "восстанов", "разблокир"),
-    "uk": ("підтверд", "увійти", "вхід", "скинути", "відновити", "активу"),
-    "el": ("επιβεβαίω", "επαλήθευσ", "σύνδεσ", "επαναφορ"),
-    "tr": ("doğrula", "onayla", "giriş", "sıfırla", "etkinleştir"),
-    "ja": ("認証", "ログイン", "有効化", "再設定", "リセット", "承認"),
-    "zh": ("验证", "驗證", "确认", "確認", "登录", "登入", "激活", "重置", "重設", "啟用"),
-    "ko": ("인증", "로그인", "활성화", "재설정"),
-    "ar": ("تأكيد", "تفعيل", "تحقق", "إعادة تعيين"),
-    "he": ("אימות", "אישור", "איפוס"),
+    "ru": (
+        "подтверд", "войти", "вход", "активир", "сбросить", "восстанов", "принять",
+    ),
+    "uk": ("підтверд", "увійти", "вхід", "скинути", "відновити", "активу", "прийняти"),
+    "bg": ("потвърд", "вход", "приеми"),
+    "lt": ("patvirtin", "prisijung", "priimti"),
+    "el": ("επιβεβαίω", "επαλήθευσ", "σύνδεσ", "επαναφορ", "αποδεχ", "αποδοχ"),
+    "tr": ("doğrula", "onayla", "giriş", "sıfırla", "etkinleştir", "kabul"),
+    "ja": ("認証", "ログイン", "有効化", "再設定", "リセット", "承認", "承諾"),
+    "zh": ("验证", "驗證", "确认", "確認", "登录", "登入", "激活", "重置", "重設", "啟用", "接受"),
+    "ko": ("인증", "로그인", "활성화", "재설정", "수락"),
+    "ar": ("تأكيد", "تفعيل", "تحقق", "إعادة تعيين", "تسجيل الدخول", "قبول"),
+    "he": ("אימות", "אישור", "איפוס", "היכנס", "התחבר"),
     "hi": ("सत्यापित", "पुष्टि"),
     "vi": ("mã xác", "xác nhận", "xác minh", "đặt lại", "đăng nhập", "kích hoạt"),
-    "th": ("ยืนยัน", "รีเซ็ต", "เข้าสู่ระบบ"),
-    "id": ("verifikasi", "konfirmasi", "atur ulang", "masuk", "aktifkan"),
+    "th": ("ยืนยัน", "รีเซ็ต", "เข้าสู่ระบบ", "ยอมรับ"),
+    "id": ("verifikasi", "konfirmasi", "atur ulang", "masuk", "aktifkan", "terima"),
     "ms": ("sahkan", "tetapkan semula", "log masuk"),
 }  # fmt: skip
-# Words of the password, which name the call to action of a reset ("Change my password") when
-# the link carries a secret (see SIGN_IN_STEMS).
+# Words of the password and of recovering an account, which name the call to action of a reset
+# ("Change my password", …/recover_account) when the link carries a secret (see SIGN_IN_STEMS).
 PASSWORD_WORDS: dict[str, tuple[str, ...]] = {
-    "en": ("password",),
+    "en": ("password", "recover"),
     "fr": ("mot de passe",),
     "es": ("contraseña",),
-    "pt": ("senha",),
+    "pt": ("senha", "palavra-passe"),
     "de": ("passwort", "kennwort"),
     "nl": ("wachtwoord",),
     "sv": ("lösenord",),
@@ -105,8 +108,38 @@ JOIN_WORDS: dict[str, tuple[str, ...]] = {
     "zh": ("加入",),
     "ko": ("참여", "가입"),
 }  # fmt: skip
-# The stems above that only ask to sign in. A link named only by these, the password words or
-# the join words is the call to action only when it carries a secret (a magic link, a reset
+# Words of an invitation and of unlocking an account: calls to action (in anchor text and URL
+# paths) only when the link carries a secret, as invitations and unlock links do; "Invite
+# your teammates" on a notification and "Unlock 20% off" on an offer carry none.
+INVITATION_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("invit", "unlock"),
+    "fr": ("invitation", "débloquer"),
+    "es": ("invitación", "desbloquear"),
+    "ca": ("invitació",),
+    "pt": ("convite", "desbloquear"),
+    "it": ("invito", "sblocca"),
+    "de": ("einladung", "entsperr"),
+    "nl": ("uitnodiging", "ontgrendel"),
+    "pl": ("zaproszen", "odblokuj"),
+    "cs": ("pozván",),
+    "sk": ("pozván",),
+    "hu": ("meghív",),
+    "ru": ("приглаш", "разблокир"),
+    "uk": ("запрош",),
+    "bg": ("покан",),
+    "lt": ("kvietim",),
+    "el": ("πρόσκλησ",),
+    "tr": ("davet",),
+    "ja": ("招待",),
+    "zh": ("邀请", "邀請"),
+    "ko": ("초대",),
+    "ar": ("دعوة", "الدعوة"),
+    "he": ("הזמנה",),
+    "th": ("คำเชิญ",),
+    "id": ("undangan",),
+}  # fmt: skip
+# The stems above that only ask to sign in. A link named only by these, the password, join or
+# invitation words is the call to action only when it carries a secret (a magic link, a reset
 # link, an invitation), not a notification's "Log in" or "Forgot your password?".
 SIGN_IN_STEMS: dict[str, tuple[str, ...]] = {
     "en": (
@@ -133,6 +166,10 @@ SIGN_IN_STEMS: dict[str, tuple[str, ...]] = {
     "el": ("σύνδεσ",),
     "tr": ("giriş",),
     "ja": ("ログイン",),
+    "ca": ("inicia la sessió",),
+    "ar": ("تسجيل الدخول",),
+    "he": ("היכנס", "התחבר"),
+    "lt": ("prisijung",),
     "zh": ("登录", "登入"),
     "ko": ("로그인",),
     "vi": ("đăng nhập",),
@@ -143,13 +180,13 @@ SIGN_IN_STEMS: dict[str, tuple[str, ...]] = {
 # Words of a footer before or in a link, which is never the call to action: "Powered by
 # <a>Verifly</a>" (an action stem inside a brand name).
 FOOTER_PHRASES: dict[str, tuple[str, ...]] = {
-    "en": ("powered by", "sent with", "sent by", "built with", "made with", "delivered by"),
-    "fr": ("propulsé par", "fourni par", "envoyé par"),
-    "de": ("bereitgestellt von", "betrieben von", "gesendet von", "unterstützt von"),
-    "es": ("desarrollado por", "con la tecnología de", "impulsado por", "enviado por"),
-    "pt": ("desenvolvido por", "com tecnologia", "enviado por"),
-    "it": ("offerto da", "realizzato con", "inviato da"),
-    "nl": ("mogelijk gemaakt door", "verzonden door"),
+    "en": ("powered by", "built with", "made with"),
+    "fr": ("propulsé par", "fourni par"),
+    "de": ("bereitgestellt von", "betrieben von", "unterstützt von"),
+    "es": ("desarrollado por", "con la tecnología de", "impulsado por"),
+    "pt": ("desenvolvido por", "com tecnologia"),
+    "it": ("offerto da", "realizzato con"),
+    "nl": ("mogelijk gemaakt door",),
 }  # fmt: skip
 # Words that make anchor text a call to action, but not a URL or a sentence: introducing a
 # plain-text link, "continue", "one click" or the Japanese and Korean "check" are too common to
@@ -164,8 +201,8 @@ ANCHOR_ACTION_WORDS: dict[str, tuple[str, ...]] = {
 # wasn't you, reset your password at …". Matched anywhere in the lower-cased sentence …
 IF_NOT_YOU_PHRASES: dict[str, tuple[str, ...]] = {
     "en": (
-        "if this was", "if this wasn't", "if this wasn’t", "if this was not", "if it was",
-        "if it wasn't", "if it wasn’t", "if it was not", "if you didn't", "if you didn’t",
+        "if this wasn't", "if this wasn’t", "if this was not", "if it wasn't", "if it wasn’t",
+        "if it was not", "if you didn't", "if you didn’t",
         "if you did not", "didn't request", "didn’t request", "wasn't you", "wasn’t you",
         "secure your account",
     ),
@@ -215,6 +252,7 @@ SECRET_PARAMS = ("t", "k")
 # … or ending in one of these ("token=…", "oobCode=…", "reset_token=…").
 SECRET_PARAM_ENDINGS = (
     "token",
+    "secret",
     "code",
     "key",
     "otp",
