@@ -649,3 +649,12 @@ def test_proofpoint_v1_is_decoded_once() -> None:
         "https://urldefense.proofpoint.com/v1/url?u=https%3A%2F%2Fa.example%2Fv%3Ft%3Dab%252Bcd&k=x"
     )
     assert extract(None, wrapped, None).links[0].url == "https://a.example/v?t=ab%2Bcd"
+
+
+def test_a_list_of_codes_is_no_one_time_code() -> None:
+    """Backup codes: eight of them under a code word; reported, none taken."""
+    codes = ["426801", "569144", "120141", "163945", "168546", "528796", "112514", "153588"]
+    result = extract(None, "Your backup codes:\n" + "\n".join(codes), None)
+    assert result.otp is None
+    assert {otp.code for otp in result.otps} == set(codes)
+    assert extract(None, "Your code:\n426801\nOrder 569144", None).otp == "426801"

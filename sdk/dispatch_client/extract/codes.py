@@ -104,6 +104,7 @@ LOWER_CASE_PENALTY = 0.1  # "a7k92q" in prose is more often an id than "A7K92Q"
 YEAR_LIKE_PENALTY = 0.3  # 1900-2099 is more often a year than a code
 CONFIDENT_SCORE = 0.3  # a code from here on is taken; below it a candidate is only reported
 MIN_SCORE = 0.15  # a candidate scoring less is not even reported
+LIST_OF_CODES = 4  # confident codes of one shape that make a list, not a one-time code
 
 # Characters searched for the words that make a keyword or a number no code.
 QUALIFIER_CHARS = 25  # before a generic keyword: "promo code", "zip code"
@@ -553,4 +554,18 @@ def find_codes(texts: list[tuple[str, str]]) -> tuple[OtpMatch, ...]:
                 best[code] = OtpMatch(
                     code=code, score=round(score, 3), source=name, kind=candidate.kind
                 )
-    return tuple(sorted(best.values(), key=lambda m: (-m.score, order[m.code])))
+    found = sorted(best.values(), key=lambda m: (-m.score, order[m.code]))
+    return tuple(_unless_a_list(found))
+
+
+def _unless_a_list(found: list[OtpMatch]) -> list[OtpMatch]:
+    """The candidates, but none confident when the best is one of a list of codes of its
+    shape (backup codes, a column of numbers): a mail asking for one code shows one."""
+    if not found or not found[0].confident:
+        return found
+    shape = (found[0].kind, len(found[0].code))
+    alike = sum(1 for m in found if m.confident and (m.kind, len(m.code)) == shape)
+    if alike < LIST_OF_CODES:
+        return found
+    below = round(CONFIDENT_SCORE - 0.01, 3)
+    return [attrs.evolve(m, score=min(m.score, below)) for m in found]
