@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from dispatch_server.db.tables import metadata
-from dispatch_server.migrations import current_revision, upgrade
+from dispatch_server.migrations import current_revision, head_revision, upgrade
 
 pytestmark = pytest.mark.anyio
 
@@ -29,9 +29,13 @@ async def test_migrated_schema_matches_the_code(database_url: str) -> None:
     finally:
         await engine.dispose()
     assert differences == []
-    assert await current_revision(database_url) == "0001"
+    assert await current_revision(database_url) == head_revision()
+
+
+def test_the_head_is_the_newest_migration() -> None:
+    assert head_revision() == "0002"
 
 
 async def test_upgrade_is_idempotent(database_url: str) -> None:
     await upgrade(database_url)
-    assert await current_revision(database_url) == "0001"
+    assert await current_revision(database_url) == head_revision()

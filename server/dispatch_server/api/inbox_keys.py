@@ -86,6 +86,7 @@ ENDPOINTS = [
         body=MintInboxKey,
         response=CreatedInboxKey,
         status=201,
+        idempotent=True,
     ),
     Endpoint(
         method="GET",

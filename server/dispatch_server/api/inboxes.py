@@ -95,6 +95,7 @@ ENDPOINTS = [
         body=CreateInbox,
         response=Inbox,
         status=201,
+        idempotent=True,
     ),
     Endpoint(
         method="GET",

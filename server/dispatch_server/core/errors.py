@@ -62,6 +62,16 @@ class ErrorCode(enum.StrEnum):
     UNKNOWN_RECIPIENT = ("unknown_recipient", "inbound: no recipient is an inbox here")
     METHOD_NOT_ALLOWED = ("method_not_allowed", "the route exists, but not with this method")
     ADDRESS_TAKEN = ("address_taken", "the requested inbox address exists")
+    IDEMPOTENCY_KEY_REUSED = (
+        "idempotency_key_reused",
+        "the `Idempotency-Key` was used in the last 24 hours by this API key for a request "
+        "with another method, path or body",
+    )
+    IDEMPOTENCY_KEY_IN_USE = (
+        "idempotency_key_in_use",
+        "a request with this `Idempotency-Key` is still being answered (a concurrent retry), "
+        "or its answer was lost when the server stopped; retry later, or use a new key",
+    )
     PAYLOAD_TOO_LARGE = (
         "payload_too_large",
         "a JSON request body above 16 KiB (refused on its `Content-Length` before it is read, "

@@ -175,3 +175,18 @@ workspace_quota_recipients = sa.Table(
     sa.Column("day", sa.Date(), primary_key=True),
     sa.Column("recipient", sa.String(320), primary_key=True),
 )
+
+# The first answer to a POST that carried an Idempotency-Key, per API key, for 24 hours (see
+# dispatch_server.http.idempotency).
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    _fk("api_key_id", "api_keys.id", primary_key=True),
+    sa.Column("idempotency_key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),  # method, path and body
+    sa.Column("state", sa.String(10), nullable=False),  # started | done
+    sa.Column("status", sa.Integer(), nullable=True),
+    sa.Column("response_body", sa.LargeBinary(), nullable=True),
+    _created_at(),
+    sa.Index("ix_idempotency_keys_created_at", "created_at"),
+)

@@ -18,8 +18,15 @@ from starlette.routing import Route
 
 from dispatch_server.auth.backends import admit
 from dispatch_server.auth.principal import Principal, Scope
+from dispatch_server.http import idempotency
 from dispatch_server.http.context import services
-from dispatch_server.http.params import Query, json_object
+from dispatch_server.http.params import (
+    MAX_JSON_BODY,
+    Query,
+    body_too_large,
+    parse_json_object,
+    read_body,
+)
 from dispatch_server.http.render import json_response
 from dispatch_server.http.shapes import SchemaRegistry, from_json, to_json
 from dispatch_server.services import Services
@@ -75,19 +82,36 @@ class Endpoint:
     description: str | None = None
     # OpenAPI for what shapes cannot say (a raw MIME answer, a body of two media types).
     openapi_extra: Schema = attrs.field(factory=dict)
+    # Answered once per Idempotency-Key (see dispatch_server.http.idempotency): a POST that
+    # creates something, on a route with a caller to scope the keys by.
+    idempotent: bool = False
 
     def route(self) -> Route:
         declared = self
 
         async def endpoint(request: Request) -> Response:
             caller = await admit(request, declared.scope) if declared.scope else None
-            body = None
+            key = idempotency.request_key(request) if declared.idempotent else None
+            raw = b""
             if declared.body is not None:
-                body = from_json(declared.body, await json_object(request))
-            result = await declared.handler(Call(request, services(request), body, caller))
-            if isinstance(result, Response):
-                return result
-            return json_response(to_json(result), declared.status)
+                raw = await read_body(
+                    request, limit=MAX_JSON_BODY, too_large=body_too_large(MAX_JSON_BODY)
+                )
+
+            async def answer() -> Response:
+                body = None
+                if declared.body is not None:
+                    body = from_json(declared.body, parse_json_object(raw))
+                result = await declared.handler(Call(request, services(request), body, caller))
+                if isinstance(result, Response):
+                    return result
+                return json_response(to_json(result), declared.status)
+
+            if key is None or caller is None:
+                return await answer()
+            return await idempotency.answer_once(
+                services(request).db, request, raw, caller.key_id, key, answer
+            )
 
         endpoint.__name__ = self.handler.__name__
         return Route(self.path, endpoint, methods=[self.method])
@@ -115,6 +139,8 @@ class Endpoint:
             operation["description"] = description
         parameters = [_path_parameter(name) for name in _path_names(self.path)]
         parameters += [param.openapi() for param in self.query]
+        if self.idempotent:
+            parameters.append(_IDEMPOTENCY_KEY)
         if parameters:
             operation["parameters"] = parameters
         if self.body is not None:
@@ -128,6 +154,16 @@ class Endpoint:
             else:
                 operation[key] = value
         return operation
+
+
+_IDEMPOTENCY_KEY: Schema = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "answer this request once: for 24 hours the same key and request get the "
+    "first answer again (`Idempotent-Replayed: true`); another request with the key is a 409",
+    "schema": {"type": "string", "maxLength": 255},
+}
 
 
 def _path_names(path: str) -> list[str]:

@@ -67,6 +67,11 @@ async def json_object(
 ) -> dict[str, Any]:
     """The body as a JSON object ({} for an empty body, when allowed)."""
     raw = await read_body(request, limit=limit, too_large=too_large or body_too_large(limit))
+    return parse_json_object(raw, allow_empty=allow_empty)
+
+
+def parse_json_object(raw: bytes, *, allow_empty: bool = True) -> dict[str, Any]:
+    """A body already read (see read_body) as a JSON object."""
     if not raw.strip():
         if allow_empty:
             return {}
