@@ -86,7 +86,6 @@ ENDPOINTS = [
         body=MintInboxKey,
         response=CreatedInboxKey,
         status=201,
-        idempotent=True,
     ),
     Endpoint(
         method="GET",

@@ -5,20 +5,21 @@ A POST that declares itself idempotent and carries the header is answered once. 
 hours after, the same API key with the same key and the same request (method, path and
 body) gets the first answer again, marked `Idempotent-Replayed: true`; with another request,
 409 `idempotency_key_reused`; while the first is still being answered, 409
-`idempotency_key_in_use`. Only a success is kept: a request that failed (a 4xx, or a crash)
-changed nothing, so the key is released and a retry runs again. Keys are per API key, so
-two callers cannot see each other's answers; a public route (signup) has no caller to scope
-by and does not read the header.
+`idempotency_key_in_use`. Only a success is kept. A request refused with a DomainError
+changed nothing (the route's transaction rolled back), so the key is released and a retry
+runs again; after anything else (a crash, a cancelled request at shutdown) the route may
+have committed, so the key stays claimed and retries get `idempotency_key_in_use` until it
+expires: never a second run. Keys are per API key, so two callers cannot see each other's
+answers; a route with no caller (signup) does not read the header, nor one whose answer
+holds a secret shown once (a new API key), which would be kept in clear for a day.
 
-The key is claimed in its own transaction before the route runs and the answer kept in
-another after it; a server that stops between the route's commit and keeping the answer
-leaves the key claimed, and retries get `idempotency_key_in_use` until it expires, never a
-second run.
+Answers older than a day are deleted at every claim, by any API key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -32,6 +33,8 @@ from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import DomainError, ErrorCode, InvalidInput
 from dispatch_server.db import Database, dialect
 from dispatch_server.db import tables as t
+
+log = logging.getLogger("dispatch_server.http")
 
 HEADER = "idempotency-key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -85,9 +88,7 @@ def claim(conn: sa.Connection, api_key_id: str, key: str, fingerprint: str) -> K
     """Claim the key for this request: None when the request should run now, the kept
     answer when it ran before; raises when the key belongs to another request or is busy."""
     now = utcnow()
-    # This API key's expired answers go first (its own key among them), so the table holds
-    # at most a day of each key's requests.
-    conn.execute(_T.delete().where(_T.c.api_key_id == api_key_id, _T.c.created_at < now - KEPT_FOR))
+    conn.execute(_T.delete().where(_T.c.created_at < now - KEPT_FOR))  # by the index
     where = sa.and_(_T.c.api_key_id == api_key_id, _T.c.idempotency_key == key)
     inserted = conn.execute(
         _CLAIM[dialect.name(conn)],
@@ -101,7 +102,12 @@ def claim(conn: sa.Connection, api_key_id: str, key: str, fingerprint: str) -> K
     )
     if inserted.rowcount == 1:
         return None
-    row = conn.execute(sa.select(_T).where(where)).one()
+    row = conn.execute(sa.select(_T).where(where)).one_or_none()
+    if row is None:  # PostgreSQL: the claim that held it was released since the insert
+        raise IdempotencyKeyInUse(
+            "a request with this Idempotency-Key was being answered; retry it",
+            param="Idempotency-Key",
+        )
     if row.request_hash != fingerprint:
         raise IdempotencyKeyReused(
             "this Idempotency-Key was used for another request in the last 24 hours; "
@@ -149,14 +155,23 @@ async def answer_once(
         return _replay(kept)
     try:
         response = await run()
-    except BaseException:
-        await db.run_write(release, api_key_id, key)
+    except DomainError:
+        await _release(db, api_key_id, key)
         raise
+    # Anything else (a crash, a cancellation) leaves the key claimed: see the module.
     if isinstance(response, JSONResponse) and 200 <= response.status_code < 300:
         await db.run_write(keep, api_key_id, key, Kept(response.status_code, bytes(response.body)))
-    else:  # not a success, or not one to keep (streamed): a retry runs again
-        await db.run_write(release, api_key_id, key)
+    elif response.status_code >= 400:  # an error answered by the route: nothing was done
+        await _release(db, api_key_id, key)
+    # A success that is not kept (streamed) leaves the key claimed too: it ran once.
     return response
+
+
+async def _release(db: Database, api_key_id: str, key: str) -> None:
+    try:
+        await db.run_write(release, api_key_id, key)
+    except Exception:  # the request's own error is the one to report
+        log.exception("could not release Idempotency-Key %r; it stays claimed", key)
 
 
 def _replay(kept: Kept) -> Response:
