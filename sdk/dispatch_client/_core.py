@@ -40,6 +40,9 @@ class Request:
     api_key: str | None = attrs.field(default=None, repr=False)
     read_timeout: float | None = None  # None: the call's timeout
     long_poll: bool = False  # a read timeout here is not retried: it would overrun the wait
+    # The server answers a repeat of this POST once (its Idempotency-Key): it may be retried
+    # after a timeout or a broken connection, like a GET.
+    idempotent: bool = False
     # A time.monotonic() value: no retry is scheduled past it. A long poll then raises
     # WaitTimeoutError; any other request gives up with its last error.
     deadline: float | None = None

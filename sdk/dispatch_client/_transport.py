@@ -58,15 +58,20 @@ def retry_delay(
     """Seconds to wait before retry number `attempt + 1`, or None to give up.
 
     Retried, for every method: connection failures (the request never left) and
-    429/502/503/504 (the server did not process it). For GET only, as it is safe to repeat:
-    timeouts and broken connections, except the read timeout of a long poll. Nothing else.
+    429/502/503/504 (the server did not process it). For GET, and for a POST the server
+    answers once per Idempotency-Key (`Request.idempotent`), as they are safe to repeat:
+    timeouts and broken connections, except the read timeout of a long poll; and for such a
+    POST a 409 `idempotency_key_in_use` (the first attempt is still being answered: the
+    retry gets its answer). Nothing else.
     """
     if attempt >= max_retries:
         return None
     if error is not None:
         if not _retryable_error(error, request):
             return None
-    elif response is None or response.status not in RETRY_STATUSES:
+    elif response is None or not (
+        response.status in RETRY_STATUSES or _first_attempt_still_running(response, request)
+    ):
         return None
     if response is not None:
         after = _retry_after(response.headers.get("retry-after"))
@@ -79,13 +84,24 @@ def retry_delay(
 def _retryable_error(error: Exception, request: Request) -> bool:
     if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return True
-    if request.method != "GET":
+    if request.method != "GET" and not request.idempotent:
         return False
     if request.long_poll and isinstance(error, httpx.ReadTimeout):
         return False
     return isinstance(
         error, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError
     )
+
+
+def _first_attempt_still_running(response: Response, request: Request) -> bool:
+    if not (request.idempotent and response.status == 409):
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    error = body.get("error") if isinstance(body, dict) else None
+    return isinstance(error, dict) and error.get("code") == "idempotency_key_in_use"
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -142,6 +142,9 @@ def test_retry_policy() -> None:
     assert delay(get, httpx.RemoteProtocolError("closed")) is not None
     assert delay(post, httpx.ReadTimeout("slow")) is None  # may have been processed
     assert delay(post, httpx.RemoteProtocolError("closed")) is None
+    answered_once = Request(method="POST", path="/", idempotent=True)
+    assert delay(answered_once, httpx.ReadTimeout("slow")) is not None
+    assert delay(answered_once, httpx.RemoteProtocolError("closed")) is not None
     assert delay(delete, httpx.ReadTimeout("slow")) is None
     assert delay(long_poll, httpx.ReadTimeout("slow")) is None  # would overrun the wait
     assert delay(get, httpx.UnsupportedProtocol("ftp")) is None
@@ -168,8 +171,28 @@ def test_timeouts_retry_for_get_not_post() -> None:
     assert len(recorder.requests) == 2
     recorder = Recorder(raising(httpx.ReadTimeout))
     with pytest.raises(APITimeoutError):
-        sync_client(recorder).inboxes.create()
+        sync_client(recorder).inboxes.keys.create(INBOX_ID)  # minting is not answered once
     assert len(recorder.requests) == 1
+
+
+def test_a_post_the_server_answers_once_is_retried_with_its_key() -> None:
+    """Creating an inbox after a timeout, a broken connection, or while the first attempt
+    is still being answered: retried with the same Idempotency-Key, which gets the first
+    answer, so one inbox is created."""
+    recorder = Recorder(
+        raising(httpx.ReadTimeout),
+        raising(httpx.RemoteProtocolError),
+        error(409, "idempotency_key_in_use"),
+        httpx.Response(201, json=INBOX, headers={"Idempotent-Replayed": "true"}),
+    )
+    client = sync_client(recorder).with_options(max_retries=3)
+    assert client.inboxes.create(local_part="bot").id == INBOX_ID
+    keys = {r.headers["idempotency-key"] for r in recorder.requests}
+    assert len(recorder.requests) == 4 and len(keys) == 1
+    reused = Recorder(error(409, "idempotency_key_reused"))  # another request: not retried
+    with pytest.raises(APIStatusError):
+        sync_client(reused).inboxes.create(local_part="bot")
+    assert len(reused.requests) == 1
 
 
 def test_long_poll_read_timeout_is_not_retried() -> None:

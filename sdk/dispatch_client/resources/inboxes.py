@@ -32,6 +32,7 @@ def _create(
         method="POST",
         path="/v1/inboxes",
         json=body(local_part=local_part, display_name=display_name),
+        idempotent=True,  # the server answers a retry with the first answer
     )
     return decoded((yield from send(credentials, request)), Inbox)
 
