@@ -266,3 +266,26 @@ def test_an_anonymous_body_is_small(server: Server) -> None:
         headers={"content-type": "application/json"},
     )
     assert (response.status_code, response.json()["error"]["code"]) == (413, "payload_too_large")
+
+
+def test_a_request_head_over_16_kib_gets_431_and_the_connection_closes(server: Server) -> None:
+    """httptools would read a head of any size: 2 MB of headers sent as fast as the socket
+    takes them are cut off at 16 KiB, not held until the head deadline."""
+    with server.connect() as conn:
+        conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        try:
+            for n in range(2000):
+                conn.sendall(b"X-Big-%d: %s\r\n" % (n, b"a" * 1000))
+        except OSError:  # the server closed the connection while we were still sending
+            pass
+        answer = read_until_closed(conn)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431"), answer[:200]
+    assert json.loads(body)["error"]["code"] == "head_too_large"
+
+
+def test_a_head_under_the_limit_is_read(server: Server) -> None:
+    with server.connect() as conn:
+        headers = b"".join(b"X-H-%d: %s\r\n" % (n, b"a" * 1000) for n in range(14))
+        conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+        assert read_response(conn).startswith(b"HTTP/1.1 200")

@@ -59,6 +59,10 @@ class ErrorCode(enum.StrEnum):
         "or its body stalled for `DISPATCH_HTTP_BODY_TIMEOUT_SECONDS` or came slower than "
         "`DISPATCH_HTTP_BODY_MIN_BYTES_PER_SECOND`; the connection is closed",
     )
+    HEAD_TOO_LARGE = (
+        "head_too_large",
+        "the request line and headers are above 16 KiB; the connection is closed",
+    )
     UNKNOWN_RECIPIENT = ("unknown_recipient", "inbound: no recipient is an inbox here")
     METHOD_NOT_ALLOWED = ("method_not_allowed", "the route exists, but not with this method")
     ADDRESS_TAKEN = ("address_taken", "the requested inbox address exists")

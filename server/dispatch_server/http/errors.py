@@ -32,6 +32,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.IDEMPOTENCY_KEY_REUSED: 409,
     ErrorCode.IDEMPOTENCY_KEY_IN_USE: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.HEAD_TOO_LARGE: 431,
     ErrorCode.MESSAGE_TOO_LARGE: 413,
     ErrorCode.UNPARSEABLE_MESSAGE: 422,
     ErrorCode.QUOTA_EXCEEDED: 429,

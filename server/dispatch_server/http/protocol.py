@@ -29,6 +29,7 @@ import logging
 from typing import Any, ClassVar
 
 import attrs
+import httptools
 from uvicorn._types import ASGIReceiveCallable, ASGIReceiveEvent, ASGISendCallable, Scope
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -37,6 +38,8 @@ from dispatch_server.core.errors import DomainError, ErrorCode
 from dispatch_server.http.errors import error_body
 
 log = logging.getLogger("dispatch_server.http")
+
+MAX_HEAD_BYTES = 16 * 1024  # the request line and headers of one request
 
 
 class RequestTimeout(DomainError):
@@ -82,6 +85,8 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
         self._body_bytes = 0
         self._head_started = False
         self._message_begun = False  # the parser has begun a request whose head is not whole
+        self._head_bytes = 0  # of the request line and headers of the head being read
+        self._head_too_large = False
         self._body_late = False  # the body is late: the app's next read is a 408
         self._timer: asyncio.TimerHandle | None = None
 
@@ -102,11 +107,39 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         self._message_begun = True
+        self._head_bytes = 0
         super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)  # with ": " and the line's end
+        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._message_begun = False
         super().on_headers_complete()
+
+    def _count_head(self, size: int) -> None:
+        """httptools reads a head of any size: past MAX_HEAD_BYTES the parse stops (raising
+        in a callback ends feed_data), and send_400_response answers 431 instead."""
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._head_too_large = True
+            raise httptools.HttpParserError("request head too large")
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._head_too_large:
+            super().send_400_response(msg)
+            return
+        client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
+        log.info(
+            "closing the connection of %s: request head over %d bytes (431)", client, MAX_HEAD_BYTES
+        )
+        self.transport.write(_HEAD_TOO_LARGE_RESPONSE)
+        self.transport.close()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -211,13 +244,10 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
         await self._inner_app(scope, receive_in_time, send)
 
 
-def _timeout_response() -> bytes:
-    body = json.dumps(
-        error_body(ErrorCode.REQUEST_TIMEOUT, "the request head did not arrive in time"),
-        separators=(",", ":"),
-    ).encode()
+def _closing_response(status: str, code: ErrorCode, message: str) -> bytes:
+    body = json.dumps(error_body(code, message), separators=(",", ":")).encode()
     head = (
-        "HTTP/1.1 408 Request Timeout\r\n"
+        f"HTTP/1.1 {status}\r\n"
         "content-type: application/json\r\n"
         f"content-length: {len(body)}\r\n"
         "connection: close\r\n\r\n"
@@ -225,5 +255,12 @@ def _timeout_response() -> bytes:
     return head.encode() + body
 
 
-# Written as is: h11 has no request to answer yet, so it would refuse to send a response.
-_TIMEOUT_RESPONSE = _timeout_response()
+# Written as they are: there is no whole request to answer through the app.
+_TIMEOUT_RESPONSE = _closing_response(
+    "408 Request Timeout", ErrorCode.REQUEST_TIMEOUT, "the request head did not arrive in time"
+)
+_HEAD_TOO_LARGE_RESPONSE = _closing_response(
+    "431 Request Header Fields Too Large",
+    ErrorCode.HEAD_TOO_LARGE,
+    f"the request line and headers are limited to {MAX_HEAD_BYTES} bytes",
+)
