@@ -289,3 +289,49 @@ def test_a_head_under_the_limit_is_read(server: Server) -> None:
         headers = b"".join(b"X-H-%d: %s\r\n" % (n, b"a" * 1000) for n in range(14))
         conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
         assert read_response(conn).startswith(b"HTTP/1.1 200")
+
+
+# Requests that parsers disagree on (request smuggling) or that break the grammar: each is
+# refused with a 400 and the connection closed (llhttp is strict); never a 500, and never a
+# second request hidden in the first one's body.
+SMUGGLING = {
+    "content-length and chunked": (
+        b"POST /v1/agent/signup HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    ),
+    "two content-lengths": (
+        b"POST /v1/agent/signup HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+        b"Content-Length: 40\r\n\r\n{}"
+    ),
+    "obsolete line folding": b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
+    "space before the colon": b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\n",
+    "bad chunk size": (
+        b"POST /v1/agent/signup HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"zz\r\n{}\r\n0\r\n\r\n"
+    ),
+    "control character in a header name": b"GET /health HTTP/1.1\r\nHost: x\r\nX\x01A: b\r\n\r\n",
+    "NUL in the request line": b"GET /hea\x00lth HTTP/1.1\r\nHost: x\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SMUGGLING))
+def test_ambiguous_requests_are_refused(server: Server, name: str) -> None:
+    with server.connect() as conn:
+        conn.sendall(SMUGGLING[name])
+        answer = read_until_closed_or_quiet(conn)
+    statuses = [
+        line.split(b" ")[1] for line in answer.split(b"\r\n") if line.startswith(b"HTTP/1.1 ")
+    ]
+    assert statuses == [b"400"], answer
+
+
+def read_until_closed_or_quiet(conn: socket.socket) -> bytes:
+    """What the server sends until it closes the connection or is quiet for a second."""
+    conn.settimeout(1.0)
+    answer = b""
+    try:
+        while chunk := conn.recv(65536):
+            answer += chunk
+    except (TimeoutError, ConnectionResetError):
+        pass
+    return answer
