@@ -362,13 +362,9 @@ def _decode_base64_text(value: str) -> str | None:
 
 
 def _decode_base64_url(value: str) -> str | None:
-    try:
-        decoded = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    if _HTTP.match(decoded) and not any(c.isspace() or ord(c) < 32 for c in decoded):
-        return decoded
-    return None
+    """A redirect parameter's base64 destination ("aHR0cHM6…"), if it decodes to one."""
+    decoded = _decode_base64_text(value)
+    return decoded if decoded and decoded.isascii() and _plausible_url(decoded) else None
 
 
 def _link_score(link: FoundLink, url: str, *, subject_asks: bool) -> float:
