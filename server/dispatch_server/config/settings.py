@@ -256,6 +256,151 @@ class Waits:
 
 
 @attrs.frozen(kw_only=True)
+class Outbound:
+    provider: str = setting(
+        "DISPATCH_OUTBOUND_PROVIDER",
+        "local",
+        choice("local", "smtp", "ses"),
+        "how mail is sent: `local` delivers mail for `DISPATCH_INBOX_DOMAIN` straight into "
+        "its inboxes and only logs the rest; `smtp` relays through `DISPATCH_SMTP_RELAY_*`; "
+        "`ses` sends through Amazon SES v2",
+    )
+    max_recipients: int = setting(
+        "DISPATCH_SEND_MAX_RECIPIENTS",
+        50,
+        integer(low=1, high=1000),
+        "`to`, `cc` and `bcc` of one send together (`400` naming the field beyond)",
+    )
+    max_attachment_bytes: int = setting(
+        "DISPATCH_SEND_MAX_ATTACHMENT_BYTES",
+        5 * 1024 * 1024,
+        integer(low=0, high=1024**3),
+        "the decoded attachments of one send together (`413` beyond)",
+    )
+    daily_sends: int = setting(
+        "DISPATCH_DAILY_SEND_QUOTA",
+        200,
+        integer(low=0),
+        "sends per workspace per UTC day on the free plan (`429 quota_exceeded`, `param` "
+        "`daily_sends`)",
+    )
+    daily_sends_paid: int = setting(
+        "DISPATCH_DAILY_SEND_QUOTA_PAID",
+        10_000,
+        integer(low=0),
+        "the same on any other plan",
+    )
+    daily_recipients: int = setting(
+        "DISPATCH_DAILY_RECIPIENT_QUOTA",
+        100,
+        integer(low=0),
+        "distinct recipients per workspace per UTC day on the free plan (`429 "
+        "quota_exceeded`, `param` `daily_recipients`)",
+    )
+    daily_recipients_paid: int = setting(
+        "DISPATCH_DAILY_RECIPIENT_QUOTA_PAID",
+        5_000,
+        integer(low=0),
+        "the same on any other plan",
+    )
+    max_attempts: int = setting(
+        "DISPATCH_SEND_MAX_ATTEMPTS",
+        8,
+        integer(low=1, high=100),
+        "provider calls per send before a transient failure becomes `failed`; the waits "
+        "between them double from 2 s, up to 10 minutes",
+    )
+    smtp_relay_host: str | None = setting(
+        "DISPATCH_SMTP_RELAY_HOST",
+        None,
+        text,
+        "the relay of the `smtp` provider (required with it)",
+        shown_default="unset",
+    )
+    smtp_relay_port: int = setting("DISPATCH_SMTP_RELAY_PORT", 587, port, "the relay's port")
+    smtp_relay_security: str = setting(
+        "DISPATCH_SMTP_RELAY_SECURITY",
+        "starttls",
+        choice("starttls", "tls", "none"),
+        "`starttls` (required, never skipped), `tls` (implicit TLS, port 465 usually) or "
+        "`none` (plain text: only for a relay on the same host)",
+    )
+    smtp_relay_username: str | None = setting(
+        "DISPATCH_SMTP_RELAY_USERNAME",
+        None,
+        text,
+        "log in with this user (with `DISPATCH_SMTP_RELAY_PASSWORD`)",
+        shown_default="unset",
+    )
+    smtp_relay_password: str | None = setting(
+        "DISPATCH_SMTP_RELAY_PASSWORD",
+        None,
+        text,
+        "the relay user's password",
+        shown_default="unset",
+        echo=False,
+    )
+    smtp_relay_ca_file: str | None = setting(
+        "DISPATCH_SMTP_RELAY_CA_FILE",
+        None,
+        readable_file,
+        "PEM certificates to trust for the relay, instead of the system's",
+        shown_default="unset",
+    )
+    smtp_relay_timeout_seconds: float = setting(
+        "DISPATCH_SMTP_RELAY_TIMEOUT_SECONDS",
+        30.0,
+        number(low=1, high=600),
+        "connecting to the relay and each of its answers",
+    )
+    ses_region: str | None = setting(
+        "DISPATCH_SES_REGION",
+        None,
+        text,
+        "the AWS region of the `ses` provider (required with it); credentials come from the "
+        "usual AWS chain (environment, profile, task role)",
+        shown_default="unset",
+    )
+    ses_configuration_set: str | None = setting(
+        "DISPATCH_SES_CONFIGURATION_SET",
+        None,
+        text,
+        "the SES configuration set whose event destination is the SNS topic of "
+        "`POST /v1/webhooks/sns`",
+        shown_default="unset",
+    )
+    ses_endpoint_url: str | None = setting(
+        "DISPATCH_SES_ENDPOINT_URL",
+        None,
+        text,
+        "another SES endpoint (a VPC endpoint, or a local test server)",
+        shown_default="unset",
+    )
+    sns_topic_arns: str | None = setting(
+        "DISPATCH_SNS_TOPIC_ARNS",
+        None,
+        text,
+        "comma-separated topic ARNs whose messages `POST /v1/webhooks/sns` accepts; unset, "
+        "it answers `503`",
+        shown_default="unset",
+    )
+    sns_account_ids: str | None = setting(
+        "DISPATCH_ALLOWED_AWS_ACCOUNT_IDS",
+        None,
+        text,
+        "comma-separated AWS account ids the SNS topics may belong to; unset: the accounts "
+        "of `DISPATCH_SNS_TOPIC_ARNS`",
+        shown_default="unset",
+    )
+
+    def daily_limits(self, plan: str) -> tuple[int, int]:
+        """(sends, distinct recipients) a workspace on `plan` may use per UTC day."""
+        if plan == "free":
+            return self.daily_sends, self.daily_recipients
+        return self.daily_sends_paid, self.daily_recipients_paid
+
+
+@attrs.frozen(kw_only=True)
 class Settings:
     """The server's configuration, read once from the environment by `from_env`."""
 
@@ -266,6 +411,7 @@ class Settings:
     inboxes: Inboxes = attrs.field(factory=Inboxes)
     inbound: Inbound = attrs.field(factory=Inbound)
     waits: Waits = attrs.field(factory=Waits)
+    outbound: Outbound = attrs.field(factory=Outbound)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -302,6 +448,13 @@ def _conflicts(settings: Settings) -> list[str]:
         found.append("DISPATCH_SMTP_REQUIRE_TLS needs DISPATCH_SMTP_TLS_CERT and _KEY")
     if smtp.max_buffered_bytes < settings.inbound.max_message_bytes:
         found.append("DISPATCH_SMTP_MAX_BUFFERED_BYTES must be at least DISPATCH_MAX_MESSAGE_BYTES")
+    outbound = settings.outbound
+    if outbound.provider == "smtp" and not outbound.smtp_relay_host:
+        found.append("DISPATCH_OUTBOUND_PROVIDER=smtp needs DISPATCH_SMTP_RELAY_HOST")
+    if outbound.provider == "ses" and not outbound.ses_region:
+        found.append("DISPATCH_OUTBOUND_PROVIDER=ses needs DISPATCH_SES_REGION")
+    if (outbound.smtp_relay_username is None) != (outbound.smtp_relay_password is None):
+        found.append("DISPATCH_SMTP_RELAY_USERNAME and _PASSWORD go together")
     return found
 
 

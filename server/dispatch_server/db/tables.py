@@ -190,3 +190,76 @@ idempotency_keys = sa.Table(
     _created_at(),
     sa.Index("ix_idempotency_keys_created_at", "created_at"),
 )
+
+# Mail sent from an inbox, with its latest delivery state (see dispatch_server.domain.sends).
+# The row is committed, with the composed message, before any provider is called.
+outbound_messages = sa.Table(
+    "outbound_messages",
+    metadata,
+    _id(),
+    _fk("workspace_id", "workspaces.id", nullable=False),
+    _fk("inbox_id", "inboxes.id", nullable=False),
+    sa.Column("from_address", sa.String(320), nullable=False),
+    sa.Column("to_addresses", sa.JSON(), nullable=False),
+    sa.Column("cc_addresses", sa.JSON(), nullable=False),
+    sa.Column("bcc_addresses", sa.JSON(), nullable=False),
+    sa.Column("reply_to", sa.JSON(), nullable=False),
+    sa.Column("subject", sa.Text(), nullable=False),
+    sa.Column("text_body", sa.Text(), nullable=True),
+    sa.Column("html_body", sa.Text(), nullable=True),
+    sa.Column("headers", sa.JSON(), nullable=False),  # the caller's extra headers
+    sa.Column("attachments", sa.JSON(), nullable=False),  # filename, content type, size
+    sa.Column("raw_mime", sa.LargeBinary(), nullable=False),  # as the provider gets it
+    sa.Column("message_id_header", sa.String(998), nullable=False),
+    sa.Column("in_reply_to", sa.String(36), nullable=True),  # a received message's id
+    # The subject, for a message the inbox sent only to itself: a memory (memory reads).
+    sa.Column("memory_key", sa.String(255), nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("provider", sa.String(10), nullable=False),
+    sa.Column("provider_message_id", sa.String(PROVIDER_MESSAGE_ID_LENGTH), nullable=True),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime(), nullable=True),  # while queued
+    sa.Column("lease_until", UtcDateTime(), nullable=True),  # a provider call under way
+    sa.Column("last_error", sa.Text(), nullable=True),
+    _created_at(),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("sent_at", UtcDateTime(), nullable=True),
+    sa.Index("ix_outbound_messages_inbox_created", "inbox_id", "created_at", "id"),
+    sa.Index("ix_outbound_messages_status_next", "status", "next_attempt_at"),
+    sa.Index("ix_outbound_messages_provider_id", "provider_message_id"),
+    sa.Index("ix_outbound_messages_memory", "inbox_id", "memory_key", "created_at"),
+)
+
+# What happened to sent mail: the server's own steps (queued, sent, failed...) and provider
+# feedback (SES events through SNS). Feedback for a message this server does not know is kept
+# too, with no outbound_message_id, for audit.
+outbound_events = sa.Table(
+    "outbound_events",
+    metadata,
+    _id(),
+    _fk("outbound_message_id", "outbound_messages.id", nullable=True),
+    sa.Column("workspace_id", sa.String(36), nullable=True),
+    sa.Column("source", sa.String(10), nullable=False),  # dispatch | ses
+    sa.Column("event_type", sa.String(30), nullable=False),
+    sa.Column("recipients", sa.JSON(), nullable=False),
+    sa.Column("detail", sa.JSON(), nullable=False),
+    sa.Column("provider_message_id", sa.String(PROVIDER_MESSAGE_ID_LENGTH), nullable=True),
+    # The SNS MessageId of feedback, so a redelivered notification is stored once.
+    sa.Column("feedback_id", sa.String(PROVIDER_MESSAGE_ID_LENGTH), nullable=True, unique=True),
+    sa.Column("occurred_at", UtcDateTime(), nullable=False),
+    _created_at(),
+    sa.Index("ix_outbound_events_message", "outbound_message_id", "occurred_at"),
+)
+
+# Recipients a workspace may no longer send to: after a permanent bounce or a complaint.
+recipient_suppressions = sa.Table(
+    "recipient_suppressions",
+    metadata,
+    _fk("workspace_id", "workspaces.id", primary_key=True),
+    sa.Column("address", sa.String(320), primary_key=True),  # lower case
+    sa.Column("reason", sa.String(20), nullable=False),  # bounce | complaint
+    sa.Column("detail", sa.Text(), nullable=True),
+    sa.Column("outbound_message_id", sa.String(36), nullable=True),
+    _created_at(),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
