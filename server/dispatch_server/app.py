@@ -33,6 +33,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with await Services.open(settings) as services:
             app.state.services = services
+            services.outbox.start()
             smtp = await start_smtp_server(services, sock=smtp_socket) if with_smtp else None
             app.state.smtp_server = smtp
             try:

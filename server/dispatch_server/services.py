@@ -11,6 +11,8 @@ import attrs
 from dispatch_server.config import Settings
 from dispatch_server.db import Database
 from dispatch_server.events.hub import Hub
+from dispatch_server.outbound.outbox import Outbox
+from dispatch_server.outbound.transports import Transport
 
 
 @attrs.define
@@ -18,6 +20,10 @@ class Services:
     settings: Settings
     db: Database
     hub: Hub
+    outbox: Outbox = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.outbox = Outbox(self.db, _transport(self), self.settings.outbound)
 
     @classmethod
     async def open(cls, settings: Settings, *, listen: bool = True) -> Services:
@@ -34,6 +40,7 @@ class Services:
         return cls(settings=settings, db=db, hub=hub)
 
     async def close(self) -> None:
+        await self.outbox.close()
         await self.hub.close()
         await self.db.dispose()
 
@@ -47,3 +54,19 @@ class Services:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def _transport(services: Services) -> Transport:
+    """The transport of DISPATCH_OUTBOUND_PROVIDER. Imported here: the local one delivers
+    through ingest, which itself runs on these services."""
+    settings = services.settings
+    provider = settings.outbound.provider
+    if provider != "local":
+        raise NotImplementedError(f"DISPATCH_OUTBOUND_PROVIDER={provider}")
+    from dispatch_server.ingest.pipeline import Envelope, IngestResult, ingest
+    from dispatch_server.outbound.transports.local import LocalTransport
+
+    async def deliver_here(raw: bytes, envelope: Envelope) -> IngestResult:
+        return await ingest(services, raw, envelope)
+
+    return LocalTransport(settings.inboxes.domain, deliver_here)

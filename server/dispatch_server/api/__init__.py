@@ -12,16 +12,32 @@ from dispatch_server.api import (
     artifacts,
     inbox_keys,
     inboxes,
+    memory,
     messages,
     meta,
     otp,
+    sends,
+    suppressions,
     waits,
 )
 from dispatch_server.api.webhooks import inbound
 from dispatch_server.http import openapi
 from dispatch_server.http.endpoints import Endpoint
 
-MODULES = (meta, agent, inboxes, inbox_keys, messages, artifacts, otp, waits, inbound)
+MODULES = (
+    meta,
+    agent,
+    inboxes,
+    inbox_keys,
+    messages,
+    artifacts,
+    otp,
+    waits,
+    sends,
+    memory,
+    suppressions,
+    inbound,
+)
 
 
 def endpoints() -> list[Endpoint]:

@@ -93,7 +93,25 @@ class ErrorCode(enum.StrEnum):
     )
     QUOTA_EXCEEDED = (
         "quota_exceeded",
-        "the workspace's daily inbound quota is used up",
+        "a daily quota of the workspace is used up: inbound mail, or for a send `param` names "
+        "`daily_sends` or `daily_recipients`; `Retry-After` gives the seconds until it resets "
+        "at 00:00 UTC",
+    )
+    RECIPIENT_SUPPRESSED = (
+        "recipient_suppressed",
+        "a send names recipients the workspace may no longer send to (after a permanent "
+        "bounce or a complaint); the message lists them; `DELETE /v1/suppressions/{address}` "
+        "lifts one",
+    )
+    SNS_WEBHOOK_DISABLED = (
+        "sns_webhook_disabled",
+        "`POST /v1/webhooks/sns` while `DISPATCH_SNS_TOPIC_ARNS` is not set",
+    )
+    SNS_MESSAGE_REFUSED = (
+        "sns_message_refused",
+        "an SNS message that is malformed, unsigned, badly signed, signed by a certificate "
+        "from anywhere but `https://sns.<region>.amazonaws.com/SimpleNotificationService-"
+        "<hex>.pem`, or from a topic or account not allowed; nothing was changed",
     )
     INTERNAL_ERROR = (
         "internal_error",
@@ -167,6 +185,12 @@ class TooLarge(DomainError):
 
 class QuotaExceeded(DomainError):
     code = ErrorCode.QUOTA_EXCEEDED
+
+    def __init__(
+        self, message: str, *, param: str | None = None, retry_after_seconds: int | None = None
+    ) -> None:
+        super().__init__(message, param=param)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class Unavailable(DomainError):

@@ -16,8 +16,8 @@ from dispatch_server.core.ids import is_id
 
 T = TypeVar("T")
 
-# One kind per listing: messages and artifacts by received_at, inboxes and keys by created_at.
-CursorKind = Literal["message", "artifact", "inbox", "key"]
+# One kind per listing: messages and artifacts by received_at, the rest by created_at.
+CursorKind = Literal["message", "artifact", "inbox", "key", "sent", "suppression", "memory"]
 
 # The page size, one rule for every listing.
 DEFAULT_PAGE_SIZE = 50

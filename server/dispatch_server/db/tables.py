@@ -255,11 +255,13 @@ outbound_events = sa.Table(
 recipient_suppressions = sa.Table(
     "recipient_suppressions",
     metadata,
-    _fk("workspace_id", "workspaces.id", primary_key=True),
-    sa.Column("address", sa.String(320), primary_key=True),  # lower case
+    _id(),
+    _fk("workspace_id", "workspaces.id", nullable=False),
+    sa.Column("address", sa.String(320), nullable=False),  # lower case
     sa.Column("reason", sa.String(20), nullable=False),  # bounce | complaint
     sa.Column("detail", sa.Text(), nullable=True),
     sa.Column("outbound_message_id", sa.String(36), nullable=True),
     _created_at(),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("workspace_id", "address"),
 )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+import math
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
+from dispatch_server.core.errors import QuotaExceeded
 from dispatch_server.db import dialect
 from dispatch_server.db import tables as t
 
@@ -44,3 +47,89 @@ def take_inbound(conn: sa.Connection, workspace_id: str, day: date, limit: int) 
 def inbound_left(used_today: int | None, limit: int) -> int:
     """What is left of the day's inbound quota, given its row's count (None: no row yet)."""
     return limit - (used_today or 0)
+
+
+def _take_send_statement(insert: Any) -> Any:
+    """Open today's row with one send, or add one while under the limit (as for inbound)."""
+    statement = insert(t.workspace_quotas).values(
+        workspace_id=sa.bindparam("ws"),
+        day=sa.bindparam("today"),
+        inbound_count=0,
+        sent_count=1,
+        unique_recipient_count=0,
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[t.workspace_quotas.c.workspace_id, t.workspace_quotas.c.day],
+        set_={"sent_count": t.workspace_quotas.c.sent_count + 1},
+        where=t.workspace_quotas.c.sent_count < sa.bindparam("quota_limit"),
+    )
+
+
+_TAKE_SEND = dialect.per_dialect(_take_send_statement)
+_NEW_RECIPIENT = dialect.per_dialect(
+    lambda insert: insert(t.workspace_quota_recipients).on_conflict_do_nothing()
+)
+_ADD_RECIPIENTS = (
+    t.workspace_quotas.update()
+    .where(
+        t.workspace_quotas.c.workspace_id == sa.bindparam("ws"),
+        t.workspace_quotas.c.day == sa.bindparam("today"),
+        t.workspace_quotas.c.unique_recipient_count + sa.bindparam("new")
+        <= sa.bindparam("quota_limit"),
+    )
+    .values(
+        unique_recipient_count=t.workspace_quotas.c.unique_recipient_count + sa.bindparam("new")
+    )
+)
+
+
+def seconds_until_reset(now: datetime) -> int:
+    """Seconds from `now` to the next 00:00 UTC, when every daily quota starts again."""
+    tomorrow = datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time(), UTC)
+    return max(1, math.ceil((tomorrow - now).total_seconds()))
+
+
+def take_send(
+    conn: sa.Connection,
+    workspace_id: str,
+    recipients: Iterable[str],
+    *,
+    now: datetime,
+    send_limit: int,
+    recipient_limit: int,
+) -> None:
+    """Count one send and its recipients not yet seen today against the day's quotas, or
+    raise QuotaExceeded naming the quota (`daily_sends`, `daily_recipients`) with the
+    seconds until it resets. The caller's transaction must roll back on the error: the
+    send's unit is taken first. On PostgreSQL the first statement locks the workspace's
+    row for the day until commit, so concurrent sends take their turn and never overrun."""
+    today = now.astimezone(UTC).date()
+    retry = seconds_until_reset(now)
+    params = {"ws": workspace_id, "today": today}
+    if send_limit <= 0 or (
+        conn.execute(_TAKE_SEND[dialect.name(conn)], {**params, "quota_limit": send_limit}).rowcount
+        != 1
+    ):
+        raise QuotaExceeded(
+            f"the workspace's {send_limit} sends for today are used up",
+            param="daily_sends",
+            retry_after_seconds=retry,
+        )
+    insert = _NEW_RECIPIENT[dialect.name(conn)]
+    new = sum(
+        conn.execute(insert, {"workspace_id": workspace_id, "day": today, "recipient": r}).rowcount
+        for r in sorted(set(recipients))
+    )
+    if (
+        new
+        and conn.execute(
+            _ADD_RECIPIENTS, {**params, "new": new, "quota_limit": recipient_limit}
+        ).rowcount
+        != 1
+    ):
+        raise QuotaExceeded(
+            f"this send has {new} new recipient(s) today, past the workspace's "
+            f"{recipient_limit} distinct recipients a day",
+            param="daily_recipients",
+            retry_after_seconds=retry,
+        )

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from dispatch_server.auth.backends import admit
 from dispatch_server.auth.principal import Principal, Scope
+from dispatch_server.config import Settings
 from dispatch_server.http import idempotency
 from dispatch_server.http.context import services
 from dispatch_server.http.params import (
@@ -85,6 +86,8 @@ class Endpoint:
     # Answered once per Idempotency-Key (see dispatch_server.http.idempotency): a POST that
     # creates something, on a route with a caller to scope the keys by.
     idempotent: bool = False
+    # The largest JSON body taken, from the settings; None: MAX_JSON_BODY.
+    body_limit: Callable[[Settings], int] | None = None
 
     def route(self) -> Route:
         declared = self
@@ -94,9 +97,10 @@ class Endpoint:
             key = idempotency.request_key(request) if declared.idempotent else None
             raw = b""
             if declared.body is not None:
-                raw = await read_body(
-                    request, limit=MAX_JSON_BODY, too_large=body_too_large(MAX_JSON_BODY)
-                )
+                limit = MAX_JSON_BODY
+                if declared.body_limit is not None:
+                    limit = declared.body_limit(services(request).settings)
+                raw = await read_body(request, limit=limit, too_large=body_too_large(limit))
 
             async def answer() -> Response:
                 body = None

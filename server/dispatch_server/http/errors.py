@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from dispatch_server.auth.api_keys import KeyRefused
-from dispatch_server.core.errors import DomainError, ErrorCode
+from dispatch_server.core.errors import DomainError, ErrorCode, QuotaExceeded
 from dispatch_server.http.context import request_id
 from dispatch_server.http.shapes import field, to_json
 
@@ -35,10 +35,13 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.HEAD_TOO_LARGE: 431,
     ErrorCode.MESSAGE_TOO_LARGE: 413,
     ErrorCode.UNPARSEABLE_MESSAGE: 422,
+    ErrorCode.RECIPIENT_SUPPRESSED: 422,
     ErrorCode.QUOTA_EXCEEDED: 429,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.INBOUND_WEBHOOK_DISABLED: 503,
     ErrorCode.NOT_READY: 503,
+    ErrorCode.SNS_WEBHOOK_DISABLED: 503,
+    ErrorCode.SNS_MESSAGE_REFUSED: 403,
     ErrorCode.SHUTTING_DOWN: 503,
 }
 
@@ -70,11 +73,13 @@ def error_body(code: str, message: str, param: str | None = None) -> Any:
 def error_response(error: DomainError) -> JSONResponse:
     # A request whose body came too slowly is not read to its end: the connection cannot
     # carry another request.
-    closing = {"connection": "close"} if error.code is ErrorCode.REQUEST_TIMEOUT else None
+    headers = {"connection": "close"} if error.code is ErrorCode.REQUEST_TIMEOUT else {}
+    if isinstance(error, QuotaExceeded) and error.retry_after_seconds is not None:
+        headers["retry-after"] = str(error.retry_after_seconds)
     return JSONResponse(
         error_body(error.code, error.message, error.param),
         status_code=STATUS[error.code],
-        headers=closing,
+        headers=headers or None,
     )
 
 

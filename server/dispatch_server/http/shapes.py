@@ -209,16 +209,18 @@ def to_json(value: Any) -> Any:
 # --- from JSON (request bodies) ----------------------------------------------------------
 
 
-def from_json(shape: type[T], data: dict[str, Any]) -> T:
+def from_json(shape: type[T], data: dict[str, Any], *, prefix: str = "") -> T:
     """A body shape from a decoded JSON object, strictly: a value of the wrong type is an
-    InvalidInput naming the field, never converted. Unknown keys are ignored."""
+    InvalidInput naming the field, never converted. Unknown keys are ignored. The fields of
+    a nested shape are named with their path (`attachments.filename`)."""
     values: dict[str, Any] = {}
     for f in _fields(shape):
+        name = prefix + f.json_name
         if f.json_name not in data:
             if f.required:
-                raise InvalidInput(f"{f.json_name} is required", param=f.json_name)
+                raise InvalidInput(f"{name} is required", param=name)
             continue
-        values[f.attr] = _read(f.type, data[f.json_name], f.json_name, f.info.schema)
+        values[f.attr] = _read(f.type, data[f.json_name], name, f.info.schema)
     return shape(**values)
 
 
@@ -246,6 +248,10 @@ def _read(tp: Any, value: Any, name: str, schema: Schema) -> Any:
         if not isinstance(value, bool):
             raise InvalidInput(f"{name} must be a boolean", param=name)
         return value
+    if _is_shape(inner):
+        if not isinstance(value, dict):
+            raise InvalidInput(f"{name} must be an object", param=name)
+        return from_json(inner, value, prefix=f"{name}.")
     origin = get_origin(inner)
     if origin in (tuple, list):
         if not isinstance(value, list):
@@ -253,6 +259,9 @@ def _read(tp: Any, value: Any, name: str, schema: Schema) -> Any:
         minimum = schema.get("minItems", 0)
         if len(value) < minimum:
             raise InvalidInput(f"{name} must have at least {minimum} item(s)", param=name)
+        maximum = schema.get("maxItems")
+        if maximum is not None and len(value) > maximum:
+            raise InvalidInput(f"{name} must have at most {maximum} item(s)", param=name)
         item_type = get_args(inner)[0]
         return tuple(_read(item_type, item, name, {}) for item in value)
     if origin is dict:

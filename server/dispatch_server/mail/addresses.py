@@ -8,10 +8,13 @@ Display names are decoded afterwards, by whoever shows them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
+
+import idna
 
 from dispatch_client.extract.mime import MimeLimitExceeded, header_block
 from dispatch_server.core.errors import InvalidInput
@@ -22,6 +25,11 @@ MAX_ADDRESS_HEADER_CHARS = 32 * 1024
 # Characters that need a display name quoted (RFC 5322 specials).
 _SPECIALS = frozenset('()<>[]:;@\\,."')
 _HEADER_PARSER = BytesHeaderParser(policy=compat32)
+# RFC 5321 dot-atom local parts, in ASCII (no SMTPUTF8): what every relay takes.
+_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_SEND_ADDRESS_CHARS = 254  # RFC 5321's path limit, less the angle brackets
 
 
 class UnreadableAddresses(MimeLimitExceeded):
@@ -33,6 +41,52 @@ def check_recipient_count(count: int, limit: int, param: str) -> None:
     """At most `limit` (DISPATCH_MAX_RECIPIENTS) recipients: more is an InvalidInput."""
     if count > limit:
         raise InvalidInput(f"{count} recipients; at most {limit} are taken", param=param)
+
+
+def recipient_mailbox(value: str, param: str) -> tuple[str, str]:
+    """One address a caller sends to, `a@b.example` or `Name <a@b.example>`, as (display
+    name, address): the domain in ASCII (IDNA 2008 with UTS #46 mapping: `bücher.example`
+    becomes `xn--bcher-kva.example`), the local part as given. Anything else is an
+    InvalidInput naming `param`: control characters, no or several addresses, a local part
+    outside RFC 5321's ASCII dot-atom, an address literal, a domain that is not a host name
+    with a dot, an address over 254 characters."""
+    shown = value[:100]
+    if _CONTROL.search(value):
+        raise InvalidInput(f"{param}: {shown!r} holds a control character", param=param)
+    try:
+        pairs = parse_addresses([value], header=param)
+    except UnreadableAddresses as exc:
+        raise InvalidInput(str(exc), param=param) from None
+    if len(pairs) != 1 or value.count("@") < 1:
+        raise InvalidInput(f"{param}: {shown!r} is not one address", param=param)
+    name, address = pairs[0]
+    local, _, domain = address.rpartition("@")
+    if len(local) > 64 or not _LOCAL_PART.fullmatch(local):
+        raise InvalidInput(
+            f"{param}: {shown!r} has a local part that is not an ASCII dot-atom", param=param
+        )
+    ascii_domain = _ascii_domain(domain)
+    if ascii_domain is None:
+        raise InvalidInput(f"{param}: {shown!r} has no valid domain", param=param)
+    address = f"{local}@{ascii_domain}"
+    if len(address) > MAX_SEND_ADDRESS_CHARS:
+        raise InvalidInput(f"{param}: {shown!r} is longer than 254 characters", param=param)
+    return name, address
+
+
+def _ascii_domain(domain: str) -> str | None:
+    """The domain as lower-case ASCII labels, or None if it is not a host name with a dot
+    (an address literal `[10.0.0.1]` is not taken)."""
+    if not domain or domain.startswith("["):
+        return None
+    try:
+        ascii_domain = idna.encode(domain.rstrip("."), uts46=True).decode("ascii").lower()
+    except (idna.IDNAError, UnicodeError):
+        return None
+    labels = ascii_domain.split(".")
+    if len(labels) < 2 or len(ascii_domain) > 253 or labels[-1].isdigit():
+        return None
+    return ascii_domain if all(_LABEL.fullmatch(label) for label in labels) else None
 
 
 def normalize_address(address: str) -> str:

@@ -18,6 +18,10 @@ became a line break and the text after it a header (CVE-2024-6923). The rules:
 - Header names are printable ASCII without ":". Content-Type, Content-Transfer-Encoding
   and MIME-Version come from the body, which the email package builds from `text`/`html`.
 
+- Attachments are MIME parts the email package writes (base64, the filename as RFC 2231
+  parameters); a filename or content type holding a control character is refused
+  (`attachments`), and a content type must be `type/subtype` in token characters.
+
 Everything is linear in the input's size.
 """
 
@@ -30,6 +34,8 @@ import secrets
 from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate
+
+import attrs
 
 from dispatch_server.core.errors import InvalidInput
 from dispatch_server.mail.addresses import (
@@ -58,6 +64,21 @@ _WORD_BYTES = 45  # UTF-8 bytes per encoded-word: 60 base64 characters, 72 in al
 _FOLD = "\r\n "
 _MAX_PLAIN_NAME = 200  # longer display names are encoded-words, which fold
 _MAX_ADDRESS = 320
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # RFC 2045 token characters
+_CONTENT_TYPE = re.compile(f"{_TOKEN}/{_TOKEN}")
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]+>")  # one msg-id: printable ASCII, no < or > inside
+
+
+@attrs.frozen
+class Attachment:
+    filename: str
+    content_type: str  # type/subtype
+    data: bytes
+
+
+def new_message_id(domain: str) -> str:
+    """A fresh Message-ID, with its angle brackets: random, nothing of the host in it."""
+    return f"<{secrets.token_hex(16)}@{domain}>"
 
 
 def compose(
@@ -70,18 +91,39 @@ def compose(
     headers: Mapping[str, str],
     message_id_domain: str,
     max_recipients: int,
+    cc: Sequence[str] = (),
+    reply_to: Sequence[str] = (),
+    message_id: str | None = None,
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
+    attachments: Sequence[Attachment] = (),
 ) -> bytes:
     """A text and/or HTML message. `headers` replace the defaults they name (Date,
-    Message-ID, To...); a bad field is an InvalidInput naming it (see the module)."""
-    check_recipient_count(len(to), max_recipients, "to")  # before reading them
+    Message-ID, To...); a bad field is an InvalidInput naming it (see the module).
+    `message_id`, `in_reply_to` and `references` are msg-ids with their angle brackets (a
+    received message's, for a reply); Bcc is never written (its recipients are envelope
+    only)."""
+    check_recipient_count(len(to) + len(cc), max_recipients, "to")  # before reading them
     fields: dict[str, str] = {}  # lower-case name: header line
     fields["from"] = _address_line("From", [sender], "from")[0]
     fields["to"], count = _address_line("To", to, "to")
+    if cc:
+        fields["cc"], cc_count = _address_line("Cc", cc, "cc")
+        count += cc_count
     check_recipient_count(count, max_recipients, "to")
+    if reply_to:
+        fields["reply-to"] = _address_line("Reply-To", reply_to, "reply_to")[0]
     fields["subject"] = _line("Subject", subject, "subject")
     fields["date"] = f"Date: {formatdate(usegmt=True)}"
-    fields["message-id"] = f"Message-ID: <{secrets.token_hex(16)}@{message_id_domain}>"
-    recipients = 0
+    fields["message-id"] = f"Message-ID: {message_id or new_message_id(message_id_domain)}"
+    for name, ids in (
+        ("In-Reply-To", [in_reply_to] if in_reply_to else []),
+        ("References", references),
+    ):
+        written = _msg_ids(ids)
+        if written:
+            fields[name.lower()] = f"{name}: {written}"
+    recipients = count
     for name, value in headers.items():
         key = _check_header_name(name)
         if key in _ADDRESS_HEADERS:
@@ -94,10 +136,17 @@ def compose(
         fields.pop(key, None)  # a replaced default, or the same name in another case
         fields[key] = line
     head = "".join(f"{line}\r\n" for line in fields.values())
-    return head.encode() + _body(text, html)
+    return head.encode() + _body(text, html, attachments)
 
 
-def _body(text: str | None, html: str | None) -> bytes:
+def _msg_ids(ids: Sequence[str]) -> str:
+    """msg-ids for In-Reply-To and References, folded one a line; only well-formed ones
+    (from stored mail, which may hold anything) are written."""
+    kept = [mid for mid in ids if _MESSAGE_ID.fullmatch(mid) and len(mid) <= _MAX_LINE - 20]
+    return _FOLD.join(kept)
+
+
+def _body(text: str | None, html: str | None, attachments: Sequence[Attachment] = ()) -> bytes:
     """The MIME entity of the body: MIME-Version, Content-* headers, content; CRLF lines."""
     body = EmailMessage(policy=email.policy.SMTP)
     if text:
@@ -107,6 +156,17 @@ def _body(text: str | None, html: str | None) -> bytes:
             body.add_alternative(html, subtype="html")
         else:
             body.set_content(html, subtype="html")
+    for attachment in attachments:
+        _check_text("attachment filename", attachment.filename, "attachments")
+        if not _CONTENT_TYPE.fullmatch(attachment.content_type):
+            raise InvalidInput(
+                f"attachment content type {attachment.content_type[:100]!r} is not type/subtype",
+                param="attachments",
+            )
+        maintype, subtype = attachment.content_type.lower().split("/")
+        body.add_attachment(
+            attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
+        )
     return body.as_bytes()
 
 

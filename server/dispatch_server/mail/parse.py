@@ -20,6 +20,8 @@ import email.policy
 import re
 from email.header import decode_header
 from email.message import Message
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 
 import attrs
 
@@ -29,6 +31,7 @@ from dispatch_client.extract.mime import (
     attachment_filename,
     decode_bytes,
     decode_text_part,
+    header_block,
     is_attachment,
     leaf_parts,
     parse_bytes,
@@ -230,3 +233,22 @@ def _spam_flagged(message: Message) -> bool:
     flag = str(message.get("x-spam-flag") or "").strip().lower()
     status = str(message.get("x-spam-status") or "").strip().lower()
     return flag.startswith("yes") or status.startswith("yes")
+
+
+_MSG_ID = re.compile(r"<[!-;=?-~]{1,900}>")
+_THREAD_HEADER_PARSER = BytesHeaderParser(policy=compat32)
+
+
+def threading_headers(raw: bytes) -> tuple[tuple[str, ...], str | None]:
+    """What a reply to `raw` needs besides its Message-ID: the msg-ids of its References
+    (at most the last 20), and the first address of its Reply-To (None without one, or
+    when the header cannot be read)."""
+    headers = _THREAD_HEADER_PARSER.parsebytes(header_block(raw))
+    references = tuple(_MSG_ID.findall(str(headers.get("References", ""))))[-20:]
+    try:
+        reply_to = parse_addresses(
+            (str(v) for v in headers.get_all("Reply-To", [])), header="Reply-To"
+        )
+    except MimeLimitExceeded:
+        reply_to = []
+    return references, (reply_to[0][1] if reply_to else None)

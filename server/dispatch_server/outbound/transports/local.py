@@ -1,0 +1,56 @@
+"""The `local` transport, the dev default: mail to the server's own inbox domain goes straight
+into the ingest pipeline (so agent-to-agent mail, memory and `wait_for_otp` work offline);
+mail to any other domain is recorded as sent and logged, never relayed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from dispatch_server.core.errors import DomainError, QuotaExceeded
+from dispatch_server.ingest.pipeline import Envelope, IngestResult, UnknownRecipient
+from dispatch_server.outbound.transports import Accepted, DeliveryFailed, OutgoingMail
+
+log = logging.getLogger("dispatch_server.outbound")
+
+Ingest = Callable[[bytes, Envelope], Awaitable[IngestResult]]
+
+
+class LocalTransport:
+    name = "local"
+
+    def __init__(self, domain: str, ingest: Ingest) -> None:
+        self._domain = domain.lower()
+        self._ingest = ingest
+
+    async def deliver(self, mail: OutgoingMail) -> Accepted:
+        local = tuple(r for r in mail.recipients if r.rpartition("@")[2] == self._domain)
+        elsewhere = [r for r in mail.recipients if r not in local]
+        if elsewhere:
+            log.info(
+                "outbound %s: not relayed to %s (DISPATCH_OUTBOUND_PROVIDER=local delivers "
+                "only to @%s)",
+                mail.outbound_id,
+                ", ".join(elsewhere),
+                self._domain,
+            )
+        refused: tuple[str, ...] = ()
+        if local:
+            # The send's id is the dedupe key: a send handed over again arrives once.
+            envelope = Envelope(
+                recipients=local,
+                mail_from=mail.sender,
+                provider_message_id=f"dispatch-outbound-{mail.outbound_id}",
+            )
+            try:
+                refused = (await self._ingest(mail.raw, envelope)).rejected
+            except UnknownRecipient:
+                refused = local
+            except QuotaExceeded as exc:  # the receiving workspace's: as an MTA's 452
+                raise DeliveryFailed(exc.message, permanent=False) from None
+            except DomainError as exc:  # too large, unparseable: as an MTA's 554
+                raise DeliveryFailed(exc.message, permanent=True) from None
+        return Accepted(provider_message_id=None, refused=refused, delivered=not elsewhere)
+
+    async def close(self) -> None:
+        return None
