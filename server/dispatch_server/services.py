@@ -61,6 +61,10 @@ def _transport(services: Services) -> Transport:
     through ingest, which itself runs on these services."""
     settings = services.settings
     provider = settings.outbound.provider
+    if provider == "ses":
+        from dispatch_server.outbound.transports.ses import SesTransport  # noqa: PLC0415
+
+        return SesTransport.from_settings(settings.outbound)
     if provider != "local":
         raise NotImplementedError(f"DISPATCH_OUTBOUND_PROVIDER={provider}")
     from dispatch_server.ingest.pipeline import Envelope, IngestResult, ingest
