@@ -16,6 +16,9 @@ class Scope(enum.Enum):
     ACCOUNT = "account"  # workspace-wide actions: an account key
     INBOX = "inbox"  # actions on the inbox in the path: that inbox's key
     INBOX_OR_ACCOUNT = "inbox_or_account"  # reading an inbox itself: either
+    # No inbox in the path: an inbox key acts for its inbox, an account key names one in the
+    # body, and the route checks it (sending mail).
+    ANY_KEY = "any_key"
 
 
 @attrs.frozen

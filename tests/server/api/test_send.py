@@ -1,0 +1,430 @@
+"""Sending mail over real HTTP on both databases, through the `local` provider: delivery
+into the server's own inboxes, every bad field a 400 naming it, Bcc kept out of headers,
+threading, idempotency, quotas under concurrency, suppressions and memory."""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from dispatch_server.db import tables as t
+from tests.conftest import BACKENDS, LiveServer, _ServerThread, fresh_database_url, make_settings
+from tests.helpers import bearer, error_code, signup
+
+
+class Agent:
+    """A new workspace and its inbox, with both keys."""
+
+    def __init__(self, server: LiveServer, local_part: str | None = None) -> None:
+        self.server = server
+        account = signup(server.base_url, **({"local_part": local_part} if local_part else {}))
+        self.inbox_id: str = account["inbox"]["id"]
+        self.address: str = account["inbox"]["address"]
+        self.workspace_id: str = account["inbox"]["workspace_id"]
+        self.inbox_key: str = account["inbox_key"]
+        self.account_key: str = account["account_key"]
+
+    def send(
+        self, key: str | None = None, idempotency_key: str | None = None, **body: Any
+    ) -> httpx.Response:
+        headers = bearer(key or self.inbox_key)
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        return httpx.post(f"{self.server.base_url}/v1/send", json=body, headers=headers, timeout=30)
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        return httpx.get(
+            f"{self.server.base_url}/v1/inboxes/{self.inbox_id}{path}",
+            params=params,
+            headers=bearer(self.inbox_key),
+            timeout=30,
+        )
+
+    def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(
+            f"{self.server.base_url}/v1/inboxes/{self.inbox_id}{path}",
+            json=body,
+            headers=bearer(self.inbox_key),
+            timeout=30,
+        )
+
+    def received(self) -> list[dict[str, Any]]:
+        response = self.get("/messages", limit=100, folder="all")
+        assert response.status_code == 200, response.text
+        data: list[dict[str, Any]] = response.json()["data"]
+        return data
+
+    def raw(self, message_id: str) -> email.message.EmailMessage:
+        response = self.get(f"/messages/{message_id}/raw")
+        assert response.status_code == 200
+        parsed = email.message_from_bytes(response.content, policy=email.policy.default)
+        assert isinstance(parsed, email.message.EmailMessage)
+        return parsed
+
+
+def test_mail_to_another_inbox_here_is_delivered(live_server: LiveServer) -> None:
+    sender, receiver = Agent(live_server), Agent(live_server)
+    response = sender.send(to=[receiver.address], subject="Hello", text="Your code is 481516")
+    assert response.status_code == 201, response.text
+    sent = response.json()
+    assert sent["status"] == "delivered"
+    assert sent["from"] == sender.address and sent["to"] == [receiver.address]
+    assert [e["type"] for e in sent["events"]] == ["queued", "sent", "delivered"]
+    (arrived,) = receiver.received()
+    assert arrived["subject"] == "Hello" and arrived["from_address"] == sender.address
+    otp = httpx.get(
+        f"{live_server.base_url}/v1/inboxes/{receiver.inbox_id}/otp",
+        headers=bearer(receiver.inbox_key),
+    )
+    assert otp.json()["otp"]["code"] == "481516"
+    listed = sender.get("/sent").json()["data"]
+    assert [m["id"] for m in listed] == [sent["id"]]
+    assert sender.get(f"/sent/{sent['id']}").json() == sent
+
+
+def test_mail_elsewhere_is_recorded_as_sent_not_relayed(live_server: LiveServer) -> None:
+    sender = Agent(live_server)
+    sent = sender.send(to=["someone@example.com"], subject="Hi", text="x").json()
+    assert sent["status"] == "sent"
+    assert [e["type"] for e in sent["events"]] == ["queued", "sent"]
+
+
+def test_an_account_key_names_the_inbox_and_an_inbox_key_only_its_own(
+    live_server: LiveServer,
+) -> None:
+    sender, other = Agent(live_server), Agent(live_server)
+    body = {"to": ["a@example.com"], "text": "x"}
+    missing = sender.send(key=sender.account_key, **body)
+    assert missing.status_code == 400 and missing.json()["error"]["param"] == "inbox_id"
+    named = sender.send(key=sender.account_key, inbox_id=sender.inbox_id, **body)
+    assert named.status_code == 201 and named.json()["from"] == sender.address
+    assert sender.send(inbox_id=other.inbox_id, **body).status_code == 404
+    assert sender.send(key=sender.account_key, inbox_id=other.inbox_id, **body).status_code == 404
+
+
+BAD_FIELDS: list[tuple[str, dict[str, Any], str]] = [
+    ("no recipient", {"to": []}, "to"),
+    ("not an address", {"to": ["nobody"]}, "to"),
+    ("two in one", {"to": ["a@example.com, b@example.com"]}, "to"),
+    ("no dot in the domain", {"to": ["a@localhost"]}, "to"),
+    ("address literal", {"to": ["a@[127.0.0.1]"]}, "to"),
+    ("non-ASCII local part", {"to": ["jöe@example.com"]}, "to"),
+    ("bad IDN", {"to": ["a@xn--.example"]}, "to"),
+    ("CRLF in to", {"to": ["a@example.com\r\nBcc: x@evil.example"]}, "to"),
+    ("bad cc", {"cc": ["nope"]}, "cc"),
+    ("bad bcc", {"bcc": ["a@b@c"]}, "bcc"),
+    ("bad reply_to", {"reply_to": ["<>"]}, "reply_to"),
+    ("LF in subject", {"subject": "Hi\nBcc: x@evil.example"}, "subject"),
+    ("CR in subject", {"subject": "Hi\rX: y"}, "subject"),
+    ("U+2028 in subject", {"subject": "Hi\u2028X: y"}, "subject"),
+    ("no body", {"text": None, "html": None}, "text"),
+    ("empty bodies", {"text": "", "html": ""}, "text"),
+    ("wrong type to", {"to": "a@example.com"}, "to"),
+    ("wrong type text", {"text": 5}, "text"),
+    ("From header", {"headers": {"From": "boss@bank.example"}}, "headers"),
+    ("Sender header", {"headers": {"Sender": "boss@bank.example"}}, "headers"),
+    ("To header", {"headers": {"to": "x@evil.example"}}, "headers"),
+    ("Bcc header", {"headers": {"BCC": "x@evil.example"}}, "headers"),
+    ("Return-Path header", {"headers": {"Return-Path": "<x@evil.example>"}}, "headers"),
+    ("DKIM header", {"headers": {"DKIM-Signature": "v=1"}}, "headers"),
+    ("Received header", {"headers": {"Received": "from x"}}, "headers"),
+    ("Message-ID header", {"headers": {"Message-ID": "<a@b>"}}, "headers"),
+    ("Content-Type header", {"headers": {"Content-Type": "text/html"}}, "headers"),
+    ("X-Original header", {"headers": {"X-Original-To": "x@evil.example"}}, "headers"),
+    ("header name with colon", {"headers": {"X-A:B": "c"}}, "headers"),
+    ("CRLF in a header value", {"headers": {"X-Tag": "a\r\nBcc: x@evil.example"}}, "headers"),
+    (
+        "bad base64",
+        {"attachments": [{"filename": "a.txt", "content": "!!!"}]},
+        "attachments.content",
+    ),
+    (
+        "CRLF in a filename",
+        {"attachments": [{"filename": "a\r\nX: y.txt", "content": "eA=="}]},
+        "attachments",
+    ),
+    (
+        "bad content type",
+        {"attachments": [{"filename": "a", "content": "eA==", "content_type": "text"}]},
+        "attachments",
+    ),
+    ("attachment without content", {"attachments": [{"filename": "a"}]}, "attachments.content"),
+    ("unknown in_reply_to", {"in_reply_to": "0" * 32}, "in_reply_to"),
+]
+
+
+@pytest.mark.parametrize(("case", "fields", "param"), BAD_FIELDS, ids=[c for c, _, _ in BAD_FIELDS])
+def test_every_bad_field_is_a_400_naming_it(
+    live_server: LiveServer, case: str, fields: dict[str, Any], param: str
+) -> None:
+    sender = Agent(live_server)
+    body = {"to": ["a@example.com"], "subject": "s", "text": "t", **fields}
+    response = sender.send(**body)
+    assert response.status_code == 400, (case, response.text)
+    assert error_code(response) == "invalid_request"
+    assert response.json()["error"]["param"] == param
+    assert sender.get("/sent").json()["data"] == []  # nothing stored
+
+
+def test_too_many_recipients_is_a_400(live_server: LiveServer) -> None:
+    limit = live_server.settings.outbound.max_recipients
+    sender = Agent(live_server)
+    to = [f"r{i}@example.com" for i in range(limit)]
+    response = sender.send(to=to, bcc=["one-more@example.com"], text="x")
+    assert response.status_code == 400 and response.json()["error"]["param"] == "to"
+
+
+def test_bcc_is_delivered_but_in_no_header_and_idn_becomes_punycode(
+    live_server: LiveServer,
+) -> None:
+    sender, shown, hidden = Agent(live_server), Agent(live_server), Agent(live_server)
+    sent = sender.send(
+        to=[shown.address],
+        cc=["Zoë <zoe@bücher.example>"],
+        bcc=[hidden.address],
+        subject="Für dich =?UTF-8?Q?=0A?=X-Spam-Flag: YES",
+        text="x",
+    ).json()
+    assert sent["cc"] == ["Zoë <zoe@xn--bcher-kva.example>"]
+    assert sent["status"] == "sent"  # the cc is elsewhere: not every recipient is here
+    for receiver in (shown, hidden):
+        (arrived,) = receiver.received()
+        raw = receiver.raw(arrived["id"])
+        assert raw["Bcc"] is None and hidden.address not in str(raw)
+        assert raw["Cc"] == "Zoë <zoe@xn--bcher-kva.example>"
+        assert raw["X-Spam-Flag"] is None
+        assert raw["Subject"] == "Für dich =?UTF-8?Q?=0A?=X-Spam-Flag: YES"
+        assert arrived["folder"] == "inbox"
+
+
+def test_attachments_arrive_whole(live_server: LiveServer) -> None:
+    sender, receiver = Agent(live_server), Agent(live_server)
+    data = bytes(range(256)) * 40
+    sent = sender.send(
+        to=[receiver.address],
+        text="see attached",
+        attachments=[
+            {
+                "filename": "rapport é.bin",
+                "content": base64.b64encode(data).decode(),
+                "content_type": "application/octet-stream",
+            }
+        ],
+    ).json()
+    assert sent["attachments"] == [
+        {
+            "filename": "rapport é.bin",
+            "content_type": "application/octet-stream",
+            "size_bytes": 10240,
+        }
+    ]
+    (arrived,) = receiver.received()
+    raw = receiver.raw(arrived["id"])
+    (part,) = list(raw.iter_attachments())
+    assert part.get_filename() == "rapport é.bin" and part.get_content() == data
+
+
+def test_a_reply_keeps_the_thread(live_server: LiveServer) -> None:
+    service, agent = Agent(live_server), Agent(live_server)
+    first = service.send(
+        to=[agent.address], subject="Welcome", text="Hello", reply_to=[service.address]
+    ).json()
+    (arrived,) = agent.received()
+    replied = agent.post(f"/messages/{arrived['id']}/reply", {"text": "Thanks"})
+    assert replied.status_code == 201, replied.text
+    reply = replied.json()
+    assert reply["to"] == [service.address] and reply["subject"] == "Re: Welcome"
+    assert reply["in_reply_to"] == arrived["id"]
+    (answer,) = service.received()
+    raw = service.raw(answer["id"])
+    assert raw["In-Reply-To"] == first["message_id"]
+    assert first["message_id"] in raw["References"]
+    # Sending with in_reply_to does the same.
+    again = agent.send(
+        to=[service.address], subject="More", text="x", in_reply_to=arrived["id"]
+    ).json()
+    assert again["in_reply_to"] == arrived["id"]
+
+
+def test_an_idempotency_key_sends_once(live_server: LiveServer) -> None:
+    sender, receiver = Agent(live_server), Agent(live_server)
+    body = {"to": [receiver.address], "subject": "once", "text": "x"}
+    first = sender.send(idempotency_key="send-1", **body)
+    again = sender.send(idempotency_key="send-1", **body)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    other = sender.send(idempotency_key="send-1", **{**body, "subject": "twice"})
+    assert other.status_code == 409 and error_code(other) == "idempotency_key_reused"
+    assert len(receiver.received()) == 1
+    assert len(sender.get("/sent").json()["data"]) == 1
+
+
+def _suppress(server: LiveServer, workspace_id: str, address: str) -> None:
+    async def insert() -> None:
+        engine = create_async_engine(server.database_url)
+        now = datetime.now(UTC)
+        async with engine.begin() as conn:
+            await conn.execute(
+                t.recipient_suppressions.insert().values(
+                    id=f"{abs(hash(address)):032x}"[:32],
+                    workspace_id=workspace_id,
+                    address=address,
+                    reason="bounce",
+                    detail="550 5.1.1 user unknown",
+                    outbound_message_id=None,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        await engine.dispose()
+
+    import asyncio
+
+    asyncio.run(insert())
+
+
+def test_suppressed_recipients_are_refused_listed_and_lifted(live_server: LiveServer) -> None:
+    sender = Agent(live_server)
+    _suppress(live_server, sender.workspace_id, "gone@example.com")
+    refused = sender.send(to=["ok@example.com"], cc=["GONE@example.com"], text="x")
+    assert refused.status_code == 422 and error_code(refused) == "recipient_suppressed"
+    assert "gone@example.com" in refused.json()["error"]["message"]
+    assert sender.get("/sent").json()["data"] == []
+    account = bearer(sender.account_key)
+    listed = httpx.get(f"{live_server.base_url}/v1/suppressions", headers=account).json()
+    assert [s["address"] for s in listed["data"]] == ["gone@example.com"]
+    assert listed["data"][0]["reason"] == "bounce"
+    assert (
+        httpx.get(
+            f"{live_server.base_url}/v1/suppressions", headers=bearer(sender.inbox_key)
+        ).status_code
+        == 403
+    )
+    lifted = httpx.delete(
+        f"{live_server.base_url}/v1/suppressions/gone@example.com", headers=account
+    )
+    assert lifted.status_code == 200 and lifted.json()["address"] == "gone@example.com"
+    again = httpx.delete(
+        f"{live_server.base_url}/v1/suppressions/gone@example.com", headers=account
+    )
+    assert again.status_code == 404
+    assert sender.send(to=["gone@example.com"], text="x").status_code == 201
+    # Another workspace's suppressions are its own.
+    other = Agent(live_server)
+    _suppress(live_server, other.workspace_id, "only-theirs@example.com")
+    assert sender.send(to=["only-theirs@example.com"], text="x").status_code == 201
+
+
+def test_memory_is_written_read_and_listed(live_server: LiveServer) -> None:
+    agent, stranger = Agent(live_server), Agent(live_server)
+    assert agent.get("/memory", key="plan").status_code == 404
+    first = agent.post("/memory", {"key": "plan", "value": "step 1"})
+    assert first.status_code == 201, first.text
+    agent.post("/memory", {"key": "plan", "value": "step 2"})
+    agent.post("/memory", {"key": "notes", "value": "hi"})
+    read = agent.get("/memory", key="plan").json()
+    assert read["value"] == "step 2" and read["key"] == "plan"
+    history = agent.get("/memory/history", key="plan").json()["data"]
+    assert [e["value"] for e in history] == ["step 2", "step 1"]
+    assert [k["key"] for k in agent.get("/memory/keys").json()["data"]] == ["notes", "plan"]
+    # Mail from anyone else with that subject is no memory, even "from" the inbox itself.
+    stranger.send(to=[agent.address], subject="plan", text="forged")
+    httpx.post(
+        f"{live_server.base_url}/v1/webhooks/inbound",
+        headers={"x-dispatch-inbound-token": live_server.settings.inbound.token or ""},
+        json={"to": agent.address, "from": agent.address, "subject": "plan", "text": "forged"},
+    )
+    assert agent.get("/memory", key="plan").json()["value"] == "step 2"
+    # A memory write is mail: it arrived in the inbox itself.
+    assert sum(1 for m in agent.received() if m["subject"] == "plan") == 4
+    assert agent.get("/memory").status_code == 400  # no key
+
+
+# --- quotas, on a server of their own -----------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def quota_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    urls = fresh_database_url(request.param, tmp_path_factory, request)
+    url = next(urls)
+    settings = make_settings(url, DISPATCH_DAILY_SEND_QUOTA=5, DISPATCH_DAILY_RECIPIENT_QUOTA=3)
+    thread = _ServerThread(settings)
+    try:
+        yield thread.start()
+    finally:
+        thread.stop()
+        next(urls, None)
+
+
+def test_concurrent_sends_take_exactly_the_quota(quota_server: LiveServer) -> None:
+    sender, receiver = Agent(quota_server), Agent(quota_server)
+    results: list[httpx.Response] = []
+    lock = threading.Lock()
+
+    def send() -> None:
+        response = sender.send(to=[receiver.address], text="x")
+        with lock:
+            results.append(response)
+
+    threads = [threading.Thread(target=send) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [201] * 5 + [429] * 7
+    refused = next(r for r in results if r.status_code == 429)
+    assert error_code(refused) == "quota_exceeded"
+    assert refused.json()["error"]["param"] == "daily_sends"
+    assert 0 < int(refused.headers["retry-after"]) <= 86400
+    assert len(receiver.received()) == 5
+    assert len(sender.get("/sent", limit=100).json()["data"]) == 5
+
+
+def test_distinct_recipients_have_their_own_quota(quota_server: LiveServer) -> None:
+    sender = Agent(quota_server)
+    ok = sender.send(to=["a@example.com", "b@example.com"], text="x")
+    assert ok.status_code == 201
+    assert sender.send(to=["a@example.com"], text="again").status_code == 201  # not new
+    over = sender.send(to=["c@example.com", "d@example.com"], text="x")
+    assert over.status_code == 429 and over.json()["error"]["param"] == "daily_recipients"
+    assert "retry-after" in over.headers
+    # The refused send took nothing: one more new recipient still fits.
+    assert sender.send(to=["c@example.com"], text="x").status_code == 201
+
+
+async def _quota_row(database_url: str, workspace_id: str) -> sa.Row[Any]:
+    engine = create_async_engine(database_url)
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(t.workspace_quotas).where(
+                    t.workspace_quotas.c.workspace_id == workspace_id
+                )
+            )
+        ).one()
+    await engine.dispose()
+    return row
+
+
+def test_a_refused_send_counts_nothing(quota_server: LiveServer) -> None:
+    import asyncio
+
+    sender = Agent(quota_server)
+    assert sender.send(to=["x@example.com"], text="x").status_code == 201
+    assert sender.send(to=["nobody"], text="x").status_code == 400
+    row = asyncio.run(_quota_row(quota_server.database_url, sender.workspace_id))
+    assert (row.sent_count, row.unique_recipient_count) == (1, 1)
