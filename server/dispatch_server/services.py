@@ -61,12 +61,14 @@ def _transport(services: Services) -> Transport:
     through ingest, which itself runs on these services."""
     settings = services.settings
     provider = settings.outbound.provider
+    if provider == "smtp":
+        from dispatch_server.outbound.transports.smtp import SmtpTransport
+
+        return SmtpTransport.from_settings(settings.outbound, ehlo_name=settings.inboxes.domain)
     if provider == "ses":
-        from dispatch_server.outbound.transports.ses import SesTransport  # noqa: PLC0415
+        from dispatch_server.outbound.transports.ses import SesTransport
 
         return SesTransport.from_settings(settings.outbound)
-    if provider != "local":
-        raise NotImplementedError(f"DISPATCH_OUTBOUND_PROVIDER={provider}")
     from dispatch_server.ingest.pipeline import Envelope, IngestResult, ingest
     from dispatch_server.outbound.transports.local import LocalTransport
 

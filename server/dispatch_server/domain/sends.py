@@ -614,6 +614,8 @@ def record_accepted(
         sent_at=now,
     )
     ws = claimed.workspace_id
+    # Events are listed by time: what follows from the hand-over comes after it.
+    later = now + timedelta(microseconds=1)
     detail = (
         {"provider_message_id": accepted.provider_message_id}
         if accepted.provider_message_id
@@ -622,9 +624,9 @@ def record_accepted(
     if taken:
         add_event(conn, claimed.id, ws, "sent", taken, detail, now)
     if accepted.refused:
-        add_event(conn, claimed.id, ws, "bounced", accepted.refused, {"reason": "refused"}, now)
+        add_event(conn, claimed.id, ws, "bounced", accepted.refused, {"reason": "refused"}, later)
     if accepted.delivered and taken:
-        add_event(conn, claimed.id, ws, "delivered", taken, {}, now)
+        add_event(conn, claimed.id, ws, "delivered", taken, {}, later)
 
 
 def retry_delay(attempts: int) -> float:

@@ -103,7 +103,7 @@ def test_an_account_key_names_the_inbox_and_an_inbox_key_only_its_own(
     live_server: LiveServer,
 ) -> None:
     sender, other = Agent(live_server), Agent(live_server)
-    body = {"to": ["a@example.com"], "text": "x"}
+    body: dict[str, Any] = {"to": ["a@example.com"], "text": "x"}
     missing = sender.send(key=sender.account_key, **body)
     assert missing.status_code == 400 and missing.json()["error"]["param"] == "inbox_id"
     named = sender.send(key=sender.account_key, inbox_id=sender.inbox_id, **body)
@@ -258,7 +258,7 @@ def test_a_reply_keeps_the_thread(live_server: LiveServer) -> None:
 
 def test_an_idempotency_key_sends_once(live_server: LiveServer) -> None:
     sender, receiver = Agent(live_server), Agent(live_server)
-    body = {"to": [receiver.address], "subject": "once", "text": "x"}
+    body: dict[str, Any] = {"to": [receiver.address], "subject": "once", "text": "x"}
     first = sender.send(idempotency_key="send-1", **body)
     again = sender.send(idempotency_key="send-1", **body)
     assert first.status_code == again.status_code == 201
