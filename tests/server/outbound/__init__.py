@@ -1,0 +1,1 @@
+"""Outbound mail: transports, and the provider feedback that comes back."""
