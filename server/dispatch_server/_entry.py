@@ -16,6 +16,8 @@ SERVER_MODULES = (
     "aiosmtpd",
     "asyncpg",
     "aiosqlite",
+    "boto3",
+    "cryptography",
 )
 HINT = (
     "dispatch-server: the server is not installed; "

@@ -11,8 +11,18 @@ import attrs
 from dispatch_server.config import Settings
 from dispatch_server.db import Database
 from dispatch_server.events.hub import Hub
+from dispatch_server.outbound.feedback.sns import SnsVerifier, UrlFetcher, fetch_subscribe_url
 from dispatch_server.outbound.outbox import Outbox
 from dispatch_server.outbound.transports import Transport
+
+
+@attrs.define
+class SnsChecks:
+    """The SNS door's checks: the verifier (it caches certificates, so one per process) and
+    how a subscription's SubscribeURL is visited."""
+
+    verifier: SnsVerifier
+    fetch_subscribe_url: UrlFetcher = fetch_subscribe_url
 
 
 @attrs.define
@@ -21,9 +31,15 @@ class Services:
     db: Database
     hub: Hub
     outbox: Outbox = attrs.field(init=False)
+    # What POST /v1/webhooks/sns checks messages with; None while no topic is configured.
+    sns: SnsChecks | None = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.outbox = Outbox(self.db, _transport(self), self.settings.outbound)
+        outbound = self.settings.outbound
+        self.outbox = Outbox(self.db, _transport(self), outbound)
+        self.sns = None
+        if outbound.topic_arns:
+            self.sns = SnsChecks(SnsVerifier(outbound.topic_arns, outbound.account_ids))
 
     @classmethod
     async def open(cls, settings: Settings, *, listen: bool = True) -> Services:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -22,8 +23,33 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import INBOUND_TOKEN, LiveServer
+from tests.conftest import (
+    BACKENDS,
+    INBOUND_TOKEN,
+    LiveServer,
+    _ServerThread,
+    fresh_database_url,
+    make_settings,
+)
 from tests.helpers import bearer, signup
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def live_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """The shared server, with every door open: the SNS door too (its topic is one no fuzzed
+    message names, so each is refused before any certificate would be fetched)."""
+    urls = fresh_database_url(request.param, tmp_path_factory, request)
+    settings = make_settings(
+        next(urls), DISPATCH_SNS_TOPIC_ARNS="arn:aws:sns:us-east-1:123456789012:dispatch-fuzz"
+    )
+    thread = _ServerThread(settings)
+    try:
+        yield thread.start()
+    finally:
+        thread.stop()
+        next(urls, None)
 
 
 @attrs.frozen

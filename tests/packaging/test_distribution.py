@@ -37,6 +37,8 @@ SERVER_DISTRIBUTIONS = {
     "aiosmtpd",
     "asyncpg",
     "aiosqlite",
+    "boto3",
+    "cryptography",
 }
 SERVER_MODULES = sorted(SERVER_DISTRIBUTIONS)
 HINT = (

@@ -20,7 +20,7 @@ from dispatch_server.api import (
     suppressions,
     waits,
 )
-from dispatch_server.api.webhooks import inbound
+from dispatch_server.api.webhooks import inbound, sns
 from dispatch_server.http import openapi
 from dispatch_server.http.endpoints import Endpoint
 
@@ -37,6 +37,7 @@ MODULES = (
     memory,
     suppressions,
     inbound,
+    sns,
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -393,6 +394,14 @@ class Outbound:
         shown_default="unset",
     )
 
+    @property
+    def topic_arns(self) -> tuple[str, ...]:
+        return _items(self.sns_topic_arns)
+
+    @property
+    def account_ids(self) -> tuple[str, ...]:
+        return _items(self.sns_account_ids)
+
     def daily_limits(self, plan: str) -> tuple[int, int]:
         """(sends, distinct recipients) a workspace on `plan` may use per UTC day."""
         if plan == "free":
@@ -439,6 +448,14 @@ attrs.resolve_types(Settings)
 GROUPS: tuple[type[Any], ...] = tuple(group.type for group in attrs.fields(Settings) if group.type)
 
 
+def _items(listed: str | None) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (listed or "").split(",") if item.strip())
+
+
+_TOPIC_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}")
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+
+
 def _conflicts(settings: Settings) -> list[str]:
     """Settings that are each valid but together do not make sense."""
     smtp, found = settings.smtp, []
@@ -453,6 +470,11 @@ def _conflicts(settings: Settings) -> list[str]:
         found.append("DISPATCH_OUTBOUND_PROVIDER=smtp needs DISPATCH_SMTP_RELAY_HOST")
     if outbound.provider == "ses" and not outbound.ses_region:
         found.append("DISPATCH_OUTBOUND_PROVIDER=ses needs DISPATCH_SES_REGION")
+    bad_arns = [arn for arn in outbound.topic_arns if not _TOPIC_ARN.fullmatch(arn)]
+    if bad_arns:
+        found.append(f"DISPATCH_SNS_TOPIC_ARNS: {', '.join(bad_arns)} is no SNS topic ARN")
+    if any(not _ACCOUNT_ID.fullmatch(account) for account in outbound.account_ids):
+        found.append("DISPATCH_ALLOWED_AWS_ACCOUNT_IDS must be 12-digit AWS account ids")
     if (outbound.smtp_relay_username is None) != (outbound.smtp_relay_password is None):
         found.append("DISPATCH_SMTP_RELAY_USERNAME and _PASSWORD go together")
     return found

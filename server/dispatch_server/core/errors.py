@@ -107,6 +107,11 @@ class ErrorCode(enum.StrEnum):
         "sns_webhook_disabled",
         "`POST /v1/webhooks/sns` while `DISPATCH_SNS_TOPIC_ARNS` is not set",
     )
+    SNS_CERTIFICATE_UNAVAILABLE = (
+        "sns_certificate_unavailable",
+        "the signing certificate of an SNS message, or the SubscribeURL of a subscription "
+        "confirmation, could not be fetched; nothing was changed, and SNS delivers again",
+    )
     SNS_MESSAGE_REFUSED = (
         "sns_message_refused",
         "an SNS message that is malformed, unsigned, badly signed, signed by a certificate "

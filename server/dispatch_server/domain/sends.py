@@ -606,12 +606,17 @@ def record_accepted(
         conn,
         claimed.id,
         now,
-        status=status,
         provider_message_id=accepted.provider_message_id,
         lease_until=None,
         next_attempt_at=None,
         last_error=None,
         sent_at=now,
+    )
+    # Feedback may have come first (SNS can be quicker than this commit): it stays.
+    conn.execute(
+        t.outbound_messages.update()
+        .where(_SENDS.id == claimed.id, _SENDS.status == "queued")
+        .values(status=status)
     )
     ws = claimed.workspace_id
     # Events are listed by time: what follows from the hand-over comes after it.

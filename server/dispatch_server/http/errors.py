@@ -41,6 +41,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.INBOUND_WEBHOOK_DISABLED: 503,
     ErrorCode.NOT_READY: 503,
     ErrorCode.SNS_WEBHOOK_DISABLED: 503,
+    ErrorCode.SNS_CERTIFICATE_UNAVAILABLE: 503,
     ErrorCode.SNS_MESSAGE_REFUSED: 403,
     ErrorCode.SHUTTING_DOWN: 503,
 }

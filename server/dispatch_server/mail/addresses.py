@@ -14,7 +14,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
 
-import idna
+import idna  # an httpx dependency, so always installed
 
 from dispatch_client.extract.mime import MimeLimitExceeded, header_block
 from dispatch_server.core.errors import InvalidInput

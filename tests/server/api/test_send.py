@@ -428,3 +428,43 @@ def test_a_refused_send_counts_nothing(quota_server: LiveServer) -> None:
     assert sender.send(to=["nobody"], text="x").status_code == 400
     row = asyncio.run(_quota_row(quota_server.database_url, sender.workspace_id))
     assert (row.sent_count, row.unique_recipient_count) == (1, 1)
+
+
+def test_sent_mail_pages_newest_first_and_filters_by_state(live_server: LiveServer) -> None:
+    sender, receiver = Agent(live_server), Agent(live_server)
+    ids = [
+        sender.send(to=[receiver.address], subject=f"n{i}", text="x").json()["id"] for i in range(4)
+    ]
+    ids.append(sender.send(to=["far@example.com"], text="x").json()["id"])
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = sender.get("/sent", limit=2, **({"cursor": cursor} if cursor else {})).json()
+        assert len(page["data"]) <= 2
+        seen += [m["id"] for m in page["data"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids[::-1]
+    delivered = sender.get("/sent", status="delivered").json()["data"]
+    assert [m["id"] for m in delivered] == ids[3::-1]
+    assert sender.get("/sent", status="nonsense").status_code == 400
+    assert sender.get("/sent/" + "0" * 32).status_code == 404
+    # Another inbox's key sees none of it.
+    assert receiver.get("/sent").json()["data"] == []
+
+
+def test_allowed_headers_arrive(live_server: LiveServer) -> None:
+    sender, receiver = Agent(live_server), Agent(live_server)
+    headers = {
+        "X-Campaign": "welcome =?UTF-8?Q?=0A?=X-Evil: 1",
+        "List-Unsubscribe": "<https://example.com/unsubscribe?u=1>",
+        "Auto-Submitted": "auto-generated",
+    }
+    sent = sender.send(to=[receiver.address], text="x", headers=headers).json()
+    assert sent["headers"] == headers
+    (arrived,) = receiver.received()
+    raw = receiver.raw(arrived["id"])
+    assert raw["X-Campaign"] == headers["X-Campaign"] and raw["X-Evil"] is None
+    assert raw["List-Unsubscribe"] == headers["List-Unsubscribe"]
+    assert raw["From"] == sender.address
