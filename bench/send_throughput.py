@@ -72,15 +72,20 @@ def _rate(label: str, seconds: float, statuses: dict[int, int], expected: int) -
 def _latency(server_url: str, inbox_key: str, inbox_id: str, address: str, rounds: int) -> None:
     from_post: list[float] = []
     after_201: list[float] = []
-    with Dispatch(api_key=inbox_key, base_url=server_url) as d, httpx.Client(
-        base_url=server_url, headers={"Authorization": f"Bearer {inbox_key}"}, timeout=30
-    ) as http:
+    with (
+        Dispatch(api_key=inbox_key, base_url=server_url) as d,
+        httpx.Client(
+            base_url=server_url, headers={"Authorization": f"Bearer {inbox_key}"}, timeout=30
+        ) as http,
+    ):
         for round_no in range(rounds):
             subject = f"note {round_no}"
             got: dict[str, float] = {}
             since = datetime.now(UTC)
 
-            def wait(subject: str = subject, since: datetime = since) -> None:
+            def wait(
+                subject: str = subject, since: datetime = since, got: dict[str, float] = got
+            ) -> None:
                 d.messages.wait_for_message(inbox_id, timeout=10, since=since, subject=subject)
                 got["at"] = time.perf_counter()
 
