@@ -19,6 +19,9 @@ from dispatch_server.events.hub import Hub
 from dispatch_server.migrations import upgrade
 from dispatch_server.services import Services
 from tests import pg
+from tests.aws import aws_credentials, inbound, moto, moto_server
+
+__all__ = ["aws_credentials", "inbound", "moto", "moto_server"]  # fixtures for every module
 
 INBOUND_TOKEN = "test-inbound-token"
 BACKENDS = ["sqlite", "postgresql"]

@@ -1,14 +1,14 @@
-"""`dispatch-server`: serve | smtp | migrate | dev. One module per command."""
+"""`dispatch-server`: serve | smtp | worker | migrate | dev | local-aws. One module per command."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from dispatch_server.cli import dev, migrate, serve, smtp
+from dispatch_server.cli import dev, local_aws, migrate, serve, smtp, worker
 from dispatch_server.cli._common import CliError, configure_logging, read_settings
 
-COMMANDS = (serve, smtp, migrate, dev)
+COMMANDS = (serve, smtp, worker, migrate, dev, local_aws)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -39,6 +39,8 @@ def configure_logging(level: str) -> None:
     )
     # Alembic narrates every migration run at INFO; `migrate` says what it did itself.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # botocore says at INFO where it found the AWS credentials, in every process.
+    logging.getLogger("botocore").setLevel(logging.WARNING)
 
 
 def read_settings(

@@ -11,6 +11,7 @@ from dispatch_server.config.settings import (
     Smtp,
     Storage,
     Waits,
+    Worker,
     declarations,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "Smtp",
     "Storage",
     "Waits",
+    "Worker",
     "declarations",
 ]

@@ -32,6 +32,7 @@ MAX_RETENTION_DAYS = 36500  # so that "now minus the window" stays a representab
 MAX_WAIT_SECONDS = 3600.0
 MIN_WAIT_RECHECK_SECONDS = 0.1  # near 0, every waiting request would spin on the database
 MAX_HTTP_TIMEOUT_SECONDS = 3600.0
+MAX_SQS_VISIBILITY_SECONDS = 43200  # SQS's own limit: 12 hours
 
 
 class ConfigError(Exception):
@@ -410,6 +411,82 @@ class Outbound:
 
 
 @attrs.frozen(kw_only=True)
+class Worker:
+    queue_url: str | None = setting(
+        "DISPATCH_SQS_QUEUE_URL",
+        None,
+        text,
+        "the SQS queue S3 notifies of each message SES stores; `dispatch-server worker` reads "
+        "it (required by it)",
+        shown_default="unset",
+    )
+    bucket: str | None = setting(
+        "DISPATCH_SES_INBOUND_S3_BUCKET",
+        None,
+        text,
+        "the bucket SES's receipt rule stores mail in (required by `worker`, and by SES "
+        "notifications through SNS that point at S3); a notification naming another bucket "
+        "is recorded and dropped",
+        shown_default="unset",
+    )
+    aws_region: str | None = setting(
+        "DISPATCH_AWS_REGION",
+        None,
+        text,
+        "the region of the inbound queue and bucket; unset: the AWS chain's (`AWS_REGION`, "
+        "the profile); credentials come from the usual AWS chain",
+        shown_default="unset",
+    )
+    aws_endpoint_url: str | None = setting(
+        "DISPATCH_AWS_ENDPOINT_URL",
+        None,
+        text,
+        "S3 and SQS of the inbound path at another endpoint (a local moto server, see "
+        "`dispatch-server local-aws`)",
+        shown_default="unset",
+    )
+    concurrency: int = setting(
+        "DISPATCH_WORKER_CONCURRENCY",
+        8,
+        integer(low=1, high=256),
+        "SQS messages one worker process handles at once",
+    )
+    max_attempts: int = setting(
+        "DISPATCH_WORKER_MAX_ATTEMPTS",
+        8,
+        integer(low=1, high=1000),
+        "receives of a message that keeps failing before the worker leaves it to the "
+        "dead-letter queue: give the queue's redrive policy the same `maxReceiveCount`",
+    )
+    retry_seconds: float = setting(
+        "DISPATCH_WORKER_RETRY_SECONDS",
+        30.0,
+        number(low=0, high=MAX_SQS_VISIBILITY_SECONDS),
+        "a message whose handling failed comes back after this long, twice as long after each "
+        "further failure, up to 12 hours",
+    )
+    visibility_seconds: int = setting(
+        "DISPATCH_WORKER_VISIBILITY_SECONDS",
+        300,
+        integer(low=1, high=MAX_SQS_VISIBILITY_SECONDS),
+        "a received message is hidden from other receivers this long while one worker "
+        "handles it; one that dies mid-message (`kill -9`) leaves it to come back after it",
+    )
+    wait_seconds: int = setting(
+        "DISPATCH_WORKER_WAIT_SECONDS",
+        20,
+        integer(low=0, high=20),
+        "how long one SQS receive waits for messages (long polling)",
+    )
+    heartbeat_seconds: float = setting(
+        "DISPATCH_WORKER_HEARTBEAT_SECONDS",
+        15.0,
+        number(low=0.1, high=3600),
+        "each worker writes its heartbeat (`dispatch_worker_heartbeats`) this often",
+    )
+
+
+@attrs.frozen(kw_only=True)
 class Settings:
     """The server's configuration, read once from the environment by `from_env`."""
 
@@ -421,6 +498,7 @@ class Settings:
     inbound: Inbound = attrs.field(factory=Inbound)
     waits: Waits = attrs.field(factory=Waits)
     outbound: Outbound = attrs.field(factory=Outbound)
+    worker: Worker = attrs.field(factory=Worker)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -125,8 +125,12 @@ messages = sa.Table(
     sa.Column("raw_mime", sa.LargeBinary(), nullable=False),
     sa.Column("size_bytes", sa.Integer(), nullable=False),
     sa.Column("received_at", UtcDateTime(), nullable=False),
+    # The door it came through (see dispatch_server.ingest.pipeline.DOORS); null before 0004.
+    sa.Column("door", sa.String(10), nullable=True),
     sa.UniqueConstraint("inbox_id", "provider_message_id"),
     sa.Index("ix_messages_inbox_received", "inbox_id", "received_at", "id"),
+    # Last ingest and counts per door (ops status), and the retention purge, door by door.
+    sa.Index("ix_messages_door_received", "door", "received_at"),
 )
 
 message_security = sa.Table(
@@ -264,4 +268,45 @@ recipient_suppressions = sa.Table(
     _created_at(),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.UniqueConstraint("workspace_id", "address"),
+)
+
+# One row per `dispatch-server worker` process: its liveness, for GET /v1/ops/status.
+worker_heartbeats = sa.Table(
+    "dispatch_worker_heartbeats",
+    metadata,
+    sa.Column("worker_id", sa.String(36), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer(), nullable=False),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("last_beat_at", UtcDateTime(), nullable=False),
+    sa.Column("stopped_at", UtcDateTime(), nullable=True),  # a graceful stop
+    sa.Column("processed", sa.BigInteger(), nullable=False),  # SQS messages handled, deleted
+    sa.Column("failed", sa.BigInteger(), nullable=False),  # handlings left for a retry
+    # The age of the last SQS message it received, at its receive (SentTimestamp to now).
+    sa.Column("queue_lag_seconds", sa.Float(), nullable=True),
+)
+
+# Mail that arrived through a door that cannot refuse it to the sender (the SES worker, SES
+# through SNS) and was dropped: no inbox, over quota, too large, unreadable, wrong bucket.
+inbound_rejections = sa.Table(
+    "inbound_rejections",
+    metadata,
+    _id(),
+    sa.Column("door", sa.String(10), nullable=False),
+    sa.Column("reason", sa.String(40), nullable=False),  # an error code, or bucket_mismatch
+    sa.Column("provider_message_id", sa.String(PROVIDER_MESSAGE_ID_LENGTH), nullable=True),
+    sa.Column("location", sa.Text(), nullable=True),  # s3://bucket/key
+    sa.Column("recipients", sa.JSON(), nullable=False),
+    sa.Column("size_bytes", sa.BigInteger(), nullable=True),
+    sa.Column("detail", sa.Text(), nullable=True),
+    _created_at(),
+    sa.Index("ix_inbound_rejections_created_at", "created_at"),
+)
+
+# What the retention purge deleted, by kind (messages, otps): public counters add it back.
+purged_counts = sa.Table(
+    "purged_counts",
+    metadata,
+    sa.Column("kind", sa.String(20), primary_key=True),
+    sa.Column("count", sa.BigInteger(), nullable=False),
 )

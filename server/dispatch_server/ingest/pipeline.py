@@ -7,7 +7,7 @@ import functools
 import hashlib
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import sqlalchemy as sa
@@ -28,6 +28,12 @@ from dispatch_server.services import Services
 
 INLINE_PARSE_BYTES = 16 * 1024
 
+# The doors mail comes in through, stored with each message (`messages.door`): the SMTP
+# listener, the dev webhook, the SES worker (S3 events through SQS), SES receipt notifications
+# through SNS, and the `local` outbound transport delivering sent mail here.
+Door = Literal["smtp", "webhook", "ses_sqs", "ses_sns", "local"]
+DOORS: tuple[Door, ...] = ("smtp", "webhook", "ses_sqs", "ses_sns", "local")
+
 
 @attrs.frozen
 class Envelope:
@@ -36,6 +42,8 @@ class Envelope:
     # The receiving provider's id (SES messageId). Without one, the Message-ID header is used.
     provider_message_id: str | None = None
     verdicts: Verdicts = attrs.field(factory=Verdicts)
+    # Which door took it; None (stored as null) only where a door does not say yet.
+    door: Door | None = None
 
 
 @attrs.frozen
@@ -301,6 +309,7 @@ def _store(conn: sa.Connection, job: _StoreJob, inbox: InboxRef) -> Delivery:
             "raw_mime": job.raw,
             "size_bytes": len(job.raw),
             "received_at": now,
+            "door": envelope.door,
         },
     )
     if inserted.rowcount == 0:

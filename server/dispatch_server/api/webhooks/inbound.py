@@ -123,7 +123,10 @@ async def _raw_message(request: Request, services: Services) -> tuple[bytes, Env
         except UnreadableAddresses as exc:
             raise UnparseableMessage(str(exc)) from None
     check_recipient_count(len(recipients), services.settings.inbound.max_recipients, "to")
-    return raw, Envelope(recipients=recipients, mail_from=request.query_params.get("mail_from"))
+    envelope = Envelope(
+        recipients=recipients, mail_from=request.query_params.get("mail_from"), door="webhook"
+    )
+    return raw, envelope
 
 
 async def _described_message(request: Request, services: Services) -> tuple[bytes, Envelope]:
@@ -156,6 +159,7 @@ async def _described_message(request: Request, services: Services) -> tuple[byte
         recipients=recipients,
         mail_from=message.from_,
         verdicts=Verdicts(spam="FAIL" if message.spam else None),
+        door="webhook",
     )
     return raw, envelope
 

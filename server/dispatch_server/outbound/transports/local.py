@@ -41,6 +41,7 @@ class LocalTransport:
                 recipients=local,
                 mail_from=mail.sender,
                 provider_message_id=f"dispatch-outbound-{mail.outbound_id}",
+                door="local",
             )
             try:
                 refused = (await self._ingest(mail.raw, envelope)).rejected

@@ -1,0 +1,240 @@
+"""Mail that Amazon SES received for us, by either route: the worker (SES stores it in S3, S3
+notifies SQS) and SES receipt notifications through SNS. What is SES's is read here, once for
+both: the message id, the envelope, a receipt notification, and what becomes of mail that
+cannot be stored.
+
+**The message id.** SES's S3 action stores each message under `<objectKeyPrefix><messageId>`
+("Deliver to S3 bucket action" in the SES developer guide), so the key's last path segment
+is SES's messageId, the same `mail.messageId` its notifications carry. It is the provider
+id of the ingest, so a redelivery of the notification (SQS is at least once) stores nothing
+twice, whichever route brought it.
+
+**The envelope.** An S3 event names an object, not its recipients, and SES adds no header
+listing them. SES stamps its own `Received` header on top, which ends `with SMTP id <messageId>
+for <recipient>;` when the message had one recipient: that recipient is taken when the id is
+this message's. Otherwise (several recipients) the message's To and Cc addresses at the inbox
+domain are taken, which misses Bcc recipients; the SNS route has SES's own list
+(`receipt.recipients`) and misses nothing. The sender is SES's `Return-Path`.
+
+**Dropped, not retried.** SES accepted the mail already, so nobody can be told it was refused:
+mail for no inbox here, over a workspace's daily quota, too large or unreadable is recorded
+(`inbound_rejections`) with a log line and dropped, since trying again would change nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from typing import Any, Literal
+
+import attrs
+
+from dispatch_client.extract.mime import header_block
+from dispatch_server.core.clock import utcnow
+from dispatch_server.core.errors import DomainError, ErrorCode
+from dispatch_server.domain import inbound_rejections
+from dispatch_server.domain.inbound_rejections import Rejection
+from dispatch_server.ingest.pipeline import Door, Envelope, UnparseableMessage, ingest
+from dispatch_server.mail.addresses import UnreadableAddresses, header_recipients
+from dispatch_server.services import Services
+
+log = logging.getLogger("dispatch_server.ses")
+
+Outcome = Literal["stored", "duplicate", "refused"]
+
+# The object SES writes when a receipt rule's S3 action is set up: no mail.
+SETUP_NOTIFICATION = "AMAZON_SES_SETUP_NOTIFICATION"
+MAX_MESSAGE_ID = 256
+_MAX_ADDRESS = 320
+_HEADER_PARSER = BytesHeaderParser(policy=compat32)
+_RECEIVED_FOR = re.compile(
+    r"\bwith SMTP id (?P<id>[^\s;]+)\s+for\s+<?(?P<recipient>[^\s;<>]+@[^\s;<>]+)>?\s*;", re.I
+)
+_MAX_RECEIVED_CHARS = 2000
+_ADDRESS_OK = re.compile(r"[^\s\x00-\x1f\x7f<>\"]+@[^\s\x00-\x1f\x7f<>\"@]+")
+_ID_OK = re.compile(r"[!-~]{1,256}")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def message_id_of_key(key: str) -> str | None:
+    """SES's messageId of the object at `key`: its last path segment. None for a key that
+    ends in `/` (a folder marker) or whose last segment holds control characters."""
+    segment = key.rpartition("/")[2]
+    if not segment or len(segment) > MAX_MESSAGE_ID or _CONTROL.search(segment):
+        return None
+    return segment
+
+
+def envelope_of(
+    raw: bytes, message_id: str, *, domain: str, max_recipients: int, door: Door
+) -> Envelope:
+    """The envelope of a message SES stored, read from the headers SES put on it (see the
+    module's docstring). Raises UnparseableMessage when its To or Cc cannot be read."""
+    headers = _HEADER_PARSER.parsebytes(header_block(raw))
+    recipients: tuple[str, ...] = ()
+    received = headers.get_all("Received") or []
+    if received:
+        top = " ".join(str(received[0])[:_MAX_RECEIVED_CHARS].split())
+        found = _RECEIVED_FOR.search(top)
+        if found is not None and found["id"] == message_id:
+            recipients = (found["recipient"],)
+    if not recipients:
+        try:
+            listed = header_recipients(raw)
+        except UnreadableAddresses as exc:
+            raise UnparseableMessage(str(exc)) from None
+        at_domain = "@" + domain.lower()
+        recipients = tuple(dict.fromkeys(a for a in listed if a.lower().endswith(at_domain)))
+    return_path = headers.get("Return-Path")
+    mail_from = str(return_path).strip().strip("<>").strip() if return_path else None
+    return Envelope(
+        recipients=recipients[:max_recipients],
+        mail_from=mail_from or None,
+        provider_message_id=message_id,
+        door=door,
+    )
+
+
+# --- receipt notifications (SNS) -------------------------------------------------------
+
+
+@attrs.frozen
+class SesReceipt:
+    """An SES receipt notification ("Received"): the mail inline, or where SES stored it."""
+
+    message_id: str
+    recipients: tuple[str, ...]
+    mail_from: str | None
+    content: bytes | None  # the raw message, for an SNS action
+    bucket: str | None  # for an S3 action: where the message is
+    key: str | None
+
+
+def parse_receipt(message: str) -> SesReceipt | None:
+    """The SES receipt notification in an SNS Notification's Message: `notificationType`
+    Received, from an SNS action (the mail in `content`, base64 when the action's encoding is
+    BASE64, else UTF-8) or an S3 action (`bucketName`, `objectKey`). None for anything else,
+    or when a field is missing or of the wrong type ("Contents of notifications for Amazon
+    SES email receiving" in the SES developer guide)."""
+    try:
+        document = json.loads(message)
+    except (RecursionError, ValueError):
+        return None
+    if not isinstance(document, dict) or document.get("notificationType") != "Received":
+        return None
+    receipt, mail = document.get("receipt"), document.get("mail")
+    if not isinstance(receipt, dict) or not isinstance(mail, dict):
+        return None
+    action = receipt.get("action")
+    message_id = mail.get("messageId")
+    if not isinstance(action, dict) or not isinstance(message_id, str):
+        return None
+    if not _ID_OK.fullmatch(message_id):
+        return None
+    recipients = _addresses(receipt.get("recipients"))
+    source = mail.get("source")
+    mail_from = source if isinstance(source, str) and len(source) <= _MAX_ADDRESS else None
+    common: dict[str, Any] = {
+        "message_id": message_id,
+        "recipients": recipients,
+        "mail_from": mail_from,
+    }
+    kind = action.get("type")
+    if kind == "SNS":
+        content = _content(document.get("content"), action.get("encoding"))
+        if content is None:
+            return None
+        return SesReceipt(content=content, bucket=None, key=None, **common)
+    if kind == "S3":
+        bucket, key = action.get("bucketName"), action.get("objectKey")
+        if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
+            return None
+        return SesReceipt(content=None, bucket=bucket, key=key, **common)
+    return None
+
+
+def _content(content: object, encoding: object) -> bytes | None:
+    if not isinstance(content, str):
+        return None
+    if encoding == "BASE64":
+        try:
+            return base64.b64decode("".join(content.split()), validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    try:
+        return content.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which json.loads accepts from "\ud800"
+        return None
+
+
+def _addresses(items: object) -> tuple[str, ...]:
+    if not isinstance(items, list):
+        return ()
+    found = (
+        item
+        for item in items[:1000]
+        if isinstance(item, str) and len(item) <= _MAX_ADDRESS and _ADDRESS_OK.fullmatch(item)
+    )
+    return tuple(dict.fromkeys(found))
+
+
+# --- storing ---------------------------------------------------------------------------
+
+
+async def receive(
+    services: Services, raw: bytes, envelope: Envelope, *, location: str | None = None
+) -> Outcome:
+    """Ingest mail SES received. Mail that cannot be stored is recorded and dropped
+    (`refused`); any other failure (the database) raises, for the caller to retry."""
+    door = envelope.door or "ses_sqs"
+    where = location or envelope.provider_message_id
+    if not envelope.recipients:
+        await drop(
+            services,
+            _rejection(envelope, raw, ErrorCode.UNKNOWN_RECIPIENT, "no recipient found", location),
+        )
+        return "refused"
+    try:
+        result = await ingest(services, raw, envelope)
+    except DomainError as refused:
+        await drop(services, _rejection(envelope, raw, refused.code, refused.message, location))
+        return "refused"
+    if result.rejected:
+        log.info("%s %s: no inbox for %s", door, where, ", ".join(result.rejected))
+    if all(delivery.duplicate for delivery in result.deliveries):
+        log.info("%s %s: already stored", door, where)
+        return "duplicate"
+    stored = sum(not delivery.duplicate for delivery in result.deliveries)
+    log.info("%s %s: stored (%d %s)", door, where, stored, "inbox" if stored == 1 else "inboxes")
+    return "stored"
+
+
+def _rejection(
+    envelope: Envelope, raw: bytes, code: ErrorCode, detail: str, location: str | None
+) -> Rejection:
+    return Rejection(
+        door=envelope.door or "ses_sqs",
+        reason=str(code),
+        provider_message_id=envelope.provider_message_id,
+        location=location,
+        recipients=envelope.recipients,
+        size_bytes=len(raw),
+        detail=detail,
+    )
+
+
+async def drop(services: Services, rejection: Rejection) -> None:
+    """Record mail that is dropped, with a log line."""
+    log.warning(
+        "%s %s: dropped (%s): %s",
+        rejection.door,
+        rejection.location or rejection.provider_message_id,
+        rejection.reason,
+        rejection.detail,
+    )
+    await services.db.run_write(inbound_rejections.record, rejection, utcnow())

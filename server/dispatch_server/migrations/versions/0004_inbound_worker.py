@@ -1,0 +1,69 @@
+"""the inbound worker: heartbeats, the door of each message, dropped inbound mail, purge counts
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("door", sa.String(length=10), nullable=True))
+        batch_op.create_index("ix_messages_door_received", ["door", "received_at"], unique=False)
+
+    op.create_table(
+        "dispatch_worker_heartbeats",
+        sa.Column("worker_id", sa.String(length=36), nullable=False),
+        sa.Column("host", sa.String(length=255), nullable=False),
+        sa.Column("pid", sa.Integer(), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_beat_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("stopped_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("processed", sa.BigInteger(), nullable=False),
+        sa.Column("failed", sa.BigInteger(), nullable=False),
+        sa.Column("queue_lag_seconds", sa.Float(), nullable=True),
+        sa.PrimaryKeyConstraint("worker_id", name=op.f("pk_dispatch_worker_heartbeats")),
+    )
+    op.create_table(
+        "inbound_rejections",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("door", sa.String(length=10), nullable=False),
+        sa.Column("reason", sa.String(length=40), nullable=False),
+        sa.Column("provider_message_id", sa.String(length=300), nullable=True),
+        sa.Column("location", sa.Text(), nullable=True),
+        sa.Column("recipients", sa.JSON(), nullable=False),
+        sa.Column("size_bytes", sa.BigInteger(), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inbound_rejections")),
+    )
+    with op.batch_alter_table("inbound_rejections", schema=None) as batch_op:
+        batch_op.create_index("ix_inbound_rejections_created_at", ["created_at"], unique=False)
+
+    op.create_table(
+        "purged_counts",
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("count", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("kind", name=op.f("pk_purged_counts")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("purged_counts")
+    with op.batch_alter_table("inbound_rejections", schema=None) as batch_op:
+        batch_op.drop_index("ix_inbound_rejections_created_at")
+    op.drop_table("inbound_rejections")
+    op.drop_table("dispatch_worker_heartbeats")
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_messages_door_received")
+        batch_op.drop_column("door")
