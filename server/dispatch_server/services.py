@@ -1,5 +1,5 @@
 """The services a process runs on, wired once: used by the app's lifespan, every CLI command,
-and later the worker."""
+and the worker."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from typing import Self
 
 import attrs
 
+from dispatch_server.aws import s3_client
 from dispatch_server.config import Settings
 from dispatch_server.db import Database
 from dispatch_server.events.hub import Hub
+from dispatch_server.ingest.doors.s3 import InboundBucket
 from dispatch_server.outbound.feedback.sns import SnsVerifier, UrlFetcher, fetch_subscribe_url
 from dispatch_server.outbound.outbox import Outbox
 from dispatch_server.outbound.transports import Transport
@@ -33,6 +35,9 @@ class Services:
     outbox: Outbox = attrs.field(init=False)
     # What POST /v1/webhooks/sns checks messages with; None while no topic is configured.
     sns: SnsChecks | None = attrs.field(init=False)
+    # The bucket SES stores received mail in (DISPATCH_SES_INBOUND_S3_BUCKET), read by SES
+    # receipt notifications through SNS that point at S3; None when not configured.
+    inbound_bucket: InboundBucket | None = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         outbound = self.settings.outbound
@@ -40,6 +45,10 @@ class Services:
         self.sns = None
         if outbound.topic_arns:
             self.sns = SnsChecks(SnsVerifier(outbound.topic_arns, outbound.account_ids))
+        worker = self.settings.worker
+        self.inbound_bucket = None
+        if worker.bucket:
+            self.inbound_bucket = InboundBucket(worker.bucket, s3_client(worker))
 
     @classmethod
     async def open(cls, settings: Settings, *, listen: bool = True) -> Services:
@@ -56,6 +65,8 @@ class Services:
         return cls(settings=settings, db=db, hub=hub)
 
     async def close(self) -> None:
+        if self.inbound_bucket is not None:
+            self.inbound_bucket.client.close()
         await self.outbox.close()
         await self.hub.close()
         await self.db.dispose()

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import boto3
+from botocore.exceptions import ClientError
 
 from dispatch_server.cli._common import CliError, read_settings
 
@@ -67,13 +68,17 @@ def set_up(
 ) -> InboundSetup:
     """Create (or bring up to date) the bucket, the queue and its dead-letter queue, and the
     notification between them. Safe to run again."""
-    if region == "us-east-1":
-        s3.create_bucket(Bucket=bucket)
-    else:
-        s3.create_bucket(
-            Bucket=bucket,
-            CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
-        )
+    try:
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=bucket)
+        else:
+            s3.create_bucket(
+                Bucket=bucket,
+                CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
+            )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+            raise
     dlq_url = sqs.create_queue(
         QueueName=f"{queue}-dlq", Attributes={"MessageRetentionPeriod": "1209600"}
     )["QueueUrl"]

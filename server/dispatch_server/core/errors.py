@@ -118,6 +118,12 @@ class ErrorCode(enum.StrEnum):
         "from anywhere but `https://sns.<region>.amazonaws.com/SimpleNotificationService-"
         "<hex>.pem`, or from a topic or account not allowed; nothing was changed",
     )
+    INBOUND_OBJECT_UNAVAILABLE = (
+        "inbound_object_unavailable",
+        "an SES receipt notification through SNS names mail in S3 that could not be read "
+        "(missing, access denied, S3 not answering); nothing was stored, and SNS delivers "
+        "again",
+    )
     INTERNAL_ERROR = (
         "internal_error",
         "a bug; the server log has the details under the response's `x-request-id`",

@@ -43,6 +43,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.SNS_WEBHOOK_DISABLED: 503,
     ErrorCode.SNS_CERTIFICATE_UNAVAILABLE: 503,
     ErrorCode.SNS_MESSAGE_REFUSED: 403,
+    ErrorCode.INBOUND_OBJECT_UNAVAILABLE: 503,
     ErrorCode.SHUTTING_DOWN: 503,
 }
 

@@ -32,12 +32,11 @@ import attrs
 
 from dispatch_server.config.settings import MAX_SQS_VISIBILITY_SECONDS
 from dispatch_server.core.clock import utcnow
-from dispatch_server.domain.inbound_rejections import BUCKET_MISMATCH, Rejection
+from dispatch_server.domain.inbound_rejections import Rejection
 from dispatch_server.ingest.doors import ses
 from dispatch_server.ingest.doors.s3 import (
     InboundBucket,
     ObjectCreated,
-    ObjectTooLarge,
     ObjectUnavailable,
     UnreadableNotification,
     location,
@@ -201,47 +200,30 @@ class Consumer:
             await self._store(record)
 
     async def _store(self, record: ObjectCreated) -> None:
-        where = location(record.bucket, record.key)
-        if record.bucket != self.bucket.name:
-            await ses.drop(
-                self.services,
-                Rejection(
-                    door=DOOR,
-                    reason=BUCKET_MISMATCH,
-                    location=where,
-                    detail=f"this worker reads s3://{self.bucket.name} only",
-                ),
-            )
-            return
         message_id = ses.message_id_of_key(record.key)
-        if message_id is None or message_id == ses.SETUP_NOTIFICATION:
-            log.info("%s: not a message SES stored, skipped", where)
+        if record.bucket == self.bucket.name and (
+            message_id is None or message_id == ses.SETUP_NOTIFICATION
+        ):
+            log.info("%s: not a message SES stored, skipped", location(record.bucket, record.key))
             return
-        limit = self.services.settings.inbound.max_message_bytes
-        try:
-            if record.size is not None and record.size > limit:
-                raise ObjectTooLarge(record.size, limit)
-            raw = await self._call(self.bucket.fetch, record.key, limit)
-        except ObjectTooLarge as too_large:
-            await ses.drop(
-                self.services,
-                Rejection(
-                    door=DOOR,
-                    reason="message_too_large",
-                    provider_message_id=message_id,
-                    location=where,
-                    size_bytes=too_large.size,
-                    detail=str(too_large),
-                ),
-            )
+        raw = await ses.fetch_stored(
+            self.services,
+            self.bucket,
+            record,
+            message_id=message_id,
+            door=DOOR,
+            run=self._call,
+        )
+        if raw is None or message_id is None:
             return
-        inbound = self.services.settings
+        where = location(record.bucket, record.key)
+        settings = self.services.settings
         try:
             envelope = ses.envelope_of(
                 raw,
                 message_id,
-                domain=inbound.inboxes.domain,
-                max_recipients=inbound.inbound.max_recipients,
+                domain=settings.inboxes.domain,
+                max_recipients=settings.inbound.max_recipients,
                 door=DOOR,
             )
         except UnparseableMessage as unreadable:

@@ -23,11 +23,14 @@ mail for no inbox here, over a workspace's daily quota, too large or unreadable 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import functools
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable, Sequence
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Any, Literal
@@ -38,7 +41,8 @@ from dispatch_client.extract.mime import header_block
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import DomainError, ErrorCode
 from dispatch_server.domain import inbound_rejections
-from dispatch_server.domain.inbound_rejections import Rejection
+from dispatch_server.domain.inbound_rejections import BUCKET_MISMATCH, Rejection
+from dispatch_server.ingest.doors.s3 import InboundBucket, ObjectCreated, ObjectTooLarge, location
 from dispatch_server.ingest.pipeline import Door, Envelope, UnparseableMessage, ingest
 from dispatch_server.mail.addresses import UnreadableAddresses, header_recipients
 from dispatch_server.services import Services
@@ -184,6 +188,51 @@ def _addresses(items: object) -> tuple[str, ...]:
 
 
 # --- storing ---------------------------------------------------------------------------
+
+Run = Callable[..., Awaitable[Any]]  # runs a blocking call in a thread: (fn, *args) -> result
+
+
+async def fetch_stored(
+    services: Services,
+    bucket: InboundBucket | None,
+    stored_at: ObjectCreated,
+    *,
+    message_id: str | None,
+    door: Door,
+    recipients: Sequence[str] = (),
+    run: Run = asyncio.to_thread,
+) -> bytes | None:
+    """The mail SES stored where a notification says, within DISPATCH_MAX_MESSAGE_BYTES; None
+    when it is dropped instead (recorded): in another bucket than ours, or too large. Raises
+    ObjectUnavailable when S3 does not hand it over (a failure to retry)."""
+    where = location(stored_at.bucket, stored_at.key)
+    rejection = functools.partial(
+        Rejection,
+        door=door,
+        provider_message_id=message_id,
+        location=where,
+        recipients=recipients,
+    )
+    if bucket is None or stored_at.bucket != bucket.name:
+        reads = f"s3://{bucket.name}" if bucket else "none (DISPATCH_SES_INBOUND_S3_BUCKET)"
+        await drop(services, rejection(reason=BUCKET_MISMATCH, detail=f"the bucket read: {reads}"))
+        return None
+    limit = services.settings.inbound.max_message_bytes
+    try:
+        if stored_at.size is not None and stored_at.size > limit:
+            raise ObjectTooLarge(stored_at.size, limit)
+        raw: bytes = await run(bucket.fetch, stored_at.key, limit)
+    except ObjectTooLarge as too_large:
+        await drop(
+            services,
+            rejection(
+                reason=str(ErrorCode.MESSAGE_TOO_LARGE),
+                size_bytes=too_large.size,
+                detail=str(too_large),
+            ),
+        )
+        return None
+    return raw
 
 
 async def receive(
