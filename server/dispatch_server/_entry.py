@@ -18,6 +18,7 @@ SERVER_MODULES = (
     "aiosqlite",
     "boto3",
     "cryptography",
+    "prometheus_client",
 )
 HINT = (
     "dispatch-server: the server is not installed; "

@@ -8,7 +8,7 @@ from typing import Self
 
 import attrs
 
-from dispatch_server.aws import s3_client
+from dispatch_server.aws import s3_client, sqs_client
 from dispatch_server.config import Settings
 from dispatch_server.db import Database
 from dispatch_server.events.hub import Hub
@@ -16,6 +16,7 @@ from dispatch_server.ingest.doors.s3 import InboundBucket
 from dispatch_server.outbound.feedback.sns import SnsVerifier, UrlFetcher, fetch_subscribe_url
 from dispatch_server.outbound.outbox import Outbox
 from dispatch_server.outbound.transports import Transport
+from dispatch_server.worker.queue import Queue
 
 
 @attrs.define
@@ -38,6 +39,8 @@ class Services:
     # The bucket SES stores received mail in (DISPATCH_SES_INBOUND_S3_BUCKET), read by SES
     # receipt notifications through SNS that point at S3; None when not configured.
     inbound_bucket: InboundBucket | None = attrs.field(init=False)
+    # The worker's queue (DISPATCH_SQS_QUEUE_URL), whose depth the ops status shows.
+    inbound_queue: Queue | None = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         outbound = self.settings.outbound
@@ -49,6 +52,9 @@ class Services:
         self.inbound_bucket = None
         if worker.bucket:
             self.inbound_bucket = InboundBucket(worker.bucket, s3_client(worker))
+        self.inbound_queue = None
+        if worker.queue_url:
+            self.inbound_queue = Queue(sqs_client(worker), worker.queue_url)
 
     @classmethod
     async def open(cls, settings: Settings, *, listen: bool = True) -> Services:
@@ -67,6 +73,8 @@ class Services:
     async def close(self) -> None:
         if self.inbound_bucket is not None:
             self.inbound_bucket.client.close()
+        if self.inbound_queue is not None:
+            self.inbound_queue.client.close()
         await self.outbox.close()
         await self.hub.close()
         await self.db.dispose()

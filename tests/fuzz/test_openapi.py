@@ -33,16 +33,22 @@ from tests.conftest import (
 )
 from tests.helpers import bearer, signup
 
+OPS_TOKEN = "fuzz-ops-token"
+
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def live_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     """The shared server, with every door open: the SNS door too (its topic is one no fuzzed
-    message names, so each is refused before any certificate would be fetched)."""
+    message names, so each is refused before any certificate would be fetched), the ops
+    status and the Prometheus metrics."""
     urls = fresh_database_url(request.param, tmp_path_factory, request)
     settings = make_settings(
-        next(urls), DISPATCH_SNS_TOPIC_ARNS="arn:aws:sns:us-east-1:123456789012:dispatch-fuzz"
+        next(urls),
+        DISPATCH_SNS_TOPIC_ARNS="arn:aws:sns:us-east-1:123456789012:dispatch-fuzz",
+        DISPATCH_OPS_TOKEN=OPS_TOKEN,
+        DISPATCH_METRICS_ENABLED="true",
     )
     thread = _ServerThread(settings)
     try:
@@ -92,6 +98,8 @@ def prepare(case: Any, identity: Identity, pin_ids: bool) -> dict[str, str]:
         case.query = {**(case.query or {}), "timeout": 0}
     if path == "/v1/webhooks/inbound":
         return {"x-dispatch-inbound-token": INBOUND_TOKEN}
+    if path == "/v1/ops/status":
+        return {"x-dispatch-ops-token": OPS_TOKEN}
     if path in ("/v1/inboxes", "/v1/inboxes/{inbox_id}/keys") or path.startswith(
         "/v1/inboxes/{inbox_id}/keys/"
     ):

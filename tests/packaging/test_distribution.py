@@ -39,8 +39,11 @@ SERVER_DISTRIBUTIONS = {
     "aiosqlite",
     "boto3",
     "cryptography",
+    "prometheus-client",
 }
-SERVER_MODULES = sorted(SERVER_DISTRIBUTIONS)
+# The module each installs, where its name is not the distribution's.
+_MODULE_NAMES = {"prometheus-client": "prometheus_client"}
+SERVER_MODULES = sorted(_MODULE_NAMES.get(name, name) for name in SERVER_DISTRIBUTIONS)
 HINT = (
     "dispatch-server: the server is not installed; "
     "install it with: pip install 'dispatch-client[server]'\n"

@@ -15,6 +15,8 @@ from dispatch_server.api import (
     memory,
     messages,
     meta,
+    metrics,
+    ops,
     otp,
     sends,
     suppressions,
@@ -38,6 +40,8 @@ MODULES = (
     suppressions,
     inbound,
     sns,
+    ops,
+    metrics,
 )
 
 

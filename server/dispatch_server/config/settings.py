@@ -76,7 +76,8 @@ class Storage:
         "DISPATCH_MESSAGE_RETENTION_DAYS",
         30,
         integer(low=1, high=MAX_RETENTION_DAYS),
-        "older mail is no longer served by any read",
+        "older mail is no longer served by any read, and the worker deletes it (received "
+        "and sent, see `DISPATCH_RETENTION_PURGE_SECONDS`)",
     )
 
 
@@ -417,7 +418,15 @@ class Worker:
         None,
         text,
         "the SQS queue S3 notifies of each message SES stores; `dispatch-server worker` reads "
-        "it (required by it)",
+        "it (required by it), `GET /v1/ops/status` shows its depth",
+        shown_default="unset",
+    )
+    dlq_url: str | None = setting(
+        "DISPATCH_SQS_DLQ_URL",
+        None,
+        text,
+        "the queue's dead-letter queue, for `GET /v1/ops/status`; unset: the one the queue's "
+        "redrive policy names",
         shown_default="unset",
     )
     bucket: str | None = setting(
@@ -484,6 +493,50 @@ class Worker:
         number(low=0.1, high=3600),
         "each worker writes its heartbeat (`dispatch_worker_heartbeats`) this often",
     )
+    purge_seconds: float = setting(
+        "DISPATCH_RETENTION_PURGE_SECONDS",
+        600.0,
+        number(low=1, high=86400),
+        "this often each worker deletes mail older than `DISPATCH_MESSAGE_RETENTION_DAYS`, "
+        "in transactions of at most 500 rows",
+    )
+    stale_after_beats: int = setting(
+        "DISPATCH_WORKER_STALE_AFTER_BEATS",
+        3,
+        integer(low=1, high=1000),
+        "`GET /v1/ops/status` calls a worker `stale` once its last heartbeat is this many "
+        "heartbeat intervals old",
+    )
+
+    @property
+    def stale_after_seconds(self) -> float:
+        return self.heartbeat_seconds * self.stale_after_beats
+
+
+@attrs.frozen(kw_only=True)
+class Ops:
+    token: str | None = setting(
+        "DISPATCH_OPS_TOKEN",
+        None,
+        text,
+        "enables `GET /v1/ops/status` for callers that send it in `x-dispatch-ops-token`; "
+        "unset, it answers `503`",
+        shown_default="unset",
+        echo=False,
+    )
+    metrics_enabled: bool = setting(
+        "DISPATCH_METRICS_ENABLED",
+        False,
+        boolean,
+        "serve Prometheus metrics: `/metrics` on the API's port, and on "
+        "`DISPATCH_WORKER_METRICS_PORT` from each worker; off, `/metrics` is a `404`",
+    )
+    worker_metrics_port: int = setting(
+        "DISPATCH_WORKER_METRICS_PORT",
+        9102,
+        port,
+        "where a worker serves `/metrics` (with `DISPATCH_METRICS_ENABLED`; `0`: any free port)",
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -499,6 +552,7 @@ class Settings:
     waits: Waits = attrs.field(factory=Waits)
     outbound: Outbound = attrs.field(factory=Outbound)
     worker: Worker = attrs.field(factory=Worker)
+    ops: Ops = attrs.field(factory=Ops)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -36,7 +36,7 @@ class ErrorCode(enum.StrEnum):
     )
     UNAUTHORIZED = (
         "unauthorized",
-        "missing, malformed, unknown or revoked API key; bad inbound token",
+        "missing, malformed, unknown or revoked API key; bad inbound or ops token",
     )
     UPGRADE_REQUIRED = (
         "upgrade_required",
@@ -132,6 +132,7 @@ class ErrorCode(enum.StrEnum):
         "inbound_webhook_disabled",
         "`DISPATCH_INBOUND_TOKEN` is not set",
     )
+    OPS_DISABLED = ("ops_disabled", "`GET /v1/ops/status` while `DISPATCH_OPS_TOKEN` is not set")
     NOT_READY = ("not_ready", "`/ready` when the database does not answer")
     SHUTTING_DOWN = (
         "shutting_down",

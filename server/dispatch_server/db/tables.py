@@ -232,6 +232,7 @@ outbound_messages = sa.Table(
     sa.Index("ix_outbound_messages_status_next", "status", "next_attempt_at"),
     sa.Index("ix_outbound_messages_provider_id", "provider_message_id"),
     sa.Index("ix_outbound_messages_memory", "inbox_id", "memory_key", "created_at"),
+    sa.Index("ix_outbound_messages_created_at", "created_at"),  # the retention purge
 )
 
 # What happened to sent mail: the server's own steps (queued, sent, failed...) and provider

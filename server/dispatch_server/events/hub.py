@@ -132,6 +132,11 @@ class Hub:
         self.keys = ActiveKeys()
         self._rechecking: asyncio.Task[None] | None = None
 
+    @property
+    def waiting(self) -> int:
+        """Subscriptions open in this process: one per wait."""
+        return sum(len(subs) for subs in self._subscribers.values())
+
     @asynccontextmanager
     async def subscribe(self, inbox_id: str) -> AsyncIterator[Subscription]:
         sub = Subscription()

@@ -40,6 +40,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.INBOUND_WEBHOOK_DISABLED: 503,
     ErrorCode.NOT_READY: 503,
+    ErrorCode.OPS_DISABLED: 503,
     ErrorCode.SNS_WEBHOOK_DISABLED: 503,
     ErrorCode.SNS_CERTIFICATE_UNAVAILABLE: 503,
     ErrorCode.SNS_MESSAGE_REFUSED: 403,

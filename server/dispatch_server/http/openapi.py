@@ -40,6 +40,11 @@ def document(endpoints: Iterable[Endpoint]) -> Schema:
                     "in": "header",
                     "name": "x-dispatch-inbound-token",
                 },
+                "opsToken": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "x-dispatch-ops-token",
+                },
             },
         },
     }

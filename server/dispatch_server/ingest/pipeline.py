@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
@@ -12,6 +13,7 @@ from typing import Any, Literal
 import attrs
 import sqlalchemy as sa
 
+from dispatch_server import metrics
 from dispatch_server.config import Inbound
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import DomainError, ErrorCode, QuotaExceeded, TooLarge
@@ -194,7 +196,25 @@ def dedupe_key(provider_id: str | None, message_id_header: str | None, raw: byte
 async def ingest(services: Services, raw: bytes, envelope: Envelope) -> IngestResult:
     """Store `raw` in the inbox of each recipient that has one, in one transaction, and wake
     their waiters after the commit. Raises a DomainError (nothing stored) when the message is
-    refused as a whole: too large, unparseable, no recipient here, over quota."""
+    refused as a whole: too large, unparseable, no recipient here, over quota. Each ingest
+    is counted and timed by door (dispatch_server.metrics)."""
+    started = time.perf_counter()
+    door = envelope.door or "unknown"
+    try:
+        result = await _ingest(services, raw, envelope)
+    except DomainError as refused:
+        metrics.observe_ingest(door, str(refused.code), time.perf_counter() - started)
+        raise
+    except BaseException:
+        metrics.observe_ingest(door, "error", time.perf_counter() - started)
+        raise
+    duplicate = all(delivery.duplicate for delivery in result.deliveries)
+    outcome = "duplicate" if duplicate else "stored"
+    metrics.observe_ingest(door, outcome, time.perf_counter() - started)
+    return result
+
+
+async def _ingest(services: Services, raw: bytes, envelope: Envelope) -> IngestResult:
     limits = services.settings.inbound
     if len(raw) > limits.max_message_bytes:
         raise MessageTooLarge(

@@ -30,6 +30,7 @@ from typing import TypeVar
 
 import attrs
 
+from dispatch_server import metrics
 from dispatch_server.config.settings import MAX_SQS_VISIBILITY_SECONDS
 from dispatch_server.core.clock import utcnow
 from dispatch_server.domain.inbound_rejections import Rejection
@@ -138,6 +139,7 @@ class Consumer:
             ages = [(now - m.sent_at).total_seconds() for m in received if m.sent_at]
             if ages:
                 self.stats.queue_lag_seconds = max(0.0, max(ages))
+                metrics.QUEUE_LAG.set(self.stats.queue_lag_seconds)
         if received and stopping.is_set():
             # Told to stop while the receive waited: hand the messages back rather than
             # start on them (visible again at once, for another worker).
@@ -155,6 +157,7 @@ class Consumer:
             await self._process(message)
         except Exception as exc:
             self.stats.failed += 1
+            metrics.WORKER_MESSAGES.labels("failed").inc()
             await self._back_off(message, exc)
             return
         try:
@@ -162,6 +165,7 @@ class Consumer:
         except Exception as exc:  # it comes back, and is then a duplicate
             log.warning("SQS message %s handled but not deleted: %s", message.message_id, exc)
         self.stats.processed += 1
+        metrics.WORKER_MESSAGES.labels("deleted").inc()
 
     async def _back_off(self, message: QueueMessage, exc: Exception) -> None:
         attempt, most = message.receive_count, self.settings.max_attempts

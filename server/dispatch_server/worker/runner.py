@@ -1,12 +1,14 @@
 """One worker process: checks its queue, registers its heartbeat, consumes until told to
-stop, then beats a last time as stopped."""
+stop (purging old mail meanwhile), then beats a last time as stopped."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
+from wsgiref.simple_server import WSGIServer
 
+from dispatch_server import metrics
 from dispatch_server.aws import s3_client, sqs_client
 from dispatch_server.config import Worker
 from dispatch_server.ingest.doors.s3 import InboundBucket
@@ -14,6 +16,7 @@ from dispatch_server.services import Services
 from dispatch_server.worker.consumer import Consumer, Stats
 from dispatch_server.worker.heartbeat import Heartbeat
 from dispatch_server.worker.queue import Queue
+from dispatch_server.worker.retention import purge_now_and_then
 
 log = logging.getLogger("dispatch_server.worker")
 
@@ -37,31 +40,69 @@ async def run_worker(
         bucket = InboundBucket(settings.bucket, s3_client(settings, pool=threads))
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(executor, check_queue, queue, settings)
-        stats = stats or Stats()
-        heartbeat = Heartbeat(services.db, stats, settings.heartbeat_seconds)
-        await heartbeat.register()
-        log.info(
-            "worker %s (pid %d on %s): %s for s3://%s, %d at once",
-            heartbeat.worker_id,
-            heartbeat.pid,
-            heartbeat.host,
-            settings.queue_url,
-            settings.bucket,
-            settings.concurrency,
-        )
-        beating = asyncio.create_task(heartbeat.run(stopping))
+        exposing = _expose(services) if services.settings.ops.metrics_enabled else None
         try:
-            await Consumer(services, queue, bucket, executor, stats).run(stopping)
+            await _consume(services, queue, bucket, executor, stopping, stats or Stats())
         finally:
-            stopping.set()
-            await beating
-            try:
-                await heartbeat.beat(stopped=True)
-            except Exception as exc:
-                log.warning("last heartbeat failed: %s", exc)
-            log.info("worker %s stopped (%d handled)", heartbeat.worker_id, stats.processed)
+            if exposing is not None:
+                exposing.shutdown()
+                exposing.server_close()
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def _consume(
+    services: Services,
+    queue: Queue,
+    bucket: InboundBucket,
+    executor: Executor,
+    stopping: asyncio.Event,
+    stats: Stats,
+) -> None:
+    settings = services.settings.worker
+    heartbeat = Heartbeat(services.db, stats, settings.heartbeat_seconds)
+    await heartbeat.register()
+    log.info(
+        "worker %s (pid %d on %s): %s for s3://%s, %d at once",
+        heartbeat.worker_id,
+        heartbeat.pid,
+        heartbeat.host,
+        settings.queue_url,
+        settings.bucket,
+        settings.concurrency,
+    )
+    beating = asyncio.create_task(heartbeat.run(stopping))
+    purging = asyncio.create_task(
+        purge_now_and_then(
+            services.db,
+            services.settings.storage.message_retention_days,
+            settings.purge_seconds,
+            stopping,
+        )
+    )
+    try:
+        await Consumer(services, queue, bucket, executor, stats).run(stopping)
+    finally:
+        stopping.set()
+        await beating
+        await purging
+        try:
+            await heartbeat.beat(stopped=True)
+        except Exception as exc:
+            log.warning("last heartbeat failed: %s", exc)
+        log.info("worker %s stopped (%d handled)", heartbeat.worker_id, stats.processed)
+
+
+def _expose(services: Services) -> WSGIServer:
+    host, port = services.settings.http.host, services.settings.ops.worker_metrics_port
+    try:
+        server, _ = metrics.serve(host, port)
+    except OSError as exc:
+        raise WorkerSetupError(
+            f"cannot serve /metrics on {host}:{port} (DISPATCH_WORKER_METRICS_PORT): {exc.strerror}"
+        ) from None
+    log.info("metrics on http://%s:%d/metrics", host, server.server_port)
+    return server
 
 
 def check_queue(queue: Queue, settings: Worker) -> None:

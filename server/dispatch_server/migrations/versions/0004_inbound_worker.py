@@ -1,4 +1,5 @@
 """the inbound worker: heartbeats, the door of each message, dropped inbound mail, purge counts
+and the index the purge of sent mail reads
 
 Revision ID: 0004
 Revises: 0003
@@ -20,6 +21,9 @@ def upgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("door", sa.String(length=10), nullable=True))
         batch_op.create_index("ix_messages_door_received", ["door", "received_at"], unique=False)
+
+    with op.batch_alter_table("outbound_messages", schema=None) as batch_op:
+        batch_op.create_index("ix_outbound_messages_created_at", ["created_at"], unique=False)
 
     op.create_table(
         "dispatch_worker_heartbeats",
@@ -64,6 +68,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_inbound_rejections_created_at")
     op.drop_table("inbound_rejections")
     op.drop_table("dispatch_worker_heartbeats")
+    with op.batch_alter_table("outbound_messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbound_messages_created_at")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index("ix_messages_door_received")
         batch_op.drop_column("door")
