@@ -156,3 +156,31 @@ def test_the_configuration_reference_is_the_declarations() -> None:
         with pytest.raises(ConfigError) as caught:
             Settings.from_env({setting.env: " "})  # blank: no setting takes it
         assert setting.env in str(caught.value)
+
+
+def test_worker_settings_are_bounded_and_named() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(
+            {
+                "DISPATCH_WORKER_CONCURRENCY": "0",
+                "DISPATCH_WORKER_WAIT_SECONDS": "21",
+                "DISPATCH_WORKER_VISIBILITY_SECONDS": "43201",
+                "DISPATCH_WORKER_HEARTBEAT_SECONDS": "nan",
+                "DISPATCH_METRICS_ENABLED": "perhaps",
+                "DISPATCH_OPS_TOKEN": " ",
+            }
+        )
+    message = str(caught.value)
+    for name in (
+        "DISPATCH_WORKER_CONCURRENCY",
+        "DISPATCH_WORKER_WAIT_SECONDS",
+        "DISPATCH_WORKER_VISIBILITY_SECONDS",
+        "DISPATCH_WORKER_HEARTBEAT_SECONDS",
+        "DISPATCH_METRICS_ENABLED",
+        "DISPATCH_OPS_TOKEN",
+    ):
+        assert name in message
+    with pytest.raises(ConfigError, match="DISPATCH_SQS_DLQ_URL needs DISPATCH_SQS_QUEUE_URL"):
+        Settings.from_env({"DISPATCH_SQS_DLQ_URL": "https://sqs.example/1/dlq"})
+    settings = Settings.from_env({"DISPATCH_WORKER_HEARTBEAT_SECONDS": "10"})
+    assert settings.worker.stale_after_seconds == 30

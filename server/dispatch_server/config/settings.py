@@ -609,6 +609,9 @@ def _conflicts(settings: Settings) -> list[str]:
         found.append("DISPATCH_ALLOWED_AWS_ACCOUNT_IDS must be 12-digit AWS account ids")
     if (outbound.smtp_relay_username is None) != (outbound.smtp_relay_password is None):
         found.append("DISPATCH_SMTP_RELAY_USERNAME and _PASSWORD go together")
+    worker = settings.worker
+    if worker.dlq_url and not worker.queue_url:
+        found.append("DISPATCH_SQS_DLQ_URL needs DISPATCH_SQS_QUEUE_URL")
     return found
 
 
