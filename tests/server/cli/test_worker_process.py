@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from dispatch_server.cli import local_aws
 from dispatch_server.db import Database
 from dispatch_server.db import tables as t
 from dispatch_server.domain import workspaces
@@ -206,3 +207,42 @@ def test_a_queue_that_cannot_be_read_is_one_line(
     assert result.returncode == 1, result
     assert "Traceback" not in result.stderr
     assert f"cannot read the queue {missing}" in result.stderr.strip().splitlines()[-1]
+
+
+def test_local_aws_sets_the_path_up_and_delivers_as_ses_would(moto: str, tmp_path: Path) -> None:
+    env = server_env(
+        DISPATCH_AWS_ENDPOINT_URL=moto,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+    )
+    for _ in range(2):  # safe to run again
+        setup = run(command("local-aws", "setup"), env, tmp_path)
+        assert setup.returncode == 0, setup.stderr
+    exported = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in setup.stdout.splitlines()
+        if line.startswith("export ")
+    )
+    assert exported["DISPATCH_SES_INBOUND_S3_BUCKET"] == "dispatch-inbound"
+    assert exported["DISPATCH_SQS_QUEUE_URL"].endswith("/dispatch-inbound")
+    mail = tmp_path / "mail.eml"
+    mail.write_bytes(make_mail("bot@dispatch.localhost"))
+    delivered = run(
+        command("local-aws", "deliver", "--to", "bot@dispatch.localhost", str(mail)), env, tmp_path
+    )
+    assert delivered.returncode == 0, delivered.stderr
+    key = delivered.stdout.strip().removeprefix("stored s3://dispatch-inbound/")
+    s3, sqs = local_aws.clients(moto, REGION)
+    stored = s3.get_object(Bucket="dispatch-inbound", Key=key)["Body"].read()
+    assert stored.startswith(b"Return-Path: <sender@example.com>\r\nReceived: ")
+    assert (
+        f"with SMTP id {key.rpartition('/')[2]}\r\n for bot@dispatch.localhost;".encode() in stored
+    )
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=exported["DISPATCH_SQS_QUEUE_URL"], AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert int(attributes["ApproximateNumberOfMessages"]) >= 2  # S3's test events, the mail
+    # Without an endpoint it never reaches for AWS itself.
+    refused = run(command("local-aws", "setup"), server_env(), tmp_path)
+    assert refused.returncode == 1 and "--endpoint-url" in refused.stderr
+    assert refused.stderr.count("\n") == 1
