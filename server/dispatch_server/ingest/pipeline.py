@@ -199,7 +199,7 @@ async def ingest(services: Services, raw: bytes, envelope: Envelope) -> IngestRe
     refused as a whole: too large, unparseable, no recipient here, over quota. Each ingest
     is counted and timed by door (dispatch_server.metrics)."""
     started = time.perf_counter()
-    door = envelope.door or "unknown"
+    door = envelope.door or "unrecorded"  # as the ops status names a null door
     try:
         result = await _ingest(services, raw, envelope)
     except DomainError as refused:
