@@ -10,7 +10,7 @@ import attrs
 
 from dispatch_client.types.artifact import Artifact
 
-Folder = Literal["inbox", "spam", "all"]
+Folder = Literal["inbox", "spam", "memory", "all"]
 
 
 @attrs.frozen(kw_only=True)

@@ -23,10 +23,6 @@ def authorize(principal: Principal, scope: Scope, inbox_id: str | None) -> bool:
             raise Forbidden("this route needs an account key")
         return True
     if principal.kind == "inbox":
-        if inbox_id is None and scope is Scope.INBOX_OR_ACCOUNT:
-            # A route that names its inbox in the body, not the path (POST /v1/send): its
-            # handler holds an inbox key to its own inbox (api.sends.sending_inbox).
-            return True
         if inbox_id is None or principal.inbox_id != inbox_id:
             raise NotFound("inbox")
         return True

@@ -19,11 +19,13 @@ from dispatch_server.db import tables as t
 from dispatch_server.db.paging import page
 from dispatch_server.mail.parse import Attachment
 
-Folder = Literal["inbox", "spam"]
-FolderFilter = Literal["inbox", "spam", "all"]
+# `memory`: the inbox's own memory writes (dispatch_server.domain.memory), kept out of the
+# inbox so they never answer a wait or give an OTP.
+Folder = Literal["inbox", "spam", "memory"]
+FolderFilter = Literal["inbox", "spam", "memory", "all"]
 ArtifactKind = Literal["otp", "link"]
 # The values each choice takes; the HTTP parameters and the OpenAPI enums come from these.
-FOLDER_FILTERS: tuple[FolderFilter, ...] = ("inbox", "spam", "all")
+FOLDER_FILTERS: tuple[FolderFilter, ...] = ("inbox", "spam", "memory", "all")
 ARTIFACT_KINDS: tuple[ArtifactKind, ...] = ("otp", "link")
 
 

@@ -277,8 +277,29 @@ def _store_all(
     return deliveries, rejected
 
 
+_MEMORY_WRITE = sa.select(t.outbound_messages.c.id).where(
+    t.outbound_messages.c.inbox_id == sa.bindparam("inbox_id"),
+    t.outbound_messages.c.memory_key.is_not(None),
+    t.outbound_messages.c.message_id_header == sa.bindparam("message_id"),
+)
+
+
+def _folder(conn: sa.Connection, job: _StoreJob, inbox: InboxRef) -> str:
+    """The folder of the message in this inbox: `memory` for a memory write the inbox sent
+    itself (its Message-ID is one of the inbox's memory sends, which nobody else knows),
+    else the verdicts' folder."""
+    parsed = job.parsed
+    own = parsed.from_address is not None and parsed.from_address.lower() == inbox.address
+    if own and parsed.message_id_header:
+        params = {"inbox_id": inbox.id, "message_id": parsed.message_id_header}
+        if conn.execute(_MEMORY_WRITE, params).first() is not None:
+            return "memory"
+    return job.folder
+
+
 def _store(conn: sa.Connection, job: _StoreJob, inbox: InboxRef) -> Delivery:
-    parsed, envelope, provider_id, folder = job.parsed, job.envelope, job.provider_id, job.folder
+    parsed, envelope, provider_id = job.parsed, job.envelope, job.provider_id
+    folder = _folder(conn, job, inbox)
     now = utcnow()
     message_id = new_id()
     inserted = conn.execute(

@@ -346,8 +346,14 @@ def test_memory_is_written_read_and_listed(live_server: LiveServer) -> None:
         json={"to": agent.address, "from": agent.address, "subject": "plan", "text": "forged"},
     )
     assert agent.get("/memory", key="plan").json()["value"] == "step 2"
-    # A memory write is mail: it arrived in the inbox itself.
-    assert sum(1 for m in agent.received() if m["subject"] == "plan") == 4
+    # A memory write is mail: it arrived, in the inbox's memory folder, where it answers no
+    # wait and gives no OTP; the forgeries are in the inbox.
+    arrived = [(m["subject"], m["folder"]) for m in agent.received()]
+    memories = [("plan", "memory"), ("plan", "memory"), ("notes", "memory")]
+    assert sorted(arrived) == sorted([*memories, ("plan", "inbox"), ("plan", "inbox")])
+    agent.post("/memory", {"key": "pin", "value": "Your code is 135790"})
+    otp = agent.get("/otp").json()["otp"]
+    assert otp is None or otp["code"] != "135790"
     assert agent.get("/memory").status_code == 400  # no key
 
 
