@@ -341,9 +341,7 @@ def draft(
     headers = _allowed_headers(fields.headers)
     _check_attachments(fields.attachments, max_attachment_bytes)
     shown = {name: tuple(display_address(n, a) for n, a in pairs) for name, pairs in lists.items()}
-    recipients = tuple(
-        dict.fromkeys(a.lower() for name in ("to", "cc", "bcc") for _, a in lists[name])
-    )
+    recipients = _envelope(a for name in ("to", "cc", "bcc") for _, a in lists[name])
     domain = sender.address.rpartition("@")[2]
     message_id = new_message_id(domain)
     in_reply_to = references = None
@@ -385,6 +383,11 @@ def draft(
         message_id_header=message_id,
         raw=raw,
     )
+
+
+def _envelope(addresses: Iterable[str]) -> tuple[str, ...]:
+    """The envelope recipients: lower-case, each once, in order."""
+    return tuple(dict.fromkeys(address.lower() for address in addresses))
 
 
 def _allowed_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -568,12 +571,12 @@ def claim(
     if taken.rowcount != 1:
         return None
     row = conn.execute(sa.select(t.outbound_messages).where(_SENDS.id == send_id)).one()
-    recipients = tuple(
-        dict.fromkeys(
-            address.lower()
-            for values in (row.to_addresses, row.cc_addresses, row.bcc_addresses)
-            for _, address in parse_addresses(values, header="to")
-        )
+    # Each stored value alone, as draft read it: together they may pass a header's limit.
+    recipients = _envelope(
+        address
+        for values in (row.to_addresses, row.cc_addresses, row.bcc_addresses)
+        for value in values
+        for _, address in parse_addresses([value], header="to")
     )
     suppressed = set(suppressed_among(conn, row.workspace_id, recipients))
     if suppressed:

@@ -14,7 +14,8 @@ became a line break and the text after it a header (CVE-2024-6923). The rules:
 - Address headers (From, To, Cc, Bcc, Reply-To, Sender and their Resent- forms) are read
   into addresses, at most `max_recipients` over To, Cc and Bcc. Each is written as
   `display-name <address>`, the address as given (no spaces, controls or delimiters), the
-  name as text by the rule above.
+  name as text by the rule above; one header at most MAX_ADDRESS_HEADER_CHARS written, what
+  the inbound side reads.
 - Header names are printable ASCII without ":". Content-Type, Content-Transfer-Encoding
   and MIME-Version come from the body, which the email package builds from `text`/`html`.
 
@@ -39,6 +40,7 @@ import attrs
 
 from dispatch_server.core.errors import InvalidInput
 from dispatch_server.mail.addresses import (
+    MAX_ADDRESS_HEADER_CHARS,
     UnreadableAddresses,
     check_recipient_count,
     parse_addresses,
@@ -251,7 +253,14 @@ def _address_line(name: str, values: Sequence[str], param: str) -> tuple[str, in
             if len(address) > _MAX_ADDRESS or not _ADDRESS.fullmatch(address):
                 raise InvalidInput(f"{name}: {address[:100]!r} is no address", param=param)
             written.append(f"{_display_name(display)} <{address}>" if display else address)
-    return f"{name}: " + ",\r\n ".join(written), len(written)
+    value = ",\r\n ".join(written)
+    if len(value) > MAX_ADDRESS_HEADER_CHARS:  # more than any reader here would take
+        raise InvalidInput(
+            f"the {name} header would be longer than {MAX_ADDRESS_HEADER_CHARS} characters "
+            "written (its display names are encoded)",
+            param=param,
+        )
+    return f"{name}: {value}", len(written)
 
 
 def _display_name(name: str) -> str:

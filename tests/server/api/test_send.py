@@ -468,3 +468,30 @@ def test_allowed_headers_arrive(live_server: LiveServer) -> None:
     assert raw["X-Campaign"] == headers["X-Campaign"] and raw["X-Evil"] is None
     assert raw["List-Unsubscribe"] == headers["List-Unsubscribe"]
     assert raw["From"] == sender.address
+
+
+
+def test_bcc_recipients_with_long_names_are_handed_over(live_server: LiveServer) -> None:
+    # Each address is within the limits alone; together their names pass one header's
+    # 32 KiB, which the hand-over once read them as (a 500, and a row the outbox never sent).
+    sender, receiver = Agent(live_server), Agent(live_server)
+    name = "n" * 20_000
+    response = sender.send(
+        bcc=[f"{name} <{receiver.address}>", f"{name} <far@example.com>"], text="x"
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "sent", response.json()["last_error"]
+    assert len(receiver.received()) == 1
+
+
+def test_an_address_header_too_long_to_read_is_a_400(live_server: LiveServer) -> None:
+    # Written, it would be longer than any address header this server (or many others)
+    # reads: the local provider itself refused it as unparseable.
+    sender, receiver = Agent(live_server), Agent(live_server)
+    name = "n" * 20_000
+    for field in ("to", "cc", "reply_to"):
+        body: dict[str, Any] = {"to": [receiver.address], field: [f"{name} <a@example.com>"]}
+        response = sender.send(**body, text="x")
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["param"] == field
+    assert sender.get("/sent").json()["data"] == []
