@@ -597,7 +597,7 @@ def claim(
 
 
 def record_accepted(
-    conn: sa.Connection, claimed: Claimed, accepted: Accepted, now: datetime
+    conn: sa.Connection, claimed: Claimed, accepted: Accepted, *, now: datetime
 ) -> None:
     """The provider took the send: `sent`, or `delivered` when it already arrived; refused
     recipients get a `bounced` event (all refused: the send is `bounced`)."""

@@ -470,7 +470,6 @@ def test_allowed_headers_arrive(live_server: LiveServer) -> None:
     assert raw["From"] == sender.address
 
 
-
 def test_bcc_recipients_with_long_names_are_handed_over(live_server: LiveServer) -> None:
     # Each address is within the limits alone; together their names pass one header's
     # 32 KiB, which the hand-over once read them as (a 500, and a row the outbox never sent).

@@ -171,3 +171,52 @@ async def test_recipients_suppressed_while_queued_are_not_sent_to(services: Serv
     sent = await _sent(db, sender, send_id)
     assert sent.status == "suppressed"
     assert await _received(db, receiver.inbox_id) == 0
+
+
+async def test_a_failed_hand_over_leaves_the_send_queued_and_the_rest_go(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = services.db
+    sender, receiver = await _inbox(db, "from"), await _inbox(db, "to")
+    stuck = await _queue(db, sender, receiver.address)
+    other = await _queue(db, sender, receiver.address)
+    real_claim = sends.claim
+
+    def claim(conn: sa.Connection, send_id: str, *args: Any, **kwargs: Any) -> Any:
+        if send_id == stuck:
+            raise sa.exc.OperationalError("UPDATE", {}, Exception("the database went away"))
+        return real_claim(conn, send_id, *args, **kwargs)
+
+    monkeypatch.setattr(sends, "claim", claim)
+    await services.outbox.hand_over(stuck)  # the request's: answered, not a 500
+    await _make_due(db, stuck)
+    await _make_due(db, other)
+    assert await services.outbox.run_due() == 2  # the one after it still went
+    assert (await _sent(db, sender, other)).status == "delivered"
+    assert (await _sent(db, sender, stuck)).status == "queued"
+    monkeypatch.setattr(sends, "claim", real_claim)
+    assert await services.outbox.run_due() == 1
+    assert (await _sent(db, sender, stuck)).status == "delivered"
+
+
+async def test_recording_what_the_provider_took_is_tried_again(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Unrecorded, the claim would lapse and the send go a second time.
+    db = services.db
+    sender, receiver = await _inbox(db, "from"), await _inbox(db, "to")
+    send_id = await _queue(db, sender, receiver.address)
+    real_record = sends.record_accepted
+    failures = [sa.exc.OperationalError("COMMIT", {}, Exception("database is locked"))]
+
+    def record_accepted(*args: Any, **kwargs: Any) -> None:
+        if failures:
+            raise failures.pop()
+        real_record(*args, **kwargs)
+
+    monkeypatch.setattr(sends, "record_accepted", record_accepted)
+    monkeypatch.setattr("dispatch_server.outbound.outbox.RECORD_RETRY_SECONDS", 0.01)
+    await services.outbox.hand_over(send_id)
+    sent = await _sent(db, sender, send_id)
+    assert sent.status == "delivered" and sent.attempts == 1 and not failures
+    assert await _received(db, receiver.inbox_id) == 1
