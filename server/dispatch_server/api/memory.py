@@ -71,7 +71,7 @@ async def write(call: Call[WriteMemory]) -> MemoryEntry:
     sender = await call.services.db.run_read(sends.sender_of, call.principal.workspace_id, inbox_id)
     fields = sends.SendFields(to=(sender.address,), subject=call.body.key, text=call.body.value)
     sent = await send_from(call.services, call.principal, inbox_id, fields)
-    if sent.status in ("rejected", "failed", "suppressed", "bounced"):
+    if sent.status in memory.NOT_KEPT:
         raise InvalidInput(
             f"the write was not kept: {sent.last_error or sent.status}", param="value"
         )

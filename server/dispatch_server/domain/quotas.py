@@ -14,25 +14,23 @@ from dispatch_server.db import dialect
 from dispatch_server.db import tables as t
 
 
-def _take_inbound_statement(insert: Any) -> Any:
-    """Open today's row at 1, or add 1 while under the limit: one statement, so concurrent
-    ingests cannot both take the last unit. rowcount is 0 when the quota is used up."""
+def _take_one_statement(insert: Any, counter: str) -> Any:
+    """Open today's row with `counter` at 1, or add 1 while under the limit: one statement, so
+    concurrent requests cannot both take the last unit. rowcount is 0 when it is used up."""
+    counters = {"inbound_count": 0, "sent_count": 0, "unique_recipient_count": 0}
     statement = insert(t.workspace_quotas).values(
-        workspace_id=sa.bindparam("ws"),
-        day=sa.bindparam("today"),
-        inbound_count=1,
-        sent_count=0,
-        unique_recipient_count=0,
+        workspace_id=sa.bindparam("ws"), day=sa.bindparam("today"), **{**counters, counter: 1}
     )
+    column = t.workspace_quotas.c[counter]
     return statement.on_conflict_do_update(
         index_elements=[t.workspace_quotas.c.workspace_id, t.workspace_quotas.c.day],
-        set_={"inbound_count": t.workspace_quotas.c.inbound_count + 1},
-        where=t.workspace_quotas.c.inbound_count < sa.bindparam("quota_limit"),
+        set_={counter: column + 1},
+        where=column < sa.bindparam("quota_limit"),
     )
 
 
 # Built once: building statements per message cost more than SQLite took to run them.
-_TAKE_INBOUND = dialect.per_dialect(_take_inbound_statement)
+_TAKE_INBOUND = dialect.per_dialect(lambda insert: _take_one_statement(insert, "inbound_count"))
 
 
 def take_inbound(conn: sa.Connection, workspace_id: str, day: date, limit: int) -> bool:
@@ -49,23 +47,7 @@ def inbound_left(used_today: int | None, limit: int) -> int:
     return limit - (used_today or 0)
 
 
-def _take_send_statement(insert: Any) -> Any:
-    """Open today's row with one send, or add one while under the limit (as for inbound)."""
-    statement = insert(t.workspace_quotas).values(
-        workspace_id=sa.bindparam("ws"),
-        day=sa.bindparam("today"),
-        inbound_count=0,
-        sent_count=1,
-        unique_recipient_count=0,
-    )
-    return statement.on_conflict_do_update(
-        index_elements=[t.workspace_quotas.c.workspace_id, t.workspace_quotas.c.day],
-        set_={"sent_count": t.workspace_quotas.c.sent_count + 1},
-        where=t.workspace_quotas.c.sent_count < sa.bindparam("quota_limit"),
-    )
-
-
-_TAKE_SEND = dialect.per_dialect(_take_send_statement)
+_TAKE_SEND = dialect.per_dialect(lambda insert: _take_one_statement(insert, "sent_count"))
 _NEW_RECIPIENT = dialect.per_dialect(
     lambda insert: insert(t.workspace_quota_recipients).on_conflict_do_nothing()
 )

@@ -50,8 +50,6 @@ SEND_STATUSES: tuple[SendStatus, ...] = (
     "failed",
     "suppressed",
 )
-# States a send leaves no more by itself (feedback may still move a sent message on).
-FINAL: frozenset[str] = frozenset({"rejected", "failed", "suppressed"})
 MAX_SUBJECT_CHARS = 998
 MAX_MEMORY_KEY_CHARS = 255
 MAX_BODY_CHARS = 2 * 1024 * 1024  # of text and of html, each

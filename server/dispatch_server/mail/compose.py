@@ -39,6 +39,7 @@ from email.utils import formatdate
 import attrs
 
 from dispatch_server.core.errors import InvalidInput
+from dispatch_server.core.text import CONTROL
 from dispatch_server.mail.addresses import (
     MAX_ADDRESS_HEADER_CHARS,
     UnreadableAddresses,
@@ -55,8 +56,6 @@ _ADDRESS_HEADERS = frozenset(
     | {f"resent-{name}" for name in ("from", "sender", "to", "cc", "bcc")}
 )
 _RECIPIENT_HEADERS = frozenset({"to", "cc", "bcc"})
-# Every character str.splitlines() breaks on is among these.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _PLAIN = re.compile(r"[ -~]*")  # printable ASCII
 # An address as given: no spaces, controls, quotes or delimiters, one "@".
 _ADDRESS = re.compile(r'[^\s"(),:;<>@\[\\\]]+@(?:[^\s"(),:;<>@\[\\\]]+|\[[^\s"\[\\\]]+\])')
@@ -68,7 +67,8 @@ _MAX_PLAIN_NAME = 200  # longer display names are encoded-words, which fold
 _MAX_ADDRESS = 320
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # RFC 2045 token characters
 _CONTENT_TYPE = re.compile(f"{_TOKEN}/{_TOKEN}")
-_MESSAGE_ID = re.compile(r"<[!-;=?-~]+>")  # one msg-id: printable ASCII, no < or > inside
+# One msg-id: printable ASCII, no < or > inside; well within a line.
+MSG_ID = re.compile(r"<[!-;=?-~]{1,900}>")
 
 
 @attrs.frozen
@@ -144,7 +144,7 @@ def compose(
 def _msg_ids(ids: Sequence[str]) -> str:
     """msg-ids for In-Reply-To and References, folded one a line; only well-formed ones
     (from stored mail, which may hold anything) are written."""
-    kept = [mid for mid in ids if _MESSAGE_ID.fullmatch(mid) and len(mid) <= _MAX_LINE - 20]
+    kept = [mid for mid in ids if MSG_ID.fullmatch(mid)]
     return _FOLD.join(kept)
 
 
@@ -182,7 +182,7 @@ def _check_header_name(name: str) -> str:
 
 
 def _check_text(name: str, value: str, param: str) -> None:
-    control = _CONTROL.search(value)
+    control = CONTROL.search(value)
     if control:
         raise InvalidInput(
             f"{name} holds the control character U+{ord(control.group()):04X}", param=param
