@@ -351,6 +351,27 @@ def test_memory_is_written_read_and_listed(live_server: LiveServer) -> None:
     assert agent.get("/memory").status_code == 400  # no key
 
 
+MEMORY_BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
+    ({"key": "plan", "value": ""}, "value"),
+    ({"key": "a\nBcc: x@evil.example", "value": "v"}, "key"),
+    ({"key": "a\tb", "value": "v"}, "key"),
+    ({"key": "   ", "value": "v"}, "key"),
+    ({"key": "k" * 256, "value": "v"}, "key"),
+    ({"key": "plan"}, "value"),
+]
+
+
+@pytest.mark.parametrize(("body", "param"), MEMORY_BAD_FIELDS)
+def test_a_bad_memory_write_names_its_own_field(
+    live_server: LiveServer, body: dict[str, Any], param: str
+) -> None:
+    agent = Agent(live_server)
+    response = agent.post("/memory", body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
+    assert agent.get("/sent").json()["data"] == []
+
+
 # --- quotas, on a server of their own -----------------------------------------------------
 
 
