@@ -269,17 +269,11 @@ async def reply(call: Call[ReplyMail]) -> SentMessage:
     inbox_id, message_id = call.path("inbox_id"), call.path("message_id")
     services, body = call.services, call.body
     thread = await services.db.run_read(sends.thread_of, inbox_id, message_id, param="message_id")
-    if thread.reply_address is None:
-        raise InvalidInput("the message names no address to reply to", param="message_id")
     sender = await services.db.run_read(sends.sender_of, call.principal.workspace_id, inbox_id)
-    cc = body.cc
-    if body.reply_all:
-        own = {sender.address.lower(), thread.reply_address.lower()}
-        others = [a for a in (*thread.to_addresses, *thread.cc_addresses) if a.lower() not in own]
-        cc = (*dict.fromkeys(others), *cc)
+    to, others = sends.reply_recipients(sender, thread, reply_all=body.reply_all)
     fields = sends.SendFields(
-        to=(thread.reply_address,),
-        cc=cc,
+        to=to,
+        cc=(*others, *body.cc),
         bcc=body.bcc,
         subject=reply_subject(thread.subject),
         text=body.text,

@@ -30,6 +30,7 @@ from dispatch_server.domain import quotas
 from dispatch_server.mail.addresses import (
     check_recipient_count,
     display_address,
+    normalize_address,
     parse_addresses,
     recipient_mailbox,
 )
@@ -299,6 +300,38 @@ def thread_of(conn: sa.Connection, inbox_id: str, message_id: str, *, param: str
         to_addresses=tuple(row.to_addresses),
         cc_addresses=tuple(row.cc_addresses),
     )
+
+
+def reply_recipients(
+    sender: Sender, thread: Thread, *, reply_all: bool
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(to, cc) of a reply: the message's reply address; with `reply_all`, its other To and
+    Cc recipients but the inbox itself, those mail can be sent to. A reply address mail
+    cannot be sent to (received mail holds anything) is an InvalidInput naming message_id."""
+    if thread.reply_address is None or not _sendable(thread.reply_address):
+        shown = (thread.reply_address or "")[:100]
+        raise InvalidInput(
+            f"the message names no address a reply can go to ({shown!r})", param="message_id"
+        )
+    others: tuple[str, ...] = ()
+    if reply_all:
+        own = {normalize_address(sender.address), normalize_address(thread.reply_address)}
+        others = tuple(
+            dict.fromkeys(
+                address
+                for address in (*thread.to_addresses, *thread.cc_addresses)
+                if normalize_address(address) not in own and _sendable(address)
+            )
+        )
+    return (thread.reply_address,), others
+
+
+def _sendable(address: str) -> bool:
+    try:
+        recipient_mailbox(address, "to")
+    except InvalidInput:
+        return False
+    return True
 
 
 # --- validating and composing --------------------------------------------------------------

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from dispatch_server.db import tables as t
 from tests.conftest import BACKENDS, LiveServer, _ServerThread, fresh_database_url, make_settings
-from tests.helpers import bearer, error_code, signup
+from tests.helpers import bearer, error_code, signup, smtp_send
 
 
 class Agent:
@@ -254,6 +254,43 @@ def test_a_reply_keeps_the_thread(live_server: LiveServer) -> None:
         to=[service.address], subject="More", text="x", in_reply_to=arrived["id"]
     ).json()
     assert again["in_reply_to"] == arrived["id"]
+
+
+def _receive_raw(server: LiveServer, agent: Agent, headers: str) -> str:
+    raw = (
+        f"From: Someone <someone@example.com>\r\nTo: {agent.address}\r\nSubject: Hi\r\n"
+        f"Message-ID: <orig@example.com>\r\n{headers}\r\nbody\r\n"
+    ).encode()
+    smtp_send(server.smtp_host, server.smtp_port, agent.address, raw)
+    (arrived,) = agent.received()
+    message_id: str = arrived["id"]
+    return message_id
+
+
+def test_a_reply_address_mail_cannot_go_to_is_a_400_naming_the_message(
+    live_server: LiveServer,
+) -> None:
+    agent = Agent(live_server)
+    message_id = _receive_raw(live_server, agent, "Reply-To: back@[127.0.0.1]\r\n")
+    response = agent.post(f"/messages/{message_id}/reply", {"text": "x"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == "message_id"
+
+
+def test_reply_all_leaves_out_the_inbox_and_what_mail_cannot_go_to(
+    live_server: LiveServer,
+) -> None:
+    agent = Agent(live_server)
+    local, _, domain = agent.address.partition("@")
+    message_id = _receive_raw(
+        live_server,
+        agent,
+        f"Cc: {local}+news@{domain.upper()}, odd@[10.0.0.1], Other <other@example.com>\r\n",
+    )
+    response = agent.post(f"/messages/{message_id}/reply", {"text": "x", "reply_all": True})
+    assert response.status_code == 201, response.text
+    assert response.json()["to"] == ["someone@example.com"]
+    assert response.json()["cc"] == ["other@example.com"]
 
 
 def test_an_idempotency_key_sends_once(live_server: LiveServer) -> None:
