@@ -424,8 +424,12 @@ def _envelope(addresses: Iterable[str]) -> tuple[str, ...]:
 def _allowed_headers(headers: Mapping[str, str]) -> dict[str, str]:
     if len(headers) > _MAX_HEADERS:
         raise InvalidInput(f"at most {_MAX_HEADERS} headers", param="headers")
+    seen: set[str] = set()
     for name in headers:
         key = name.lower()
+        if key in seen:  # the message would carry one of them, the send show both
+            raise InvalidInput(f"header {name[:100]!r} is given twice", param="headers")
+        seen.add(key)
         allowed = key in ALLOWED_HEADERS or (
             key.startswith("x-") and not _REFUSED_X_HEADERS.match(key)
         )

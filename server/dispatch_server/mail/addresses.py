@@ -76,11 +76,11 @@ def recipient_mailbox(value: str, param: str) -> tuple[str, str]:
 
 def _ascii_domain(domain: str) -> str | None:
     """The domain as lower-case ASCII labels, or None if it is not a host name with a dot
-    (an address literal `[10.0.0.1]` is not taken)."""
+    (an address literal `[10.0.0.1]` is not taken); one trailing dot, the root, is dropped."""
     if not domain or domain.startswith("["):
         return None
     try:
-        ascii_domain = idna.encode(domain.rstrip("."), uts46=True).decode("ascii").lower()
+        ascii_domain = idna.encode(domain.removesuffix("."), uts46=True).decode("ascii").lower()
     except (idna.IDNAError, UnicodeError):
         return None
     labels = ascii_domain.split(".")

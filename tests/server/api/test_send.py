@@ -120,6 +120,9 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], str]] = [
     ("address literal", {"to": ["a@[127.0.0.1]"]}, "to"),
     ("non-ASCII local part", {"to": ["jöe@example.com"]}, "to"),
     ("bad IDN", {"to": ["a@xn--.example"]}, "to"),
+    ("bad punycode", {"to": ["a@xn--zzzzzzzzz.example"]}, "to"),
+    ("two trailing dots", {"to": ["a@example.com.."]}, "to"),
+    ("an empty label", {"to": ["a@example..com"]}, "to"),
     ("CRLF in to", {"to": ["a@example.com\r\nBcc: x@evil.example"]}, "to"),
     ("bad cc", {"cc": ["nope"]}, "cc"),
     ("bad bcc", {"bcc": ["a@b@c"]}, "bcc"),
@@ -142,6 +145,7 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], str]] = [
     ("Content-Type header", {"headers": {"Content-Type": "text/html"}}, "headers"),
     ("X-Original header", {"headers": {"X-Original-To": "x@evil.example"}}, "headers"),
     ("header name with colon", {"headers": {"X-A:B": "c"}}, "headers"),
+    ("a header twice", {"headers": {"X-Tag": "a", "x-tag": "b"}}, "headers"),
     ("CRLF in a header value", {"headers": {"X-Tag": "a\r\nBcc: x@evil.example"}}, "headers"),
     (
         "bad base64",
@@ -205,6 +209,12 @@ def test_bcc_is_delivered_but_in_no_header_and_idn_becomes_punycode(
         assert raw["X-Spam-Flag"] is None
         assert raw["Subject"] == "Für dich =?UTF-8?Q?=0A?=X-Spam-Flag: YES"
         assert arrived["folder"] == "inbox"
+
+
+def test_international_and_rooted_domains_are_sent_in_ascii(live_server: LiveServer) -> None:
+    sender = Agent(live_server)
+    sent = sender.send(to=["a@例え.テスト", "b@example.com."], text="x").json()
+    assert sent["to"] == ["a@xn--r8jz45g.xn--zckzah", "b@example.com"]
 
 
 def test_attachments_arrive_whole(live_server: LiveServer) -> None:
