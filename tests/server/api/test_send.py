@@ -217,6 +217,27 @@ def test_international_and_rooted_domains_are_sent_in_ascii(live_server: LiveSer
     assert sent["to"] == ["a@xn--r8jz45g.xn--zckzah", "b@example.com"]
 
 
+def test_an_inbox_display_name_is_from_and_never_another_address(
+    live_server: LiveServer,
+) -> None:
+    sender, receiver = Agent(live_server), Agent(live_server)
+    account = bearer(sender.account_key)
+    url = f"{live_server.base_url}/v1/inboxes"
+    for name in ("Ops\nBcc: x@evil.example", "Ops\tTeam"):
+        refused = httpx.post(url, json={"display_name": name}, headers=account)
+        assert refused.status_code == 400, refused.text  # it would refuse every send
+        assert refused.json()["error"]["param"] == "display_name"
+    name = 'Ops, "Team" <boss@bank.example>'
+    inbox = httpx.post(url, json={"display_name": name}, headers=account).json()
+    sent = sender.send(
+        key=sender.account_key, inbox_id=inbox["id"], to=[receiver.address], text="x"
+    )
+    assert sent.status_code == 201, sent.text
+    (arrived,) = receiver.received()
+    assert receiver.raw(arrived["id"])["From"].addresses[0].addr_spec == inbox["address"]
+    assert arrived["from_address"] == inbox["address"]
+
+
 def test_attachments_arrive_whole(live_server: LiveServer) -> None:
     sender, receiver = Agent(live_server), Agent(live_server)
     data = bytes(range(256)) * 40
