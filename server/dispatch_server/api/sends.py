@@ -230,13 +230,10 @@ async def send_from(
     size += len(fields.text or "") + len(fields.html or "")
     draft = make() if size <= _INLINE_BYTES else await asyncio.to_thread(make)
     send_limit, recipient_limit = outbound.daily_limits(sender.plan)
+    limits = {"send_limit": send_limit, "recipient_limit": recipient_limit}
+    await db.run_read(sends.check_queue, draft, now=utcnow(), **limits)
     queued = await db.run_write(
-        sends.queue,
-        draft,
-        provider=outbound.provider,
-        now=utcnow(),
-        send_limit=send_limit,
-        recipient_limit=recipient_limit,
+        sends.queue, draft, provider=outbound.provider, now=utcnow(), **limits
     )
     await services.outbox.hand_over(queued.id)
     return await db.run_read(sends.get_sent, inbox_id, queued.id)

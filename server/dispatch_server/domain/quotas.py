@@ -86,17 +86,12 @@ def take_send(
     send's unit is taken first. On PostgreSQL the first statement locks the workspace's
     row for the day until commit, so concurrent sends take their turn and never overrun."""
     today = now.astimezone(UTC).date()
-    retry = seconds_until_reset(now)
     params = {"ws": workspace_id, "today": today}
     if send_limit <= 0 or (
         conn.execute(_TAKE_SEND[dialect.name(conn)], {**params, "quota_limit": send_limit}).rowcount
         != 1
     ):
-        raise QuotaExceeded(
-            f"the workspace's {send_limit} sends for today are used up",
-            param="daily_sends",
-            retry_after_seconds=retry,
-        )
+        raise _sends_used_up(send_limit, now)
     insert = _NEW_RECIPIENT[dialect.name(conn)]
     new = sum(
         conn.execute(insert, {"workspace_id": workspace_id, "day": today, "recipient": r}).rowcount
@@ -109,9 +104,54 @@ def take_send(
         ).rowcount
         != 1
     ):
-        raise QuotaExceeded(
-            f"this send has {new} new recipient(s) today, past the workspace's "
-            f"{recipient_limit} distinct recipients a day",
-            param="daily_recipients",
-            retry_after_seconds=retry,
+        raise _recipients_used_up(new, recipient_limit, now)
+
+
+def check_send(
+    conn: sa.Connection,
+    workspace_id: str,
+    recipients: Iterable[str],
+    *,
+    now: datetime,
+    send_limit: int,
+    recipient_limit: int,
+) -> None:
+    """Raise the QuotaExceeded `take_send` would, reading only: advice, which take_send
+    checks again."""
+    today = now.astimezone(UTC).date()
+    quota = t.workspace_quotas.c
+    row = conn.execute(
+        sa.select(quota.sent_count, quota.unique_recipient_count).where(
+            quota.workspace_id == workspace_id, quota.day == today
         )
+    ).first()
+    sent, unique = (row.sent_count, row.unique_recipient_count) if row else (0, 0)
+    if sent >= send_limit:
+        raise _sends_used_up(send_limit, now)
+    wanted = set(recipients)
+    seen = t.workspace_quota_recipients.c
+    known = conn.scalars(
+        sa.select(seen.recipient).where(
+            seen.workspace_id == workspace_id, seen.day == today, seen.recipient.in_(wanted)
+        )
+    )
+    new = len(wanted - set(known))
+    if new and unique + new > recipient_limit:
+        raise _recipients_used_up(new, recipient_limit, now)
+
+
+def _sends_used_up(limit: int, now: datetime) -> QuotaExceeded:
+    return QuotaExceeded(
+        f"the workspace's {limit} sends for today are used up",
+        param="daily_sends",
+        retry_after_seconds=seconds_until_reset(now),
+    )
+
+
+def _recipients_used_up(new: int, limit: int, now: datetime) -> QuotaExceeded:
+    return QuotaExceeded(
+        f"this send has {new} new recipient(s) today, past the workspace's {limit} distinct "
+        "recipients a day",
+        param="daily_recipients",
+        retry_after_seconds=seconds_until_reset(now),
+    )

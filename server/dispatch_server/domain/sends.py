@@ -522,6 +522,27 @@ def queue(
     return get_sent(conn, sender.inbox_id, send_id)
 
 
+def check_queue(
+    conn: sa.Connection, draft: Draft, *, now: datetime, send_limit: int, recipient_limit: int
+) -> None:
+    """Raise what `queue` would (RecipientSuppressed, QuotaExceeded), reading only: advice,
+    which queue checks again. A send refused here never enters a write transaction, where on
+    SQLite its error would undo the group commit of every write batched with it (each then
+    runs again alone): a workspace sending past its quota would slow everyone's writes."""
+    sender = draft.sender
+    suppressed = suppressed_among(conn, sender.workspace_id, draft.recipients)
+    if suppressed:
+        raise RecipientSuppressed(suppressed)
+    quotas.check_send(
+        conn,
+        sender.workspace_id,
+        draft.recipients,
+        now=now,
+        send_limit=send_limit,
+        recipient_limit=recipient_limit,
+    )
+
+
 def suppressed_among(conn: sa.Connection, workspace_id: str, addresses: Iterable[str]) -> list[str]:
     wanted = sorted({a.lower() for a in addresses})
     if not wanted:

@@ -220,3 +220,54 @@ async def test_recording_what_the_provider_took_is_tried_again(
     sent = await _sent(db, sender, send_id)
     assert sent.status == "delivered" and sent.attempts == 1 and not failures
     assert await _received(db, receiver.inbox_id) == 1
+
+
+async def test_a_refused_send_never_enters_a_write_transaction(
+    db: Database, hub: Any, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On SQLite an error in a write transaction undoes the group commit of every write
+    # batched with it (each runs again alone): sends past a quota would slow all writes.
+    from dispatch_server.api.sends import send_from
+    from dispatch_server.auth.principal import Principal
+    from dispatch_server.core.errors import QuotaExceeded
+    from dispatch_server.domain import suppressions
+    from tests.conftest import make_settings
+
+    settings = make_settings(database_url, DISPATCH_DAILY_SEND_QUOTA=1)
+    services = Services(settings=settings, db=db, hub=hub)
+    signup = await db.run_write(
+        workspaces.signup, domain="dispatch.test", name=None, local_part="sender"
+    )
+    inbox = signup.inbox
+    principal = Principal("key", "inbox", inbox.workspace_id, signup.agent.id, inbox.id)
+    await db.run_write(
+        suppressions.suppress,
+        inbox.workspace_id,
+        ["gone@example.com"],
+        reason="bounce",
+        detail=None,
+        outbound_message_id=None,
+        now=utcnow(),
+    )
+    writes: list[Any] = []
+    run_write = db.run_write
+
+    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        writes.append(fn)
+        return await run_write(fn, *args, **kwargs)
+
+    monkeypatch.setattr(db, "run_write", counted)
+    try:
+        with pytest.raises(sends.RecipientSuppressed):
+            await send_from(
+                services, principal, inbox.id, sends.SendFields(to=("gone@example.com",), text="x")
+            )
+        assert writes == []
+        ok = sends.SendFields(to=("someone@example.com",), text="x")
+        assert (await send_from(services, principal, inbox.id, ok)).status == "sent"
+        writes.clear()
+        with pytest.raises(QuotaExceeded):
+            await send_from(services, principal, inbox.id, ok)
+        assert writes == []
+    finally:
+        await services.outbox.close()
