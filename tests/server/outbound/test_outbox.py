@@ -271,3 +271,34 @@ async def test_a_refused_send_never_enters_a_write_transaction(
         assert writes == []
     finally:
         await services.outbox.close()
+
+
+async def test_feedback_before_the_hand_over_is_recorded_stays(services: Services) -> None:
+    # SNS can be quicker than the commit that records what the provider said.
+    from dispatch_server.domain import deliveries
+    from dispatch_server.outbound.feedback.ses_events import SesEvent
+    from dispatch_server.outbound.transports import Accepted
+
+    db = services.db
+    sender = await _inbox(db, "from")
+    send_id = await _queue(db, sender, "someone@example.com")
+    claimed = await db.run_write(
+        sends.claim, send_id, utcnow(), timedelta(minutes=2), due_only=False
+    )
+    assert claimed is not None
+    event = SesEvent(
+        kind="bounce",
+        ses_message_id="ses-1",
+        recipients=("someone@example.com",),
+        permanent=True,
+        occurred_at=utcnow(),
+        dispatch_outbound_id=send_id,
+    )
+    applied = await db.run_write(
+        deliveries.apply_feedback, event, feedback_id="sns-1", now=utcnow()
+    )
+    assert applied == "stored"
+    await db.run_write(sends.record_accepted, claimed, Accepted("ses-1"), now=utcnow())
+    sent = await _sent(db, sender, send_id)
+    assert sent.status == "bounced" and sent.provider_message_id == "ses-1"
+    assert await services.outbox.run_due() == 0  # and it is not sent again
