@@ -475,9 +475,7 @@ def queue(
     """Store the send as queued, after refusing suppressed recipients and taking the day's
     quotas (RecipientSuppressed, QuotaExceeded: nothing is stored or counted)."""
     sender = draft.sender
-    suppressed = suppressed_among(conn, sender.workspace_id, draft.recipients)
-    if suppressed:
-        raise RecipientSuppressed(suppressed)
+    _refuse_suppressed(conn, draft)
     quotas.take_send(
         conn,
         sender.workspace_id,
@@ -529,18 +527,21 @@ def check_queue(
     which queue checks again. A send refused here never enters a write transaction, where on
     SQLite its error would undo the group commit of every write batched with it (each then
     runs again alone): a workspace sending past its quota would slow everyone's writes."""
-    sender = draft.sender
-    suppressed = suppressed_among(conn, sender.workspace_id, draft.recipients)
-    if suppressed:
-        raise RecipientSuppressed(suppressed)
+    _refuse_suppressed(conn, draft)
     quotas.check_send(
         conn,
-        sender.workspace_id,
+        draft.sender.workspace_id,
         draft.recipients,
         now=now,
         send_limit=send_limit,
         recipient_limit=recipient_limit,
     )
+
+
+def _refuse_suppressed(conn: sa.Connection, draft: Draft) -> None:
+    suppressed = suppressed_among(conn, draft.sender.workspace_id, draft.recipients)
+    if suppressed:
+        raise RecipientSuppressed(suppressed)
 
 
 def suppressed_among(conn: sa.Connection, workspace_id: str, addresses: Iterable[str]) -> list[str]:
