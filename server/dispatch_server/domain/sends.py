@@ -84,11 +84,11 @@ _MAX_HEADERS = 50
 class RecipientSuppressed(DomainError):
     code = ErrorCode.RECIPIENT_SUPPRESSED
 
-    def __init__(self, addresses: Sequence[str]) -> None:
+    def __init__(self, addresses: Sequence[str], *, param: str = "to") -> None:
         shown = ", ".join(addresses[:10]) + (" …" if len(addresses) > 10 else "")
         super().__init__(
             f"{len(addresses)} recipient(s) are suppressed after a bounce or complaint: {shown}",
-            param="to",
+            param=param,
         )
         self.addresses = tuple(addresses)
 
@@ -539,9 +539,15 @@ def check_queue(
 
 
 def _refuse_suppressed(conn: sa.Connection, draft: Draft) -> None:
+    """RecipientSuppressed naming the field (to, cc, bcc) of the first suppressed address."""
     suppressed = suppressed_among(conn, draft.sender.workspace_id, draft.recipients)
-    if suppressed:
-        raise RecipientSuppressed(suppressed)
+    if not suppressed:
+        return
+    for param, values in (("to", draft.to), ("cc", draft.cc), ("bcc", draft.bcc)):
+        addresses = {a.lower() for v in values for _, a in parse_addresses([v], header=param)}
+        if addresses & set(suppressed):
+            raise RecipientSuppressed(suppressed, param=param)
+    raise RecipientSuppressed(suppressed)
 
 
 def suppressed_among(conn: sa.Connection, workspace_id: str, addresses: Iterable[str]) -> list[str]:

@@ -368,6 +368,9 @@ def test_suppressed_recipients_are_refused_listed_and_lifted(live_server: LiveSe
     refused = sender.send(to=["ok@example.com"], cc=["GONE@example.com"], text="x")
     assert refused.status_code == 422 and error_code(refused) == "recipient_suppressed"
     assert "gone@example.com" in refused.json()["error"]["message"]
+    assert refused.json()["error"]["param"] == "cc"
+    hidden = sender.send(to=["ok@example.com"], bcc=["Gone <gone@EXAMPLE.com>"], text="x")
+    assert hidden.status_code == 422 and hidden.json()["error"]["param"] == "bcc"
     assert sender.get("/sent").json()["data"] == []
     account = bearer(sender.account_key)
     listed = httpx.get(f"{live_server.base_url}/v1/suppressions", headers=account).json()
