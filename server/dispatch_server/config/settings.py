@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -452,10 +451,6 @@ def _items(listed: str | None) -> tuple[str, ...]:
     return tuple(item.strip() for item in (listed or "").split(",") if item.strip())
 
 
-_TOPIC_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}")
-_ACCOUNT_ID = re.compile(r"[0-9]{12}")
-
-
 def _conflicts(settings: Settings) -> list[str]:
     """Settings that are each valid but together do not make sense."""
     smtp, found = settings.smtp, []
@@ -470,10 +465,14 @@ def _conflicts(settings: Settings) -> list[str]:
         found.append("DISPATCH_OUTBOUND_PROVIDER=smtp needs DISPATCH_SMTP_RELAY_HOST")
     if outbound.provider == "ses" and not outbound.ses_region:
         found.append("DISPATCH_OUTBOUND_PROVIDER=ses needs DISPATCH_SES_REGION")
-    bad_arns = [arn for arn in outbound.topic_arns if not _TOPIC_ARN.fullmatch(arn)]
+    # The SNS door's own rules, so what starts is what it accepts (imported here: that module
+    # comes with the cryptography it verifies by).
+    from dispatch_server.outbound.feedback.sns import is_account_id, parse_topic_arn
+
+    bad_arns = [arn for arn in outbound.topic_arns if parse_topic_arn(arn) is None]
     if bad_arns:
         found.append(f"DISPATCH_SNS_TOPIC_ARNS: {', '.join(bad_arns)} is no SNS topic ARN")
-    if any(not _ACCOUNT_ID.fullmatch(account) for account in outbound.account_ids):
+    if not all(is_account_id(account) for account in outbound.account_ids):
         found.append("DISPATCH_ALLOWED_AWS_ACCOUNT_IDS must be 12-digit AWS account ids")
     if (outbound.smtp_relay_username is None) != (outbound.smtp_relay_password is None):
         found.append("DISPATCH_SMTP_RELAY_USERNAME and _PASSWORD go together")
