@@ -65,7 +65,7 @@ def recipient_mailbox(value: str, param: str) -> tuple[str, str]:
         raise InvalidInput(
             f"{param}: {shown!r} has a local part that is not an ASCII dot-atom", param=param
         )
-    ascii_domain = _ascii_domain(domain)
+    ascii_domain = ascii_domain_of(domain)
     if ascii_domain is None:
         raise InvalidInput(f"{param}: {shown!r} has no valid domain", param=param)
     address = f"{local}@{ascii_domain}"
@@ -74,7 +74,7 @@ def recipient_mailbox(value: str, param: str) -> tuple[str, str]:
     return name, address
 
 
-def _ascii_domain(domain: str) -> str | None:
+def ascii_domain_of(domain: str) -> str | None:
     """The domain as lower-case ASCII labels, or None if it is not a host name with a dot
     (an address literal `[10.0.0.1]` is not taken); one trailing dot, the root, is dropped."""
     if not domain or domain.startswith("["):

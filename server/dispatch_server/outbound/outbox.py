@@ -25,6 +25,7 @@ from dispatch_server.outbound.transports import DeliveryFailed, OutgoingMail, Tr
 log = logging.getLogger("dispatch_server.outbound")
 
 POLL_SECONDS = 1.0
+LEASE_SECONDS = 900.0
 BATCH = 20
 RECORD_ATTEMPTS = 3
 RECORD_RETRY_SECONDS = 0.5
@@ -35,8 +36,11 @@ class Outbox:
         self.db = db
         self.transport = transport
         self.settings = settings
-        # Longer than any one provider call can last, so a live call's claim never lapses.
-        self.lease = timedelta(seconds=4 * settings.smtp_relay_timeout_seconds + 60)
+        # Longer than any one provider call lasts (a relay's timeout bounds each of its
+        # answers, and a large message takes many), so a live call's claim never lapses and
+        # a second process never hands the same send over meanwhile; the price is that a
+        # send whose process died mid-call waits this long before it is handed over again.
+        self.lease = timedelta(seconds=max(LEASE_SECONDS, 4 * settings.smtp_relay_timeout_seconds))
         self._loop: asyncio.Task[None] | None = None
 
     async def hand_over(self, send_id: str, *, due_only: bool = False) -> None:

@@ -592,3 +592,17 @@ def test_an_address_header_too_long_to_read_is_a_400(live_server: LiveServer) ->
         assert response.status_code == 400, response.text
         assert response.json()["error"]["param"] == field
     assert sender.get("/sent").json()["data"] == []
+
+
+def test_a_suppression_is_lifted_by_any_spelling_of_its_address(live_server: LiveServer) -> None:
+    sender = Agent(live_server)
+    account = bearer(sender.account_key)
+    _suppress(live_server, sender.workspace_id, "a/b@xn--bcher-kva.example")
+    refused = sender.send(to=["A/B@Bücher.example"], text="x")
+    assert refused.status_code == 422 and refused.json()["error"]["param"] == "to"
+    lifted = httpx.delete(
+        f"{live_server.base_url}/v1/suppressions/a/b@bücher.example", headers=account
+    )
+    assert lifted.status_code == 200, lifted.text
+    assert lifted.json()["address"] == "a/b@xn--bcher-kva.example"
+    assert sender.send(to=["a/b@bücher.example"], text="x").status_code == 201
