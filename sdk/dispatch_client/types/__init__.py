@@ -4,7 +4,16 @@ from dispatch_client.types.agent import Agent
 from dispatch_client.types.artifact import Artifact, ArtifactKind
 from dispatch_client.types.inbox import Inbox
 from dispatch_client.types.inbox_key import CreatedInboxKey, InboxKey
-from dispatch_client.types.message import Attachment, Folder, Message, MessageSummary
+from dispatch_client.types.message import (
+    Attachment,
+    DkimResult,
+    DmarcResult,
+    Folder,
+    Message,
+    MessageAuthentication,
+    MessageSummary,
+    SpfResult,
+)
 from dispatch_client.types.otp import Otp
 from dispatch_client.types.signup import Signup
 from dispatch_client.types.wait import WaitKind, WaitResult
@@ -16,13 +25,17 @@ __all__ = [
     "ArtifactKind",
     "Attachment",
     "CreatedInboxKey",
+    "DkimResult",
+    "DmarcResult",
     "Folder",
     "Inbox",
     "InboxKey",
     "Message",
+    "MessageAuthentication",
     "MessageSummary",
     "Otp",
     "Signup",
+    "SpfResult",
     "WaitKind",
     "WaitResult",
     "Workspace",

@@ -1,0 +1,121 @@
+"""The one DNS resolver of the inbound checks, and the time budget each message's checks share.
+
+Every lookup SPF, DKIM and DMARC make goes through `Resolver.lookup`: to the server of
+DISPATCH_DNS_SERVER (else the system's), with EDNS (answers up to 1232 bytes over UDP, TCP
+when truncated), a cache that keeps answers for their TTL (NXDOMAIN and NODATA too, for the
+SOA's minimum), and each query bounded by both DISPATCH_DNS_TIMEOUT_SECONDS and what is left
+of the message's `Deadline`. Lookups are synchronous: the checks run in worker threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdatatype
+import dns.resolver
+
+from dispatch_server.config.settings import InboundAuth, dns_address
+
+log = logging.getLogger("dispatch_server.auth")
+
+CACHE_ENTRIES = 20_000
+EDNS_PAYLOAD = 1232  # the DNS flag day 2020 size: no IP fragmentation
+MAX_TXT_BYTES = 16 * 1024  # all the strings of the TXT records at one name, together
+
+
+class DnsTempError(Exception):
+    """No usable answer for now: a timeout, SERVFAIL, no server, or the budget used up."""
+
+
+class DnsPermError(Exception):
+    """The question cannot be asked (a malformed name) or its answer is unusable (too big)."""
+
+
+class Deadline:
+    """The time one message's checks may still take."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+    @property
+    def expired(self) -> bool:
+        return self.left() <= 0
+
+
+class Resolver:
+    def __init__(self, server: str | None, timeout: float) -> None:
+        self.server = server
+        self.timeout = timeout
+        self._resolver: dns.resolver.Resolver | None = None
+        self._problem: str | None = None
+        try:
+            resolver = dns.resolver.Resolver(configure=server is None)
+        except dns.exception.DNSException as exc:  # no /etc/resolv.conf, or no server in it
+            self._problem = f"no DNS resolver configured: {exc}"
+            log.warning("inbound checks: %s; set DISPATCH_DNS_SERVER", self._problem)
+            return
+        if server is not None:
+            host, port = dns_address(server)
+            resolver.nameservers = [host]
+            resolver.port = port
+        resolver.use_edns(0, 0, EDNS_PAYLOAD)
+        resolver.timeout = timeout
+        resolver.lifetime = timeout
+        resolver.cache = dns.resolver.LRUCache(CACHE_ENTRIES)
+        self._resolver = resolver
+
+    @classmethod
+    def from_settings(cls, settings: InboundAuth) -> Resolver:
+        return cls(settings.dns_server, settings.dns_timeout_seconds)
+
+    def lookup(self, name: str, rdtype: str, deadline: Deadline) -> list[dns.rdata.Rdata] | None:
+        """The records of `rdtype` at `name` ([] when it has none of that type), or None
+        when the name does not exist. CNAMEs are followed."""
+        if self._resolver is None:
+            raise DnsTempError(self._problem or "no DNS resolver")
+        left = deadline.left()
+        if left <= 0:
+            raise DnsTempError("the time for this message's checks is used up")
+        try:
+            qname = dns.name.from_text(name)
+        except (dns.exception.DNSException, UnicodeError, ValueError) as exc:
+            raise DnsPermError(f"{name!r} is no valid domain name: {exc}") from None
+        try:
+            answer = self._resolver.resolve(
+                qname,
+                rdtype,
+                lifetime=min(self.timeout, left),
+                raise_on_no_answer=False,
+                search=False,
+            )
+        except dns.resolver.NXDOMAIN:
+            return None
+        except dns.resolver.LifetimeTimeout:
+            raise DnsTempError(f"DNS timeout for {rdtype} {name}") from None
+        except dns.resolver.NoNameservers:
+            raise DnsTempError(f"DNS server failure (SERVFAIL) for {rdtype} {name}") from None
+        except dns.resolver.YXDOMAIN:
+            raise DnsPermError(f"{name} is too long once its CNAMEs are followed") from None
+        except dns.exception.DNSException as exc:
+            raise DnsTempError(f"DNS error for {rdtype} {name}: {exc}") from None
+        if answer.rrset is None:
+            return []
+        return list(answer.rrset)
+
+    def txt(self, name: str, deadline: Deadline) -> list[bytes] | None:
+        """The TXT records at `name`, each one's strings joined; None when the name does
+        not exist."""
+        records = self.lookup(name, "TXT", deadline)
+        if records is None:
+            return None
+        texts = [b"".join(record.strings) for record in records]  # type: ignore[attr-defined]
+        if sum(map(len, texts)) > MAX_TXT_BYTES:
+            raise DnsPermError(f"the TXT records of {name} are over {MAX_TXT_BYTES} bytes")
+        return texts
