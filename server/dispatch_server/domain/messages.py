@@ -45,8 +45,8 @@ class Message:
     size_bytes: int
     received_at: datetime
     attachments: tuple[Attachment, ...]
-    verdicts: verdicts.Verdicts
-    folder_reason: str | None
+    verdicts: verdicts.Verdicts = attrs.field(factory=verdicts.Verdicts)
+    folder_reason: str | None = None  # why it is not in the inbox
 
     @classmethod
     def of(cls, row: Any) -> Message:

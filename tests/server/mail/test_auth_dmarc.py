@@ -4,6 +4,8 @@ From addresses, and DNS failures; and the three checks together."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import time
 
 import pytest
@@ -229,8 +231,6 @@ def test_forged_mail_fails_dmarc_with_the_domains_policy() -> None:
 
 def test_checks_off_give_no_verdicts() -> None:
     auth = checks(DISPATCH_VERIFY_INBOUND_AUTH="false")
-    import asyncio
-
     verdicts = asyncio.run(
         auth.check(mail_from("x.test"), client_ip=IP, helo="h", mail_from="a@x.test")
     )
@@ -250,3 +250,16 @@ def test_everything_timing_out_ends_within_the_budget() -> None:
     assert [c.result for c in (verdicts.spf, verdicts.dkim, verdicts.dmarc) if c] == [
         "temperror"
     ] * 3
+
+
+def test_checks_that_cannot_run_are_temperror_not_an_error() -> None:
+    auth = checks()
+
+    async def run() -> None:
+        auth._pool = concurrent.futures.ThreadPoolExecutor(1)
+        auth._pool.shutdown()  # submitting to it now fails
+        verdicts = await auth.check(mail_from("x.test"), client_ip=IP, helo="h", mail_from="a")
+        assert verdicts.spf is not None and verdicts.spf.result == "temperror"
+        assert verdicts.dmarc is not None and "could not run" in (verdicts.dmarc.why or "")
+
+    asyncio.run(run())

@@ -81,7 +81,13 @@ class InboundAuth:
             mail_from=mail_from,
             deadline=deadline,
         )
-        return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+        except Exception as exc:  # the pool is shutting down, say: store the mail anyway
+            log.error("inbound checks could not run: %s", exc)
+            why = f"the checks could not run: {type(exc).__name__}"
+            failed = Check("temperror", why)
+            return Verdicts(spf=failed, dkim=failed, dmarc=failed, source="dispatch")
 
     def check_now(
         self,
