@@ -11,7 +11,7 @@ import time
 import pytest
 
 from dispatch_server.mail.auth.dmarc import check_dmarc, from_domains, organizational_domain
-from dispatch_server.mail.auth.resolver import Deadline
+from dispatch_server.mail.auth.resolver import Deadline, DnsTempError
 from dispatch_server.mail.verdicts import Check
 from tests.auth_kit import checks, fresh_domain, mail_from, publish_key, sign
 from tests.dns_server import shared_dns
@@ -263,3 +263,41 @@ def test_checks_that_cannot_run_are_temperror_not_an_error() -> None:
         assert verdicts.dmarc is not None and "could not run" in (verdicts.dmarc.why or "")
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    ("head", "domains", "remark"),
+    [
+        (b"From: A <a@One.test>\r\n", ("one.test",), None),
+        (b"from:a@one.test\r\n", ("one.test",), None),
+        (b'From: "Bank\r\n <a@one.test>\r\n', ("one.test",), None),  # folded
+        (b"X-From: a@x.test\r\nResent-From: a@y.test\r\nFrom: a@one.test\r\n", ("one.test",), None),
+        (b"From: a@one.test\r\nFrom: b@two.test\r\n", ("one.test", "two.test"), "2 From headers"),
+        (b"From: a@one.test, b@one.test\r\n", ("one.test",), "2 From addresses"),
+        (b"Subject: no from\r\n", (), None),
+        (b"From: =?utf-8?q?Bank?= <a@one.test>\r\n", ("one.test",), None),
+    ],
+)
+def test_the_from_domains(head: bytes, domains: tuple[str, ...], remark: str | None) -> None:
+    raw = b"To: bot@dispatch.test\r\n" + head + b"\r\nFrom: body@nothere.test\r\n"
+    assert from_domains(raw) == (domains, remark)
+
+
+def test_answers_are_cached_and_failures_are_not() -> None:
+    auth = checks()
+    domain = fresh_domain()
+    shared_dns().add_txt(domain, "v=spf1 -all")
+    for _ in range(3):
+        assert auth.resolver.txt(domain, Deadline(5)) == [b"v=spf1 -all"]
+    missing = fresh_domain()
+    for _ in range(3):
+        assert auth.resolver.txt(missing, Deadline(5)) is None
+    assert len(shared_dns().lookups_of(domain)) == 1
+    assert len(shared_dns().lookups_of(missing)) == 1
+    flaky = fresh_domain()
+    shared_dns().fail(flaky)
+    with pytest.raises(DnsTempError):
+        auth.resolver.txt(flaky, Deadline(5))
+    shared_dns().remove(flaky)
+    shared_dns().add_txt(flaky, "v=spf1 ?all")
+    assert auth.resolver.txt(flaky, Deadline(5)) == [b"v=spf1 ?all"]

@@ -21,6 +21,7 @@ first), else the most telling failure: `temperror` (retrying could pass), `fail`
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from typing import Any
@@ -154,19 +155,33 @@ def _key_record(resolver: Resolver, deadline: Deadline, name: str) -> bytes:
     if not texts:
         raise _KeyProblem("permerror", f"no key at {name}")
     record = texts[0]
+    problem = _key_problem(record)
+    if problem is not None:
+        raise _KeyProblem(problem[0], problem[1].format(name=name))
+    return record
+
+
+@functools.lru_cache(maxsize=1024)
+def _key_problem(record: bytes) -> tuple[str, str] | None:
+    """What is wrong with a key record (its result and why, `{name}` for where it is), or
+    None. Kept per record: the same few keys sign most mail."""
     try:
         tags = parse_tag_value(record)
     except Exception as exc:
-        raise _KeyProblem("permerror", f"the key record at {name} does not parse: {exc}") from None
+        return "permerror", f"the key record at {{name}} does not parse: {_braces(exc)}"
     if not re.sub(rb"\s+", b"", tags.get(b"p", b"")):
-        raise _KeyProblem("permerror", f"the key at {name} is revoked (empty p=)")
+        return "permerror", "the key at {name} is revoked (empty p=)"
     try:
-        dkim.evaluate_pk(name, record)
+        dkim.evaluate_pk("key", record)
     except dkim.NaClNotFoundError:
-        raise _KeyProblem("neutral", "ed25519 signatures are not checked by this server") from None
+        return "neutral", "ed25519 signatures are not checked by this server"
     except Exception as exc:
-        raise _KeyProblem("permerror", f"the key at {name} is unusable: {exc}") from None
-    return record
+        return "permerror", f"the key at {{name}} is unusable: {_braces(exc)}"
+    return None
+
+
+def _braces(exc: Exception) -> str:
+    return str(exc).replace("{", "{{").replace("}", "}}")
 
 
 def _unsigned_tail(message: Any, tags: dict[bytes, bytes]) -> int:

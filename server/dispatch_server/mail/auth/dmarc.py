@@ -28,8 +28,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from email.parser import BytesHeaderParser
-from email.policy import compat32
+import re
 from email.utils import getaddresses
 from typing import Any
 
@@ -65,8 +64,7 @@ def aligned(domain: str | None, from_domain: str, mode: str) -> bool:
 def from_domains(raw: bytes) -> tuple[tuple[str, ...], str | None]:
     """The distinct domains of the From header(s), and a remark when they are not exactly
     one From header with one address."""
-    headers = BytesHeaderParser(policy=compat32).parsebytes(_header_block(raw))
-    values = [str(v) for v in headers.get_all("From") or ()]
+    values = [_decoded(v) for v in _FROM.findall(_header_block(raw))]
     addresses = [address for _, address in getaddresses(values) if address]
     domains: list[str] = []
     for address in addresses:
@@ -212,6 +210,15 @@ def _pct(value: str | None) -> int:
 
 def _sample(raw: bytes) -> int:
     return int.from_bytes(hashlib.sha256(raw).digest()[:4], "big") % 100
+
+
+# A From field with its folded lines (RFC 5322 §2.2.3), at the start of the message or of
+# a line of its header block.
+_FROM = re.compile(rb"(?:^|\n)From[ \t]*:((?:[^\r\n]|\r?\n[ \t])*)", re.IGNORECASE)
+
+
+def _decoded(value: bytes) -> str:
+    return re.sub(r"\r?\n[ \t]", " ", value.decode("utf-8", "replace")).strip()
 
 
 def _header_block(raw: bytes) -> bytes:

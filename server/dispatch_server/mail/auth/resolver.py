@@ -2,8 +2,8 @@
 
 Every lookup SPF, DKIM and DMARC make goes through `Resolver.lookup`: to the server of
 DISPATCH_DNS_SERVER (else the system's), with EDNS (answers up to 1232 bytes over UDP, TCP
-when truncated), a cache that keeps answers for their TTL (NXDOMAIN and NODATA too, for the
-SOA's minimum), and each query bounded by both DISPATCH_DNS_TIMEOUT_SECONDS and what is left
+when truncated), a cache that keeps answers for their TTL (up to an hour; NXDOMAIN and NODATA for a
+minute), and each query bounded by both DISPATCH_DNS_TIMEOUT_SECONDS and what is left
 of the message's `Deadline`. Lookups are synchronous: the checks run in worker threads.
 """
 
@@ -23,6 +23,8 @@ from dispatch_server.config.settings import InboundAuth, dns_address
 log = logging.getLogger("dispatch_server.auth")
 
 CACHE_ENTRIES = 20_000
+NEGATIVE_TTL = 60  # seconds an NXDOMAIN or NODATA is kept (RFC 2308 caps it by the SOA)
+MAX_TTL = 3600
 EDNS_PAYLOAD = 1232  # the DNS flag day 2020 size: no IP fragmentation
 MAX_TXT_BYTES = 16 * 1024  # all the strings of the TXT records at one name, together
 
@@ -55,6 +57,10 @@ class Resolver:
         self.timeout = timeout
         self._resolver: dns.resolver.Resolver | None = None
         self._problem: str | None = None
+        # Answers by (name, type) until they expire, in front of dnspython's own cache (a
+        # hit there still costs a name parse and an Answer): the same few sending domains
+        # come again and again. Failures are not kept.
+        self._answers: dict[tuple[str, str], tuple[float, list[dns.rdata.Rdata] | None]] = {}
         try:
             resolver = dns.resolver.Resolver(configure=server is None)
         except dns.exception.DNSException as exc:  # no /etc/resolv.conf, or no server in it
@@ -78,6 +84,20 @@ class Resolver:
     def lookup(self, name: str, rdtype: str, deadline: Deadline) -> list[dns.rdata.Rdata] | None:
         """The records of `rdtype` at `name` ([] when it has none of that type), or None
         when the name does not exist. CNAMEs are followed."""
+        key = (name.lower(), rdtype)
+        cached = self._answers.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        found, ttl = self._ask(name, rdtype, deadline)
+        if len(self._answers) >= CACHE_ENTRIES:
+            self._answers.clear()
+        self._answers[key] = (time.monotonic() + ttl, found)
+        return found
+
+    def _ask(
+        self, name: str, rdtype: str, deadline: Deadline
+    ) -> tuple[list[dns.rdata.Rdata] | None, float]:
+        """What `lookup` answers, and for how long it holds."""
         if self._resolver is None:
             raise DnsTempError(self._problem or "no DNS resolver")
         left = deadline.left()
@@ -96,7 +116,7 @@ class Resolver:
                 search=False,
             )
         except dns.resolver.NXDOMAIN:
-            return None
+            return None, NEGATIVE_TTL
         except dns.resolver.LifetimeTimeout:
             raise DnsTempError(f"DNS timeout for {rdtype} {name}") from None
         except dns.resolver.NoNameservers:
@@ -106,8 +126,8 @@ class Resolver:
         except dns.exception.DNSException as exc:
             raise DnsTempError(f"DNS error for {rdtype} {name}: {exc}") from None
         if answer.rrset is None:
-            return []
-        return list(answer.rrset)
+            return [], NEGATIVE_TTL
+        return list(answer.rrset), min(answer.rrset.ttl, MAX_TTL)
 
     def txt(self, name: str, deadline: Deadline) -> list[bytes] | None:
         """The TXT records at `name`, each one's strings joined; None when the name does
