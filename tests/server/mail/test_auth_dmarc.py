@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import time
+from typing import Any
 
 import pytest
 
 from dispatch_server.mail.auth.dmarc import check_dmarc, from_domains, organizational_domain
-from dispatch_server.mail.auth.resolver import Deadline, DnsTempError
-from dispatch_server.mail.verdicts import Check
+from dispatch_server.mail.auth.resolver import Deadline, DnsTempError, NotCached
+from dispatch_server.mail.verdicts import Check, Verdicts
 from tests.auth_kit import checks, fresh_domain, mail_from, publish_key, sign
 from tests.dns_server import shared_dns
 from tests.helpers import make_mail
@@ -301,3 +302,39 @@ def test_answers_are_cached_and_failures_are_not() -> None:
     shared_dns().remove(flaky)
     shared_dns().add_txt(flaky, "v=spf1 ?all")
     assert auth.resolver.txt(flaky, Deadline(5)) == [b"v=spf1 ?all"]
+
+
+def test_cached_checks_run_inline_and_the_rest_in_a_thread() -> None:
+    domain = fresh_domain()
+    publish_key(domain)
+    shared_dns().add_txt(domain, f"v=spf1 ip4:{IP} -all")
+    policy(domain, "v=DMARC1; p=reject")
+    auth = checks()
+    raw = sign(mail_from(domain), domain)
+    args: dict[str, Any] = {"client_ip": IP, "helo": "h.test", "mail_from": f"b@{domain}"}
+
+    async def run() -> tuple[Verdicts, Verdicts]:
+        first = await auth.check(raw, **args)  # nothing cached: in a thread
+        assert auth._pool is not None
+        pool, auth._pool = auth._pool, None
+        second = await auth.check(raw, **args)  # all cached: inline, no pool made
+        assert auth._pool is None
+        pool.shutdown()
+        return first, second
+
+    first, second = asyncio.run(run())
+    assert first == second
+    assert [c.result for c in (second.spf, second.dkim, second.dmarc) if c] == ["pass"] * 3
+    # A big message goes to a thread even with everything cached.
+    big = sign(mail_from(domain, text="x" * 20_000), domain)
+    asyncio.run(auth.check(big, **args))
+    assert auth._pool is not None
+    auth.close()
+
+
+def test_a_lookup_missing_from_the_cache_stops_the_inline_attempt() -> None:
+    auth = checks()
+    domain = fresh_domain()
+    with pytest.raises(NotCached):
+        auth.resolver.txt(domain, Deadline(5, cached_only=True))
+    assert shared_dns().lookups_of(domain) == []

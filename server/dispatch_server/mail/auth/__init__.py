@@ -18,9 +18,10 @@ Bounds: the checks of one message share a deadline (DISPATCH_AUTH_TIMEOUT_SECOND
 from the end of DATA, so time spent queued counts too); SPF stops at its 10-lookup limit;
 at most DISPATCH_DKIM_MAX_SIGNATURES signatures are checked. They never raise: a DNS failure
 or timeout is `temperror`, a broken record or signature `permerror`, and anything
-unexpected is logged and `permerror`. They run in a pool of their own threads (DNS waits
-and RSA do not hold up the event loop, and a slow DNS server cannot starve the default
-executor the parser and SQLite use).
+unexpected is logged and `permerror`. They never wait for DNS on the event loop: a message
+whose lookups the cache answers (and that is small, with few signatures) is checked inline,
+in about the time its parse takes; any other in a pool of threads of the checks' own (a slow
+DNS server cannot starve the default executor the parser and SQLite use).
 """
 
 from __future__ import annotations
@@ -35,13 +36,17 @@ from typing import Any
 from dispatch_server.config.settings import InboundAuth as AuthSettings
 from dispatch_server.mail.auth.dkim import check_dkim
 from dispatch_server.mail.auth.dmarc import check_dmarc, from_domains
-from dispatch_server.mail.auth.resolver import Deadline, Resolver
+from dispatch_server.mail.auth.resolver import Deadline, NotCached, Resolver
 from dispatch_server.mail.auth.spf import check_spf
 from dispatch_server.mail.verdicts import Check, Verdicts
 
 log = logging.getLogger("dispatch_server.auth")
 
 THREADS = 16  # checks in flight at once; more wait their turn (their deadline running)
+# Checks of mail this small, with this few signatures, whose lookups are all cached take
+# about 0.3 ms (an RSA-2048 verification 0.1 ms more): they run on the event loop.
+INLINE_BYTES = 16 * 1024
+INLINE_SIGNATURES = 2
 
 
 class InboundAuth:
@@ -68,6 +73,20 @@ class InboundAuth:
         when the checks are off."""
         if not self.enabled:
             return Verdicts()
+        if len(raw) <= INLINE_BYTES and raw.count(b"DKIM-Signature") <= INLINE_SIGNATURES:
+            # What the cache can answer is done here: as cheap as parsing a message of this
+            # size, which is done inline too, and cheaper than a hand-off to a thread. The
+            # first lookup the cache cannot answer sends it all to a thread.
+            try:
+                return self.check_now(
+                    raw,
+                    client_ip=client_ip,
+                    helo=helo,
+                    mail_from=mail_from,
+                    deadline=Deadline(self.settings.timeout_seconds, cached_only=True),
+                )
+            except NotCached:
+                pass
         deadline = Deadline(self.settings.timeout_seconds)
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(

@@ -37,11 +37,18 @@ class DnsPermError(Exception):
     """The question cannot be asked (a malformed name) or its answer is unusable (too big)."""
 
 
-class Deadline:
-    """The time one message's checks may still take."""
+class NotCached(BaseException):
+    """A lookup the cache cannot answer, in checks that may not wait for DNS (the event-loop
+    attempt of `InboundAuth.check`). A BaseException, so that it passes the libraries'
+    `except Exception` on its way out."""
 
-    def __init__(self, seconds: float) -> None:
+
+class Deadline:
+    """The time one message's checks may still take; `cached_only`: none for DNS at all."""
+
+    def __init__(self, seconds: float, *, cached_only: bool = False) -> None:
         self.end = time.monotonic() + seconds
+        self.cached_only = cached_only
 
     def left(self) -> float:
         return self.end - time.monotonic()
@@ -88,6 +95,8 @@ class Resolver:
         cached = self._answers.get(key)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
+        if deadline.cached_only:
+            raise NotCached(name, rdtype)
         found, ttl = self._ask(name, rdtype, deadline)
         if len(self._answers) >= CACHE_ENTRIES:
             self._answers.clear()
