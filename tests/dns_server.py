@@ -51,13 +51,8 @@ class LocalDns:
         self._records: dict[tuple[str, str], list[str]] = {}
         self._behaviour: dict[str, str] = {}
         self.queries: list[tuple[str, str]] = []
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind((host, port))
+        self.udp, self.tcp = _bind_both(host, port)
         self.port: int = self.udp.getsockname()[1]
-        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind((host, self.port))
-        self.tcp.listen(16)
         self.host = host
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True, name="local-dns")
@@ -188,6 +183,26 @@ class LocalDns:
             reply = self.answer(wire)
             if reply is not None:
                 connection.sendall(struct.pack("!H", len(reply)) + reply)
+
+
+def _bind_both(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """A UDP and a TCP socket on one port: `port`, or (0) one free for both, which a port
+    the system picks for UDP need not be for TCP, so a few are tried."""
+    for _ in range(1 if port else 50):
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            udp.bind((host, port))
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            tcp.bind((host, udp.getsockname()[1]))
+            tcp.listen(16)
+            return udp, tcp
+        except OSError:
+            udp.close()
+            tcp.close()
+            if port:
+                raise
+    raise OSError("no port free for both UDP and TCP")
 
 
 def _read_exactly(connection: socket.socket, size: int) -> bytes:
