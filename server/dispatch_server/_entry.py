@@ -18,6 +18,10 @@ SERVER_MODULES = (
     "aiosqlite",
     "boto3",
     "cryptography",
+    "dns",
+    "dkim",
+    "spf",
+    "publicsuffixlist",
 )
 HINT = (
     "dispatch-server: the server is not installed; "

@@ -11,6 +11,7 @@ import attrs
 from dispatch_server.config import Settings
 from dispatch_server.db import Database
 from dispatch_server.events.hub import Hub
+from dispatch_server.mail.auth import InboundAuth
 from dispatch_server.outbound.feedback.sns import SnsVerifier, UrlFetcher, fetch_subscribe_url
 from dispatch_server.outbound.outbox import Outbox
 from dispatch_server.outbound.transports import Transport
@@ -33,9 +34,12 @@ class Services:
     outbox: Outbox = attrs.field(init=False)
     # What POST /v1/webhooks/sns checks messages with; None while no topic is configured.
     sns: SnsChecks | None = attrs.field(init=False)
+    # SPF, DKIM and DMARC of the SMTP door's mail: the resolver (and its cache) and threads.
+    auth: InboundAuth = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         outbound = self.settings.outbound
+        self.auth = InboundAuth(self.settings.inbound_auth)
         self.outbox = Outbox(self.db, _transport(self), outbound)
         self.sns = None
         if outbound.topic_arns:
@@ -56,6 +60,7 @@ class Services:
         return cls(settings=settings, db=db, hub=hub)
 
     async def close(self) -> None:
+        self.auth.close()
         await self.outbox.close()
         await self.hub.close()
         await self.db.dispose()

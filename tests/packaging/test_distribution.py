@@ -39,8 +39,14 @@ SERVER_DISTRIBUTIONS = {
     "aiosqlite",
     "boto3",
     "cryptography",
+    "dnspython",
+    "dkimpy",
+    "pyspf",
+    "publicsuffixlist",
 }
-SERVER_MODULES = sorted(SERVER_DISTRIBUTIONS)
+# The module each distribution installs, where its name differs.
+MODULE_OF = {"dnspython": "dns", "dkimpy": "dkim", "pyspf": "spf"}
+SERVER_MODULES = sorted(MODULE_OF.get(name, name) for name in SERVER_DISTRIBUTIONS)
 HINT = (
     "dispatch-server: the server is not installed; "
     "install it with: pip install 'dispatch-client[server]'\n"

@@ -154,7 +154,7 @@ class Messages(SyncResource):
             inbox_id: The inbox's id.
             limit: Messages per page, 1 to 100.
             cursor: Start after this cursor (a page's `next_cursor`); None: the newest.
-            folder: "inbox", "spam" or "all".
+            folder: "inbox", "spam", "quarantine" or "all".
             **options: Per-call options: timeout, max_retries, extra_headers,
                 idempotency_key (see RequestOptions).
 
@@ -370,7 +370,7 @@ class Messages(SyncResource):
                 the display name, which a sender chooses freely, is not searched).
             subject: Only messages whose Subject contains this (case-insensitive).
             kind: "message" (any), "otp" (with a code) or "link" (with a link).
-            folder: "inbox", "spam" or "all".
+            folder: "inbox", "spam", "quarantine" or "all".
             **options: Per-call options: max_retries, extra_headers (see WaitOptions).
 
         Returns:
@@ -414,7 +414,7 @@ class Messages(SyncResource):
             from_: Only messages whose sender's address contains this (case-insensitive;
                 the display name, which a sender chooses freely, is not searched).
             subject: Only messages whose Subject contains this (case-insensitive).
-            folder: "inbox", "spam" or "all".
+            folder: "inbox", "spam", "quarantine" or "all".
             **options: Per-call options: max_retries, extra_headers (see WaitOptions).
 
         Returns:
@@ -452,7 +452,7 @@ class AsyncMessages(AsyncResource):
             inbox_id: The inbox's id.
             limit: Messages per page, 1 to 100.
             cursor: Start after this cursor (a page's `next_cursor`); None: the newest.
-            folder: "inbox", "spam" or "all".
+            folder: "inbox", "spam", "quarantine" or "all".
             **options: Per-call options: timeout, max_retries, extra_headers,
                 idempotency_key (see RequestOptions).
 
@@ -670,7 +670,7 @@ class AsyncMessages(AsyncResource):
                 the display name, which a sender chooses freely, is not searched).
             subject: Only messages whose Subject contains this (case-insensitive).
             kind: "message" (any), "otp" (with a code) or "link" (with a link).
-            folder: "inbox", "spam" or "all".
+            folder: "inbox", "spam", "quarantine" or "all".
             **options: Per-call options: max_retries, extra_headers (see WaitOptions).
 
         Returns:
@@ -714,7 +714,7 @@ class AsyncMessages(AsyncResource):
             from_: Only messages whose sender's address contains this (case-insensitive;
                 the display name, which a sender chooses freely, is not searched).
             subject: Only messages whose Subject contains this (case-insensitive).
-            folder: "inbox", "spam" or "all".
+            folder: "inbox", "spam", "quarantine" or "all".
             **options: Per-call options: max_retries, extra_headers (see WaitOptions).
 
         Returns:

@@ -5,7 +5,16 @@ from dispatch_client.types.artifact import Artifact, ArtifactKind
 from dispatch_client.types.inbox import Inbox
 from dispatch_client.types.inbox_key import CreatedInboxKey, InboxKey
 from dispatch_client.types.memory import MemoryEntry, MemoryKey
-from dispatch_client.types.message import Attachment, Folder, Message, MessageSummary
+from dispatch_client.types.message import (
+    Attachment,
+    DkimResult,
+    DmarcResult,
+    Folder,
+    Message,
+    MessageAuthentication,
+    MessageSummary,
+    SpfResult,
+)
 from dispatch_client.types.otp import Otp
 from dispatch_client.types.sent import OutgoingAttachment, SendStatus, SentEvent, SentMessage
 from dispatch_client.types.signup import Signup
@@ -19,12 +28,15 @@ __all__ = [
     "ArtifactKind",
     "Attachment",
     "CreatedInboxKey",
+    "DkimResult",
+    "DmarcResult",
     "Folder",
     "Inbox",
     "InboxKey",
     "MemoryEntry",
     "MemoryKey",
     "Message",
+    "MessageAuthentication",
     "MessageSummary",
     "Otp",
     "OutgoingAttachment",
@@ -32,6 +44,7 @@ __all__ = [
     "SentEvent",
     "SentMessage",
     "Signup",
+    "SpfResult",
     "Suppression",
     "WaitKind",
     "WaitResult",

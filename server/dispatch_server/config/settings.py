@@ -232,6 +232,67 @@ class Inbound:
     )
 
 
+def _dns_server(raw: str) -> str:
+    """`host`, `host:port`, `[v6]:port` or a bare IPv6 address, as `host:port`."""
+    value = raw.strip()
+    host, port = value, "53"
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError("must be host, host:port or [v6]:port")
+            port = rest[1:]
+    elif value.count(":") == 1:
+        host, port = value.split(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or " " in host:
+        raise ValueError("must be host, host:port or [v6]:port")
+    return f"[{host}]:{int(port)}" if ":" in host else f"{host}:{int(port)}"
+
+
+def dns_address(server: str) -> tuple[str, int]:
+    """The (host, port) of a DISPATCH_DNS_SERVER value as `_dns_server` wrote it."""
+    host, _, port = server.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+@attrs.frozen(kw_only=True)
+class InboundAuth:
+    verify: bool = setting(
+        "DISPATCH_VERIFY_INBOUND_AUTH",
+        True,
+        boolean,
+        "mail through the SMTP door gets its SPF, DKIM and DMARC checked, shown on the message "
+        "and used for its folder (see docs/authentication.md); `false`: not checked",
+    )
+    dns_server: str | None = setting(
+        "DISPATCH_DNS_SERVER",
+        None,
+        Parser(_dns_server, "`host`, `host:port` or `[v6]:port`"),
+        "the one DNS server those checks ask (a local caching resolver is best); unset: the "
+        "system's resolvers (`/etc/resolv.conf`)",
+        shown_default="unset",
+    )
+    dns_timeout_seconds: float = setting(
+        "DISPATCH_DNS_TIMEOUT_SECONDS",
+        2.0,
+        number(low=0.05, high=60),
+        "the longest one DNS query of the checks may take; then it is a temporary error",
+    )
+    timeout_seconds: float = setting(
+        "DISPATCH_AUTH_TIMEOUT_SECONDS",
+        8.0,
+        number(low=0.1, high=300),
+        "all the checks of one message together, from its end of `DATA`; what is left "
+        "unchecked then is `temperror`",
+    )
+    max_dkim_signatures: int = setting(
+        "DISPATCH_DKIM_MAX_SIGNATURES",
+        5,
+        integer(low=1, high=50),
+        "`DKIM-Signature` headers checked per message, from the top; the others are ignored",
+    )
+
+
 @attrs.frozen(kw_only=True)
 class Waits:
     max_seconds: float = setting(
@@ -418,6 +479,7 @@ class Settings:
     smtp: Smtp = attrs.field(factory=Smtp)
     inboxes: Inboxes = attrs.field(factory=Inboxes)
     inbound: Inbound = attrs.field(factory=Inbound)
+    inbound_auth: InboundAuth = attrs.field(factory=InboundAuth)
     waits: Waits = attrs.field(factory=Waits)
     outbound: Outbound = attrs.field(factory=Outbound)
 

@@ -21,9 +21,10 @@ from dispatch_server.db import tables as t
 from dispatch_server.domain import quotas
 from dispatch_server.domain.messages import MessageWithArtifacts, stored_message
 from dispatch_server.events.hub import Hub
+from dispatch_server.mail import verdicts as v
 from dispatch_server.mail.addresses import normalize_address
 from dispatch_server.mail.parse import MimeLimitExceeded, ParsedMessage, parse_message
-from dispatch_server.mail.verdicts import Verdicts, classify_folder
+from dispatch_server.mail.verdicts import Verdicts
 from dispatch_server.services import Services
 
 INLINE_PARSE_BYTES = 16 * 1024
@@ -201,7 +202,8 @@ async def ingest(services: Services, raw: bytes, envelope: Envelope) -> IngestRe
         )
     except MimeLimitExceeded as exc:
         raise UnparseableMessage(str(exc)) from None
-    folder = classify_folder(envelope.verdicts, spam_flagged=parsed.spam_flagged)
+    decision = v.classify(envelope.verdicts, spam_flagged=parsed.spam_flagged)
+    folder = decision.folder
     job = _StoreJob(
         raw=raw,
         parsed=parsed,
@@ -209,6 +211,11 @@ async def ingest(services: Services, raw: bytes, envelope: Envelope) -> IngestRe
         provider_id=provider_id,
         folder=folder,
         quota=limits.daily_quota,
+        security={
+            "folder": folder,
+            **v.columns(envelope.verdicts),
+            "details": v.details(envelope.verdicts, decision, spam_flagged=parsed.spam_flagged),
+        },
     )
     hub = services.hub
     # Once queued, the write commits whether or not the caller still waits (an SMTP client
@@ -258,6 +265,7 @@ class _StoreJob:
     provider_id: str
     folder: str
     quota: int
+    security: dict[str, Any]  # the message_security row, but for its message_id
 
 
 def _store_all(
@@ -329,24 +337,12 @@ def _store(conn: sa.Connection, job: _StoreJob, inbox: InboxRef) -> Delivery:
         return Delivery(inbox.id, copy.id, duplicate=True, folder=copy.folder)
     if not quotas.take_inbound(conn, inbox.workspace_id, now.date(), job.quota):
         raise quota_used_up()  # rolls back the insert above with the transaction
-    verdicts = envelope.verdicts
-    conn.execute(
-        _INSERT_SECURITY,
-        {
-            "message_id": message_id,
-            "folder": folder,
-            "spam_verdict": verdicts.spam,
-            "virus_verdict": verdicts.virus,
-            "spf_verdict": verdicts.spf,
-            "dkim_verdict": verdicts.dkim,
-            "dmarc_verdict": verdicts.dmarc,
-            "details": {"spam_flag_header": parsed.spam_flagged},
-        },
-    )
+    security = job.security if folder == job.folder else {**job.security, "folder": folder}
+    conn.execute(_INSERT_SECURITY, {"message_id": message_id, **security})
     artifact_rows = _artifact_rows(parsed, message_id, inbox.id, folder, now)
     if artifact_rows:
         conn.execute(_INSERT_ARTIFACTS, artifact_rows)
-    stored = stored_message(row, folder, artifact_rows)
+    stored = stored_message(row, security, artifact_rows)
     return Delivery(inbox.id, message_id, duplicate=False, folder=folder, stored=stored)
 
 

@@ -123,7 +123,12 @@ async def _raw_message(request: Request, services: Services) -> tuple[bytes, Env
         except UnreadableAddresses as exc:
             raise UnparseableMessage(str(exc)) from None
     check_recipient_count(len(recipients), services.settings.inbound.max_recipients, "to")
-    return raw, Envelope(recipients=recipients, mail_from=request.query_params.get("mail_from"))
+    envelope = Envelope(
+        recipients=recipients,
+        mail_from=request.query_params.get("mail_from"),
+        verdicts=Verdicts(source="webhook"),
+    )
+    return raw, envelope
 
 
 async def _described_message(request: Request, services: Services) -> tuple[bytes, Envelope]:
@@ -155,7 +160,7 @@ async def _described_message(request: Request, services: Services) -> tuple[byte
     envelope = Envelope(
         recipients=recipients,
         mail_from=message.from_,
-        verdicts=Verdicts(spam="FAIL" if message.spam else None),
+        verdicts=Verdicts(spam="fail" if message.spam else None, source="webhook"),
     )
     return raw, envelope
 
