@@ -18,7 +18,9 @@ def document(endpoints: Iterable[Endpoint]) -> Schema:
     schemas.ref(Error)
     paths: dict[str, dict[str, Schema]] = {}
     for endpoint in endpoints:
-        paths.setdefault(documented_path(endpoint.path), {})[endpoint.method.lower()] = endpoint.operation(schemas)
+        paths.setdefault(documented_path(endpoint.path), {})[endpoint.method.lower()] = (
+            endpoint.operation(schemas)
+        )
     return {
         "openapi": "3.1.0",
         "info": {
