@@ -4,17 +4,18 @@ the inbox itself wakes its `wait_for_message`, against a `dispatch-server dev` s
     python -m bench.send_throughput [--sends 2000] [--concurrency 16] [--rounds 100]
     python -m bench.send_throughput --database-url postgresql://postgres@127.0.0.1:5432/bench
 
-Every send runs the whole path: validate and compose, one write transaction that checks
-suppressions, takes the daily send and distinct-recipient quotas and stores the message,
-the hand-over (a second transaction claims it), the provider call, and a third transaction
-records the outcome. Measured:
+Every send runs the whole path: validate and compose, a read of suppressions and quotas,
+one write transaction that checks suppressions again, takes the daily send and
+distinct-recipient quotas and stores the message, the hand-over (a second transaction
+claims it), the provider call, and a third transaction records the outcome. Measured:
 
   here       sends to another inbox of the server: the provider call is a full ingest
              (parse, extract, store, wake), so each send is four commits
   elsewhere  sends to another domain: recorded as sent, nothing ingested (three commits)
-  refused    sends past the daily send quota: one transaction, rolled back (429)
-  latency    an inbox blocked in wait_for_message(subject=...) sends itself that subject:
-             time from the POST to the wait returning, and from the POST's 201 to it
+  refused    sends past the daily send quota: refused by a read, no write (429)
+  latency    an inbox blocked in wait_for_message(subject=..., folder="memory") sends
+             itself that subject (a memory write): time from the POST to the wait
+             returning, and from the POST's 201 to it
 """
 
 from __future__ import annotations
@@ -86,7 +87,10 @@ def _latency(server_url: str, inbox_key: str, inbox_id: str, address: str, round
             def wait(
                 subject: str = subject, since: datetime = since, got: dict[str, float] = got
             ) -> None:
-                d.messages.wait_for_message(inbox_id, timeout=10, since=since, subject=subject)
+                # A send to the inbox itself alone is a memory write: it arrives in `memory`.
+                d.messages.wait_for_message(
+                    inbox_id, timeout=10, since=since, subject=subject, folder="memory"
+                )
                 got["at"] = time.perf_counter()
 
             waiter = threading.Thread(target=wait)

@@ -20,8 +20,9 @@ from dispatch_server.migrations import upgrade
 from dispatch_server.services import Services
 from tests import pg
 from tests.aws import aws_credentials, inbound, moto, moto_server
+from tests.dns_server import shared_dns
 
-__all__ = ["aws_credentials", "inbound", "moto", "moto_server"]  # fixtures for every module
+__all__ = ["aws_credentials", "inbound", "moto", "moto_server", "shared_dns"]  # fixtures
 
 INBOUND_TOKEN = "test-inbound-token"
 BACKENDS = ["sqlite", "postgresql"]
@@ -75,6 +76,9 @@ def make_settings(database_url: str, **variables: object) -> Settings:
         "DISPATCH_SMTP_PORT": "0",
         "DISPATCH_HTTP_PORT": "0",
         "DISPATCH_WAIT_LOOKBACK_SECONDS": "600",
+        # The SMTP door's SPF/DKIM/DMARC checks ask the tests' own DNS server, never the
+        # machine's: unknown names are NXDOMAIN at once.
+        "DISPATCH_DNS_SERVER": shared_dns().address,
     }
     env.update({name: str(value) for name, value in variables.items()})
     return Settings.from_env(env)

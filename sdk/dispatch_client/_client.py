@@ -18,8 +18,11 @@ from dispatch_client._transport import AsyncDriver, SyncDriver
 from dispatch_client.resources.agent import AgentResource, AsyncAgentResource
 from dispatch_client.resources.artifacts import Artifacts, AsyncArtifacts
 from dispatch_client.resources.inboxes import AsyncInboxes, Inboxes
+from dispatch_client.resources.memory import AsyncMemory, Memory
 from dispatch_client.resources.messages import AsyncMessages, Messages
 from dispatch_client.resources.otp import AsyncOtpResource, OtpResource
+from dispatch_client.resources.sent import AsyncSentMessages, SentMessages
+from dispatch_client.resources.suppressions import AsyncSuppressions, Suppressions
 
 Driver = TypeVar("Driver", SyncDriver, AsyncDriver)
 
@@ -193,8 +196,23 @@ class Dispatch(_Client[SyncDriver]):
 
     @cached_property
     def messages(self) -> Messages:
-        """The mail an inbox received, and waiting for new mail."""
+        """The mail an inbox received, waiting for new mail, and sending: `send`, `reply`."""
         return Messages(self)
+
+    @cached_property
+    def sent(self) -> SentMessages:
+        """The mail an inbox sent, with each message's delivery state and events."""
+        return SentMessages(self)
+
+    @cached_property
+    def suppressions(self) -> Suppressions:
+        """Recipients the workspace may no longer send to (after a bounce or complaint)."""
+        return Suppressions(self)
+
+    @cached_property
+    def memory(self) -> Memory:
+        """An inbox's key/value notes, kept as mail it sends itself."""
+        return Memory(self)
 
     @cached_property
     def artifacts(self) -> Artifacts:
@@ -282,8 +300,23 @@ class AsyncDispatch(_Client[AsyncDriver]):
 
     @cached_property
     def messages(self) -> AsyncMessages:
-        """The mail an inbox received, and waiting for new mail."""
+        """The mail an inbox received, waiting for new mail, and sending: `send`, `reply`."""
         return AsyncMessages(self)
+
+    @cached_property
+    def sent(self) -> AsyncSentMessages:
+        """The mail an inbox sent, with each message's delivery state and events."""
+        return AsyncSentMessages(self)
+
+    @cached_property
+    def suppressions(self) -> AsyncSuppressions:
+        """Recipients the workspace may no longer send to (after a bounce or complaint)."""
+        return AsyncSuppressions(self)
+
+    @cached_property
+    def memory(self) -> AsyncMemory:
+        """An inbox's key/value notes, kept as mail it sends itself."""
+        return AsyncMemory(self)
 
     @cached_property
     def artifacts(self) -> AsyncArtifacts:

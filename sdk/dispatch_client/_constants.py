@@ -26,5 +26,6 @@ WAIT_READ_MARGIN = 10.0
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 BASE_DELAY = 0.5
 MAX_DELAY = 8.0
-# A Retry-After beyond this (or in the past) is not trusted: normal backoff applies instead.
+# A Retry-After beyond this is not waited for: the error is raised at once (a daily quota
+# says hours). One in the past or unreadable is ignored: normal backoff applies instead.
 MAX_RETRY_AFTER = 60.0

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
+import math
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -130,6 +133,16 @@ class ConflictError(APIStatusError):
     """409: e.g. the inbox address is taken."""
 
 
+class IdempotencyConflictError(ConflictError):
+    """409 `idempotency_key_reused` or `idempotency_key_in_use`: the call's Idempotency-Key.
+
+    `idempotency_key_reused`: the key was used in the last 24 hours for another request (give
+    each new request its own key). `idempotency_key_in_use`: a request with this key is still
+    being answered, or its answer was lost when the server stopped; the SDK retries that one
+    by itself, so you see it only once retries ran out.
+    """
+
+
 class PayloadTooLargeError(APIStatusError):
     """413."""
 
@@ -138,8 +151,56 @@ class UnprocessableEntityError(APIStatusError):
     """422."""
 
 
+class RecipientSuppressedError(UnprocessableEntityError):
+    """422 `recipient_suppressed`: the send names recipients the workspace may no longer send
+    to, after a permanent bounce or a complaint; `message` lists them.
+
+    Nothing was sent or counted. `suppressions.list()` shows them and
+    `suppressions.delete(address)` lifts one.
+    """
+
+
 class RateLimitError(APIStatusError):
-    """429: rate limited or over quota."""
+    """429: rate limited or over quota.
+
+    `retry_after` is the server's `Retry-After` in seconds from now (0 if it is past), or
+    None when the answer has none.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: str,
+        body: object,
+        request_id: str | None,
+        param: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            status_code=status_code,
+            code=code,
+            body=body,
+            request_id=request_id,
+            param=param,
+        )
+        self.retry_after = retry_after
+
+
+class QuotaExceededError(RateLimitError):
+    """429 `quota_exceeded`: a daily quota of the workspace is used up until 00:00 UTC.
+
+    `quota` names it: "daily_sends" (sends a day) or "daily_recipients" (distinct
+    recipients a day). `retry_after` is the seconds until it resets. The SDK does not wait
+    that long for you: a `Retry-After` over 60 s is raised at once, not retried.
+    """
+
+    @property
+    def quota(self) -> str | None:
+        """The quota used up ("daily_sends" or "daily_recipients"): the error's `param`."""
+        return self.param
 
 
 class InternalServerError(APIStatusError):
@@ -157,6 +218,35 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
     422: UnprocessableEntityError,
     429: RateLimitError,
 }
+
+
+# Codes with a class of their own, within the class of their status.
+_BY_CODE: dict[str, type[APIStatusError]] = {
+    "idempotency_key_reused": IdempotencyConflictError,
+    "idempotency_key_in_use": IdempotencyConflictError,
+    "recipient_suppressed": RecipientSuppressedError,
+    "quota_exceeded": QuotaExceededError,
+}
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """`Retry-After` (seconds, or an HTTP date) in seconds from now, negative if it is in the
+    past; None if there is none or it cannot be read."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return seconds if math.isfinite(seconds) else None  # "nan", "inf"
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - datetime.now(UTC)).total_seconds()
 
 
 def status_error(status: int, content: bytes, headers: Mapping[str, str]) -> APIStatusError:
@@ -182,6 +272,20 @@ def status_error(status: int, content: bytes, headers: Mapping[str, str]) -> API
     elif isinstance(body, str) and body.strip():
         message = body.strip()[:500]
     cls = _BY_STATUS.get(status, InternalServerError if status >= 500 else APIStatusError)
+    special = _BY_CODE.get(code)
+    if special is not None and issubclass(special, cls):
+        cls = special
+    if issubclass(cls, RateLimitError):
+        after = retry_after_seconds(headers.get("retry-after"))
+        return cls(
+            message,
+            status_code=status,
+            code=code,
+            body=body,
+            request_id=headers.get("x-request-id"),
+            param=param,
+            retry_after=None if after is None else max(0.0, after),
+        )
     return cls(
         message,
         status_code=status,

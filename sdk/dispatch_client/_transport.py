@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import os
 import random
 import socket
@@ -12,7 +11,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from datetime import UTC, datetime
 from time import monotonic
 from typing import Any, Generic, TypeVar
 
@@ -31,6 +29,7 @@ from dispatch_client._errors import (
     APIConnectionError,
     APITimeoutError,
     DispatchError,
+    retry_after_seconds,
 )
 from dispatch_client._options import CallOptions
 
@@ -62,7 +61,9 @@ def retry_delay(
     answers once per Idempotency-Key (`Request.idempotent`), as they are safe to repeat:
     timeouts and broken connections, except the read timeout of a long poll; and for such a
     POST a 409 `idempotency_key_in_use` (the first attempt is still being answered: the
-    retry gets its answer). Nothing else.
+    retry gets its answer). Nothing else. After the answer's Retry-After when it is 0 to
+    MAX_RETRY_AFTER seconds away; not at all when it is further (a daily quota used up: the
+    error, with its `retry_after`, is raised at once rather than slept on for hours).
     """
     if attempt >= max_retries:
         return None
@@ -74,8 +75,10 @@ def retry_delay(
     ):
         return None
     if response is not None:
-        after = _retry_after(response.headers.get("retry-after"))
-        if after is not None and 0 <= after <= MAX_RETRY_AFTER:
+        after = retry_after_seconds(response.headers.get("retry-after"))
+        if after is not None and after > MAX_RETRY_AFTER:
+            return None  # a quota that resets at midnight: no retry would pass before
+        if after is not None and after >= 0:
             return after
     # Exponential backoff, capped, minus up to 25 % jitter so clients spread out.
     return min(MAX_DELAY, BASE_DELAY * 2.0**attempt) * (1.0 - random.random() / 4)
@@ -102,23 +105,6 @@ def _first_attempt_still_running(response: Response, request: Request) -> bool:
         return False
     error = body.get("error") if isinstance(body, dict) else None
     return isinstance(error, dict) and error.get("code") == "idempotency_key_in_use"
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds from now (negative if in the past), or None if unreadable."""
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - datetime.now(UTC)).total_seconds()
 
 
 def next_delay(

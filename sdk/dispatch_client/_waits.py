@@ -144,6 +144,7 @@ _WHAT = {"otp": "message with an OTP", "link": "message with a link"}
 _WHERE = {
     "inbox": "inbox {}",
     "spam": "the spam folder of inbox {}",
+    "quarantine": "the quarantine folder of inbox {}",
     "all": "inbox {} (any folder)",
 }
 _FILTER_NAMES = {"from_": "from"}

@@ -19,6 +19,10 @@ SERVER_MODULES = (
     "boto3",
     "cryptography",
     "prometheus_client",
+    "dns",
+    "dkim",
+    "spf",
+    "publicsuffixlist",
 )
 HINT = (
     "dispatch-server: the server is not installed; "

@@ -13,6 +13,7 @@ from dispatch_server.config import Settings
 from dispatch_server.db import Database
 from dispatch_server.events.hub import Hub
 from dispatch_server.ingest.doors.s3 import InboundBucket
+from dispatch_server.mail.auth import InboundAuth
 from dispatch_server.outbound.feedback.sns import SnsVerifier, UrlFetcher, fetch_subscribe_url
 from dispatch_server.outbound.outbox import Outbox
 from dispatch_server.outbound.transports import Transport
@@ -41,9 +42,12 @@ class Services:
     inbound_bucket: InboundBucket | None = attrs.field(init=False)
     # The worker's queue (DISPATCH_SQS_QUEUE_URL), whose depth the ops status shows.
     inbound_queue: Queue | None = attrs.field(init=False)
+    # SPF, DKIM and DMARC of the SMTP door's mail: the resolver (and its cache) and threads.
+    auth: InboundAuth = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         outbound = self.settings.outbound
+        self.auth = InboundAuth(self.settings.inbound_auth)
         self.outbox = Outbox(self.db, _transport(self), outbound)
         self.sns = None
         if outbound.topic_arns:
@@ -75,6 +79,7 @@ class Services:
             self.inbound_bucket.client.close()
         if self.inbound_queue is not None:
             self.inbound_queue.client.close()
+        self.auth.close()
         await self.outbox.close()
         await self.hub.close()
         await self.db.dispose()

@@ -40,10 +40,19 @@ SERVER_DISTRIBUTIONS = {
     "boto3",
     "cryptography",
     "prometheus-client",
+    "dnspython",
+    "dkimpy",
+    "pyspf",
+    "publicsuffixlist",
 }
-# The module each installs, where its name is not the distribution's.
-_MODULE_NAMES = {"prometheus-client": "prometheus_client"}
-SERVER_MODULES = sorted(_MODULE_NAMES.get(name, name) for name in SERVER_DISTRIBUTIONS)
+# The module each distribution installs, where its name differs.
+MODULE_OF = {
+    "dnspython": "dns",
+    "dkimpy": "dkim",
+    "pyspf": "spf",
+    "prometheus-client": "prometheus_client",
+}
+SERVER_MODULES = sorted(MODULE_OF.get(name, name) for name in SERVER_DISTRIBUTIONS)
 HINT = (
     "dispatch-server: the server is not installed; "
     "install it with: pip install 'dispatch-client[server]'\n"

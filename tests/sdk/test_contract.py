@@ -4,6 +4,7 @@ the server declares, of a compatible type, and always sent unless the SDK has a 
 from __future__ import annotations
 
 import types
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
@@ -17,10 +18,15 @@ from dispatch_client import (
     CreatedInboxKey,
     Inbox,
     InboxKey,
+    MemoryEntry,
+    MemoryKey,
     Message,
     MessageSummary,
     Otp,
+    SentEvent,
+    SentMessage,
     Signup,
+    Suppression,
     WaitResult,
     Workspace,
 )
@@ -85,6 +91,9 @@ def check_type(python: Any, schema: Schema, where: str) -> None:
     if get_origin(python) is tuple:
         assert json_type(schema) == "array", where
         check_type(args[0], schema["items"], f"{where}[]")
+    elif get_origin(python) in (dict, Mapping):
+        assert json_type(schema) == "object" and args[0] is str, where
+        check_type(args[1], schema["additionalProperties"], f"{where}{{}}")
     elif attrs.has(python):
         check(python, schema, where)
     elif get_origin(python) is Literal:
@@ -122,6 +131,16 @@ CASES: list[tuple[type, Schema]] = [
     (Artifact, items("get", f"{INBOX}/artifacts")),
     (Otp, resolve(variants(response("get", f"{INBOX}/otp")["properties"]["otp"])[0])),
     (WaitResult, response("get", f"{INBOX}/wait")),
+    (SentMessage, response("post", "/v1/send")),
+    (SentMessage, response("post", f"{INBOX}/messages/{{message_id}}/reply")),
+    (SentMessage, items("get", f"{INBOX}/sent")),
+    (SentMessage, response("get", f"{INBOX}/sent/{{sent_id}}")),
+    (Suppression, items("get", "/v1/suppressions")),
+    (Suppression, response("delete", "/v1/suppressions/{address}")),
+    (MemoryEntry, response("post", f"{INBOX}/memory")),
+    (MemoryEntry, response("get", f"{INBOX}/memory")),
+    (MemoryEntry, items("get", f"{INBOX}/memory/history")),
+    (MemoryKey, resolve(response("get", f"{INBOX}/memory/keys")["properties"]["data"]["items"])),
 ]
 
 
@@ -143,6 +162,11 @@ def test_the_sdk_reads_what_the_server_declares(model: type, schema: Schema) -> 
         Artifact,
         Otp,
         WaitResult,
+        SentMessage,
+        SentEvent,
+        Suppression,
+        MemoryEntry,
+        MemoryKey,
     ],
 )
 def test_the_sdk_reads_every_field_the_server_sends(model: type) -> None:
@@ -150,6 +174,22 @@ def test_the_sdk_reads_every_field_the_server_sends(model: type) -> None:
     # its users cannot see.
     names = {"from" if f.name == "from_" else f.name for f in attrs.fields(model)}
     assert set(SCHEMAS[model.__name__]["properties"]) <= names
+
+
+def test_a_sent_attachment_is_described_as_a_received_one() -> None:
+    names = {f.name for f in attrs.fields(Attachment)}
+    assert set(SCHEMAS["AttachmentInfo"]["properties"]) == names
+
+
+def test_the_memory_keys_answer_is_a_list_of_keys() -> None:
+    assert set(response("get", f"{INBOX}/memory/keys")["properties"]) == {"data"}
+
+
+def test_the_sdk_knows_every_delivery_state() -> None:
+    from dispatch_client.types.sent import SendStatus
+
+    states = resolve(SCHEMAS["SentMessage"]["properties"]["status"])["enum"]
+    assert list(get_args(SendStatus)) == states
 
 
 def test_the_whole_message_is_one_model_with_its_artifacts() -> None:

@@ -24,13 +24,16 @@ from dispatch_client import (
     ConflictError,
     Dispatch,
     DispatchError,
+    IdempotencyConflictError,
     InternalServerError,
     InvalidArgumentError,
     NotFoundError,
     PayloadTooLargeError,
     PaymentRequiredError,
     PermissionDeniedError,
+    QuotaExceededError,
     RateLimitError,
+    RecipientSuppressedError,
     UnprocessableEntityError,
     WaitTimeoutError,
 )
@@ -58,9 +61,13 @@ from tests.sdk.helpers import (
         (404, "not_found", NotFoundError),
         (405, "method_not_allowed", APIStatusError),
         (409, "address_taken", ConflictError),
+        (409, "idempotency_key_reused", IdempotencyConflictError),
+        (409, "idempotency_key_in_use", IdempotencyConflictError),
         (413, "message_too_large", PayloadTooLargeError),
         (422, "unparseable_message", UnprocessableEntityError),
-        (429, "quota_exceeded", RateLimitError),
+        (422, "recipient_suppressed", RecipientSuppressedError),
+        (429, "rate_limited", RateLimitError),
+        (429, "quota_exceeded", QuotaExceededError),
         (500, "internal_error", InternalServerError),
         (503, "not_ready", InternalServerError),
     ],
@@ -78,6 +85,40 @@ def test_error_mapping(status: int, code: str, kind: type[APIStatusError]) -> No
     assert caught.value.param is None
     assert caught.value.body == {"error": {"code": code, "message": f"{code} here"}}
     assert str(caught.value) == f"{status} {code}: {code} here"
+
+
+def test_a_quota_exceeded_names_its_quota_and_when_it_resets() -> None:
+    answer = error(429, "quota_exceeded", {"retry-after": "40000"}, param="daily_recipients")
+    recorder = Recorder(answer)
+    with pytest.raises(QuotaExceededError) as caught:
+        sync_client(recorder).inboxes.create()
+    assert isinstance(caught.value, RateLimitError)
+    assert caught.value.quota == caught.value.param == "daily_recipients"
+    assert caught.value.retry_after == 40000.0
+    assert len(recorder.requests) == 1  # hours away: raised at once, not retried
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("12", 12.0), ("0", 0.0), ("-3", 0.0), ("nan", None), ("inf", None), ("soon", None)],
+)
+def test_retry_after_on_a_rate_limit_error(value: str, expected: float | None) -> None:
+    raised = status_error(429, b"", {"retry-after": value})
+    assert isinstance(raised, RateLimitError) and raised.retry_after == expected
+    assert isinstance(status_error(429, b"", {}), RateLimitError)
+    assert getattr(status_error(429, b"", {}), "retry_after", "missing") is None
+
+
+def test_a_code_keeps_the_class_of_its_status() -> None:
+    """A code with a class of its own under another status (a proxy's, an older server's)
+    is the class of the status."""
+    for status, code, kind in [
+        (400, "quota_exceeded", BadRequestError),
+        (409, "recipient_suppressed", ConflictError),
+        (503, "idempotency_key_in_use", InternalServerError),
+    ]:
+        body = json.dumps({"error": {"code": code, "message": "m"}}).encode()
+        assert type(status_error(status, body, {})) is kind
 
 
 def test_the_param_at_fault_comes_from_the_body() -> None:
@@ -339,6 +380,13 @@ def test_errors_survive_pickle_and_copy() -> None:
         ),
         InvalidArgumentError("bad limit", param="limit"),
         DispatchError("plain"),
+        status_error(
+            429,
+            json.dumps(
+                {"error": {"code": "quota_exceeded", "message": "m", "param": "daily_sends"}}
+            ).encode(),
+            {"retry-after": "40000"},
+        ),
     ]
     errors[0].add_note("a note")
     for original in errors:

@@ -84,8 +84,9 @@ def test_retry_after_as_http_date() -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        "3600",  # over 60 s: not trusted
         "-5",
+        "inf",  # unreadable, as "nan"
+        "nan",
         format_datetime(datetime.now(UTC) - timedelta(seconds=30), usegmt=True),  # past
         "soon",
     ],
@@ -98,6 +99,29 @@ def test_unreasonable_retry_after_falls_back_to_backoff(value: str) -> None:
     ]
     assert delays[0] is not None and 0.375 <= delays[0] <= 0.5
     assert delays[1] is not None and 1.5 <= delays[1] <= 2.0
+
+
+@pytest.mark.parametrize("value", ["61", "3600", "40000"])
+def test_a_retry_after_too_far_away_is_not_waited_for(value: str) -> None:
+    """A daily quota used up says hours: the error is raised at once, never slept on."""
+    for status in (429, 503):
+        response = Response(status=status, headers={"retry-after": value}, content=b"")
+        assert retry_delay(0, 9, Request(method="GET", path="/"), response=response) is None
+    later = format_datetime(datetime.now(UTC) + timedelta(hours=5), usegmt=True)
+    response = Response(status=429, headers={"retry-after": later}, content=b"")
+    assert retry_delay(0, 9, Request(method="POST", path="/"), response=response) is None
+
+
+def test_a_quota_exceeded_send_is_raised_without_sleeping() -> None:
+    answer = error(429, "quota_exceeded", {"retry-after": "40000"}, param="daily_sends")
+    recorder = Recorder(answer)
+    client = sync_client(recorder, inbox_keys={INBOX_ID: MINTED})
+    slept: list[float] = []
+    client._driver.sleep = slept.append
+    with pytest.raises(RateLimitError) as caught:
+        client.messages.send(INBOX_ID, to="a@b.test", text="hi")
+    assert len(recorder.requests) == 1 and slept == []
+    assert getattr(caught.value, "retry_after", None) == 40000.0
 
 
 def test_retry_after_zero_means_now() -> None:

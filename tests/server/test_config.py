@@ -184,3 +184,22 @@ def test_worker_settings_are_bounded_and_named() -> None:
         Settings.from_env({"DISPATCH_SQS_DLQ_URL": "https://sqs.example/1/dlq"})
     settings = Settings.from_env({"DISPATCH_WORKER_HEARTBEAT_SECONDS": "10"})
     assert settings.worker.stale_after_seconds == 30
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:sns:nowhere:123456789012:events",  # no region
+        "arn:aws:sns:cn-north-1:123456789012:events",  # a region of another partition
+    ],
+)
+def test_a_topic_arn_the_sns_door_would_refuse_is_a_configuration_error(arn: str) -> None:
+    # Not a ValueError when the services start: the variable is named, with the others.
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"DISPATCH_SNS_TOPIC_ARNS": arn})
+    assert "DISPATCH_SNS_TOPIC_ARNS" in str(caught.value)
+
+
+def test_a_fifo_topic_arn_is_taken() -> None:
+    arn = "arn:aws:sns:us-east-1:123456789012:events.fifo"
+    assert Settings.from_env({"DISPATCH_SNS_TOPIC_ARNS": arn}).outbound.topic_arns == (arn,)

@@ -4,8 +4,11 @@ from dispatch_client.resources.agent import AgentResource, AsyncAgentResource
 from dispatch_client.resources.artifacts import Artifacts, AsyncArtifacts
 from dispatch_client.resources.inbox_keys import AsyncInboxKeys, InboxKeys
 from dispatch_client.resources.inboxes import AsyncInboxes, Inboxes
+from dispatch_client.resources.memory import AsyncMemory, Memory
 from dispatch_client.resources.messages import AsyncMessages, Messages
 from dispatch_client.resources.otp import AsyncOtpResource, OtpResource
+from dispatch_client.resources.sent import AsyncSentMessages, SentMessages
+from dispatch_client.resources.suppressions import AsyncSuppressions, Suppressions
 
 __all__ = [
     "AgentResource",
@@ -14,10 +17,16 @@ __all__ = [
     "AsyncArtifacts",
     "AsyncInboxKeys",
     "AsyncInboxes",
+    "AsyncMemory",
     "AsyncMessages",
     "AsyncOtpResource",
+    "AsyncSentMessages",
+    "AsyncSuppressions",
     "InboxKeys",
     "Inboxes",
+    "Memory",
     "Messages",
     "OtpResource",
+    "SentMessages",
+    "Suppressions",
 ]

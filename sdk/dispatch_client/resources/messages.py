@@ -1,22 +1,27 @@
-"""The messages resource: list summaries, get whole messages and their raw MIME, and wait
-for new ones."""
+"""The messages resource: list summaries, get whole messages and their raw MIME, wait for
+new ones, and send mail and replies."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Unpack
 
+from dispatch_client import _mail
 from dispatch_client._constants import DEFAULT_LIMIT
 from dispatch_client._core import (
+    JSON,
     Call,
     Credentials,
     PageData,
     Request,
     WaitState,
+    body,
     decoded,
     inbox_path,
     message_path,
     page_params,
+    segment,
     send_for_inbox,
 )
 from dispatch_client._errors import DispatchError
@@ -25,6 +30,7 @@ from dispatch_client._resource import AsyncResource, SyncResource
 from dispatch_client._waits import WaitQuery, wait_once, wait_until_match
 from dispatch_client.pagination import AsyncPaginator, SyncPage
 from dispatch_client.types.message import Folder, Message, MessageSummary
+from dispatch_client.types.sent import OutgoingAttachment, SentMessage
 from dispatch_client.types.wait import WaitKind, WaitResult
 
 
@@ -60,8 +66,74 @@ def _wait_for_message(
     return result.message
 
 
+def _send(
+    credentials: Credentials,
+    inbox_id: str,
+    *,
+    to: str | Sequence[str],
+    subject: str | None,
+    text: str | None,
+    html: str | None,
+    cc: str | Sequence[str] | None,
+    bcc: str | Sequence[str] | None,
+    reply_to: str | Sequence[str] | None,
+    headers: Mapping[str, str] | None,
+    attachments: Sequence[_mail.AttachmentInput] | None,
+    in_reply_to: str | None,
+) -> Call[SentMessage]:
+    segment(inbox_id, "inbox_id")  # the same check as on every inbox route
+    fields: dict[str, JSON] = body(
+        inbox_id=inbox_id,
+        to=_mail.addresses(to, "to"),
+        cc=_mail.addresses(cc, "cc"),
+        bcc=_mail.addresses(bcc, "bcc"),
+        reply_to=_mail.addresses(reply_to, "reply_to"),
+        subject=subject,
+        text=text,
+        html=html,
+        headers=_mail.headers(headers),
+        attachments=_mail.attachments(attachments),
+        in_reply_to=in_reply_to,
+    )
+    # Accepted with an account key too (the inbox is named in the body); a cached inbox key
+    # is used when the client holds one.
+    request = Request(method="POST", path="/v1/send", json=fields, idempotent=True)
+    return decoded((yield from send_for_inbox(credentials, inbox_id, request)), SentMessage)
+
+
+def _reply(
+    credentials: Credentials,
+    inbox_id: str,
+    message_id: str,
+    *,
+    text: str | None,
+    html: str | None,
+    reply_all: bool,
+    cc: str | Sequence[str] | None,
+    bcc: str | Sequence[str] | None,
+    headers: Mapping[str, str] | None,
+    attachments: Sequence[_mail.AttachmentInput] | None,
+) -> Call[SentMessage]:
+    fields: dict[str, JSON] = body(
+        text=text,
+        html=html,
+        reply_all=reply_all,
+        cc=_mail.addresses(cc, "cc"),
+        bcc=_mail.addresses(bcc, "bcc"),
+        headers=_mail.headers(headers),
+        attachments=_mail.attachments(attachments),
+    )
+    request = Request(
+        method="POST",
+        path=message_path(inbox_id, message_id, "reply"),
+        json=fields,
+        idempotent=True,
+    )
+    return decoded((yield from send_for_inbox(credentials, inbox_id, request)), SentMessage)
+
+
 class Messages(SyncResource):
-    """The mail an inbox received: `d.messages`."""
+    """The mail an inbox received and sends: `d.messages`."""
 
     def list(
         self,
@@ -82,7 +154,7 @@ class Messages(SyncResource):
             inbox_id: The inbox's id.
             limit: Messages per page, 1 to 100.
             cursor: Start after this cursor (a page's `next_cursor`); None: the newest.
-            folder: "inbox", "spam" or "all".
+            folder: "inbox", "spam", "quarantine" or "all".
             **options: Per-call options: timeout, max_retries, extra_headers,
                 idempotency_key (see RequestOptions).
 
@@ -138,6 +210,138 @@ class Messages(SyncResource):
         """
         return self._run(_raw(self._credentials, inbox_id, message_id), options)
 
+    def send(
+        self,
+        inbox_id: str,
+        *,
+        to: str | Sequence[str],
+        subject: str | None = None,
+        text: str | None = None,
+        html: str | None = None,
+        cc: str | Sequence[str] | None = None,
+        bcc: str | Sequence[str] | None = None,
+        reply_to: str | Sequence[str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        attachments: Sequence[OutgoingAttachment | tuple[str, bytes]] | None = None,
+        in_reply_to: str | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> SentMessage:
+        """Send mail from the inbox; the sent message, with its delivery state.
+
+        The server stores the message before it calls its provider, and answers with the
+        state it reached: "delivered" or "sent" when the provider took it, "queued" when it
+        will be retried, "rejected" when the provider refused it. The call carries an
+        Idempotency-Key (the SDK's own, or `idempotency_key=`), so a retry never sends twice.
+        Addresses are "a@b.example" or "Name <a@b.example>".
+
+        Args:
+            inbox_id: The inbox to send from.
+            to: The recipients shown in To: one address or a list.
+            subject: The Subject; None: none.
+            text: The plain-text body.
+            html: The HTML body.
+            cc: Recipients shown in Cc.
+            bcc: Recipients no header shows.
+            reply_to: Addresses replies should go to (Reply-To).
+            headers: Extra headers: X- headers, List-Unsubscribe(-Post), List-Id,
+                Auto-Submitted, Precedence, Importance, Priority, X-Priority, Keywords,
+                Comments.
+            attachments: Files to attach: `OutgoingAttachment`s or (filename, content)
+                tuples, the content in bytes.
+            in_reply_to: The id of a message this inbox received: the mail answers it, in
+                its thread (In-Reply-To and References).
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The sent message (`status`, `message_id`, `events` ...).
+
+        Raises:
+            InvalidArgumentError: an address, header or attachment of the wrong kind.
+            BadRequestError: the server refused a field (`param` names it).
+            NotFoundError: no such inbox (or `in_reply_to` message) for this key.
+            RecipientSuppressedError: a recipient is suppressed (after a bounce or a
+                complaint); nothing was sent.
+            QuotaExceededError: the workspace's sends or recipients for today are used up.
+            PayloadTooLargeError: the attachments are over the server's limit.
+            IdempotencyConflictError: `idempotency_key` was used for another request.
+        """
+        call = _send(
+            self._credentials,
+            inbox_id,
+            to=to,
+            subject=subject,
+            text=text,
+            html=html,
+            cc=cc,
+            bcc=bcc,
+            reply_to=reply_to,
+            headers=headers,
+            attachments=attachments,
+            in_reply_to=in_reply_to,
+        )
+        return self._run(call, options)
+
+    def reply(
+        self,
+        inbox_id: str,
+        message_id: str,
+        *,
+        text: str | None = None,
+        html: str | None = None,
+        reply_all: bool = False,
+        cc: str | Sequence[str] | None = None,
+        bcc: str | Sequence[str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        attachments: Sequence[OutgoingAttachment | tuple[str, bytes]] | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> SentMessage:
+        """Reply to a received message, in its thread; the sent message.
+
+        The reply goes to the message's Reply-To (else its From), with the subject
+        "Re: ..." and In-Reply-To and References set. Idempotent like `send`.
+
+        Args:
+            inbox_id: The inbox that received the message.
+            message_id: The received message's id.
+            text: The plain-text body.
+            html: The HTML body.
+            reply_all: Also to the message's other To and Cc recipients (in Cc).
+            cc: More recipients shown in Cc.
+            bcc: Recipients no header shows.
+            headers: Extra headers, as for `send`.
+            attachments: Files to attach: `OutgoingAttachment`s or (filename, content)
+                tuples, the content in bytes.
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The sent reply.
+
+        Raises:
+            InvalidArgumentError: an address, header or attachment of the wrong kind.
+            BadRequestError: the server refused a field, or the message names no address
+                to reply to.
+            NotFoundError: no such message in this inbox.
+            RecipientSuppressedError: a recipient is suppressed; nothing was sent.
+            QuotaExceededError: the workspace's sends or recipients for today are used up.
+            PayloadTooLargeError: the attachments are over the server's limit.
+            IdempotencyConflictError: `idempotency_key` was used for another request.
+        """
+        call = _reply(
+            self._credentials,
+            inbox_id,
+            message_id,
+            text=text,
+            html=html,
+            reply_all=reply_all,
+            cc=cc,
+            bcc=bcc,
+            headers=headers,
+            attachments=attachments,
+        )
+        return self._run(call, options)
+
     def wait(
         self,
         inbox_id: str,
@@ -166,7 +370,7 @@ class Messages(SyncResource):
                 the display name, which a sender chooses freely, is not searched).
             subject: Only messages whose Subject contains this (case-insensitive).
             kind: "message" (any), "otp" (with a code) or "link" (with a link).
-            folder: "inbox", "spam" or "all".
+            folder: "inbox", "spam", "quarantine" or "all".
             **options: Per-call options: max_retries, extra_headers (see WaitOptions).
 
         Returns:
@@ -210,7 +414,7 @@ class Messages(SyncResource):
             from_: Only messages whose sender's address contains this (case-insensitive;
                 the display name, which a sender chooses freely, is not searched).
             subject: Only messages whose Subject contains this (case-insensitive).
-            folder: "inbox", "spam" or "all".
+            folder: "inbox", "spam", "quarantine" or "all".
             **options: Per-call options: max_retries, extra_headers (see WaitOptions).
 
         Returns:
@@ -227,7 +431,7 @@ class Messages(SyncResource):
 
 
 class AsyncMessages(AsyncResource):
-    """The mail an inbox received: `d.messages`."""
+    """The mail an inbox received and sends: `d.messages`."""
 
     def list(
         self,
@@ -248,7 +452,7 @@ class AsyncMessages(AsyncResource):
             inbox_id: The inbox's id.
             limit: Messages per page, 1 to 100.
             cursor: Start after this cursor (a page's `next_cursor`); None: the newest.
-            folder: "inbox", "spam" or "all".
+            folder: "inbox", "spam", "quarantine" or "all".
             **options: Per-call options: timeout, max_retries, extra_headers,
                 idempotency_key (see RequestOptions).
 
@@ -306,6 +510,138 @@ class AsyncMessages(AsyncResource):
         """
         return await self._run(_raw(self._credentials, inbox_id, message_id), options)
 
+    async def send(
+        self,
+        inbox_id: str,
+        *,
+        to: str | Sequence[str],
+        subject: str | None = None,
+        text: str | None = None,
+        html: str | None = None,
+        cc: str | Sequence[str] | None = None,
+        bcc: str | Sequence[str] | None = None,
+        reply_to: str | Sequence[str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        attachments: Sequence[OutgoingAttachment | tuple[str, bytes]] | None = None,
+        in_reply_to: str | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> SentMessage:
+        """Send mail from the inbox; the sent message, with its delivery state.
+
+        The server stores the message before it calls its provider, and answers with the
+        state it reached: "delivered" or "sent" when the provider took it, "queued" when it
+        will be retried, "rejected" when the provider refused it. The call carries an
+        Idempotency-Key (the SDK's own, or `idempotency_key=`), so a retry never sends twice.
+        Addresses are "a@b.example" or "Name <a@b.example>".
+
+        Args:
+            inbox_id: The inbox to send from.
+            to: The recipients shown in To: one address or a list.
+            subject: The Subject; None: none.
+            text: The plain-text body.
+            html: The HTML body.
+            cc: Recipients shown in Cc.
+            bcc: Recipients no header shows.
+            reply_to: Addresses replies should go to (Reply-To).
+            headers: Extra headers: X- headers, List-Unsubscribe(-Post), List-Id,
+                Auto-Submitted, Precedence, Importance, Priority, X-Priority, Keywords,
+                Comments.
+            attachments: Files to attach: `OutgoingAttachment`s or (filename, content)
+                tuples, the content in bytes.
+            in_reply_to: The id of a message this inbox received: the mail answers it, in
+                its thread (In-Reply-To and References).
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The sent message (`status`, `message_id`, `events` ...).
+
+        Raises:
+            InvalidArgumentError: an address, header or attachment of the wrong kind.
+            BadRequestError: the server refused a field (`param` names it).
+            NotFoundError: no such inbox (or `in_reply_to` message) for this key.
+            RecipientSuppressedError: a recipient is suppressed (after a bounce or a
+                complaint); nothing was sent.
+            QuotaExceededError: the workspace's sends or recipients for today are used up.
+            PayloadTooLargeError: the attachments are over the server's limit.
+            IdempotencyConflictError: `idempotency_key` was used for another request.
+        """
+        call = _send(
+            self._credentials,
+            inbox_id,
+            to=to,
+            subject=subject,
+            text=text,
+            html=html,
+            cc=cc,
+            bcc=bcc,
+            reply_to=reply_to,
+            headers=headers,
+            attachments=attachments,
+            in_reply_to=in_reply_to,
+        )
+        return await self._run(call, options)
+
+    async def reply(
+        self,
+        inbox_id: str,
+        message_id: str,
+        *,
+        text: str | None = None,
+        html: str | None = None,
+        reply_all: bool = False,
+        cc: str | Sequence[str] | None = None,
+        bcc: str | Sequence[str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        attachments: Sequence[OutgoingAttachment | tuple[str, bytes]] | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> SentMessage:
+        """Reply to a received message, in its thread; the sent message.
+
+        The reply goes to the message's Reply-To (else its From), with the subject
+        "Re: ..." and In-Reply-To and References set. Idempotent like `send`.
+
+        Args:
+            inbox_id: The inbox that received the message.
+            message_id: The received message's id.
+            text: The plain-text body.
+            html: The HTML body.
+            reply_all: Also to the message's other To and Cc recipients (in Cc).
+            cc: More recipients shown in Cc.
+            bcc: Recipients no header shows.
+            headers: Extra headers, as for `send`.
+            attachments: Files to attach: `OutgoingAttachment`s or (filename, content)
+                tuples, the content in bytes.
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The sent reply.
+
+        Raises:
+            InvalidArgumentError: an address, header or attachment of the wrong kind.
+            BadRequestError: the server refused a field, or the message names no address
+                to reply to.
+            NotFoundError: no such message in this inbox.
+            RecipientSuppressedError: a recipient is suppressed; nothing was sent.
+            QuotaExceededError: the workspace's sends or recipients for today are used up.
+            PayloadTooLargeError: the attachments are over the server's limit.
+            IdempotencyConflictError: `idempotency_key` was used for another request.
+        """
+        call = _reply(
+            self._credentials,
+            inbox_id,
+            message_id,
+            text=text,
+            html=html,
+            reply_all=reply_all,
+            cc=cc,
+            bcc=bcc,
+            headers=headers,
+            attachments=attachments,
+        )
+        return await self._run(call, options)
+
     async def wait(
         self,
         inbox_id: str,
@@ -334,7 +670,7 @@ class AsyncMessages(AsyncResource):
                 the display name, which a sender chooses freely, is not searched).
             subject: Only messages whose Subject contains this (case-insensitive).
             kind: "message" (any), "otp" (with a code) or "link" (with a link).
-            folder: "inbox", "spam" or "all".
+            folder: "inbox", "spam", "quarantine" or "all".
             **options: Per-call options: max_retries, extra_headers (see WaitOptions).
 
         Returns:
@@ -378,7 +714,7 @@ class AsyncMessages(AsyncResource):
             from_: Only messages whose sender's address contains this (case-insensitive;
                 the display name, which a sender chooses freely, is not searched).
             subject: Only messages whose Subject contains this (case-insensitive).
-            folder: "inbox", "spam" or "all".
+            folder: "inbox", "spam", "quarantine" or "all".
             **options: Per-call options: max_retries, extra_headers (see WaitOptions).
 
         Returns:

@@ -87,7 +87,7 @@ class OtpResource(SyncResource):
                 is local time). Not with `after`.
             from_: Only messages whose From contains this (case-insensitive).
             subject: Only messages whose Subject contains this (case-insensitive).
-            folder: "inbox", "spam" or "all".
+            folder: "inbox", "spam", "quarantine" or "all".
             **options: Per-call options: max_retries, extra_headers (see WaitOptions).
 
         Returns:
@@ -150,7 +150,7 @@ class AsyncOtpResource(AsyncResource):
                 is local time). Not with `after`.
             from_: Only messages whose From contains this (case-insensitive).
             subject: Only messages whose Subject contains this (case-insensitive).
-            folder: "inbox", "spam" or "all".
+            folder: "inbox", "spam", "quarantine" or "all".
             **options: Per-call options: max_retries, extra_headers (see WaitOptions).
 
         Returns:

@@ -4,9 +4,21 @@ from dispatch_client.types.agent import Agent
 from dispatch_client.types.artifact import Artifact, ArtifactKind
 from dispatch_client.types.inbox import Inbox
 from dispatch_client.types.inbox_key import CreatedInboxKey, InboxKey
-from dispatch_client.types.message import Attachment, Folder, Message, MessageSummary
+from dispatch_client.types.memory import MemoryEntry, MemoryKey
+from dispatch_client.types.message import (
+    Attachment,
+    DkimResult,
+    DmarcResult,
+    Folder,
+    Message,
+    MessageAuthentication,
+    MessageSummary,
+    SpfResult,
+)
 from dispatch_client.types.otp import Otp
+from dispatch_client.types.sent import OutgoingAttachment, SendStatus, SentEvent, SentMessage
 from dispatch_client.types.signup import Signup
+from dispatch_client.types.suppression import Suppression
 from dispatch_client.types.wait import WaitKind, WaitResult
 from dispatch_client.types.workspace import Workspace
 
@@ -16,13 +28,24 @@ __all__ = [
     "ArtifactKind",
     "Attachment",
     "CreatedInboxKey",
+    "DkimResult",
+    "DmarcResult",
     "Folder",
     "Inbox",
     "InboxKey",
+    "MemoryEntry",
+    "MemoryKey",
     "Message",
+    "MessageAuthentication",
     "MessageSummary",
     "Otp",
+    "OutgoingAttachment",
+    "SendStatus",
+    "SentEvent",
+    "SentMessage",
     "Signup",
+    "SpfResult",
+    "Suppression",
     "WaitKind",
     "WaitResult",
     "Workspace",

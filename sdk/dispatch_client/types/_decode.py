@@ -8,7 +8,7 @@ a value could be a key.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar, get_args, get_origin
 
@@ -19,6 +19,7 @@ from cattrs.gen import make_dict_structure_fn, override
 from dispatch_client._errors import DispatchError
 from dispatch_client.types.message import Message, MessageSummary
 from dispatch_client.types.otp import Otp
+from dispatch_client.types.sent import SentMessage
 
 T = TypeVar("T")
 
@@ -72,12 +73,35 @@ def _array(type_: Any, converter: cattrs.Converter) -> Callable[[object, object]
     return structure
 
 
+def _is_object(type_: Any) -> bool:
+    return get_origin(type_) in (dict, Mapping)
+
+
+def _object(type_: Any, converter: cattrs.Converter) -> Callable[[object, object], object]:
+    keys, values = get_args(type_)
+    key_hook = converter.get_structure_hook(keys)
+    value_hook = converter.get_structure_hook(values)
+
+    def structure(value: object, _: object) -> object:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object, got {type(value).__name__}")
+        return {key_hook(k, keys): value_hook(v, values) for k, v in value.items()}
+
+    return structure
+
+
 converter = cattrs.Converter()
 for _type, _hook in ((str, _str), (bool, _bool), (int, _int), (float, _float)):
     converter.register_structure_hook(_type, _hook)
 converter.register_structure_hook(datetime, _datetime)
 converter.register_structure_hook_factory(_is_array, _array)
-for _model in (Message, MessageSummary, Otp):  # the JSON key `from` is the attribute `from_`
+converter.register_structure_hook_factory(_is_object, _object)
+for _model in (
+    Message,
+    MessageSummary,
+    Otp,
+    SentMessage,
+):  # the JSON key `from` is the attribute `from_`
     converter.register_structure_hook(
         _model, make_dict_structure_fn(_model, converter, from_=override(rename="from"))
     )

@@ -10,7 +10,7 @@ import attrs
 
 from dispatch_client.types.artifact import Artifact
 
-Folder = Literal["inbox", "spam", "all"]
+Folder = Literal["inbox", "spam", "quarantine", "memory", "all"]
 
 
 @attrs.frozen(kw_only=True)
@@ -20,6 +20,54 @@ class Attachment:
     filename: str | None
     content_type: str
     size_bytes: int
+
+
+@attrs.frozen(kw_only=True)
+class SpfResult:
+    """SPF of the message: `result` is an RFC 8601 word (`pass`, `fail`, `softfail`,
+    `neutral`, `none`, `temperror`, `permerror`); `domain` the one whose record was checked
+    (the envelope sender's, else the HELO name's)."""
+
+    result: str
+    why: str | None = None
+    domain: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class DkimResult:
+    """DKIM of the message (`pass`, `fail`, `policy`, `neutral`, `none`, `temperror`,
+    `permerror`); `domain` is the `d=` of the signature that decided."""
+
+    result: str
+    why: str | None = None
+    domain: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class DmarcResult:
+    """DMARC of the message (`pass`, `fail`, `none`, `temperror`, `permerror`); `domain` is
+    the From domain, `policy` what its DMARC record asks for failing mail (`none`,
+    `quarantine`, `reject`)."""
+
+    result: str
+    why: str | None = None
+    domain: str | None = None
+    policy: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class MessageAuthentication:
+    """How a message was authenticated and why it is in its folder. A check that was not
+    made is None; `checked_by` is `dispatch` (the server's SMTP door), `ses` (Amazon SES)
+    or `webhook` (the dev webhook, which checks nothing)."""
+
+    checked_by: str | None = None
+    spf: SpfResult | None = None
+    dkim: DkimResult | None = None
+    dmarc: DmarcResult | None = None
+    spam: str | None = None  # the provider's spam verdict: pass, fail, gray, processing_failed
+    virus: str | None = None  # the same for viruses; `fail` puts the message in quarantine
+    folder_reason: str | None = None  # why the message is not in the inbox
 
 
 @attrs.frozen(kw_only=True)
@@ -67,6 +115,8 @@ class Message:
     received_at: datetime
     attachments: tuple[Attachment, ...] = ()
     artifacts: tuple[Artifact, ...]
+    # None from a server older than these checks.
+    authentication: MessageAuthentication | None = None
 
     @property
     def otp(self) -> str | None:

@@ -12,6 +12,7 @@ from dispatch_server.api.artifacts import retention_cutoff
 from dispatch_server.api.sends import send_from
 from dispatch_server.auth.principal import Scope
 from dispatch_server.core.errors import InvalidInput, NotFound
+from dispatch_server.core.text import CONTROL
 from dispatch_server.domain import memory, sends
 from dispatch_server.http import params
 from dispatch_server.http.endpoints import Call, Endpoint
@@ -65,19 +66,25 @@ def _key(call: Call[None]) -> str:
 
 
 async def write(call: Call[WriteMemory]) -> MemoryEntry:
-    inbox_id = call.path("inbox_id")
-    if not call.body.key.strip():
+    inbox_id, key, value = call.path("inbox_id"), call.body.key, call.body.value
+    # Checked here, or the send would name its own fields (subject, text).
+    if not key.strip():
         raise InvalidInput("the key must not be blank", param="key")
+    control = CONTROL.search(key)
+    if control:
+        raise InvalidInput(
+            f"the key holds the control character U+{ord(control.group()):04X}", param="key"
+        )
+    if not value:
+        raise InvalidInput("the value must not be empty", param="value")
     sender = await call.services.db.run_read(sends.sender_of, call.principal.workspace_id, inbox_id)
-    fields = sends.SendFields(to=(sender.address,), subject=call.body.key, text=call.body.value)
+    fields = sends.SendFields(to=(sender.address,), subject=key, text=value)
     sent = await send_from(call.services, call.principal, inbox_id, fields)
-    if sent.status in ("rejected", "failed", "suppressed", "bounced"):
+    if sent.status in memory.NOT_KEPT:
         raise InvalidInput(
             f"the write was not kept: {sent.last_error or sent.status}", param="value"
         )
-    return MemoryEntry(
-        key=call.body.key, value=call.body.value, written_at=sent.created_at, sent_id=sent.id
-    )
+    return MemoryEntry(key=key, value=value, written_at=sent.created_at, sent_id=sent.id)
 
 
 async def read(call: Call[None]) -> MemoryEntry:

@@ -4,6 +4,7 @@ the raw MIME."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 import attrs
 from starlette.responses import Response
@@ -16,6 +17,7 @@ from dispatch_server.http import params
 from dispatch_server.http.endpoints import Call, Endpoint
 from dispatch_server.http.shapes import Page, field, project, within
 from dispatch_server.mail import parse
+from dispatch_server.mail import verdicts as v
 
 CURSOR = params.page_cursor("message")
 FOLDER = params.choice("folder", messages.FOLDER_FILTERS, default="inbox")
@@ -74,6 +76,87 @@ class MessageSummary:
         )
 
 
+AuthResult = Literal[
+    "pass", "fail", "softfail", "neutral", "none", "policy", "temperror", "permerror"
+]
+ScanResult = Literal["pass", "fail", "gray", "processing_failed"]
+Policy = Literal["none", "quarantine", "reject"]
+assert set(AuthResult.__args__) == set(v.RESULTS)  # type: ignore[attr-defined]
+assert set(ScanResult.__args__) == set(v.SCAN_RESULTS)  # type: ignore[attr-defined]
+
+
+@attrs.frozen(kw_only=True)
+class SpfResult:
+    result: AuthResult
+    why: str | None
+    domain: str | None = field(
+        description="the domain whose SPF record was checked: MAIL FROM's, else HELO's"
+    )
+
+
+@attrs.frozen(kw_only=True)
+class DkimResult:
+    result: AuthResult
+    why: str | None
+    domain: str | None = field(description="the `d=` of the signature that decided")
+
+
+@attrs.frozen(kw_only=True)
+class DmarcResult:
+    result: AuthResult
+    why: str | None
+    domain: str | None = field(description="the From domain")
+    policy: Policy | None = field(
+        description="what the From domain's DMARC record asks for failing mail (after `pct`)"
+    )
+
+
+@attrs.frozen(kw_only=True)
+class MessageAuthentication:
+    """How the message was authenticated, and why it is in its folder. An absent check is
+    null: the door it came through did not make it (the dev webhook makes none; the SMTP
+    door none with DISPATCH_VERIFY_INBOUND_AUTH=false)."""
+
+    checked_by: Literal["dispatch", "ses", "webhook"] | None = field(
+        description="`dispatch`: this server checked (SMTP door); `ses`: Amazon SES did"
+    )
+    spf: SpfResult | None
+    dkim: DkimResult | None
+    dmarc: DmarcResult | None
+    spam: ScanResult | None = field(description="the receiving provider's spam verdict")
+    virus: ScanResult | None = field(description="the receiving provider's virus verdict")
+    folder_reason: str | None = field(description="why the message is not in the inbox")
+
+    @classmethod
+    def of(cls, message: messages.Message) -> MessageAuthentication:
+        found = message.verdicts
+        spf, dkim, dmarc = found.spf, found.dkim, found.dmarc
+        return cls(
+            checked_by=_known(found.source, v.SOURCES),  # type: ignore[arg-type]
+            spf=None
+            if spf is None or spf.result not in v.RESULTS
+            else SpfResult(result=spf.result, why=spf.why, domain=spf.domain),  # type: ignore[arg-type]
+            dkim=None
+            if dkim is None or dkim.result not in v.RESULTS
+            else DkimResult(result=dkim.result, why=dkim.why, domain=dkim.domain),  # type: ignore[arg-type]
+            dmarc=None
+            if dmarc is None or dmarc.result not in v.RESULTS
+            else DmarcResult(
+                result=dmarc.result,  # type: ignore[arg-type]
+                why=dmarc.why,
+                domain=dmarc.domain,
+                policy=_known(dmarc.policy, v.POLICIES),  # type: ignore[arg-type]
+            ),
+            spam=_known(found.spam, v.SCAN_RESULTS),  # type: ignore[arg-type]
+            virus=_known(found.virus, v.SCAN_RESULTS),  # type: ignore[arg-type]
+            folder_reason=message.folder_reason,
+        )
+
+
+def _known(value: str | None, allowed: tuple[str, ...]) -> str | None:
+    return value if value in allowed else None
+
+
 def _after(summary: MessageSummary) -> str:
     return Cursor("message", summary.received_at, summary.id).encode()
 
@@ -94,6 +177,7 @@ class Message:
     size_bytes: int
     received_at: datetime
     attachments: tuple[Attachment, ...]
+    authentication: MessageAuthentication
 
     @classmethod
     def of(cls, message: messages.Message) -> Message:
@@ -112,6 +196,7 @@ class Message:
             size_bytes=message.size_bytes,
             received_at=message.received_at,
             attachments=tuple(Attachment.of(a) for a in message.attachments),
+            authentication=MessageAuthentication.of(message),
         )
 
 

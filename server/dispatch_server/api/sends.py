@@ -230,13 +230,10 @@ async def send_from(
     size += len(fields.text or "") + len(fields.html or "")
     draft = make() if size <= _INLINE_BYTES else await asyncio.to_thread(make)
     send_limit, recipient_limit = outbound.daily_limits(sender.plan)
+    limits = {"send_limit": send_limit, "recipient_limit": recipient_limit}
+    await db.run_read(sends.check_queue, draft, now=utcnow(), **limits)
     queued = await db.run_write(
-        sends.queue,
-        draft,
-        provider=outbound.provider,
-        now=utcnow(),
-        send_limit=send_limit,
-        recipient_limit=recipient_limit,
+        sends.queue, draft, provider=outbound.provider, now=utcnow(), **limits
     )
     await services.outbox.hand_over(queued.id)
     return await db.run_read(sends.get_sent, inbox_id, queued.id)
@@ -269,17 +266,11 @@ async def reply(call: Call[ReplyMail]) -> SentMessage:
     inbox_id, message_id = call.path("inbox_id"), call.path("message_id")
     services, body = call.services, call.body
     thread = await services.db.run_read(sends.thread_of, inbox_id, message_id, param="message_id")
-    if thread.reply_address is None:
-        raise InvalidInput("the message names no address to reply to", param="message_id")
     sender = await services.db.run_read(sends.sender_of, call.principal.workspace_id, inbox_id)
-    cc = body.cc
-    if body.reply_all:
-        own = {sender.address.lower(), thread.reply_address.lower()}
-        others = [a for a in (*thread.to_addresses, *thread.cc_addresses) if a.lower() not in own]
-        cc = (*dict.fromkeys(others), *cc)
+    to, others = sends.reply_recipients(sender, thread, reply_all=body.reply_all)
     fields = sends.SendFields(
-        to=(thread.reply_address,),
-        cc=cc,
+        to=to,
+        cc=(*others, *body.cc),
         bcc=body.bcc,
         subject=reply_subject(thread.subject),
         text=body.text,

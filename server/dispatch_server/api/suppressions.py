@@ -63,7 +63,7 @@ ENDPOINTS = [
     ),
     Endpoint(
         method="DELETE",
-        path="/v1/suppressions/{address}",
+        path="/v1/suppressions/{address:path}",
         handler=lift,
         summary="Lift a suppression: sends to the address are taken again",
         scope=Scope.ACCOUNT,

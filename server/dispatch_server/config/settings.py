@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -232,6 +231,67 @@ class Inbound:
         5000,
         integer(low=1),
         "messages per workspace per UTC day (SMTP `452`, HTTP `429` beyond)",
+    )
+
+
+def _dns_server(raw: str) -> str:
+    """`host`, `host:port`, `[v6]:port` or a bare IPv6 address, as `host:port`."""
+    value = raw.strip()
+    host, port = value, "53"
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError("must be host, host:port or [v6]:port")
+            port = rest[1:]
+    elif value.count(":") == 1:
+        host, port = value.split(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or " " in host:
+        raise ValueError("must be host, host:port or [v6]:port")
+    return f"[{host}]:{int(port)}" if ":" in host else f"{host}:{int(port)}"
+
+
+def dns_address(server: str) -> tuple[str, int]:
+    """The (host, port) of a DISPATCH_DNS_SERVER value as `_dns_server` wrote it."""
+    host, _, port = server.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+@attrs.frozen(kw_only=True)
+class InboundAuth:
+    verify: bool = setting(
+        "DISPATCH_VERIFY_INBOUND_AUTH",
+        True,
+        boolean,
+        "mail through the SMTP door gets its SPF, DKIM and DMARC checked, shown on the message "
+        "and used for its folder (see docs/authentication.md); `false`: not checked",
+    )
+    dns_server: str | None = setting(
+        "DISPATCH_DNS_SERVER",
+        None,
+        Parser(_dns_server, "`host`, `host:port` or `[v6]:port`"),
+        "the one DNS server those checks ask (a local caching resolver is best); unset: the "
+        "system's resolvers (`/etc/resolv.conf`)",
+        shown_default="unset",
+    )
+    dns_timeout_seconds: float = setting(
+        "DISPATCH_DNS_TIMEOUT_SECONDS",
+        2.0,
+        number(low=0.05, high=60),
+        "the longest one DNS query of the checks may take; then it is a temporary error",
+    )
+    timeout_seconds: float = setting(
+        "DISPATCH_AUTH_TIMEOUT_SECONDS",
+        8.0,
+        number(low=0.1, high=300),
+        "all the checks of one message together, from its end of `DATA`; what is left "
+        "unchecked then is `temperror`",
+    )
+    max_dkim_signatures: int = setting(
+        "DISPATCH_DKIM_MAX_SIGNATURES",
+        5,
+        integer(low=1, high=50),
+        "`DKIM-Signature` headers checked per message, from the top; the others are ignored",
     )
 
 
@@ -549,6 +609,7 @@ class Settings:
     smtp: Smtp = attrs.field(factory=Smtp)
     inboxes: Inboxes = attrs.field(factory=Inboxes)
     inbound: Inbound = attrs.field(factory=Inbound)
+    inbound_auth: InboundAuth = attrs.field(factory=InboundAuth)
     waits: Waits = attrs.field(factory=Waits)
     outbound: Outbound = attrs.field(factory=Outbound)
     worker: Worker = attrs.field(factory=Worker)
@@ -584,10 +645,6 @@ def _items(listed: str | None) -> tuple[str, ...]:
     return tuple(item.strip() for item in (listed or "").split(",") if item.strip())
 
 
-_TOPIC_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}")
-_ACCOUNT_ID = re.compile(r"[0-9]{12}")
-
-
 def _conflicts(settings: Settings) -> list[str]:
     """Settings that are each valid but together do not make sense."""
     smtp, found = settings.smtp, []
@@ -602,10 +659,14 @@ def _conflicts(settings: Settings) -> list[str]:
         found.append("DISPATCH_OUTBOUND_PROVIDER=smtp needs DISPATCH_SMTP_RELAY_HOST")
     if outbound.provider == "ses" and not outbound.ses_region:
         found.append("DISPATCH_OUTBOUND_PROVIDER=ses needs DISPATCH_SES_REGION")
-    bad_arns = [arn for arn in outbound.topic_arns if not _TOPIC_ARN.fullmatch(arn)]
+    # The SNS door's own rules, so what starts is what it accepts (imported here: that module
+    # comes with the cryptography it verifies by).
+    from dispatch_server.outbound.feedback.sns import is_account_id, parse_topic_arn
+
+    bad_arns = [arn for arn in outbound.topic_arns if parse_topic_arn(arn) is None]
     if bad_arns:
         found.append(f"DISPATCH_SNS_TOPIC_ARNS: {', '.join(bad_arns)} is no SNS topic ARN")
-    if any(not _ACCOUNT_ID.fullmatch(account) for account in outbound.account_ids):
+    if not all(is_account_id(account) for account in outbound.account_ids):
         found.append("DISPATCH_ALLOWED_AWS_ACCOUNT_IDS must be 12-digit AWS account ids")
     if (outbound.smtp_relay_username is None) != (outbound.smtp_relay_password is None):
         found.append("DISPATCH_SMTP_RELAY_USERNAME and _PASSWORD go together")

@@ -78,8 +78,10 @@ class ErrorCode(enum.StrEnum):
     )
     PAYLOAD_TOO_LARGE = (
         "payload_too_large",
-        "a JSON request body above 16 KiB (refused on its `Content-Length` before it is read, "
-        "else as soon as the upload passes the limit)",
+        "a JSON request body above 16 KiB (a send's: its attachments' base64 and bodies, see "
+        "`DISPATCH_SEND_MAX_ATTACHMENT_BYTES`), refused on its `Content-Length` before it is "
+        "read, else as soon as the upload passes the limit; a send's attachments above "
+        "`DISPATCH_SEND_MAX_ATTACHMENT_BYTES` decoded",
     )
     MESSAGE_TOO_LARGE = (
         "message_too_large",

@@ -137,7 +137,7 @@ message_security = sa.Table(
     "message_security",
     metadata,
     _fk("message_id", "messages.id", primary_key=True),
-    sa.Column("folder", sa.String(10), nullable=False),  # inbox | spam
+    sa.Column("folder", sa.String(10), nullable=False),  # inbox | spam | memory
     sa.Column("spam_verdict", sa.String(20), nullable=True),
     sa.Column("virus_verdict", sa.String(20), nullable=True),
     sa.Column("spf_verdict", sa.String(20), nullable=True),

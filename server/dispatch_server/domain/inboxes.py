@@ -13,6 +13,7 @@ from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import Conflict, InvalidInput, NotFound, UpgradeRequired
 from dispatch_server.core.ids import new_id
 from dispatch_server.core.pagination import Cursor, Page
+from dispatch_server.core.text import CONTROL
 from dispatch_server.db import tables as t
 from dispatch_server.db.paging import page
 
@@ -57,6 +58,18 @@ def validate_local_part(local_part: str) -> str:
     if lowered in RESERVED_LOCAL_PARTS:
         raise InvalidInput(f"local_part {lowered!r} is reserved", param="local_part")
     return lowered
+
+
+def validate_display_name(display_name: str) -> str:
+    """The name shown in the From of the inbox's mail: no control character, which no
+    header can carry (every send would be refused for it)."""
+    control = CONTROL.search(display_name)
+    if control:
+        raise InvalidInput(
+            f"display_name holds the control character U+{ord(control.group()):04X}",
+            param="display_name",
+        )
+    return display_name
 
 
 def random_local_part() -> str:
@@ -107,6 +120,8 @@ def insert_inbox(
 ) -> Inbox:
     """A new inbox at `local_part@domain`, or at a random free address without one."""
     chosen = validate_local_part(local_part) if local_part is not None else None
+    if display_name is not None:
+        validate_display_name(display_name)
     for _attempt in range(RANDOM_ADDRESS_ATTEMPTS):
         address = f"{chosen or random_local_part()}@{domain}"
         taken = conn.scalar(sa.select(t.inboxes.c.id).where(t.inboxes.c.address == address))

@@ -16,11 +16,13 @@ from dispatch_client.extract.html import html_to_text
 from dispatch_server.core.pagination import Cursor, Page
 from dispatch_server.db import tables as t
 from dispatch_server.db.paging import page
+from dispatch_server.domain.sends import SendStatus
 
 MAX_KEYS = 1000  # the keys one listing shows
 _SENDS = t.outbound_messages.c
 # Writes that never went anywhere are no memory.
-_WRITTEN = _SENDS.status.not_in(("rejected", "failed", "suppressed", "bounced"))
+NOT_KEPT: tuple[SendStatus, ...] = ("rejected", "failed", "suppressed", "bounced")
+_WRITTEN = _SENDS.status.not_in(NOT_KEPT)
 
 
 @attrs.frozen(kw_only=True)

@@ -17,13 +17,17 @@ from dispatch_server.core.errors import NotFound
 from dispatch_server.core.pagination import Cursor, Page
 from dispatch_server.db import tables as t
 from dispatch_server.db.paging import page
+from dispatch_server.mail import verdicts
 from dispatch_server.mail.parse import Attachment
 
-Folder = Literal["inbox", "spam"]
-FolderFilter = Literal["inbox", "spam", "all"]
+# Where a message went (mail.verdicts decides): quarantine holds mail with a virus; memory
+# the inbox's own memory writes (dispatch_server.domain.memory), kept out of the inbox so
+# they never answer a wait or give an OTP.
+Folder = Literal["inbox", "spam", "quarantine", "memory"]
+FolderFilter = Literal["inbox", "spam", "quarantine", "memory", "all"]
 ArtifactKind = Literal["otp", "link"]
 # The values each choice takes; the HTTP parameters and the OpenAPI enums come from these.
-FOLDER_FILTERS: tuple[FolderFilter, ...] = ("inbox", "spam", "all")
+FOLDER_FILTERS: tuple[FolderFilter, ...] = ("inbox", "spam", "quarantine", "memory", "all")
 ARTIFACT_KINDS: tuple[ArtifactKind, ...] = ("otp", "link")
 
 
@@ -43,9 +47,13 @@ class Message:
     size_bytes: int
     received_at: datetime
     attachments: tuple[Attachment, ...]
+    verdicts: verdicts.Verdicts = attrs.field(factory=verdicts.Verdicts)
+    folder_reason: str | None = None  # why it is not in the inbox
 
     @classmethod
     def of(cls, row: Any) -> Message:
+        """From a row of MESSAGE_COLUMNS."""
+        found, reason = verdicts.read_back(row)
         return cls(
             id=row.id,
             inbox_id=row.inbox_id,
@@ -61,6 +69,8 @@ class Message:
             size_bytes=row.size_bytes,
             received_at=row.received_at,
             attachments=tuple(Attachment(**a) for a in row.attachments),
+            verdicts=found,
+            folder_reason=reason,
         )
 
 
@@ -189,7 +199,9 @@ class Otp:
     received_at: datetime
 
 
-MESSAGE_COLUMNS = [c for c in t.messages.c if c.name != "raw_mime"] + [t.message_security.c.folder]
+MESSAGE_COLUMNS = [c for c in t.messages.c if c.name != "raw_mime"] + [
+    c for c in t.message_security.c if c.name != "message_id"
+]
 
 
 def retention_cutoff(retention_days: int) -> datetime:
@@ -282,13 +294,16 @@ def with_artifacts(conn: sa.Connection, message: Message) -> MessageWithArtifact
 
 
 def stored_message(
-    row: Mapping[str, Any], folder: str, artifact_rows: Sequence[Mapping[str, Any]]
+    row: Mapping[str, Any],
+    security: Mapping[str, Any],
+    artifact_rows: Sequence[Mapping[str, Any]],
 ) -> MessageWithArtifacts:
     """A message as reading it back would give it, from the rows an ingest just wrote (its
-    artifacts in `with_artifacts`' order: OTPs, then links, each by position)."""
+    message_security row without message_id, and its artifacts in `with_artifacts`' order:
+    OTPs, then links, each by position)."""
     artifacts = sorted(artifact_rows, key=lambda a: (a["kind"] != "otp", a["position"]))
     return MessageWithArtifacts(
-        message=Message.of(SimpleNamespace(**row, folder=folder)),
+        message=Message.of(SimpleNamespace(**row, **security)),
         artifacts=tuple(Artifact.of(SimpleNamespace(**a)) for a in artifacts),
     )
 

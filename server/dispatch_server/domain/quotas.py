@@ -14,25 +14,23 @@ from dispatch_server.db import dialect
 from dispatch_server.db import tables as t
 
 
-def _take_inbound_statement(insert: Any) -> Any:
-    """Open today's row at 1, or add 1 while under the limit: one statement, so concurrent
-    ingests cannot both take the last unit. rowcount is 0 when the quota is used up."""
+def _take_one_statement(insert: Any, counter: str) -> Any:
+    """Open today's row with `counter` at 1, or add 1 while under the limit: one statement, so
+    concurrent requests cannot both take the last unit. rowcount is 0 when it is used up."""
+    counters = {"inbound_count": 0, "sent_count": 0, "unique_recipient_count": 0}
     statement = insert(t.workspace_quotas).values(
-        workspace_id=sa.bindparam("ws"),
-        day=sa.bindparam("today"),
-        inbound_count=1,
-        sent_count=0,
-        unique_recipient_count=0,
+        workspace_id=sa.bindparam("ws"), day=sa.bindparam("today"), **{**counters, counter: 1}
     )
+    column = t.workspace_quotas.c[counter]
     return statement.on_conflict_do_update(
         index_elements=[t.workspace_quotas.c.workspace_id, t.workspace_quotas.c.day],
-        set_={"inbound_count": t.workspace_quotas.c.inbound_count + 1},
-        where=t.workspace_quotas.c.inbound_count < sa.bindparam("quota_limit"),
+        set_={counter: column + 1},
+        where=column < sa.bindparam("quota_limit"),
     )
 
 
 # Built once: building statements per message cost more than SQLite took to run them.
-_TAKE_INBOUND = dialect.per_dialect(_take_inbound_statement)
+_TAKE_INBOUND = dialect.per_dialect(lambda insert: _take_one_statement(insert, "inbound_count"))
 
 
 def take_inbound(conn: sa.Connection, workspace_id: str, day: date, limit: int) -> bool:
@@ -49,23 +47,7 @@ def inbound_left(used_today: int | None, limit: int) -> int:
     return limit - (used_today or 0)
 
 
-def _take_send_statement(insert: Any) -> Any:
-    """Open today's row with one send, or add one while under the limit (as for inbound)."""
-    statement = insert(t.workspace_quotas).values(
-        workspace_id=sa.bindparam("ws"),
-        day=sa.bindparam("today"),
-        inbound_count=0,
-        sent_count=1,
-        unique_recipient_count=0,
-    )
-    return statement.on_conflict_do_update(
-        index_elements=[t.workspace_quotas.c.workspace_id, t.workspace_quotas.c.day],
-        set_={"sent_count": t.workspace_quotas.c.sent_count + 1},
-        where=t.workspace_quotas.c.sent_count < sa.bindparam("quota_limit"),
-    )
-
-
-_TAKE_SEND = dialect.per_dialect(_take_send_statement)
+_TAKE_SEND = dialect.per_dialect(lambda insert: _take_one_statement(insert, "sent_count"))
 _NEW_RECIPIENT = dialect.per_dialect(
     lambda insert: insert(t.workspace_quota_recipients).on_conflict_do_nothing()
 )
@@ -104,17 +86,12 @@ def take_send(
     send's unit is taken first. On PostgreSQL the first statement locks the workspace's
     row for the day until commit, so concurrent sends take their turn and never overrun."""
     today = now.astimezone(UTC).date()
-    retry = seconds_until_reset(now)
     params = {"ws": workspace_id, "today": today}
     if send_limit <= 0 or (
         conn.execute(_TAKE_SEND[dialect.name(conn)], {**params, "quota_limit": send_limit}).rowcount
         != 1
     ):
-        raise QuotaExceeded(
-            f"the workspace's {send_limit} sends for today are used up",
-            param="daily_sends",
-            retry_after_seconds=retry,
-        )
+        raise _sends_used_up(send_limit, now)
     insert = _NEW_RECIPIENT[dialect.name(conn)]
     new = sum(
         conn.execute(insert, {"workspace_id": workspace_id, "day": today, "recipient": r}).rowcount
@@ -127,9 +104,54 @@ def take_send(
         ).rowcount
         != 1
     ):
-        raise QuotaExceeded(
-            f"this send has {new} new recipient(s) today, past the workspace's "
-            f"{recipient_limit} distinct recipients a day",
-            param="daily_recipients",
-            retry_after_seconds=retry,
+        raise _recipients_used_up(new, recipient_limit, now)
+
+
+def check_send(
+    conn: sa.Connection,
+    workspace_id: str,
+    recipients: Iterable[str],
+    *,
+    now: datetime,
+    send_limit: int,
+    recipient_limit: int,
+) -> None:
+    """Raise the QuotaExceeded `take_send` would, reading only: advice, which take_send
+    checks again."""
+    today = now.astimezone(UTC).date()
+    quota = t.workspace_quotas.c
+    row = conn.execute(
+        sa.select(quota.sent_count, quota.unique_recipient_count).where(
+            quota.workspace_id == workspace_id, quota.day == today
         )
+    ).first()
+    sent, unique = (row.sent_count, row.unique_recipient_count) if row else (0, 0)
+    if sent >= send_limit:
+        raise _sends_used_up(send_limit, now)
+    wanted = set(recipients)
+    seen = t.workspace_quota_recipients.c
+    known = conn.scalars(
+        sa.select(seen.recipient).where(
+            seen.workspace_id == workspace_id, seen.day == today, seen.recipient.in_(wanted)
+        )
+    )
+    new = len(wanted - set(known))
+    if new and unique + new > recipient_limit:
+        raise _recipients_used_up(new, recipient_limit, now)
+
+
+def _sends_used_up(limit: int, now: datetime) -> QuotaExceeded:
+    return QuotaExceeded(
+        f"the workspace's {limit} sends for today are used up",
+        param="daily_sends",
+        retry_after_seconds=seconds_until_reset(now),
+    )
+
+
+def _recipients_used_up(new: int, limit: int, now: datetime) -> QuotaExceeded:
+    return QuotaExceeded(
+        f"this send has {new} new recipient(s) today, past the workspace's {limit} distinct "
+        "recipients a day",
+        param="daily_recipients",
+        retry_after_seconds=seconds_until_reset(now),
+    )

@@ -30,6 +30,7 @@ from dispatch_server.domain import quotas
 from dispatch_server.mail.addresses import (
     check_recipient_count,
     display_address,
+    normalize_address,
     parse_addresses,
     recipient_mailbox,
 )
@@ -50,8 +51,6 @@ SEND_STATUSES: tuple[SendStatus, ...] = (
     "failed",
     "suppressed",
 )
-# States a send leaves no more by itself (feedback may still move a sent message on).
-FINAL: frozenset[str] = frozenset({"rejected", "failed", "suppressed"})
 MAX_SUBJECT_CHARS = 998
 MAX_MEMORY_KEY_CHARS = 255
 MAX_BODY_CHARS = 2 * 1024 * 1024  # of text and of html, each
@@ -85,11 +84,11 @@ _MAX_HEADERS = 50
 class RecipientSuppressed(DomainError):
     code = ErrorCode.RECIPIENT_SUPPRESSED
 
-    def __init__(self, addresses: Sequence[str]) -> None:
+    def __init__(self, addresses: Sequence[str], *, param: str = "to") -> None:
         shown = ", ".join(addresses[:10]) + (" …" if len(addresses) > 10 else "")
         super().__init__(
             f"{len(addresses)} recipient(s) are suppressed after a bounce or complaint: {shown}",
-            param="to",
+            param=param,
         )
         self.addresses = tuple(addresses)
 
@@ -303,6 +302,38 @@ def thread_of(conn: sa.Connection, inbox_id: str, message_id: str, *, param: str
     )
 
 
+def reply_recipients(
+    sender: Sender, thread: Thread, *, reply_all: bool
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(to, cc) of a reply: the message's reply address; with `reply_all`, its other To and
+    Cc recipients but the inbox itself, those mail can be sent to. A reply address mail
+    cannot be sent to (received mail holds anything) is an InvalidInput naming message_id."""
+    if thread.reply_address is None or not _sendable(thread.reply_address):
+        shown = (thread.reply_address or "")[:100]
+        raise InvalidInput(
+            f"the message names no address a reply can go to ({shown!r})", param="message_id"
+        )
+    others: tuple[str, ...] = ()
+    if reply_all:
+        own = {normalize_address(sender.address), normalize_address(thread.reply_address)}
+        others = tuple(
+            dict.fromkeys(
+                address
+                for address in (*thread.to_addresses, *thread.cc_addresses)
+                if normalize_address(address) not in own and _sendable(address)
+            )
+        )
+    return (thread.reply_address,), others
+
+
+def _sendable(address: str) -> bool:
+    try:
+        recipient_mailbox(address, "to")
+    except InvalidInput:
+        return False
+    return True
+
+
 # --- validating and composing --------------------------------------------------------------
 
 
@@ -341,9 +372,7 @@ def draft(
     headers = _allowed_headers(fields.headers)
     _check_attachments(fields.attachments, max_attachment_bytes)
     shown = {name: tuple(display_address(n, a) for n, a in pairs) for name, pairs in lists.items()}
-    recipients = tuple(
-        dict.fromkeys(a.lower() for name in ("to", "cc", "bcc") for _, a in lists[name])
-    )
+    recipients = _envelope(a for name in ("to", "cc", "bcc") for _, a in lists[name])
     domain = sender.address.rpartition("@")[2]
     message_id = new_message_id(domain)
     in_reply_to = references = None
@@ -387,11 +416,20 @@ def draft(
     )
 
 
+def _envelope(addresses: Iterable[str]) -> tuple[str, ...]:
+    """The envelope recipients: lower-case, each once, in order."""
+    return tuple(dict.fromkeys(address.lower() for address in addresses))
+
+
 def _allowed_headers(headers: Mapping[str, str]) -> dict[str, str]:
     if len(headers) > _MAX_HEADERS:
         raise InvalidInput(f"at most {_MAX_HEADERS} headers", param="headers")
+    seen: set[str] = set()
     for name in headers:
         key = name.lower()
+        if key in seen:  # the message would carry one of them, the send show both
+            raise InvalidInput(f"header {name[:100]!r} is given twice", param="headers")
+        seen.add(key)
         allowed = key in ALLOWED_HEADERS or (
             key.startswith("x-") and not _REFUSED_X_HEADERS.match(key)
         )
@@ -437,9 +475,7 @@ def queue(
     """Store the send as queued, after refusing suppressed recipients and taking the day's
     quotas (RecipientSuppressed, QuotaExceeded: nothing is stored or counted)."""
     sender = draft.sender
-    suppressed = suppressed_among(conn, sender.workspace_id, draft.recipients)
-    if suppressed:
-        raise RecipientSuppressed(suppressed)
+    _refuse_suppressed(conn, draft)
     quotas.take_send(
         conn,
         sender.workspace_id,
@@ -482,6 +518,36 @@ def queue(
     conn.execute(t.outbound_messages.insert().values(**row))
     add_event(conn, send_id, sender.workspace_id, "queued", draft.recipients, {}, now)
     return get_sent(conn, sender.inbox_id, send_id)
+
+
+def check_queue(
+    conn: sa.Connection, draft: Draft, *, now: datetime, send_limit: int, recipient_limit: int
+) -> None:
+    """Raise what `queue` would (RecipientSuppressed, QuotaExceeded), reading only: advice,
+    which queue checks again. A send refused here never enters a write transaction, where on
+    SQLite its error would undo the group commit of every write batched with it (each then
+    runs again alone): a workspace sending past its quota would slow everyone's writes."""
+    _refuse_suppressed(conn, draft)
+    quotas.check_send(
+        conn,
+        draft.sender.workspace_id,
+        draft.recipients,
+        now=now,
+        send_limit=send_limit,
+        recipient_limit=recipient_limit,
+    )
+
+
+def _refuse_suppressed(conn: sa.Connection, draft: Draft) -> None:
+    """RecipientSuppressed naming the field (to, cc, bcc) of the first suppressed address."""
+    suppressed = suppressed_among(conn, draft.sender.workspace_id, draft.recipients)
+    if not suppressed:
+        return
+    for param, values in (("to", draft.to), ("cc", draft.cc), ("bcc", draft.bcc)):
+        addresses = {a.lower() for v in values for _, a in parse_addresses([v], header=param)}
+        if addresses & set(suppressed):
+            raise RecipientSuppressed(suppressed, param=param)
+    raise RecipientSuppressed(suppressed)
 
 
 def suppressed_among(conn: sa.Connection, workspace_id: str, addresses: Iterable[str]) -> list[str]:
@@ -568,12 +634,12 @@ def claim(
     if taken.rowcount != 1:
         return None
     row = conn.execute(sa.select(t.outbound_messages).where(_SENDS.id == send_id)).one()
-    recipients = tuple(
-        dict.fromkeys(
-            address.lower()
-            for values in (row.to_addresses, row.cc_addresses, row.bcc_addresses)
-            for _, address in parse_addresses(values, header="to")
-        )
+    # Each stored value alone, as draft read it: together they may pass a header's limit.
+    recipients = _envelope(
+        address
+        for values in (row.to_addresses, row.cc_addresses, row.bcc_addresses)
+        for value in values
+        for _, address in parse_addresses([value], header="to")
     )
     suppressed = set(suppressed_among(conn, row.workspace_id, recipients))
     if suppressed:
@@ -594,7 +660,7 @@ def claim(
 
 
 def record_accepted(
-    conn: sa.Connection, claimed: Claimed, accepted: Accepted, now: datetime
+    conn: sa.Connection, claimed: Claimed, accepted: Accepted, *, now: datetime
 ) -> None:
     """The provider took the send: `sent`, or `delivered` when it already arrived; refused
     recipients get a `bounced` event (all refused: the send is `bounced`)."""

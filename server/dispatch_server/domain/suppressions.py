@@ -16,6 +16,7 @@ from dispatch_server.core.pagination import Cursor, Page
 from dispatch_server.db import dialect
 from dispatch_server.db import tables as t
 from dispatch_server.db.paging import page
+from dispatch_server.mail.addresses import ascii_domain_of
 
 Reason = Literal["bounce", "complaint"]
 
@@ -105,8 +106,12 @@ def _of(row: Any) -> Suppression:
 
 
 def lift(conn: sa.Connection, workspace_id: str, address: str) -> Suppression:
-    """Lift the address's suppression; the suppression it was (404 when there is none)."""
-    where = (_COLUMNS.workspace_id == workspace_id, _COLUMNS.address == address.lower())
+    """Lift the address's suppression; the suppression it was (404 when there is none). An
+    international domain may be given in Unicode or in punycode."""
+    local, _, domain = address.rpartition("@")
+    ascii_domain = ascii_domain_of(domain) if local else None
+    stored = f"{local}@{ascii_domain}" if ascii_domain else address
+    where = (_COLUMNS.workspace_id == workspace_id, _COLUMNS.address == stored.lower())
     row = conn.execute(sa.select(t.recipient_suppressions).where(*where)).first()
     if row is None:
         raise NotFound("suppression")

@@ -172,7 +172,15 @@ _IDEMPOTENCY_KEY: Schema = {
 
 
 def _path_names(path: str) -> list[str]:
-    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+    return [part[1:-1].partition(":")[0] for part in path.split("/") if part.startswith("{")]
+
+
+def documented_path(path: str) -> str:
+    """The route's path as OpenAPI writes it: `{address:path}` is `{address}`."""
+    return "/".join(
+        "{" + part[1:-1].partition(":")[0] + "}" if part.startswith("{") else part
+        for part in path.split("/")
+    )
 
 
 def _path_parameter(name: str) -> Schema:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from dispatch_client._version import __version__
-from dispatch_server.http.endpoints import Endpoint
+from dispatch_server.http.endpoints import Endpoint, documented_path
 from dispatch_server.http.errors import Error
 from dispatch_server.http.shapes import SchemaRegistry
 
@@ -18,7 +18,9 @@ def document(endpoints: Iterable[Endpoint]) -> Schema:
     schemas.ref(Error)
     paths: dict[str, dict[str, Schema]] = {}
     for endpoint in endpoints:
-        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = endpoint.operation(schemas)
+        paths.setdefault(documented_path(endpoint.path), {})[endpoint.method.lower()] = (
+            endpoint.operation(schemas)
+        )
     return {
         "openapi": "3.1.0",
         "info": {

@@ -23,9 +23,10 @@ from dispatch_server.db import tables as t
 from dispatch_server.domain import quotas
 from dispatch_server.domain.messages import MessageWithArtifacts, stored_message
 from dispatch_server.events.hub import Hub
+from dispatch_server.mail import verdicts as v
 from dispatch_server.mail.addresses import normalize_address
 from dispatch_server.mail.parse import MimeLimitExceeded, ParsedMessage, parse_message
-from dispatch_server.mail.verdicts import Verdicts, classify_folder
+from dispatch_server.mail.verdicts import Verdicts
 from dispatch_server.services import Services
 
 INLINE_PARSE_BYTES = 16 * 1024
@@ -229,7 +230,8 @@ async def _ingest(services: Services, raw: bytes, envelope: Envelope) -> IngestR
         )
     except MimeLimitExceeded as exc:
         raise UnparseableMessage(str(exc)) from None
-    folder = classify_folder(envelope.verdicts, spam_flagged=parsed.spam_flagged)
+    decision = v.classify(envelope.verdicts, spam_flagged=parsed.spam_flagged)
+    folder = decision.folder
     job = _StoreJob(
         raw=raw,
         parsed=parsed,
@@ -237,6 +239,11 @@ async def _ingest(services: Services, raw: bytes, envelope: Envelope) -> IngestR
         provider_id=provider_id,
         folder=folder,
         quota=limits.daily_quota,
+        security={
+            "folder": folder,
+            **v.columns(envelope.verdicts),
+            "details": v.details(envelope.verdicts, decision, spam_flagged=parsed.spam_flagged),
+        },
     )
     hub = services.hub
     # Once queued, the write commits whether or not the caller still waits (an SMTP client
@@ -286,6 +293,7 @@ class _StoreJob:
     provider_id: str
     folder: str
     quota: int
+    security: dict[str, Any]  # the message_security row, but for its message_id
 
 
 def _store_all(
@@ -305,8 +313,29 @@ def _store_all(
     return deliveries, rejected
 
 
+_MEMORY_WRITE = sa.select(t.outbound_messages.c.id).where(
+    t.outbound_messages.c.inbox_id == sa.bindparam("inbox_id"),
+    t.outbound_messages.c.memory_key.is_not(None),
+    t.outbound_messages.c.message_id_header == sa.bindparam("message_id"),
+)
+
+
+def _folder(conn: sa.Connection, job: _StoreJob, inbox: InboxRef) -> str:
+    """The folder of the message in this inbox: `memory` for a memory write the inbox sent
+    itself (its Message-ID is one of the inbox's memory sends, which nobody else knows),
+    else the verdicts' folder."""
+    parsed = job.parsed
+    own = parsed.from_address is not None and parsed.from_address.lower() == inbox.address
+    if own and parsed.message_id_header:
+        params = {"inbox_id": inbox.id, "message_id": parsed.message_id_header}
+        if conn.execute(_MEMORY_WRITE, params).first() is not None:
+            return "memory"
+    return job.folder
+
+
 def _store(conn: sa.Connection, job: _StoreJob, inbox: InboxRef) -> Delivery:
-    parsed, envelope, provider_id, folder = job.parsed, job.envelope, job.provider_id, job.folder
+    parsed, envelope, provider_id = job.parsed, job.envelope, job.provider_id
+    folder = _folder(conn, job, inbox)
     now = utcnow()
     message_id = new_id()
     inserted = conn.execute(
@@ -337,24 +366,12 @@ def _store(conn: sa.Connection, job: _StoreJob, inbox: InboxRef) -> Delivery:
         return Delivery(inbox.id, copy.id, duplicate=True, folder=copy.folder)
     if not quotas.take_inbound(conn, inbox.workspace_id, now.date(), job.quota):
         raise quota_used_up()  # rolls back the insert above with the transaction
-    verdicts = envelope.verdicts
-    conn.execute(
-        _INSERT_SECURITY,
-        {
-            "message_id": message_id,
-            "folder": folder,
-            "spam_verdict": verdicts.spam,
-            "virus_verdict": verdicts.virus,
-            "spf_verdict": verdicts.spf,
-            "dkim_verdict": verdicts.dkim,
-            "dmarc_verdict": verdicts.dmarc,
-            "details": {"spam_flag_header": parsed.spam_flagged},
-        },
-    )
+    security = job.security if folder == job.folder else {**job.security, "folder": folder}
+    conn.execute(_INSERT_SECURITY, {"message_id": message_id, **security})
     artifact_rows = _artifact_rows(parsed, message_id, inbox.id, folder, now)
     if artifact_rows:
         conn.execute(_INSERT_ARTIFACTS, artifact_rows)
-    stored = stored_message(row, folder, artifact_rows)
+    stored = stored_message(row, security, artifact_rows)
     return Delivery(inbox.id, message_id, duplicate=False, folder=folder, stored=stored)
 
 

@@ -18,6 +18,7 @@ import idna  # an httpx dependency, so always installed
 
 from dispatch_client.extract.mime import MimeLimitExceeded, header_block
 from dispatch_server.core.errors import InvalidInput
+from dispatch_server.core.text import CONTROL
 
 # Of one header's values together (all To headers, say): about 1,000 addresses. The stdlib
 # parser takes some 10 µs an address, and a group's members cost quadratic time.
@@ -28,7 +29,6 @@ _HEADER_PARSER = BytesHeaderParser(policy=compat32)
 # RFC 5321 dot-atom local parts, in ASCII (no SMTPUTF8): what every relay takes.
 _LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 MAX_SEND_ADDRESS_CHARS = 254  # RFC 5321's path limit, less the angle brackets
 
 
@@ -51,7 +51,7 @@ def recipient_mailbox(value: str, param: str) -> tuple[str, str]:
     outside RFC 5321's ASCII dot-atom, an address literal, a domain that is not a host name
     with a dot, an address over 254 characters."""
     shown = value[:100]
-    if _CONTROL.search(value):
+    if CONTROL.search(value):
         raise InvalidInput(f"{param}: {shown!r} holds a control character", param=param)
     try:
         pairs = parse_addresses([value], header=param)
@@ -65,7 +65,7 @@ def recipient_mailbox(value: str, param: str) -> tuple[str, str]:
         raise InvalidInput(
             f"{param}: {shown!r} has a local part that is not an ASCII dot-atom", param=param
         )
-    ascii_domain = _ascii_domain(domain)
+    ascii_domain = ascii_domain_of(domain)
     if ascii_domain is None:
         raise InvalidInput(f"{param}: {shown!r} has no valid domain", param=param)
     address = f"{local}@{ascii_domain}"
@@ -74,13 +74,13 @@ def recipient_mailbox(value: str, param: str) -> tuple[str, str]:
     return name, address
 
 
-def _ascii_domain(domain: str) -> str | None:
+def ascii_domain_of(domain: str) -> str | None:
     """The domain as lower-case ASCII labels, or None if it is not a host name with a dot
-    (an address literal `[10.0.0.1]` is not taken)."""
+    (an address literal `[10.0.0.1]` is not taken); one trailing dot, the root, is dropped."""
     if not domain or domain.startswith("["):
         return None
     try:
-        ascii_domain = idna.encode(domain.rstrip("."), uts46=True).decode("ascii").lower()
+        ascii_domain = idna.encode(domain.removesuffix("."), uts46=True).decode("ascii").lower()
     except (idna.IDNAError, UnicodeError):
         return None
     labels = ascii_domain.split(".")

@@ -14,7 +14,8 @@ became a line break and the text after it a header (CVE-2024-6923). The rules:
 - Address headers (From, To, Cc, Bcc, Reply-To, Sender and their Resent- forms) are read
   into addresses, at most `max_recipients` over To, Cc and Bcc. Each is written as
   `display-name <address>`, the address as given (no spaces, controls or delimiters), the
-  name as text by the rule above.
+  name as text by the rule above; one header at most MAX_ADDRESS_HEADER_CHARS written, what
+  the inbound side reads.
 - Header names are printable ASCII without ":". Content-Type, Content-Transfer-Encoding
   and MIME-Version come from the body, which the email package builds from `text`/`html`.
 
@@ -38,7 +39,9 @@ from email.utils import formatdate
 import attrs
 
 from dispatch_server.core.errors import InvalidInput
+from dispatch_server.core.text import CONTROL
 from dispatch_server.mail.addresses import (
+    MAX_ADDRESS_HEADER_CHARS,
     UnreadableAddresses,
     check_recipient_count,
     parse_addresses,
@@ -53,8 +56,6 @@ _ADDRESS_HEADERS = frozenset(
     | {f"resent-{name}" for name in ("from", "sender", "to", "cc", "bcc")}
 )
 _RECIPIENT_HEADERS = frozenset({"to", "cc", "bcc"})
-# Every character str.splitlines() breaks on is among these.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _PLAIN = re.compile(r"[ -~]*")  # printable ASCII
 # An address as given: no spaces, controls, quotes or delimiters, one "@".
 _ADDRESS = re.compile(r'[^\s"(),:;<>@\[\\\]]+@(?:[^\s"(),:;<>@\[\\\]]+|\[[^\s"\[\\\]]+\])')
@@ -66,7 +67,8 @@ _MAX_PLAIN_NAME = 200  # longer display names are encoded-words, which fold
 _MAX_ADDRESS = 320
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # RFC 2045 token characters
 _CONTENT_TYPE = re.compile(f"{_TOKEN}/{_TOKEN}")
-_MESSAGE_ID = re.compile(r"<[!-;=?-~]+>")  # one msg-id: printable ASCII, no < or > inside
+# One msg-id: printable ASCII, no < or > inside; well within a line.
+MSG_ID = re.compile(r"<[!-;=?-~]{1,900}>")
 
 
 @attrs.frozen
@@ -142,7 +144,7 @@ def compose(
 def _msg_ids(ids: Sequence[str]) -> str:
     """msg-ids for In-Reply-To and References, folded one a line; only well-formed ones
     (from stored mail, which may hold anything) are written."""
-    kept = [mid for mid in ids if _MESSAGE_ID.fullmatch(mid) and len(mid) <= _MAX_LINE - 20]
+    kept = [mid for mid in ids if MSG_ID.fullmatch(mid)]
     return _FOLD.join(kept)
 
 
@@ -180,7 +182,7 @@ def _check_header_name(name: str) -> str:
 
 
 def _check_text(name: str, value: str, param: str) -> None:
-    control = _CONTROL.search(value)
+    control = CONTROL.search(value)
     if control:
         raise InvalidInput(
             f"{name} holds the control character U+{ord(control.group()):04X}", param=param
@@ -251,7 +253,14 @@ def _address_line(name: str, values: Sequence[str], param: str) -> tuple[str, in
             if len(address) > _MAX_ADDRESS or not _ADDRESS.fullmatch(address):
                 raise InvalidInput(f"{name}: {address[:100]!r} is no address", param=param)
             written.append(f"{_display_name(display)} <{address}>" if display else address)
-    return f"{name}: " + ",\r\n ".join(written), len(written)
+    value = ",\r\n ".join(written)
+    if len(value) > MAX_ADDRESS_HEADER_CHARS:  # more than any reader here would take
+        raise InvalidInput(
+            f"the {name} header would be longer than {MAX_ADDRESS_HEADER_CHARS} characters "
+            "written (its display names are encoded)",
+            param=param,
+        )
+    return f"{name}: {value}", len(written)
 
 
 def _display_name(name: str) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import email.errors
 import email.policy
-import re
 from email.header import decode_header
 from email.message import Message
 from email.parser import BytesHeaderParser
@@ -36,8 +35,10 @@ from dispatch_client.extract.mime import (
     leaf_parts,
     parse_bytes,
 )
+from dispatch_server.core.text import UNSTORABLE
 from dispatch_server.mail import boundaries
 from dispatch_server.mail.addresses import display_address, parse_addresses
+from dispatch_server.mail.compose import MSG_ID
 
 __all__ = [
     "Attachment",
@@ -130,10 +131,7 @@ def storable(text: str) -> str:
     UTF-7, `+2D0-`, decodes to) become U+FFFD; the raw bytes keep what was sent."""
     if text.isascii():
         return text.replace("\x00", "\ufffd") if "\x00" in text else text
-    return _UNSTORABLE.sub("\ufffd", text)
-
-
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+    return UNSTORABLE.sub("\ufffd", text)
 
 
 def _payload_size(part: Message) -> int:
@@ -235,7 +233,6 @@ def _spam_flagged(message: Message) -> bool:
     return flag.startswith("yes") or status.startswith("yes")
 
 
-_MSG_ID = re.compile(r"<[!-;=?-~]{1,900}>")
 _THREAD_HEADER_PARSER = BytesHeaderParser(policy=compat32)
 
 
@@ -244,7 +241,7 @@ def threading_headers(raw: bytes) -> tuple[tuple[str, ...], str | None]:
     (at most the last 20), and the first address of its Reply-To (None without one, or
     when the header cannot be read)."""
     headers = _THREAD_HEADER_PARSER.parsebytes(header_block(raw))
-    references = tuple(_MSG_ID.findall(str(headers.get("References", ""))))[-20:]
+    references = tuple(MSG_ID.findall(str(headers.get("References", ""))))[-20:]
     try:
         reply_to = parse_addresses(
             (str(v) for v in headers.get_all("Reply-To", [])), header="Reply-To"

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from dispatch_server.config import Outbound
 from dispatch_server.core.clock import utcnow
@@ -23,7 +25,10 @@ from dispatch_server.outbound.transports import DeliveryFailed, OutgoingMail, Tr
 log = logging.getLogger("dispatch_server.outbound")
 
 POLL_SECONDS = 1.0
+LEASE_SECONDS = 900.0
 BATCH = 20
+RECORD_ATTEMPTS = 3
+RECORD_RETRY_SECONDS = 0.5
 
 
 class Outbox:
@@ -31,15 +36,26 @@ class Outbox:
         self.db = db
         self.transport = transport
         self.settings = settings
-        # Longer than any one provider call can last, so a live call's claim never lapses.
-        self.lease = timedelta(seconds=4 * settings.smtp_relay_timeout_seconds + 60)
+        # Longer than any one provider call lasts (a relay's timeout bounds each of its
+        # answers, and a large message takes many), so a live call's claim never lapses and
+        # a second process never hands the same send over meanwhile; the price is that a
+        # send whose process died mid-call waits this long before it is handed over again.
+        self.lease = timedelta(seconds=max(LEASE_SECONDS, 4 * settings.smtp_relay_timeout_seconds))
         self._loop: asyncio.Task[None] | None = None
 
     async def hand_over(self, send_id: str, *, due_only: bool = False) -> None:
         """Claim the send, hand it to the transport, record the outcome. Nothing happens
-        when another claim holds it, or (with `due_only`) when its turn has not come."""
-        task = asyncio.ensure_future(self._hand_over(send_id, due_only))
+        when another claim holds it, or (with `due_only`) when its turn has not come. Never
+        raises: the send is committed, and one whose hand-over failed (the database, say)
+        stays queued for the loop, once its grace or claim lapses."""
+        task = asyncio.ensure_future(self._hand_over_logged(send_id, due_only))
         await asyncio.shield(task)
+
+    async def _hand_over_logged(self, send_id: str, due_only: bool) -> None:
+        try:
+            await self._hand_over(send_id, due_only)
+        except Exception:
+            log.exception("outbound %s: the hand-over failed; the outbox tries again", send_id)
 
     async def _hand_over(self, send_id: str, due_only: bool) -> None:
         claimed = await self.db.run_write(
@@ -64,27 +80,38 @@ class Outbox:
                 claimed.attempts,
                 failed.reason,
             )
-            await self.db.run_write(
+            await self._record(
                 sends.record_failure,
                 claimed,
                 failed.reason,
                 permanent=failed.permanent,
-                now=utcnow(),
                 max_attempts=self.settings.max_attempts,
             )
             return
         except Exception as exc:  # a bug in a transport: retried, never lost
             log.exception("outbound %s: the %s transport failed", send_id, self.transport.name)
-            await self.db.run_write(
+            await self._record(
                 sends.record_failure,
                 claimed,
                 f"internal error: {type(exc).__name__}",
                 permanent=False,
-                now=utcnow(),
                 max_attempts=self.settings.max_attempts,
             )
             return
-        await self.db.run_write(sends.record_accepted, claimed, accepted, utcnow())
+        await self._record(sends.record_accepted, claimed, accepted)
+
+    async def _record(self, record: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        """Record what the provider said, again after a failed transaction: a claim left
+        unrecorded lapses, and the send is handed over a second time."""
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            try:
+                await self.db.run_write(record, *args, now=utcnow(), **kwargs)
+                return
+            except Exception:
+                if attempt == RECORD_ATTEMPTS:
+                    raise
+                log.warning("outbound: recording failed (attempt %d)", attempt, exc_info=True)
+                await asyncio.sleep(RECORD_RETRY_SECONDS * attempt)
 
     async def run_due(self) -> int:
         """Hand over the sends that are due now; how many were looked at."""

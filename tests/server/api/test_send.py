@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from dispatch_server.db import tables as t
 from tests.conftest import BACKENDS, LiveServer, _ServerThread, fresh_database_url, make_settings
-from tests.helpers import bearer, error_code, signup
+from tests.helpers import bearer, error_code, signup, smtp_send
 
 
 class Agent:
@@ -120,6 +120,9 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], str]] = [
     ("address literal", {"to": ["a@[127.0.0.1]"]}, "to"),
     ("non-ASCII local part", {"to": ["jöe@example.com"]}, "to"),
     ("bad IDN", {"to": ["a@xn--.example"]}, "to"),
+    ("bad punycode", {"to": ["a@xn--zzzzzzzzz.example"]}, "to"),
+    ("two trailing dots", {"to": ["a@example.com.."]}, "to"),
+    ("an empty label", {"to": ["a@example..com"]}, "to"),
     ("CRLF in to", {"to": ["a@example.com\r\nBcc: x@evil.example"]}, "to"),
     ("bad cc", {"cc": ["nope"]}, "cc"),
     ("bad bcc", {"bcc": ["a@b@c"]}, "bcc"),
@@ -142,6 +145,7 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], str]] = [
     ("Content-Type header", {"headers": {"Content-Type": "text/html"}}, "headers"),
     ("X-Original header", {"headers": {"X-Original-To": "x@evil.example"}}, "headers"),
     ("header name with colon", {"headers": {"X-A:B": "c"}}, "headers"),
+    ("a header twice", {"headers": {"X-Tag": "a", "x-tag": "b"}}, "headers"),
     ("CRLF in a header value", {"headers": {"X-Tag": "a\r\nBcc: x@evil.example"}}, "headers"),
     (
         "bad base64",
@@ -207,6 +211,33 @@ def test_bcc_is_delivered_but_in_no_header_and_idn_becomes_punycode(
         assert arrived["folder"] == "inbox"
 
 
+def test_international_and_rooted_domains_are_sent_in_ascii(live_server: LiveServer) -> None:
+    sender = Agent(live_server)
+    sent = sender.send(to=["a@例え.テスト", "b@example.com."], text="x").json()
+    assert sent["to"] == ["a@xn--r8jz45g.xn--zckzah", "b@example.com"]
+
+
+def test_an_inbox_display_name_is_from_and_never_another_address(
+    live_server: LiveServer,
+) -> None:
+    sender, receiver = Agent(live_server), Agent(live_server)
+    account = bearer(sender.account_key)
+    url = f"{live_server.base_url}/v1/inboxes"
+    for name in ("Ops\nBcc: x@evil.example", "Ops\tTeam"):
+        refused = httpx.post(url, json={"display_name": name}, headers=account)
+        assert refused.status_code == 400, refused.text  # it would refuse every send
+        assert refused.json()["error"]["param"] == "display_name"
+    name = 'Ops, "Team" <boss@bank.example>'
+    inbox = httpx.post(url, json={"display_name": name}, headers=account).json()
+    sent = sender.send(
+        key=sender.account_key, inbox_id=inbox["id"], to=[receiver.address], text="x"
+    )
+    assert sent.status_code == 201, sent.text
+    (arrived,) = receiver.received()
+    assert receiver.raw(arrived["id"])["From"].addresses[0].addr_spec == inbox["address"]
+    assert arrived["from_address"] == inbox["address"]
+
+
 def test_attachments_arrive_whole(live_server: LiveServer) -> None:
     sender, receiver = Agent(live_server), Agent(live_server)
     data = bytes(range(256)) * 40
@@ -256,6 +287,43 @@ def test_a_reply_keeps_the_thread(live_server: LiveServer) -> None:
     assert again["in_reply_to"] == arrived["id"]
 
 
+def _receive_raw(server: LiveServer, agent: Agent, headers: str) -> str:
+    raw = (
+        f"From: Someone <someone@example.com>\r\nTo: {agent.address}\r\nSubject: Hi\r\n"
+        f"Message-ID: <orig@example.com>\r\n{headers}\r\nbody\r\n"
+    ).encode()
+    smtp_send(server.smtp_host, server.smtp_port, agent.address, raw)
+    (arrived,) = agent.received()
+    message_id: str = arrived["id"]
+    return message_id
+
+
+def test_a_reply_address_mail_cannot_go_to_is_a_400_naming_the_message(
+    live_server: LiveServer,
+) -> None:
+    agent = Agent(live_server)
+    message_id = _receive_raw(live_server, agent, "Reply-To: back@[127.0.0.1]\r\n")
+    response = agent.post(f"/messages/{message_id}/reply", {"text": "x"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == "message_id"
+
+
+def test_reply_all_leaves_out_the_inbox_and_what_mail_cannot_go_to(
+    live_server: LiveServer,
+) -> None:
+    agent = Agent(live_server)
+    local, _, domain = agent.address.partition("@")
+    message_id = _receive_raw(
+        live_server,
+        agent,
+        f"Cc: {local}+news@{domain.upper()}, odd@[10.0.0.1], Other <other@example.com>\r\n",
+    )
+    response = agent.post(f"/messages/{message_id}/reply", {"text": "x", "reply_all": True})
+    assert response.status_code == 201, response.text
+    assert response.json()["to"] == ["someone@example.com"]
+    assert response.json()["cc"] == ["other@example.com"]
+
+
 def test_an_idempotency_key_sends_once(live_server: LiveServer) -> None:
     sender, receiver = Agent(live_server), Agent(live_server)
     body: dict[str, Any] = {"to": [receiver.address], "subject": "once", "text": "x"}
@@ -300,6 +368,9 @@ def test_suppressed_recipients_are_refused_listed_and_lifted(live_server: LiveSe
     refused = sender.send(to=["ok@example.com"], cc=["GONE@example.com"], text="x")
     assert refused.status_code == 422 and error_code(refused) == "recipient_suppressed"
     assert "gone@example.com" in refused.json()["error"]["message"]
+    assert refused.json()["error"]["param"] == "cc"
+    hidden = sender.send(to=["ok@example.com"], bcc=["Gone <gone@EXAMPLE.com>"], text="x")
+    assert hidden.status_code == 422 and hidden.json()["error"]["param"] == "bcc"
     assert sender.get("/sent").json()["data"] == []
     account = bearer(sender.account_key)
     listed = httpx.get(f"{live_server.base_url}/v1/suppressions", headers=account).json()
@@ -346,9 +417,36 @@ def test_memory_is_written_read_and_listed(live_server: LiveServer) -> None:
         json={"to": agent.address, "from": agent.address, "subject": "plan", "text": "forged"},
     )
     assert agent.get("/memory", key="plan").json()["value"] == "step 2"
-    # A memory write is mail: it arrived in the inbox itself.
-    assert sum(1 for m in agent.received() if m["subject"] == "plan") == 4
+    # A memory write is mail: it arrived, in the inbox's memory folder, where it answers no
+    # wait and gives no OTP; the forgeries are in the inbox.
+    arrived = [(m["subject"], m["folder"]) for m in agent.received()]
+    memories = [("plan", "memory"), ("plan", "memory"), ("notes", "memory")]
+    assert sorted(arrived) == sorted([*memories, ("plan", "inbox"), ("plan", "inbox")])
+    agent.post("/memory", {"key": "pin", "value": "Your code is 135790"})
+    otp = agent.get("/otp").json()["otp"]
+    assert otp is None or otp["code"] != "135790"
     assert agent.get("/memory").status_code == 400  # no key
+
+
+MEMORY_BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
+    ({"key": "plan", "value": ""}, "value"),
+    ({"key": "a\nBcc: x@evil.example", "value": "v"}, "key"),
+    ({"key": "a\tb", "value": "v"}, "key"),
+    ({"key": "   ", "value": "v"}, "key"),
+    ({"key": "k" * 256, "value": "v"}, "key"),
+    ({"key": "plan"}, "value"),
+]
+
+
+@pytest.mark.parametrize(("body", "param"), MEMORY_BAD_FIELDS)
+def test_a_bad_memory_write_names_its_own_field(
+    live_server: LiveServer, body: dict[str, Any], param: str
+) -> None:
+    agent = Agent(live_server)
+    response = agent.post("/memory", body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
+    assert agent.get("/sent").json()["data"] == []
 
 
 # --- quotas, on a server of their own -----------------------------------------------------
@@ -468,3 +566,43 @@ def test_allowed_headers_arrive(live_server: LiveServer) -> None:
     assert raw["X-Campaign"] == headers["X-Campaign"] and raw["X-Evil"] is None
     assert raw["List-Unsubscribe"] == headers["List-Unsubscribe"]
     assert raw["From"] == sender.address
+
+
+def test_bcc_recipients_with_long_names_are_handed_over(live_server: LiveServer) -> None:
+    # Each address is within the limits alone; together their names pass one header's
+    # 32 KiB, which the hand-over once read them as (a 500, and a row the outbox never sent).
+    sender, receiver = Agent(live_server), Agent(live_server)
+    name = "n" * 20_000
+    response = sender.send(
+        bcc=[f"{name} <{receiver.address}>", f"{name} <far@example.com>"], text="x"
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "sent", response.json()["last_error"]
+    assert len(receiver.received()) == 1
+
+
+def test_an_address_header_too_long_to_read_is_a_400(live_server: LiveServer) -> None:
+    # Written, it would be longer than any address header this server (or many others)
+    # reads: the local provider itself refused it as unparseable.
+    sender, receiver = Agent(live_server), Agent(live_server)
+    name = "n" * 20_000
+    for field in ("to", "cc", "reply_to"):
+        body: dict[str, Any] = {"to": [receiver.address], field: [f"{name} <a@example.com>"]}
+        response = sender.send(**body, text="x")
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["param"] == field
+    assert sender.get("/sent").json()["data"] == []
+
+
+def test_a_suppression_is_lifted_by_any_spelling_of_its_address(live_server: LiveServer) -> None:
+    sender = Agent(live_server)
+    account = bearer(sender.account_key)
+    _suppress(live_server, sender.workspace_id, "a/b@xn--bcher-kva.example")
+    refused = sender.send(to=["A/B@Bücher.example"], text="x")
+    assert refused.status_code == 422 and refused.json()["error"]["param"] == "to"
+    lifted = httpx.delete(
+        f"{live_server.base_url}/v1/suppressions/a/b@bücher.example", headers=account
+    )
+    assert lifted.status_code == 200, lifted.text
+    assert lifted.json()["address"] == "a/b@xn--bcher-kva.example"
+    assert sender.send(to=["a/b@bücher.example"], text="x").status_code == 201

@@ -278,3 +278,13 @@ async def test_the_same_mail_through_the_worker_route_is_not_stored_twice(
     assert [row.door for row in await asyncio.to_thread(stored, ses.server, message_id)] == [
         "ses_sqs"
     ]
+
+
+def test_the_receipts_verdicts_decide_the_folder(ses: Feedback) -> None:
+    agent = Agent(ses.server)
+    raw = make_mail(agent.address).decode()
+    document = json.loads(received("sns-virus", [agent.address], content=raw))
+    document["receipt"]["virusVerdict"] = {"status": "FAIL"}
+    assert ses.post(notification(json.dumps(document))).json() == {"outcome": "stored"}
+    found = agent.get("/messages", folder="all").json()["data"]
+    assert [m["folder"] for m in found] == ["quarantine"]

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests import pg
+from tests.dns_server import shared_dns
 from tests.helpers import bearer, make_mail
 
 START_TIMEOUT = 30.0
@@ -39,6 +40,8 @@ def server_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCH_")}
     env.pop("DATABASE_URL", None)
     env["DISPATCH_LOG_LEVEL"] = "INFO"
+    # The SMTP door's checks ask the tests' DNS server, not the machine's.
+    env["DISPATCH_DNS_SERVER"] = shared_dns().address
     env.update(extra)
     return env
 

@@ -22,7 +22,7 @@ from dispatch_server.events.hub import Hub
 from dispatch_server.http.errors import STATUS
 from dispatch_server.ingest.doors.smtp import reply_for
 from dispatch_server.ingest.pipeline import INLINE_PARSE_BYTES, Envelope, ingest
-from dispatch_server.mail.verdicts import Verdicts
+from dispatch_server.mail.verdicts import Check, Verdicts
 from dispatch_server.services import Services
 from tests.conftest import fresh_database_url, make_settings
 from tests.helpers import make_mail
@@ -238,23 +238,27 @@ async def test_spam_verdicts_and_headers_choose_the_spam_folder(
     by_verdict = await ingest(
         Services(settings, db, hub),
         make_mail("bot@dispatch.test"),
-        Envelope(("bot@dispatch.test",), verdicts=Verdicts(spam="PASS", virus="FAIL")),
+        Envelope(("bot@dispatch.test",), verdicts=Verdicts(spam="pass", virus="fail")),
     )
     clean = await ingest(
         Services(settings, db, hub),
         make_mail("bot@dispatch.test"),
-        Envelope(("bot@dispatch.test",), verdicts=Verdicts(spam="PASS", virus="PASS", dkim="PASS")),
+        Envelope(
+            ("bot@dispatch.test",),
+            verdicts=Verdicts(spam="pass", virus="pass", dkim=Check("pass", "signed")),
+        ),
     )
     assert [r.deliveries[0].folder for r in (by_header, by_verdict, clean)] == [
         "spam",
-        "spam",
+        "quarantine",
         "inbox",
     ]
     verdicts = {
         row.message_id: row for row in await db.run_read(all_rows, sa.select(t.message_security))
     }
-    assert verdicts[by_verdict.deliveries[0].message_id].virus_verdict == "FAIL"
-    assert verdicts[clean.deliveries[0].message_id].dkim_verdict == "PASS"
+    assert verdicts[by_verdict.deliveries[0].message_id].virus_verdict == "fail"
+    assert verdicts[clean.deliveries[0].message_id].dkim_verdict == "pass"
+    assert verdicts[clean.deliveries[0].message_id].details["dkim"]["why"] == "signed"
 
 
 async def test_quota_is_enforced_and_nothing_partial_is_stored(

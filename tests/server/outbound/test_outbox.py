@@ -171,3 +171,134 @@ async def test_recipients_suppressed_while_queued_are_not_sent_to(services: Serv
     sent = await _sent(db, sender, send_id)
     assert sent.status == "suppressed"
     assert await _received(db, receiver.inbox_id) == 0
+
+
+async def test_a_failed_hand_over_leaves_the_send_queued_and_the_rest_go(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = services.db
+    sender, receiver = await _inbox(db, "from"), await _inbox(db, "to")
+    stuck = await _queue(db, sender, receiver.address)
+    other = await _queue(db, sender, receiver.address)
+    real_claim = sends.claim
+
+    def claim(conn: sa.Connection, send_id: str, *args: Any, **kwargs: Any) -> Any:
+        if send_id == stuck:
+            raise sa.exc.OperationalError("UPDATE", {}, Exception("the database went away"))
+        return real_claim(conn, send_id, *args, **kwargs)
+
+    monkeypatch.setattr(sends, "claim", claim)
+    await services.outbox.hand_over(stuck)  # the request's: answered, not a 500
+    await _make_due(db, stuck)
+    await _make_due(db, other)
+    assert await services.outbox.run_due() == 2  # the one after it still went
+    assert (await _sent(db, sender, other)).status == "delivered"
+    assert (await _sent(db, sender, stuck)).status == "queued"
+    monkeypatch.setattr(sends, "claim", real_claim)
+    assert await services.outbox.run_due() == 1
+    assert (await _sent(db, sender, stuck)).status == "delivered"
+
+
+async def test_recording_what_the_provider_took_is_tried_again(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Unrecorded, the claim would lapse and the send go a second time.
+    db = services.db
+    sender, receiver = await _inbox(db, "from"), await _inbox(db, "to")
+    send_id = await _queue(db, sender, receiver.address)
+    real_record = sends.record_accepted
+    failures = [sa.exc.OperationalError("COMMIT", {}, Exception("database is locked"))]
+
+    def record_accepted(*args: Any, **kwargs: Any) -> None:
+        if failures:
+            raise failures.pop()
+        real_record(*args, **kwargs)
+
+    monkeypatch.setattr(sends, "record_accepted", record_accepted)
+    monkeypatch.setattr("dispatch_server.outbound.outbox.RECORD_RETRY_SECONDS", 0.01)
+    await services.outbox.hand_over(send_id)
+    sent = await _sent(db, sender, send_id)
+    assert sent.status == "delivered" and sent.attempts == 1 and not failures
+    assert await _received(db, receiver.inbox_id) == 1
+
+
+async def test_a_refused_send_never_enters_a_write_transaction(
+    db: Database, hub: Any, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On SQLite an error in a write transaction undoes the group commit of every write
+    # batched with it (each runs again alone): sends past a quota would slow all writes.
+    from dispatch_server.api.sends import send_from
+    from dispatch_server.auth.principal import Principal
+    from dispatch_server.core.errors import QuotaExceeded
+    from dispatch_server.domain import suppressions
+    from tests.conftest import make_settings
+
+    settings = make_settings(database_url, DISPATCH_DAILY_SEND_QUOTA=1)
+    services = Services(settings=settings, db=db, hub=hub)
+    signup = await db.run_write(
+        workspaces.signup, domain="dispatch.test", name=None, local_part="sender"
+    )
+    inbox = signup.inbox
+    principal = Principal("key", "inbox", inbox.workspace_id, signup.agent.id, inbox.id)
+    await db.run_write(
+        suppressions.suppress,
+        inbox.workspace_id,
+        ["gone@example.com"],
+        reason="bounce",
+        detail=None,
+        outbound_message_id=None,
+        now=utcnow(),
+    )
+    writes: list[Any] = []
+    run_write = db.run_write
+
+    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        writes.append(fn)
+        return await run_write(fn, *args, **kwargs)
+
+    monkeypatch.setattr(db, "run_write", counted)
+    try:
+        with pytest.raises(sends.RecipientSuppressed):
+            await send_from(
+                services, principal, inbox.id, sends.SendFields(to=("gone@example.com",), text="x")
+            )
+        assert writes == []
+        ok = sends.SendFields(to=("someone@example.com",), text="x")
+        assert (await send_from(services, principal, inbox.id, ok)).status == "sent"
+        writes.clear()
+        with pytest.raises(QuotaExceeded):
+            await send_from(services, principal, inbox.id, ok)
+        assert writes == []
+    finally:
+        await services.outbox.close()
+
+
+async def test_feedback_before_the_hand_over_is_recorded_stays(services: Services) -> None:
+    # SNS can be quicker than the commit that records what the provider said.
+    from dispatch_server.domain import deliveries
+    from dispatch_server.outbound.feedback.ses_events import SesEvent
+    from dispatch_server.outbound.transports import Accepted
+
+    db = services.db
+    sender = await _inbox(db, "from")
+    send_id = await _queue(db, sender, "someone@example.com")
+    claimed = await db.run_write(
+        sends.claim, send_id, utcnow(), timedelta(minutes=2), due_only=False
+    )
+    assert claimed is not None
+    event = SesEvent(
+        kind="bounce",
+        ses_message_id="ses-1",
+        recipients=("someone@example.com",),
+        permanent=True,
+        occurred_at=utcnow(),
+        dispatch_outbound_id=send_id,
+    )
+    applied = await db.run_write(
+        deliveries.apply_feedback, event, feedback_id="sns-1", now=utcnow()
+    )
+    assert applied == "stored"
+    await db.run_write(sends.record_accepted, claimed, Accepted("ses-1"), now=utcnow())
+    sent = await _sent(db, sender, send_id)
+    assert sent.status == "bounced" and sent.provider_message_id == "ses-1"
+    assert await services.outbox.run_due() == 0  # and it is not sent again

@@ -249,3 +249,23 @@ async def test_the_worker_refuses_a_queue_without_a_dead_letter_queue(
     with pytest.raises(WorkerSetupError, match="no redrive policy"):
         async with running_worker(settings) as worker:
             await worker.task
+
+
+async def test_ses_verdict_headers_decide_the_folder(
+    database_url: str, inbound: InboundAws
+) -> None:
+    async with running_worker(worker_settings(database_url, inbound)) as worker:
+        db = worker.services.db
+        address = await new_inbox(db, "scanned")
+        spam = make_mail(address, headers={"X-SES-Spam-Verdict": "FAIL"})
+        inbound.put(spam, recipient=address)  # SES's own PASS header comes first: it wins
+        message_id = inbound.put(make_mail(address), recipient=address)
+        await until(lambda: inbound.count() == 0 and worker.stats.processed == 3)
+        verdicts = await rows(
+            db,
+            sa.select(t.messages.c.provider_message_id, t.message_security.c.spam_verdict).join(
+                t.message_security, t.message_security.c.message_id == t.messages.c.id
+            ),
+        )
+        assert {row.spam_verdict for row in verdicts} == {"pass"}
+        assert message_id in {row.provider_message_id for row in verdicts}

@@ -124,7 +124,10 @@ async def _raw_message(request: Request, services: Services) -> tuple[bytes, Env
             raise UnparseableMessage(str(exc)) from None
     check_recipient_count(len(recipients), services.settings.inbound.max_recipients, "to")
     envelope = Envelope(
-        recipients=recipients, mail_from=request.query_params.get("mail_from"), door="webhook"
+        recipients=recipients,
+        mail_from=request.query_params.get("mail_from"),
+        verdicts=Verdicts(source="webhook"),
+        door="webhook",
     )
     return raw, envelope
 
@@ -158,7 +161,7 @@ async def _described_message(request: Request, services: Services) -> tuple[byte
     envelope = Envelope(
         recipients=recipients,
         mail_from=message.from_,
-        verdicts=Verdicts(spam="FAIL" if message.spam else None),
+        verdicts=Verdicts(spam="fail" if message.spam else None, source="webhook"),
         door="webhook",
     )
     return raw, envelope

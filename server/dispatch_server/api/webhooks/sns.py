@@ -28,6 +28,7 @@ from dispatch_server.http.shapes import field
 from dispatch_server.ingest.doors import ses
 from dispatch_server.ingest.doors.s3 import ObjectCreated, ObjectUnavailable, location
 from dispatch_server.ingest.pipeline import Door, Envelope
+from dispatch_server.mail.verdicts import from_ses
 from dispatch_server.outbound.feedback import sns
 from dispatch_server.outbound.feedback.ses_events import parse_ses_event
 from dispatch_server.services import Services
@@ -126,6 +127,7 @@ async def _received(services: Services, receipt: ses.SesReceipt) -> ses.Outcome:
         recipients=receipt.recipients[: services.settings.inbound.max_recipients],
         mail_from=receipt.mail_from,
         provider_message_id=receipt.message_id,
+        verdicts=from_ses(receipt.receipt, raw),
         door=DOOR,
     )
     return await ses.receive(services, raw, envelope, location=where)

@@ -14,7 +14,9 @@ listing them. SES stamps its own `Received` header on top, which ends `with SMTP
 for <recipient>;` when the message had one recipient: that recipient is taken when the id is
 this message's. Otherwise (several recipients) the message's To and Cc addresses at the inbox
 domain are taken, which misses Bcc recipients; the SNS route has SES's own list
-(`receipt.recipients`) and misses nothing. The sender is SES's `Return-Path`.
+(`receipt.recipients`) and misses nothing. The sender is SES's `Return-Path`. SES's spam,
+virus, SPF, DKIM and DMARC verdicts come from the notification's receipt, else from the
+`X-SES-*` headers it adds (`mail.verdicts.from_ses`).
 
 **Dropped, not retried.** SES accepted the mail already, so nobody can be told it was refused:
 mail for no inbox here, over a workspace's daily quota, too large or unreadable is recorded
@@ -30,7 +32,7 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Any, Literal
@@ -45,6 +47,7 @@ from dispatch_server.domain.inbound_rejections import BUCKET_MISMATCH, Rejection
 from dispatch_server.ingest.doors.s3 import InboundBucket, ObjectCreated, ObjectTooLarge, location
 from dispatch_server.ingest.pipeline import Door, Envelope, UnparseableMessage, ingest
 from dispatch_server.mail.addresses import UnreadableAddresses, header_recipients
+from dispatch_server.mail.verdicts import from_ses
 from dispatch_server.services import Services
 
 log = logging.getLogger("dispatch_server.ses")
@@ -100,6 +103,8 @@ def envelope_of(
         recipients=recipients[:max_recipients],
         mail_from=mail_from or None,
         provider_message_id=message_id,
+        # No notification comes with mail stored in S3: SES's X-SES-* headers say the rest.
+        verdicts=from_ses(None, raw),
         door=door,
     )
 
@@ -117,6 +122,8 @@ class SesReceipt:
     content: bytes | None  # the raw message, for an SNS action
     bucket: str | None  # for an S3 action: where the message is
     key: str | None
+    # The notification's `receipt` object, with SES's verdicts (see mail.verdicts.from_ses).
+    receipt: Mapping[str, Any] = attrs.field(factory=dict, eq=False, hash=False)
 
 
 def parse_receipt(message: str) -> SesReceipt | None:
@@ -147,6 +154,7 @@ def parse_receipt(message: str) -> SesReceipt | None:
         "message_id": message_id,
         "recipients": recipients,
         "mail_from": mail_from,
+        "receipt": receipt,
     }
     kind = action.get("type")
     if kind == "SNS":

@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from dispatch_server.core.clock import parse_timestamp
+from dispatch_server.core.text import is_storable
 
 SEND = "send"
 DELIVERY = "delivery"
@@ -179,7 +180,7 @@ def _address(value: object) -> str | None:
         len(address) > _MAX_ADDRESS
         or "@" not in address
         or _UNSAFE_ADDRESS.search(address)
-        or not _encodable(address)
+        or not is_storable(address)
     ):
         return None
     return address
@@ -230,18 +231,8 @@ def _id(value: object) -> str | None:
 def _text(value: object, limit: int, *, truncate: bool = False) -> str | None:
     """A string fit to store: no NUL, no lone surrogate; longer than `limit`, cut there (or
     None, when not `truncate`)."""
-    if not isinstance(value, str) or "\x00" in value or not _encodable(value):
+    if not isinstance(value, str) or not is_storable(value):
         return None
     if len(value) > limit:
         return value[:limit] if truncate else None
     return value
-
-
-def _encodable(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate, which json.loads accepts from "\ud800"
-        return False
-    return True

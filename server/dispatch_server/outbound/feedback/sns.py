@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from dispatch_server.core.clock import parse_timestamp, utcnow
+from dispatch_server.core.text import CONTROL, is_storable
 
 NOTIFICATION = "Notification"
 SUBSCRIPTION_CONFIRMATION = "SubscriptionConfirmation"
@@ -73,8 +74,6 @@ _TOPIC_ARN = re.compile(
 _ACCOUNT_ID = re.compile(r"[0-9]{12}")
 # Fields other than Message and Subject are ids, times, URLs and base64: printable ASCII.
 _TOKEN = re.compile(r"[!-~]+")
-# Every character str.splitlines() breaks on is among these.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MAX_FIELD = 4096
 _MAX_SUBJECT = 512
 _HASHES: dict[str, hashes.HashAlgorithm] = {"1": hashes.SHA1(), "2": hashes.SHA256()}
@@ -134,6 +133,10 @@ def parse_topic_arn(arn: str) -> TopicArn | None:
     if match is None or match["partition"] != _partition(match["region"]):
         return None
     return TopicArn(match["partition"], match["region"], match["account"], match["name"])
+
+
+def is_account_id(value: str) -> bool:
+    return _ACCOUNT_ID.fullmatch(value) is not None
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -233,23 +236,13 @@ def _optional_text(
     if len(value) > (_MAX_SUBJECT if subject else limit):
         raise SnsRefused(f"{name} is too long")
     if free or subject:
-        if "\x00" in value or not _encodable(value):
+        if not is_storable(value):
             raise SnsRefused(f"{name} holds NUL or a lone surrogate")
-        if subject and _CONTROL.search(value):
+        if subject and CONTROL.search(value):
             raise SnsRefused(f"{name} holds a control character")
     elif not _TOKEN.fullmatch(value):
         raise SnsRefused(f"{name} is not printable ASCII")
     return value
-
-
-def _encodable(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate, which json.loads accepts from "\ud800"
-        return False
-    return True
 
 
 def string_to_sign(message: SnsMessage) -> bytes:
@@ -402,7 +395,7 @@ class SnsVerifier:
         bad = [arn for arn, topic in zip(topic_arns, topics, strict=True) if topic is None]
         if bad:
             raise ValueError(f"not SNS topic ARNs: {', '.join(bad)}")
-        bad = [account for account in account_ids if not _ACCOUNT_ID.fullmatch(account)]
+        bad = [account for account in account_ids if not is_account_id(account)]
         if bad:
             raise ValueError(f"not AWS account ids: {', '.join(bad)}")
         self._topics = frozenset(topic_arns)

@@ -81,8 +81,16 @@ class IngestHandler:
             return "554 5.6.0 Message content missing"
         recipients = tuple(envelope.rcpt_tos)
         try:
+            verdicts = await self.services.auth.check(
+                raw,
+                client_ip=_peer_ip(session),
+                helo=session.host_name,
+                mail_from=envelope.mail_from,
+            )
             await ingest(
-                self.services, raw, Envelope(recipients=recipients, mail_from=envelope.mail_from)
+                self.services,
+                raw,
+                Envelope(recipients=recipients, mail_from=envelope.mail_from, verdicts=verdicts),
             )
         except DomainError as error:
             reply = reply_for(error)
@@ -110,6 +118,11 @@ class IngestHandler:
         else:
             log.error("SMTP session error", exc_info=error)
         return TEMPORARY_FAILURE
+
+
+def _peer_ip(session: Session) -> str | None:
+    peer = session.peer
+    return str(peer[0]) if isinstance(peer, tuple) and peer else None
 
 
 def _peer(session: Session) -> str:
