@@ -19,7 +19,7 @@ from dispatch_server.domain import inbound_rejections, workers
 from dispatch_server.domain.inbound_rejections import Rejection
 from tests.aws import REGION, InboundAws
 from tests.conftest import BACKENDS, LiveServer, _ServerThread, fresh_database_url, make_settings
-from tests.helpers import InboxClient, error_code, make_mail
+from tests.helpers import InboxClient, error_code, make_mail, smtp_send
 from tests.server.worker.conftest import new_inbox, running_worker, until, worker_settings
 
 OPS_TOKEN = "test-ops-token"
@@ -92,7 +92,10 @@ def test_the_status_shows_queues_workers_doors_and_drops(
     write(ops_server, workers.beat, live, now)
     dropped = Rejection(door="ses_sqs", reason="unknown_recipient", provider_message_id="m1")
     write(ops_server, inbound_rejections.record, dropped, now)
-    InboxClient(ops_server, "ops-door").deliver(subject="through the webhook")
+    client = InboxClient(ops_server, "ops-door")
+    client.deliver(subject="through the webhook")
+    raw = make_mail(to=client.address, subject="through SMTP")
+    smtp_send(ops_server.smtp_host, ops_server.smtp_port, client.address, raw)
 
     body = status(ops_server).json()
     assert body["queue"] == {
@@ -113,6 +116,7 @@ def test_the_status_shows_queues_workers_doors_and_drops(
     doors = {d["door"]: d for d in body["doors"]}
     assert set(doors) >= {"smtp", "webhook", "ses_sqs", "ses_sns", "local"}
     assert doors["webhook"]["last_hour"] >= 1 and doors["webhook"]["last_ingest_at"]
+    assert doors["smtp"]["last_hour"] >= 1 and doors["smtp"]["last_ingest_at"]
     assert doors["ses_sns"] == {"door": "ses_sns", "last_ingest_at": None, "last_hour": 0}
     assert {"door": "ses_sqs", "reason": "unknown_recipient", "count": 1} in body[
         "dropped_last_hour"

@@ -90,7 +90,12 @@ class IngestHandler:
             await ingest(
                 self.services,
                 raw,
-                Envelope(recipients=recipients, mail_from=envelope.mail_from, verdicts=verdicts),
+                Envelope(
+                    recipients=recipients,
+                    mail_from=envelope.mail_from,
+                    verdicts=verdicts,
+                    door="smtp",
+                ),
             )
         except DomainError as error:
             reply = reply_for(error)
