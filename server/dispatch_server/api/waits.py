@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine, Generator
 from datetime import timedelta
+from typing import Any
 
 import attrs
+from starlette import types as asgi
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from dispatch_server.api.artifacts import Artifact, retention_cutoff
@@ -15,6 +19,7 @@ from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import InvalidInput
 from dispatch_server.core.pagination import Cursor
 from dispatch_server.domain import messages, waits
+from dispatch_server.events.hub import Arrival
 from dispatch_server.http import params
 from dispatch_server.http.endpoints import Call, Endpoint
 from dispatch_server.http.render import json_response
@@ -78,11 +83,92 @@ def _filter(call: Call[None]) -> waits.WaitFilter:
     )
 
 
+def _shared_answer(arrival: Arrival) -> Response | None:
+    """The answer for every waiter this arrival matched, rendered once for all; None if it is
+    large enough to be streamed (then each waiter streams its own)."""
+    if arrival.rendered is None:
+        response = json_response(to_json(WaitResult.of_match(arrival.found)), 200)
+        arrival.rendered = response if isinstance(response, JSONResponse) else False
+    rendered: Response | None = arrival.rendered or None
+    return rendered
+
+
+class _AnswerNow:
+    """Sends a woken wait's answer in the hub's turn (see `Subscription`), through the same
+    ASGI `send` as any answer, so the middleware (request id, access log) and the protocol
+    (keep-alive, deadlines) see it alike; only the wait's own task is not resumed first.
+    The send does not suspend unless the connection's writes are paused (its client does not
+    read); then the wait's task sends the rest."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self._rest: Coroutine[Any, Any, None] | None = None
+        self._blocked_on: Any = None
+        self._failed: Exception | None = None
+
+    def __call__(self, arrival: Arrival) -> bool:
+        response = _shared_answer(arrival)
+        if response is None:
+            return False
+        request = self.request
+        sending = response(request.scope, request.receive, request._send)
+        try:
+            self._blocked_on = sending.send(None)
+        except StopIteration:
+            return True
+        except Exception as error:  # the wait's task raises it, as if it had sent
+            self._failed = error
+            return True
+        self._rest = sending
+        return True
+
+    async def finish(self) -> None:
+        if self._failed is not None:
+            raise self._failed
+        if self._rest is not None:
+            await _Resumed(self._rest, self._blocked_on)
+
+
+class _Resumed:
+    """A coroutine begun elsewhere and suspended on `blocked_on`, awaited to its end."""
+
+    def __init__(self, coroutine: Coroutine[Any, Any, None], blocked_on: Any) -> None:
+        self.coroutine = coroutine
+        self.blocked_on = blocked_on
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        blocked_on = self.blocked_on
+        while True:
+            try:
+                value = yield blocked_on
+            except BaseException as error:  # thrown in: passed on
+                try:
+                    blocked_on = self.coroutine.throw(error)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    blocked_on = self.coroutine.send(value)
+                except StopIteration:
+                    return
+
+
+class _AlreadySent(Response):
+    """What the handler returns for an answer sent already."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    async def __call__(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
+        return
+
+
 async def wait(call: Call[None]) -> WaitResult | Response:
     wait_filter = _filter(call)
     # A longer timeout than the server allows is shortened, not refused: running out of time is
     # a normal answer anyway, and clients need not know the server's limit.
     timeout = min(call.query(TIMEOUT), call.services.settings.waits.max_seconds)
+    answer_now = _AnswerNow(call.request)
     outcome = await waits.wait_for_match(
         call.services,
         call.principal.key_id,
@@ -91,17 +177,17 @@ async def wait(call: Call[None]) -> WaitResult | Response:
         seconds=timeout,
         cutoff=retention_cutoff(call),
         caller_gone=call.request.is_disconnected,
+        answer_now=answer_now,
     )
+    if outcome.answered:
+        await answer_now.finish()
+        return _AlreadySent()
     arrival = outcome.arrival
     if arrival is not None:
-        # Every waiter this arrival matched gets the same answer: rendered once for all,
-        # unless it is large enough to be streamed (then each waiter streams its own).
-        if arrival.rendered is None:
-            response = json_response(to_json(WaitResult.of_match(arrival.found)), 200)
-            if not isinstance(response, JSONResponse):
-                return response
-            arrival.rendered = bytes(response.body)
-        return Response(arrival.rendered, media_type="application/json")
+        shared = _shared_answer(arrival)
+        if shared is not None:
+            return shared
+        return json_response(to_json(WaitResult.of_match(arrival.found)), 200)
     if outcome.match is not None:
         return WaitResult.of_match(outcome.match)
     return WaitResult(

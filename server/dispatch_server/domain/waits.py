@@ -10,6 +10,7 @@ database might do differently (anything but ASCII).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -30,7 +31,7 @@ from dispatch_server.domain.messages import (
     messages_of,
     with_artifacts,
 )
-from dispatch_server.events.hub import Arrival
+from dispatch_server.events.hub import AnswerNow, Arrival, Hub
 
 if TYPE_CHECKING:
     from dispatch_server.services import Services
@@ -154,6 +155,7 @@ class WaitOutcome:
     unmatched_count: int  # when nothing matched: what arrived in the window regardless
     # The match's arrival, when the hub handed it over: shared by every waiter it matched.
     arrival: Arrival | None = None
+    answered: bool = False  # `answer_now` answered it already
 
 
 def _look(
@@ -172,6 +174,27 @@ def _unmatched(
     return count_unmatched(conn, inbox_id, wait, cutoff=cutoff)
 
 
+def _answer_at_once(
+    hub: Hub,
+    key_id: str,
+    wait: WaitFilter,
+    cutoff: datetime,
+    answer_now: AnswerNow,
+    arrival: Arrival,
+) -> bool:
+    """In the hub's turn: answer with the arrival if it is a match that the wait's task would
+    answer without a look (see `wait_for_match`), for a key known valid; else leave it to
+    the task."""
+    if hub.stopping or not hub.keys.known_active(key_id):
+        return False
+    try:
+        if not passes(wait, arrival, cutoff=cutoff):
+            return False
+    except Undecided:
+        return False
+    return answer_now(arrival)
+
+
 async def wait_for_match(
     services: Services,
     key_id: str,
@@ -181,11 +204,15 @@ async def wait_for_match(
     seconds: float,
     cutoff: datetime,
     caller_gone: Callable[[], Awaitable[bool]],
+    answer_now: AnswerNow | None = None,
 ) -> WaitOutcome:
     """The first match, as soon as it is committed, or none after `seconds` (or
     once the server stops, or `caller_gone()`). Woken by the hub at every commit into the
     inbox, judging what it hands over in memory when it can; the hub rechecks the inboxes
-    waited on every `waits.recheck_seconds`, for all waits at once."""
+    waited on every `waits.recheck_seconds`, for all waits at once.
+
+    With `answer_now`, a match that can be judged in memory, for a key known valid, is
+    answered by it in the hub's turn (see `Subscription`), and the outcome says `answered`."""
     hub, db = services.hub, services.db
     recheck = services.settings.waits.recheck_seconds
     loop = asyncio.get_running_loop()
@@ -206,7 +233,20 @@ async def wait_for_match(
                 if remaining <= 0 or hub.stopping or await caller_gone():
                     break
                 # Not longer than a recheck interval, so a caller that left is noticed.
-                if not await subscription.wait(min(remaining, recheck)):
+                if answer_now is not None and wait.after is None:
+                    subscription.answer_now = functools.partial(
+                        _answer_at_once, hub, key_id, wait, cutoff, answer_now
+                    )
+                try:
+                    woken = await subscription.wait(min(remaining, recheck))
+                finally:
+                    subscription.answer_now = None
+                answered = subscription.answered
+                if answered is not None:
+                    return WaitOutcome(
+                        match=answered.found, unmatched_count=0, arrival=answered, answered=True
+                    )
+                if not woken:
                     must_look = False
                     continue
                 arrivals, must_look = subscription.take()

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,14 +64,23 @@ class Arrival:
     def __init__(self, found: MessageWithArtifacts) -> None:
         self.found = found
         self.kinds = frozenset(a.kind for a in found.artifacts)
-        self.rendered: bytes | None = None
+        self.rendered: Any = None  # what the API made of it, for every waiter it answers
+
+
+# Answers a waiter at once with an arrival, in the hub's turn; False: it could not.
+AnswerNow = Callable[[Arrival], bool]
 
 
 class Subscription:
     """What came for one waiter since it last took: arrivals in commit order, and whether it
-    was woken without the message (another process's ingest, a reconnect, the shutdown)."""
+    was woken without the message (another process's ingest, a reconnect, the shutdown).
 
-    __slots__ = ("_arrivals", "_missed", "_woken")
+    A waiter parked in `wait` may set `answer_now`: the hub then hands it an arrival first,
+    in one turn of the event loop with every other such waiter on the inbox, and the
+    waiter, if it can, answers there and then (`answered` tells it so when it resumes).
+    A herd is then answered in one pass, before any of its waiters' tasks runs."""
+
+    __slots__ = ("_arrivals", "_missed", "_pending", "_woken", "answer_now", "answered")
 
     def __init__(self) -> None:
         self._arrivals: list[Arrival] = []
@@ -79,8 +88,41 @@ class Subscription:
         # A bare future and timer rather than an Event under wait_for, which costs a task per
         # wait: with 10,000 open waits, and a herd of them woken at once, that shows.
         self._woken: asyncio.Future[None] | None = None
+        self._pending: Arrival | None = None  # handed over at the hub's next turn
+        self.answer_now: AnswerNow | None = None
+        self.answered: Arrival | None = None
+
+    def can_answer_now(self) -> bool:
+        """Whether the waiter is parked in `wait`, with nothing yet to take, and answers at
+        once."""
+        woken = self._woken
+        return (
+            self.answer_now is not None
+            and woken is not None
+            and not woken.done()
+            and not (self._arrivals or self._missed or self._pending)
+        )
+
+    def _answer_pending(self) -> None:
+        arrival, self._pending = self._pending, None
+        if arrival is None:  # handed over meanwhile, with a later wake-up
+            return
+        if self.can_answer_now():
+            answer_now, self.answer_now = self.answer_now, None
+            assert answer_now is not None and self._woken is not None
+            try:
+                answered = answer_now(arrival)
+            except Exception:  # a bug: the waiter's task answers it the usual way
+                log.exception("could not answer a wait at once")
+                answered = False
+            if answered:
+                self.answered = arrival
+                self._woken.set_result(None)
+                return
+        self._wake(arrival)
 
     def _wake(self, arrival: Arrival | None = None) -> None:
+        self._hand_over_pending()
         if arrival is None:
             self._missed = True
         else:
@@ -89,10 +131,15 @@ class Subscription:
         if woken is not None and not woken.done():
             woken.set_result(None)
 
+    def _hand_over_pending(self) -> None:
+        if self._pending is not None:
+            self._arrivals.append(self._pending)
+            self._pending = None
+
     async def wait(self, seconds: float) -> bool:
         """Wait for a wake-up (True) or `seconds` to pass (False). What woke it is there to
-        `take`."""
-        if not (self._arrivals or self._missed):
+        `take`, or it was `answered` already."""
+        if not (self._arrivals or self._missed or self._pending):
             loop = asyncio.get_running_loop()
             woken = self._woken = loop.create_future()
             timer = loop.call_later(seconds, _time_up, woken)
@@ -101,13 +148,19 @@ class Subscription:
             finally:
                 timer.cancel()
                 self._woken = None
-        return bool(self._arrivals or self._missed)
+        return bool(self._arrivals or self._missed or self._pending or self.answered)
 
     def take(self) -> tuple[list[Arrival], bool]:
         """The arrivals so far and whether a wake-up came without its message; re-arms."""
+        self._hand_over_pending()
         arrivals, missed = self._arrivals, self._missed
         self._arrivals, self._missed = [], False
         return arrivals, missed
+
+
+def _answer_all(subs: list[Subscription]) -> None:
+    for sub in subs:
+        sub._answer_pending()
 
 
 def _time_up(woken: asyncio.Future[None]) -> None:
@@ -122,7 +175,9 @@ class Hub:
     RECHECK_OVERLAP = timedelta(seconds=60)
 
     def __init__(self) -> None:
-        self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
+        # Per inbox, its subscriptions in the order they came (a dict as an ordered set), so a
+        # herd is answered first come, first served.
+        self._subscribers: dict[str, dict[Subscription, None]] = defaultdict(dict)
         self.origin = secrets.token_hex(6)
         self._listen_url: str | None = None
         self._listener: Any = None
@@ -140,13 +195,13 @@ class Hub:
     @asynccontextmanager
     async def subscribe(self, inbox_id: str) -> AsyncIterator[Subscription]:
         sub = Subscription()
-        self._subscribers[inbox_id].add(sub)
+        self._subscribers[inbox_id][sub] = None
         try:
             yield sub
         finally:
             subs = self._subscribers.get(inbox_id)
             if subs is not None:
-                subs.discard(sub)
+                subs.pop(sub, None)
                 if not subs:
                     del self._subscribers[inbox_id]
 
@@ -182,9 +237,22 @@ class Hub:
         subs = self._subscribers.get(inbox_id)
         if not subs:
             return
-        arrival = None if found is None else Arrival(found)
+        if found is None:
+            for sub in subs:
+                sub._wake()
+            return
+        arrival = Arrival(found)
+        at_once: list[Subscription] = []
         for sub in subs:
-            sub._wake(arrival)
+            if sub.can_answer_now():
+                sub._pending = arrival
+                at_once.append(sub)
+            else:
+                sub._wake(arrival)
+        if at_once:
+            # At the loop's next turn, not now: the caller's own answer (the SMTP 250) goes
+            # out first, then this herd's, one after the other in one pass.
+            asyncio.get_running_loop().call_soon(_answer_all, at_once)
 
     def stop(self) -> None:
         """The server is shutting down: wake every waiter now, and have waits end at their

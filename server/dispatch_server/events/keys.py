@@ -100,6 +100,13 @@ class ActiveKeys:
         self._revoked.add(key_id)
         self._confirmed.pop(key_id, None)
 
+    def known_active(self, key_id: str) -> bool:
+        """Whether the key is valid as far as `require_active` can tell without asking."""
+        if key_id in self._revoked:
+            return False
+        since = self._confirmed.get(key_id)
+        return since is not None and time.monotonic() - since < self.CONFIRMED_FOR
+
     async def require_active(self, db: Database, key_id: str) -> None:
         """Raise KeyRefused unless the key is known valid, from the database if need be."""
         if key_id in self._revoked:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -223,3 +225,52 @@ def test_a_large_answer_to_a_woken_wait_is_streamed(live_server: LiveServer) -> 
         assert answer.headers.get("transfer-encoding") == "chunked", answer.headers
         assert answer.json()["message"]["id"] == message_id
     assert woken.json() == looked.json()
+
+
+def _read_answer(conn: socket.socket) -> tuple[bytes, bytes]:
+    """One HTTP/1.1 answer with a content-length: its head and body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+    while len(body) < length:
+        body += conn.recv(65536)
+    return head, body
+
+
+@pytest.mark.parametrize("close", [False, True])
+def test_a_woken_waits_answer_is_a_whole_keep_alive_answer(
+    live_server: LiveServer, close: bool
+) -> None:
+    """Woken waits are answered in the hub's turn, beneath their tasks: the answer is the one
+    any request gets (request id, length, keep-alive or `connection: close`)."""
+    inbox = InboxClient(live_server, f"wait-at-once-{int(close)}")
+    key = inbox.client.headers["authorization"]
+    host, port = live_server.base_url.removeprefix("http://").rsplit(":", 1)
+    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    with socket.create_connection((host, int(port)), timeout=20) as conn:
+        conn.sendall(
+            f"GET /v1/inboxes/{inbox.id}/wait?kind=otp&timeout=20&since={since} HTTP/1.1\r\n"
+            f"host: test\r\nauthorization: {key}\r\nx-request-id: herd-{int(close)}\r\n"
+            f"{'connection: close' if close else 'x-keep: alive'}\r\n\r\n".encode()
+        )
+        time.sleep(0.3)
+        inbox.deliver(subject="Verify", text="Your verification code is 868686")
+        head, body = _read_answer(conn)
+        lines = head.lower().split(b"\r\n")
+        assert lines[0] == b"http/1.1 200 ok"
+        assert f"x-request-id: herd-{int(close)}".encode() in lines
+        assert b"content-type: application/json" in lines
+        answer = json.loads(body)
+        assert answer["matched"] is True and answer["otp"]["code"] == "868686"
+        if close:
+            assert b"connection: close" in lines
+            assert conn.recv(65536) == b""  # closed after the answer
+            return
+        conn.sendall(
+            f"GET /v1/inboxes/{inbox.id}/wait?timeout=0 HTTP/1.1\r\nhost: test\r\n"
+            f"authorization: {key}\r\n\r\n".encode()
+        )
+        head, body = _read_answer(conn)  # the connection goes on
+        assert head.startswith(b"HTTP/1.1 200") and json.loads(body)["matched"] is True

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+import attrs
 import pytest
 import sqlalchemy as sa
 
@@ -436,3 +437,104 @@ async def test_an_ingest_whose_caller_left_still_wakes_the_waiters(
     leaving.cancel()
     outcome = await asyncio.wait_for(task, 2)  # the recheck would come after 5 s
     assert outcome.match is not None and outcome.match.message.subject == "left"
+
+
+async def open_answering_wait(
+    services: Services,
+    signup: workspaces.Signup,
+    wait: waits.WaitFilter,
+    answered: list[tuple[int, Arrival]],
+    number: int,
+) -> asyncio.Task[waits.WaitOutcome]:
+    """A wait that answers at once (as the API's does), noting the order it answered in."""
+
+    def answer_now(arrival: Arrival) -> bool:
+        answered.append((number, arrival))
+        return True
+
+    return asyncio.create_task(
+        waits.wait_for_match(
+            services,
+            key_id(signup),
+            signup.inbox.id,
+            wait,
+            seconds=10,
+            cutoff=LONG_AGO,
+            caller_gone=never_gone,
+            answer_now=answer_now,
+        )
+    )
+
+
+async def test_a_herd_is_answered_at_once_in_the_order_it_came(
+    services: Services, inbox: workspaces.Signup
+) -> None:
+    answered: list[tuple[int, Arrival]] = []
+    tasks = []
+    for number in range(20):
+        tasks.append(await open_answering_wait(services, inbox, a_wait(), answered, number))
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
+    delivered = await deliver(services)
+    assert answered == []  # not before the ingest's caller has its answer
+    await asyncio.sleep(0)
+    # All in the hub's next turn, before any waiter's task ran, first come first served.
+    assert [number for number, _ in answered] == list(range(20))
+    assert not any(task.done() for task in tasks)
+    outcomes = await asyncio.gather(*tasks)
+    assert all(o.answered and o.match and o.match.message.id == delivered for o in outcomes)
+
+
+async def test_a_key_not_known_valid_is_left_to_the_wait_to_check(
+    services: Services, inbox: workspaces.Signup
+) -> None:
+    answered: list[tuple[int, Arrival]] = []
+    task = await open_answering_wait(services, inbox, a_wait(), answered, 0)
+    await asyncio.sleep(0.2)
+    services.hub.keys.revoked(key_id(inbox))
+    await deliver(services)
+    with pytest.raises(Unauthorized):
+        await asyncio.wait_for(task, 5)
+    assert answered == []
+
+
+async def test_what_cannot_be_judged_in_memory_is_not_answered_at_once(
+    services: Services, inbox: workspaces.Signup
+) -> None:
+    answered: list[tuple[int, Arrival]] = []
+    task = await open_answering_wait(
+        services, inbox, a_wait(subject_contains="código"), answered, 0
+    )
+    await asyncio.sleep(0.2)
+    delivered = await deliver(services, subject="Tu código")
+    outcome = await asyncio.wait_for(task, 5)
+    assert answered == [] and not outcome.answered  # the database decided
+    assert outcome.match is not None and outcome.match.message.id == delivered
+
+
+async def test_a_second_arrival_before_the_hubs_turn_goes_to_the_wait_with_the_first(
+    services: Services, inbox: workspaces.Signup
+) -> None:
+    older = messages.MessageWithArtifacts  # two stored messages, published in one turn
+    stored = []
+    for code in ("271828", "161803"):
+        raw = make_mail("bot@dispatch.test", text=f"Your code is {code}")
+        [delivery] = (await ingest(services, raw, Envelope(("bot@dispatch.test",)))).deliveries
+        assert isinstance(delivery.stored, older)
+        stored.append(delivery.stored)
+    answered: list[tuple[int, Arrival]] = []
+    task = await open_answering_wait(services, inbox, a_wait(), answered, 0)
+    await asyncio.sleep(0.2)
+    now = utcnow()
+    first, second = (
+        attrs.evolve(
+            found, message=attrs.evolve(found.message, received_at=now + timedelta(seconds=n))
+        )
+        for n, found in enumerate(stored, start=1)
+    )
+    services.hub.publish_local(inbox.inbox.id, first)
+    services.hub.publish_local(inbox.inbox.id, second)
+    # Both came before the hub's turn: the wait judges them together, and takes the newest.
+    outcome = await asyncio.wait_for(task, 5)
+    assert answered == [] and not outcome.answered
+    assert outcome.match is second
