@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Coroutine, Generator
 from datetime import timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from dispatch_server.domain import messages, waits
 from dispatch_server.events.hub import Arrival
 from dispatch_server.http import params
 from dispatch_server.http.endpoints import Call, Endpoint
+from dispatch_server.http.protocol import in_one_write
 from dispatch_server.http.render import json_response
 from dispatch_server.http.shapes import field, to_json
 
@@ -113,7 +115,7 @@ class _AnswerNow:
         request = self.request
         sending = response(request.scope, request.receive, request._send)
         try:
-            self._blocked_on = sending.send(None)
+            self._blocked_on = in_one_write(request.scope, functools.partial(sending.send, None))
         except StopIteration:
             return True
         except Exception as error:  # the wait's task raises it, as if it had sent
