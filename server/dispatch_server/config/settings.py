@@ -212,13 +212,13 @@ class Inbound:
         "DISPATCH_MAX_MIME_PARTS",
         MAX_PARTS,
         integer(low=1),
-        "more MIME parts: refused (`554`/`422`)",
+        "more MIME parts: refused (`554`/`422`), or stored quarantined if SES took it",
     )
     max_mime_depth: int = setting(
         "DISPATCH_MAX_MIME_DEPTH",
         MAX_DEPTH,
         integer(low=1, high=DEPTH_CEILING),
-        "deeper MIME nesting: refused (`554`/`422`)",
+        "deeper MIME nesting: refused (`554`/`422`), or stored quarantined if SES took it",
     )
     max_recipients: int = setting(
         "DISPATCH_MAX_RECIPIENTS",

@@ -302,6 +302,7 @@ inbound_rejections = sa.Table(
     sa.Column("detail", sa.Text(), nullable=True),
     _created_at(),
     sa.Index("ix_inbound_rejections_created_at", "created_at"),
+    sa.Index("ix_inbound_rejections_provider", "provider_message_id", "door"),
 )
 
 # What the retention purge deleted, by kind (messages, otps): public counters add it back.

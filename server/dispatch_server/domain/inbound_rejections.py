@@ -29,13 +29,28 @@ class Rejection:
     detail: str | None = None
 
 
-def record(conn: sa.Connection, rejection: Rejection, now: datetime) -> None:
+_RECORDED = sa.select(t.inbound_rejections.c.id).where(
+    t.inbound_rejections.c.provider_message_id == sa.bindparam("provider_message_id"),
+    t.inbound_rejections.c.door == sa.bindparam("door"),
+    t.inbound_rejections.c.reason == sa.bindparam("reason"),
+)
+
+
+def record(conn: sa.Connection, rejection: Rejection, now: datetime) -> bool:
+    """Record a dropped message; False (nothing recorded) when the same door dropped the same
+    provider message for the same reason before: a redelivery of what was dropped."""
+    provider_id = _clip(rejection.provider_message_id, t.PROVIDER_MESSAGE_ID_LENGTH)
+    reason = rejection.reason[:40]
+    if provider_id is not None:
+        params = {"provider_message_id": provider_id, "door": rejection.door, "reason": reason}
+        if conn.execute(_RECORDED, params).first() is not None:
+            return False
     conn.execute(
         t.inbound_rejections.insert().values(
             id=new_id(),
             door=rejection.door,
-            reason=rejection.reason[:40],
-            provider_message_id=_clip(rejection.provider_message_id, t.PROVIDER_MESSAGE_ID_LENGTH),
+            reason=reason,
+            provider_message_id=provider_id,
             location=_clip(rejection.location, 2000),
             recipients=[r[:320] for r in rejection.recipients[:MAX_RECIPIENTS_KEPT]],
             size_bytes=rejection.size_bytes,
@@ -43,6 +58,7 @@ def record(conn: sa.Connection, rejection: Rejection, now: datetime) -> None:
             created_at=now,
         )
     )
+    return True
 
 
 def counts_since(conn: sa.Connection, since: datetime) -> dict[str, dict[str, int]]:

@@ -25,7 +25,12 @@ from dispatch_server.domain.messages import MessageWithArtifacts, stored_message
 from dispatch_server.events.hub import Hub
 from dispatch_server.mail import verdicts as v
 from dispatch_server.mail.addresses import normalize_address
-from dispatch_server.mail.parse import MimeLimitExceeded, ParsedMessage, parse_message
+from dispatch_server.mail.parse import (
+    MimeLimitExceeded,
+    ParsedMessage,
+    parse_message,
+    read_unparseable,
+)
 from dispatch_server.mail.verdicts import Verdicts
 from dispatch_server.services import Services
 
@@ -47,6 +52,10 @@ class Envelope:
     verdicts: Verdicts = attrs.field(factory=Verdicts)
     # Which door took it; None (stored as null) only where a door does not say yet.
     door: Door | None = None
+    # Set where the mail was accepted already (SES said 250 to its sender): a message that
+    # cannot be parsed is then stored as unparseable (quarantined, headers and raw MIME
+    # only) rather than refused, since refusing it would lose it.
+    keep_unparseable: bool = False
 
 
 @attrs.frozen
@@ -222,15 +231,14 @@ async def _ingest(services: Services, raw: bytes, envelope: Envelope) -> IngestR
             f"message is {len(raw)} bytes; the limit is {limits.max_message_bytes}"
         )
     prepare = functools.partial(_prepare, raw, envelope, limits)
-    try:
-        # A typical message (a few KB) parses in about 0.5 ms, less than a hand-off to a
-        # thread and back costs; larger ones would hold up the event loop, so they go to one.
-        parsed, provider_id = (
-            prepare() if len(raw) <= INLINE_PARSE_BYTES else await asyncio.to_thread(prepare)
-        )
-    except MimeLimitExceeded as exc:
-        raise UnparseableMessage(str(exc)) from None
-    decision = v.classify(envelope.verdicts, spam_flagged=parsed.spam_flagged)
+    # A typical message (a few KB) parses in about 0.5 ms, less than a hand-off to a thread
+    # and back costs; larger ones would hold up the event loop, so they go to one.
+    parsed, provider_id, unparseable = (
+        prepare() if len(raw) <= INLINE_PARSE_BYTES else await asyncio.to_thread(prepare)
+    )
+    decision = v.classify(
+        envelope.verdicts, spam_flagged=parsed.spam_flagged, unparseable=unparseable
+    )
     folder = decision.folder
     job = _StoreJob(
         raw=raw,
@@ -279,10 +287,23 @@ def _wake_after_orphaned_write(hub: Hub, storing: asyncio.Future[_Stored]) -> No
         _wake(hub, storing.result()[0])
 
 
-def _prepare(raw: bytes, envelope: Envelope, limits: Inbound) -> tuple[ParsedMessage, str]:
-    """The CPU-bound part of an ingest: parse, extract, and the dedupe key."""
-    parsed = parse_message(raw, max_parts=limits.max_mime_parts, max_depth=limits.max_mime_depth)
-    return parsed, dedupe_key(envelope.provider_message_id, parsed.message_id_header, raw)
+def _prepare(
+    raw: bytes, envelope: Envelope, limits: Inbound
+) -> tuple[ParsedMessage, str, str | None]:
+    """The CPU-bound part of an ingest: parse, extract, and the dedupe key; with why the
+    message could not be parsed when it is kept anyway (`Envelope.keep_unparseable`).
+    Raises UnparseableMessage otherwise."""
+    unparseable = None
+    try:
+        parsed = parse_message(
+            raw, max_parts=limits.max_mime_parts, max_depth=limits.max_mime_depth
+        )
+    except MimeLimitExceeded as exc:
+        if not envelope.keep_unparseable:
+            raise UnparseableMessage(str(exc)) from None
+        parsed, unparseable = read_unparseable(raw), str(exc)
+    key = dedupe_key(envelope.provider_message_id, parsed.message_id_header, raw)
+    return parsed, key, unparseable
 
 
 @attrs.frozen

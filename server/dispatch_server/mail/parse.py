@@ -7,7 +7,8 @@ What is refused (MimeLimitExceeded, which ingest answers as unparseable: SMTP 55
 422): more MIME parts or deeper nesting than the caps, counted while parsing so that the
 parse stops there; an address header (From, To, Cc) too long or too deeply nested to read
 (see `mail.addresses`); and a message without a single header (empty, blank or bare text),
-which is no mail a client can show.
+which is no mail a client can show. Where the mail was accepted already (by SES), the
+refused message is stored anyway, as `read_unparseable` reads it: its headers alone.
 
 Addresses come from the raw headers and display names are decoded afterwards, so an
 encoded-word cannot forge an address; `from_header` is rebuilt from the parsed pairs.
@@ -20,7 +21,6 @@ import email.policy
 from email.header import decode_header
 from email.message import Message
 from email.parser import BytesHeaderParser
-from email.policy import compat32
 
 import attrs
 
@@ -46,6 +46,7 @@ __all__ = [
     "MimeLimitExceeded",
     "ParsedMessage",
     "parse_message",
+    "read_unparseable",
     "storable",
 ]
 
@@ -57,6 +58,9 @@ _STORED_HEADERS = frozenset({"subject", "from", "message-id", "to", "cc"})
 # Header text decoded (the rest of a longer value is dropped; the raw message keeps it).
 MAX_DECODED_HEADER_CHARS = 32 * 1024
 _HEADER_NAMES = {"from": "From", "to": "To", "cc": "Cc"}
+_HEADER_PARSER = BytesHeaderParser(policy=_POLICY)
+# The From text kept of a message that cannot be parsed (its addresses were unreadable).
+SHOWN_UNPARSEABLE_FROM_CHARS = 998
 
 
 class HeaderlessMessage(MimeLimitExceeded):
@@ -123,6 +127,28 @@ def parse_message(raw: bytes, *, max_parts: int, max_depth: int) -> ParsedMessag
         attachments=attachments,
         spam_flagged=_spam_flagged(message),
         extraction=extract(subject, text, html),
+    )
+
+
+def read_unparseable(raw: bytes) -> ParsedMessage:
+    """What can be shown of a message `parse_message` refused, read without walking its MIME
+    tree or parsing its addresses: the Subject and Message-ID, the From header's text as
+    written (no address is taken from it), no body, no attachment, nothing extracted. The
+    raw message keeps the rest. Never raises: the header block is read as flat text."""
+    headers = _headers(_HEADER_PARSER.parsebytes(header_block(raw)))
+    sender = _first_decoded(headers, "from")
+    return ParsedMessage(
+        message_id_header=_first_decoded(headers, "message-id"),
+        from_header=None if sender is None else sender[:SHOWN_UNPARSEABLE_FROM_CHARS],
+        from_address=None,
+        to_addresses=[],
+        cc_addresses=[],
+        subject=_first_decoded(headers, "subject"),
+        text=None,
+        html=None,
+        attachments=[],
+        spam_flagged=False,
+        extraction=Extraction(otps=(), links=()),
     )
 
 
@@ -233,14 +259,11 @@ def _spam_flagged(message: Message) -> bool:
     return flag.startswith("yes") or status.startswith("yes")
 
 
-_THREAD_HEADER_PARSER = BytesHeaderParser(policy=compat32)
-
-
 def threading_headers(raw: bytes) -> tuple[tuple[str, ...], str | None]:
     """What a reply to `raw` needs besides its Message-ID: the msg-ids of its References
     (at most the last 20), and the first address of its Reply-To (None without one, or
     when the header cannot be read)."""
-    headers = _THREAD_HEADER_PARSER.parsebytes(header_block(raw))
+    headers = _HEADER_PARSER.parsebytes(header_block(raw))
     references = tuple(MSG_ID.findall(str(headers.get("References", ""))))[-20:]
     try:
         reply_to = parse_addresses(

@@ -12,12 +12,14 @@ statuses in lower case (`pass`, `fail`, `gray`, `processing_failed`).
 
 The folder (`classify`), first rule that applies:
 
-1. a virus verdict of `fail` → `quarantine`;
-2. a spam verdict of `fail`, or an `X-Spam-Flag: YES` / `X-Spam-Status: Yes` header (an
+1. mail that could not be parsed but was accepted already (by SES), stored with its headers
+   and raw MIME only (`mail.parse.read_unparseable`) → `quarantine`;
+2. a virus verdict of `fail` → `quarantine`;
+3. a spam verdict of `fail`, or an `X-Spam-Flag: YES` / `X-Spam-Status: Yes` header (an
    upstream filter's mark) → `spam`;
-3. DMARC `fail` where the From domain's policy (after `pct` sampling) is `quarantine` or
+4. DMARC `fail` where the From domain's policy (after `pct` sampling) is `quarantine` or
    `reject` → `spam`;
-4. otherwise → `inbox`.
+5. otherwise → `inbox`.
 
 A `temperror` never moves a message: mail is not punished for a DNS outage. Nothing is
 refused on a verdict either: the owner of an inbox can still read what went to spam or
@@ -77,8 +79,13 @@ class Decision:
     reason: str | None  # why the folder is not the inbox
 
 
-def classify(verdicts: Verdicts, *, spam_flagged: bool) -> Decision:
-    """The folder of a message with these verdicts (the rules are in the module doc)."""
+def classify(verdicts: Verdicts, *, spam_flagged: bool, unparseable: str | None = None) -> Decision:
+    """The folder of a message with these verdicts (the rules are in the module doc);
+    `unparseable` says why a message stored anyway could not be parsed."""
+    if unparseable is not None:
+        return Decision(
+            QUARANTINE, f"the message could not be parsed ({unparseable}); kept as received"
+        )
     if verdicts.virus == FAIL:
         return Decision(QUARANTINE, "the virus scan found a virus")
     if verdicts.spam == FAIL:

@@ -33,7 +33,6 @@ import attrs
 from dispatch_server import metrics
 from dispatch_server.config.settings import MAX_SQS_VISIBILITY_SECONDS
 from dispatch_server.core.clock import utcnow
-from dispatch_server.domain.inbound_rejections import Rejection
 from dispatch_server.ingest.doors import ses
 from dispatch_server.ingest.doors.s3 import (
     InboundBucket,
@@ -43,7 +42,7 @@ from dispatch_server.ingest.doors.s3 import (
     location,
     parse_notification,
 )
-from dispatch_server.ingest.pipeline import Door, UnparseableMessage
+from dispatch_server.ingest.pipeline import Door
 from dispatch_server.services import Services
 from dispatch_server.worker.queue import MAX_BATCH, Queue, QueueMessage
 
@@ -222,27 +221,13 @@ class Consumer:
             return
         where = location(record.bucket, record.key)
         settings = self.services.settings
-        try:
-            envelope = ses.envelope_of(
-                raw,
-                message_id,
-                domain=settings.inboxes.domain,
-                max_recipients=settings.inbound.max_recipients,
-                door=DOOR,
-            )
-        except UnparseableMessage as unreadable:
-            await ses.drop(
-                self.services,
-                Rejection(
-                    door=DOOR,
-                    reason=str(unreadable.code),
-                    provider_message_id=message_id,
-                    location=where,
-                    size_bytes=len(raw),
-                    detail=unreadable.message,
-                ),
-            )
-            return
+        envelope = ses.envelope_of(
+            raw,
+            message_id,
+            domain=settings.inboxes.domain,
+            max_recipients=settings.inbound.max_recipients,
+            door=DOOR,
+        )
         await ses.receive(self.services, raw, envelope, location=where)
 
 

@@ -239,6 +239,41 @@ def test_what_cannot_be_stored_is_recorded_and_answered_200(ses: Feedback, moto:
     }
 
 
+def test_mail_that_cannot_be_parsed_is_stored_quarantined(ses: Feedback, moto: str) -> None:
+    """SES accepted it: refusing it would lose it. Inline or in S3, nested past the cap or
+    with a From nobody can read, it is kept with its headers and raw MIME, quarantined."""
+    agent = Agent(ses.server)
+    head = f"To: {agent.address}\r\nSubject: unreadable 318204\r\nMIME-Version: 1.0\r\n"
+    nested = "".join(
+        f'Content-Type: multipart/mixed; boundary="b{n}"\r\n\r\n--b{n}\r\n' for n in range(60)
+    )
+    comments = "(" * 1500 + ")" * 1500
+    kinds = {
+        "sns-deep-inline": head + nested,
+        "sns-from-inline": f"From: a@example.com {comments}\r\n{head}\r\nYour code: 318204",
+        "sns-deep-s3": head + nested,
+    }
+    s3, _ = local_aws.clients(moto, REGION)
+    s3.put_object(Bucket=BUCKET, Key="inbound/sns-deep-s3", Body=kinds["sns-deep-s3"].encode())
+    for provider_id, raw in kinds.items():
+        inline = None if provider_id.endswith("-s3") else raw
+        document = notification(received(provider_id, [agent.address], content=inline))
+        response = ses.post(document)
+        assert response.json() == {"outcome": "stored"}, (provider_id, response.text)
+        assert rejected(ses.server, provider_id) == []
+    page = agent.get("/messages", folder="quarantine").json()["data"]
+    assert sorted(m["subject"] for m in page) == ["unreadable 318204"] * len(kinds)
+    for summary in page:
+        message = agent.get(f"/messages/{summary['id']}").json()
+        assert message["folder"] == "quarantine" and message["from_address"] is None
+        reason = message["authentication"]["folder_reason"]
+        assert reason.startswith("the message could not be parsed"), reason
+        raw = agent.get(f"/messages/{summary['id']}/raw")
+        assert raw.content.decode() in kinds.values()
+    assert agent.get("/messages").json()["data"] == []  # the inbox shows none of them
+    assert agent.get("/otp").json()["otp"] is None  # nor gives a code from them
+
+
 def test_other_receipt_actions_and_broken_receipts_are_ignored(ses: Feedback) -> None:
     agent = Agent(ses.server)
     lambda_action = received("sns-lambda", [agent.address], action="Lambda")

@@ -1,7 +1,8 @@
 """The SES inbound worker against moto run as a server (S3, SQS with a dead-letter queue after
 3 receives), on SQLite and PostgreSQL: mail SES stored arrives once whatever the notifications
-do, mail that can never be stored is recorded and dropped, and a failing message reaches the
-dead-letter queue after its attempts."""
+do, mail that cannot be parsed is stored quarantined, mail that can never be stored is
+recorded and dropped, and a failing message reaches the dead-letter queue after its
+attempts."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from dispatch_server.cli import local_aws
 from dispatch_server.db import tables as t
 from dispatch_server.worker.consumer import backoff_seconds
 from tests.helpers import make_mail
@@ -158,27 +160,104 @@ async def test_an_object_over_the_limit_is_recorded_and_not_retried(
         assert worker.stats.failed == 0 and inbound.dead_letters() == 0
 
 
-async def test_mail_for_no_inbox_and_unreadable_mail_are_recorded_and_dropped(
+def _unparseable_kinds(address: str) -> dict[str, tuple[bytes, bool]]:
+    """Mail parse_message refuses, each as (raw, whether SES names its recipient in its
+    Received header): too many parts, MIME nested deeper than the cap, From and To with
+    comments nested far past what an address parser reads, and the To address alone past
+    the header cap. Each says a code in its subject, which must not be extracted."""
+    to = address.encode()
+    mime = b"MIME-Version: 1.0\r\n"
+    nested = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (n, n)
+        for n in range(2000)
+    )
+    parts = b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n' + b"".join(
+        b"--b\r\nContent-Type: text/plain\r\n\r\npart\r\n" for _ in range(5)
+    )
+    comments = b"(" * 1500 + b")" * 1500
+    return {
+        "parts": (b"To: " + to + b"\r\nSubject: code 482913\r\n" + mime + parts, True),
+        "depth": (b"To: " + to + b"\r\nSubject: code 482913\r\n" + mime + nested, True),
+        "from": (
+            b"From: x@evil.example " + comments + b"\r\nTo: " + to + b"\r\n"
+            b"Subject: code 482913\r\n\r\nYour code is 482913\r\n",
+            True,
+        ),
+        # SES names nobody (two recipients): the To header, unreadable, is scanned instead.
+        "to": (
+            b"From: a@example.com\r\nTo: " + comments + b" " + to + b", b@elsewhere.example\r\n"
+            b"Subject: code 482913\r\n\r\nYour code is 482913\r\n",
+            False,
+        ),
+        "long to": (
+            b"From: a@example.com\r\nTo: " + to + b", " + b"x" * 40_000 + b"@elsewhere.example"
+            b"\r\nSubject: code 482913\r\n\r\nYour code is 482913\r\n",
+            False,
+        ),
+    }
+
+
+async def test_mail_that_cannot_be_parsed_is_stored_quarantined_with_its_raw_mime(
     database_url: str, inbound: InboundAws
 ) -> None:
+    """SES said 250 for it already: refusing it now would lose it."""
     settings = worker_settings(database_url, inbound, DISPATCH_MAX_MIME_PARTS=3)
     async with running_worker(settings) as worker:
         db = worker.services.db
         address = await new_inbox(db, "known")
-        nobody = inbound.put(make_mail("nobody@dispatch.test"), recipient="nobody@dispatch.test")
-        parts = (
-            b"To: " + address.encode() + b"\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
-            b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
-            + b"".join(b"--b\r\nContent-Type: text/plain\r\n\r\npart\r\n" for _ in range(5))
-            + b"--b--\r\n"
+        kinds = _unparseable_kinds(address)
+        sent = {
+            inbound.put(raw, recipient=address if named else None): (name, raw)
+            for name, (raw, named) in kinds.items()
+        }
+        await until(lambda: inbound.count() == 0 and worker.stats.processed == 1 + len(kinds))
+        found = await rows(
+            db,
+            sa.select(
+                t.messages.c.provider_message_id,
+                t.messages.c.subject,
+                t.messages.c.from_address,
+                t.messages.c.text_body,
+                t.messages.c.raw_mime,
+                t.message_security.c.folder,
+                t.message_security.c.details,
+                t.inboxes.c.address,
+            )
+            .join(t.message_security, t.message_security.c.message_id == t.messages.c.id)
+            .join(t.inboxes, t.inboxes.c.id == t.messages.c.inbox_id),
         )
-        too_many_parts = inbound.put(parts, recipient=address)
+        assert sorted(sent[row.provider_message_id][0] for row in found) == sorted(kinds)
+        for row in found:
+            name, raw = sent[row.provider_message_id]
+            assert (row.address, row.folder, row.subject) == (address, "quarantine", "code 482913")
+            assert row.raw_mime.endswith(raw), name  # under the headers SES put on top
+            assert row.from_address is None and row.text_body is None, name
+            assert row.details["folder_reason"].startswith("the message could not be parsed")
+        artifacts = await rows(db, sa.select(t.artifacts.c.value))
+        assert artifacts == []  # nothing is extracted from what could not be parsed
+        assert await rejections(db) == []
+        assert worker.stats.failed == 0 and inbound.dead_letters() == 0
+
+
+async def test_mail_for_no_inbox_is_recorded_and_dropped(
+    database_url: str, inbound: InboundAws
+) -> None:
+    async with running_worker(worker_settings(database_url, inbound)) as worker:
+        db = worker.services.db
+        await new_inbox(db, "known")
+        nobody = inbound.put(make_mail("nobody@dispatch.test"), recipient="nobody@dispatch.test")
+        # Unreadable, and naming nobody here either: nowhere to store it.
+        unreadable = inbound.put(
+            b"To: " + b"(" * 1500 + b"nobody@dispatch.test" + b")" * 1500 + b"\r\n\r\nhi",
+            recipient=None,
+        )
         await until(lambda: inbound.count() == 0 and worker.stats.processed == 3)
+        # SQS delivers the same notification again: dropped again, recorded once.
+        inbound.send(s3_event(inbound.bucket, f"{local_aws.KEY_PREFIX}{nobody}"))
+        await until(lambda: inbound.count() == 0 and worker.stats.processed == 4)
         assert await stored(db) == []
         found = sorted((r.provider_message_id, r.reason) for r in await rejections(db))
-        assert found == sorted(
-            [(nobody, "unknown_recipient"), (too_many_parts, "unparseable_message")]
-        )
+        assert found == sorted([(nobody, "unknown_recipient"), (unreadable, "unknown_recipient")])
         assert worker.stats.failed == 0 and inbound.dead_letters() == 0
 
 

@@ -129,6 +129,7 @@ async def _received(services: Services, receipt: ses.SesReceipt) -> ses.Outcome:
         provider_message_id=receipt.message_id,
         verdicts=from_ses(receipt.receipt, raw),
         door=DOOR,
+        keep_unparseable=True,
     )
     return await ses.receive(services, raw, envelope, location=where)
 

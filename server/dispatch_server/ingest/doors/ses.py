@@ -13,14 +13,17 @@ twice, whichever route brought it.
 listing them. SES stamps its own `Received` header on top, which ends `with SMTP id <messageId>
 for <recipient>;` when the message had one recipient: that recipient is taken when the id is
 this message's. Otherwise (several recipients) the message's To and Cc addresses at the inbox
-domain are taken, which misses Bcc recipients; the SNS route has SES's own list
-(`receipt.recipients`) and misses nothing. The sender is SES's `Return-Path`. SES's spam,
-virus, SPF, DKIM and DMARC verdicts come from the notification's receipt, else from the
-`X-SES-*` headers it adds (`mail.verdicts.from_ses`).
+domain are taken (scanned for, where the headers cannot be parsed), which misses Bcc
+recipients; the SNS route has SES's own list (`receipt.recipients`) and misses nothing. The
+sender is SES's `Return-Path`. SES's spam, virus, SPF, DKIM and DMARC verdicts come from the
+notification's receipt, else from the `X-SES-*` headers it adds (`mail.verdicts.from_ses`).
 
-**Dropped, not retried.** SES accepted the mail already, so nobody can be told it was refused:
-mail for no inbox here, over a workspace's daily quota, too large or unreadable is recorded
-(`inbound_rejections`) with a log line and dropped, since trying again would change nothing.
+**Stored as unparseable, or dropped; never retried.** SES accepted the mail already, so nobody
+can be told it was refused. Mail that cannot be parsed (MIME nested or split past the caps,
+address headers nobody can read, no header at all) is stored anyway, quarantined with its
+headers and raw MIME only (`Envelope.keep_unparseable`). Mail for no inbox here, over a
+workspace's daily quota or too large is recorded (`inbound_rejections`) with a log line and
+dropped, since trying again would change nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Any, Literal
@@ -45,8 +49,12 @@ from dispatch_server.core.errors import DomainError, ErrorCode
 from dispatch_server.domain import inbound_rejections
 from dispatch_server.domain.inbound_rejections import BUCKET_MISMATCH, Rejection
 from dispatch_server.ingest.doors.s3 import InboundBucket, ObjectCreated, ObjectTooLarge, location
-from dispatch_server.ingest.pipeline import Door, Envelope, UnparseableMessage, ingest
-from dispatch_server.mail.addresses import UnreadableAddresses, header_recipients
+from dispatch_server.ingest.pipeline import Door, Envelope, ingest
+from dispatch_server.mail.addresses import (
+    MAX_ADDRESS_HEADER_CHARS,
+    UnreadableAddresses,
+    header_recipients,
+)
 from dispatch_server.mail.verdicts import from_ses
 from dispatch_server.services import Services
 
@@ -66,6 +74,7 @@ _MAX_RECEIVED_CHARS = 2000
 _ADDRESS_OK = re.compile(r"[^\s\x00-\x1f\x7f<>\"]+@[^\s\x00-\x1f\x7f<>\"@]+")
 _ID_OK = re.compile(r"[!-~]{1,256}")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ADDRESS_WORD = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9.-]{1,255}")
 
 
 def message_id_of_key(key: str) -> str | None:
@@ -81,7 +90,7 @@ def envelope_of(
     raw: bytes, message_id: str, *, domain: str, max_recipients: int, door: Door
 ) -> Envelope:
     """The envelope of a message SES stored, read from the headers SES put on it (see the
-    module's docstring). Raises UnparseableMessage when its To or Cc cannot be read."""
+    module's docstring)."""
     headers = _HEADER_PARSER.parsebytes(header_block(raw))
     recipients: tuple[str, ...] = ()
     received = headers.get_all("Received") or []
@@ -91,11 +100,11 @@ def envelope_of(
         if found is not None and found["id"] == message_id:
             recipients = (found["recipient"],)
     if not recipients:
+        at_domain = "@" + domain.lower()
         try:
             listed = header_recipients(raw)
-        except UnreadableAddresses as exc:
-            raise UnparseableMessage(str(exc)) from None
-        at_domain = "@" + domain.lower()
+        except UnreadableAddresses:
+            listed = _scanned_recipients(headers, at_domain)
         recipients = tuple(dict.fromkeys(a for a in listed if a.lower().endswith(at_domain)))
     return_path = headers.get("Return-Path")
     mail_from = str(return_path).strip().strip("<>").strip() if return_path else None
@@ -106,7 +115,20 @@ def envelope_of(
         # No notification comes with mail stored in S3: SES's X-SES-* headers say the rest.
         verdicts=from_ses(None, raw),
         door=door,
+        keep_unparseable=True,
     )
+
+
+def _scanned_recipients(headers: Message, at_domain: str) -> tuple[str, ...]:
+    """The addresses at the inbox domain written anywhere in To and Cc, for headers that
+    cannot be parsed (comments nested a thousand deep, say): a scan for address-like words,
+    not a parse, so nothing in them can make it fail."""
+    found: list[str] = []
+    for name in ("To", "Cc"):
+        for value in headers.get_all(name, []):
+            text = str(value)[:MAX_ADDRESS_HEADER_CHARS]
+            found.extend(m for m in _ADDRESS_WORD.findall(text) if m.lower().endswith(at_domain))
+    return tuple(found)
 
 
 # --- receipt notifications (SNS) -------------------------------------------------------
@@ -286,12 +308,14 @@ def _rejection(
 
 
 async def drop(services: Services, rejection: Rejection) -> None:
-    """Record mail that is dropped, with a log line."""
+    """Record mail that is dropped, with a log line; once per provider message and reason,
+    however often it is delivered again."""
+    first = await services.db.run_write(inbound_rejections.record, rejection, utcnow())
     log.warning(
-        "%s %s: dropped (%s): %s",
+        "%s %s: dropped (%s)%s: %s",
         rejection.door,
         rejection.location or rejection.provider_message_id,
         rejection.reason,
+        "" if first else " again, recorded before",
         rejection.detail,
     )
-    await services.db.run_write(inbound_rejections.record, rejection, utcnow())
