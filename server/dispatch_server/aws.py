@@ -1,4 +1,5 @@
-"""The AWS clients of the inbound path (S3 and SQS), made from the `Worker` settings.
+"""The AWS clients of the inbound path (S3, SQS, and CloudWatch for the queue's metrics), made
+from the `Worker` settings.
 
 Credentials come from the usual AWS chain (environment, profile, container or instance role);
 `DISPATCH_AWS_ENDPOINT_URL` points both at another endpoint (a local moto server). Each
@@ -14,6 +15,7 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
@@ -52,5 +54,15 @@ def sqs_client(worker: Worker, *, pool: int = 10) -> SQSClient:
         region_name=worker.aws_region,
         endpoint_url=worker.aws_endpoint_url,
         config=_config(read_timeout=worker.wait_seconds + READ_TIMEOUT_SECONDS, pool=pool),
+    )
+    return client
+
+
+def cloudwatch_client(worker: Worker) -> CloudWatchClient:
+    client: CloudWatchClient = boto3.session.Session().client(
+        "cloudwatch",
+        region_name=worker.aws_region,
+        endpoint_url=worker.aws_endpoint_url,
+        config=_config(read_timeout=READ_TIMEOUT_SECONDS, pool=2),
     )
     return client

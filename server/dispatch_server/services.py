@@ -4,11 +4,11 @@ and the worker."""
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import attrs
 
-from dispatch_server.aws import s3_client, sqs_client
+from dispatch_server.aws import cloudwatch_client, s3_client, sqs_client
 from dispatch_server.config import Settings
 from dispatch_server.db import Database
 from dispatch_server.events.hub import Hub
@@ -18,6 +18,9 @@ from dispatch_server.outbound.feedback.sns import SnsVerifier, UrlFetcher, fetch
 from dispatch_server.outbound.outbox import Outbox
 from dispatch_server.outbound.transports import Transport
 from dispatch_server.worker.queue import Queue
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
 
 
 @attrs.define
@@ -42,6 +45,8 @@ class Services:
     inbound_bucket: InboundBucket | None = attrs.field(init=False)
     # The worker's queue (DISPATCH_SQS_QUEUE_URL), whose depth the ops status shows.
     inbound_queue: Queue | None = attrs.field(init=False)
+    # CloudWatch, for the queue's ApproximateAgeOfOldestMessage; None without a queue.
+    queue_metrics: CloudWatchClient | None = attrs.field(init=False)
     # SPF, DKIM and DMARC of the SMTP door's mail: the resolver (and its cache) and threads.
     auth: InboundAuth = attrs.field(init=False)
 
@@ -57,8 +62,10 @@ class Services:
         if worker.bucket:
             self.inbound_bucket = InboundBucket(worker.bucket, s3_client(worker))
         self.inbound_queue = None
+        self.queue_metrics = None
         if worker.queue_url:
             self.inbound_queue = Queue(sqs_client(worker), worker.queue_url)
+            self.queue_metrics = cloudwatch_client(worker)
 
     @classmethod
     async def open(cls, settings: Settings, *, listen: bool = True) -> Services:
@@ -79,6 +86,8 @@ class Services:
             self.inbound_bucket.client.close()
         if self.inbound_queue is not None:
             self.inbound_queue.client.close()
+        if self.queue_metrics is not None:
+            self.queue_metrics.close()
         self.auth.close()
         await self.outbox.close()
         await self.hub.close()

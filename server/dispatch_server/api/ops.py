@@ -1,12 +1,10 @@
 """GET /v1/ops/status: the inbound path's health for operators, guarded by the ops token
 (`x-dispatch-ops-token`, DISPATCH_OPS_TOKEN; until operator accounts exist).
 
-It shows the queue's depth and its dead-letter queue's (SQS's approximate counts), each
-worker's liveness from its heartbeats, and per door the last ingest and the count of the last
-hour, with what was dropped in the last hour. The age of the oldest message is not shown:
-SQS keeps it as a CloudWatch metric (ApproximateAgeOfOldestMessage), not as a queue
-attribute, and a peek at the queue would count as a receive towards the dead-letter queue.
-What the workers report instead is the queue lag: how old each message was when received.
+It shows the queue's depth and its dead-letter queue's (SQS's approximate counts), the age of
+the queue's oldest message (CloudWatch's ApproximateAgeOfOldestMessage, see worker.queue),
+each worker's liveness from its heartbeats, and per door the last ingest and the count of the
+last hour, with what was dropped in the last hour.
 """
 
 from __future__ import annotations
@@ -25,17 +23,12 @@ from dispatch_server.domain import inbound_rejections, ops, workers
 from dispatch_server.http.endpoints import Call, Endpoint
 from dispatch_server.http.shapes import field
 from dispatch_server.services import Services
-from dispatch_server.worker.queue import Queue
+from dispatch_server.worker.queue import OldestMessageAge, Queue, oldest_message_age
 
 log = logging.getLogger("dispatch_server.ops")
 
 TOKEN_HEADER = "x-dispatch-ops-token"
 SQS_TIMEOUT_SECONDS = 5.0
-OLDEST_AGE_NOTE = (
-    "SQS reports the age of the oldest message only as the CloudWatch metric "
-    "ApproximateAgeOfOldestMessage (AWS/SQS), not as a queue attribute; a peek would count "
-    "as a receive towards the dead-letter queue. See queue_lag_seconds."
-)
 
 
 class OpsDisabled(DomainError):
@@ -102,7 +95,14 @@ class OpsStatus:
     dead_letter_queue: QueueStatus | None = field(
         description="DISPATCH_SQS_DLQ_URL, else the queue's redrive target; null without a queue"
     )
-    oldest_message_age_seconds: float | None = field(description="always null: " + OLDEST_AGE_NOTE)
+    oldest_message_age_seconds: float | None = field(
+        description="the queue's ApproximateAgeOfOldestMessage, its latest CloudWatch datapoint "
+        "(SQS publishes it each minute); null without a queue, when CloudWatch has no "
+        "datapoint in the last 15 minutes, or cannot be read"
+    )
+    oldest_message_age_at: datetime | None = field(
+        description="the minute of that datapoint: CloudWatch shows it a few minutes late"
+    )
     queue_lag_seconds: float | None = field(description="the largest queue lag of the live workers")
     workers: tuple[WorkerStatus, ...] = field(description="the newest first")
     doors: tuple[DoorStatus, ...]
@@ -116,14 +116,15 @@ async def status(call: Call[None]) -> OpsStatus:
     check_token(services.settings.ops.token, call.request.headers.get(TOKEN_HEADER))
     now = utcnow()
     stale_after = timedelta(seconds=services.settings.worker.stale_after_seconds)
-    queue, dead_letters = await _queues(services)
+    (queue, dead_letters), oldest = await asyncio.gather(_queues(services), _oldest(services, now))
     states, doors, dropped = await services.db.run_read(_read, now, stale_after)
     live_lags = [w.queue_lag_seconds for w in states if w.liveness == "live"]
     return OpsStatus(
         generated_at=now,
         queue=queue,
         dead_letter_queue=dead_letters,
-        oldest_message_age_seconds=None,
+        oldest_message_age_seconds=None if oldest is None else oldest.seconds,
+        oldest_message_age_at=None if oldest is None else oldest.measured_at,
         queue_lag_seconds=max((lag for lag in live_lags if lag is not None), default=None),
         workers=tuple(WorkerStatus(**attrs.asdict(state)) for state in states),
         doors=tuple(DoorStatus(**attrs.asdict(door)) for door in doors),
@@ -176,6 +177,18 @@ async def _queues(services: Services) -> tuple[QueueStatus | None, QueueStatus |
         log.warning("ops status: the dead-letter queue not read: %s", exc)
         return main, _unread(dlq_url, exc)
     return main, QueueStatus(url=dlq_url, error=None, **attrs.asdict(dead))
+
+
+async def _oldest(services: Services, now: datetime) -> OldestMessageAge | None:
+    queue, cloudwatch = services.inbound_queue, services.queue_metrics
+    if queue is None or cloudwatch is None:
+        return None
+    try:
+        async with asyncio.timeout(SQS_TIMEOUT_SECONDS):
+            return await asyncio.to_thread(oldest_message_age, cloudwatch, queue.url, now)
+    except Exception as exc:  # no cloudwatch:GetMetricStatistics, or CloudWatch is away
+        log.warning("ops status: the oldest message's age not read from CloudWatch: %s", exc)
+        return None
 
 
 def _unread(url: str | None, exc: Exception) -> QueueStatus:

@@ -1,26 +1,32 @@
 """The SQS queue the worker reads: receiving, deleting, backing off, and what the queue says of
-itself (depth, redrive policy). Every method blocks: the worker calls them in threads.
+itself (depth, redrive policy, the age of its oldest message). Every method blocks: the
+worker and the ops status call them in threads.
 
-ApproximateAgeOfOldestMessage is a CloudWatch metric of SQS (`AWS/SQS`), not an attribute the
-queue answers, and peeking at the oldest message would count as a receive towards the
-redrive policy's maxReceiveCount: so this module reports no age. What the worker knows is the
-age of each message it receives (its SentTimestamp), which it reports as the queue lag.
+The age of the oldest message is not a queue attribute: SQS publishes it to CloudWatch each
+minute as ApproximateAgeOfOldestMessage (`AWS/SQS`, by QueueName), and a peek at the queue
+would count as a receive towards the redrive policy's maxReceiveCount. `oldest_message_age`
+reads the metric's latest datapoint. What the worker knows itself is the age of each message
+it receives (its SentTimestamp), which it reports as the queue lag.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import attrs
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.literals import QueueAttributeNameType
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 MAX_BATCH = 10  # SQS's limit on one receive
+# How far back the latest datapoint of the oldest message's age is looked for: SQS publishes
+# it each minute, CloudWatch shows it a few minutes late, and an idle queue stops publishing.
+AGE_LOOKBACK = timedelta(minutes=15)
 
 
 @attrs.frozen
@@ -103,6 +109,33 @@ class Queue:
     def _attributes(self, *names: QueueAttributeNameType) -> dict[str, str]:
         response = self.client.get_queue_attributes(QueueUrl=self.url, AttributeNames=list(names))
         return {str(name): value for name, value in response.get("Attributes", {}).items()}
+
+
+@attrs.frozen
+class OldestMessageAge:
+    seconds: float
+    measured_at: datetime  # the datapoint's minute
+
+
+def oldest_message_age(
+    cloudwatch: CloudWatchClient, queue_url: str, now: datetime
+) -> OldestMessageAge | None:
+    """The latest ApproximateAgeOfOldestMessage datapoint of the queue at `queue_url` within
+    AGE_LOOKBACK; None when CloudWatch has none (a new or long-idle queue)."""
+    answer = cloudwatch.get_metric_statistics(
+        Namespace="AWS/SQS",
+        MetricName="ApproximateAgeOfOldestMessage",
+        Dimensions=[{"Name": "QueueName", "Value": queue_url.rstrip("/").rpartition("/")[2]}],
+        StartTime=now - AGE_LOOKBACK,
+        EndTime=now,
+        Period=60,
+        Statistics=["Maximum"],
+    )
+    points = [p for p in answer.get("Datapoints", []) if "Maximum" in p and "Timestamp" in p]
+    if not points:
+        return None
+    latest = max(points, key=lambda point: point["Timestamp"])
+    return OldestMessageAge(seconds=float(latest["Maximum"]), measured_at=latest["Timestamp"])
 
 
 def _message(message: MessageTypeDef) -> QueueMessage:

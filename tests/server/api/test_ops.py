@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 
@@ -107,7 +108,8 @@ def test_the_status_shows_queues_workers_doors_and_drops(
     }
     assert body["dead_letter_queue"]["url"] == inbound.setup.dlq_url  # from the redrive policy
     assert body["dead_letter_queue"]["visible"] == 1
-    assert body["oldest_message_age_seconds"] is None
+    # CloudWatch holds no datapoint of the queue's oldest message yet.
+    assert (body["oldest_message_age_seconds"], body["oldest_message_age_at"]) == (None, None)
     assert body["queue_lag_seconds"] == 1.25
     liveness = {w["worker_id"]: w["liveness"] for w in body["workers"]}
     assert liveness == {"w-live": "live", "w-dead": "stale", "w-gone": "stopped"}
@@ -121,6 +123,43 @@ def test_the_status_shows_queues_workers_doors_and_drops(
     assert {"door": "ses_sqs", "reason": "unknown_recipient", "count": 1} in body[
         "dropped_last_hour"
     ]
+
+
+def test_the_oldest_messages_age_is_the_latest_cloudwatch_datapoint(
+    ops_server: LiveServer, inbound: InboundAws, moto: str
+) -> None:
+    """SQS publishes ApproximateAgeOfOldestMessage to CloudWatch each minute; moto does not
+    publish it itself, so the datapoints are put here as SQS would put them."""
+    cloudwatch = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+    ).client("cloudwatch", endpoint_url=moto)
+    queue_name = inbound.setup.queue_url.rpartition("/")[2]
+    now = utcnow().replace(second=0, microsecond=0)
+
+    def datapoint(queue: str, minutes_ago: int, age: float) -> None:
+        cloudwatch.put_metric_data(
+            Namespace="AWS/SQS",
+            MetricData=[
+                {
+                    "MetricName": "ApproximateAgeOfOldestMessage",
+                    "Dimensions": [{"Name": "QueueName", "Value": queue}],
+                    "Timestamp": now - timedelta(minutes=minutes_ago),
+                    "Value": age,
+                    "Unit": "Seconds",
+                }
+            ],
+        )
+
+    datapoint(queue_name, 40, 9000.0)  # too old to tell anything now
+    assert status(ops_server).json()["oldest_message_age_seconds"] is None
+    datapoint(queue_name, 6, 120.0)
+    datapoint(queue_name, 3, 42.0)  # the latest
+    datapoint("another-queue", 1, 7.0)
+    body = status(ops_server).json()
+    assert body["oldest_message_age_seconds"] == 42.0
+    assert body["oldest_message_age_at"] == (now - timedelta(minutes=3)).isoformat().replace(
+        "+00:00", "Z"
+    )
 
 
 def test_sqs_that_does_not_answer_is_shown_not_a_500(ops_server: LiveServer, moto: str) -> None:
