@@ -9,6 +9,7 @@ import uuid
 
 import attrs
 import dkim
+import nacl.signing
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -20,12 +21,13 @@ from tests.helpers import make_mail
 
 @attrs.frozen
 class KeyPair:
-    private_pem: bytes
+    private_pem: bytes  # for ed25519: the base64 seed, as dkimpy takes it
     public_b64: str
+    kind: str = "rsa"
 
     @property
     def record(self) -> str:
-        return f"v=DKIM1; k=rsa; p={self.public_b64}"
+        return f"v=DKIM1; k={self.kind}; p={self.public_b64}"
 
 
 @functools.cache
@@ -40,6 +42,17 @@ def key_pair(bits: int = 2048) -> KeyPair:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return KeyPair(private, base64.b64encode(public).decode())
+
+
+@functools.cache
+def ed25519_key_pair() -> KeyPair:
+    """An ed25519 key (RFC 8463): the record's p= is the raw 32-byte public key."""
+    key = nacl.signing.SigningKey.generate()
+    return KeyPair(
+        base64.b64encode(bytes(key)),
+        base64.b64encode(bytes(key.verify_key)).decode(),
+        kind="ed25519",
+    )
 
 
 def fresh_domain(label: str = "sender") -> str:

@@ -12,7 +12,15 @@ import pytest
 from dispatch_server.mail.auth.dkim import MAX_SIGNATURE_FIELD, check_dkim
 from dispatch_server.mail.auth.resolver import Deadline
 from dispatch_server.mail.verdicts import Check
-from tests.auth_kit import checks, fresh_domain, key_pair, mail_from, publish_key, sign
+from tests.auth_kit import (
+    checks,
+    ed25519_key_pair,
+    fresh_domain,
+    key_pair,
+    mail_from,
+    publish_key,
+    sign,
+)
 from tests.dns_server import shared_dns
 
 
@@ -28,6 +36,22 @@ def test_a_valid_signature_passes_with_its_domain() -> None:
     result = dkim_of(sign(mail_from(domain), domain))
     assert (result.result, result.domain) == ("pass", domain)
     assert result.extra["signatures"][0]["selector"] == "sel"
+
+
+def test_ed25519_signatures_are_verified() -> None:
+    """RFC 8463, through dkimpy with PyNaCl: valid, tampered, and made with another key."""
+    domain = fresh_domain()
+    publish_key(domain, key=ed25519_key_pair())
+    signed = sign(mail_from(domain), domain, key=ed25519_key_pair(), algorithm=b"ed25519-sha256")
+    assert b"a=ed25519-sha256" in signed
+    result = dkim_of(signed)
+    assert (result.result, result.domain) == ("pass", domain), result.why
+    tampered = signed.replace(b"Subject: Your code", b"Subject: Urgent")
+    assert dkim_of(tampered).result == "fail"
+    other = fresh_domain()
+    publish_key(other, key=ed25519_key_pair())
+    rsa_signed = sign(mail_from(other), other, algorithm=b"rsa-sha256")  # the record is ed25519
+    assert dkim_of(rsa_signed).result == "permerror"
 
 
 def test_unsigned_mail_is_none_without_a_lookup() -> None:
