@@ -31,8 +31,11 @@ async def upgrade(database_url: str, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
     try:
-        async with engine.begin() as conn:
+        # Not in a transaction: Alembic runs each migration in one of its own, and a migration
+        # can build an index outside any (CREATE INDEX CONCURRENTLY on PostgreSQL).
+        async with engine.connect() as conn:
             await conn.run_sync(run)
+            await conn.commit()
     finally:
         await engine.dispose()
 

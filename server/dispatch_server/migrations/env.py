@@ -20,6 +20,8 @@ def run_on(connection: sa.Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # One transaction per migration, so one may leave it for an autocommit block.
+        transaction_per_migration=True,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -27,8 +29,9 @@ def run_on(connection: sa.Connection) -> None:
 
 async def run_with_own_engine() -> None:
     engine = create_async_engine(config.get_main_option("sqlalchemy.url") or "")
-    async with engine.begin() as conn:
+    async with engine.connect() as conn:
         await conn.run_sync(run_on)
+        await conn.commit()
     await engine.dispose()
 
 

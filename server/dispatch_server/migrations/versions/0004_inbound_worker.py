@@ -17,13 +17,24 @@ branch_labels = None
 depends_on = None
 
 
+def _create_index_online(name: str, table: str, columns: list[str]) -> None:
+    """An index on a table that may be large and busy (messages, sent mail). PostgreSQL builds
+    it CONCURRENTLY, outside the migration's transaction, so ingest and sends go on meanwhile
+    (a plain CREATE INDEX blocks every write to the table until it is built); SQLite has one
+    writer anyway. A concurrent build that fails leaves an invalid index behind: drop it
+    (`DROP INDEX CONCURRENTLY <name>`) before running the migration again."""
+    if op.get_context().dialect.name == "postgresql":
+        with op.get_context().autocommit_block():
+            op.create_index(name, table, columns, unique=False, postgresql_concurrently=True)
+    else:
+        op.create_index(name, table, columns, unique=False)
+
+
 def upgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("door", sa.String(length=10), nullable=True))
-        batch_op.create_index("ix_messages_door_received", ["door", "received_at"], unique=False)
-
-    with op.batch_alter_table("outbound_messages", schema=None) as batch_op:
-        batch_op.create_index("ix_outbound_messages_created_at", ["created_at"], unique=False)
+    _create_index_online("ix_messages_door_received", "messages", ["door", "received_at"])
+    _create_index_online("ix_outbound_messages_created_at", "outbound_messages", ["created_at"])
 
     op.create_table(
         "dispatch_worker_heartbeats",
