@@ -3,12 +3,20 @@ missing, revoked, broken or behind a DNS server that does not answer."""
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 
 import dkim
 import pytest
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_der_public_key,
+)
+from dkim import crypto as dkim_crypto
 
+from dispatch_server.mail.auth import dkim_rsa
 from dispatch_server.mail.auth.dkim import MAX_SIGNATURE_FIELD, check_dkim
 from dispatch_server.mail.auth.resolver import Deadline
 from dispatch_server.mail.verdicts import Check
@@ -241,3 +249,74 @@ def test_dkimpy_is_what_verifies() -> None:
     record = f"v=DKIM1; k=rsa; p={key_pair().public_b64}".encode()
     assert dkim.verify(signed, dnsfunc=lambda name, timeout=5: record)
     assert re.match(rb"DKIM-Signature: v=1; a=rsa-sha256;", signed)
+
+
+def _variants(signed: bytes) -> dict[str, bytes]:
+    """A signed message and the ways a signature can be wrong in its bytes."""
+    found = re.search(rb"\bb=([A-Za-z0-9+/=\s]+?)(?:;|\r\n(?![ \t]))", signed)
+    assert found is not None
+    value = base64.b64decode(re.sub(rb"\s+", b"", found[1]))
+
+    def with_signature(signature: bytes) -> bytes:
+        start, end = found.span(1)
+        return signed[:start] + base64.b64encode(signature) + signed[end:]
+
+    flipped = bytes([value[0] ^ 1]) + value[1:]
+    return {
+        "valid": signed,
+        "header changed": signed.replace(b"Subject: Your code", b"Subject: Urgent"),
+        "a bit flipped": with_signature(flipped),
+        "a byte short": with_signature(value[1:]),
+        "a byte long": with_signature(b"\x00" + value),
+        "a zero byte prepended to a short one": with_signature(b"\x00" + value[1:]),
+        "empty": with_signature(b""),
+        "all ones": with_signature(b"\xff" * len(value)),
+    }
+
+
+@pytest.mark.parametrize("bits", [1024, 2048, 4096])
+@pytest.mark.parametrize("algorithm", [b"rsa-sha256", b"rsa-sha1"])
+def test_openssl_verifies_exactly_as_dkimpys_own_rsa(
+    bits: int, algorithm: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dkim_rsa replaces dkimpy's pure-Python RSA: on valid, tampered, truncated and padded
+    signatures, with SubjectPublicKeyInfo and bare RSAPublicKey records, both agree."""
+    domain = fresh_domain()
+    pair = key_pair(bits)
+    spki = base64.b64decode(pair.public_b64)
+    bare = load_der_public_key(spki).public_bytes(Encoding.DER, PublicFormat.PKCS1)
+    records = {
+        "spki": pair.record.encode(),
+        "bare": f"v=DKIM1; k=rsa; p={base64.b64encode(bare).decode()}".encode(),
+    }
+    signed = sign(mail_from(domain), domain, key=pair, algorithm=algorithm)
+
+    def outcome(raw: bytes, record: bytes) -> object:
+        try:
+            return dkim.verify(raw, dnsfunc=lambda name, timeout=5: record, minkey=1024)
+        except Exception as exc:
+            return type(exc).__name__
+
+    ours = {
+        (name, kind): outcome(raw, record)
+        for name, raw in _variants(signed).items()
+        for kind, record in records.items()
+    }
+    assert ours[("valid", "spki")] is True and ours[("valid", "bare")] is True
+    monkeypatch.setattr(dkim, "parse_public_key", dkim_crypto.parse_public_key)
+    monkeypatch.setattr(dkim, "RSASSA_PKCS1_v1_5_verify", dkim_crypto.RSASSA_PKCS1_v1_5_verify)
+    theirs = {
+        (name, kind): outcome(raw, record)
+        for name, raw in _variants(signed).items()
+        for kind, record in records.items()
+    }
+    assert ours == theirs
+
+
+def test_a_key_openssl_cannot_read_is_refused_as_dkimpy_refuses_it() -> None:
+    for data in (b"", b"\x30\x03\x02\x01\x01", b"not der at all", b"\x30" + b"\xff" * 40):
+        with pytest.raises(Exception) as ours:
+            dkim_rsa.parse_public_key(data)
+        with pytest.raises(Exception) as theirs:
+            dkim_crypto.parse_public_key(data)
+        assert type(ours.value) is type(theirs.value), data

@@ -1,7 +1,8 @@
 """DKIM (RFC 6376) with dkimpy, its key lookups through our resolver.
 
-dkimpy verifies (canonicalization, body hash, RSA); what it reports as one False is split
-here into RFC 8601 results, and each signature is bounded before dkimpy sees it:
+dkimpy verifies (canonicalization, body hash, RSA, the last by OpenSSL: see `dkim_rsa`); what
+it reports as one False is split here into RFC 8601 results, and each signature is bounded
+before dkimpy sees it:
 
 - at most DISPATCH_DKIM_MAX_SIGNATURES signatures are checked, from the top;
 - a `DKIM-Signature` field over 8 KiB, or one whose tags do not parse or break RFC 6376's
@@ -30,6 +31,7 @@ import dkim
 from dkim.canonicalization import CanonicalizationPolicy
 from dkim.util import parse_tag_value
 
+from dispatch_server.mail.auth import dkim_rsa
 from dispatch_server.mail.auth.resolver import Deadline, DnsPermError, DnsTempError, Resolver
 from dispatch_server.mail.verdicts import Check
 
@@ -37,6 +39,7 @@ MAX_SIGNATURE_FIELD = 8 * 1024
 MIN_KEY_BITS = 1024
 _ORDER = ("temperror", "fail", "policy", "permerror", "neutral")
 
+dkim_rsa.install()
 _quiet = logging.getLogger("dispatch_server.auth.dkimpy")
 _quiet.addHandler(logging.NullHandler())
 _quiet.propagate = False
