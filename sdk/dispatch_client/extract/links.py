@@ -118,6 +118,12 @@ _TOKEN_PARAM = re.compile(
     + r")=[^&]{8,}",
     re.IGNORECASE,
 )
+# A parameter of any name whose value is one random run of letters and digits
+# ("join-team?id=rvqzmui1ovai7rzzoop9c"): an invitation's id is its secret. Not a UUID
+# ("userId=44e01514-3a23-…"), which names a record.
+_RANDOM_PARAM = re.compile(
+    r"(?:^|&)[A-Za-z0-9_.-]+=(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{20,}(?:&|$)"
+)
 _TOKEN_SEGMENT = re.compile(r"/(?=[A-Za-z0-9_-]*[0-9])(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{16,}")
 # A bare fragment that is a secret: long and random ("#l3GRKhZ2_sUSVhhi7aqavjOdIaTeG5pL…"),
 # not a page anchor ("#discussion_r1839201447").
@@ -403,6 +409,7 @@ def _link_score(link: FoundLink, url: str, *, subject_asks: bool) -> float:
     # too ("Sign in to Acme"), not on a receipt's or a notification's "Log in".
     tokenish = bool(
         _TOKEN_PARAM.search(parts.query)
+        or _RANDOM_PARAM.search(parts.query)
         or _TOKEN_SEGMENT.search(parts.path)
         or _TOKEN_PARAM.search(parts.fragment)
         or _TOKEN_FRAGMENT.fullmatch(parts.fragment)
