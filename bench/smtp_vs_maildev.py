@@ -40,7 +40,7 @@ from pathlib import Path
 import attrs
 import sqlalchemy as sa
 
-from bench.common import free_port, verification_mail
+from bench.common import free_port, sender_records, verification_mail
 from dispatch_server.config import Settings
 from dispatch_server.db import Database
 from dispatch_server.db import tables as t
@@ -365,6 +365,13 @@ def main() -> None:
     )
     parser.add_argument("--only", choices=["dispatch", "maildev"], help="run one server only")
     parser.add_argument(
+        "--sender-dns",
+        action="store_true",
+        help="serve the sender's SPF, DMARC and DKIM key from a local DNS server "
+        "(tests.dns_server) that Dispatch asks: every check passes, as for a "
+        "well-configured sender; without it the lookups fail",
+    )
+    parser.add_argument(
         "--dispatch-env",
         action="append",
         default=[],
@@ -376,7 +383,11 @@ def main() -> None:
     modes = args.modes.split(",")
     work = Path(tempfile.mkdtemp(prefix="dispatch-vs-maildev-"))
     servers: list[Server] = []
+    dns: subprocess.Popen[bytes] | None = None
     try:
+        if args.sender_dns:
+            dns, address = start_sender_dns()
+            extra_env.setdefault("DISPATCH_DNS_SERVER", address)
         addresses = [f"agent{i}@{DOMAIN}" for i in range(INBOXES)]
         if args.only != "maildev":
             for processes in (int(n) for n in args.processes.split(",")):
@@ -391,7 +402,23 @@ def main() -> None:
     finally:
         for server in servers:
             server.stop()
+        if dns is not None:
+            dns.terminate()
+            dns.wait()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def start_sender_dns() -> tuple[subprocess.Popen[bytes], str]:
+    """The tests' DNS server, serving bench.common.sender_records(); its address."""
+    port = free_port()
+    records = [f"--txt={name}={value}" for name, value in sender_records().items()]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.dns_server", "--port", str(port), *records],
+        stdout=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    process.stdout.readline()  # "serving DNS on ...": it is listening
+    return process, f"127.0.0.1:{port}"
 
 
 def run_all(
