@@ -42,6 +42,7 @@ SERVER_DISTRIBUTIONS = {
     "prometheus-client",
     "dnspython",
     "dkimpy",
+    "pynacl",
     "pyspf",
     "publicsuffixlist",
 }
@@ -49,6 +50,7 @@ SERVER_DISTRIBUTIONS = {
 MODULE_OF = {
     "dnspython": "dns",
     "dkimpy": "dkim",
+    "pynacl": "nacl",
     "pyspf": "spf",
     "prometheus-client": "prometheus_client",
 }

@@ -130,7 +130,8 @@ def test_slow_dns_neither_holds_up_the_server_nor_moves_the_mail(live_server: Li
         time.sleep(0.05)
     sending.join()
     took = time.monotonic() - started
-    assert slowest < 0.5, slowest
+    # Had the checks held the event loop, /health would have waited out the 2 s DNS timeout.
+    assert slowest < 1.0, slowest
     assert 1.5 < took < 10, took  # the 2 s DNS timeout, within the 8 s budget
     [summary] = inbox.get("/messages").json()["data"]
     auth = inbox.get(f"/messages/{summary['id']}").json()["authentication"]
