@@ -268,8 +268,8 @@ def test_mail_that_cannot_be_parsed_is_stored_quarantined(ses: Feedback, moto: s
         assert message["folder"] == "quarantine" and message["from_address"] is None
         reason = message["authentication"]["folder_reason"]
         assert reason.startswith("the message could not be parsed"), reason
-        raw = agent.get(f"/messages/{summary['id']}/raw")
-        assert raw.content.decode() in kinds.values()
+        stored_raw = agent.get(f"/messages/{summary['id']}/raw")
+        assert stored_raw.content.decode() in kinds.values()
     assert agent.get("/messages").json()["data"] == []  # the inbox shows none of them
     assert agent.get("/otp").json()["otp"] is None  # nor gives a code from them
 
