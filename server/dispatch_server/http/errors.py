@@ -37,6 +37,8 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNPARSEABLE_MESSAGE: 422,
     ErrorCode.RECIPIENT_SUPPRESSED: 422,
     ErrorCode.QUOTA_EXCEEDED: 429,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.RATE_LIMITER_UNAVAILABLE: 503,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.INBOUND_WEBHOOK_DISABLED: 503,
     ErrorCode.NOT_READY: 503,
