@@ -44,6 +44,7 @@ SERVER_DISTRIBUTIONS = {
     "dkimpy",
     "pyspf",
     "publicsuffixlist",
+    "redis",
 }
 # The module each distribution installs, where its name differs.
 MODULE_OF = {
