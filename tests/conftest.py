@@ -18,7 +18,7 @@ from dispatch_server.db import Database
 from dispatch_server.events.hub import Hub
 from dispatch_server.migrations import upgrade
 from dispatch_server.services import Services
-from tests import pg
+from tests import pg, redis_server
 from tests.aws import aws_credentials, inbound, moto, moto_server
 from tests.dns_server import shared_dns
 
@@ -39,6 +39,15 @@ def postgres_admin_url() -> Iterator[str]:
     yield url
     if cluster is not None:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis server (tests/redis_server.py): the machine's, or a throwaway one."""
+    url, server = redis_server.find_server()
+    yield url
+    if server is not None:
+        server.stop()
 
 
 def fresh_database_url(
@@ -79,6 +88,9 @@ def make_settings(database_url: str, **variables: object) -> Settings:
         # The SMTP door's SPF/DKIM/DMARC checks ask the tests' own DNS server, never the
         # machine's: unknown names are NXDOMAIN at once.
         "DISPATCH_DNS_SERVER": shared_dns().address,
+        # Tests share one client address and sign up at will; tests/server/api/
+        # test_rate_limits.py turns the limits on.
+        "DISPATCH_RATE_LIMITS": "false",
     }
     env.update({name: str(value) for name, value in variables.items()})
     return Settings.from_env(env)

@@ -17,6 +17,7 @@ from dispatch_server.mail.auth import InboundAuth
 from dispatch_server.outbound.feedback.sns import SnsVerifier, UrlFetcher, fetch_subscribe_url
 from dispatch_server.outbound.outbox import Outbox
 from dispatch_server.outbound.transports import Transport
+from dispatch_server.ratelimit.limiter import Limiter, open_limiter
 from dispatch_server.worker.queue import Queue
 
 if TYPE_CHECKING:
@@ -49,10 +50,13 @@ class Services:
     queue_metrics: CloudWatchClient | None = attrs.field(init=False)
     # SPF, DKIM and DMARC of the SMTP door's mail: the resolver (and its cache) and threads.
     auth: InboundAuth = attrs.field(init=False)
+    # The route rate limits' counters: in this process's memory, or in Redis.
+    limiter: Limiter = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         outbound = self.settings.outbound
         self.auth = InboundAuth(self.settings.inbound_auth)
+        self.limiter = open_limiter(self.settings.rate_limits)
         self.outbox = Outbox(self.db, _transport(self), outbound)
         self.sns = None
         if outbound.topic_arns:
@@ -89,6 +93,7 @@ class Services:
         if self.queue_metrics is not None:
             self.queue_metrics.close()
         self.auth.close()
+        await self.limiter.close()
         await self.outbox.close()
         await self.hub.close()
         await self.db.dispose()

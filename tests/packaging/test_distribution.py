@@ -45,6 +45,7 @@ SERVER_DISTRIBUTIONS = {
     "pynacl",
     "pyspf",
     "publicsuffixlist",
+    "redis",
 }
 # The module each distribution installs, where its name differs.
 MODULE_OF = {

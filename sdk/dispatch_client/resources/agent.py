@@ -50,6 +50,8 @@ class AgentResource(SyncResource):
         Raises:
             ConflictError: `local_part` is already an address.
             BadRequestError: `name` or `local_part` is not acceptable (see `.param`).
+            RateLimitError: too many signups from this address (`rate_limited`), once
+                retries after its `retry_after` ran out.
         """
         return self._run(_signup(self._credentials, name=name, local_part=local_part), options)
 
@@ -83,6 +85,8 @@ class AsyncAgentResource(AsyncResource):
         Raises:
             ConflictError: `local_part` is already an address.
             BadRequestError: `name` or `local_part` is not acceptable (see `.param`).
+            RateLimitError: too many signups from this address (`rate_limited`), once
+                retries after its `retry_after` ran out.
         """
         return await self._run(
             _signup(self._credentials, name=name, local_part=local_part), options

@@ -10,6 +10,7 @@ from dispatch_server.api.inboxes import Inbox, local_part_field
 from dispatch_server.domain import workspaces
 from dispatch_server.http.endpoints import Call, Endpoint
 from dispatch_server.http.shapes import field, project
+from dispatch_server.ratelimit.policy import Policy
 
 
 @attrs.frozen(kw_only=True)
@@ -80,5 +81,6 @@ ENDPOINTS = [
         body=SignupRequest,
         response=Signup,
         status=201,
+        rate_limit=Policy.SIGNUP,
     )
 ]

@@ -159,6 +159,9 @@ def http_server(app: Starlette, http: Http) -> uvicorn.Server:
         http=protocol_class(http),
         log_level="warning",  # the app logs one line per request itself (AccessLog)
         access_log=False,
+        # The client address is the app's to decide (DISPATCH_TRUSTED_PROXIES): uvicorn would
+        # otherwise believe X-Forwarded-For from 127.0.0.1.
+        proxy_headers=False,
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -24,8 +25,10 @@ from dispatch_server.config._fields import (
     text,
 )
 from dispatch_server.db.urls import DEFAULT_DATABASE_URL, database_url
+from dispatch_server.ratelimit.policy import Policy, Rate
 
 G = TypeVar("G")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MAX_RETENTION_DAYS = 36500  # so that "now minus the window" stays a representable date
 MAX_WAIT_SECONDS = 3600.0
@@ -599,6 +602,174 @@ class Ops:
     )
 
 
+def _rate(raw: str) -> Rate | None:
+    return None if raw.strip().lower() == "off" else Rate.parse(raw)
+
+
+rate = Parser(
+    _rate,
+    "`<requests>/<period>`, the period in seconds or with `s`, `m`, `h`, `d` (`30/1h`), or `off`",
+)
+
+
+def _networks(raw: str) -> tuple[Network, ...]:
+    try:
+        found = tuple(ipaddress.ip_network(item, strict=False) for item in _items(raw))
+    except ValueError:
+        found = ()
+    if not found:
+        raise ValueError("must be IP addresses or networks (CIDR), comma-separated")
+    return found
+
+
+def _redis_url(raw: str) -> str:
+    value: str = text(raw)
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class RateLimits:
+    """Route rate limits (docs/rate-limits.md): a rate per policy per client address and per
+    API key, kept in memory or in Redis."""
+
+    enabled: bool = setting(
+        "DISPATCH_RATE_LIMITS",
+        True,
+        boolean,
+        "`false`: no route is rate limited, whatever the rates below say",
+    )
+    signup_per_address: Rate | None = setting(
+        "DISPATCH_RATE_LIMIT_SIGNUP_PER_ADDRESS",
+        Rate(30, 3600),
+        rate,
+        "signups (`POST /v1/agent/signup`, operator signup), per client address",
+    )
+    signup_per_key: Rate | None = setting(
+        "DISPATCH_RATE_LIMIT_SIGNUP_PER_KEY",
+        None,
+        rate,
+        "the same, per API key",
+        shown_default="`off`",
+    )
+    login_per_address: Rate | None = setting(
+        "DISPATCH_RATE_LIMIT_LOGIN_PER_ADDRESS",
+        Rate(10, 60),
+        rate,
+        "operator logins, per client address",
+    )
+    login_per_key: Rate | None = setting(
+        "DISPATCH_RATE_LIMIT_LOGIN_PER_KEY",
+        None,
+        rate,
+        "the same, per API key",
+        shown_default="`off`",
+    )
+    verify_email_per_address: Rate | None = setting(
+        "DISPATCH_RATE_LIMIT_VERIFY_EMAIL_PER_ADDRESS",
+        Rate(10, 600),
+        rate,
+        "email verification attempts, per client address",
+    )
+    verify_email_per_key: Rate | None = setting(
+        "DISPATCH_RATE_LIMIT_VERIFY_EMAIL_PER_KEY",
+        None,
+        rate,
+        "the same, per API key",
+        shown_default="`off`",
+    )
+    claim_per_address: Rate | None = setting(
+        "DISPATCH_RATE_LIMIT_CLAIM_PER_ADDRESS",
+        Rate(20, 3600),
+        rate,
+        "claim tokens minted and claims made, per client address",
+    )
+    claim_per_key: Rate | None = setting(
+        "DISPATCH_RATE_LIMIT_CLAIM_PER_KEY",
+        Rate(10, 3600),
+        rate,
+        "the same, per API key",
+    )
+    webhook_per_address: Rate | None = setting(
+        "DISPATCH_RATE_LIMIT_WEBHOOK_PER_ADDRESS",
+        Rate(1200, 60),
+        rate,
+        "calls of `/v1/webhooks/*`, per client address",
+    )
+    webhook_per_key: Rate | None = setting(
+        "DISPATCH_RATE_LIMIT_WEBHOOK_PER_KEY",
+        None,
+        rate,
+        "the same, per API key",
+        shown_default="`off`",
+    )
+    billing_per_address: Rate | None = setting(
+        "DISPATCH_RATE_LIMIT_BILLING_PER_ADDRESS",
+        Rate(60, 60),
+        rate,
+        "calls of the billing routes, per client address",
+    )
+    billing_per_key: Rate | None = setting(
+        "DISPATCH_RATE_LIMIT_BILLING_PER_KEY",
+        Rate(30, 60),
+        rate,
+        "the same, per API key",
+    )
+    trusted_proxies: tuple[Network, ...] = setting(
+        "DISPATCH_TRUSTED_PROXIES",
+        (),
+        Parser(_networks, "IP addresses or CIDR networks, comma-separated"),
+        "the reverse proxies (load balancers) in front of the API: only a request from one of "
+        "them has its client address read from `X-Forwarded-For` (right to left, past the "
+        "listed proxies); anyone else could write any address there",
+        shown_default="unset",
+    )
+    memory_max_clients: int = setting(
+        "DISPATCH_RATE_LIMIT_MEMORY_MAX_CLIENTS",
+        100_000,
+        integer(low=10, high=10_000_000),
+        "without Redis, the clients tracked per policy and dimension (about 200 bytes each); "
+        "beyond, the longest idle are forgotten",
+    )
+    redis_url: str | None = setting(
+        "DISPATCH_REDIS_URL",
+        None,
+        Parser(_redis_url, "a `redis://`, `rediss://` or `unix://` URL"),
+        "keep the rate-limit counters in this Redis, shared by every API process; unset: in "
+        "each process's memory",
+        shown_default="unset",
+        echo=False,
+    )
+    redis_key_prefix: str = setting(
+        "DISPATCH_REDIS_KEY_PREFIX",
+        "dispatch:ratelimit:",
+        text,
+        "the Redis keys' prefix",
+    )
+    redis_timeout_seconds: float = setting(
+        "DISPATCH_REDIS_TIMEOUT_SECONDS",
+        0.5,
+        number(low=0.01, high=30),
+        "the longest a rate-limit check waits for Redis (connecting, then answering)",
+    )
+    redis_failure: str = setting(
+        "DISPATCH_RATE_LIMIT_REDIS_FAILURE",
+        "open",
+        choice("open", "closed"),
+        "while Redis does not answer: `open` lets rate-limited requests through uncounted, "
+        "`closed` answers them `503 rate_limiter_unavailable`; logged once per outage",
+    )
+
+    def rates(self, policy: Policy) -> tuple[Rate | None, Rate | None]:
+        """`policy`'s (per address, per key) rates; None: not limited that way."""
+        if not self.enabled:
+            return None, None
+        per_address: Rate | None = getattr(self, f"{policy}_per_address")
+        per_key: Rate | None = getattr(self, f"{policy}_per_key")
+        return per_address, per_key
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """The server's configuration, read once from the environment by `from_env`."""
@@ -614,6 +785,7 @@ class Settings:
     outbound: Outbound = attrs.field(factory=Outbound)
     worker: Worker = attrs.field(factory=Worker)
     ops: Ops = attrs.field(factory=Ops)
+    rate_limits: RateLimits = attrs.field(factory=RateLimits)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 
@@ -29,3 +30,8 @@ def parse_timestamp(raw: str) -> datetime:
 def rfc3339(moment: datetime) -> str:
     """`moment` as the API writes times: RFC 3339 in UTC with a `Z`."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def monotonic() -> float:
+    """Seconds on a clock that only goes forward (for durations and rate limits)."""
+    return time.monotonic()

@@ -99,6 +99,17 @@ class ErrorCode(enum.StrEnum):
         "`daily_sends` or `daily_recipients`; `Retry-After` gives the seconds until it resets "
         "at 00:00 UTC",
     )
+    RATE_LIMITED = (
+        "rate_limited",
+        "too many requests from this client address or API key on a rate-limited route "
+        "(signup, webhooks, ...; see docs/rate-limits.md); `Retry-After` gives the seconds "
+        "to wait, the `RateLimit-*` headers the limit",
+    )
+    RATE_LIMITER_UNAVAILABLE = (
+        "rate_limiter_unavailable",
+        "a rate-limited route while the Redis of `DISPATCH_REDIS_URL` does not answer and "
+        "`DISPATCH_RATE_LIMIT_REDIS_FAILURE=closed`; retry shortly",
+    )
     RECIPIENT_SUPPRESSED = (
         "recipient_suppressed",
         "a send names recipients the workspace may no longer send to (after a permanent "

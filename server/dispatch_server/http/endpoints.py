@@ -19,7 +19,7 @@ from starlette.routing import Route
 from dispatch_server.auth.backends import admit
 from dispatch_server.auth.principal import Principal, Scope
 from dispatch_server.config import Settings
-from dispatch_server.http import idempotency
+from dispatch_server.http import idempotency, rate_limits
 from dispatch_server.http.context import services
 from dispatch_server.http.params import (
     MAX_JSON_BODY,
@@ -30,6 +30,7 @@ from dispatch_server.http.params import (
 )
 from dispatch_server.http.render import json_response
 from dispatch_server.http.shapes import SchemaRegistry, from_json, to_json
+from dispatch_server.ratelimit.policy import Policy
 from dispatch_server.services import Services
 
 B = TypeVar("B")
@@ -89,11 +90,19 @@ class Endpoint:
     idempotent: bool = False
     # The largest JSON body taken, from the settings; None: MAX_JSON_BODY.
     body_limit: Callable[[Settings], int] | None = None
+    # Counted against this rate-limit policy per client address and per API key, before
+    # anything else (see dispatch_server.http.rate_limits); None: not rate limited.
+    rate_limit: Policy | None = None
 
     def route(self) -> Route:
         declared = self
 
         async def endpoint(request: Request) -> Response:
+            if declared.rate_limit is not None:
+                await rate_limits.admit(request, declared.rate_limit)
+            return rate_limits.add_headers(request, await admitted(request))
+
+        async def admitted(request: Request) -> Response:
             caller = await admit(request, declared.scope) if declared.scope else None
             key = idempotency.request_key(request) if declared.idempotent else None
             raw = b""
@@ -139,7 +148,10 @@ class Endpoint:
             "responses": responses,
         }
         needs = _SCOPE_TEXT[self.scope] if self.scope else None
-        description = " ".join(text for text in (self.description, needs) if text)
+        limited = None
+        if self.rate_limit is not None:
+            limited = f"Rate limited by the `{self.rate_limit}` policy (429 `rate_limited`)."
+        description = " ".join(text for text in (self.description, needs, limited) if text)
         if description:
             operation["description"] = description
         parameters = [_path_parameter(name) for name in _path_names(self.path)]

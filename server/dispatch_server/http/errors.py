@@ -13,8 +13,10 @@ from starlette.responses import JSONResponse, Response
 
 from dispatch_server.auth.api_keys import KeyRefused
 from dispatch_server.core.errors import DomainError, ErrorCode, QuotaExceeded
+from dispatch_server.http import rate_limits
 from dispatch_server.http.context import request_id
 from dispatch_server.http.shapes import field, to_json
+from dispatch_server.ratelimit.limiter import RateLimited
 
 log = logging.getLogger("dispatch_server.http")
 
@@ -37,6 +39,8 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNPARSEABLE_MESSAGE: 422,
     ErrorCode.RECIPIENT_SUPPRESSED: 422,
     ErrorCode.QUOTA_EXCEEDED: 429,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.RATE_LIMITER_UNAVAILABLE: 503,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.INBOUND_WEBHOOK_DISABLED: 503,
     ErrorCode.NOT_READY: 503,
@@ -79,6 +83,8 @@ def error_response(error: DomainError) -> JSONResponse:
     headers = {"connection": "close"} if error.code is ErrorCode.REQUEST_TIMEOUT else {}
     if isinstance(error, QuotaExceeded) and error.retry_after_seconds is not None:
         headers["retry-after"] = str(error.retry_after_seconds)
+    if isinstance(error, RateLimited):
+        headers.update(rate_limits.headers(error.decision))
     return JSONResponse(
         error_body(error.code, error.message, error.param),
         status_code=STATUS[error.code],
@@ -96,7 +102,8 @@ async def domain_error(request: Request, exc: Exception) -> Response:
             request_id(request),
             exc.reason,
         )
-    return error_response(exc)
+    # An error on a rate-limited route still says how much of the limit is left.
+    return rate_limits.add_headers(request, error_response(exc))
 
 
 async def framework_error(request: Request, exc: Exception) -> Response:

@@ -36,6 +36,7 @@ from dispatch_server.mail.addresses import (
 )
 from dispatch_server.mail.compose import compose
 from dispatch_server.mail.verdicts import Verdicts
+from dispatch_server.ratelimit.policy import Policy
 from dispatch_server.services import Services
 
 T = TypeVar("T")
@@ -185,6 +186,7 @@ ENDPOINTS = [
         scope=None,
         response=Deliveries,
         status=201,
+        rate_limit=Policy.WEBHOOK,
         openapi_extra={
             "security": [{"inboundToken": []}],
             "requestBody": {

@@ -31,6 +31,7 @@ from dispatch_server.ingest.pipeline import Door, Envelope
 from dispatch_server.mail.verdicts import from_ses
 from dispatch_server.outbound.feedback import sns
 from dispatch_server.outbound.feedback.ses_events import parse_ses_event
+from dispatch_server.ratelimit.policy import Policy
 from dispatch_server.services import Services
 
 log = logging.getLogger("dispatch_server.outbound")
@@ -143,6 +144,7 @@ ENDPOINTS = [
         description="SNS signs what it posts; messages are verified before anything is done.",
         scope=None,
         response=SnsAnswer,
+        rate_limit=Policy.WEBHOOK,
         openapi_extra={
             "requestBody": {
                 "required": True,
