@@ -8,6 +8,7 @@ from typing import Self
 
 import attrs
 
+from dispatch_server.auth.operators import Passwords
 from dispatch_server.aws import s3_client, sqs_client
 from dispatch_server.config import Settings
 from dispatch_server.db import Database
@@ -44,10 +45,13 @@ class Services:
     inbound_queue: Queue | None = attrs.field(init=False)
     # SPF, DKIM and DMARC of the SMTP door's mail: the resolver (and its cache) and threads.
     auth: InboundAuth = attrs.field(init=False)
+    # Operators' Argon2id password hashing, at the configured parameters.
+    passwords: Passwords = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         outbound = self.settings.outbound
         self.auth = InboundAuth(self.settings.inbound_auth)
+        self.passwords = Passwords(self.settings.operators)
         self.outbox = Outbox(self.db, _transport(self), outbound)
         self.sns = None
         if outbound.topic_arns:
