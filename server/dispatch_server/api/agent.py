@@ -71,9 +71,7 @@ def _signup(conn: sa.Connection, body: SignupRequest, settings: Settings) -> wor
     """The signup, with an invite redeemed in the same transaction when one is needed."""
     gate = settings.operators
     if gate.agent_signup == "invite":
-        invites.redeem(
-            conn, body.invite_code, env_code=gate.beta_invite_code, user_id=None, now=utcnow()
-        )
+        invites.redeem(conn, body.invite_code, env_code=gate.beta_invite_code, now=utcnow())
     return workspaces.signup(
         conn, domain=settings.inboxes.domain, name=body.name, local_part=body.local_part
     )

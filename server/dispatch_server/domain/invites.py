@@ -56,17 +56,17 @@ def redeem(
     code: str | None,
     *,
     env_code: str | None,
-    user_id: str | None,
     now: datetime,
-) -> None:
+) -> str | None:
     """Take one use of `code`, or raise InviteRefused (missing, unknown, revoked, expired, used
-    up: the message says which, since an invitee who mistyped needs to know)."""
+    up: the message says which, since an invitee who mistyped needs to know). The id of the
+    redemption recorded (None for the environment's code), for `attribute`."""
     if not code:
         raise InviteRefused("signup is invite-only: give invite_code")
     if len(code) > MAX_CODE_CHARS:
         raise InviteRefused("invite_code is not a valid invite code")
     if env_code and hmac.compare_digest(code.encode(), env_code.encode()):
-        return
+        return None
     codes = t.beta_invite_codes
     row = conn.execute(
         sa.select(codes.c.id, codes.c.revoked_at, codes.c.expires_at).where(
@@ -86,10 +86,20 @@ def redeem(
     )
     if taken.rowcount != 1:
         raise InviteRefused("this invite code has been used up")
+    redemption_id = new_id()
     conn.execute(
         t.beta_invite_code_redemptions.insert().values(
-            id=new_id(), code_id=row.id, user_id=user_id, redeemed_at=now
+            id=redemption_id, code_id=row.id, user_id=None, redeemed_at=now
         )
+    )
+    return redemption_id
+
+
+def attribute(conn: sa.Connection, redemption_id: str, user_id: str) -> None:
+    """Record which operator account a redemption made."""
+    redemptions = t.beta_invite_code_redemptions
+    conn.execute(
+        redemptions.update().where(redemptions.c.id == redemption_id).values(user_id=user_id)
     )
 
 

@@ -112,6 +112,10 @@ def create_operator(
 ) -> Operator:
     """A new account for `email` (already normalized), redeeming `invite_code` when the beta
     requires one (InviteRefused); EmailTaken when the email has an account."""
+    # The invite first: whether an email has an account is not told to the uninvited.
+    redemption = None
+    if invite_required:
+        redemption = invites.redeem(conn, invite_code, env_code=env_invite_code, now=now)
     taken = conn.scalar(sa.select(t.users.c.id).where(t.users.c.email == email))
     if taken is not None:
         raise EmailTaken("an account with this email exists: log in", param="email")
@@ -124,8 +128,8 @@ def create_operator(
             user_id=operator.id, password_hash=password_hash, updated_at=now
         )
     )
-    if invite_required:
-        invites.redeem(conn, invite_code, env_code=env_invite_code, user_id=operator.id, now=now)
+    if redemption is not None:
+        invites.attribute(conn, redemption, operator.id)
     return operator
 
 
