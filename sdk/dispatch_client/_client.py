@@ -20,6 +20,7 @@ from dispatch_client.resources.artifacts import Artifacts, AsyncArtifacts
 from dispatch_client.resources.inboxes import AsyncInboxes, Inboxes
 from dispatch_client.resources.memory import AsyncMemory, Memory
 from dispatch_client.resources.messages import AsyncMessages, Messages
+from dispatch_client.resources.operator import AsyncOperatorResource, OperatorResource
 from dispatch_client.resources.otp import AsyncOtpResource, OtpResource
 from dispatch_client.resources.sent import AsyncSentMessages, SentMessages
 from dispatch_client.resources.suppressions import AsyncSuppressions, Suppressions
@@ -224,6 +225,11 @@ class Dispatch(_Client[SyncDriver]):
         """One-time codes: `d.otp.wait_for_otp(inbox.id)`."""
         return OtpResource(self)
 
+    @cached_property
+    def operator(self) -> OperatorResource:
+        """An operator's account and the agents they claim: `d.operator.login(...)`."""
+        return OperatorResource(self)
+
     def close(self) -> None:
         """Close the HTTP connections, unless the `http_client` was yours or this is a copy
         made by with_options()."""
@@ -327,6 +333,11 @@ class AsyncDispatch(_Client[AsyncDriver]):
     def otp(self) -> AsyncOtpResource:
         """One-time codes: `d.otp.wait_for_otp(inbox.id)`."""
         return AsyncOtpResource(self)
+
+    @cached_property
+    def operator(self) -> AsyncOperatorResource:
+        """An operator's account and the agents they claim: `d.operator.login(...)`."""
+        return AsyncOperatorResource(self)
 
     async def aclose(self) -> None:
         """Close the HTTP connections, unless the `http_client` was yours or this is a copy

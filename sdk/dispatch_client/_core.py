@@ -116,6 +116,8 @@ class Credentials:
 
     api_key: str | None = attrs.field(converter=_api_key, repr=False)
     inbox_keys: dict[str, str] = attrs.field(factory=dict, converter=_inbox_keys, repr=False)
+    # The signed-in operator's token (a JWT), from operator.signup() or operator.login().
+    operator_token: str | None = attrs.field(default=None, repr=False)
 
     def require_key(self) -> str:
         if not self.api_key:
@@ -124,6 +126,14 @@ class Credentials:
                 "(agent.signup() needs none and returns one)"
             )
         return self.api_key
+
+    def require_operator(self) -> str:
+        if not self.operator_token:
+            raise DispatchError(
+                "no operator token: call operator.login() or operator.signup() first "
+                "(or set operator.token)"
+            )
+        return self.operator_token
 
     def remember(self, inbox_id: str, key: str) -> str:
         key = clean_key(key, f"the inbox key for {inbox_id}")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Self
 
 import attrs
 
+from dispatch_server.auth.operators import Passwords
 from dispatch_server.aws import cloudwatch_client, s3_client, sqs_client
 from dispatch_server.config import Settings
 from dispatch_server.db import Database
@@ -52,11 +53,14 @@ class Services:
     auth: InboundAuth = attrs.field(init=False)
     # The route rate limits' counters: in this process's memory, or in Redis.
     limiter: Limiter = attrs.field(init=False)
+    # Operators' Argon2id password hashing, at the configured parameters.
+    passwords: Passwords = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         outbound = self.settings.outbound
         self.auth = InboundAuth(self.settings.inbound_auth)
         self.limiter = open_limiter(self.settings.rate_limits)
+        self.passwords = Passwords(self.settings.operators)
         self.outbox = Outbox(self.db, _transport(self), outbound)
         self.sns = None
         if outbound.topic_arns:

@@ -39,14 +39,16 @@ def test_production_names_every_missing_value() -> None:
 
 
 def test_production_needs_only_what_a_feature_uses() -> None:
-    """No feature uses a JWT secret or the app's base URL yet, so production does not ask."""
-    settings = Settings.from_env(
-        {
-            "DISPATCH_ENV": "production",
-            "DATABASE_URL": "postgresql://h/db",
-            "DISPATCH_INBOX_DOMAIN": "mail.example.com",
-        }
-    )
+    """Operator tokens need JWT_SECRET_KEY (a per-process key would end every session at each
+    restart and differ between API processes); no feature uses the app's base URL yet."""
+    needed = {
+        "DISPATCH_ENV": "production",
+        "DATABASE_URL": "postgresql://h/db",
+        "DISPATCH_INBOX_DOMAIN": "mail.example.com",
+    }
+    with pytest.raises(ConfigError, match="JWT_SECRET_KEY"):
+        Settings.from_env(needed)
+    settings = Settings.from_env({**needed, "JWT_SECRET_KEY": "k" * 40})
     assert settings.runtime.is_production
 
 

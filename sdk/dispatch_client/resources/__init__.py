@@ -6,6 +6,7 @@ from dispatch_client.resources.inbox_keys import AsyncInboxKeys, InboxKeys
 from dispatch_client.resources.inboxes import AsyncInboxes, Inboxes
 from dispatch_client.resources.memory import AsyncMemory, Memory
 from dispatch_client.resources.messages import AsyncMessages, Messages
+from dispatch_client.resources.operator import AsyncOperatorResource, OperatorResource
 from dispatch_client.resources.otp import AsyncOtpResource, OtpResource
 from dispatch_client.resources.sent import AsyncSentMessages, SentMessages
 from dispatch_client.resources.suppressions import AsyncSuppressions, Suppressions
@@ -19,6 +20,7 @@ __all__ = [
     "AsyncInboxes",
     "AsyncMemory",
     "AsyncMessages",
+    "AsyncOperatorResource",
     "AsyncOtpResource",
     "AsyncSentMessages",
     "AsyncSuppressions",
@@ -26,6 +28,7 @@ __all__ = [
     "Inboxes",
     "Memory",
     "Messages",
+    "OperatorResource",
     "OtpResource",
     "SentMessages",
     "Suppressions",

@@ -1,12 +1,23 @@
-"""The agent resource: `agent.signup()`, which creates a workspace and needs no key."""
+"""The agent resource: `agent.signup()`, which creates a workspace and needs no key, and
+`agent.claim_token()`, which lets an operator claim the agent."""
 
 from __future__ import annotations
 
 from typing import Unpack
 
-from dispatch_client._core import Call, Credentials, Request, body, checked, decoded, http
+from dispatch_client._core import (
+    Call,
+    Credentials,
+    Request,
+    body,
+    checked,
+    decoded,
+    http,
+    send,
+)
 from dispatch_client._options import RequestOptions
 from dispatch_client._resource import AsyncResource, SyncResource
+from dispatch_client.types.operator import ClaimToken
 from dispatch_client.types.signup import Signup
 
 
@@ -19,6 +30,21 @@ def _signup(credentials: Credentials, *, name: str | None, local_part: str | Non
     credentials.remember(result.inbox.id, result.inbox_key)
     credentials.api_key = result.account_key  # cleaned by Credentials' converter
     return result
+
+
+def _claim_token(
+    credentials: Credentials,
+    *,
+    inbox_id: str | None,
+    wallet_chain: str | None,
+    wallet_address: str | None,
+) -> Call[ClaimToken]:
+    request = Request(
+        method="POST",
+        path="/v1/agent/claim-token",
+        json=body(inbox_id=inbox_id, wallet_chain=wallet_chain, wallet_address=wallet_address),
+    )
+    return decoded((yield from send(credentials, request)), ClaimToken)
 
 
 class AgentResource(SyncResource):
@@ -54,6 +80,44 @@ class AgentResource(SyncResource):
                 retries after its `retry_after` ran out.
         """
         return self._run(_signup(self._credentials, name=name, local_part=local_part), options)
+
+    def claim_token(
+        self,
+        *,
+        inbox_id: str | None = None,
+        wallet_chain: str | None = None,
+        wallet_address: str | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> ClaimToken:
+        """Mint a claim token, so an operator can claim this agent.
+
+        Give `claim_email` and `claim_token` to the operator, who claims with
+        `operator.claim(claim_email=..., claim_token=...)`. The token is short-lived and
+        single-use. With a wallet, the claim also needs the wallet's signature over
+        `wallet_message` (EVM personal_sign, or Solana signMessage in base58).
+
+        Args:
+            inbox_id: The inbox the claim is for; None: the key's inbox (an inbox key) or the
+                agent's first inbox (an account key).
+            wallet_chain: "evm" or "solana", to bind the token to a wallet.
+            wallet_address: The wallet's address (0x... or base58), with `wallet_chain`.
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The token (shown once), the inbox address to claim it with, and its expiry.
+
+        Raises:
+            NotFoundError: `inbox_id` is not an inbox this key reaches.
+            BadRequestError: a malformed wallet (see `.param`).
+        """
+        call = _claim_token(
+            self._credentials,
+            inbox_id=inbox_id,
+            wallet_chain=wallet_chain,
+            wallet_address=wallet_address,
+        )
+        return self._run(call, options)
 
 
 class AsyncAgentResource(AsyncResource):
@@ -91,3 +155,41 @@ class AsyncAgentResource(AsyncResource):
         return await self._run(
             _signup(self._credentials, name=name, local_part=local_part), options
         )
+
+    async def claim_token(
+        self,
+        *,
+        inbox_id: str | None = None,
+        wallet_chain: str | None = None,
+        wallet_address: str | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> ClaimToken:
+        """Mint a claim token, so an operator can claim this agent.
+
+        Give `claim_email` and `claim_token` to the operator, who claims with
+        `operator.claim(claim_email=..., claim_token=...)`. The token is short-lived and
+        single-use. With a wallet, the claim also needs the wallet's signature over
+        `wallet_message` (EVM personal_sign, or Solana signMessage in base58).
+
+        Args:
+            inbox_id: The inbox the claim is for; None: the key's inbox (an inbox key) or the
+                agent's first inbox (an account key).
+            wallet_chain: "evm" or "solana", to bind the token to a wallet.
+            wallet_address: The wallet's address (0x... or base58), with `wallet_chain`.
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The token (shown once), the inbox address to claim it with, and its expiry.
+
+        Raises:
+            NotFoundError: `inbox_id` is not an inbox this key reaches.
+            BadRequestError: a malformed wallet (see `.param`).
+        """
+        call = _claim_token(
+            self._credentials,
+            inbox_id=inbox_id,
+            wallet_chain=wallet_chain,
+            wallet_address=wallet_address,
+        )
+        return await self._run(call, options)

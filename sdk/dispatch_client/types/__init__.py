@@ -15,6 +15,14 @@ from dispatch_client.types.message import (
     MessageSummary,
     SpfResult,
 )
+from dispatch_client.types.operator import (
+    Claim,
+    ClaimedAgent,
+    ClaimToken,
+    Operator,
+    OperatorSession,
+    WalletBinding,
+)
 from dispatch_client.types.otp import Otp
 from dispatch_client.types.sent import OutgoingAttachment, SendStatus, SentEvent, SentMessage
 from dispatch_client.types.signup import Signup
@@ -27,6 +35,9 @@ __all__ = [
     "Artifact",
     "ArtifactKind",
     "Attachment",
+    "Claim",
+    "ClaimToken",
+    "ClaimedAgent",
     "CreatedInboxKey",
     "DkimResult",
     "DmarcResult",
@@ -38,6 +49,8 @@ __all__ = [
     "Message",
     "MessageAuthentication",
     "MessageSummary",
+    "Operator",
+    "OperatorSession",
     "Otp",
     "OutgoingAttachment",
     "SendStatus",
@@ -48,5 +61,6 @@ __all__ = [
     "Suppression",
     "WaitKind",
     "WaitResult",
+    "WalletBinding",
     "Workspace",
 ]

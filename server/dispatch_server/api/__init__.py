@@ -10,6 +10,8 @@ from typing import Any
 from dispatch_server.api import (
     agent,
     artifacts,
+    auth,
+    claims,
     inbox_keys,
     inboxes,
     memory,
@@ -28,7 +30,9 @@ from dispatch_server.http.endpoints import Endpoint
 
 MODULES = (
     meta,
+    auth,
     agent,
+    claims,
     inboxes,
     inbox_keys,
     messages,

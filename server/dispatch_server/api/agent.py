@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import attrs
+import sqlalchemy as sa
 
 from dispatch_server.api.inboxes import Inbox, local_part_field
-from dispatch_server.domain import workspaces
+from dispatch_server.config import Settings
+from dispatch_server.core.clock import utcnow
+from dispatch_server.core.errors import DomainError, ErrorCode
+from dispatch_server.domain import invites, workspaces
 from dispatch_server.http.endpoints import Call, Endpoint
 from dispatch_server.http.shapes import field, project
 from dispatch_server.ratelimit.policy import Policy
@@ -53,15 +57,32 @@ class Signup:
 class SignupRequest:
     name: str | None = field(default=None, maxLength=200)
     local_part: str | None = local_part_field()
+    invite_code: str | None = field(
+        default=None,
+        maxLength=invites.MAX_CODE_CHARS,
+        description="needed while DISPATCH_AGENT_SIGNUP=invite",
+    )
+
+
+class SignupClosed(DomainError):
+    code = ErrorCode.SIGNUP_CLOSED
+
+
+def _signup(conn: sa.Connection, body: SignupRequest, settings: Settings) -> workspaces.Signup:
+    """The signup, with an invite redeemed in the same transaction when one is needed."""
+    gate = settings.operators
+    if gate.agent_signup == "invite":
+        invites.redeem(conn, body.invite_code, env_code=gate.beta_invite_code, now=utcnow())
+    return workspaces.signup(
+        conn, domain=settings.inboxes.domain, name=body.name, local_part=body.local_part
+    )
 
 
 async def agent_signup(call: Call[SignupRequest]) -> Signup:
-    result = await call.services.db.run_write(
-        workspaces.signup,
-        domain=call.services.settings.inboxes.domain,
-        name=call.body.name,
-        local_part=call.body.local_part,
-    )
+    settings = call.services.settings
+    if settings.operators.agent_signup == "closed":
+        raise SignupClosed("agent signup is closed here (DISPATCH_AGENT_SIGNUP=closed)")
+    result = await call.services.db.run_write(_signup, call.body, settings)
     return Signup(
         workspace=Workspace.of(result.workspace),
         agent=Agent.of(result.agent),

@@ -1,5 +1,6 @@
 """GET /v1/ops/status: the inbound path's health for operators, guarded by the ops token
-(`x-dispatch-ops-token`, DISPATCH_OPS_TOKEN; until operator accounts exist).
+(`x-dispatch-ops-token`, DISPATCH_OPS_TOKEN), or read by an admin operator with their token
+(`Authorization: Bearer <jwt>`, see DISPATCH_ADMIN_EMAILS).
 
 It shows the queue's depth and its dead-letter queue's (SQS's approximate counts), the age of
 the queue's oldest message (CloudWatch's ApproximateAgeOfOldestMessage, see worker.queue),
@@ -17,6 +18,9 @@ from datetime import datetime, timedelta
 import attrs
 import sqlalchemy as sa
 
+from dispatch_server.api.auth import require_admin
+from dispatch_server.auth.backends import bearer_token
+from dispatch_server.auth.operators import looks_like_jwt, read_token
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import DomainError, ErrorCode, Unauthorized
 from dispatch_server.domain import inbound_rejections, ops, workers
@@ -111,9 +115,20 @@ class OpsStatus:
     )
 
 
+async def check_caller(call: Call[None]) -> None:
+    """The ops token in its header; else an admin operator's token as the Bearer."""
+    services = call.services
+    given = call.request.headers.get(TOKEN_HEADER)
+    bearer = bearer_token(call.request)
+    if given is None and bearer is not None and looks_like_jwt(bearer):
+        await require_admin(services, read_token(services.settings.operators, bearer))
+        return
+    check_token(services.settings.ops.token, given)
+
+
 async def status(call: Call[None]) -> OpsStatus:
     services = call.services
-    check_token(services.settings.ops.token, call.request.headers.get(TOKEN_HEADER))
+    await check_caller(call)
     now = utcnow()
     stale_after = timedelta(seconds=services.settings.worker.stale_after_seconds)
     (queue, dead_letters), oldest = await asyncio.gather(_queues(services), _oldest(services, now))
@@ -201,11 +216,11 @@ ENDPOINTS = [
         method="GET",
         path="/v1/ops/status",
         handler=status,
-        summary=f"The inbound path's health, for operators ({TOKEN_HEADER})",
+        summary=f"The inbound path's health, for operators ({TOKEN_HEADER}, or an admin's token)",
         description="Queue and dead-letter depths, workers' liveness, ingest per door, "
         "dropped mail.",
         scope=None,
         response=OpsStatus,
-        openapi_extra={"security": [{"opsToken": []}]},
+        openapi_extra={"security": [{"opsToken": []}, {"operatorToken": []}]},
     )
 ]

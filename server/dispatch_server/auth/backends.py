@@ -17,6 +17,7 @@ from starlette.authentication import (
 from starlette.requests import HTTPConnection, Request
 
 from dispatch_server.auth.api_keys import KeyRefused, authenticate
+from dispatch_server.auth.operators import OperatorRefused, OperatorToken, read_token
 from dispatch_server.auth.policy import authorize, refuse_account_key
 from dispatch_server.auth.principal import Principal, Scope
 from dispatch_server.core.errors import DomainError
@@ -77,3 +78,19 @@ async def admit(request: Request, scope: Scope) -> Principal:
         services: Services = request.app.state.services
         await services.db.run_read(refuse_account_key, principal, inbox_id)
     return principal
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of a `Bearer` Authorization header, if there is one."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def admit_operator(request: Request) -> OperatorToken:
+    """The operator whose token the request carries; else OperatorRefused (401)."""
+    token = bearer_token(request)
+    if token is None:
+        raise OperatorRefused("no Bearer Authorization header")
+    services: Services = request.app.state.services
+    return read_token(services.settings.operators, token)

@@ -771,6 +771,115 @@ class RateLimits:
 
 
 @attrs.frozen(kw_only=True)
+class Operators:
+    jwt_secret_key: str | None = setting(
+        "JWT_SECRET_KEY",
+        None,
+        text,
+        "signs operator session tokens (HS256); unset outside production: a random key per "
+        "process, so sessions end when the server restarts",
+        required_in_production=True,
+        shown_default="unset",
+        echo=False,
+    )
+    jwt_issuer: str = setting(
+        "DISPATCH_JWT_ISSUER", "dispatch", text, "the `iss` of operator tokens, checked on use"
+    )
+    jwt_audience: str = setting(
+        "DISPATCH_JWT_AUDIENCE",
+        "dispatch-operators",
+        text,
+        "the `aud` of operator tokens, checked on use",
+    )
+    jwt_ttl_seconds: int = setting(
+        "DISPATCH_JWT_TTL_SECONDS",
+        43200,
+        integer(low=60, high=30 * 86400),
+        "how long an operator token is valid (`exp`); then the operator logs in again",
+    )
+    argon2_time_cost: int = setting(
+        "DISPATCH_ARGON2_TIME_COST",
+        3,
+        integer(low=1, high=20),
+        "Argon2id passes over memory for operator passwords (RFC 9106's second recommendation: 3)",
+    )
+    argon2_memory_kib: int = setting(
+        "DISPATCH_ARGON2_MEMORY_KIB",
+        65536,
+        integer(low=1024, high=4 * 1024 * 1024),
+        "Argon2id memory per password hash, in KiB (RFC 9106: 64 MiB)",
+    )
+    argon2_parallelism: int = setting(
+        "DISPATCH_ARGON2_PARALLELISM",
+        4,
+        integer(low=1, high=64),
+        "Argon2id lanes per password hash (RFC 9106: 4)",
+    )
+    verification_code_ttl_seconds: int = setting(
+        "DISPATCH_VERIFICATION_CODE_TTL_SECONDS",
+        900,
+        integer(low=60, high=86400),
+        "an email verification code expires this long after it is sent",
+    )
+    verification_max_attempts: int = setting(
+        "DISPATCH_VERIFICATION_MAX_ATTEMPTS",
+        5,
+        integer(low=1, high=100),
+        "wrong guesses of one verification code before it is spent (`429 "
+        "verification_attempts_exceeded`; signing in again sends none, `POST "
+        "/auth/verify-email/resend` does)",
+    )
+    mail_local_part: str = setting(
+        "DISPATCH_AUTH_MAIL_LOCAL_PART",
+        "no-reply",
+        lowercase,
+        "verification and onboarding mail comes from this address at `DISPATCH_INBOX_DOMAIN`, "
+        "an inbox of the server's own `system` workspace",
+    )
+    signup: str = setting(
+        "DISPATCH_OPERATOR_SIGNUP",
+        "open",
+        choice("open", "invite", "closed"),
+        "`POST /auth/signup`: `open`; `invite` needs an invite code (`DISPATCH_BETA_INVITE_CODE` "
+        "or a managed one); `closed` refuses it (`403 signup_closed`)",
+    )
+    agent_signup: str = setting(
+        "DISPATCH_AGENT_SIGNUP",
+        "open",
+        choice("open", "invite", "closed"),
+        "`POST /v1/agent/signup` likewise: `open`, `invite` (an `invite_code` in the body) or "
+        "`closed`",
+    )
+    beta_invite_code: str | None = setting(
+        "DISPATCH_BETA_INVITE_CODE",
+        None,
+        text,
+        "one invite code, from the environment, that any number of signups may use (managed "
+        "codes have limits: `POST /auth/beta-codes`)",
+        shown_default="unset",
+        echo=False,
+    )
+    admin_emails: str | None = setting(
+        "DISPATCH_ADMIN_EMAILS",
+        None,
+        lowercase,
+        "comma-separated operator emails that, once verified, manage invite codes and read "
+        "`GET /v1/ops/status` with their token",
+        shown_default="unset",
+    )
+    claim_token_ttl_seconds: int = setting(
+        "DISPATCH_CLAIM_TOKEN_TTL_SECONDS",
+        900,
+        integer(low=30, high=7 * 86400),
+        "a claim token (`POST /v1/agent/claim-token`) expires this long after it is minted",
+    )
+
+    @property
+    def admins(self) -> frozenset[str]:
+        return frozenset(_items(self.admin_emails))
+
+
+@attrs.frozen(kw_only=True)
 class Settings:
     """The server's configuration, read once from the environment by `from_env`."""
 
@@ -786,6 +895,7 @@ class Settings:
     worker: Worker = attrs.field(factory=Worker)
     ops: Ops = attrs.field(factory=Ops)
     rate_limits: RateLimits = attrs.field(factory=RateLimits)
+    operators: Operators = attrs.field(factory=Operators)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

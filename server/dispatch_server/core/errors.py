@@ -36,7 +36,8 @@ class ErrorCode(enum.StrEnum):
     )
     UNAUTHORIZED = (
         "unauthorized",
-        "missing, malformed, unknown or revoked API key; bad inbound or ops token",
+        "missing, malformed, unknown or revoked API key; an operator token (JWT) that is "
+        "missing, malformed, expired, or not this server's; bad inbound or ops token",
     )
     UPGRADE_REQUIRED = (
         "upgrade_required",
@@ -147,6 +148,69 @@ class ErrorCode(enum.StrEnum):
     )
     OPS_DISABLED = ("ops_disabled", "`GET /v1/ops/status` while `DISPATCH_OPS_TOKEN` is not set")
     NOT_READY = ("not_ready", "`/ready` when the database does not answer")
+    INVALID_CREDENTIALS = (
+        "invalid_credentials",
+        "`POST /auth/login` with an unknown email or a wrong password (one answer for both)",
+    )
+    EMAIL_TAKEN = ("email_taken", "`POST /auth/signup` with an email that has an account")
+    SIGNUP_CLOSED = (
+        "signup_closed",
+        "`POST /auth/signup` while `DISPATCH_OPERATOR_SIGNUP=closed`, or `POST "
+        "/v1/agent/signup` while `DISPATCH_AGENT_SIGNUP=closed`",
+    )
+    INVITE_CODE_INVALID = (
+        "invite_code_invalid",
+        "a signup gated by invite (`DISPATCH_OPERATOR_SIGNUP` or `DISPATCH_AGENT_SIGNUP` "
+        "`invite`) without an invite code, or with one that is unknown, revoked, expired or "
+        "used up; `param` is `invite_code`",
+    )
+    VERIFICATION_CODE_INVALID = (
+        "verification_code_invalid",
+        "`POST /auth/verify-email` with a code that is wrong, expired or already used, or "
+        "when no code was sent; `param` is `code`",
+    )
+    VERIFICATION_ATTEMPTS_EXCEEDED = (
+        "verification_attempts_exceeded",
+        "the verification code had `DISPATCH_VERIFICATION_MAX_ATTEMPTS` wrong guesses and is "
+        "spent; ask for a new one (`POST /auth/verify-email/resend`)",
+    )
+    CLAIM_TOKEN_INVALID = (
+        "claim_token_invalid",
+        "`POST /v1/agent/claim` with a claim token this server did not mint; `param` is "
+        "`claim_token`",
+    )
+    CLAIM_TOKEN_EXPIRED = (
+        "claim_token_expired",
+        "the claim token is older than `DISPATCH_CLAIM_TOKEN_TTL_SECONDS`; mint another",
+    )
+    CLAIM_TOKEN_USED = (
+        "claim_token_used",
+        "the claim token was already used for a claim (tokens are single-use)",
+    )
+    CLAIM_EMAIL_MISMATCH = (
+        "claim_email_mismatch",
+        "`claim_email` is not the address of the inbox the claim token was minted for (the "
+        "token of another agent or inbox); `param` is `claim_email`",
+    )
+    CLAIM_KEY_INVALID = (
+        "claim_key_invalid",
+        "a claim by `api_key` with a key that is malformed, unknown or revoked; `param` is "
+        "`api_key`",
+    )
+    AGENT_ALREADY_CLAIMED = (
+        "agent_already_claimed",
+        "the agent was claimed before, by this operator or another (an agent is claimed once)",
+    )
+    WALLET_SIGNATURE_INVALID = (
+        "wallet_signature_invalid",
+        "a wallet claim whose `wallet_signature` is missing, malformed, or not made by the "
+        "wallet the claim token was bound to over the token's `wallet_message`",
+    )
+    WALLET_UNSUPPORTED = (
+        "wallet_unsupported",
+        "a wallet claim or a wallet-bound claim token on a server installed without the "
+        "`wallet` extra (`pip install 'dispatch-client[server,wallet]'`)",
+    )
     SHUTTING_DOWN = (
         "shutting_down",
         "the server stopped while the request was still coming in or being answered; retry "

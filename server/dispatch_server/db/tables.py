@@ -312,3 +312,113 @@ purged_counts = sa.Table(
     sa.Column("kind", sa.String(20), primary_key=True),
     sa.Column("count", sa.BigInteger(), nullable=False),
 )
+
+# --- operators (dispatch_server.auth.operators, dispatch_server.domain.operators) ----------
+
+# Operator accounts: the humans who own agents. The email is stored lower-case.
+users = sa.Table(
+    "users",
+    metadata,
+    _id(),
+    sa.Column("email", sa.String(254), nullable=False, unique=True),
+    sa.Column("email_verified_at", UtcDateTime(), nullable=True),
+    # The claimed agent the operator acts for now (POST /v1/operator/active-agent).
+    sa.Column("active_agent_id", sa.String(36), nullable=True),
+    _created_at(),
+)
+
+# An operator's password, as an Argon2id hash string (its parameters are in the string).
+user_auth = sa.Table(
+    "user_auth",
+    metadata,
+    sa.Column(
+        "user_id",
+        sa.String(36),
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# Email verification codes: a hash of the code, short-lived, a few attempts, used once.
+user_email_verification_codes = sa.Table(
+    "user_email_verification_codes",
+    metadata,
+    _id(),
+    _fk("user_id", "users.id", nullable=False, index=True),
+    sa.Column("code_hash", sa.String(64), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Column("consumed_at", UtcDateTime(), nullable=True),
+    _created_at(),
+)
+
+# Managed invite codes of the private beta: a hash of the code and its first characters.
+beta_invite_codes = sa.Table(
+    "beta_invite_codes",
+    metadata,
+    _id(),
+    sa.Column("code_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("hint", sa.String(12), nullable=False),
+    sa.Column("label", sa.String(200), nullable=True),
+    sa.Column("max_redemptions", sa.Integer(), nullable=False),
+    sa.Column("redemptions", sa.Integer(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=True),
+    sa.Column("revoked_at", UtcDateTime(), nullable=True),
+    sa.Column("created_by", sa.String(36), nullable=True),  # the admin operator
+    _created_at(),
+)
+
+beta_invite_code_redemptions = sa.Table(
+    "beta_invite_code_redemptions",
+    metadata,
+    _id(),
+    _fk("code_id", "beta_invite_codes.id", nullable=False, index=True),
+    _fk("user_id", "users.id", nullable=True),  # null: an agent signup redeemed it
+    sa.Column("redeemed_at", UtcDateTime(), nullable=False),
+)
+
+# The waitlist: who asked to join the beta.
+beta_interest_signups = sa.Table(
+    "beta_interest_signups",
+    metadata,
+    _id(),
+    sa.Column("email", sa.String(254), nullable=False, unique=True),
+    sa.Column("note", sa.Text(), nullable=True),
+    _created_at(),
+)
+
+# --- claims (dispatch_server.domain.claims) -------------------------------------------------
+
+# Claim tokens an agent's key minted: a hash of the token, bound to the agent and an inbox,
+# short-lived and used once; optionally bound to a wallet whose signature the claim needs.
+agent_claim_tokens = sa.Table(
+    "agent_claim_tokens",
+    metadata,
+    _id(),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    _fk("workspace_id", "workspaces.id", nullable=False),
+    _fk("agent_id", "agents.id", nullable=False, index=True),
+    _fk("inbox_id", "inboxes.id", nullable=False),
+    sa.Column("wallet_chain", sa.String(10), nullable=True),  # evm | solana
+    sa.Column("wallet_address", sa.String(100), nullable=True),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Column("consumed_at", UtcDateTime(), nullable=True),
+    sa.Column("created_by_key_id", sa.String(36), nullable=False),
+    _created_at(),
+)
+
+# Which operator owns which agent: an agent is claimed once.
+user_agent_claims = sa.Table(
+    "user_agent_claims",
+    metadata,
+    _id(),
+    _fk("user_id", "users.id", nullable=False, index=True),
+    _fk("agent_id", "agents.id", nullable=False, unique=True),
+    _fk("workspace_id", "workspaces.id", nullable=False),
+    sa.Column("method", sa.String(10), nullable=False),  # token | api_key | wallet
+    sa.Column("wallet_chain", sa.String(10), nullable=True),
+    sa.Column("wallet_address", sa.String(100), nullable=True),
+    sa.Column("claimed_at", UtcDateTime(), nullable=False),
+)

@@ -43,8 +43,10 @@ def insert_key(
     kind: KeyKind,
     inbox_id: str | None,
     label: str | None,
+    user_id: str | None = None,
 ) -> tuple[str, datetime]:
-    """Store a new key; its raw form and creation time."""
+    """Store a new key; its raw form and creation time. `user_id`: the operator it was
+    minted for (at a claim)."""
     minted = mint_key()
     created_at = utcnow()
     conn.execute(
@@ -54,6 +56,7 @@ def insert_key(
             agent_id=agent_id,
             key_kind=kind,
             inbox_id=inbox_id,
+            user_id=user_id,
             secret_hash=minted.secret_hash,
             label=label,
             created_at=created_at,

@@ -16,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dispatch_server.auth.backends import admit
+from dispatch_server.auth.backends import admit, admit_operator
+from dispatch_server.auth.operators import OperatorToken
 from dispatch_server.auth.principal import Principal, Scope
 from dispatch_server.config import Settings
 from dispatch_server.http import idempotency, rate_limits
@@ -53,6 +54,13 @@ class Call(Generic[B]):
     services: Services
     body: B
     caller: Principal | None  # None on public routes
+    operator_token: OperatorToken | None = None  # on operator routes
+
+    @property
+    def operator(self) -> OperatorToken:
+        if self.operator_token is None:
+            raise RuntimeError("not an operator route")
+        return self.operator_token
 
     @property
     def principal(self) -> Principal:
@@ -77,7 +85,9 @@ class Endpoint:
     path: str
     handler: Handler
     summary: str
-    scope: Scope | None  # None: a public route
+    scope: Scope | None  # None: a public route (or an operator route)
+    # Needs an operator's token (a JWT from /auth/login) instead of an API key.
+    operator: bool = False
     response: Any = None  # the shape of a JSON answer; None when the handler answers itself
     status: int = 200
     body: type[Any] | None = None  # the shape of a JSON request body
@@ -104,6 +114,7 @@ class Endpoint:
 
         async def admitted(request: Request) -> Response:
             caller = await admit(request, declared.scope) if declared.scope else None
+            operator = admit_operator(request) if declared.operator else None
             key = idempotency.request_key(request) if declared.idempotent else None
             raw = b""
             if declared.body is not None:
@@ -116,7 +127,8 @@ class Endpoint:
                 body = None
                 if declared.body is not None:
                     body = from_json(declared.body, parse_json_object(raw))
-                result = await declared.handler(Call(request, services(request), body, caller))
+                call = Call(request, services(request), body, caller, operator)
+                result = await declared.handler(call)
                 if isinstance(result, Response):
                     return result
                 return json_response(to_json(result), declared.status)
@@ -144,10 +156,12 @@ class Endpoint:
         operation: Schema = {
             "summary": self.summary,
             "operationId": self.handler.__name__,
-            "security": [{"apiKey": []}] if self.scope else [],
+            "security": self._security(),
             "responses": responses,
         }
         needs = _SCOPE_TEXT[self.scope] if self.scope else None
+        if self.operator:
+            needs = "Needs an operator token (`Authorization: Bearer <jwt>` from /auth/login)."
         limited = None
         if self.rate_limit is not None:
             limited = f"Rate limited by the `{self.rate_limit}` policy (429 `rate_limited`)."
@@ -171,6 +185,11 @@ class Endpoint:
             else:
                 operation[key] = value
         return operation
+
+    def _security(self) -> list[Schema]:
+        if self.operator:
+            return [{"operatorToken": []}]
+        return [{"apiKey": []}] if self.scope else []
 
 
 _IDEMPOTENCY_KEY: Schema = {

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from dispatch_server.auth.api_keys import KeyRefused
+from dispatch_server.auth.operators import OperatorRefused
 from dispatch_server.core.errors import DomainError, ErrorCode, QuotaExceeded
 from dispatch_server.http import rate_limits
 from dispatch_server.http.context import request_id
@@ -50,6 +51,20 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.SNS_MESSAGE_REFUSED: 403,
     ErrorCode.INBOUND_OBJECT_UNAVAILABLE: 503,
     ErrorCode.SHUTTING_DOWN: 503,
+    ErrorCode.INVALID_CREDENTIALS: 401,
+    ErrorCode.EMAIL_TAKEN: 409,
+    ErrorCode.SIGNUP_CLOSED: 403,
+    ErrorCode.INVITE_CODE_INVALID: 403,
+    ErrorCode.VERIFICATION_CODE_INVALID: 400,
+    ErrorCode.VERIFICATION_ATTEMPTS_EXCEEDED: 429,
+    ErrorCode.CLAIM_TOKEN_INVALID: 400,
+    ErrorCode.CLAIM_TOKEN_EXPIRED: 410,
+    ErrorCode.CLAIM_TOKEN_USED: 409,
+    ErrorCode.CLAIM_EMAIL_MISMATCH: 400,
+    ErrorCode.CLAIM_KEY_INVALID: 400,
+    ErrorCode.AGENT_ALREADY_CLAIMED: 409,
+    ErrorCode.WALLET_SIGNATURE_INVALID: 400,
+    ErrorCode.WALLET_UNSUPPORTED: 501,
 }
 
 # Errors the framework raises itself (no route, wrong method); any other would be a bug.
@@ -94,7 +109,7 @@ def error_response(error: DomainError) -> JSONResponse:
 
 async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    if isinstance(exc, KeyRefused):  # the answer does not say why; the log does
+    if isinstance(exc, KeyRefused | OperatorRefused):  # the answer does not say why; the log does
         log.info(
             "401 on %s %s (request %s): %s",
             request.method,

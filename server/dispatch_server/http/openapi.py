@@ -37,6 +37,12 @@ def document(endpoints: Iterable[Endpoint]) -> Schema:
                     "scheme": "bearer",
                     "description": "<key_id>.<secret>, an account or an inbox key",
                 },
+                "operatorToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "an operator's session token, from /auth/signup or /auth/login",
+                },
                 "inboundToken": {
                     "type": "apiKey",
                     "in": "header",

@@ -248,6 +248,13 @@ def _read(tp: Any, value: Any, name: str, schema: Schema) -> Any:
         if not isinstance(value, bool):
             raise InvalidInput(f"{name} must be a boolean", param=name)
         return value
+    if inner is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidInput(f"{name} must be an integer", param=name)
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise InvalidInput(f"{name} must be between {low} and {high}", param=name)
+        return value
     if _is_shape(inner):
         if not isinstance(value, dict):
             raise InvalidInput(f"{name} must be an object", param=name)
