@@ -46,12 +46,16 @@ SERVER_DISTRIBUTIONS = {
     "pyspf",
     "publicsuffixlist",
     "redis",
+    "argon2-cffi",
+    "pyjwt",
 }
 # The module each distribution installs, where its name differs.
 MODULE_OF = {
     "dnspython": "dns",
     "dkimpy": "dkim",
     "pynacl": "nacl",
+    "argon2-cffi": "argon2",
+    "pyjwt": "jwt",
     "pyspf": "spf",
     "prometheus-client": "prometheus_client",
 }
