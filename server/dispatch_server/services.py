@@ -8,6 +8,7 @@ from typing import Self
 
 import attrs
 
+from dispatch_server.assets.store import AssetStore
 from dispatch_server.auth.operators import Passwords
 from dispatch_server.aws import s3_client, sqs_client
 from dispatch_server.config import Settings
@@ -47,9 +48,12 @@ class Services:
     auth: InboundAuth = attrs.field(init=False)
     # Operators' Argon2id password hashing, at the configured parameters.
     passwords: Passwords = attrs.field(init=False)
+    # Uploaded files' bytes, under DISPATCH_ASSETS_PATH.
+    assets: AssetStore = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         outbound = self.settings.outbound
+        self.assets = AssetStore(self.settings.assets.path)
         self.auth = InboundAuth(self.settings.inbound_auth)
         self.passwords = Passwords(self.settings.operators)
         self.outbox = Outbox(self.db, _transport(self), outbound)
