@@ -77,7 +77,9 @@ def create_device(
     now: datetime,
 ) -> Device:
     # Locking the account serializes an operator's creations, so the count holds.
-    conn.execute(sa.select(t.users.c.id).where(t.users.c.id == owner_id).with_for_update())
+    owner = conn.scalar(sa.select(t.users.c.id).where(t.users.c.id == owner_id).with_for_update())
+    if owner is None:
+        raise NotFound("operator")
     count = conn.scalar(
         sa.select(sa.func.count()).select_from(t.devices).where(t.devices.c.owner_id == owner_id)
     )
