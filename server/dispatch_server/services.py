@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Self
 
 import attrs
 
+from dispatch_server.assets.store import AssetStore
 from dispatch_server.auth.operators import Passwords
 from dispatch_server.aws import cloudwatch_client, s3_client, sqs_client
 from dispatch_server.config import Settings
@@ -55,9 +56,12 @@ class Services:
     limiter: Limiter = attrs.field(init=False)
     # Operators' Argon2id password hashing, at the configured parameters.
     passwords: Passwords = attrs.field(init=False)
+    # Uploaded files' bytes, under DISPATCH_ASSETS_PATH.
+    assets: AssetStore = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         outbound = self.settings.outbound
+        self.assets = AssetStore(self.settings.assets.path)
         self.auth = InboundAuth(self.settings.inbound_auth)
         self.limiter = open_limiter(self.settings.rate_limits)
         self.passwords = Passwords(self.settings.operators)

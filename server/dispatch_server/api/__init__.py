@@ -12,6 +12,8 @@ from dispatch_server.api import (
     artifacts,
     auth,
     claims,
+    device,
+    file,
     inbox_keys,
     inboxes,
     memory,
@@ -22,6 +24,7 @@ from dispatch_server.api import (
     otp,
     sends,
     suppressions,
+    user,
     waits,
 )
 from dispatch_server.api.webhooks import inbound, sns
@@ -46,6 +49,9 @@ MODULES = (
     sns,
     ops,
     metrics,
+    user,
+    device,
+    file,
 )
 
 

@@ -67,10 +67,11 @@ def dev_settings(
     data_dir: Path, host: str | None, port: int | None, smtp_port: int | None
 ) -> Settings:
     """The environment's settings, in development mode, with the database and the inbound
-    token in `data_dir` unless the environment names others."""
+    token in `data_dir` (and uploaded files under it) unless the environment names others."""
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("DATABASE_URL", f"sqlite:///{(data_dir / 'dispatch.db').resolve()}")
+    env.setdefault("DISPATCH_ASSETS_PATH", str((data_dir / "assets").resolve()))
     token_file = data_dir / "inbound-token"
     if "DISPATCH_INBOUND_TOKEN" not in env:
         if not token_file.exists():

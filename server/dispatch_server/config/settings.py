@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import attrs
 
 from dispatch_client.extract.mime import DEPTH_CEILING, MAX_DEPTH, MAX_PARTS
+from dispatch_server.assets.sniff import KNOWN_TYPES
 from dispatch_server.config._fields import (
     Parser,
     Setting,
@@ -879,6 +880,41 @@ class Operators:
         return frozenset(_items(self.admin_emails))
 
 
+def _content_types(raw: str) -> tuple[str, ...]:
+    listed = tuple(item.strip().lower() for item in raw.split(",") if item.strip())
+    unknown = [item for item in listed if item not in KNOWN_TYPES]
+    if not listed or unknown:
+        raise ValueError(f"must be a comma-separated list of {', '.join(KNOWN_TYPES)}")
+    return listed
+
+
+@attrs.frozen(kw_only=True)
+class Assets:
+    """Uploaded files of the legacy `/user` and `/file` routes."""
+
+    path: str = setting(
+        "DISPATCH_ASSETS_PATH",
+        ".dispatch/assets",
+        text,
+        "the directory uploaded files are kept in, under names the server makes (`dispatch-"
+        "server dev` uses `<data dir>/assets`)",
+    )
+    max_upload_bytes: int = setting(
+        "DISPATCH_MAX_UPLOAD_BYTES",
+        5 * 1024 * 1024,
+        integer(low=1024, high=100 * 1024 * 1024),
+        "the largest profile picture taken (`413 file_too_large`)",
+    )
+    content_types: tuple[str, ...] = setting(
+        "DISPATCH_UPLOAD_CONTENT_TYPES",
+        KNOWN_TYPES,
+        Parser(_content_types, f"a comma-separated list of {', '.join(KNOWN_TYPES)}"),
+        "the image types taken, each checked against the bytes' magic numbers "
+        "(`415 unsupported_media_type`, `422 file_content_mismatch`)",
+        shown_default=f"`{','.join(KNOWN_TYPES)}`",
+    )
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """The server's configuration, read once from the environment by `from_env`."""
@@ -896,6 +932,7 @@ class Settings:
     ops: Ops = attrs.field(factory=Ops)
     rate_limits: RateLimits = attrs.field(factory=RateLimits)
     operators: Operators = attrs.field(factory=Operators)
+    assets: Assets = attrs.field(factory=Assets)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

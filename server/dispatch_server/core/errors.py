@@ -52,7 +52,9 @@ class ErrorCode(enum.StrEnum):
     NOT_FOUND = (
         "not_found",
         "unknown route; an inbox, message or key outside the key's reach, with either kind of "
-        "key (never 403, so ids of other workspaces cannot be probed)",
+        "key (never 403, so ids of other workspaces cannot be probed); a device or file of "
+        "another operator, likewise; a file whose bytes are gone from disk; in a batch of "
+        "devices, `param` names the item (`devices[2].id`)",
     )
     REQUEST_TIMEOUT = (
         "request_timeout",
@@ -210,6 +212,24 @@ class ErrorCode(enum.StrEnum):
         "wallet_unsupported",
         "a wallet claim or a wallet-bound claim token on a server installed without the "
         "`wallet` extra (`pip install 'dispatch-client[server,wallet]'`)",
+    )
+    FILE_TOO_LARGE = (
+        "file_too_large",
+        "an upload above `DISPATCH_MAX_UPLOAD_BYTES`, refused on its `Content-Length` before "
+        "it is read, else as soon as it passes the limit",
+    )
+    UNSUPPORTED_MEDIA_TYPE = (
+        "unsupported_media_type",
+        "an upload whose `Content-Type` is missing or not one of `DISPATCH_UPLOAD_CONTENT_TYPES`",
+    )
+    FILE_CONTENT_MISMATCH = (
+        "file_content_mismatch",
+        "an upload whose bytes are not the type its `Content-Type` names (checked by their "
+        "magic numbers), or an empty one",
+    )
+    DEVICE_LIMIT_REACHED = (
+        "device_limit_reached",
+        "`POST /device` when the operator has 100 devices; delete one first",
     )
     SHUTTING_DOWN = (
         "shutting_down",

@@ -422,3 +422,54 @@ user_agent_claims = sa.Table(
     sa.Column("wallet_address", sa.String(100), nullable=True),
     sa.Column("claimed_at", UtcDateTime(), nullable=False),
 )
+
+# --- legacy: users, devices, files (dispatch_server.domain.profiles, .devices, .files) ------
+
+# Files operators uploaded (profile pictures). The bytes are on disk under `storage_name`,
+# which the server made (dispatch_server.assets.store); nothing of the upload names them.
+files = sa.Table(
+    "files",
+    metadata,
+    _id(),
+    _fk("owner_id", "users.id", nullable=False, index=True),
+    sa.Column("purpose", sa.String(20), nullable=False),  # profile_picture
+    sa.Column("content_type", sa.String(100), nullable=False),
+    sa.Column("size_bytes", sa.BigInteger(), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("storage_name", sa.String(32), nullable=False, unique=True),
+    _created_at(),
+)
+
+# An operator's profile: what the account itself does not hold.
+user_profiles = sa.Table(
+    "user_profiles",
+    metadata,
+    sa.Column(
+        "user_id",
+        sa.String(36),
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("display_name", sa.String(100), nullable=True),
+    sa.Column("timezone", sa.String(64), nullable=True),  # an IANA name: Europe/Paris
+    sa.Column(
+        "picture_file_id",
+        sa.String(36),
+        sa.ForeignKey("files.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# An operator's devices, for push notifications.
+devices = sa.Table(
+    "devices",
+    metadata,
+    _id(),
+    _fk("owner_id", "users.id", nullable=False, index=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("platform", sa.String(20), nullable=False),  # ios | android | web | ...
+    sa.Column("push_token", sa.String(512), nullable=True),
+    _created_at(),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)

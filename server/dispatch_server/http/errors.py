@@ -65,6 +65,10 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.AGENT_ALREADY_CLAIMED: 409,
     ErrorCode.WALLET_SIGNATURE_INVALID: 400,
     ErrorCode.WALLET_UNSUPPORTED: 501,
+    ErrorCode.FILE_TOO_LARGE: 413,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.FILE_CONTENT_MISMATCH: 422,
+    ErrorCode.DEVICE_LIMIT_REACHED: 409,
 }
 
 # Errors the framework raises itself (no route, wrong method); any other would be a bug.
