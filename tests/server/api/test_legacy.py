@@ -76,8 +76,8 @@ def upload(
     server: LiveServer,
     token: str,
     data: Any,
-    content_type: str | None = "image/png",
-    **headers: str,
+    content_type: str | bytes | None = "image/png",
+    **headers: str | bytes,
 ) -> httpx.Response:
     if content_type is not None:
         headers["content-type"] = content_type
