@@ -9,6 +9,7 @@ import asyncio
 import json
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from dispatch_client import AsyncDispatch, ConflictError, Dispatch
 from tests.conftest import BACKENDS, LiveServer
 from tests.server.api.operator_helpers import PASSWORD, serve
+from tests.server.cli.test_commands import DevProcess
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -107,3 +109,26 @@ def test_signup_verify_claim_fresh_keys_with_curl(server: LiveServer) -> None:
     assert [i["id"] for i in listed["data"]] == [inbox["id"]]
     agents = curl(server, "GET", "/v1/operator/agents", None, verified["access_token"])
     assert [a["agent_id"] for a in agents["data"]] == [agent["agent"]["id"]]
+
+
+def test_the_story_against_dispatch_server_dev(tmp_path: Path) -> None:
+    """As a user runs it: `dispatch-server dev` (what `make dev` starts, with its own
+    settings: SQLite, the local outbound transport), the SDK on the other side."""
+    data_dir = tmp_path / ".dispatch"
+    data_dir.mkdir()
+    dev = DevProcess(data_dir)
+    try:
+        with Dispatch(base_url=dev.base_url) as agent:
+            signup = agent.agent.signup(local_part="dev-story")
+            token = agent.agent.claim_token()
+            with Dispatch(base_url=dev.base_url) as human:
+                human.operator.signup(email=signup.inbox.address, password=PASSWORD)
+                code = agent.otp.wait_for_otp(signup.inbox.id, timeout=20, from_="Dispatch")
+                assert human.operator.verify_email(code).operator.email_verified is True
+                claim = human.operator.claim(
+                    claim_email=token.claim_email, claim_token=token.claim_token
+                )
+            with Dispatch(api_key=claim.inbox_key, base_url=dev.base_url) as owner:
+                assert owner.inboxes.get(signup.inbox.id).address == signup.inbox.address
+    finally:
+        dev.stop()
