@@ -48,6 +48,9 @@ def test_production_needs_only_what_a_feature_uses() -> None:
     }
     with pytest.raises(ConfigError, match="JWT_SECRET_KEY"):
         Settings.from_env(needed)
+    for short in ("k", "k" * 31):  # guessable offline from any token it signed
+        with pytest.raises(ConfigError, match=r"JWT_SECRET_KEY.*at least 32"):
+            Settings.from_env({**needed, "JWT_SECRET_KEY": short})
     settings = Settings.from_env({**needed, "JWT_SECRET_KEY": "k" * 40})
     assert settings.runtime.is_production
 

@@ -202,18 +202,18 @@ class VerifyRequest:
 async def verify_email(call: Call[VerifyRequest]) -> Session:
     services, settings = call.services, call.services.settings.operators
     code = call.body.code.strip()
-    try:
-        operator, now_verified = await services.db.run_write(
-            operators.verify_email,
-            call.operator.operator_id,
-            code,
-            now=utcnow(),
-            max_attempts=settings.verification_max_attempts,
-        )
-    except operators.WrongCode as wrong:
-        await services.db.run_write(operators.count_wrong_guess, wrong.code_id)
-        raise
-    if now_verified:
+    outcome = await services.db.run_write(
+        operators.verify_email,
+        call.operator.operator_id,
+        code,
+        now=utcnow(),
+        max_attempts=settings.verification_max_attempts,
+    )
+    if outcome.wrong is not None:
+        raise outcome.wrong
+    assert outcome.operator is not None
+    operator = outcome.operator
+    if outcome.verified_now:
         await send_notice(
             services,
             to=operator.email,

@@ -63,9 +63,9 @@ def normalize_email(value: str, *, param: str = "email") -> str:
     valid = (
         at
         and 0 < len(local) <= MAX_LOCAL_PART_CHARS
-        and _LOCAL.match(local)
+        and _LOCAL.fullmatch(local)
         and len(labels) >= 2
-        and all(_LABEL.match(label) for label in labels)
+        and all(_LABEL.fullmatch(label) for label in labels)
         and not labels[-1].isdigit()
     )
     if not valid:

@@ -62,7 +62,7 @@ def b58encode(data: bytes) -> str:
 def normalize_address(chain: str, address: str) -> str:
     """The address as stored (EVM in lower case), or InvalidInput naming wallet_address."""
     if chain == "evm":
-        if not _EVM_ADDRESS.match(address):
+        if not _EVM_ADDRESS.fullmatch(address):
             raise InvalidInput(
                 "wallet_address must be 0x and 40 hex digits", param="wallet_address"
             )
@@ -98,7 +98,7 @@ def _signature_bytes(signature: str, *, base58: bool) -> bytes:
     if not signature or len(signature) > MAX_SIGNATURE_CHARS:
         raise SignatureRefused("wallet_signature is missing or too long")
     try:
-        if _HEX.match(signature) and (signature.startswith("0x") or not base58):
+        if _HEX.fullmatch(signature) and (signature.startswith("0x") or not base58):
             return bytes.fromhex(signature.removeprefix("0x"))
         if base58:
             return b58decode(signature)

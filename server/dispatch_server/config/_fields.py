@@ -100,6 +100,19 @@ def choice(*values: str) -> Parser:
     return Parser(parse, ", ".join(f"`{value}`" for value in values))
 
 
+def secret(*, min_chars: int) -> Parser:
+    """A secret of at least `min_chars` characters (an HMAC key shorter than its hash can be
+    guessed offline from anything it signed)."""
+
+    def parse(raw: str) -> str:
+        value = _text(raw)
+        if len(value) < min_chars:
+            raise ValueError(f"must be at least {min_chars} characters")
+        return value
+
+    return Parser(parse, f"a secret of at least {min_chars} characters")
+
+
 def _range(low: float, high: float | None) -> str:
     return f"at least {low:.15g}" if high is None else f"between {low:.15g} and {high:.15g}"
 

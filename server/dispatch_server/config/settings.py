@@ -22,6 +22,7 @@ from dispatch_server.config._fields import (
     number,
     port,
     readable_file,
+    secret,
     setting,
     text,
 )
@@ -776,7 +777,7 @@ class Operators:
     jwt_secret_key: str | None = setting(
         "JWT_SECRET_KEY",
         None,
-        text,
+        secret(min_chars=32),
         "signs operator session tokens (HS256); unset outside production: a random key per "
         "process, so sessions end when the server restarts",
         required_in_production=True,

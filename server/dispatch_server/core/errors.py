@@ -174,12 +174,13 @@ class ErrorCode(enum.StrEnum):
     VERIFICATION_ATTEMPTS_EXCEEDED = (
         "verification_attempts_exceeded",
         "the verification code had `DISPATCH_VERIFICATION_MAX_ATTEMPTS` wrong guesses and is "
-        "spent; ask for a new one (`POST /auth/verify-email/resend`)",
+        "spent; ask for a new one (`POST /auth/verify-email/resend`); or the operator made "
+        "three times that many wrong guesses over all its codes in the last hour: wait",
     )
     CLAIM_TOKEN_INVALID = (
         "claim_token_invalid",
-        "`POST /v1/agent/claim` with a claim token this server did not mint; `param` is "
-        "`claim_token`",
+        "`POST /v1/agent/claim` with a claim token this server did not mint, or one minted by "
+        "a key revoked since; `param` is `claim_token`",
     )
     CLAIM_TOKEN_EXPIRED = (
         "claim_token_expired",

@@ -337,11 +337,15 @@ def _by_token(
             tokens.c.expires_at,
             tokens.c.consumed_at,
             t.inboxes.c.address,
+            t.api_keys.c.revoked_at.label("minted_by_revoked_at"),
         )
         .join(t.inboxes, t.inboxes.c.id == tokens.c.inbox_id)
+        .outerjoin(t.api_keys, t.api_keys.c.id == tokens.c.created_by_key_id)
         .where(tokens.c.token_hash == hash_token(token))
     ).first()
-    if row is None:
+    # A token lives no longer than the key that minted it: revoking a leaked key revokes the
+    # claim tokens it made too.
+    if row is None or row.minted_by_revoked_at is not None:
         raise TokenInvalid()
     if row.consumed_at is not None:
         raise TokenUsed()

@@ -81,11 +81,17 @@ def redeem(
         raise InviteRefused("this invite code expired")
     taken = conn.execute(
         codes.update()
-        .where(codes.c.id == row.id, codes.c.redemptions < codes.c.max_redemptions)
+        .where(
+            codes.c.id == row.id,
+            codes.c.redemptions < codes.c.max_redemptions,
+            # Checked again here: a code revoked or expiring while this ran is not redeemed.
+            codes.c.revoked_at.is_(None),
+            sa.or_(codes.c.expires_at.is_(None), codes.c.expires_at > now),
+        )
         .values(redemptions=codes.c.redemptions + 1)
     )
     if taken.rowcount != 1:
-        raise InviteRefused("this invite code has been used up")
+        raise InviteRefused("this invite code has been used up, revoked or expired")
     redemption_id = new_id()
     conn.execute(
         t.beta_invite_code_redemptions.insert().values(

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from dispatch_server.core.errors import DomainError, ErrorCode, NotFound
 from dispatch_server.core.ids import new_id
+from dispatch_server.db import dialect
 from dispatch_server.db import tables as t
 from dispatch_server.domain import invites
 
@@ -116,13 +117,14 @@ def create_operator(
     redemption = None
     if invite_required:
         redemption = invites.redeem(conn, invite_code, env_code=env_invite_code, now=now)
-    taken = conn.scalar(sa.select(t.users.c.id).where(t.users.c.email == email))
-    if taken is not None:
-        raise EmailTaken("an account with this email exists: log in", param="email")
     operator = Operator(
         id=new_id(), email=email, email_verified_at=None, active_agent_id=None, created_at=now
     )
-    conn.execute(t.users.insert().values(**attrs.asdict(operator)))
+    # The unique email decides, so two signups racing for one email get one account and one
+    # EmailTaken (no check-then-insert window).
+    inserted = conn.execute(_INSERT_USER[dialect.name(conn)], attrs.asdict(operator))
+    if inserted.rowcount == 0:
+        raise EmailTaken("an account with this email exists: log in", param="email")
     conn.execute(
         t.user_auth.insert().values(
             user_id=operator.id, password_hash=password_hash, updated_at=now
@@ -186,16 +188,32 @@ def _spend_codes(conn: sa.Connection, operator_id: str, now: datetime) -> None:
     )
 
 
+# Wrong guesses an operator may make over all its codes in this window: asking for a new code
+# gives that code its own attempts, not a new budget.
+GUESS_WINDOW = timedelta(hours=1)
+GUESSES_PER_WINDOW_CODES = 3  # times the attempts of one code
+
+
+@attrs.frozen
+class Verification:
+    """What a verification did: the operator and whether it was verified just now, or the
+    wrong guess (already counted, and committed with it) for the caller to answer."""
+
+    operator: Operator | None
+    verified_now: bool
+    wrong: WrongCode | None = None
+
+
 def verify_email(
     conn: sa.Connection, operator_id: str, code: str, *, now: datetime, max_attempts: int
-) -> tuple[Operator, bool]:
-    """Check `code` against the operator's live code and mark the email verified: the
-    operator, and whether it was verified just now (False: it already was). A wrong guess
-    counts an attempt, in its own transaction (`count_wrong_guess`), since this one rolls
-    back with the error."""
+) -> Verification:
+    """Check `code` against the operator's live code and mark the email verified. Each guess
+    takes one of the code's attempts first, atomically (so parallel guesses cannot pass the
+    limit), and of the operator's budget over GUESS_WINDOW; a wrong guess is returned, not
+    raised, so that its attempt is committed."""
     operator = get_operator(conn, operator_id)
     if operator.email_verified:
-        return operator, False
+        return Verification(operator, verified_now=False)
     codes = t.user_email_verification_codes
     row = conn.execute(
         sa.select(codes.c.id, codes.c.code_hash, codes.c.attempts, codes.c.expires_at)
@@ -205,41 +223,54 @@ def verify_email(
     ).first()
     if row is None:
         raise CodeRefused("no verification code is pending: ask for one")
-    if row.attempts >= max_attempts:
-        raise AttemptsExceeded()
     if row.expires_at <= now:
         raise CodeRefused("the verification code expired: ask for another")
+    guessed = conn.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(codes.c.attempts), 0)).where(
+            codes.c.user_id == operator_id, codes.c.created_at > now - GUESS_WINDOW
+        )
+    )
+    if int(guessed or 0) >= max_attempts * GUESSES_PER_WINDOW_CODES:
+        raise AttemptsExceeded()
+    taken = conn.execute(
+        codes.update()
+        .where(codes.c.id == row.id, codes.c.attempts < max_attempts)
+        .values(attempts=codes.c.attempts + 1)
+    )
+    if taken.rowcount == 0:
+        raise AttemptsExceeded()
     if not hmac.compare_digest(hash_code(code), row.code_hash):
-        raise WrongCode(row.id, attempts_left=max_attempts - row.attempts - 1)
+        left = max_attempts - row.attempts - 1
+        return Verification(None, verified_now=False, wrong=WrongCode(attempts_left=left))
     conn.execute(codes.update().where(codes.c.id == row.id).values(consumed_at=now))
     conn.execute(t.users.update().where(t.users.c.id == operator_id).values(email_verified_at=now))
-    return get_operator(conn, operator_id), True
+    return Verification(get_operator(conn, operator_id), verified_now=True)
 
 
 class WrongCode(CodeRefused):
-    """A wrong guess, whose attempt the caller records before answering."""
+    """A wrong guess; its attempt is counted already."""
 
-    def __init__(self, code_id: str, *, attempts_left: int) -> None:
+    def __init__(self, *, attempts_left: int) -> None:
         super().__init__(f"wrong verification code; {max(attempts_left, 0)} attempt(s) left")
-        self.code_id = code_id
-
-
-def count_wrong_guess(conn: sa.Connection, code_id: str) -> None:
-    codes = t.user_email_verification_codes
-    conn.execute(codes.update().where(codes.c.id == code_id).values(attempts=codes.c.attempts + 1))
 
 
 def record_interest(conn: sa.Connection, *, email: str, note: str | None, now: datetime) -> None:
-    """Put `email` on the waitlist; asking again changes nothing (and answers the same)."""
-    known = conn.scalar(
-        sa.select(t.beta_interest_signups.c.id).where(t.beta_interest_signups.c.email == email)
+    """Put `email` on the waitlist; asking again changes nothing (and answers the same), also
+    when two requests race."""
+    conn.execute(
+        _INSERT_INTEREST[dialect.name(conn)],
+        {"id": new_id(), "email": email, "note": note, "created_at": now},
     )
-    if known is None:
-        conn.execute(
-            t.beta_interest_signups.insert().values(
-                id=new_id(), email=email, note=note, created_at=now
-            )
-        )
+
+
+_INSERT_USER = dialect.per_dialect(
+    lambda insert: insert(t.users).on_conflict_do_nothing(index_elements=[t.users.c.email])
+)
+_INSERT_INTEREST = dialect.per_dialect(
+    lambda insert: insert(t.beta_interest_signups).on_conflict_do_nothing(
+        index_elements=[t.beta_interest_signups.c.email]
+    )
+)
 
 
 def set_active_agent(conn: sa.Connection, operator_id: str, agent_id: str) -> None:

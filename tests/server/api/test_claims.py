@@ -258,6 +258,28 @@ def test_a_revoked_key_claims_nothing(server: LiveServer, operator_token: str) -
     refusal(response, 400, "claim_key_invalid", "api_key")
 
 
+def test_a_token_minted_by_a_key_revoked_since_claims_nothing(
+    server: LiveServer, operator_token: str
+) -> None:
+    """A leaked key's owner revokes it: the claim tokens it minted die with it."""
+    agent = Mailbox(server)
+    minted = post(server, f"/v1/inboxes/{agent.inbox_id}/keys", {}, token=agent.account_key).json()
+    token = mint(server, minted["key"])
+    key_id = minted["key"].partition(".")[0]
+    httpx.delete(
+        f"{server.base_url}/v1/inboxes/{agent.inbox_id}/keys/{key_id}",
+        headers=bearer(agent.account_key),
+    )
+    body = {"claim_email": agent.address, "claim_token": token["claim_token"]}
+    refusal(
+        post(server, "/v1/agent/claim", body, token=operator_token),
+        400,
+        "claim_token_invalid",
+        "claim_token",
+    )
+    assert agents(server, operator_token) == []
+
+
 def test_an_evm_wallet_claim(server: LiveServer, operator_token: str) -> None:
     agent = Mailbox(server)
     wallet, stranger = Account.create(), Account.create()

@@ -5,8 +5,10 @@ waitlist, and admins (invite codes, ops status)."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import statistics
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -146,6 +148,10 @@ HOSTILE_EMAILS: list[Any] = [
     "ad\u200bmin@x.test",  # zero-width space
     "\u202emoc.x@a",  # right-to-left override
     "a@b\u00fccher.test",  # an IDN not in its xn-- form
+    "a\n@x.test",  # a line break, which a regex's `$` lets through before the end
+    "a@x.test\nb",
+    "a@x.test\n.evil",
+    "a\r@x.test",
     "",
     7,
     ["a@x.test"],
@@ -192,6 +198,58 @@ def test_wrong_codes_count_until_the_code_is_spent(server: LiveServer) -> None:
     assert resent.json()["verification_sent"] is True
     fresh = mailbox.code(after=code)
     assert post(server, "/auth/verify-email", {"code": fresh}, token=token).status_code == 200
+
+
+def test_parallel_guesses_cannot_pass_the_limit(server: LiveServer) -> None:
+    """Each guess takes its attempt atomically before it is checked: of 16 wrong guesses sent
+    at once, 5 are wrong-code answers and the rest find the code spent."""
+    mailbox = Mailbox(server)
+    token = operator(server, mailbox)["access_token"]
+    code = mailbox.code()
+    wrong = "000000" if code != "000000" else "111111"
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        answers = list(
+            pool.map(
+                lambda _: post(server, "/auth/verify-email", {"code": wrong}, token=token),
+                range(16),
+            )
+        )
+    codes = sorted(a.json()["error"]["code"] for a in answers)
+    assert codes == ["verification_attempts_exceeded"] * 11 + ["verification_code_invalid"] * 5
+    assert post(server, "/auth/verify-email", {"code": code}, token=token).status_code == 429
+
+
+def test_asking_for_new_codes_gives_no_new_budget_of_guesses(server: LiveServer) -> None:
+    """Three codes' worth of wrong guesses an hour, however many codes are sent."""
+    mailbox = Mailbox(server)
+    token = operator(server, mailbox)["access_token"]
+    code = mailbox.code()
+    for _ in range(3):
+        wrong = "000000" if code != "000000" else "111111"
+        for _ in range(5):
+            post(server, "/auth/verify-email", {"code": wrong}, token=token)
+        post(server, "/auth/verify-email/resend", token=token)
+        code = mailbox.code(after=code)
+    refusal(
+        post(server, "/auth/verify-email", {"code": code}, token=token),
+        429,
+        "verification_attempts_exceeded",
+        "code",
+    )
+
+
+def test_racing_signups_for_one_email_make_one_account(server: LiveServer) -> None:
+    email = f"race-{uuid.uuid4().hex[:8]}@example.com"
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(
+                lambda _: post(server, "/auth/signup", {"email": email, "password": PASSWORD}),
+                range(8),
+            )
+        )
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [201] + [409] * 7, [a.text for a in answers]
+    assert {a.json()["error"]["code"] for a in answers if a.status_code == 409} == {"email_taken"}
 
 
 def test_a_resent_code_replaces_the_old_one(server: LiveServer) -> None:
