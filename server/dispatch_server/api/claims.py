@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import attrs
-import sqlalchemy as sa
 
 from dispatch_server.auth import wallets
 from dispatch_server.auth.principal import Scope
@@ -137,12 +136,9 @@ async def claim(call: Call[ClaimRequest]) -> Claim:
         api_key=body.api_key,
         wallet_signature=body.wallet_signature,
     )
-    try:
-        claimed = await call.services.db.run_write(
-            claims.claim, call.operator.operator_id, request, now=utcnow()
-        )
-    except sa.exc.IntegrityError:  # a concurrent claim of the same agent won
-        raise claims.AlreadyClaimed() from None
+    claimed = await call.services.db.run_write(
+        claims.claim, call.operator.operator_id, request, now=utcnow()
+    )
     wallet = claimed.wallet
     return project(
         Claim,

@@ -29,9 +29,10 @@ from dispatch_server.auth.operators import normalize_email
 from dispatch_server.auth.principal import Principal
 from dispatch_server.core.errors import DomainError, ErrorCode, InvalidInput, NotFound
 from dispatch_server.core.ids import is_id, new_id
+from dispatch_server.db import dialect
 from dispatch_server.db import tables as t
 from dispatch_server.domain.inbox_keys import insert_key
-from dispatch_server.domain.operators import set_active_agent
+from dispatch_server.domain.operators import get_operator, set_active_agent
 
 TOKEN_PREFIX = "dct_"
 MAX_TOKEN_CHARS = 200
@@ -229,9 +230,17 @@ def _check_request(request: ClaimRequest) -> None:
         raise InvalidInput("claim_email is required with claim_token", param="claim_email")
 
 
+_INSERT_CLAIM = dialect.per_dialect(
+    lambda insert: insert(t.user_agent_claims).on_conflict_do_nothing(
+        index_elements=[t.user_agent_claims.c.agent_id]
+    )
+)
+
+
 def claim(conn: sa.Connection, operator_id: str, request: ClaimRequest, *, now: datetime) -> Claim:
     """Claim the agent of the token or key for the operator (see the module's docstring)."""
     _check_request(request)
+    get_operator(conn, operator_id)  # a token of an account deleted since: 404, no claim
     wallet: WalletBinding | None = None
     method: ClaimMethod
     if request.api_key is not None:
@@ -262,18 +271,23 @@ def claim(conn: sa.Connection, operator_id: str, request: ClaimRequest, *, now: 
         )
         if consumed.rowcount != 1:  # a concurrent claim used it first
             raise TokenUsed()
-    conn.execute(
-        t.user_agent_claims.insert().values(
-            id=new_id(),
-            user_id=operator_id,
-            agent_id=agent_id,
-            workspace_id=workspace_id,
-            method=method,
-            wallet_chain=wallet.chain if wallet else None,
-            wallet_address=wallet.address if wallet else None,
-            claimed_at=now,
-        )
+    # The unique agent_id decides between claims racing for one agent (a key claim takes no
+    # token to race on).
+    inserted = conn.execute(
+        _INSERT_CLAIM[dialect.name(conn)],
+        {
+            "id": new_id(),
+            "user_id": operator_id,
+            "agent_id": agent_id,
+            "workspace_id": workspace_id,
+            "method": method,
+            "wallet_chain": wallet.chain if wallet else None,
+            "wallet_address": wallet.address if wallet else None,
+            "claimed_at": now,
+        },
     )
+    if inserted.rowcount == 0:
+        raise AlreadyClaimed()
     set_active_agent(conn, operator_id, agent_id)
     account_key, _ = insert_key(
         conn,

@@ -5,6 +5,7 @@ the operator's list of agents and the switch between them."""
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Iterator
 from typing import Any
 
@@ -244,6 +245,26 @@ def test_bad_keys_claim_nothing(server: LiveServer, operator_token: str, key: st
         "api_key",
     )
     assert agents(server, operator_token) == []
+
+
+def test_operators_racing_for_one_agent_get_one_claim(server: LiveServer) -> None:
+    """By key, where no token is consumed to decide: the agent's unique claim does."""
+    agent = Mailbox(server)
+    tokens = [verified_operator(server, Mailbox(server)) for _ in range(6)]
+    with concurrent.futures.ThreadPoolExecutor(len(tokens)) as pool:
+        answers = list(
+            pool.map(
+                lambda token: post(
+                    server, "/v1/agent/claim", {"api_key": agent.account_key}, token=token
+                ),
+                tokens,
+            )
+        )
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 5, [a.text for a in answers]
+    assert {a.json()["error"]["code"] for a in answers if a.status_code == 409} == {
+        "agent_already_claimed"
+    }
+    assert sum(len(agents(server, token)) for token in tokens) == 1
 
 
 def test_a_revoked_key_claims_nothing(server: LiveServer, operator_token: str) -> None:
