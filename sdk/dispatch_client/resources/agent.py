@@ -21,9 +21,17 @@ from dispatch_client.types.operator import ClaimToken
 from dispatch_client.types.signup import Signup
 
 
-def _signup(credentials: Credentials, *, name: str | None, local_part: str | None) -> Call[Signup]:
+def _signup(
+    credentials: Credentials,
+    *,
+    name: str | None,
+    local_part: str | None,
+    invite_code: str | None,
+) -> Call[Signup]:
     request = Request(
-        method="POST", path="/v1/agent/signup", json=body(name=name, local_part=local_part)
+        method="POST",
+        path="/v1/agent/signup",
+        json=body(name=name, local_part=local_part, invite_code=invite_code),
     )
     result = decoded(checked((yield from http(request))), Signup)
     # From now on the client acts for the new workspace, whatever key it had before.
@@ -55,6 +63,7 @@ class AgentResource(SyncResource):
         *,
         name: str | None = None,
         local_part: str | None = None,
+        invite_code: str | None = None,
         **options: Unpack[RequestOptions],
     ) -> Signup:
         """Create a workspace with an agent, a default inbox and their keys. Needs no API key.
@@ -67,6 +76,8 @@ class AgentResource(SyncResource):
         Args:
             name: The agent's (and workspace's) name; "agent" if None.
             local_part: The part before the @ of the default inbox's address; random if None.
+            invite_code: An invite code, for a server whose agent signup is by invitation
+                (DISPATCH_AGENT_SIGNUP=invite).
             **options: Per-call options: timeout, max_retries, extra_headers,
                 idempotency_key (see RequestOptions).
 
@@ -78,8 +89,13 @@ class AgentResource(SyncResource):
             BadRequestError: `name` or `local_part` is not acceptable (see `.param`).
             RateLimitError: too many signups from this address (`rate_limited`), once
                 retries after its `retry_after` ran out.
+            PermissionDeniedError: agent signup is closed here (`signup_closed`), or the
+                invite code is refused (`invite_code_invalid`).
         """
-        return self._run(_signup(self._credentials, name=name, local_part=local_part), options)
+        return self._run(
+            _signup(self._credentials, name=name, local_part=local_part, invite_code=invite_code),
+            options,
+        )
 
     def claim_token(
         self,
@@ -128,6 +144,7 @@ class AsyncAgentResource(AsyncResource):
         *,
         name: str | None = None,
         local_part: str | None = None,
+        invite_code: str | None = None,
         **options: Unpack[RequestOptions],
     ) -> Signup:
         """Create a workspace with an agent, a default inbox and their keys. Needs no API key.
@@ -140,6 +157,8 @@ class AsyncAgentResource(AsyncResource):
         Args:
             name: The agent's (and workspace's) name; "agent" if None.
             local_part: The part before the @ of the default inbox's address; random if None.
+            invite_code: An invite code, for a server whose agent signup is by invitation
+                (DISPATCH_AGENT_SIGNUP=invite).
             **options: Per-call options: timeout, max_retries, extra_headers,
                 idempotency_key (see RequestOptions).
 
@@ -151,9 +170,12 @@ class AsyncAgentResource(AsyncResource):
             BadRequestError: `name` or `local_part` is not acceptable (see `.param`).
             RateLimitError: too many signups from this address (`rate_limited`), once
                 retries after its `retry_after` ran out.
+            PermissionDeniedError: agent signup is closed here (`signup_closed`), or the
+                invite code is refused (`invite_code_invalid`).
         """
         return await self._run(
-            _signup(self._credentials, name=name, local_part=local_part), options
+            _signup(self._credentials, name=name, local_part=local_part, invite_code=invite_code),
+            options,
         )
 
     async def claim_token(

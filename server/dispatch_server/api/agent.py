@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from dispatch_server.api.inboxes import Inbox, local_part_field
 from dispatch_server.config import Settings
 from dispatch_server.core.clock import utcnow
-from dispatch_server.core.errors import DomainError, ErrorCode
 from dispatch_server.domain import invites, workspaces
 from dispatch_server.http.endpoints import Call, Endpoint
 from dispatch_server.http.shapes import field, project
@@ -64,10 +63,6 @@ class SignupRequest:
     )
 
 
-class SignupClosed(DomainError):
-    code = ErrorCode.SIGNUP_CLOSED
-
-
 def _signup(conn: sa.Connection, body: SignupRequest, settings: Settings) -> workspaces.Signup:
     """The signup, with an invite redeemed in the same transaction when one is needed."""
     gate = settings.operators
@@ -81,7 +76,7 @@ def _signup(conn: sa.Connection, body: SignupRequest, settings: Settings) -> wor
 async def agent_signup(call: Call[SignupRequest]) -> Signup:
     settings = call.services.settings
     if settings.operators.agent_signup == "closed":
-        raise SignupClosed("agent signup is closed here (DISPATCH_AGENT_SIGNUP=closed)")
+        raise invites.SignupClosed("agent signup is closed here (DISPATCH_AGENT_SIGNUP=closed)")
     result = await call.services.db.run_write(_signup, call.body, settings)
     return Signup(
         workspace=Workspace.of(result.workspace),

@@ -38,10 +38,6 @@ log = logging.getLogger("dispatch_server.auth")
 MAX_INVITE_DAYS = 3650
 
 
-class SignupClosed(DomainError):
-    code = ErrorCode.SIGNUP_CLOSED
-
-
 class InvalidCredentials(DomainError):
     code = ErrorCode.INVALID_CREDENTIALS
 
@@ -144,7 +140,7 @@ class SignupRequest:
 async def signup(call: Call[SignupRequest]) -> Session:
     services, settings = call.services, call.services.settings.operators
     if settings.signup == "closed":
-        raise SignupClosed("operator signup is closed (DISPATCH_OPERATOR_SIGNUP=closed)")
+        raise invites.SignupClosed("operator signup is closed (DISPATCH_OPERATOR_SIGNUP=closed)")
     email = normalize_email(call.body.email)
     password = check_password(call.body.password)
     password_hash = await asyncio.to_thread(services.passwords.hash, password)

@@ -47,6 +47,13 @@ class CreatedInviteCode:
     code: str = attrs.field(repr=False)  # shown once, at creation
 
 
+class SignupClosed(DomainError):
+    """A signup (agent or operator) that DISPATCH_AGENT_SIGNUP / DISPATCH_OPERATOR_SIGNUP
+    closed."""
+
+    code = ErrorCode.SIGNUP_CLOSED
+
+
 def hash_code(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 

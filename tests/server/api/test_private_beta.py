@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dispatch_client import Dispatch, PermissionDeniedError
 from dispatch_server.db import tables as t
 from tests.conftest import BACKENDS, LiveServer
 from tests.helpers import error_code
@@ -159,3 +160,13 @@ def test_closed_signups_are_403(closed: LiveServer) -> None:
     refused(agent_signup(closed), 403, "signup_closed", None)
     # Waitlist signups stay open.
     assert post(closed, "/auth/beta-interest", {"email": "shut@example.com"}).status_code == 202
+
+
+def test_the_sdk_signs_an_agent_up_with_an_invite_code(gated: LiveServer) -> None:
+    with Dispatch(base_url=gated.base_url) as agent:
+        with pytest.raises(PermissionDeniedError) as refused_signup:
+            agent.agent.signup()
+        assert refused_signup.value.code == "invite_code_invalid"
+        assert refused_signup.value.param == "invite_code"
+        signup = agent.agent.signup(invite_code=ENV_CODE)
+        assert agent.inboxes.get(signup.inbox.id).address == signup.inbox.address
