@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from dispatch_server.auth import policy
 from dispatch_server.auth.operators import (
     MAX_PASSWORD_CHARS,
     TOKEN_TYPE,
@@ -71,7 +72,9 @@ class Session:
 
 
 def _is_admin(services: Services, operator: operators.Operator) -> bool:
-    return operator.email_verified and operator.email in services.settings.operators.admins
+    return policy.is_admin(
+        services.settings.operators, email=operator.email, email_verified=operator.email_verified
+    )
 
 
 def session(

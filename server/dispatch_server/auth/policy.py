@@ -1,4 +1,5 @@
-"""The policy guard: the one place deciding whether a principal may act at a scope."""
+"""The policy guard: the one place deciding whether a principal may act at a scope, and
+whether an operator is an admin."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import NoReturn
 import sqlalchemy as sa
 
 from dispatch_server.auth.principal import Principal, Scope
+from dispatch_server.config import Operators
 from dispatch_server.core.errors import Forbidden, NotFound
 from dispatch_server.db import tables as t
 
@@ -48,3 +50,9 @@ def _workspace_has_inbox(conn: sa.Connection, workspace_id: str, inbox_id: str) 
         )
     )
     return found is not None
+
+
+def is_admin(settings: Operators, *, email: str, email_verified: bool) -> bool:
+    """An admin manages invite codes and reads the ops status: an operator whose email is on
+    DISPATCH_ADMIN_EMAILS, once verified (before, anyone could sign up with that address)."""
+    return email_verified and email in settings.admins
