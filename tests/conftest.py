@@ -12,6 +12,7 @@ import attrs
 import pytest
 
 from dispatch_server.app import create_app
+from dispatch_server.auth import wallets
 from dispatch_server.cli._common import http_server
 from dispatch_server.config import Settings
 from dispatch_server.db import Database
@@ -23,6 +24,11 @@ from tests.aws import aws_credentials, inbound, moto, moto_server
 from tests.dns_server import shared_dns
 
 __all__ = ["aws_credentials", "inbound", "moto", "moto_server", "shared_dns"]  # fixtures
+
+# The tests that sign with eth-account import it at collection: through the server's own
+# import, so that py_ecc leaves Python's recursion limit alone in this process, whose servers
+# run in threads (see dispatch_server.auth.wallets).
+wallets.available()
 
 INBOUND_TOKEN = "test-inbound-token"
 BACKENDS = ["sqlite", "postgresql"]

@@ -14,7 +14,9 @@ eth-account and PyNaCl come with the `wallet` extra; without it, wallet claims a
 from __future__ import annotations
 
 import re
+import sys
 from datetime import datetime
+from types import ModuleType
 from typing import Literal
 
 from dispatch_server.core.errors import DomainError, ErrorCode, InvalidInput
@@ -115,12 +117,27 @@ def verify(chain: str, address: str, message: str, signature: str) -> None:
         _verify_solana(address, message, _signature_bytes(signature, base58=True))
 
 
+def _eth_account() -> ModuleType:
+    """eth-account, imported with Python's recursion limit kept as it was. Importing it imports
+    py_ecc, which raises the limit to 100,000 for the whole process; the server's guards
+    against hostile nesting (JSON bodies, comments in address headers) rely on the limit's
+    1,000 frames raising RecursionError long before the C stack ends, and at 100,000 such
+    input crashes the process (SIGSEGV) instead. Secp256k1 recovery needs no deep recursion."""
+    limit = sys.getrecursionlimit()
+    try:
+        import eth_account
+        import eth_account.messages
+    finally:
+        sys.setrecursionlimit(limit)
+    return eth_account
+
+
 def _verify_evm(address: str, message: str, signature: bytes) -> None:
     try:
-        from eth_account import Account
-        from eth_account.messages import encode_defunct
+        eth_account = _eth_account()
     except ImportError:
         raise WalletUnsupported("EVM wallet claims need the wallet extra (eth-account)") from None
+    Account, encode_defunct = eth_account.Account, eth_account.messages.encode_defunct
     if len(signature) != 65:
         raise SignatureRefused("an EVM personal_sign signature is 65 bytes")
     try:
@@ -148,7 +165,7 @@ def _verify_solana(address: str, message: str, signature: bytes) -> None:
 def available() -> bool:
     """Whether the wallet extra is installed."""
     try:
-        import eth_account  # noqa: F401
+        _eth_account()
         import nacl.signing  # noqa: F401
     except ImportError:
         return False
