@@ -104,7 +104,7 @@ def envelope_of(
         try:
             listed = header_recipients(raw)
         except UnreadableAddresses:
-            listed = _scanned_recipients(headers, at_domain)
+            listed = _scanned_recipients(headers)
         recipients = tuple(dict.fromkeys(a for a in listed if a.lower().endswith(at_domain)))
     return_path = headers.get("Return-Path")
     mail_from = str(return_path).strip().strip("<>").strip() if return_path else None
@@ -119,16 +119,16 @@ def envelope_of(
     )
 
 
-def _scanned_recipients(headers: Message, at_domain: str) -> tuple[str, ...]:
-    """The addresses at the inbox domain written anywhere in To and Cc, for headers that
-    cannot be parsed (comments nested a thousand deep, say): a scan for address-like words,
-    not a parse, so nothing in them can make it fail."""
-    found: list[str] = []
-    for name in ("To", "Cc"):
-        for value in headers.get_all(name, []):
-            text = str(value)[:MAX_ADDRESS_HEADER_CHARS]
-            found.extend(m for m in _ADDRESS_WORD.findall(text) if m.lower().endswith(at_domain))
-    return tuple(found)
+def _scanned_recipients(headers: Message) -> tuple[str, ...]:
+    """The address-like words written anywhere in To and Cc, for headers that cannot be
+    parsed (comments nested a thousand deep, say): a scan, not a parse, so nothing in them
+    can make it fail. The caller keeps those at the inbox domain, as for parsed ones."""
+    return tuple(
+        word
+        for name in ("To", "Cc")
+        for value in headers.get_all(name, [])
+        for word in _ADDRESS_WORD.findall(str(value)[:MAX_ADDRESS_HEADER_CHARS])
+    )
 
 
 # --- receipt notifications (SNS) -------------------------------------------------------
