@@ -916,6 +916,209 @@ class Assets:
     )
 
 
+USDC_DECIMALS = 6
+
+
+def _usdc(raw: str) -> int:
+    """A USDC amount written in dollars (`9`, `9.5`, `0.000001`) as base units (6 decimals)."""
+    whole, _, fraction = raw.strip().partition(".")
+    if not whole.isdigit() or (fraction and not fraction.isdigit()):
+        raise ValueError("must be a decimal amount like 9.00")
+    if len(fraction) > USDC_DECIMALS:
+        raise ValueError(f"has more than {USDC_DECIMALS} decimals")
+    units = int(whole) * 10**USDC_DECIMALS + int(fraction.ljust(USDC_DECIMALS, "0") or 0)
+    if not 0 < units <= 10**6 * 10**USDC_DECIMALS:
+        raise ValueError("must be above 0 and at most 1000000")
+    return units
+
+
+def _evm_address(raw: str) -> str:
+    value = raw.strip()
+    if len(value) != 42 or not value.startswith("0x"):
+        raise ValueError("must be a 0x-prefixed 20-byte hex address")
+    int(value[2:], 16)
+    return value
+
+
+def _base58_key(raw: str) -> str:
+    value = raw.strip()
+    alphabet = set("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
+    if not 32 <= len(value) <= 44 or not set(value) <= alphabet:
+        raise ValueError("must be a base58 public key")
+    return value
+
+
+def _secrets_list(raw: str) -> tuple[str, ...]:
+    items = tuple(item.strip() for item in raw.split(",") if item.strip())
+    if not items:
+        raise ValueError("must hold at least one secret")
+    return items
+
+
+usdc = Parser(_usdc, "a USDC amount in dollars, at most 6 decimals")
+evm_address = Parser(_evm_address, "a 0x-prefixed EVM address")
+base58_key = Parser(_base58_key, "a base58 Solana public key")
+secrets_list = Parser(_secrets_list, "one secret, or several separated by commas")
+
+
+@attrs.frozen(kw_only=True)
+class Billing:
+    """Paid inboxes: the catalogue's prices, Stripe, and x402 on EVM and Solana."""
+
+    multi_inbox_price_cents: int = setting(
+        "DISPATCH_BILLING_MULTI_INBOX_PRICE_CENTS",
+        900,
+        integer(low=50, high=10_000_000),
+        "the card price of the `multi_inbox` product, in cents of `DISPATCH_BILLING_CURRENCY`; "
+        "a Stripe payment below it grants nothing",
+    )
+    currency: str = setting(
+        "DISPATCH_BILLING_CURRENCY", "usd", lowercase, "the ISO currency of card prices"
+    )
+    multi_inbox_usdc: int = setting(
+        "DISPATCH_BILLING_MULTI_INBOX_USDC",
+        9_000_000,
+        usdc,
+        "the on-chain price of the `multi_inbox` product, in USDC",
+        shown_default="`9.00`",
+    )
+    stripe_secret_key: str | None = setting(
+        "STRIPE_SECRET_KEY",
+        None,
+        text,
+        "Stripe's secret API key, for checkout sessions (`sk_live_...` or `sk_test_...`)",
+        echo=False,
+    )
+    stripe_webhook_secret: tuple[str, ...] = setting(
+        "STRIPE_WEBHOOK_SECRET",
+        (),
+        secrets_list,
+        "the webhook endpoint's signing secret (`whsec_...`); several, comma-separated, while "
+        "one is rotated",
+        shown_default="unset",
+        echo=False,
+    )
+    stripe_webhook_tolerance_seconds: int = setting(
+        "DISPATCH_STRIPE_WEBHOOK_TOLERANCE_SECONDS",
+        300,
+        integer(low=1, high=86400),
+        "how old a `Stripe-Signature` timestamp may be (Stripe's libraries: 300)",
+    )
+    stripe_api_base: str | None = setting(
+        "STRIPE_API_BASE",
+        None,
+        text,
+        "where the Stripe API is reached; unset: `https://api.stripe.com` (set it for a proxy "
+        "or a local server speaking Stripe's format)",
+    )
+    stripe_price_multi_inbox: str | None = setting(
+        "STRIPE_PRICE_MULTI_INBOX",
+        None,
+        text,
+        "a Stripe Price id for `multi_inbox`; unset: the session carries the price inline "
+        "(`price_data`)",
+    )
+    checkout_success_url: str = setting(
+        "DISPATCH_BILLING_SUCCESS_URL",
+        "http://127.0.0.1:8000/console?checkout=success",
+        text,
+        "where Stripe sends the buyer after paying",
+    )
+    checkout_cancel_url: str = setting(
+        "DISPATCH_BILLING_CANCEL_URL",
+        "http://127.0.0.1:8000/console?checkout=cancelled",
+        text,
+        "where Stripe sends the buyer who gives up",
+    )
+    quote_ttl_seconds: int = setting(
+        "DISPATCH_X402_QUOTE_TTL_SECONDS",
+        900,
+        integer(low=60, high=86400),
+        "how long an x402 quote can be paid: its transaction must be in a block before then",
+    )
+    evm_rpc_url: str | None = setting(
+        "DISPATCH_X402_EVM_RPC_URL",
+        None,
+        text,
+        "the EVM chain's JSON-RPC endpoint the server verifies payments with; unset: no EVM "
+        "payments",
+    )
+    evm_public_rpc_url: str | None = setting(
+        "DISPATCH_X402_EVM_PUBLIC_RPC_URL",
+        None,
+        text,
+        "the RPC endpoint quotes tell payers to use; unset: `DISPATCH_X402_EVM_RPC_URL`",
+    )
+    evm_network: str = setting(
+        "DISPATCH_X402_EVM_NETWORK",
+        "base-sepolia",
+        text,
+        "the x402 network name of the EVM chain (`base`, `base-sepolia`, ...)",
+    )
+    evm_chain_id: int = setting(
+        "DISPATCH_X402_EVM_CHAIN_ID",
+        84532,
+        integer(low=1),
+        "the EVM chain id (Base: 8453; Base Sepolia: 84532); checked against the RPC's",
+    )
+    evm_token: str | None = setting(
+        "DISPATCH_X402_EVM_TOKEN",
+        None,
+        evm_address,
+        "the USDC (ERC-20, 6 decimals) contract payments must use",
+    )
+    evm_recipient: str | None = setting(
+        "DISPATCH_X402_EVM_RECIPIENT",
+        None,
+        evm_address,
+        "the address EVM payments go to",
+    )
+    evm_confirmations: int = setting(
+        "DISPATCH_X402_EVM_CONFIRMATIONS",
+        3,
+        integer(low=1, high=1000),
+        "blocks a payment's block needs on top of it, itself included, to count",
+    )
+    solana_rpc_url: str | None = setting(
+        "DISPATCH_X402_SOLANA_RPC_URL",
+        None,
+        text,
+        "the Solana JSON-RPC endpoint the server verifies payments with; unset: no Solana payments",
+    )
+    solana_public_rpc_url: str | None = setting(
+        "DISPATCH_X402_SOLANA_PUBLIC_RPC_URL",
+        None,
+        text,
+        "the RPC endpoint quotes tell payers to use; unset: `DISPATCH_X402_SOLANA_RPC_URL`",
+    )
+    solana_network: str = setting(
+        "DISPATCH_X402_SOLANA_NETWORK",
+        "solana-devnet",
+        text,
+        "the x402 network name of the Solana cluster (`solana`, `solana-devnet`)",
+    )
+    solana_mint: str | None = setting(
+        "DISPATCH_X402_SOLANA_MINT",
+        None,
+        base58_key,
+        "the USDC mint Solana payments must use",
+    )
+    solana_recipient: str | None = setting(
+        "DISPATCH_X402_SOLANA_RECIPIENT",
+        None,
+        base58_key,
+        "the wallet (token owner) Solana payments go to",
+    )
+
+    @property
+    def evm_enabled(self) -> bool:
+        return bool(self.evm_rpc_url and self.evm_token and self.evm_recipient)
+
+    @property
+    def solana_enabled(self) -> bool:
+        return bool(self.solana_rpc_url and self.solana_mint and self.solana_recipient)
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """The server's configuration, read once from the environment by `from_env`."""
@@ -934,6 +1137,7 @@ class Settings:
     rate_limits: RateLimits = attrs.field(factory=RateLimits)
     operators: Operators = attrs.field(factory=Operators)
     assets: Assets = attrs.field(factory=Assets)
+    billing: Billing = attrs.field(factory=Billing)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -990,6 +1194,19 @@ def _conflicts(settings: Settings) -> list[str]:
         found.append("DISPATCH_ALLOWED_AWS_ACCOUNT_IDS must be 12-digit AWS account ids")
     if (outbound.smtp_relay_username is None) != (outbound.smtp_relay_password is None):
         found.append("DISPATCH_SMTP_RELAY_USERNAME and _PASSWORD go together")
+    billing = settings.billing
+    evm = (billing.evm_rpc_url, billing.evm_token, billing.evm_recipient)
+    if any(evm) and not all(evm):
+        found.append(
+            "DISPATCH_X402_EVM_RPC_URL, DISPATCH_X402_EVM_TOKEN and DISPATCH_X402_EVM_RECIPIENT "
+            "go together"
+        )
+    solana = (billing.solana_rpc_url, billing.solana_mint, billing.solana_recipient)
+    if any(solana) and not all(solana):
+        found.append(
+            "DISPATCH_X402_SOLANA_RPC_URL, DISPATCH_X402_SOLANA_MINT and "
+            "DISPATCH_X402_SOLANA_RECIPIENT go together"
+        )
     worker = settings.worker
     if worker.dlq_url and not worker.queue_url:
         found.append("DISPATCH_SQS_DLQ_URL needs DISPATCH_SQS_QUEUE_URL")

@@ -232,6 +232,84 @@ class ErrorCode(enum.StrEnum):
         "device_limit_reached",
         "`POST /device` when the operator has 100 devices; delete one first",
     )
+    QUOTE_INVALID = (
+        "quote_invalid",
+        "`POST /v1/billing/payments/confirm` with a `quote_id` this server did not issue, or "
+        "one of another workspace; `param` is `quote_id`",
+    )
+    QUOTE_EXPIRED = (
+        "quote_expired",
+        "the transaction was mined after the quote's `expires_at` (or is still unmined and "
+        "the quote has expired); ask for a new quote",
+    )
+    CHAIN_UNSUPPORTED = (
+        "chain_unsupported",
+        "an x402 quote or confirmation for a chain this server has not configured (see "
+        "`DISPATCH_X402_EVM_*` and `DISPATCH_X402_SOLANA_*`); `param` is `chain`",
+    )
+    CHAIN_UNAVAILABLE = (
+        "chain_unavailable",
+        "the chain's JSON-RPC endpoint did not answer or answered with an error; nothing was "
+        "recorded, retry",
+    )
+    TRANSACTION_NOT_FOUND = (
+        "transaction_not_found",
+        "the chain does not know `tx_hash` (yet): it may still be propagating; retry",
+    )
+    TRANSACTION_UNCONFIRMED = (
+        "transaction_unconfirmed",
+        "the transaction is mined but has fewer than `DISPATCH_X402_EVM_CONFIRMATIONS` "
+        "confirmations (EVM) or is not finalized (Solana); retry after `Retry-After`",
+    )
+    TRANSACTION_FAILED = (
+        "transaction_failed",
+        "the transaction reverted (EVM receipt status 0) or failed (Solana `meta.err`); it "
+        "moved no tokens",
+    )
+    PAYMENT_WRONG_TOKEN = (
+        "payment_wrong_token",
+        "the transaction moved no tokens of the quoted contract (EVM) or mint (Solana)",
+    )
+    PAYMENT_WRONG_RECIPIENT = (
+        "payment_wrong_recipient",
+        "the quoted token was moved, but not to the quote's `recipient`",
+    )
+    PAYMENT_UNDERPAID = (
+        "payment_underpaid",
+        "the recipient received less than the quote's `amount`",
+    )
+    PAYMENT_REFERENCE_MISSING = (
+        "payment_reference_missing",
+        "the transaction does not carry the quote's `reference` (EVM: the 32 bytes after the "
+        "`transfer` arguments; Solana: a read-only account of the transfer)",
+    )
+    PAYMENT_WRONG_PAYER = (
+        "payment_wrong_payer",
+        "`payer` was given and the transaction's sender is another address",
+    )
+    TRANSACTION_ALREADY_USED = (
+        "transaction_already_used",
+        "the transaction was already used to confirm another quote (a transaction pays once)",
+    )
+    STRIPE_CONFIRMATION_REFUSED = (
+        "stripe_confirmation_refused",
+        "`POST /v1/billing/payments/confirm` for a Stripe payment: Stripe payments are "
+        "granted by the signed webhook only",
+    )
+    BILLING_UNAVAILABLE = (
+        "billing_unavailable",
+        "a Stripe route while `STRIPE_SECRET_KEY` (checkout) or `STRIPE_WEBHOOK_SECRET` "
+        "(webhook) is not set, or Stripe did not answer",
+    )
+    STRIPE_SIGNATURE_INVALID = (
+        "stripe_signature_invalid",
+        "`POST /v1/webhooks/stripe` whose `Stripe-Signature` is missing, malformed, outside "
+        "the tolerance, or made with none of the configured secrets; nothing was recorded",
+    )
+    PRODUCT_UNKNOWN = (
+        "product_unknown",
+        "a checkout or quote for a product that is not in the catalogue; `param` is `product`",
+    )
     SHUTTING_DOWN = (
         "shutting_down",
         "the server stopped while the request was still coming in or being answered; retry "
@@ -307,3 +385,18 @@ class Unavailable(DomainError):
     """Something the request needs is switched off or not answering."""
 
     code = ErrorCode.NOT_READY
+
+
+class PaymentRefused(DomainError):
+    """A payment that cannot be accepted; the code says which check it failed."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        param: str | None = None,
+        retry_after_seconds: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code, param=param)
+        self.retry_after_seconds = retry_after_seconds

@@ -473,3 +473,74 @@ devices = sa.Table(
     _created_at(),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
+
+# --- billing (dispatch_server.billing) -------------------------------------------------------
+
+# Every payment notice received, once per (provider, event id): Stripe retries for days and
+# reorders, and a retried event must not grant twice. `outcome` says what it did.
+billing_events = sa.Table(
+    "billing_events",
+    metadata,
+    _id(),
+    sa.Column("provider", sa.String(10), nullable=False),  # stripe | x402
+    sa.Column("provider_event_id", sa.String(255), nullable=False),
+    sa.Column("event_type", sa.String(100), nullable=False),
+    sa.Column("workspace_id", sa.String(36), nullable=True),  # as the event names it
+    sa.Column("product", sa.String(40), nullable=True),
+    sa.Column("outcome", sa.String(20), nullable=False),  # granted | ignored | refused
+    sa.Column("reason", sa.Text(), nullable=True),
+    sa.Column("payload", sa.JSON(), nullable=False),
+    _created_at(),
+    sa.UniqueConstraint("provider", "provider_event_id"),
+)
+
+# The canonical grant of a product to a workspace: one row per (workspace, product). An
+# active `multi_inbox` row is what the multi-inbox gate asks for, and sets the workspace plan.
+billing_entitlements = sa.Table(
+    "billing_entitlements",
+    metadata,
+    _id(),
+    _fk("workspace_id", "workspaces.id", nullable=False),
+    sa.Column("product", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),  # active | revoked
+    sa.Column("source", sa.String(10), nullable=False),  # stripe | x402
+    sa.Column("source_ref", sa.String(255), nullable=False),  # checkout session / tx hash
+    sa.Column("granted_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("workspace_id", "product"),
+)
+
+# x402 quotes: what to pay, to whom, and the 32-byte reference the payment must carry.
+billing_quotes = sa.Table(
+    "billing_quotes",
+    metadata,
+    _id(),
+    _fk("workspace_id", "workspaces.id", nullable=False, index=True),
+    sa.Column("product", sa.String(40), nullable=False),
+    sa.Column("rail", sa.String(10), nullable=False),  # evm | solana
+    sa.Column("network", sa.String(40), nullable=False),
+    sa.Column("asset", sa.String(64), nullable=False),
+    sa.Column("recipient", sa.String(64), nullable=False),
+    sa.Column("amount", sa.BigInteger(), nullable=False),  # token base units
+    sa.Column("reference", sa.String(64), nullable=False, unique=True),  # hex
+    sa.Column("payer", sa.String(64), nullable=True),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Column("paid_tx_hash", sa.String(128), nullable=True),
+    _created_at(),
+)
+
+# The ledger of verified on-chain payments: a transaction pays once, whoever presents it.
+billing_transaction_verifications = sa.Table(
+    "billing_transaction_verifications",
+    metadata,
+    _id(),
+    sa.Column("chain", sa.String(40), nullable=False),  # the quote's network
+    sa.Column("tx_hash", sa.String(128), nullable=False),
+    _fk("workspace_id", "workspaces.id", nullable=False),
+    _fk("quote_id", "billing_quotes.id", nullable=False),
+    sa.Column("payer", sa.String(64), nullable=False),
+    sa.Column("amount", sa.BigInteger(), nullable=False),
+    sa.Column("block_time", UtcDateTime(), nullable=True),
+    sa.Column("verified_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("chain", "tx_hash"),
+)

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from dispatch_server.auth.api_keys import KeyRefused
 from dispatch_server.auth.operators import OperatorRefused
-from dispatch_server.core.errors import DomainError, ErrorCode, QuotaExceeded
+from dispatch_server.core.errors import DomainError, ErrorCode, PaymentRefused, QuotaExceeded
 from dispatch_server.http import rate_limits
 from dispatch_server.http.context import request_id
 from dispatch_server.http.shapes import field, to_json
@@ -69,6 +69,23 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.FILE_CONTENT_MISMATCH: 422,
     ErrorCode.DEVICE_LIMIT_REACHED: 409,
+    ErrorCode.QUOTE_INVALID: 400,
+    ErrorCode.QUOTE_EXPIRED: 410,
+    ErrorCode.CHAIN_UNSUPPORTED: 400,
+    ErrorCode.CHAIN_UNAVAILABLE: 503,
+    ErrorCode.TRANSACTION_NOT_FOUND: 404,
+    ErrorCode.TRANSACTION_UNCONFIRMED: 409,
+    ErrorCode.TRANSACTION_FAILED: 422,
+    ErrorCode.PAYMENT_WRONG_TOKEN: 422,
+    ErrorCode.PAYMENT_WRONG_RECIPIENT: 422,
+    ErrorCode.PAYMENT_UNDERPAID: 422,
+    ErrorCode.PAYMENT_REFERENCE_MISSING: 422,
+    ErrorCode.PAYMENT_WRONG_PAYER: 422,
+    ErrorCode.TRANSACTION_ALREADY_USED: 409,
+    ErrorCode.STRIPE_CONFIRMATION_REFUSED: 400,
+    ErrorCode.BILLING_UNAVAILABLE: 503,
+    ErrorCode.STRIPE_SIGNATURE_INVALID: 400,
+    ErrorCode.PRODUCT_UNKNOWN: 400,
 }
 
 # Errors the framework raises itself (no route, wrong method); any other would be a bug.
@@ -100,7 +117,7 @@ def error_response(error: DomainError) -> JSONResponse:
     # A request whose body came too slowly is not read to its end: the connection cannot
     # carry another request.
     headers = {"connection": "close"} if error.code is ErrorCode.REQUEST_TIMEOUT else {}
-    if isinstance(error, QuotaExceeded) and error.retry_after_seconds is not None:
+    if isinstance(error, QuotaExceeded | PaymentRefused) and error.retry_after_seconds is not None:
         headers["retry-after"] = str(error.retry_after_seconds)
     if isinstance(error, RateLimited):
         headers.update(rate_limits.headers(error.decision))
