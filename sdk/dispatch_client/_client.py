@@ -17,6 +17,7 @@ from dispatch_client._options import CallOptions, check_retries, check_timeout
 from dispatch_client._transport import AsyncDriver, SyncDriver
 from dispatch_client.resources.agent import AgentResource, AsyncAgentResource
 from dispatch_client.resources.artifacts import Artifacts, AsyncArtifacts
+from dispatch_client.resources.billing import AsyncBilling, Billing
 from dispatch_client.resources.inboxes import AsyncInboxes, Inboxes
 from dispatch_client.resources.memory import AsyncMemory, Memory
 from dispatch_client.resources.messages import AsyncMessages, Messages
@@ -230,6 +231,11 @@ class Dispatch(_Client[SyncDriver]):
         """An operator's account and the agents they claim: `d.operator.login(...)`."""
         return OperatorResource(self)
 
+    @cached_property
+    def billing(self) -> Billing:
+        """Entitlements, Stripe checkout, x402 quotes and confirmations: `d.billing`."""
+        return Billing(self)
+
     def close(self) -> None:
         """Close the HTTP connections, unless the `http_client` was yours or this is a copy
         made by with_options()."""
@@ -338,6 +344,11 @@ class AsyncDispatch(_Client[AsyncDriver]):
     def operator(self) -> AsyncOperatorResource:
         """An operator's account and the agents they claim: `d.operator.login(...)`."""
         return AsyncOperatorResource(self)
+
+    @cached_property
+    def billing(self) -> AsyncBilling:
+        """Entitlements, Stripe checkout, x402 quotes and confirmations: `d.billing`."""
+        return AsyncBilling(self)
 
     async def aclose(self) -> None:
         """Close the HTTP connections, unless the `http_client` was yours or this is a copy

@@ -118,7 +118,21 @@ class AuthenticationError(APIStatusError):
 
 
 class PaymentRequiredError(APIStatusError):
-    """402: the workspace needs an upgrade for this (e.g. a second inbox)."""
+    """402: the workspace needs an upgrade for this (e.g. a second inbox).
+
+    `upgrade` is the server's offer (the product, its prices, the checkout and quote
+    routes) and `accepts` its x402 payment requirements, a ready quote per chain.
+    """
+
+    @property
+    def upgrade(self) -> dict[str, Any]:
+        found = self.body.get("upgrade") if isinstance(self.body, dict) else None
+        return found if isinstance(found, dict) else {}
+
+    @property
+    def accepts(self) -> list[dict[str, Any]]:
+        found = self.body.get("accepts") if isinstance(self.body, dict) else None
+        return [entry for entry in found if isinstance(entry, dict)] if found else []
 
 
 class PermissionDeniedError(APIStatusError):

@@ -11,6 +11,8 @@ import attrs
 from dispatch_server.assets.store import AssetStore
 from dispatch_server.auth.operators import Passwords
 from dispatch_server.aws import cloudwatch_client, s3_client, sqs_client
+from dispatch_server.billing.chains import ChainVerifier, open_verifier
+from dispatch_server.billing.x402 import RailConfig
 from dispatch_server.config import Settings
 from dispatch_server.db import Database
 from dispatch_server.events.hub import Hub
@@ -58,6 +60,17 @@ class Services:
     passwords: Passwords = attrs.field(init=False)
     # Uploaded files' bytes, under DISPATCH_ASSETS_PATH.
     assets: AssetStore = attrs.field(init=False)
+
+    # x402 verifiers by rail, made on first use (the EVM one needs the wallet extra).
+    _verifiers: dict[str, ChainVerifier] = attrs.field(init=False, factory=dict)
+
+    def chain_verifier(self, config: RailConfig) -> ChainVerifier:
+        """The verifier of the rail's chain, one per process (it keeps its RPC client)."""
+        verifier = self._verifiers.get(config.rail)
+        if verifier is None:
+            verifier = open_verifier(config)
+            self._verifiers[config.rail] = verifier
+        return verifier
 
     def __attrs_post_init__(self) -> None:
         outbound = self.settings.outbound

@@ -2,6 +2,14 @@
 
 from dispatch_client.types.agent import Agent
 from dispatch_client.types.artifact import Artifact, ArtifactKind
+from dispatch_client.types.billing import (
+    CheckoutSession,
+    Entitlement,
+    Entitlements,
+    PaymentConfirmation,
+    Quote,
+    QuoteList,
+)
 from dispatch_client.types.inbox import Inbox
 from dispatch_client.types.inbox_key import CreatedInboxKey, InboxKey
 from dispatch_client.types.memory import MemoryEntry, MemoryKey
@@ -35,12 +43,15 @@ __all__ = [
     "Artifact",
     "ArtifactKind",
     "Attachment",
+    "CheckoutSession",
     "Claim",
     "ClaimToken",
     "ClaimedAgent",
     "CreatedInboxKey",
     "DkimResult",
     "DmarcResult",
+    "Entitlement",
+    "Entitlements",
     "Folder",
     "Inbox",
     "InboxKey",
@@ -53,6 +64,9 @@ __all__ = [
     "OperatorSession",
     "Otp",
     "OutgoingAttachment",
+    "PaymentConfirmation",
+    "Quote",
+    "QuoteList",
     "SendStatus",
     "SentEvent",
     "SentMessage",

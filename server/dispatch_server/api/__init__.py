@@ -11,6 +11,7 @@ from dispatch_server.api import (
     agent,
     artifacts,
     auth,
+    billing,
     claims,
     device,
     file,
@@ -27,7 +28,7 @@ from dispatch_server.api import (
     user,
     waits,
 )
-from dispatch_server.api.webhooks import inbound, sns
+from dispatch_server.api.webhooks import inbound, sns, stripe
 from dispatch_server.http import openapi
 from dispatch_server.http.endpoints import Endpoint
 
@@ -45,8 +46,10 @@ MODULES = (
     sends,
     memory,
     suppressions,
+    billing,
     inbound,
     sns,
+    stripe,
     ops,
     metrics,
     user,

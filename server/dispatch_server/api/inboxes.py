@@ -6,7 +6,9 @@ from datetime import datetime
 
 import attrs
 
+from dispatch_server.api import billing
 from dispatch_server.auth.principal import Scope
+from dispatch_server.core.errors import UpgradeRequired
 from dispatch_server.domain import inboxes
 from dispatch_server.http import params
 from dispatch_server.http.endpoints import Call, Endpoint
@@ -57,15 +59,20 @@ async def list_inboxes(call: Call[None]) -> Page[Inbox]:
 
 async def create_inbox(call: Call[CreateInbox]) -> Inbox:
     settings = call.services.settings.inboxes
-    inbox = await call.services.db.run_write(
-        inboxes.create_inbox,
-        workspace_id=call.principal.workspace_id,
-        agent_id=call.principal.agent_id,
-        domain=settings.domain,
-        local_part=call.body.local_part,
-        display_name=call.body.display_name,
-        enforce_multi_inbox_upgrade=settings.enforce_multi_inbox_upgrade,
-    )
+    try:
+        inbox = await call.services.db.run_write(
+            inboxes.create_inbox,
+            workspace_id=call.principal.workspace_id,
+            agent_id=call.principal.agent_id,
+            domain=settings.domain,
+            local_part=call.body.local_part,
+            display_name=call.body.display_name,
+            enforce_multi_inbox_upgrade=settings.enforce_multi_inbox_upgrade,
+        )
+    except UpgradeRequired as refused:
+        raise await billing.upgrade_offer(
+            call.services, call.principal.workspace_id, refused, resource=str(call.request.url)
+        ) from None
     return Inbox.of(inbox)
 
 

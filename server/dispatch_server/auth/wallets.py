@@ -61,13 +61,11 @@ def b58encode(data: bytes) -> str:
     return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
 
 
-def normalize_address(chain: str, address: str) -> str:
-    """The address as stored (EVM in lower case), or InvalidInput naming wallet_address."""
+def normalize_address(chain: str, address: str, *, param: str = "wallet_address") -> str:
+    """The address as stored (EVM in lower case), or InvalidInput naming `param`."""
     if chain == "evm":
         if not _EVM_ADDRESS.fullmatch(address):
-            raise InvalidInput(
-                "wallet_address must be 0x and 40 hex digits", param="wallet_address"
-            )
+            raise InvalidInput(f"{param} must be 0x and 40 hex digits", param=param)
         return address.lower()
     if chain == "solana":
         try:
@@ -75,9 +73,7 @@ def normalize_address(chain: str, address: str) -> str:
         except ValueError:
             decoded = b""
         if len(decoded) != 32:
-            raise InvalidInput(
-                "wallet_address must be a base58 ed25519 public key", param="wallet_address"
-            )
+            raise InvalidInput(f"{param} must be a base58 ed25519 public key", param=param)
         return address
     raise InvalidInput("wallet_chain must be evm or solana", param="wallet_chain")
 

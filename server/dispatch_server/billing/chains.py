@@ -9,9 +9,16 @@ the entitlement happen afterwards, in one database transaction (`billing.x402`).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
+
+from dispatch_server.auth.wallets import WalletUnsupported
+
+if TYPE_CHECKING:
+    from dispatch_server.billing.x402 import RailConfig
+
+RPC_TIMEOUT_SECONDS = 10.0
 
 
 @attrs.frozen(kw_only=True)
@@ -43,3 +50,28 @@ class ChainVerifier(Protocol):
     network: str  # the x402 network name: "base", "base-sepolia", "solana", ...
 
     async def verify(self, expected: ExpectedPayment) -> VerifiedPayment: ...
+
+
+def open_verifier(config: RailConfig) -> ChainVerifier:
+    """The verifier of a configured rail; `501 wallet_unsupported` for EVM without the wallet
+    extra (web3.py)."""
+    if config.rail == "evm":
+        try:
+            from dispatch_server.billing.evm import EvmVerifier
+        except ImportError:
+            raise WalletUnsupported(
+                "EVM payments need the wallet extra: pip install 'dispatch-client[server,wallet]'"
+            ) from None
+        assert config.chain_id is not None
+        return EvmVerifier(
+            rpc_url=config.rpc_url,
+            network=config.network,
+            chain_id=config.chain_id,
+            min_confirmations=config.confirmations,
+            timeout=RPC_TIMEOUT_SECONDS,
+        )
+    from dispatch_server.billing.solana import SolanaVerifier
+
+    return SolanaVerifier(
+        rpc_url=config.rpc_url, network=config.network, timeout=RPC_TIMEOUT_SECONDS
+    )

@@ -926,7 +926,7 @@ def _usdc(raw: str) -> int:
         raise ValueError("must be a decimal amount like 9.00")
     if len(fraction) > USDC_DECIMALS:
         raise ValueError(f"has more than {USDC_DECIMALS} decimals")
-    units = int(whole) * 10**USDC_DECIMALS + int(fraction.ljust(USDC_DECIMALS, "0") or 0)
+    units: int = int(whole) * 10**USDC_DECIMALS + int(fraction.ljust(USDC_DECIMALS, "0") or 0)
     if not 0 < units <= 10**6 * 10**USDC_DECIMALS:
         raise ValueError("must be above 0 and at most 1000000")
     return units

@@ -9,6 +9,7 @@ they reach a client: each door maps codes to its own protocol (HTTP statuses in
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 
 class ErrorCode(enum.StrEnum):
@@ -364,7 +365,21 @@ class Conflict(DomainError):
 
 
 class UpgradeRequired(DomainError):
+    """A paid product is needed; `offer` says how to pay (merged into the error's JSON
+    body), `headers` are added to the answer (x402's `PAYMENT-REQUIRED`)."""
+
     code = ErrorCode.UPGRADE_REQUIRED
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        offer: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.offer = offer or {}
+        self.headers = headers or {}
 
 
 class TooLarge(DomainError):

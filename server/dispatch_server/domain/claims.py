@@ -443,3 +443,21 @@ def switch_active(conn: sa.Connection, operator_id: str, agent_id: str) -> Claim
         raise NotFound("agent")
     set_active_agent(conn, operator_id, agent_id)
     return next(a for a in list_claimed(conn, operator_id) if a.agent_id == agent_id)
+
+
+@attrs.frozen(kw_only=True)
+class Owner:
+    user_id: str
+    email: str
+
+
+def owner_of_agent(conn: sa.Connection, agent_id: str) -> Owner | None:
+    """The operator who claimed the agent, if one has."""
+    row = conn.execute(
+        sa.select(t.users.c.id, t.users.c.email)
+        .select_from(
+            t.user_agent_claims.join(t.users, t.users.c.id == t.user_agent_claims.c.user_id)
+        )
+        .where(t.user_agent_claims.c.agent_id == agent_id)
+    ).first()
+    return None if row is None else Owner(user_id=row.id, email=row.email)

@@ -9,6 +9,7 @@ from datetime import datetime
 import attrs
 import sqlalchemy as sa
 
+from dispatch_server.billing import entitlements
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import Conflict, InvalidInput, NotFound, UpgradeRequired
 from dispatch_server.core.ids import new_id
@@ -99,13 +100,12 @@ def create_inbox(
 
 
 def _check_multi_inbox_allowed(conn: sa.Connection, workspace_id: str) -> None:
-    plan = conn.scalar(sa.select(t.workspaces.c.plan).where(t.workspaces.c.id == workspace_id))
     count = conn.scalar(
         sa.select(sa.func.count())
         .select_from(t.inboxes)
         .where(t.inboxes.c.workspace_id == workspace_id)
     )
-    if plan == "free" and (count or 0) >= 1:
+    if (count or 0) >= 1 and not entitlements.may_have_many_inboxes(conn, workspace_id):
         raise UpgradeRequired("this workspace needs the multi_inbox upgrade for more inboxes")
 
 

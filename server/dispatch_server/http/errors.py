@@ -13,7 +13,13 @@ from starlette.responses import JSONResponse, Response
 
 from dispatch_server.auth.api_keys import KeyRefused
 from dispatch_server.auth.operators import OperatorRefused
-from dispatch_server.core.errors import DomainError, ErrorCode, PaymentRefused, QuotaExceeded
+from dispatch_server.core.errors import (
+    DomainError,
+    ErrorCode,
+    PaymentRefused,
+    QuotaExceeded,
+    UpgradeRequired,
+)
 from dispatch_server.http import rate_limits
 from dispatch_server.http.context import request_id
 from dispatch_server.http.shapes import field, to_json
@@ -121,8 +127,12 @@ def error_response(error: DomainError) -> JSONResponse:
         headers["retry-after"] = str(error.retry_after_seconds)
     if isinstance(error, RateLimited):
         headers.update(rate_limits.headers(error.decision))
+    body = error_body(error.code, error.message, error.param)
+    if isinstance(error, UpgradeRequired):
+        body.update(error.offer)
+        headers.update(error.headers)
     return JSONResponse(
-        error_body(error.code, error.message, error.param),
+        body,
         status_code=STATUS[error.code],
         headers=headers or None,
     )

@@ -1,0 +1,106 @@
+"""POST /v1/webhooks/stripe: Stripe's signed events, which alone grant what a card paid for.
+
+Nothing is acted on before `Stripe-Signature` is verified (see `billing.stripe_billing`). An
+event is recorded in `billing_events` once per event id, in the same transaction as what it
+does, so a retried or reordered delivery grants nothing twice. Authentic events that grant
+nothing (another type, metadata naming no workspace here, an amount below the price) get a
+200 with the outcome, so Stripe stops delivering them; the record says why.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+
+from dispatch_server.billing import entitlements, events
+from dispatch_server.core.clock import utcnow
+from dispatch_server.db import tables as t
+from dispatch_server.http.endpoints import Call, Endpoint
+from dispatch_server.http.params import body_too_large, read_body
+from dispatch_server.http.shapes import field
+from dispatch_server.ratelimit.policy import Policy
+
+MAX_EVENT_BYTES = 512 * 1024  # Stripe's events are a few KB
+
+
+@attrs.frozen(kw_only=True)
+class StripeAnswer:
+    received: bool
+    outcome: str = field(description="`granted`, `ignored` or `refused`")
+    duplicate: bool = field(description="this event id was received before; nothing done")
+    reason: str | None = None
+
+
+async def stripe_webhook(call: Call[None]) -> StripeAnswer:
+    from dispatch_server.billing import stripe_billing
+
+    settings = call.services.settings.billing
+    raw = await read_body(
+        call.request, limit=MAX_EVENT_BYTES, too_large=body_too_large(MAX_EVENT_BYTES)
+    )
+    event = stripe_billing.read_event(raw, call.request.headers.get("stripe-signature"), settings)
+    outcome = stripe_billing.payment_of(event, settings)
+    return await call.services.db.run_write(_apply, event, outcome, now=utcnow())
+
+
+def _apply(conn: sa.Connection, event: Any, outcome: Any, *, now: datetime) -> StripeAnswer:
+    from dispatch_server.billing.stripe_billing import Grant, Refuse
+
+    kind, reason, workspace_id, product = "ignored", getattr(outcome, "reason", None), None, None
+    if isinstance(outcome, Grant):
+        kind, workspace_id, product = "granted", outcome.workspace_id, outcome.product
+        known = conn.scalar(sa.select(t.workspaces.c.id).where(t.workspaces.c.id == workspace_id))
+        if known is None:
+            kind, reason = "refused", f"metadata.workspace_id {workspace_id!r} is no workspace here"
+    elif isinstance(outcome, Refuse):
+        kind, workspace_id, product = "refused", outcome.workspace_id, outcome.product
+    new = events.record(
+        conn,
+        provider="stripe",
+        event_id=event.id,
+        event_type=event.type,
+        workspace_id=workspace_id,
+        product=product,
+        outcome=kind,  # type: ignore[arg-type]
+        reason=reason,
+        payload=event.to_dict(),
+        now=now,
+    )
+    if not new:
+        previous = events.outcome_of(conn, "stripe", event.id) or kind
+        return StripeAnswer(received=True, outcome=previous, duplicate=True, reason=None)
+    if kind == "granted":
+        assert isinstance(outcome, Grant) and workspace_id is not None and product is not None
+        entitlements.grant(
+            conn,
+            workspace_id=workspace_id,
+            product=product,
+            source="stripe",
+            source_ref=outcome.session_id,
+            now=now,
+        )
+    return StripeAnswer(received=True, outcome=kind, duplicate=False, reason=reason)
+
+
+ENDPOINTS = [
+    Endpoint(
+        method="POST",
+        path="/v1/webhooks/stripe",
+        handler=stripe_webhook,
+        summary="Stripe's events: a paid Checkout Session grants its product",
+        description="Verified by `Stripe-Signature` (STRIPE_WEBHOOK_SECRET, several while one "
+        "is rotated) before anything is done; each event id is acted on once.",
+        scope=None,
+        response=StripeAnswer,
+        rate_limit=Policy.WEBHOOK,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
+        },
+    )
+]

@@ -1,0 +1,68 @@
+"""`billing_events`: every payment notice, recorded once per (provider, event id).
+
+Stripe delivers an event again for days until it gets a 2xx, and out of order; recording the
+event and acting on it in one transaction, keyed on its id, makes a retry a no-op.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from dispatch_server.core.ids import new_id
+from dispatch_server.db import dialect
+from dispatch_server.db import tables as t
+
+Provider = Literal["stripe", "x402"]
+Outcome = Literal["granted", "ignored", "refused"]
+
+_RECORD = dialect.per_dialect(
+    lambda insert: insert(t.billing_events).on_conflict_do_nothing(
+        index_elements=[t.billing_events.c.provider, t.billing_events.c.provider_event_id]
+    )
+)
+
+
+def record(
+    conn: sa.Connection,
+    *,
+    provider: Provider,
+    event_id: str,
+    event_type: str,
+    workspace_id: str | None,
+    product: str | None,
+    outcome: Outcome,
+    reason: str | None,
+    payload: Any,
+    now: datetime,
+) -> bool:
+    """Record the event; False when it was recorded before (then do nothing more for it)."""
+    inserted = conn.execute(
+        _RECORD[dialect.name(conn)],
+        {
+            "id": new_id(),
+            "provider": provider,
+            "provider_event_id": event_id[:255],
+            "event_type": event_type[:100],
+            "workspace_id": workspace_id,
+            "product": product,
+            "outcome": outcome,
+            "reason": reason,
+            "payload": payload,
+            "created_at": now,
+        },
+    )
+    return inserted.rowcount == 1
+
+
+def outcome_of(conn: sa.Connection, provider: Provider, event_id: str) -> str | None:
+    """What a recorded event did, or None when it is not recorded."""
+    found: str | None = conn.scalar(
+        sa.select(t.billing_events.c.outcome).where(
+            t.billing_events.c.provider == provider,
+            t.billing_events.c.provider_event_id == event_id[:255],
+        )
+    )
+    return found
