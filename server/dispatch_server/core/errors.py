@@ -43,7 +43,8 @@ class ErrorCode(enum.StrEnum):
     UPGRADE_REQUIRED = (
         "upgrade_required",
         "a second inbox while `DISPATCH_ENFORCE_MULTI_INBOX_UPGRADE=true` and the workspace "
-        "is on the free plan",
+        "has no active `multi_inbox` entitlement; the body's `upgrade` and `accepts` (x402 "
+        "payment requirements) and the `PAYMENT-REQUIRED` header say how to pay",
     )
     FORBIDDEN = (
         "forbidden",
