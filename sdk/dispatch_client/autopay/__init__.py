@@ -1,0 +1,1 @@
+"""Paying for Dispatch products from a wallet the agent holds (x402)."""
