@@ -68,23 +68,21 @@ def _list(value: object, what: str) -> list[Any]:
 
 def _token_changes(meta: Mapping[str, Any], mint: str) -> dict[str, int] | None:
     """Per owner wallet, how many base units of `mint` the transaction added (negative: took);
-    None when no balance of the mint appears at all."""
+    None when no balance of the mint changed."""
     changes: dict[str, int] = {}
-    seen = False
     for key, sign in (("preTokenBalances", -1), ("postTokenBalances", 1)):
         for entry in _list(meta.get(key) or [], f"meta.{key}"):
             entry = _obj(entry, f"meta.{key}[]")
             if entry.get("mint") != mint:
                 continue
-            seen = True
             amount = _obj(entry.get("uiTokenAmount"), "uiTokenAmount").get("amount")
-            if not isinstance(amount, str) or not amount.isdigit():
+            if not isinstance(amount, str) or not (amount.isascii() and amount.isdigit()):
                 raise _Malformed("uiTokenAmount.amount is not a decimal string")
             owner = entry.get("owner")
             if not isinstance(owner, str):
                 raise _Malformed("a token balance has no owner")
             changes[owner] = changes.get(owner, 0) + sign * int(amount)
-    return changes if seen else None
+    return changes if any(changes.values()) else None
 
 
 def _account_keys(transaction: Mapping[str, Any], meta: Mapping[str, Any]) -> set[str]:

@@ -182,6 +182,19 @@ async def test_a_payment_in_another_token_is_the_wrong_token(solana_rpc: LocalSo
     assert error.code == ErrorCode.PAYMENT_WRONG_TOKEN
 
 
+async def test_a_transaction_touching_the_token_without_moving_it_is_the_wrong_token(
+    solana_rpc: LocalSolana,
+) -> None:
+    payer, reference = funded(solana_rpc), os.urandom(32)
+    signature = send(solana_rpc, payer, PRICE, reference)
+    meta = solana_rpc.transactions[signature].answer["meta"]
+    meta["postTokenBalances"] = meta["preTokenBalances"]  # as a zero-amount transfer shows
+
+    error = await refused(solana_rpc, expected(signature, reference))
+
+    assert error.code == ErrorCode.PAYMENT_WRONG_TOKEN
+
+
 async def test_a_payment_to_another_wallet_is_the_wrong_recipient(
     solana_rpc: LocalSolana,
 ) -> None:
