@@ -221,21 +221,29 @@ def _refused(message: str) -> PaymentRefused:
     return PaymentRefused(ErrorCode.STRIPE_SIGNATURE_INVALID, message)
 
 
+# The library's words for a header it cannot read (its other refusals: no match, stale).
+_MALFORMED = ("Unable to extract timestamp", "No signatures found with expected scheme")
+
+
 def _verify(payload: bytes, header: str, secrets: tuple[str, ...], tolerance: int) -> None:
-    """Passes when one secret signed the payload within the tolerance (the library's check,
-    which also accepts any of several `v1` signatures in one header)."""
+    """Passes when one secret signed the payload within the tolerance: the library's check
+    (which accepts any of several `v1` signatures in one header), first without the
+    tolerance, so that a stale signature is told from a foreign one."""
     stale = False
     for secret in secrets:
         try:
-            stripe.WebhookSignature.verify_header(payload, header, secret, tolerance)
+            stripe.WebhookSignature.verify_header(payload, header, secret, None)
         except stripe.SignatureVerificationError as error:
-            if str(error.user_message or "").startswith("Timestamp outside"):
-                stale = True
-            if str(error.user_message or "").startswith(("Unable to extract", "No signatures")):
+            if str(error.user_message or "").startswith(_MALFORMED):
                 raise _refused("the Stripe-Signature header is malformed") from None
             continue
         except ValueError:  # the payload is not UTF-8
             raise _refused("the webhook body is not UTF-8") from None
+        try:
+            stripe.WebhookSignature.verify_header(payload, header, secret, tolerance)
+        except stripe.SignatureVerificationError:
+            stale = True
+            continue
         return
     if stale:
         raise _refused(f"the Stripe-Signature timestamp is more than {tolerance} seconds old")
