@@ -22,8 +22,16 @@ from dispatch_server.services import Services
 from tests import pg, redis_server
 from tests.aws import aws_credentials, inbound, moto, moto_server
 from tests.dns_server import shared_dns
+from tests.stripe_server import stripe_server
 
-__all__ = ["aws_credentials", "inbound", "moto", "moto_server", "shared_dns"]  # fixtures
+__all__ = [  # fixtures
+    "aws_credentials",
+    "inbound",
+    "moto",
+    "moto_server",
+    "shared_dns",
+    "stripe_server",
+]
 
 # The tests that sign with eth-account import it at collection: through the server's own
 # import, so that py_ecc leaves Python's recursion limit alone in this process, whose servers

@@ -48,6 +48,7 @@ SERVER_DISTRIBUTIONS = {
     "redis",
     "argon2-cffi",
     "pyjwt",
+    "stripe",
 }
 # The module each distribution installs, where its name differs.
 MODULE_OF = {
