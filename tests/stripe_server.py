@@ -228,6 +228,11 @@ class StripeServer:
         for _ in range(times):
             self._failures.append(_Failure(status, body, dict(headers or {})))
 
+    def recover(self) -> None:
+        """Forget the failures and stalls not yet served."""
+        self._failures.clear()
+        self._stalls.clear()
+
     def stall(self, seconds: float, *, times: int = 1) -> None:
         """The next `times` requests are answered after `seconds` (or when the server stops)."""
         self._stalls.extend([seconds] * times)

@@ -288,7 +288,9 @@ def _confirm(billing: Billing, quote: Quote, tx: str, deadline: float) -> Paymen
         except APIStatusError as error:
             delay = _retry_delay(error)
             if delay is None:
-                raise AutopayError(f"the server refused the payment: {error}", tx_hash=tx) from error
+                raise AutopayError(
+                    f"the server refused the payment: {error}", tx_hash=tx
+                ) from error
             if time.monotonic() + delay > deadline:
                 raise AutopayError("the payment was not confirmed in time", tx_hash=tx) from error
             time.sleep(delay)
@@ -324,7 +326,9 @@ async def _confirm_async(
         except APIStatusError as error:
             delay = _retry_delay(error)
             if delay is None:
-                raise AutopayError(f"the server refused the payment: {error}", tx_hash=tx) from error
+                raise AutopayError(
+                    f"the server refused the payment: {error}", tx_hash=tx
+                ) from error
             if time.monotonic() + delay > deadline:
                 raise AutopayError("the payment was not confirmed in time", tx_hash=tx) from error
             await asyncio.sleep(delay)

@@ -48,6 +48,7 @@ __all__ = [
     "TOKEN_PROGRAM_ID",
     "SolanaRpcError",
     "SolanaTransactionFailed",
+    "address_of",
     "find_payment",
     "find_payment_async",
     "pay",
@@ -112,6 +113,11 @@ def _keypair(secret: KeypairSecret) -> Keypair:
     raise InvalidArgumentError(
         "keypair_secret must be a 64-byte keypair or a 32-byte seed", param="keypair_secret"
     )
+
+
+def address_of(secret: KeypairSecret) -> str:
+    """The wallet (base58 public key) of a keypair secret."""
+    return str(_keypair(secret).pubkey())
 
 
 def _pubkey(value: str | Pubkey, param: str) -> Pubkey:

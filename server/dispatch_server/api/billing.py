@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from dispatch_server.auth.principal import Scope
-from dispatch_server.billing import entitlements, products, quotes, x402
+from dispatch_server.billing import entitlements, products, quotes, stripe_billing, x402
 from dispatch_server.billing.chains import ExpectedPayment
 from dispatch_server.billing.products import MULTI_INBOX, Product
 from dispatch_server.core.clock import utcnow
@@ -78,8 +78,6 @@ class CheckoutSession:
 
 
 async def create_checkout_session(call: Call[CreateCheckoutSession]) -> CheckoutSession:
-    from dispatch_server.billing import stripe_billing
-
     settings = call.services.settings.billing
     product = products.product(settings, call.body.product)
     owner = await call.services.db.run_read(claims.owner_of_agent, call.principal.agent_id)
@@ -89,7 +87,7 @@ async def create_checkout_session(call: Call[CreateCheckoutSession]) -> Checkout
         workspace_id=call.principal.workspace_id,
         user_id=owner.user_id if owner else None,
         customer_email=owner.email if owner else None,
-        idempotency_key=call.request.headers.get("idempotency-key"),
+        idempotency_key=_stripe_idempotency_key(call),
     )
     return CheckoutSession(
         id=session.id,
@@ -99,6 +97,13 @@ async def create_checkout_session(call: Call[CreateCheckoutSession]) -> Checkout
         currency=session.currency,
         expires_at=session.expires_at,
     )
+
+
+def _stripe_idempotency_key(call: Call[CreateCheckoutSession]) -> str | None:
+    """The caller's Idempotency-Key as Stripe's, scoped to the workspace: Stripe keys are
+    per Stripe account, and two workspaces may pick the same key."""
+    key = call.request.headers.get("idempotency-key")
+    return None if key is None else f"{call.principal.workspace_id}:{key}"
 
 
 # --- x402 ----------------------------------------------------------------------------------

@@ -10,12 +10,13 @@ nothing (another type, metadata naming no workspace here, an amount below the pr
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import attrs
 import sqlalchemy as sa
 
-from dispatch_server.billing import entitlements, events
+from dispatch_server.billing import entitlements, events, stripe_billing
+from dispatch_server.billing.events import Outcome
+from dispatch_server.billing.stripe_billing import Grant, Refuse, StripeEvent, StripeOutcome
 from dispatch_server.core.clock import utcnow
 from dispatch_server.db import tables as t
 from dispatch_server.http.endpoints import Call, Endpoint
@@ -35,8 +36,6 @@ class StripeAnswer:
 
 
 async def stripe_webhook(call: Call[None]) -> StripeAnswer:
-    from dispatch_server.billing import stripe_billing
-
     settings = call.services.settings.billing
     raw = await read_body(
         call.request, limit=MAX_EVENT_BYTES, too_large=body_too_large(MAX_EVENT_BYTES)
@@ -46,10 +45,11 @@ async def stripe_webhook(call: Call[None]) -> StripeAnswer:
     return await call.services.db.run_write(_apply, event, outcome, now=utcnow())
 
 
-def _apply(conn: sa.Connection, event: Any, outcome: Any, *, now: datetime) -> StripeAnswer:
-    from dispatch_server.billing.stripe_billing import Grant, Refuse
-
-    kind, reason, workspace_id, product = "ignored", getattr(outcome, "reason", None), None, None
+def _apply(
+    conn: sa.Connection, event: StripeEvent, outcome: StripeOutcome, *, now: datetime
+) -> StripeAnswer:
+    kind: Outcome
+    workspace_id = product = reason = None
     if isinstance(outcome, Grant):
         kind, workspace_id, product = "granted", outcome.workspace_id, outcome.product
         known = conn.scalar(sa.select(t.workspaces.c.id).where(t.workspaces.c.id == workspace_id))
@@ -57,6 +57,9 @@ def _apply(conn: sa.Connection, event: Any, outcome: Any, *, now: datetime) -> S
             kind, reason = "refused", f"metadata.workspace_id {workspace_id!r} is no workspace here"
     elif isinstance(outcome, Refuse):
         kind, workspace_id, product = "refused", outcome.workspace_id, outcome.product
+        reason = f"{outcome.reason}: {outcome.detail}"
+    else:
+        kind, reason = "ignored", outcome.reason
     new = events.record(
         conn,
         provider="stripe",
@@ -64,20 +67,19 @@ def _apply(conn: sa.Connection, event: Any, outcome: Any, *, now: datetime) -> S
         event_type=event.type,
         workspace_id=workspace_id,
         product=product,
-        outcome=kind,  # type: ignore[arg-type]
+        outcome=kind,
         reason=reason,
-        payload=event.to_dict(),
+        payload=event.payload,
         now=now,
     )
     if not new:
         previous = events.outcome_of(conn, "stripe", event.id) or kind
-        return StripeAnswer(received=True, outcome=previous, duplicate=True, reason=None)
-    if kind == "granted":
-        assert isinstance(outcome, Grant) and workspace_id is not None and product is not None
+        return StripeAnswer(received=True, outcome=previous, duplicate=True)
+    if isinstance(outcome, Grant) and kind == "granted":
         entitlements.grant(
             conn,
-            workspace_id=workspace_id,
-            product=product,
+            workspace_id=outcome.workspace_id,
+            product=outcome.product,
             source="stripe",
             source_ref=outcome.session_id,
             now=now,

@@ -1,0 +1,244 @@
+"""A free workspace buys `multi_inbox` by card, end to end: the 402 offer, a Checkout Session
+created against a local server speaking Stripe's format, Stripe's signed webhook, and the
+second inbox; with every way an event can fail to grant. Both databases."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import BACKENDS, LiveServer, _ServerThread, fresh_database_url, make_settings
+from tests.helpers import bearer, error_code, signup
+from tests.stripe_server import (
+    TEST_API_KEY,
+    WEBHOOK_SECRET,
+    StripeServer,
+    checkout_event,
+    event_body,
+    sign_stripe_payload,
+)
+
+# stripe 16 hands httpx its form body as `data=`, which httpx deprecates.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+OLD_SECRET = "whsec_dispatch_rotated_out_0123456789"
+
+
+@pytest.fixture(scope="module")
+def stripe_api() -> Iterator[StripeServer]:
+    server = StripeServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def paid_server(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    stripe_api: StripeServer,
+) -> Iterator[LiveServer]:
+    urls = fresh_database_url(request.param, tmp_path_factory, request)
+    settings = make_settings(
+        next(urls),
+        DISPATCH_ENFORCE_MULTI_INBOX_UPGRADE="true",
+        STRIPE_SECRET_KEY=TEST_API_KEY,
+        STRIPE_WEBHOOK_SECRET=f"{WEBHOOK_SECRET},{OLD_SECRET}",
+        STRIPE_API_BASE=stripe_api.base_url,
+        DISPATCH_BILLING_SUCCESS_URL="https://app.example/paid?session={CHECKOUT_SESSION_ID}",
+    )
+    thread = _ServerThread(settings)
+    try:
+        yield thread.start()
+    finally:
+        thread.stop()
+        next(urls, None)
+
+
+def post_event(base: str, event: dict[str, Any], secret: str = WEBHOOK_SECRET) -> httpx.Response:
+    body = event_body(event)
+    header = sign_stripe_payload(body, secret)
+    return httpx.post(
+        f"{base}/v1/webhooks/stripe",
+        content=body,
+        headers={"stripe-signature": header, "content-type": "application/json"},
+    )
+
+
+def checkout(base: str, account: dict[str, str], stripe_api: StripeServer) -> dict[str, Any]:
+    created = httpx.post(f"{base}/v1/billing/checkout/session", json={}, headers=account)
+    assert created.status_code == 201, created.text
+    session: dict[str, Any] = stripe_api.sessions[created.json()["id"]]
+    return session
+
+
+def test_a_card_payment_unlocks_the_second_inbox(
+    paid_server: LiveServer, stripe_api: StripeServer
+) -> None:
+    base = paid_server.base_url
+    created = signup(base)
+    account = bearer(created["account_key"])
+    refused = httpx.post(f"{base}/v1/inboxes", json={}, headers=account)
+    assert refused.status_code == 402
+    assert refused.json()["upgrade"]["stripe"]["available"] is True
+
+    answer = httpx.post(
+        f"{base}/v1/billing/checkout/session",
+        json={"product": "multi_inbox"},
+        headers={**account, "idempotency-key": "checkout-1"},
+    )
+    assert answer.status_code == 201
+    body = answer.json()
+    assert body["id"].startswith("cs_test_") and body["url"].startswith("https://")
+    assert (body["product"], body["amount"], body["currency"]) == ("multi_inbox", 900, "usd")
+    session = stripe_api.sessions[body["id"]]
+    workspace_id = created["workspace"]["id"]
+    assert session["metadata"] == {"workspace_id": workspace_id, "product": "multi_inbox"}
+    assert session["client_reference_id"] == workspace_id
+    assert session["success_url"] == "https://app.example/paid?session={CHECKOUT_SESSION_ID}"
+    sent = stripe_api.session_requests()[-1]
+    assert sent.headers.get("idempotency-key") == f"{workspace_id}:checkout-1"
+
+    # Paying is not enough by itself: the webhook grants.
+    assert httpx.post(f"{base}/v1/inboxes", json={}, headers=account).status_code == 402
+    event = checkout_event(stripe_api.complete(body["id"]))
+    granted = post_event(base, event)
+    assert granted.status_code == 200
+    assert granted.json() == {
+        "received": True,
+        "outcome": "granted",
+        "duplicate": False,
+        "reason": None,
+    }
+    second = httpx.post(f"{base}/v1/inboxes", json={}, headers=account)
+    assert second.status_code == 201
+    listed = httpx.get(f"{base}/v1/billing/entitlements", headers=account).json()
+    assert listed["plan"] == "multi_inbox"
+    assert [(e["product"], e["source"], e["source_ref"]) for e in listed["data"]] == [
+        ("multi_inbox", "stripe", body["id"])
+    ]
+    # Stripe delivers again (it retries for days): nothing more happens.
+    again = post_event(base, event)
+    assert again.json()["duplicate"] is True and again.json()["outcome"] == "granted"
+
+
+def test_the_rotated_out_secret_still_verifies(
+    paid_server: LiveServer, stripe_api: StripeServer
+) -> None:
+    base = paid_server.base_url
+    account = bearer(signup(base)["account_key"])
+    session = checkout(base, account, stripe_api)
+    answer = post_event(base, checkout_event(stripe_api.complete(session["id"])), OLD_SECRET)
+    assert answer.json()["outcome"] == "granted"
+
+
+@pytest.mark.parametrize(
+    ("change", "outcome", "reason"),
+    [
+        ({"payment_status": "unpaid"}, "refused", "unpaid"),
+        ({"amount_total": 899}, "refused", "underpaid"),
+        ({"currency": "eur"}, "refused", "currency_mismatch"),
+        ({"metadata": {}}, "refused", "metadata_missing"),
+        ({"metadata": {"product": "multi_inbox", "workspace_id": "x"}}, "refused", "metadata"),
+        ({"metadata_product": "gold"}, "refused", "product_unknown"),
+    ],
+)
+def test_events_that_grant_nothing_are_acknowledged_and_recorded(
+    paid_server: LiveServer,
+    stripe_api: StripeServer,
+    change: dict[str, Any],
+    outcome: str,
+    reason: str,
+) -> None:
+    base = paid_server.base_url
+    account = bearer(signup(base)["account_key"])
+    session = checkout(base, account, stripe_api)
+    completed = stripe_api.complete(
+        session["id"],
+        payment_status=change.get("payment_status", "paid"),
+        amount_total=change.get("amount_total"),
+        currency=change.get("currency"),
+    )
+    if "metadata" in change:
+        completed["metadata"] = change["metadata"]
+    if "metadata_product" in change:
+        completed["metadata"] = {**completed["metadata"], "product": change["metadata_product"]}
+    answer = post_event(base, checkout_event(completed))
+    assert answer.status_code == 200  # authentic: Stripe must stop delivering it
+    assert answer.json()["outcome"] == outcome
+    assert reason in answer.json()["reason"]
+    assert httpx.post(f"{base}/v1/inboxes", json={}, headers=account).status_code == 402
+
+
+def test_an_event_for_a_workspace_of_no_one_here_is_refused(
+    paid_server: LiveServer, stripe_api: StripeServer
+) -> None:
+    base = paid_server.base_url
+    session = checkout(base, bearer(signup(base)["account_key"]), stripe_api)
+    completed = stripe_api.complete(session["id"])
+    ghost = "00000000-0000-4000-8000-000000000000"
+    completed["metadata"] = {**completed["metadata"], "workspace_id": ghost}
+    completed["client_reference_id"] = ghost
+    answer = post_event(base, checkout_event(completed))
+    assert (answer.json()["outcome"], "no workspace here" in answer.json()["reason"]) == (
+        "refused",
+        True,
+    )
+
+
+def test_other_event_types_are_ignored(paid_server: LiveServer, stripe_api: StripeServer) -> None:
+    base = paid_server.base_url
+    session = checkout(base, bearer(signup(base)["account_key"]), stripe_api)
+    event = checkout_event(stripe_api.sessions[session["id"]], type="checkout.session.expired")
+    assert post_event(base, event).json()["outcome"] == "ignored"
+    other = {**event, "id": "evt_test_other", "type": "customer.created"}
+    assert post_event(base, other).json()["outcome"] == "ignored"
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["no header", "wrong secret", "stale", "tampered body", "garbled header", "not json"],
+)
+def test_unverified_webhooks_are_400_and_grant_nothing(
+    paid_server: LiveServer, stripe_api: StripeServer, tamper: str
+) -> None:
+    base = paid_server.base_url
+    account = bearer(signup(base)["account_key"])
+    session = checkout(base, account, stripe_api)
+    body = event_body(checkout_event(stripe_api.complete(session["id"])))
+    header: str | None = sign_stripe_payload(body, WEBHOOK_SECRET)
+    if tamper == "no header":
+        header = None
+    elif tamper == "wrong secret":
+        header = sign_stripe_payload(body, "whsec_someone_else_0123456789")
+    elif tamper == "stale":
+        header = sign_stripe_payload(body, WEBHOOK_SECRET, timestamp=1_600_000_000)
+    elif tamper == "tampered body":
+        event = json.loads(body)
+        event["data"]["object"]["amount_total"] = 100_000
+        body = json.dumps(event).encode()
+    elif tamper == "garbled header":
+        header = "t=abc,v1=zz,,=="
+    elif tamper == "not json":
+        body = b"\xff\xfe not json"
+        header = sign_stripe_payload(body, WEBHOOK_SECRET)
+    headers = {} if header is None else {"stripe-signature": header}
+    answer = httpx.post(f"{base}/v1/webhooks/stripe", content=body, headers=headers)
+    assert (answer.status_code, error_code(answer)) == (400, "stripe_signature_invalid")
+    assert httpx.post(f"{base}/v1/inboxes", json={}, headers=account).status_code == 402
+
+
+def test_stripe_down_is_503_not_500(paid_server: LiveServer, stripe_api: StripeServer) -> None:
+    account = bearer(signup(paid_server.base_url)["account_key"])
+    stripe_api.fail(status=500, times=10)
+    try:
+        answer = httpx.post(
+            f"{paid_server.base_url}/v1/billing/checkout/session", json={}, headers=account
+        )
+    finally:
+        stripe_api.recover()
+    assert (answer.status_code, error_code(answer)) == (503, "billing_unavailable")
