@@ -21,9 +21,17 @@ from dispatch_server.migrations import upgrade
 from dispatch_server.services import Services
 from tests import pg, redis_server
 from tests.aws import aws_credentials, inbound, moto, moto_server
+from tests.chain.evm import evm_chain
 from tests.dns_server import shared_dns
 
-__all__ = ["aws_credentials", "inbound", "moto", "moto_server", "shared_dns"]  # fixtures
+__all__ = [
+    "aws_credentials",
+    "evm_chain",
+    "inbound",
+    "moto",
+    "moto_server",
+    "shared_dns",
+]  # fixtures
 
 # The tests that sign with eth-account import it at collection: through the server's own
 # import, so that py_ecc leaves Python's recursion limit alone in this process, whose servers
