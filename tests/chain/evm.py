@@ -150,11 +150,12 @@ class EvmChain:
     @contextmanager
     def paused(self) -> Iterator[None]:
         """No blocks are mined inside: what is sent stays pending (mined on leaving)."""
-        self.rpc("miner_stop")
+        self.rpc("evm_setAutomine", False)
         try:
             yield
         finally:
-            self.rpc("miner_start")
+            self.rpc("evm_setAutomine", True)
+            self.mine()
 
     def close(self) -> None:
         self._client.close()
