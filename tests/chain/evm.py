@@ -87,6 +87,7 @@ class EvmChain:
     token: str = ""
     other_token: str = ""
     _client: httpx.Client = attrs.field(factory=lambda: httpx.Client(timeout=30))
+    _paused: bool = False
 
     def rpc(self, method: str, *params: Any) -> Any:
         answer = self._client.post(
@@ -97,19 +98,26 @@ class EvmChain:
         return answer["result"]
 
     def send(self, sender: str, to: str | None, data: str, *, gas: int | None = None) -> str:
-        """A transaction from an unlocked node account; its hash (mined unless paused)."""
+        """A transaction from an unlocked node account; its hash, once mined (unless paused)."""
         tx: dict[str, str] = {"from": sender, "data": data}
         if to is not None:
             tx["to"] = to
         if gas is not None:
             tx["gas"] = hex(gas)
         tx_hash: str = self.rpc("eth_sendTransaction", tx)
+        if not self._paused:
+            self.receipt(tx_hash)
         return tx_hash
 
     def receipt(self, tx_hash: str) -> dict[str, Any]:
-        receipt: dict[str, Any] | None = self.rpc("eth_getTransactionReceipt", tx_hash)
-        assert receipt is not None, f"{tx_hash} is not mined"
-        return receipt
+        """The receipt, waited for: anvil may answer eth_sendTransaction before it mines."""
+        deadline = time.monotonic() + 10
+        while True:
+            receipt: dict[str, Any] | None = self.rpc("eth_getTransactionReceipt", tx_hash)
+            if receipt is not None:
+                return receipt
+            assert time.monotonic() < deadline, f"{tx_hash} is not mined"
+            time.sleep(0.01)
 
     def deploy(self, sender: str) -> str:
         bytecode: str = json.loads(ARTIFACT.read_text())["bytecode"]
@@ -151,9 +159,11 @@ class EvmChain:
     def paused(self) -> Iterator[None]:
         """No blocks are mined inside: what is sent stays pending (mined on leaving)."""
         self.rpc("evm_setAutomine", False)
+        self._paused = True
         try:
             yield
         finally:
+            self._paused = False
             self.rpc("evm_setAutomine", True)
             self.mine()
 
