@@ -21,7 +21,12 @@ $(BIN)/.installed: pyproject.toml
 		|| { [ -f $@ ] || { rm -rf $(VENV); echo "removed the unfinished $(VENV)" >&2; }; exit 1; }
 	touch $@
 
-install: $(BIN)/.installed
+# The EVM payment tests' local chain (anvil) and Solidity compiler, from npm (tests/chain).
+tests/chain/node_modules/.installed: tests/chain/package.json tests/chain/package-lock.json
+	npm ci --prefix tests/chain --no-audit --no-fund
+	touch $@
+
+install: $(BIN)/.installed tests/chain/node_modules/.installed
 
 dev: install ## API + SMTP listener + SQLite, migrated, prints an account key
 	$(BIN)/dispatch-server dev

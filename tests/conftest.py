@@ -21,11 +21,13 @@ from dispatch_server.migrations import upgrade
 from dispatch_server.services import Services
 from tests import pg, redis_server
 from tests.aws import aws_credentials, inbound, moto, moto_server
+from tests.chain.evm import evm_chain
 from tests.dns_server import shared_dns
 from tests.stripe_server import stripe_server
 
 __all__ = [  # fixtures
     "aws_credentials",
+    "evm_chain",
     "inbound",
     "moto",
     "moto_server",

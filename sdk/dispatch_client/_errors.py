@@ -80,6 +80,16 @@ class WaitTimeoutError(DispatchError, TimeoutError):
         self.unmatched_count = unmatched_count
 
 
+class AutopayError(DispatchError):
+    """Autopay could not pay or follow a payment: bad arguments, what the chain answered, or
+    the server refusing it. `tx_hash` is set once a transaction was sent: it is on chain, and
+    the next autopay finds and confirms it (never pay it again by hand)."""
+
+    def __init__(self, message: str, *, tx_hash: str | None = None) -> None:
+        super().__init__(message if tx_hash is None else f"{message} (transaction {tx_hash})")
+        self.tx_hash = tx_hash
+
+
 class APIStatusError(DispatchError):
     """The server answered with a status the call does not accept: 4xx, 5xx or a redirect.
 

@@ -29,6 +29,7 @@ EXPORTED = [
     "AsyncPaginator",
     "Attachment",
     "AuthenticationError",
+    "AutopayError",
     "BadRequestError",
     "Claim",
     "ClaimToken",

@@ -6,6 +6,7 @@ signs a USDC transfer locally, sends it, and confirms it with the server. The ra
 functions are `dispatch_client.autopay.evm` and `dispatch_client.autopay.solana`.
 """
 
-from dispatch_client.autopay._flow import Autopay, AutopayError
+from dispatch_client._errors import AutopayError
+from dispatch_client.autopay._flow import Autopay
 
 __all__ = ["Autopay", "AutopayError"]

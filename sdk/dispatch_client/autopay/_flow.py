@@ -16,11 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from dispatch_client._errors import (
-    APIStatusError,
-    DispatchError,
-    InvalidArgumentError,
-)
+from dispatch_client._errors import APIStatusError, AutopayError, InvalidArgumentError
 from dispatch_client.types.billing import PaymentConfirmation, Quote
 
 if TYPE_CHECKING:
@@ -30,16 +26,6 @@ Chain = Literal["evm", "solana"]
 # Answers to a confirmation that mean "not yet": the transaction is still on its way.
 _NOT_YET = {"transaction_unconfirmed", "transaction_not_found"}
 _MIN_QUOTE_SECONDS_LEFT = 60.0
-
-
-class AutopayError(DispatchError):
-    """The payment could not be made or confirmed; `tx_hash` is set when a transaction was
-    sent (then it is on chain, and the next autopay finds and confirms it: never pay it by
-    hand)."""
-
-    def __init__(self, message: str, *, tx_hash: str | None = None) -> None:
-        super().__init__(message if tx_hash is None else f"{message} (transaction {tx_hash})")
-        self.tx_hash = tx_hash
 
 
 def _usdc(value: str | int | Decimal) -> Decimal:
@@ -161,55 +147,62 @@ class _EvmPayer(_Payer):
     def address(self) -> str:
         return self._address
 
+    def _sync(self, quote: Quote) -> Any:
+        assert quote.chain_id is not None
+        return self.evm.EvmPayer(self.rpc(quote), quote.chain_id)
+
+    def _async(self, quote: Quote) -> Any:
+        assert quote.chain_id is not None
+        return self.evm.AsyncEvmPayer(self.rpc(quote), quote.chain_id)
+
     def settle_pending(self, quote: Quote, deadline: float) -> None:
-        while self.evm.has_pending(self.rpc(quote), self.address):
-            if time.monotonic() > deadline:
-                raise AutopayError("the wallet's pending transactions did not get mined in time")
-            time.sleep(1.0)
+        with self._sync(quote) as wallet:
+            while wallet.has_pending(self.address):
+                if time.monotonic() > deadline:
+                    raise AutopayError("the wallet's pending transactions were not mined in time")
+                time.sleep(1.0)
 
     async def settle_pending_async(self, quote: Quote, deadline: float) -> None:
-        while await self.evm.has_pending_async(self.rpc(quote), self.address):
-            if time.monotonic() > deadline:
-                raise AutopayError("the wallet's pending transactions did not get mined in time")
-            await asyncio.sleep(1.0)
+        async with self._async(quote) as wallet:
+            while await wallet.has_pending(self.address):
+                if time.monotonic() > deadline:
+                    raise AutopayError("the wallet's pending transactions were not mined in time")
+                await asyncio.sleep(1.0)
 
-    def _find_args(self, quote: Quote) -> dict[str, Any]:
+    def _find_args(self, quote: Quote, latest: int) -> dict[str, Any]:
         return {
             "token": quote.token,
             "payer": self.address,
             "recipient": quote.recipient,
-            "references": {bytes.fromhex(quote.reference.removeprefix("0x"))},
-            "lookback_blocks": self.autopay.lookback_blocks,
+            "references": [bytes.fromhex(quote.reference.removeprefix("0x"))],
+            "from_block": max(0, latest - self.autopay.lookback_blocks),
         }
 
     def find(self, quote: Quote) -> str | None:
-        found: str | None = self.evm.find_payment(self.rpc(quote), **self._find_args(quote))
-        return found
+        with self._sync(quote) as wallet:
+            latest = wallet.block_number()
+            found: str | None = wallet.find_payment(**self._find_args(quote, latest))
+            return found
 
     async def find_async(self, quote: Quote) -> str | None:
-        found: str | None = await self.evm.find_payment_async(
-            self.rpc(quote), **self._find_args(quote)
-        )
-        return found
+        async with self._async(quote) as wallet:
+            latest = await wallet.block_number()
+            found: str | None = await wallet.find_payment(**self._find_args(quote, latest))
+            return found
 
-    def _pay_args(self, quote: Quote) -> dict[str, Any]:
-        assert quote.chain_id is not None
-        return {
-            "chain_id": quote.chain_id,
-            "private_key": self.key,
-            "token": quote.token,
-            "recipient": quote.recipient,
-            "amount": quote.amount_units,
-            "reference": bytes.fromhex(quote.reference.removeprefix("0x")),
-        }
+    def _pay_args(self, quote: Quote) -> tuple[Any, ...]:
+        reference = bytes.fromhex(quote.reference.removeprefix("0x"))
+        return (self.key, quote.token, quote.recipient, quote.amount_units, reference)
 
     def pay(self, quote: Quote) -> str:
-        tx: str = self.evm.pay(self.rpc(quote), **self._pay_args(quote))
-        return tx
+        with self._sync(quote) as wallet:
+            tx: str = wallet.pay(*self._pay_args(quote))
+            return tx
 
     async def pay_async(self, quote: Quote) -> str:
-        tx: str = await self.evm.pay_async(self.rpc(quote), **self._pay_args(quote))
-        return tx
+        async with self._async(quote) as wallet:
+            tx: str = await wallet.pay(*self._pay_args(quote))
+            return tx
 
 
 class _SolanaPayer(_Payer):

@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from dispatch_client._errors import DispatchError, InvalidArgumentError, WaitTimeoutError
+from dispatch_client._errors import AutopayError, InvalidArgumentError, WaitTimeoutError
 
 try:
     from solders.hash import Hash
@@ -65,7 +65,7 @@ _POLL_SECONDS = 0.5
 KeypairSecret = Keypair | bytes | str | Sequence[int]
 
 
-class SolanaRpcError(DispatchError):
+class SolanaRpcError(AutopayError):
     """The Solana RPC could not be reached, or refused the call (`code`, `data` as the
     JSON-RPC error gave them; `code` is None when there was no JSON-RPC answer)."""
 
@@ -78,7 +78,7 @@ class SolanaRpcError(DispatchError):
         self.data = data
 
 
-class SolanaTransactionFailed(DispatchError):
+class SolanaTransactionFailed(AutopayError):
     """The transaction landed but failed; `err` is the cluster's `TransactionError`."""
 
     def __init__(self, message: str, *, signature: str, err: object) -> None:

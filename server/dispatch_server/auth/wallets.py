@@ -14,12 +14,12 @@ eth-account and PyNaCl come with the `wallet` extra; without it, wallet claims a
 from __future__ import annotations
 
 import re
-import sys
 from datetime import datetime
 from types import ModuleType
 from typing import Literal
 
 from dispatch_server.core.errors import DomainError, ErrorCode, InvalidInput
+from dispatch_server.core.imports import keeping_recursion_limit
 
 Chain = Literal["evm", "solana"]
 CHAINS: tuple[Chain, ...] = ("evm", "solana")
@@ -114,17 +114,11 @@ def verify(chain: str, address: str, message: str, signature: str) -> None:
 
 
 def _eth_account() -> ModuleType:
-    """eth-account, imported with Python's recursion limit kept as it was. Importing it imports
-    py_ecc, which raises the limit to 100,000 for the whole process; the server's guards
-    against hostile nesting (JSON bodies, comments in address headers) rely on the limit's
-    1,000 frames raising RecursionError long before the C stack ends, and at 100,000 such
-    input crashes the process (SIGSEGV) instead. Secp256k1 recovery needs no deep recursion."""
-    limit = sys.getrecursionlimit()
-    try:
+    """eth-account, imported with Python's recursion limit kept as it was (py_ecc would raise
+    it to 100,000 for the whole process; see dispatch_server.core.imports)."""
+    with keeping_recursion_limit():
         import eth_account
         import eth_account.messages
-    finally:
-        sys.setrecursionlimit(limit)
     return eth_account
 
 
