@@ -2,6 +2,7 @@
 
 from dispatch_client.resources.agent import AgentResource, AsyncAgentResource
 from dispatch_client.resources.artifacts import Artifacts, AsyncArtifacts
+from dispatch_client.resources.billing import AsyncBilling, Billing
 from dispatch_client.resources.inbox_keys import AsyncInboxKeys, InboxKeys
 from dispatch_client.resources.inboxes import AsyncInboxes, Inboxes
 from dispatch_client.resources.memory import AsyncMemory, Memory
@@ -16,6 +17,7 @@ __all__ = [
     "Artifacts",
     "AsyncAgentResource",
     "AsyncArtifacts",
+    "AsyncBilling",
     "AsyncInboxKeys",
     "AsyncInboxes",
     "AsyncMemory",
@@ -24,6 +26,7 @@ __all__ = [
     "AsyncOtpResource",
     "AsyncSentMessages",
     "AsyncSuppressions",
+    "Billing",
     "InboxKeys",
     "Inboxes",
     "Memory",

@@ -65,18 +65,38 @@ class Billing(SyncResource):
     """What the workspace paid for, and how to pay: `d.billing`."""
 
     def entitlements(self, **options: Unpack[RequestOptions]) -> Entitlements:
-        """The workspace's plan and its entitlements (either kind of key)."""
+        """The workspace's plan and what it was granted. Either kind of key.
+
+        Args:
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            `plan` (`free`, `multi_inbox`) and the entitlements, oldest first.
+
+        Raises:
+            AuthenticationError: the key is missing or refused.
+        """
         return self._run(_entitlements(self._credentials), options)
 
     def checkout_session(
         self, *, product: str = MULTI_INBOX, **options: Unpack[RequestOptions]
     ) -> CheckoutSession:
-        """Start a Stripe Checkout for `product`: send a person to `session.url`. The product
-        is granted when Stripe's webhook reports the payment, not before.
+        """Start a Stripe Checkout for a product; Stripe's webhook grants it once paid.
+
+        Args:
+            product: What to buy (`multi_inbox`).
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The session: send a person to its `url`. Nothing is granted before Stripe
+            reports the payment to the server.
 
         Raises:
-            ServiceUnavailableError-like `APIStatusError` (503 `billing_unavailable`): Stripe
-                is not configured on the server or did not answer.
+            BadRequestError: an unknown product (code "product_unknown").
+            APIStatusError: 503 "billing_unavailable": Stripe is not configured on the
+                server, or did not answer.
         """
         return self._run(_checkout(self._credentials, product=product), options)
 
@@ -88,19 +108,40 @@ class Billing(SyncResource):
         payer: str | None = None,
         **options: Unpack[RequestOptions],
     ) -> Quote:
-        """Quote an on-chain USDC payment (x402) for `product` on `chain` (`evm`, `solana`).
+        """Quote an on-chain USDC payment (x402) for a product.
 
         Args:
-            chain: The rail to pay on; the server says which it has (`400
-                chain_unsupported`).
-            product: What to buy.
-            payer: When given, only a payment from this address confirms the quote.
+            chain: The rail to pay on, `evm` or `solana` (code "chain_unsupported" when the
+                server has not configured it).
+            product: What to buy (`multi_inbox`).
+            payer: When given, only a payment from this address or wallet confirms it.
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            What to pay (`amount` base units of `token` to `recipient`), the `reference` the
+            payment must carry, and the `expires_at` its block must precede.
+
+        Raises:
+            BadRequestError: an unconfigured chain, an unknown product, a malformed payer.
         """
-        call = _quote(self._credentials, chain=chain, product=product, payer=payer)
-        return self._run(call, options)
+        return self._run(
+            _quote(self._credentials, chain=chain, product=product, payer=payer), options
+        )
 
     def open_quotes(self, **options: Unpack[RequestOptions]) -> list[Quote]:
-        """The workspace's unpaid quotes of the last day, newest first."""
+        """The workspace's unpaid quotes of the last day, newest first.
+
+        Args:
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The quotes; a payer that may have paid before a crash looks for them on chain.
+
+        Raises:
+            PermissionDeniedError: this client's key is not an account key.
+        """
         return list(self._run(_open_quotes(self._credentials), options).data)
 
     def confirm(
@@ -111,30 +152,69 @@ class Billing(SyncResource):
         payer: str | None = None,
         **options: Unpack[RequestOptions],
     ) -> PaymentConfirmation:
-        """Confirm a payment of the quote: the server reads `tx_hash` from the chain and
-        grants the product. Confirming the same transaction again answers the same.
+        """Confirm a payment of a quote: the server reads it from the chain, then grants.
+
+        Args:
+            quote_id: The quote paid.
+            tx_hash: The payment: EVM 0x-hex, Solana the signature.
+            payer: When given, the payment must come from this address.
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The payment and the entitlement it granted; confirming the same transaction
+            again answers the same, with `replayed` true.
 
         Raises:
-            ConflictError: `transaction_unconfirmed` (retry later) or
-                `transaction_already_used` (the transaction paid another quote).
-            UnprocessableEntityError: the transaction does not pay the quote (`code` says
-                how: `payment_underpaid`, `payment_wrong_token`, ...).
+            ConflictError: "transaction_unconfirmed" (retry later) or
+                "transaction_already_used" (the transaction paid another quote).
+            UnprocessableEntityError: the transaction does not pay the quote; `code` says
+                how ("payment_underpaid", "payment_wrong_token", ...).
+            BadRequestError: another workspace's or an unknown quote ("quote_invalid"), or a
+                Stripe payment ("stripe_confirmation_refused": the webhook grants those).
         """
-        call = _confirm(self._credentials, quote_id=quote_id, tx_hash=tx_hash, payer=payer)
-        return self._run(call, options)
+        return self._run(
+            _confirm(self._credentials, quote_id=quote_id, tx_hash=tx_hash, payer=payer), options
+        )
 
 
 class AsyncBilling(AsyncResource):
     """What the workspace paid for, and how to pay: `d.billing`."""
 
     async def entitlements(self, **options: Unpack[RequestOptions]) -> Entitlements:
-        """The workspace's plan and its entitlements (either kind of key)."""
+        """The workspace's plan and what it was granted. Either kind of key.
+
+        Args:
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            `plan` (`free`, `multi_inbox`) and the entitlements, oldest first.
+
+        Raises:
+            AuthenticationError: the key is missing or refused.
+        """
         return await self._run(_entitlements(self._credentials), options)
 
     async def checkout_session(
         self, *, product: str = MULTI_INBOX, **options: Unpack[RequestOptions]
     ) -> CheckoutSession:
-        """Start a Stripe Checkout for `product` (see `Billing.checkout_session`)."""
+        """Start a Stripe Checkout for a product; Stripe's webhook grants it once paid.
+
+        Args:
+            product: What to buy (`multi_inbox`).
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The session: send a person to its `url`. Nothing is granted before Stripe
+            reports the payment to the server.
+
+        Raises:
+            BadRequestError: an unknown product (code "product_unknown").
+            APIStatusError: 503 "billing_unavailable": Stripe is not configured on the
+                server, or did not answer.
+        """
         return await self._run(_checkout(self._credentials, product=product), options)
 
     async def quote(
@@ -145,12 +225,40 @@ class AsyncBilling(AsyncResource):
         payer: str | None = None,
         **options: Unpack[RequestOptions],
     ) -> Quote:
-        """Quote an on-chain USDC payment (see `Billing.quote`)."""
-        call = _quote(self._credentials, chain=chain, product=product, payer=payer)
-        return await self._run(call, options)
+        """Quote an on-chain USDC payment (x402) for a product.
+
+        Args:
+            chain: The rail to pay on, `evm` or `solana` (code "chain_unsupported" when the
+                server has not configured it).
+            product: What to buy (`multi_inbox`).
+            payer: When given, only a payment from this address or wallet confirms it.
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            What to pay (`amount` base units of `token` to `recipient`), the `reference` the
+            payment must carry, and the `expires_at` its block must precede.
+
+        Raises:
+            BadRequestError: an unconfigured chain, an unknown product, a malformed payer.
+        """
+        return await self._run(
+            _quote(self._credentials, chain=chain, product=product, payer=payer), options
+        )
 
     async def open_quotes(self, **options: Unpack[RequestOptions]) -> list[Quote]:
-        """The workspace's unpaid quotes of the last day, newest first."""
+        """The workspace's unpaid quotes of the last day, newest first.
+
+        Args:
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The quotes; a payer that may have paid before a crash looks for them on chain.
+
+        Raises:
+            PermissionDeniedError: this client's key is not an account key.
+        """
         return list((await self._run(_open_quotes(self._credentials), options)).data)
 
     async def confirm(
@@ -161,6 +269,27 @@ class AsyncBilling(AsyncResource):
         payer: str | None = None,
         **options: Unpack[RequestOptions],
     ) -> PaymentConfirmation:
-        """Confirm a payment of the quote (see `Billing.confirm`)."""
-        call = _confirm(self._credentials, quote_id=quote_id, tx_hash=tx_hash, payer=payer)
-        return await self._run(call, options)
+        """Confirm a payment of a quote: the server reads it from the chain, then grants.
+
+        Args:
+            quote_id: The quote paid.
+            tx_hash: The payment: EVM 0x-hex, Solana the signature.
+            payer: When given, the payment must come from this address.
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The payment and the entitlement it granted; confirming the same transaction
+            again answers the same, with `replayed` true.
+
+        Raises:
+            ConflictError: "transaction_unconfirmed" (retry later) or
+                "transaction_already_used" (the transaction paid another quote).
+            UnprocessableEntityError: the transaction does not pay the quote; `code` says
+                how ("payment_underpaid", "payment_wrong_token", ...).
+            BadRequestError: another workspace's or an unknown quote ("quote_invalid"), or a
+                Stripe payment ("stripe_confirmation_refused": the webhook grants those).
+        """
+        return await self._run(
+            _confirm(self._credentials, quote_id=quote_id, tx_hash=tx_hash, payer=payer), options
+        )

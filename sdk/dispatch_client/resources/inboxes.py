@@ -18,8 +18,10 @@ from dispatch_client._core import (
     send,
     send_for_inbox,
 )
+from dispatch_client._errors import PaymentRequiredError
 from dispatch_client._options import RequestOptions
 from dispatch_client._resource import AsyncResource, SyncResource
+from dispatch_client.autopay._flow import Autopay, pay_for_upgrade, pay_for_upgrade_async
 from dispatch_client.pagination import AsyncPaginator, SyncPage
 from dispatch_client.resources.inbox_keys import AsyncInboxKeys, InboxKeys
 from dispatch_client.types.inbox import Inbox
@@ -61,6 +63,7 @@ class Inboxes(SyncResource):
         *,
         local_part: str | None = None,
         display_name: str | None = None,
+        autopay: Autopay | None = None,
         **options: Unpack[RequestOptions],
     ) -> Inbox:
         """Create an inbox in the workspace. Needs an account key.
@@ -68,6 +71,11 @@ class Inboxes(SyncResource):
         Args:
             local_part: The part of the address before the @; random if None.
             display_name: A name shown with the address; none if None.
+            autopay: When the workspace needs the multi-inbox upgrade (402), pay for it
+                from this wallet, within its `max_amount`, then create the inbox (the
+                `autopay` extra; see `dispatch_client.autopay.Autopay`). A payment made
+                before, by a crashed or timed-out attempt, is found and confirmed, not made
+                again.
             **options: Per-call options: timeout, max_retries, extra_headers,
                 idempotency_key (see RequestOptions).
 
@@ -76,8 +84,17 @@ class Inboxes(SyncResource):
 
         Raises:
             ConflictError: `local_part` is already an address (code "address_taken").
-            PaymentRequiredError: the workspace's plan allows no more inboxes.
+            PaymentRequiredError: the workspace's plan allows no more inboxes (and no
+                `autopay` was given).
+            AutopayError: autopay could not pay or confirm the upgrade.
         """
+        call = _create(self._credentials, local_part=local_part, display_name=display_name)
+        try:
+            return self._run(call, options)
+        except PaymentRequiredError:
+            if autopay is None:
+                raise
+        pay_for_upgrade(self._client.billing, autopay)
         call = _create(self._credentials, local_part=local_part, display_name=display_name)
         return self._run(call, options)
 
@@ -137,6 +154,7 @@ class AsyncInboxes(AsyncResource):
         *,
         local_part: str | None = None,
         display_name: str | None = None,
+        autopay: Autopay | None = None,
         **options: Unpack[RequestOptions],
     ) -> Inbox:
         """Create an inbox in the workspace. Needs an account key.
@@ -144,6 +162,11 @@ class AsyncInboxes(AsyncResource):
         Args:
             local_part: The part of the address before the @; random if None.
             display_name: A name shown with the address; none if None.
+            autopay: When the workspace needs the multi-inbox upgrade (402), pay for it
+                from this wallet, within its `max_amount`, then create the inbox (the
+                `autopay` extra; see `dispatch_client.autopay.Autopay`). A payment made
+                before, by a crashed or timed-out attempt, is found and confirmed, not made
+                again.
             **options: Per-call options: timeout, max_retries, extra_headers,
                 idempotency_key (see RequestOptions).
 
@@ -152,8 +175,17 @@ class AsyncInboxes(AsyncResource):
 
         Raises:
             ConflictError: `local_part` is already an address (code "address_taken").
-            PaymentRequiredError: the workspace's plan allows no more inboxes.
+            PaymentRequiredError: the workspace's plan allows no more inboxes (and no
+                `autopay` was given).
+            AutopayError: autopay could not pay or confirm the upgrade.
         """
+        call = _create(self._credentials, local_part=local_part, display_name=display_name)
+        try:
+            return await self._run(call, options)
+        except PaymentRequiredError:
+            if autopay is None:
+                raise
+        await pay_for_upgrade_async(self._client.billing, autopay)
         call = _create(self._credentials, local_part=local_part, display_name=display_name)
         return await self._run(call, options)
 

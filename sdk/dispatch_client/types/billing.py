@@ -68,6 +68,8 @@ class Quote:
 
 @attrs.frozen(kw_only=True)
 class QuoteList:
+    """The open quotes of a workspace."""
+
     data: tuple[Quote, ...]
 
 

@@ -1,0 +1,196 @@
+"""A free workspace pays for `multi_inbox` on chain, end to end, against a real local EVM
+node (anvil) and a real ERC-20 (TestUSDC): the 402 offer, the SDK's autopay (quote, sign,
+send, confirm, retry the create), no second payment after a crash, the price ceiling, and the
+confirm route's refusals on real transactions. Both databases."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import anyio
+import httpx
+import pytest
+
+from dispatch_client import AsyncDispatch, AutopayError, Dispatch, PaymentRequiredError
+from dispatch_client.autopay import Autopay
+from dispatch_client.autopay.evm import EvmPayer, address_of
+from tests.chain.evm import EvmChain
+from tests.conftest import BACKENDS, LiveServer, _ServerThread, fresh_database_url, make_settings
+from tests.helpers import bearer, error_code, signup
+
+PRICE = 9_000_000  # the default: 9 USDC
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def chain_server(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    evm_chain: EvmChain,
+) -> Iterator[tuple[LiveServer, str]]:
+    """A gated server taking EVM payments on the local chain, to a recipient of its own."""
+    recipient = "0x" + secrets.token_hex(20)
+    urls = fresh_database_url(request.param, tmp_path_factory, request)
+    settings = make_settings(
+        next(urls),
+        DISPATCH_ENFORCE_MULTI_INBOX_UPGRADE="true",
+        DISPATCH_X402_EVM_RPC_URL=evm_chain.rpc_url,
+        DISPATCH_X402_EVM_CHAIN_ID=evm_chain.chain_id,
+        DISPATCH_X402_EVM_NETWORK="anvil",
+        DISPATCH_X402_EVM_TOKEN=evm_chain.token,
+        DISPATCH_X402_EVM_RECIPIENT=recipient,
+        DISPATCH_X402_EVM_CONFIRMATIONS=1,
+    )
+    thread = _ServerThread(settings)
+    try:
+        yield thread.start(), recipient
+    finally:
+        thread.stop()
+        next(urls, None)
+
+
+def funded_wallet(evm_chain: EvmChain, usdc: int = 50_000_000) -> str:
+    """A new private key whose address holds gas money and `usdc` base units of the token."""
+    key = "0x" + secrets.token_hex(32)
+    address = address_of(key)
+    evm_chain.rpc("anvil_setBalance", address, hex(10**20))
+    evm_chain.rpc("anvil_impersonateAccount", address)  # so the tests can send as it too
+    evm_chain.mint(evm_chain.token, address, usdc)
+    return key
+
+
+def test_autopay_pays_once_and_creates_the_second_inbox(
+    chain_server: tuple[LiveServer, str], evm_chain: EvmChain
+) -> None:
+    server, recipient = chain_server
+    key = funded_wallet(evm_chain)
+    payer = address_of(key)
+    created = signup(server.base_url)
+    with Dispatch(api_key=created["account_key"], base_url=server.base_url) as d:
+        with pytest.raises(PaymentRequiredError) as refused:
+            d.inboxes.create()
+        assert refused.value.code == "upgrade_required"
+        accepts = refused.value.accepts
+        assert accepts[0]["payTo"] == recipient and accepts[0]["asset"] == evm_chain.token
+
+        inbox = d.inboxes.create(
+            local_part=f"paid-{secrets.token_hex(3)}",
+            autopay=Autopay(evm_private_key=key, max_amount="10"),
+        )
+        assert inbox.address.startswith("paid-")
+        assert evm_chain.balance(recipient) == PRICE
+        assert evm_chain.balance(payer) == 50_000_000 - PRICE
+        entitlements = d.billing.entitlements()
+        assert entitlements.plan == "multi_inbox"
+        (granted,) = entitlements.data
+        assert (granted.product, granted.source) == ("multi_inbox", "x402")
+        # Paid up: the next inboxes need nothing, and nothing more is paid.
+        d.inboxes.create(autopay=Autopay(evm_private_key=key, max_amount="10"))
+        assert evm_chain.balance(payer) == 50_000_000 - PRICE
+
+
+def test_a_payment_made_before_a_crash_is_confirmed_not_repeated(
+    chain_server: tuple[LiveServer, str], evm_chain: EvmChain
+) -> None:
+    server, recipient = chain_server
+    key = funded_wallet(evm_chain)
+    payer = address_of(key)
+    created = signup(server.base_url)
+    with Dispatch(api_key=created["account_key"], base_url=server.base_url) as d:
+        # An earlier run quoted and paid, then died before confirming.
+        quote = d.billing.quote(chain="evm", payer=payer)
+        with EvmPayer(evm_chain.rpc_url, evm_chain.chain_id) as wallet:
+            reference = bytes.fromhex(quote.reference.removeprefix("0x"))
+            tx = wallet.pay(key, quote.token, quote.recipient, quote.amount_units, reference)
+            wallet.wait_for_confirmations(tx, 1, timeout=30)
+        assert evm_chain.balance(payer) == 50_000_000 - PRICE
+        d.inboxes.create(autopay=Autopay(evm_private_key=key, max_amount="10"))
+        assert evm_chain.balance(payer) == 50_000_000 - PRICE  # not paid twice
+        assert evm_chain.balance(recipient) >= PRICE
+        (granted,) = d.billing.entitlements().data
+        assert granted.source_ref == tx
+
+
+def test_a_dearer_upgrade_than_max_amount_is_not_paid(
+    chain_server: tuple[LiveServer, str], evm_chain: EvmChain
+) -> None:
+    server, _ = chain_server
+    key = funded_wallet(evm_chain)
+    created = signup(server.base_url)
+    with Dispatch(api_key=created["account_key"], base_url=server.base_url) as d:
+        with pytest.raises(AutopayError) as refused:
+            d.inboxes.create(autopay=Autopay(evm_private_key=key, max_amount="8.99"))
+        assert "above max_amount" in str(refused.value) and refused.value.tx_hash is None
+        assert evm_chain.balance(address_of(key)) == 50_000_000
+        assert d.billing.entitlements().plan == "free"
+
+
+def test_async_autopay(chain_server: tuple[LiveServer, str], evm_chain: EvmChain) -> None:
+    server, _ = chain_server
+    key = funded_wallet(evm_chain)
+    created = signup(server.base_url)
+
+    async def main() -> str:
+        async with AsyncDispatch(api_key=created["account_key"], base_url=server.base_url) as d:
+            inbox = await d.inboxes.create(autopay=Autopay(evm_private_key=key, max_amount=9))
+            plan = (await d.billing.entitlements()).plan
+            return f"{plan}:{inbox.workspace_id}"
+
+    assert anyio.run(main) == f"multi_inbox:{created['workspace']['id']}"
+    assert evm_chain.balance(address_of(key)) == 50_000_000 - PRICE
+
+
+def test_the_confirm_route_on_real_transactions(
+    chain_server: tuple[LiveServer, str], evm_chain: EvmChain
+) -> None:
+    server, recipient = chain_server
+    base = server.base_url
+    key = funded_wallet(evm_chain)
+    payer = address_of(key).lower()
+    account = bearer(signup(base)["account_key"])
+    confirm = f"{base}/v1/billing/payments/confirm"
+
+    def quote() -> dict[str, str]:
+        answer = httpx.post(f"{base}/v1/billing/x402/quote", json={}, headers=account)
+        return dict(answer.json())
+
+    def reference(q: dict[str, str]) -> bytes:
+        return bytes.fromhex(q["reference"][2:])
+
+    first = quote()
+    evm_chain.mint(evm_chain.other_token, payer, PRICE)
+    wrong_token = evm_chain.transfer(
+        payer, recipient, PRICE, reference(first), token=evm_chain.other_token
+    )
+    underpaid = evm_chain.transfer(payer, recipient, PRICE - 1, reference(first))
+    no_reference = evm_chain.transfer(payer, recipient, PRICE)
+    elsewhere = evm_chain.transfer(payer, "0x" + "77" * 20, PRICE, reference(first))
+    for tx, status, code in [
+        (wrong_token, 422, "payment_wrong_token"),
+        (underpaid, 422, "payment_underpaid"),
+        (no_reference, 422, "payment_reference_missing"),
+        (elsewhere, 422, "payment_wrong_recipient"),
+        ("0x" + "00" * 32, 404, "transaction_not_found"),
+    ]:
+        answer = httpx.post(
+            confirm, json={"quote_id": first["quote_id"], "tx_hash": tx}, headers=account
+        )
+        assert (answer.status_code, error_code(answer)) == (status, code), tx
+
+    paid = evm_chain.transfer(payer, recipient, PRICE, reference(first))
+    paying = {"quote_id": first["quote_id"], "tx_hash": paid, "payer": payer}
+    granted = httpx.post(confirm, json=paying, headers=account)
+    assert granted.status_code == 200, granted.text
+    assert granted.json()["replayed"] is False
+    assert granted.json()["entitlement"]["status"] == "active"
+    again = httpx.post(confirm, json=paying, headers=account)
+    assert (again.status_code, again.json()["replayed"]) == (200, True)
+    # The same transaction cannot pay another quote, of this workspace or another's.
+    other_account = bearer(signup(base)["account_key"])
+    other_quote = httpx.post(f"{base}/v1/billing/x402/quote", json={}, headers=other_account)
+    reused = httpx.post(
+        confirm,
+        json={"quote_id": other_quote.json()["quote_id"], "tx_hash": paid},
+        headers=other_account,
+    )
+    assert (reused.status_code, error_code(reused)) == (409, "transaction_already_used")
