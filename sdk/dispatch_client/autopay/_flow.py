@@ -94,7 +94,13 @@ def _now(quote: Quote) -> Any:
 
 
 def _is_candidate(quote: Quote, chain: Chain, address: str) -> bool:
-    return quote.chain == chain and (quote.payer is None or quote.payer == address.lower())
+    """A quote this wallet may have paid: on its chain, bound to it or to no payer. EVM
+    addresses compare in any case; Solana's base58 keys are case-sensitive."""
+    if quote.chain != chain or quote.payer is None:
+        return quote.chain == chain
+    if chain == "evm":
+        return quote.payer.lower() == address.lower()
+    return quote.payer == address
 
 
 class _Payer:
