@@ -73,6 +73,7 @@ class Services:
         return verifier
 
     def __attrs_post_init__(self) -> None:
+        self.db.on_commit.append(self.hub.on_commit)
         outbound = self.settings.outbound
         self.assets = AssetStore(self.settings.assets.path)
         self.auth = InboundAuth(self.settings.inbound_auth)

@@ -18,6 +18,7 @@ from dispatch_server.billing.products import MULTI_INBOX
 from dispatch_server.core.ids import new_id
 from dispatch_server.db import dialect
 from dispatch_server.db import tables as t
+from dispatch_server.events import log as event_log
 
 Source = Literal["stripe", "x402"]
 _COLUMNS = t.billing_entitlements.c
@@ -85,6 +86,14 @@ def grant(
             _COLUMNS.workspace_id == workspace_id, _COLUMNS.product == product
         )
     ).one()
+    event_log.append(
+        conn,
+        workspace_id=workspace_id,
+        inbox_id=None,
+        type="entitlement.granted",
+        payload={"product": product, "source": source, "source_ref": source_ref},
+        now=now,
+    )
     return Entitlement(**row._mapping)
 
 

@@ -324,6 +324,25 @@ class Waits:
 
 
 @attrs.frozen(kw_only=True)
+class Events:
+    """The event log and its streams."""
+
+    retention_days: int = setting(
+        "DISPATCH_EVENT_RETENTION_DAYS",
+        7,
+        integer(low=1, high=MAX_RETENTION_DAYS),
+        "how long events are kept; a stream resumed from before that is `410 events_expired`",
+    )
+    heartbeat_seconds: float = setting(
+        "DISPATCH_EVENT_HEARTBEAT_SECONDS",
+        15.0,
+        number(low=0.05, high=300.0),
+        "a comment line on an idle event stream this often, so proxies keep it open (the log "
+        "is read again then too)",
+    )
+
+
+@attrs.frozen(kw_only=True)
 class Outbound:
     provider: str = setting(
         "DISPATCH_OUTBOUND_PROVIDER",
@@ -1131,6 +1150,7 @@ class Settings:
     inbound: Inbound = attrs.field(factory=Inbound)
     inbound_auth: InboundAuth = attrs.field(factory=InboundAuth)
     waits: Waits = attrs.field(factory=Waits)
+    events: Events = attrs.field(factory=Events)
     outbound: Outbound = attrs.field(factory=Outbound)
     worker: Worker = attrs.field(factory=Worker)
     ops: Ops = attrs.field(factory=Ops)

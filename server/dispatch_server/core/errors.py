@@ -312,6 +312,12 @@ class ErrorCode(enum.StrEnum):
         "product_unknown",
         "a checkout or quote for a product that is not in the catalogue; `param` is `product`",
     )
+    EVENTS_EXPIRED = (
+        "events_expired",
+        "an event stream resumed (`Last-Event-ID` or `after`) from an id whose next events "
+        "were purged (`DISPATCH_EVENT_RETENTION_DAYS`); list the current state again, then "
+        "follow the stream from its latest id; `param` is `after`",
+    )
     SHUTTING_DOWN = (
         "shutting_down",
         "the server stopped while the request was still coming in or being answered; retry "

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from dispatch_server.db import notices
 from dispatch_server.db._postgres import PostgresBackend
 from dispatch_server.db._sqlite import SqliteBackend
 from dispatch_server.db.urls import database_url
@@ -27,6 +28,8 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        # Called with the notices of each write transaction that left some, after its commit.
+        self.on_commit: list[Callable[[set[str]], None]] = []
         self._backend: SqliteBackend | PostgresBackend = (
             SqliteBackend(self.url, echo=echo)
             if self.is_sqlite
@@ -51,8 +54,25 @@ class Database:
     async def run_write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn(connection, *args, **kwargs)` in one write transaction; return its result
         once committed. On SQLite, several writes may share one commit (group commit), so a
-        transaction function must touch nothing but the connection it is given."""
-        return await self._backend.run_write(fn, *args, **kwargs)
+        transaction function must touch nothing but the connection it is given. The notices
+        it left (`dispatch_server.db.notices`) go to the `on_commit` listeners after the
+        commit."""
+        if not self.on_commit:
+            return await self._backend.run_write(fn, *args, **kwargs)
+        left: set[str] = set()
+
+        def transaction(conn: sa.Connection, *args: Any, **kwargs: Any) -> T:
+            left.clear()  # a job run again (SQLite's batch after a failure) starts over
+            notices.take(conn)
+            result = fn(conn, *args, **kwargs)
+            left.update(notices.take(conn))
+            return result
+
+        result = await self._backend.run_write(transaction, *args, **kwargs)
+        if left:
+            for listener in self.on_commit:
+                listener(left)
+        return result
 
     async def ping(self) -> None:
         await self.run_read(lambda conn: conn.execute(sa.text("SELECT 1")))

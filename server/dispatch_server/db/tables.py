@@ -544,3 +544,39 @@ billing_transaction_verifications = sa.Table(
     sa.Column("verified_at", UtcDateTime(), nullable=False),
     sa.UniqueConstraint("chain", "tx_hash"),
 )
+
+# --- the event log (dispatch_server.events.log) -------------------------------------------
+
+# What happened in a workspace, in the order it committed: `seq` is the event's id, per
+# workspace, from `workspace_event_counters` (taking the next one locks the counter row until
+# commit, so a workspace's events commit in `seq` order and a reader that has seen N never
+# misses an event below N). Kept `DISPATCH_EVENT_RETENTION_DAYS`.
+events = sa.Table(
+    "events",
+    metadata,
+    _id(),
+    _fk("workspace_id", "workspaces.id", nullable=False),
+    sa.Column("seq", sa.BigInteger(), nullable=False),
+    sa.Column("inbox_id", sa.String(36), nullable=True),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("payload", sa.JSON(), nullable=False),
+    _created_at(),
+    sa.UniqueConstraint("workspace_id", "seq"),
+    sa.Index("ix_events_workspace_id_inbox_id_seq", "workspace_id", "inbox_id", "seq"),
+    sa.Index("ix_events_created_at", "created_at"),
+)
+
+# Per workspace: the last event id given, and the last one purged (a resume point below it
+# cannot be served whole).
+workspace_event_counters = sa.Table(
+    "workspace_event_counters",
+    metadata,
+    sa.Column(
+        "workspace_id",
+        sa.String(36),
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("last_seq", sa.BigInteger(), nullable=False),
+    sa.Column("purged_through", sa.BigInteger(), nullable=False),
+)

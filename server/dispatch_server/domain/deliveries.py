@@ -15,6 +15,7 @@ from dispatch_server.core.ids import new_id
 from dispatch_server.db import dialect
 from dispatch_server.db import tables as t
 from dispatch_server.domain import sends, suppressions
+from dispatch_server.events import log as event_log
 from dispatch_server.outbound.feedback.ses_events import SesEvent
 
 Applied = Literal["stored", "duplicate"]
@@ -24,6 +25,14 @@ _SENDS = t.outbound_messages.c
 # a send that never went (rejected, failed, suppressed) are not moved by feedback, but for
 # a Reject event, which says SES refused it after taking it.
 _RANK = {"queued": 0, "sent": 1, "delivered": 2, "bounced": 3, "complained": 4}
+# Feedback that goes to the workspace's event log, as the type it goes there as (a transient
+# bounce does not: SES tries again).
+_LOGGED = {
+    "delivery": "message.delivered",
+    "bounce": "message.bounced",
+    "complaint": "message.complained",
+    "reject": "message.failed",
+}
 _SUPPRESSION_LISTS = frozenset({"OnAccountSuppressionList", "OnSuppressionList"})
 
 _INSERT_EVENT = dialect.per_dialect(
@@ -49,7 +58,7 @@ def _state(event: SesEvent) -> sends.SendStatus | None:
 
 def _find(conn: sa.Connection, event: SesEvent) -> Any:
     """The sent message of the event: by our id in its tags, else by SES's message id."""
-    columns = sa.select(_SENDS.id, _SENDS.workspace_id, _SENDS.status)
+    columns = sa.select(_SENDS.id, _SENDS.workspace_id, _SENDS.inbox_id, _SENDS.status)
     if event.dispatch_outbound_id:
         row = conn.execute(columns.where(_SENDS.id == event.dispatch_outbound_id)).first()
         if row is not None:
@@ -82,6 +91,22 @@ def apply_feedback(
         return "duplicate"
     if found is None:
         return "stored"
+    logged = _LOGGED.get(event.kind)
+    if logged is not None and (event.kind != "bounce" or event.permanent):
+        event_log.append(
+            conn,
+            workspace_id=found.workspace_id,
+            inbox_id=found.inbox_id,
+            type=logged,
+            payload={
+                "inbox_id": found.inbox_id,
+                "sent_id": found.id,
+                "recipients": list(event.recipients),
+                "status": _state(event) or found.status,
+                "detail": dict(event.detail),
+            },
+            now=now,
+        )
     state = _state(event)
     if state is not None and _moves(found.status, state):
         conn.execute(

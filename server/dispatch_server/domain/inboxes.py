@@ -17,6 +17,7 @@ from dispatch_server.core.pagination import Cursor, Page
 from dispatch_server.core.text import CONTROL
 from dispatch_server.db import tables as t
 from dispatch_server.db.paging import page
+from dispatch_server.events import log as event_log
 
 LOCAL_PART = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 RESERVED_LOCAL_PARTS = frozenset(
@@ -145,6 +146,14 @@ def insert_inbox(
             conn.execute(t.inboxes.insert().values(**attrs.asdict(inbox)))
     except sa.exc.IntegrityError:
         raise Conflict(f"{address} is already an inbox", param="local_part") from None
+    event_log.append(
+        conn,
+        workspace_id=workspace_id,
+        inbox_id=inbox.id,
+        type="inbox.created",
+        payload={"inbox_id": inbox.id, "address": address, "display_name": display_name},
+        now=inbox.created_at,
+    )
     return inbox
 
 

@@ -27,6 +27,7 @@ from dispatch_server.core.pagination import Cursor, Page
 from dispatch_server.db import tables as t
 from dispatch_server.db.paging import page
 from dispatch_server.domain import quotas
+from dispatch_server.events import log as event_log
 from dispatch_server.mail.addresses import (
     check_recipient_count,
     display_address,
@@ -563,6 +564,17 @@ def suppressed_among(conn: sa.Connection, workspace_id: str, addresses: Iterable
     return sorted(found)
 
 
+# Outbound events that go to the workspace's event log, as the type they go there as.
+LOGGED_OUTCOMES = {
+    "sent": "message.sent",
+    "delivered": "message.delivered",
+    "bounced": "message.bounced",
+    "complained": "message.complained",
+    "rejected": "message.failed",
+    "failed": "message.failed",
+}
+
+
 def add_event(
     conn: sa.Connection,
     send_id: str | None,
@@ -591,6 +603,23 @@ def add_event(
             created_at=occurred_at,
         )
     )
+    logged = LOGGED_OUTCOMES.get(event_type)
+    if logged is not None and send_id is not None and workspace_id is not None:
+        inbox_id = conn.scalar(sa.select(_SENDS.inbox_id).where(_SENDS.id == send_id))
+        event_log.append(
+            conn,
+            workspace_id=workspace_id,
+            inbox_id=inbox_id,
+            type=logged,
+            payload={
+                "inbox_id": inbox_id,
+                "sent_id": send_id,
+                "recipients": list(recipients),
+                "status": event_type,
+                "detail": dict(detail),
+            },
+            now=occurred_at,
+        )
 
 
 # --- handing over --------------------------------------------------------------------------

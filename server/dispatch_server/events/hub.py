@@ -30,10 +30,14 @@ from dispatch_server.db import Database, dialect
 from dispatch_server.db import tables as t
 from dispatch_server.domain.messages import MessageWithArtifacts
 from dispatch_server.events.keys import ActiveKeys
+from dispatch_server.events.log import CHANNEL as EVENTS_CHANNEL
+from dispatch_server.events.log import NOTICE_PREFIX
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "dispatch_inbox"
+# Subscriptions to a workspace's event log are keyed `ws:<workspace id>` (see api.events).
+STREAM_PREFIX = "ws:"
 
 _WITH_MAIL_SINCE = (
     sa.select(t.messages.c.inbox_id)
@@ -223,7 +227,8 @@ class Hub:
             await asyncio.sleep(every)
             began = utcnow()
             try:
-                found = await db.run_read(inboxes_with_mail_since, list(self._subscribers), since)
+                inboxes = [key for key in self._subscribers if not key.startswith(STREAM_PREFIX)]
+                found = await db.run_read(inboxes_with_mail_since, inboxes, since)
             except Exception as error:  # the next round tries again, from the same time
                 log.warning("could not recheck the inboxes waited on: %s", error)
                 continue
@@ -253,6 +258,12 @@ class Hub:
             # At the loop's next turn, not now: the caller's own answer (the SMTP 250) goes
             # out first, then this herd's, one after the other in one pass.
             asyncio.get_running_loop().call_soon(_answer_all, at_once)
+
+    def on_commit(self, notices: set[str]) -> None:
+        """A write committed here: wake the event streams of the workspaces it wrote to."""
+        for notice in notices:
+            if notice.startswith(NOTICE_PREFIX):
+                self.publish_local(STREAM_PREFIX + notice[len(NOTICE_PREFIX) :])
 
     def stop(self) -> None:
         """The server is shutting down: wake every waiter now, and have waits end at their
@@ -288,6 +299,7 @@ class Hub:
         listener = await asyncpg.connect(self._listen_url)
         try:
             await listener.add_listener(CHANNEL, self._on_notify)
+            await listener.add_listener(EVENTS_CHANNEL, self._on_event_notify)
         except BaseException:
             await listener.close()
             raise
@@ -317,6 +329,9 @@ class Hub:
                 return
         finally:
             self._reconnecting = None
+
+    def _on_event_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        self.publish_local(STREAM_PREFIX + payload)
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         origin, _, inbox_id = payload.partition(":")

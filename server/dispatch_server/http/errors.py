@@ -92,6 +92,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.BILLING_UNAVAILABLE: 503,
     ErrorCode.STRIPE_SIGNATURE_INVALID: 400,
     ErrorCode.PRODUCT_UNKNOWN: 400,
+    ErrorCode.EVENTS_EXPIRED: 410,
 }
 
 # Errors the framework raises itself (no route, wrong method); any other would be a bug.

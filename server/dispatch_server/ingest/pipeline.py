@@ -15,13 +15,14 @@ import sqlalchemy as sa
 
 from dispatch_server import metrics
 from dispatch_server.config import Inbound
-from dispatch_server.core.clock import utcnow
+from dispatch_server.core.clock import rfc3339, utcnow
 from dispatch_server.core.errors import DomainError, ErrorCode, QuotaExceeded, TooLarge
 from dispatch_server.core.ids import new_id
 from dispatch_server.db import dialect
 from dispatch_server.db import tables as t
 from dispatch_server.domain import quotas
 from dispatch_server.domain.messages import MessageWithArtifacts, stored_message
+from dispatch_server.events import log as event_log
 from dispatch_server.events.hub import Hub
 from dispatch_server.mail import verdicts as v
 from dispatch_server.mail.addresses import normalize_address
@@ -393,7 +394,44 @@ def _store(conn: sa.Connection, job: _StoreJob, inbox: InboxRef) -> Delivery:
     if artifact_rows:
         conn.execute(_INSERT_ARTIFACTS, artifact_rows)
     stored = stored_message(row, security, artifact_rows)
+    if folder != "memory":  # the inbox's own notes are not news
+        _log_received(conn, inbox, message_id, folder, parsed, artifact_rows, now)
     return Delivery(inbox.id, message_id, duplicate=False, folder=folder, stored=stored)
+
+
+def _log_received(
+    conn: sa.Connection,
+    inbox: InboxRef,
+    message_id: str,
+    folder: str,
+    parsed: ParsedMessage,
+    artifact_rows: list[dict[str, object]],
+    now: datetime,
+) -> None:
+    """`message.received`, with what an agent acts on inline: the code and the link."""
+    code = next((r for r in artifact_rows if r["kind"] == "otp" and r["is_primary"]), None)
+    link = next((r for r in artifact_rows if r["kind"] == "link" and r["is_primary"]), None)
+    otp = next((o for o in parsed.extraction.otps if o.confident), None)
+    event_log.append(
+        conn,
+        workspace_id=inbox.workspace_id,
+        inbox_id=inbox.id,
+        type="message.received",
+        payload={
+            "inbox_id": inbox.id,
+            "message_id": message_id,
+            "from": parsed.from_address,
+            "to": list(parsed.to_addresses),
+            "subject": parsed.subject,
+            "folder": folder,
+            "received_at": rfc3339(now),
+            "otp": None
+            if code is None or otp is None
+            else {"code": code["value"], "kind": otp.kind},
+            "link": None if link is None else link["value"],
+        },
+        now=now,
+    )
 
 
 def _artifact_rows(

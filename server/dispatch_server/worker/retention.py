@@ -14,6 +14,7 @@ from dispatch_server.db import Database
 from dispatch_server.domain import retention
 from dispatch_server.domain.messages import retention_cutoff
 from dispatch_server.domain.retention import BATCH, Purged
+from dispatch_server.events import log as event_log
 from dispatch_server.ingest.pipeline import DOORS
 
 log = logging.getLogger("dispatch_server.worker")
@@ -38,13 +39,32 @@ async def purge(db: Database, cutoff: datetime, stopping: asyncio.Event | None =
     return total
 
 
+async def purge_events(
+    db: Database, cutoff: datetime, stopping: asyncio.Event | None = None
+) -> int:
+    """Delete the events from before `cutoff`, a bounded transaction at a time."""
+    total = 0
+    while stopping is None or not stopping.is_set():
+        deleted = await db.run_write(event_log.purge, older_than=cutoff, batch=BATCH)
+        total += deleted
+        if deleted < BATCH:
+            break
+    return total
+
+
 async def purge_now_and_then(
-    db: Database, retention_days: int, every: float, stopping: asyncio.Event
+    db: Database,
+    retention_days: int,
+    every: float,
+    stopping: asyncio.Event,
+    *,
+    event_retention_days: int = 7,
 ) -> None:
     """Purge at once, then every `every` seconds, until `stopping` is set. A failed purge is
     logged; the next one tries again."""
     while not stopping.is_set():
         try:
+            await purge_events(db, retention_cutoff(event_retention_days), stopping)
             purged = await purge(db, retention_cutoff(retention_days), stopping)
         except Exception as exc:
             log.warning("retention purge failed: %s", exc)

@@ -78,6 +78,7 @@ async def _consume(
             services.settings.storage.message_retention_days,
             settings.purge_seconds,
             stopping,
+            event_retention_days=services.settings.events.retention_days,
         )
     )
     try:

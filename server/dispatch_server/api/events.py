@@ -1,0 +1,168 @@
+"""The event streams: `GET /v1/events` (account key, every inbox of the workspace) and
+`GET /v1/inboxes/{inbox_id}/events` (that inbox), as Server-Sent Events over the event log.
+
+A stream subscribes to its workspace's wake-ups before it reads the log, then sends what
+follows its cursor, in `seq` order, and waits for the next wake-up: so nothing committed
+after the subscription is missed, and the cursor (the last id sent) makes every event go out
+once. `Last-Event-ID` (what EventSource sends when it reconnects) or `?after=` resumes after
+an id; without either the stream starts at the newest event. A comment line every
+`DISPATCH_EVENT_HEARTBEAT_SECONDS` keeps proxies from closing an idle stream, and the log is
+read again then too, which covers a wake-up that never came (another process on SQLite).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from starlette.responses import Response, StreamingResponse
+
+from dispatch_server.auth.principal import Scope
+from dispatch_server.core.clock import rfc3339
+from dispatch_server.core.errors import InvalidInput
+from dispatch_server.events import log as event_log
+from dispatch_server.events.hub import STREAM_PREFIX
+from dispatch_server.events.log import Event
+from dispatch_server.http import params
+from dispatch_server.http.endpoints import Call, Endpoint
+
+AFTER = params.integer(
+    "after",
+    default=-1,
+    low=-1,
+    high=2**62,
+    description="resume after this event id (as `Last-Event-ID`); -1: from the newest event",
+)
+TYPES = params.text(
+    "types", description="comma-separated event types to send (default: every type)"
+)
+RETRY_MS = 1000  # what EventSource waits before it reconnects
+
+
+def stream_topic(workspace_id: str) -> str:
+    """The hub's key for a workspace's event wake-ups."""
+    return STREAM_PREFIX + workspace_id
+
+
+def _types(call: Call[None]) -> tuple[str, ...]:
+    raw = call.query(TYPES)
+    if not raw:
+        return ()
+    asked = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    unknown = [name for name in asked if name not in event_log.TYPES]
+    if unknown:
+        raise InvalidInput(
+            f"unknown event type {unknown[0]!r}; the types are {', '.join(event_log.TYPES)}",
+            param="types",
+        )
+    return asked
+
+
+def _resume_point(call: Call[None]) -> int | None:
+    """Where to resume: `Last-Event-ID`, else `?after=`; None: from the newest event."""
+    header = call.request.headers.get("last-event-id")
+    if header is not None and header.strip():
+        value = header.strip()
+        if not value.isdigit() or len(value) > 18:
+            raise InvalidInput("Last-Event-ID must be an event id", param="Last-Event-ID")
+        return int(value)
+    after = call.query(AFTER)
+    return None if after < 0 else after
+
+
+def frame(event: Event) -> bytes:
+    """One event as an SSE frame: `id`, `event` and `data` (one line of JSON)."""
+    data = {
+        "id": event.seq,
+        "type": event.type,
+        "created_at": rfc3339(event.created_at),
+        "inbox_id": event.inbox_id,
+        "data": event.payload,
+    }
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return f"id: {event.seq}\nevent: {event.type}\ndata: {text}\n\n".encode()
+
+
+async def _open(call: Call[None], inbox_id: str | None) -> Response:
+    services = call.services
+    workspace_id = call.principal.workspace_id
+    types = _types(call)
+    resume = _resume_point(call)
+    db = services.db
+    # Checked before the stream starts, so an expired resume point is a plain 410.
+    if resume is None:
+        cursor = await db.run_read(event_log.latest_seq, workspace_id)
+    else:
+        await db.run_read(event_log.list_after, workspace_id, after=resume, limit=1)
+        cursor = resume
+    heartbeat = services.settings.events.heartbeat_seconds
+    hub = services.hub
+
+    async def frames() -> AsyncIterator[bytes]:
+        nonlocal cursor
+        async with hub.subscribe(stream_topic(workspace_id)) as sub:
+            yield f"retry: {RETRY_MS}\n: stream of workspace events after {cursor}\n\n".encode()
+            while not hub.stopping:
+                batch = await db.run_read(
+                    event_log.list_after,
+                    workspace_id,
+                    after=cursor,
+                    inbox_id=inbox_id,
+                    types=types,
+                )
+                for event in batch:
+                    yield frame(event)
+                if batch:
+                    cursor = batch[-1].seq
+                    if len(batch) == event_log.PAGE:
+                        continue  # more to catch up on before waiting
+                # A wake-up that came while the log was read makes this return at once.
+                if not await sub.wait(heartbeat):
+                    yield b": heartbeat\n\n"
+                sub.take()
+
+    return StreamingResponse(
+        frames(),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+    )
+
+
+async def workspace_events(call: Call[None]) -> Response:
+    return await _open(call, None)
+
+
+async def inbox_events(call: Call[None]) -> Response:
+    return await _open(call, call.path("inbox_id"))
+
+
+_DESCRIPTION = (
+    "Server-Sent Events: `id:` the event id, `event:` its type, `data:` the event as JSON "
+    "(`id`, `type`, `created_at`, `inbox_id`, `data`). Resume with `Last-Event-ID` or "
+    "`?after=`: what followed is sent in order, once, then the stream goes on live. A resume "
+    "point older than the kept window is `410 events_expired`."
+)
+_SSE = {"200": {"description": "the stream", "content": {"text/event-stream": {}}}}
+
+ENDPOINTS = [
+    Endpoint(
+        method="GET",
+        path="/v1/events",
+        handler=workspace_events,
+        summary="The workspace's events, every inbox, as a resumable stream",
+        description=_DESCRIPTION,
+        scope=Scope.ACCOUNT,
+        query=(AFTER, TYPES),
+        openapi_extra={"responses": _SSE},
+    ),
+    Endpoint(
+        method="GET",
+        path="/v1/inboxes/{inbox_id}/events",
+        handler=inbox_events,
+        summary="The inbox's events as a resumable stream",
+        description=_DESCRIPTION,
+        scope=Scope.INBOX,
+        query=(AFTER, TYPES),
+        openapi_extra={"responses": _SSE},
+    ),
+]
