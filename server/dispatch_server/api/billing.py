@@ -252,6 +252,7 @@ async def confirm_payment(call: Call[ConfirmPayment]) -> PaymentConfirmation:
     quote = await db.run_read(quotes.get, call.principal.workspace_id, body.quote_id)
     config = x402.rail(settings, quote.rail)
     tx_hash = x402.normalise_tx_hash(quote.rail, body.tx_hash)
+    payer = x402.expected_payer(quote, _payer(quote.rail, body.payer))
     confirmation = await db.run_read(x402.prior_confirmation, quote=quote, tx_hash=tx_hash)
     if confirmation is None:
         verifier = call.services.chain_verifier(config)
@@ -262,7 +263,7 @@ async def confirm_payment(call: Call[ConfirmPayment]) -> PaymentConfirmation:
                 recipient=quote.recipient,
                 min_amount=quote.amount,
                 reference=quote.reference_bytes,
-                payer=_payer(quote.rail, body.payer) or quote.payer,
+                payer=payer,
                 not_after=quote.expires_at,
             )
         )

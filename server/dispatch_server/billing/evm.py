@@ -41,10 +41,10 @@ import contextlib
 import math
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import TypeVar
 
 from dispatch_server.billing.chains import ExpectedPayment, VerifiedPayment
+from dispatch_server.core.clock import from_unix
 from dispatch_server.core.errors import ErrorCode, InvalidInput, PaymentRefused
 from dispatch_server.core.imports import keeping_recursion_limit
 
@@ -238,7 +238,7 @@ class EvmVerifier:
         block = await self._call(
             "eth_getBlockByNumber", lambda: w3.eth.get_block(block_number, False)
         )
-        block_time = datetime.fromtimestamp(int(block["timestamp"]), UTC)
+        block_time = from_unix(int(block["timestamp"]))
         if block_time > expected.not_after:
             raise _refuse(
                 ErrorCode.QUOTE_EXPIRED,

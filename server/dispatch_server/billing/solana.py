@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from dispatch_server.auth.wallets import b58decode, b58encode
 from dispatch_server.billing.chains import ExpectedPayment, VerifiedPayment
+from dispatch_server.core.clock import from_unix
 from dispatch_server.core.errors import ErrorCode, InvalidInput, PaymentRefused
 
 UNCONFIRMED_RETRY_SECONDS = 10  # a confirmed block is finalized about 13 s later
@@ -227,10 +227,14 @@ class SolanaVerifier:
                 param="tx_hash",
             )
         block_time = found.get("blockTime")
-        if block_time is not None and not isinstance(block_time, int):
-            raise _Malformed("blockTime is not an integer")
-        when = datetime.fromtimestamp(block_time, UTC) if block_time is not None else None
-        if when is not None and when > expected.not_after:
+        if not isinstance(block_time, int) or isinstance(block_time, bool):
+            # Without the block's time the quote's expiry cannot be checked: ask again later.
+            raise _Malformed("blockTime is missing or not an integer")
+        try:
+            when = from_unix(block_time)
+        except ValueError:
+            raise _Malformed("blockTime is no representable time") from None
+        if when > expected.not_after:
             raise PaymentRefused(
                 ErrorCode.QUOTE_EXPIRED,
                 "the transaction's block is later than the quote's expiry",

@@ -15,7 +15,7 @@ at least the product's price in the catalogue's currency.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, TypeGuard
 
 import attrs
@@ -28,6 +28,7 @@ from stripe.params.checkout import (
 
 from dispatch_server.billing.products import Product, catalogue
 from dispatch_server.config.settings import Billing
+from dispatch_server.core.clock import from_unix
 from dispatch_server.core.errors import DomainError, ErrorCode, PaymentRefused
 from dispatch_server.core.ids import is_id
 
@@ -146,10 +147,17 @@ def _session_of(session: stripe.checkout.Session, product: Product) -> CheckoutS
             f"catalogue asks {product.price_cents} {product.currency}",
             code=ErrorCode.BILLING_UNAVAILABLE,
         )
+    try:
+        expires = from_unix(expires_at)
+    except ValueError:
+        raise DomainError(
+            "Stripe answered a checkout session with an impossible expiry",
+            code=ErrorCode.BILLING_UNAVAILABLE,
+        ) from None
     return CheckoutSession(
         id=session_id,
         url=url,
-        expires_at=datetime.fromtimestamp(expires_at, UTC),
+        expires_at=expires,
         amount_total=amount_total,
         currency=currency.lower(),
     )
@@ -272,7 +280,7 @@ def read_event(payload: bytes, signature_header: str | None, settings: Billing) 
     )
     try:
         event = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise _refused("the signed webhook body is not JSON") from None
     data = event.get("data") if isinstance(event, dict) else None
     event_object = data.get("object") if isinstance(data, dict) else None
@@ -289,10 +297,14 @@ def read_event(payload: bytes, signature_header: str | None, settings: Billing) 
     ):
         raise _refused("the signed webhook body is not a Stripe event")
     created = event.get("created")
+    try:
+        created_at = from_unix(created) if _is_int(created) else None
+    except ValueError:
+        created_at = None
     return StripeEvent(
         id=event_id,
         type=event_type,
-        created=datetime.fromtimestamp(created, UTC) if _is_int(created) else None,
+        created=created_at,
         livemode=event.get("livemode") is True,
         object=event_object,
         payload=event,
@@ -321,6 +333,7 @@ RefuseReason = Literal[
     "unpaid",
     "currency_mismatch",
     "underpaid",
+    "livemode_mismatch",
 ]
 
 
@@ -350,6 +363,17 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _live_key(settings: Billing) -> bool | None:
+    """Whether STRIPE_SECRET_KEY is a live key (`sk_live_`, `rk_live_`); None when unset or
+    of neither form."""
+    key = settings.stripe_secret_key or ""
+    if key.startswith(("sk_live_", "rk_live_")):
+        return True
+    if key.startswith(("sk_test_", "rk_test_")):
+        return False
+    return None
+
+
 def payment_of(event: StripeEvent, settings: Billing) -> StripeOutcome:
     """What a verified event grants: `Grant` for a paid checkout session of a catalogue
     product that paid its price, `Refuse` for a checkout session that cannot grant (and
@@ -372,6 +396,14 @@ def payment_of(event: StripeEvent, settings: Billing) -> StripeOutcome:
 
     if session.get("object") != "checkout.session" or not isinstance(session_id, str):
         return refuse("session_invalid", "the event does not carry a checkout session")
+    live = _live_key(settings)
+    if live is not None and event.livemode is not live:
+        # A test-mode secret among STRIPE_WEBHOOK_SECRET must not let test cards grant.
+        return refuse(
+            "livemode_mismatch",
+            f"a {'test' if live else 'live'}-mode event, and this server's key is "
+            f"{'live' if live else 'test'}-mode",
+        )
     if raw_workspace is None or raw_product is None:
         return refuse(
             "metadata_missing",

@@ -194,6 +194,18 @@ def _is_hex(text: str) -> bool:
     return all(c in "0123456789abcdef" for c in text)
 
 
+def expected_payer(quote: Quote, asked: str | None) -> str | None:
+    """Who must have paid: the quote's payer when it is bound to one (a confirmation cannot
+    name another), else the one the confirmation names, if any."""
+    if quote.payer is not None and asked is not None and asked != quote.payer:
+        raise PaymentRefused(
+            ErrorCode.PAYMENT_WRONG_PAYER,
+            f"the quote is bound to payer {quote.payer}",
+            param="payer",
+        )
+    return quote.payer or asked
+
+
 @attrs.frozen(kw_only=True)
 class Confirmation:
     quote: Quote

@@ -27,6 +27,15 @@ def parse_timestamp(raw: str) -> datetime:
         raise ValueError("the timestamp is out of range") from None
 
 
+def from_unix(seconds: int) -> datetime:
+    """A Unix time from another system (a block, a Stripe object) as an aware UTC datetime;
+    ValueError when it is no representable time (`10**20`)."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"{seconds} is no representable Unix time") from None
+
+
 def rfc3339(moment: datetime) -> str:
     """`moment` as the API writes times: RFC 3339 in UTC with a `Z`."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -17,6 +18,7 @@ from solders.signature import Signature
 from dispatch_client.autopay import solana as autopay
 from dispatch_server.billing.chains import ExpectedPayment, VerifiedPayment
 from dispatch_server.billing.solana import UNCONFIRMED_RETRY_SECONDS, SolanaVerifier
+from dispatch_server.core.clock import from_unix
 from dispatch_server.core.errors import ErrorCode, InvalidInput, PaymentRefused
 from tests.chain.solana_rpc import LocalSolana, solana_rpc
 
@@ -276,10 +278,11 @@ async def test_a_reference_among_a_v0_transactions_loaded_addresses_counts(
             },
         }
 
+    mined_at = int(time.time())
     solana_rpc.add_transaction(
         signature,
         {
-            "blockTime": None,
+            "blockTime": mined_at,
             "meta": {
                 "err": None,
                 "fee": 5000,
@@ -301,7 +304,7 @@ async def test_a_reference_among_a_v0_transactions_loaded_addresses_counts(
     verified = await verifier(solana_rpc).verify(expected(signature, reference, payer=payer))
 
     assert verified == VerifiedPayment(
-        tx_hash=signature, payer=payer, amount=PRICE, block_time=None
+        tx_hash=signature, payer=payer, amount=PRICE, block_time=from_unix(mined_at)
     )
 
 

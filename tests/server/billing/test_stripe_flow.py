@@ -242,3 +242,41 @@ def test_stripe_down_is_503_not_500(paid_server: LiveServer, stripe_api: StripeS
     finally:
         stripe_api.recover()
     assert (answer.status_code, error_code(answer)) == (503, "billing_unavailable")
+
+
+def test_a_live_event_on_a_test_key_grants_nothing(
+    paid_server: LiveServer, stripe_api: StripeServer
+) -> None:
+    """A test-mode secret among the webhook secrets must not let test cards grant in live
+    mode, nor the other way round: the event's mode must be the key's."""
+    base = paid_server.base_url
+    account = bearer(signup(base)["account_key"])
+    session = checkout(base, account, stripe_api)
+    event = {**checkout_event(stripe_api.complete(session["id"])), "livemode": True}
+    answer = post_event(base, event)
+    assert (answer.json()["outcome"], "livemode_mismatch" in answer.json()["reason"]) == (
+        "refused",
+        True,
+    )
+    assert httpx.post(f"{base}/v1/inboxes", json={}, headers=account).status_code == 402
+
+
+@pytest.mark.parametrize("shape", ["nested 5000 deep", "created in year 3e12"])
+def test_signed_bodies_no_server_can_read_are_no_500(
+    paid_server: LiveServer, stripe_api: StripeServer, shape: str
+) -> None:
+    base = paid_server.base_url
+    session = checkout(base, bearer(signup(base)["account_key"]), stripe_api)
+    event = checkout_event(stripe_api.complete(session["id"]))
+    if shape == "nested 5000 deep":
+        body = ("[" * 5000 + "]" * 5000).encode()
+    else:
+        body = event_body({**event, "created": 10**20})
+    header = sign_stripe_payload(body, WEBHOOK_SECRET)
+    answer = httpx.post(
+        f"{base}/v1/webhooks/stripe", content=body, headers={"stripe-signature": header}
+    )
+    if shape == "nested 5000 deep":
+        assert (answer.status_code, error_code(answer)) == (400, "stripe_signature_invalid")
+    else:
+        assert (answer.status_code, answer.json()["outcome"]) == (200, "granted")

@@ -194,3 +194,23 @@ def test_the_confirm_route_on_real_transactions(
         headers=other_account,
     )
     assert (reused.status_code, error_code(reused)) == (409, "transaction_already_used")
+
+
+def test_a_quote_bound_to_a_payer_is_not_paid_by_another(
+    chain_server: tuple[LiveServer, str], evm_chain: EvmChain
+) -> None:
+    server, recipient = chain_server
+    base = server.base_url
+    bound, other = funded_wallet(evm_chain), funded_wallet(evm_chain)
+    account = bearer(signup(base)["account_key"])
+    quote = httpx.post(
+        f"{base}/v1/billing/x402/quote", json={"payer": address_of(bound)}, headers=account
+    ).json()
+    paid = evm_chain.transfer(
+        address_of(other).lower(), recipient, PRICE, bytes.fromhex(quote["reference"][2:])
+    )
+    confirm = f"{base}/v1/billing/payments/confirm"
+    for payer in (None, address_of(other)):  # naming the other payer does not rebind the quote
+        body = {"quote_id": quote["quote_id"], "tx_hash": paid, "payer": payer}
+        answer = httpx.post(confirm, json=body, headers=account)
+        assert (answer.status_code, error_code(answer)) == (422, "payment_wrong_payer")

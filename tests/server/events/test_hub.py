@@ -40,6 +40,7 @@ class CountingDatabase:
         self.reads = 0
         self.key_checks = 0
         self.rechecks = 0
+        self.on_commit = db.on_commit
 
     async def run_read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if fn is active_among:
