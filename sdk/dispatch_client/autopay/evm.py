@@ -184,46 +184,80 @@ def wait_operation(tx_hash: str, n: int, timeout: float, poll: float) -> Operati
         yield Sleep(poll)
 
 
+LOG_RANGE = 2_000  # blocks per eth_getLogs: public RPCs cap the range they answer
+
+
 def find_operation(
     *, token: str, payer: str, recipient: str, references: Iterable[bytes], from_block: int
 ) -> Operation[str | None]:
     """The hash of a mined transfer of `token` from payer to recipient whose calldata carries
     one of `references` after the transfer's arguments; None if there is none."""
+    found = yield from match_operation(
+        token=token,
+        payer=payer,
+        recipient=recipient,
+        references=references,
+        from_block=from_block,
+    )
+    return None if found is None else found[0]
+
+
+def match_operation(
+    *, token: str, payer: str, recipient: str, references: Iterable[bytes], from_block: int
+) -> Operation[tuple[str, bytes] | None]:
+    """`find_operation`, with the reference the transfer carries. The logs are asked for
+    `LOG_RANGE` blocks at a time, from `from_block` to the head."""
     token = _address(token, "token")
     wanted = {reference.hex() for reference in references}
-    # Some nodes refuse a range that starts past their head rather than answer no logs.
-    if from_block > _quantity((yield RpcCall("eth_blockNumber"))):
-        return None
-    logs = yield RpcCall(
-        "eth_getLogs",
-        (
-            {
-                "fromBlock": hex(from_block),
-                "toBlock": "latest",
-                "address": token,
-                "topics": [
-                    TRANSFER_TOPIC,
-                    "0x" + _word(_address(payer, "payer")),
-                    "0x" + _word(_address(recipient, "recipient")),
-                ],
-            },
-        ),
-    )
-    if not isinstance(logs, list):
-        raise EvmRpcError(f"the RPC answered {logs!r} for logs")
+    head = _quantity((yield RpcCall("eth_blockNumber")))
+    topics = [
+        TRANSFER_TOPIC,
+        "0x" + _word(_address(payer, "payer")),
+        "0x" + _word(_address(recipient, "recipient")),
+    ]
     seen: set[str] = set()
-    for log in logs:
-        tx_hash = str(log["transactionHash"]).lower()
-        if tx_hash in seen or log.get("removed"):
-            continue
-        seen.add(tx_hash)
-        tx = yield RpcCall("eth_getTransactionByHash", (tx_hash,))
-        if not isinstance(tx, dict) or str(tx.get("to", "")).lower() != token:
-            continue
-        data = str(tx.get("input", "")).removeprefix("0x").lower()
-        if data[:8] == TRANSFER_SELECTOR and data[136:200] in wanted:
-            return tx_hash
+    for start in range(max(0, from_block), head + 1, LOG_RANGE):
+        end = min(head, start + LOG_RANGE - 1)
+        query = {"fromBlock": hex(start), "toBlock": hex(end), "address": token, "topics": topics}
+        logs = yield RpcCall("eth_getLogs", (query,))
+        if not isinstance(logs, list):
+            raise EvmRpcError(f"the RPC answered {logs!r} for logs")
+        for log in logs:
+            tx_hash = str(log["transactionHash"]).lower()
+            if tx_hash in seen or log.get("removed"):
+                continue
+            seen.add(tx_hash)
+            tx = yield RpcCall("eth_getTransactionByHash", (tx_hash,))
+            if not isinstance(tx, dict) or str(tx.get("to", "")).lower() != token:
+                continue
+            data = str(tx.get("input", "")).removeprefix("0x").lower()
+            if data[:8] == TRANSFER_SELECTOR and data[136:200] in wanted:
+                return tx_hash, bytes.fromhex(data[136:200])
     return None
+
+
+def block_at_operation(timestamp: int) -> Operation[int]:
+    """The last block mined at or before `timestamp` (0 when none is), by bisection."""
+    low, high = 0, _quantity((yield RpcCall("eth_blockNumber")))
+    while low < high:
+        middle = (low + high + 1) // 2
+        block = yield RpcCall("eth_getBlockByNumber", (hex(middle), False))
+        if not isinstance(block, dict):
+            raise EvmRpcError(f"the RPC answered {block!r} for block {middle}")
+        if _quantity(block.get("timestamp")) <= timestamp:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+DECIMALS_SELECTOR = "313ce567"  # decimals()
+
+
+def decimals_operation(token: str) -> Operation[int]:
+    """The token contract's own `decimals()`."""
+    call = {"to": _address(token, "token"), "data": "0x" + DECIMALS_SELECTOR}
+    return _quantity((yield RpcCall("eth_call", (call, "latest"))))
 
 
 def address_of(private_key: str | bytes) -> str:
@@ -353,6 +387,30 @@ class EvmPayer:
     def block_number(self) -> int:
         return self.run(block_number_operation())
 
+    def block_at(self, timestamp: int) -> int:
+        return self.run(block_at_operation(timestamp))
+
+    def decimals(self, token: str) -> int:
+        return self.run(decimals_operation(token))
+
+    def match_payment(
+        self,
+        token: str,
+        payer: str,
+        recipient: str,
+        references: Iterable[bytes],
+        from_block: int,
+    ) -> tuple[str, bytes] | None:
+        return self.run(
+            match_operation(
+                token=token,
+                payer=payer,
+                recipient=recipient,
+                references=references,
+                from_block=from_block,
+            )
+        )
+
 
 class AsyncEvmPayer:
     """Pays and follows EVM payments over one JSON-RPC endpoint (asyncio)."""
@@ -443,3 +501,27 @@ class AsyncEvmPayer:
 
     async def block_number(self) -> int:
         return await self.run(block_number_operation())
+
+    async def block_at(self, timestamp: int) -> int:
+        return await self.run(block_at_operation(timestamp))
+
+    async def decimals(self, token: str) -> int:
+        return await self.run(decimals_operation(token))
+
+    async def match_payment(
+        self,
+        token: str,
+        payer: str,
+        recipient: str,
+        references: Iterable[bytes],
+        from_block: int,
+    ) -> tuple[str, bytes] | None:
+        return await self.run(
+            match_operation(
+                token=token,
+                payer=payer,
+                recipient=recipient,
+                references=references,
+                from_block=from_block,
+            )
+        )

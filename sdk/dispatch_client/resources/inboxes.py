@@ -18,10 +18,9 @@ from dispatch_client._core import (
     send,
     send_for_inbox,
 )
-from dispatch_client._errors import PaymentRequiredError
 from dispatch_client._options import RequestOptions
 from dispatch_client._resource import AsyncResource, SyncResource
-from dispatch_client.autopay._flow import Autopay, pay_for_upgrade, pay_for_upgrade_async
+from dispatch_client.autopay._flow import Autopay, create_paying, create_paying_async
 from dispatch_client.pagination import AsyncPaginator, SyncPage
 from dispatch_client.resources.inbox_keys import AsyncInboxKeys, InboxKeys
 from dispatch_client.types.inbox import Inbox
@@ -88,15 +87,14 @@ class Inboxes(SyncResource):
                 `autopay` was given).
             AutopayError: autopay could not pay or confirm the upgrade.
         """
-        call = _create(self._credentials, local_part=local_part, display_name=display_name)
-        try:
+
+        def create() -> Inbox:
+            call = _create(self._credentials, local_part=local_part, display_name=display_name)
             return self._run(call, options)
-        except PaymentRequiredError:
-            if autopay is None:
-                raise
-        pay_for_upgrade(self._client.billing, autopay)
-        call = _create(self._credentials, local_part=local_part, display_name=display_name)
-        return self._run(call, options)
+
+        if autopay is None:
+            return create()
+        return create_paying(create, self._client.billing, autopay)
 
     def list(
         self,
@@ -179,15 +177,14 @@ class AsyncInboxes(AsyncResource):
                 `autopay` was given).
             AutopayError: autopay could not pay or confirm the upgrade.
         """
-        call = _create(self._credentials, local_part=local_part, display_name=display_name)
-        try:
+
+        async def create() -> Inbox:
+            call = _create(self._credentials, local_part=local_part, display_name=display_name)
             return await self._run(call, options)
-        except PaymentRequiredError:
-            if autopay is None:
-                raise
-        await pay_for_upgrade_async(self._client.billing, autopay)
-        call = _create(self._credentials, local_part=local_part, display_name=display_name)
-        return await self._run(call, options)
+
+        if autopay is None:
+            return await create()
+        return await create_paying_async(create, self._client.billing, autopay)
 
     def list(
         self,

@@ -60,6 +60,7 @@ class Quote:
     expires_at: datetime
     paid_tx_hash: str | None = None
     confirm_url: str
+    created_at: datetime
 
     @property
     def amount_units(self) -> int:

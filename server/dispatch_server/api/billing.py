@@ -143,6 +143,7 @@ class X402Quote:
     expires_at: datetime = field(description="the payment must be in a block before this")
     paid_tx_hash: str | None
     confirm_url: str
+    created_at: datetime
 
 
 def _quote_shape(quote: quotes.Quote, config: x402.RailConfig, product: Product) -> X402Quote:
@@ -163,6 +164,7 @@ def _quote_shape(quote: quotes.Quote, config: x402.RailConfig, product: Product)
         expires_at=quote.expires_at,
         paid_tx_hash=quote.paid_tx_hash,
         confirm_url=CONFIRM_PATH,
+        created_at=quote.created_at,
     )
 
 
@@ -292,7 +294,7 @@ async def upgrade_offer(
     settings = services.settings.billing
     product = products.product(settings, MULTI_INBOX)
     now = utcnow()
-    accepts: list[dict[str, Any]] = []
+    offers: list[tuple[dict[str, Any], x402.RailConfig]] = []
     for config in x402.rails(settings).values():
         quote = await services.db.run_write(
             quotes.issue,
@@ -304,10 +306,10 @@ async def upgrade_offer(
             now=now,
         )
         entry = x402.requirements(
-            quote, config, product, resource=resource, confirm_url=CONFIRM_PATH
+            quote, config, product, resource=resource, confirm_url=CONFIRM_PATH, now=now
         )
-        entry["extra"]["caip2"] = config.caip2
-        accepts.append(entry)
+        offers.append((entry, config))
+    accepts = [entry for entry, _ in offers]
     offer = {
         "upgrade": {
             "product": {
@@ -331,7 +333,7 @@ async def upgrade_offer(
     headers = {}
     if accepts:
         headers["payment-required"] = x402.payment_required_header(
-            accepts, resource=resource, error=refused.message
+            offers, resource=resource, error=refused.message
         )
     return UpgradeRequired(refused.message, offer=offer, headers=headers)
 

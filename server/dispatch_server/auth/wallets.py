@@ -61,18 +61,26 @@ def b58encode(data: bytes) -> str:
     return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
 
 
+def is_evm_address(text: str) -> bool:
+    return _EVM_ADDRESS.fullmatch(text) is not None
+
+
+def is_solana_key(text: str) -> bool:
+    """Base58 of 32 bytes: an ed25519 public key, a mint, a wallet."""
+    try:
+        return len(text) <= 50 and len(b58decode(text)) == 32
+    except ValueError:
+        return False
+
+
 def normalize_address(chain: str, address: str, *, param: str = "wallet_address") -> str:
     """The address as stored (EVM in lower case), or InvalidInput naming `param`."""
     if chain == "evm":
-        if not _EVM_ADDRESS.fullmatch(address):
+        if not is_evm_address(address):
             raise InvalidInput(f"{param} must be 0x and 40 hex digits", param=param)
         return address.lower()
     if chain == "solana":
-        try:
-            decoded = b58decode(address) if len(address) <= 50 else b""
-        except ValueError:
-            decoded = b""
-        if len(decoded) != 32:
+        if not is_solana_key(address):
             raise InvalidInput(f"{param} must be a base58 ed25519 public key", param=param)
         return address
     raise InvalidInput("wallet_chain must be evm or solana", param="wallet_chain")

@@ -68,6 +68,11 @@ def issue(
     now: datetime,
 ) -> Quote:
     """An open quote on these terms with at least half of `ttl` left, else a new one."""
+    # One issue at a time per workspace (PostgreSQL; SQLite has one writer): two 402s at
+    # once get the same quote rather than one each.
+    conn.execute(
+        sa.select(t.workspaces.c.id).where(t.workspaces.c.id == workspace_id).with_for_update()
+    )
     reusable = conn.execute(
         sa.select(t.billing_quotes)
         .where(

@@ -116,7 +116,13 @@ def ttl(settings: Billing) -> timedelta:
 
 
 def requirements(
-    quote: Quote, config: RailConfig, product: Product, *, resource: str, confirm_url: str
+    quote: Quote,
+    config: RailConfig,
+    product: Product,
+    *,
+    resource: str,
+    confirm_url: str,
+    now: datetime,
 ) -> dict[str, Any]:
     """The quote as an x402 (v1) `PaymentRequirements` entry of `accepts`."""
     return {
@@ -127,7 +133,7 @@ def requirements(
         "description": product.description,
         "mimeType": "application/json",
         "payTo": quote.recipient,
-        "maxTimeoutSeconds": max(0, int((quote.expires_at - quote.created_at).total_seconds())),
+        "maxTimeoutSeconds": max(0, int((quote.expires_at - now).total_seconds())),
         "asset": quote.asset,
         "extra": {
             "name": "USDC",
@@ -143,19 +149,22 @@ def requirements(
     }
 
 
-def payment_required_header(accepts: list[dict[str, Any]], *, resource: str, error: str) -> str:
-    """The x402 v2 `PAYMENT-REQUIRED` header: the same offers, base64 JSON, CAIP-2 networks."""
+def payment_required_header(
+    offers: list[tuple[dict[str, Any], RailConfig]], *, resource: str, error: str
+) -> str:
+    """The x402 v2 `PAYMENT-REQUIRED` header: the same offers (v1 entries with their rails),
+    base64 JSON, with CAIP-2 networks."""
     v2 = [
         {
             "scheme": entry["scheme"],
-            "network": entry["extra"]["caip2"],
+            "network": config.caip2,
             "amount": entry["maxAmountRequired"],
             "asset": entry["asset"],
             "payTo": entry["payTo"],
             "maxTimeoutSeconds": entry["maxTimeoutSeconds"],
-            "extra": {k: v for k, v in entry["extra"].items() if k != "caip2"},
+            "extra": entry["extra"],
         }
-        for entry in accepts
+        for entry, config in offers
     ]
     document = {
         "x402Version": 2,

@@ -952,18 +952,20 @@ def _usdc(raw: str) -> int:
 
 
 def _evm_address(raw: str) -> str:
+    from dispatch_server.auth.wallets import is_evm_address
+
     value = raw.strip()
-    if len(value) != 42 or not value.startswith("0x"):
+    if not is_evm_address(value):
         raise ValueError("must be a 0x-prefixed 20-byte hex address")
-    int(value[2:], 16)
     return value
 
 
 def _base58_key(raw: str) -> str:
+    from dispatch_server.auth.wallets import is_solana_key
+
     value = raw.strip()
-    alphabet = set("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
-    if not 32 <= len(value) <= 44 or not set(value) <= alphabet:
-        raise ValueError("must be a base58 public key")
+    if not is_solana_key(value):
+        raise ValueError("must be a base58 public key (32 bytes)")
     return value
 
 

@@ -241,8 +241,7 @@ class ErrorCode(enum.StrEnum):
     )
     QUOTE_EXPIRED = (
         "quote_expired",
-        "the transaction was mined after the quote's `expires_at` (or is still unmined and "
-        "the quote has expired); ask for a new quote",
+        "the transaction was mined after the quote's `expires_at`; ask for a new quote",
     )
     CHAIN_UNSUPPORTED = (
         "chain_unsupported",

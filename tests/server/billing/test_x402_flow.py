@@ -5,6 +5,7 @@ confirm route's refusals on real transactions. Both databases."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterator
 
@@ -214,3 +215,21 @@ def test_a_quote_bound_to_a_payer_is_not_paid_by_another(
         body = {"quote_id": quote["quote_id"], "tx_hash": paid, "payer": payer}
         answer = httpx.post(confirm, json=body, headers=account)
         assert (answer.status_code, error_code(answer)) == (422, "payment_wrong_payer")
+
+
+def test_concurrent_autopay_creates_with_one_wallet_pay_once(
+    chain_server: tuple[LiveServer, str], evm_chain: EvmChain
+) -> None:
+    server, _ = chain_server
+    key = funded_wallet(evm_chain)
+    created = signup(server.base_url)
+
+    async def main() -> list[str]:
+        async with AsyncDispatch(api_key=created["account_key"], base_url=server.base_url) as d:
+            autopay = Autopay(evm_private_key=key, max_amount="10")
+            inboxes = await asyncio.gather(*(d.inboxes.create(autopay=autopay) for _ in range(4)))
+            return [inbox.id for inbox in inboxes]
+
+    made = anyio.run(main)
+    assert len(set(made)) == 4  # every create succeeded
+    assert evm_chain.balance(address_of(key)) == 50_000_000 - PRICE  # and one paid
