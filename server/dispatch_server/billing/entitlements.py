@@ -32,6 +32,7 @@ class Entitlement:
     status: str  # active | revoked
     source: str  # stripe | x402
     source_ref: str  # the Checkout Session id, or the transaction hash
+    payment_ref: str | None  # Stripe: the PaymentIntent a refund or dispute names
     granted_at: datetime
     updated_at: datetime
 
@@ -44,6 +45,7 @@ def _upsert_statement(insert: Any) -> Any:
             "status": "active",
             "source": statement.excluded.source,
             "source_ref": statement.excluded.source_ref,
+            "payment_ref": statement.excluded.payment_ref,
             "updated_at": statement.excluded.updated_at,
         },
     )
@@ -60,6 +62,7 @@ def grant(
     source: Source,
     source_ref: str,
     now: datetime,
+    payment_ref: str | None = None,
 ) -> Entitlement:
     """Make the product active for the workspace (idempotent), and set the plan it brings."""
     conn.execute(
@@ -71,6 +74,7 @@ def grant(
             "status": "active",
             "source": source,
             "source_ref": source_ref,
+            "payment_ref": payment_ref,
             "granted_at": now,
             "updated_at": now,
         },
@@ -95,6 +99,41 @@ def grant(
         now=now,
     )
     return Entitlement(**row._mapping)
+
+
+def revoke_payment(
+    conn: sa.Connection, *, payment_ref: str, reason: str, now: datetime
+) -> Entitlement | None:
+    """Revoke what the payment granted (a refunded or disputed card payment): the plan falls
+    back to free, so the gate refuses new inboxes; the inboxes made stay. None when the
+    payment granted nothing here."""
+    row = conn.execute(
+        sa.select(t.billing_entitlements).where(
+            _COLUMNS.payment_ref == payment_ref, _COLUMNS.status == "active"
+        )
+    ).first()
+    if row is None:
+        return None
+    conn.execute(
+        sa.update(t.billing_entitlements)
+        .where(_COLUMNS.id == row.id)
+        .values(status="revoked", updated_at=now)
+    )
+    if row.product == MULTI_INBOX:
+        conn.execute(
+            sa.update(t.workspaces)
+            .where(t.workspaces.c.id == row.workspace_id, t.workspaces.c.plan == MULTI_INBOX)
+            .values(plan="free")
+        )
+    event_log.append(
+        conn,
+        workspace_id=row.workspace_id,
+        inbox_id=None,
+        type="entitlement.revoked",
+        payload={"product": row.product, "source": row.source, "reason": reason},
+        now=now,
+    )
+    return Entitlement(**{**row._mapping, "status": "revoked", "updated_at": now})
 
 
 def list_entitlements(conn: sa.Connection, workspace_id: str) -> list[Entitlement]:

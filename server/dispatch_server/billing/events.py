@@ -16,7 +16,7 @@ from dispatch_server.db import dialect
 from dispatch_server.db import tables as t
 
 Provider = Literal["stripe", "x402"]
-Outcome = Literal["granted", "ignored", "refused"]
+Outcome = Literal["granted", "revoked", "ignored", "refused"]
 
 _RECORD = dialect.per_dialect(
     lambda insert: insert(t.billing_events).on_conflict_do_nothing(
@@ -66,3 +66,17 @@ def outcome_of(conn: sa.Connection, provider: Provider, event_id: str) -> str | 
         )
     )
     return found
+
+
+def set_outcome(
+    conn: sa.Connection, provider: Provider, event_id: str, outcome: Outcome, reason: str | None
+) -> None:
+    """Correct what a recorded event did, once acting on it showed it (in its transaction)."""
+    conn.execute(
+        sa.update(t.billing_events)
+        .where(
+            t.billing_events.c.provider == provider,
+            t.billing_events.c.provider_event_id == event_id[:255],
+        )
+        .values(outcome=outcome, reason=reason)
+    )

@@ -356,7 +356,19 @@ class Ignore:
     reason: str
 
 
-StripeOutcome = Grant | Refuse | Ignore
+@attrs.frozen(kw_only=True)
+class Revoke:
+    """A card payment taken back (refunded in full, or disputed): what it granted goes."""
+
+    kind: Literal["revoke"] = attrs.field(default="revoke", init=False)
+    payment_intent: str
+    reason: str
+
+
+# Events that take a payment back, and how to read which PaymentIntent they name.
+REVOKING_EVENTS = frozenset({"charge.refunded", "charge.dispute.created"})
+
+StripeOutcome = Grant | Refuse | Ignore | Revoke
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -374,10 +386,29 @@ def _live_key(settings: Billing) -> bool | None:
     return None
 
 
+def _taken_back(event: StripeEvent, settings: Billing) -> Revoke | Ignore:
+    """A refund in full or a dispute of the PaymentIntent of a paid session."""
+    taken = event.object
+    live = _live_key(settings)
+    if live is not None and event.livemode is not live:
+        return Ignore(reason="an event of the other mode (live or test) than this server's key")
+    if event.type == "charge.refunded" and taken.get("refunded") is not True:
+        return Ignore(reason="a partial refund: the product stays granted")
+    payment_intent = taken.get("payment_intent")
+    if isinstance(payment_intent, dict):  # expanded
+        payment_intent = payment_intent.get("id")
+    if not isinstance(payment_intent, str) or not 0 < len(payment_intent) <= 255:
+        return Ignore(reason=f"{event.type} names no PaymentIntent")
+    reason = "refunded" if event.type == "charge.refunded" else "disputed"
+    return Revoke(payment_intent=payment_intent, reason=reason)
+
+
 def payment_of(event: StripeEvent, settings: Billing) -> StripeOutcome:
     """What a verified event grants: `Grant` for a paid checkout session of a catalogue
     product that paid its price, `Refuse` for a checkout session that cannot grant (and
     why), `Ignore` for every other event."""
+    if event.type in REVOKING_EVENTS:
+        return _taken_back(event, settings)
     if event.type not in PAID_SESSION_EVENTS:
         return Ignore(reason=_KNOWN_UNPAID_EVENTS.get(event.type, f"{event.type} grants nothing"))
     session = event.object

@@ -505,6 +505,8 @@ billing_entitlements = sa.Table(
     sa.Column("status", sa.String(10), nullable=False),  # active | revoked
     sa.Column("source", sa.String(10), nullable=False),  # stripe | x402
     sa.Column("source_ref", sa.String(255), nullable=False),  # checkout session / tx hash
+    # Stripe: the session's PaymentIntent, which a refund or a dispute names.
+    sa.Column("payment_ref", sa.String(255), nullable=True, index=True),
     sa.Column("granted_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.UniqueConstraint("workspace_id", "product"),

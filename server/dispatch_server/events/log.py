@@ -35,6 +35,7 @@ TYPES: Final = (
     "message.failed",
     "inbox.created",
     "entitlement.granted",
+    "entitlement.revoked",
 )
 CHANNEL: Final = "dispatch_events"  # PostgreSQL NOTIFY, payload: the workspace id
 NOTICE_PREFIX: Final = "events:"

@@ -280,3 +280,36 @@ def test_signed_bodies_no_server_can_read_are_no_500(
         assert (answer.status_code, error_code(answer)) == (400, "stripe_signature_invalid")
     else:
         assert (answer.status_code, answer.json()["outcome"]) == (200, "granted")
+
+
+def charge_event(type: str, payment_intent: str, **fields: Any) -> dict[str, Any]:
+    """A `charge.refunded` or `charge.dispute.created` event naming the PaymentIntent."""
+    obj = {"object": "charge" if type == "charge.refunded" else "dispute"}
+    obj.update({"id": "ch_test_" + payment_intent[-8:], "payment_intent": payment_intent})
+    obj.update(fields)
+    return {**checkout_event({}, type=type), "data": {"object": obj}}
+
+
+@pytest.mark.parametrize(
+    ("type", "fields"),
+    [("charge.refunded", {"refunded": True}), ("charge.dispute.created", {})],
+)
+def test_a_payment_taken_back_revokes_what_it_granted(
+    paid_server: LiveServer, stripe_api: StripeServer, type: str, fields: dict[str, Any]
+) -> None:
+    base = paid_server.base_url
+    account = bearer(signup(base)["account_key"])
+    session = checkout(base, account, stripe_api)
+    paid = stripe_api.complete(session["id"])
+    assert post_event(base, checkout_event(paid)).json()["outcome"] == "granted"
+    assert httpx.post(f"{base}/v1/inboxes", json={}, headers=account).status_code == 201
+
+    partial = charge_event("charge.refunded", paid["payment_intent"], refunded=False)
+    assert post_event(base, partial).json()["outcome"] == "ignored"
+    taken = post_event(base, charge_event(type, paid["payment_intent"], **fields))
+    assert taken.json()["outcome"] == "revoked"
+    listed = httpx.get(f"{base}/v1/billing/entitlements", headers=account).json()
+    assert (listed["plan"], listed["data"][0]["status"]) == ("free", "revoked")
+    assert httpx.post(f"{base}/v1/inboxes", json={}, headers=account).status_code == 402
+    stranger = post_event(base, charge_event(type, "pi_test_nobodyhere", **fields))
+    assert stranger.json()["outcome"] == "ignored"

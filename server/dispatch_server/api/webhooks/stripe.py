@@ -16,7 +16,13 @@ import sqlalchemy as sa
 
 from dispatch_server.billing import entitlements, events, stripe_billing
 from dispatch_server.billing.events import Outcome
-from dispatch_server.billing.stripe_billing import Grant, Refuse, StripeEvent, StripeOutcome
+from dispatch_server.billing.stripe_billing import (
+    Grant,
+    Refuse,
+    Revoke,
+    StripeEvent,
+    StripeOutcome,
+)
 from dispatch_server.core.clock import utcnow
 from dispatch_server.db import tables as t
 from dispatch_server.http.endpoints import Call, Endpoint
@@ -30,7 +36,7 @@ MAX_EVENT_BYTES = 512 * 1024  # Stripe's events are a few KB
 @attrs.frozen(kw_only=True)
 class StripeAnswer:
     received: bool
-    outcome: str = field(description="`granted`, `ignored` or `refused`")
+    outcome: str = field(description="`granted`, `revoked`, `ignored` or `refused`")
     duplicate: bool = field(description="this event id was received before; nothing done")
     reason: str | None = None
 
@@ -58,6 +64,8 @@ def _apply(
     elif isinstance(outcome, Refuse):
         kind, workspace_id, product = "refused", outcome.workspace_id, outcome.product
         reason = f"{outcome.reason}: {outcome.detail}"
+    elif isinstance(outcome, Revoke):
+        kind, reason = "revoked", f"{outcome.reason}: {outcome.payment_intent}"
     else:
         kind, reason = "ignored", outcome.reason
     new = events.record(
@@ -82,8 +90,16 @@ def _apply(
             product=outcome.product,
             source="stripe",
             source_ref=outcome.session_id,
+            payment_ref=outcome.payment_intent,
             now=now,
         )
+    if isinstance(outcome, Revoke):
+        revoked = entitlements.revoke_payment(
+            conn, payment_ref=outcome.payment_intent, reason=outcome.reason, now=now
+        )
+        if revoked is None:
+            kind, reason = "ignored", f"{outcome.payment_intent} granted nothing here"
+            events.set_outcome(conn, "stripe", event.id, kind, reason)
     return StripeAnswer(received=True, outcome=kind, duplicate=False, reason=reason)
 
 

@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("source", sa.String(length=10), nullable=False),
         sa.Column("source_ref", sa.String(length=255), nullable=False),
+        sa.Column("payment_ref", sa.String(length=255), nullable=True),
         sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -57,6 +58,11 @@ def upgrade() -> None:
             "workspace_id", "product", name=op.f("uq_billing_entitlements_workspace_id_product")
         ),
     )
+    with op.batch_alter_table("billing_entitlements", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_billing_entitlements_payment_ref"), ["payment_ref"], unique=False
+        )
+
     op.create_table(
         "billing_quotes",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -122,5 +128,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_billing_quotes_workspace_id"))
 
     op.drop_table("billing_quotes")
+    with op.batch_alter_table("billing_entitlements", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_billing_entitlements_payment_ref"))
+
     op.drop_table("billing_entitlements")
     op.drop_table("billing_events")
