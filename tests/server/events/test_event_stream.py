@@ -13,7 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import INBOUND_TOKEN, LiveServer
+from tests.conftest import (
+    INBOUND_TOKEN,
+    LiveServer,
+    _ServerThread,
+    fresh_database_url,
+    make_settings,
+)
 from tests.helpers import bearer, error_code, signup
 
 
@@ -188,3 +194,32 @@ def test_streams_keep_to_their_scope(live_server: LiveServer) -> None:
     foreign = httpx.get(f"{base}/v1/inboxes/{other['inbox']['id']}/events", headers=inbox_key)
     assert foreign.status_code == 404
     assert httpx.get(f"{base}/v1/events").status_code == 401
+
+
+@pytest.fixture
+def two_servers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LiveServer, LiveServer]]:
+    """Two servers on one PostgreSQL database, each with its own hub, pool and LISTEN
+    connection, as two API processes have."""
+    urls = fresh_database_url("postgresql", tmp_path_factory, request)
+    url = next(urls)
+    first, second = _ServerThread(make_settings(url)), _ServerThread(make_settings(url))
+    try:
+        yield first.start(), second.start()
+    finally:
+        first.stop()
+        second.stop()
+        next(urls, None)
+
+
+def test_an_event_committed_by_one_process_reaches_streams_of_another(
+    two_servers: tuple[LiveServer, LiveServer], streams: list[Stream]
+) -> None:
+    writer, reader = two_servers
+    account = signup(writer.base_url)
+    stream = Stream(f"{reader.base_url}/v1/events", bearer(account["account_key"]))
+    streams.append(stream)
+    deliver(writer, account["inbox"]["address"], subject="across")
+    frame = stream.next(timeout=5)  # well under the heartbeat's recheck: NOTIFY woke it
+    assert frame["json"]["data"]["subject"] == "across"
