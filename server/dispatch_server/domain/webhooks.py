@@ -131,7 +131,10 @@ def check_event_types(types: Sequence[str] | None, known: Sequence[str]) -> tupl
     if types is None:
         return None
     if not types:
-        raise InvalidInput("event_types must name at least one type (or be left out: every type)", param="event_types")
+        raise InvalidInput(
+            "event_types must name at least one type (or be left out: every type)",
+            param="event_types",
+        )
     unknown = [name for name in types if name not in known]
     if unknown:
         raise InvalidInput(
@@ -369,9 +372,7 @@ def due(conn: sa.Connection, now: datetime, *, limit: int) -> list[str]:
     return list(conn.scalars(query))
 
 
-def claim(
-    conn: sa.Connection, delivery_id: str, now: datetime, lease: timedelta
-) -> Claimed | None:
+def claim(conn: sa.Connection, delivery_id: str, now: datetime, lease: timedelta) -> Claimed | None:
     """Take the delivery for one attempt, until `now + lease`; None when it is not pending,
     not due, or another claim holds it."""
     taken = conn.execute(
@@ -426,7 +427,7 @@ def retry_delay(attempts: int, schedule: Sequence[float]) -> float | None:
     if attempts > len(schedule):
         return None
     base = schedule[attempts - 1]
-    return base * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 (not a secret)
+    return base * random.uniform(1 - JITTER, 1 + JITTER)
 
 
 def record(
