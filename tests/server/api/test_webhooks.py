@@ -332,3 +332,53 @@ def test_a_rotated_secret_signs_beside_the_previous_one(server: LiveServer, hook
     Webhook(new["secret"]).verify(got.body, got.headers)
     Webhook(created["secret"]).verify(got.body, got.headers)
     assert json.loads(got.body)["type"] == "inbox.created"
+
+
+# --- the SDK ---------------------------------------------------------------------------------
+
+
+def test_the_sdk_manages_endpoints_and_verifies_what_they_receive(
+    server: LiveServer, hook: Receiver
+) -> None:
+    from dispatch_client import Dispatch, webhooks
+
+    account = Account(server)
+    d = Dispatch(api_key=account.key, base_url=server.base_url)
+    with d:
+        created = d.webhooks.create(hook.url, event_types=["inbox.created"], description="sdk")
+        assert created.secret.startswith("whsec_")
+        assert d.webhooks.get(created.id).event_types == ("inbox.created",)
+        assert [e.id for e in d.webhooks.list()] == [created.id]
+        d.inboxes.create()
+        got = hook.take()
+        event = webhooks.verify(got.body, got.headers, created.secret)
+        assert event["type"] == "inbox.created"
+        delivery = until(lambda: [x for x in d.webhooks.deliveries(created.id) if x.completed_at])
+        assert (
+            delivery[0].status == "succeeded"
+            and delivery[0].webhook_id == got.headers["webhook-id"]
+        )
+        replayed = d.webhooks.replay(created.id, delivery[0].id)
+        assert replayed.status == "pending"
+        assert hook.take().headers["webhook-id"] == got.headers["webhook-id"]
+        rotated = d.webhooks.rotate_secret(created.id)
+        assert rotated.previous_secret_expires_at is not None
+        off = d.webhooks.update(created.id, enabled=False)
+        assert not off.enabled and off.disabled_reason
+        assert d.webhooks.delete(created.id).id == created.id
+
+
+@pytest.mark.anyio
+async def test_the_async_sdk_manages_endpoints(server: LiveServer, hook: Receiver) -> None:
+    from dispatch_client import AsyncDispatch, NotFoundError
+
+    account = Account(server)
+    async with AsyncDispatch(api_key=account.key, base_url=server.base_url) as d:
+        created = await d.webhooks.create(hook.url)
+        assert (await d.webhooks.get(created.id)).url == hook.url
+        assert [e.id async for e in d.webhooks.list()] == [created.id]
+        page = await d.webhooks.deliveries(created.id, status="failed")
+        assert page.data == ()
+        await d.webhooks.delete(created.id)
+        with pytest.raises(NotFoundError):
+            await d.webhooks.get(created.id)
