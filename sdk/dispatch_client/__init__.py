@@ -29,6 +29,7 @@ from dispatch_client._errors import (
     RecipientSuppressedError,
     UnprocessableEntityError,
     WaitTimeoutError,
+    WebhookVerificationError,
 )
 from dispatch_client._options import RequestOptions, WaitOptions
 from dispatch_client._version import __version__
@@ -70,6 +71,9 @@ from dispatch_client.types import (
     WaitKind,
     WaitResult,
     WalletBinding,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEndpointWithSecret,
     Workspace,
 )
 
@@ -137,6 +141,10 @@ __all__ = [
     "WaitResult",
     "WaitTimeoutError",
     "WalletBinding",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEndpointWithSecret",
+    "WebhookVerificationError",
     "Workspace",
     "__version__",
 ]

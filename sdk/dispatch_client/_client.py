@@ -25,6 +25,7 @@ from dispatch_client.resources.operator import AsyncOperatorResource, OperatorRe
 from dispatch_client.resources.otp import AsyncOtpResource, OtpResource
 from dispatch_client.resources.sent import AsyncSentMessages, SentMessages
 from dispatch_client.resources.suppressions import AsyncSuppressions, Suppressions
+from dispatch_client.resources.webhooks import AsyncWebhooks, Webhooks
 
 Driver = TypeVar("Driver", SyncDriver, AsyncDriver)
 
@@ -236,6 +237,11 @@ class Dispatch(_Client[SyncDriver]):
         """Entitlements, Stripe checkout, x402 quotes and confirmations: `d.billing`."""
         return Billing(self)
 
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        """Webhook endpoints, their delivery log and replays: `d.webhooks`."""
+        return Webhooks(self)
+
     def close(self) -> None:
         """Close the HTTP connections, unless the `http_client` was yours or this is a copy
         made by with_options()."""
@@ -349,6 +355,11 @@ class AsyncDispatch(_Client[AsyncDriver]):
     def billing(self) -> AsyncBilling:
         """Entitlements, Stripe checkout, x402 quotes and confirmations: `d.billing`."""
         return AsyncBilling(self)
+
+    @cached_property
+    def webhooks(self) -> AsyncWebhooks:
+        """Webhook endpoints, their delivery log and replays: `d.webhooks`."""
+        return AsyncWebhooks(self)
 
     async def aclose(self) -> None:
         """Close the HTTP connections, unless the `http_client` was yours or this is a copy

@@ -318,3 +318,9 @@ def status_error(status: int, content: bytes, headers: Mapping[str, str]) -> API
         request_id=headers.get("x-request-id"),
         param=param,
     )
+
+
+class WebhookVerificationError(DispatchError):
+    """A webhook delivery that `dispatch_client.webhooks.verify` refused: a header missing or
+    malformed, no signature made with the secret, or a timestamp outside the tolerance (a
+    replayed or delayed delivery). Not an API error: verification is offline."""

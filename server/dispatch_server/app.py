@@ -34,6 +34,8 @@ def create_app(
         async with await Services.open(settings) as services:
             app.state.services = services
             services.outbox.start()
+            if settings.webhooks.deliver_in_api:
+                services.webhooks.start()
             smtp = await start_smtp_server(services, sock=smtp_socket) if with_smtp else None
             app.state.smtp_server = smtp
             try:

@@ -21,6 +21,7 @@ from dispatch_server.mail.auth import InboundAuth
 from dispatch_server.outbound.feedback.sns import SnsVerifier, UrlFetcher, fetch_subscribe_url
 from dispatch_server.outbound.outbox import Outbox
 from dispatch_server.outbound.transports import Transport
+from dispatch_server.outbound.webhooks import WebhookSender
 from dispatch_server.ratelimit.limiter import Limiter, open_limiter
 from dispatch_server.worker.queue import Queue
 
@@ -43,6 +44,9 @@ class Services:
     db: Database
     hub: Hub
     outbox: Outbox = attrs.field(init=False)
+    # Sends webhook deliveries: started by the worker, and by the app with
+    # DISPATCH_WEBHOOK_DELIVER_IN_API.
+    webhooks: WebhookSender = attrs.field(init=False)
     # What POST /v1/webhooks/sns checks messages with; None while no topic is configured.
     sns: SnsChecks | None = attrs.field(init=False)
     # The bucket SES stores received mail in (DISPATCH_SES_INBOUND_S3_BUCKET), read by SES
@@ -80,6 +84,9 @@ class Services:
         self.limiter = open_limiter(self.settings.rate_limits)
         self.passwords = Passwords(self.settings.operators)
         self.outbox = Outbox(self.db, _transport(self), outbound)
+        self.webhooks = WebhookSender(
+            self.db, self.settings.webhooks, dns_server=self.settings.inbound_auth.dns_server
+        )
         self.sns = None
         if outbound.topic_arns:
             self.sns = SnsChecks(SnsVerifier(outbound.topic_arns, outbound.account_ids))
@@ -117,6 +124,7 @@ class Services:
         self.auth.close()
         await self.limiter.close()
         await self.outbox.close()
+        await self.webhooks.close()
         await self.hub.close()
         await self.db.dispose()
 

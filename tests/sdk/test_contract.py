@@ -32,6 +32,9 @@ from dispatch_client import (
     Signup,
     Suppression,
     WaitResult,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEndpointWithSecret,
     Workspace,
 )
 from dispatch_server.api import endpoints
@@ -122,6 +125,7 @@ def items(method: str, path: str) -> Schema:
 
 
 INBOX = "/v1/inboxes/{inbox_id}"
+HOOKS = "/v1/webhooks/endpoints"
 CASES: list[tuple[type, Schema]] = [
     (Signup, response("post", "/v1/agent/signup")),
     (ClaimToken, response("post", "/v1/agent/claim-token")),
@@ -152,6 +156,17 @@ CASES: list[tuple[type, Schema]] = [
     (MemoryEntry, response("get", f"{INBOX}/memory")),
     (MemoryEntry, items("get", f"{INBOX}/memory/history")),
     (MemoryKey, resolve(response("get", f"{INBOX}/memory/keys")["properties"]["data"]["items"])),
+    (WebhookEndpointWithSecret, response("post", HOOKS)),
+    (WebhookEndpoint, items("get", HOOKS)),
+    (WebhookEndpoint, response("get", f"{HOOKS}/{{endpoint_id}}")),
+    (WebhookEndpoint, response("patch", f"{HOOKS}/{{endpoint_id}}")),
+    (WebhookEndpoint, response("delete", f"{HOOKS}/{{endpoint_id}}")),
+    (WebhookEndpointWithSecret, response("post", f"{HOOKS}/{{endpoint_id}}/rotate-secret")),
+    (WebhookDelivery, items("get", f"{HOOKS}/{{endpoint_id}}/deliveries")),
+    (
+        WebhookDelivery,
+        response("post", f"{HOOKS}/{{endpoint_id}}/deliveries/{{delivery_id}}/replay"),
+    ),
 ]
 
 
@@ -178,6 +193,9 @@ def test_the_sdk_reads_what_the_server_declares(model: type, schema: Schema) -> 
         Suppression,
         MemoryEntry,
         MemoryKey,
+        WebhookEndpoint,
+        WebhookEndpointWithSecret,
+        WebhookDelivery,
     ],
 )
 def test_the_sdk_reads_every_field_the_server_sends(model: type) -> None:

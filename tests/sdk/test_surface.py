@@ -81,6 +81,10 @@ EXPORTED = [
     "WaitResult",
     "WaitTimeoutError",
     "WalletBinding",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEndpointWithSecret",
+    "WebhookVerificationError",
     "Workspace",
     "__version__",
 ]
@@ -157,6 +161,7 @@ def test_both_clients_have_the_same_resources() -> None:
             "otp",
             "sent",
             "suppressions",
+            "webhooks",
         ]
     )
     for path, resource in SYNC.items():

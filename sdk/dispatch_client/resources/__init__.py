@@ -11,6 +11,7 @@ from dispatch_client.resources.operator import AsyncOperatorResource, OperatorRe
 from dispatch_client.resources.otp import AsyncOtpResource, OtpResource
 from dispatch_client.resources.sent import AsyncSentMessages, SentMessages
 from dispatch_client.resources.suppressions import AsyncSuppressions, Suppressions
+from dispatch_client.resources.webhooks import AsyncWebhooks, Webhooks
 
 __all__ = [
     "AgentResource",
@@ -26,6 +27,7 @@ __all__ = [
     "AsyncOtpResource",
     "AsyncSentMessages",
     "AsyncSuppressions",
+    "AsyncWebhooks",
     "Billing",
     "InboxKeys",
     "Inboxes",
@@ -35,4 +37,5 @@ __all__ = [
     "OtpResource",
     "SentMessages",
     "Suppressions",
+    "Webhooks",
 ]

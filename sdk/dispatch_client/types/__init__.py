@@ -36,6 +36,11 @@ from dispatch_client.types.sent import OutgoingAttachment, SendStatus, SentEvent
 from dispatch_client.types.signup import Signup
 from dispatch_client.types.suppression import Suppression
 from dispatch_client.types.wait import WaitKind, WaitResult
+from dispatch_client.types.webhook import (
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEndpointWithSecret,
+)
 from dispatch_client.types.workspace import Workspace
 
 __all__ = [
@@ -76,5 +81,8 @@ __all__ = [
     "WaitKind",
     "WaitResult",
     "WalletBinding",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEndpointWithSecret",
     "Workspace",
 ]

@@ -28,6 +28,7 @@ from dispatch_server.api import (
     suppressions,
     user,
     waits,
+    webhook_endpoints,
 )
 from dispatch_server.api.webhooks import inbound, sns, stripe
 from dispatch_server.http import openapi
@@ -45,6 +46,7 @@ MODULES = (
     otp,
     waits,
     events,
+    webhook_endpoints,
     sends,
     memory,
     suppressions,

@@ -12,14 +12,13 @@ read again then too, which covers a wake-up that never came (another process on 
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
 from starlette.responses import Response, StreamingResponse
 
 from dispatch_server.auth.principal import Scope
-from dispatch_server.core.clock import rfc3339
 from dispatch_server.core.errors import InvalidInput
+from dispatch_server.domain import webhooks
 from dispatch_server.events import log as event_log
 from dispatch_server.events.hub import STREAM_PREFIX
 from dispatch_server.events.log import Event
@@ -72,14 +71,13 @@ def _resume_point(call: Call[None]) -> int | None:
 
 def frame(event: Event) -> bytes:
     """One event as an SSE frame: `id`, `event` and `data` (one line of JSON)."""
-    data = {
-        "id": event.seq,
-        "type": event.type,
-        "created_at": rfc3339(event.created_at),
-        "inbox_id": event.inbox_id,
-        "data": event.payload,
-    }
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    text = webhooks.event_body(
+        seq=event.seq,
+        type=event.type,
+        created_at=event.created_at,
+        inbox_id=event.inbox_id,
+        payload=event.payload,
+    )
     return f"id: {event.seq}\nevent: {event.type}\ndata: {text}\n\n".encode()
 
 

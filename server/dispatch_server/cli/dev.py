@@ -72,6 +72,9 @@ def dev_settings(
     env = dict(os.environ)
     env.setdefault("DATABASE_URL", f"sqlite:///{(data_dir / 'dispatch.db').resolve()}")
     env.setdefault("DISPATCH_ASSETS_PATH", str((data_dir / "assets").resolve()))
+    # Webhooks to a receiver on this machine, sent by this process (there is no worker).
+    env.setdefault("DISPATCH_WEBHOOK_ALLOW_LOOPBACK", "true")
+    env.setdefault("DISPATCH_WEBHOOK_DELIVER_IN_API", "true")
     token_file = data_dir / "inbound-token"
     if "DISPATCH_INBOUND_TOKEN" not in env:
         if not token_file.exists():

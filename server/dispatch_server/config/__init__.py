@@ -15,6 +15,7 @@ from dispatch_server.config.settings import (
     Smtp,
     Storage,
     Waits,
+    Webhooks,
     Worker,
     declarations,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "Smtp",
     "Storage",
     "Waits",
+    "Webhooks",
     "Worker",
     "declarations",
 ]

@@ -342,6 +342,74 @@ class Events:
     )
 
 
+def _schedule(raw: str) -> tuple[float, ...]:
+    """Comma-separated seconds, each above 0 and at most a day, one to twenty of them."""
+    try:
+        delays = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        raise ValueError("must be comma-separated numbers of seconds") from None
+    if not 1 <= len(delays) <= 20 or not all(0 < delay <= 86400 for delay in delays):
+        raise ValueError("must be 1 to 20 numbers of seconds, each above 0 and at most 86400")
+    return delays
+
+
+DEFAULT_WEBHOOK_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+
+
+@attrs.frozen(kw_only=True)
+class Webhooks:
+    """Webhook endpoints and the sending of their deliveries."""
+
+    allow_loopback: bool = setting(
+        "DISPATCH_WEBHOOK_ALLOW_LOOPBACK",
+        False,
+        boolean,
+        "webhook URLs may be `http://` and may point at loopback addresses (`127.0.0.0/8`, "
+        "`::1`; never private ones), for local development; `dispatch-server dev` turns it on",
+    )
+    deliver_in_api: bool = setting(
+        "DISPATCH_WEBHOOK_DELIVER_IN_API",
+        False,
+        boolean,
+        "the API process (`serve`, `dev`) sends webhook deliveries too, not only the worker; "
+        "`dispatch-server dev` turns it on",
+    )
+    timeout_seconds: float = setting(
+        "DISPATCH_WEBHOOK_TIMEOUT_SECONDS",
+        10.0,
+        number(low=0.1, high=60.0),
+        "one delivery attempt, from the DNS lookup to the response's last byte read; longer "
+        "is a failed attempt",
+    )
+    retry_schedule: tuple[float, ...] = setting(
+        "DISPATCH_WEBHOOK_RETRY_SCHEDULE",
+        DEFAULT_WEBHOOK_SCHEDULE,
+        Parser(_schedule, "comma-separated seconds"),
+        "the waits before each retry of a failed delivery (each varied by up to 10 %); after "
+        "the last retry fails the delivery is `failed`",
+        shown_default="`5,300,1800,7200,18000,36000,36000` (8 attempts over about 28 hours)",
+    )
+    disable_after: int = setting(
+        "DISPATCH_WEBHOOK_DISABLE_AFTER",
+        5,
+        integer(low=1, high=10_000),
+        "an endpoint whose deliveries failed for good this many times in a row (every retry "
+        "used up, no success between) is disabled, with its `disabled_reason`",
+    )
+    poll_seconds: float = setting(
+        "DISPATCH_WEBHOOK_POLL_SECONDS",
+        1.0,
+        number(low=0.01, high=60.0),
+        "how often a sending process looks for deliveries that are due",
+    )
+    concurrency: int = setting(
+        "DISPATCH_WEBHOOK_CONCURRENCY",
+        16,
+        integer(low=1, high=1000),
+        "deliveries one process sends at once",
+    )
+
+
 @attrs.frozen(kw_only=True)
 class Outbound:
     provider: str = setting(
@@ -1153,6 +1221,7 @@ class Settings:
     inbound_auth: InboundAuth = attrs.field(factory=InboundAuth)
     waits: Waits = attrs.field(factory=Waits)
     events: Events = attrs.field(factory=Events)
+    webhooks: Webhooks = attrs.field(factory=Webhooks)
     outbound: Outbound = attrs.field(factory=Outbound)
     worker: Worker = attrs.field(factory=Worker)
     ops: Ops = attrs.field(factory=Ops)

@@ -17,7 +17,17 @@ from dispatch_server.core.ids import is_id
 T = TypeVar("T")
 
 # One kind per listing: messages and artifacts by received_at, the rest by created_at.
-CursorKind = Literal["message", "artifact", "inbox", "key", "sent", "suppression", "memory"]
+CursorKind = Literal[
+    "message",
+    "artifact",
+    "inbox",
+    "key",
+    "sent",
+    "suppression",
+    "memory",
+    "webhook_endpoint",
+    "webhook_delivery",
+]
 
 # The page size, one rule for every listing.
 DEFAULT_PAGE_SIZE = 50

@@ -582,3 +582,55 @@ workspace_event_counters = sa.Table(
     sa.Column("last_seq", sa.BigInteger(), nullable=False),
     sa.Column("purged_through", sa.BigInteger(), nullable=False),
 )
+
+# --- webhooks (dispatch_server.domain.webhooks) ---------------------------------------------
+
+# Where a workspace's events are POSTed, signed with the endpoint's secret (Standard Webhooks).
+# After a rotation the previous secret signs too, until `previous_secret_expires_at`.
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    _id(),
+    _fk("workspace_id", "workspaces.id", nullable=False),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("description", sa.Text(), nullable=True),
+    sa.Column("event_types", sa.JSON(), nullable=True),  # None: every type, later ones too
+    sa.Column("enabled", sa.Boolean(), nullable=False),
+    sa.Column("secret", sa.String(100), nullable=False),
+    sa.Column("previous_secret", sa.String(100), nullable=True),
+    sa.Column("previous_secret_expires_at", UtcDateTime(), nullable=True),
+    # Deliveries failed for good in a row (reset by a success); at DISPATCH_WEBHOOK_DISABLE_
+    # AFTER the endpoint is disabled, saying why.
+    sa.Column("consecutive_failures", sa.Integer(), nullable=False),
+    sa.Column("disabled_reason", sa.Text(), nullable=True),
+    sa.Column("disabled_at", UtcDateTime(), nullable=True),
+    _created_at(),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_webhook_endpoints_workspace_created", "workspace_id", "created_at", "id"),
+)
+
+# One event to one endpoint: its body (as first composed, so every retry is the same bytes),
+# its state (`pending` until `succeeded` or `failed`), and a lease while an attempt is under way.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    _id(),
+    _fk("workspace_id", "workspaces.id", nullable=False),
+    _fk("endpoint_id", "webhook_endpoints.id", nullable=False),
+    sa.Column("event_seq", sa.BigInteger(), nullable=False),
+    sa.Column("event_type", sa.String(40), nullable=False),
+    sa.Column("body", sa.Text(), nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime(), nullable=True),  # while pending
+    sa.Column("lease_until", UtcDateTime(), nullable=True),  # an attempt under way
+    sa.Column("last_status_code", sa.Integer(), nullable=True),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    _created_at(),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("completed_at", UtcDateTime(), nullable=True),
+    sa.UniqueConstraint("endpoint_id", "event_seq"),
+    sa.Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+    sa.Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at", "id"),
+    sa.Index("ix_webhook_deliveries_created_at", "created_at"),  # the retention purge
+)

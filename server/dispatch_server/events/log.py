@@ -5,8 +5,10 @@ An event is `(seq, type, inbox_id, payload, created_at)`. `seq` is its id: per w
 increasing, taken from the workspace's counter row, which the taking transaction holds
 locked until it commits. So a workspace's events become visible in `seq` order, and a reader
 that has seen event N and asks for what follows N never misses one that commits later with a
-lower id. Each append leaves a commit notice (`events:<workspace id>`) for this process's
-streams and, on PostgreSQL, NOTIFYs the other processes at commit.
+lower id. Each append also queues the event's webhook deliveries (one per endpoint that
+wants it, see dispatch_server.domain.webhooks) and leaves a commit notice
+(`events:<workspace id>`) for this process's streams and, on PostgreSQL, NOTIFYs the other
+processes at commit.
 
 Payloads are JSON objects with a documented shape per type (docs/events.md); they carry ids
 and the few fields a consumer acts on, not whole messages.
@@ -25,6 +27,7 @@ from dispatch_server.core.errors import DomainError, ErrorCode
 from dispatch_server.core.ids import new_id
 from dispatch_server.db import dialect, notices
 from dispatch_server.db import tables as t
+from dispatch_server.domain import webhooks
 
 TYPES: Final = (
     "message.received",
@@ -99,6 +102,11 @@ def append(
             created_at=now,
         )
     )
+    # The webhook deliveries of the event, in its transaction: committed with it or not at all.
+    body = webhooks.event_body(
+        seq=seq, type=type, created_at=now, inbox_id=inbox_id, payload=payload
+    )
+    webhooks.fan_out(conn, workspace_id=workspace_id, seq=seq, type=type, body=body, now=now)
     notices.leave(conn, NOTICE_PREFIX + workspace_id)
     dialect.notify(conn, CHANNEL, [workspace_id])
     return seq

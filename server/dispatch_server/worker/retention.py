@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from dispatch_server.db import Database
-from dispatch_server.domain import retention
+from dispatch_server.domain import retention, webhooks
 from dispatch_server.domain.messages import retention_cutoff
 from dispatch_server.domain.retention import BATCH, Purged
 from dispatch_server.events import log as event_log
@@ -42,13 +42,15 @@ async def purge(db: Database, cutoff: datetime, stopping: asyncio.Event | None =
 async def purge_events(
     db: Database, cutoff: datetime, stopping: asyncio.Event | None = None
 ) -> int:
-    """Delete the events from before `cutoff`, a bounded transaction at a time."""
+    """Delete the events from before `cutoff`, and the finished webhook deliveries, a bounded
+    transaction at a time."""
     total = 0
-    while stopping is None or not stopping.is_set():
-        deleted = await db.run_write(event_log.purge, older_than=cutoff, batch=BATCH)
-        total += deleted
-        if deleted < BATCH:
-            break
+    for step in (event_log.purge, webhooks.purge):
+        while stopping is None or not stopping.is_set():
+            deleted = await db.run_write(step, older_than=cutoff, batch=BATCH)
+            total += deleted
+            if deleted < BATCH:
+                break
     return total
 
 

@@ -1,5 +1,6 @@
 """One worker process: checks its queue, registers its heartbeat, consumes until told to
-stop (purging old mail meanwhile), then beats a last time as stopped."""
+stop (purging old mail and sending webhook deliveries meanwhile), then beats a last time as
+stopped."""
 
 from __future__ import annotations
 
@@ -81,12 +82,14 @@ async def _consume(
             event_retention_days=services.settings.events.retention_days,
         )
     )
+    sending = asyncio.create_task(services.webhooks.run(stopping))
     try:
         await Consumer(services, queue, bucket, executor, stats).run(stopping)
     finally:
         stopping.set()
         await beating
         await purging
+        await sending
         try:
             await heartbeat.beat(stopped=True)
         except Exception as exc:
