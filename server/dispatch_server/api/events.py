@@ -101,7 +101,9 @@ async def _open(call: Call[None], inbox_id: str | None) -> Response:
     async def frames() -> AsyncIterator[bytes]:
         nonlocal cursor
         async with hub.subscribe(stream_topic(workspace_id)) as sub:
-            yield f"retry: {RETRY_MS}\n: stream of workspace events after {cursor}\n\n".encode()
+            # `id:` without data sets the client's Last-Event-ID: a stream opened "from the
+            # newest" that breaks before its first event resumes from here, missing nothing.
+            yield f"retry: {RETRY_MS}\nid: {cursor}\n: stream of workspace events\n\n".encode()
             while not hub.stopping:
                 batch = await db.run_read(
                     event_log.list_after,
