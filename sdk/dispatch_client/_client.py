@@ -18,6 +18,7 @@ from dispatch_client._transport import AsyncDriver, SyncDriver
 from dispatch_client.resources.agent import AgentResource, AsyncAgentResource
 from dispatch_client.resources.artifacts import Artifacts, AsyncArtifacts
 from dispatch_client.resources.billing import AsyncBilling, Billing
+from dispatch_client.resources.events import AsyncEvents, Events
 from dispatch_client.resources.inboxes import AsyncInboxes, Inboxes
 from dispatch_client.resources.memory import AsyncMemory, Memory
 from dispatch_client.resources.messages import AsyncMessages, Messages
@@ -236,6 +237,11 @@ class Dispatch(_Client[SyncDriver]):
         """Entitlements, Stripe checkout, x402 quotes and confirmations: `d.billing`."""
         return Billing(self)
 
+    @cached_property
+    def events(self) -> Events:
+        """The workspace's events as they happen: `for event in d.events.watch()`."""
+        return Events(self)
+
     def close(self) -> None:
         """Close the HTTP connections, unless the `http_client` was yours or this is a copy
         made by with_options()."""
@@ -349,6 +355,11 @@ class AsyncDispatch(_Client[AsyncDriver]):
     def billing(self) -> AsyncBilling:
         """Entitlements, Stripe checkout, x402 quotes and confirmations: `d.billing`."""
         return AsyncBilling(self)
+
+    @cached_property
+    def events(self) -> AsyncEvents:
+        """The workspace's events as they happen: `async for event in d.events.watch()`."""
+        return AsyncEvents(self)
 
     async def aclose(self) -> None:
         """Close the HTTP connections, unless the `http_client` was yours or this is a copy

@@ -3,6 +3,7 @@
 from dispatch_client.resources.agent import AgentResource, AsyncAgentResource
 from dispatch_client.resources.artifacts import Artifacts, AsyncArtifacts
 from dispatch_client.resources.billing import AsyncBilling, Billing
+from dispatch_client.resources.events import AsyncEvents, Events
 from dispatch_client.resources.inbox_keys import AsyncInboxKeys, InboxKeys
 from dispatch_client.resources.inboxes import AsyncInboxes, Inboxes
 from dispatch_client.resources.memory import AsyncMemory, Memory
@@ -18,6 +19,7 @@ __all__ = [
     "AsyncAgentResource",
     "AsyncArtifacts",
     "AsyncBilling",
+    "AsyncEvents",
     "AsyncInboxKeys",
     "AsyncInboxes",
     "AsyncMemory",
@@ -27,6 +29,7 @@ __all__ = [
     "AsyncSentMessages",
     "AsyncSuppressions",
     "Billing",
+    "Events",
     "InboxKeys",
     "Inboxes",
     "Memory",

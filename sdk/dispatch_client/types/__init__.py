@@ -10,6 +10,15 @@ from dispatch_client.types.billing import (
     Quote,
     QuoteList,
 )
+from dispatch_client.types.event import (
+    EntitlementGranted,
+    Event,
+    EventOtp,
+    EventPayload,
+    InboxCreated,
+    MessageReceived,
+    MessageStatusChanged,
+)
 from dispatch_client.types.inbox import Inbox
 from dispatch_client.types.inbox_key import CreatedInboxKey, InboxKey
 from dispatch_client.types.memory import MemoryEntry, MemoryKey
@@ -51,14 +60,21 @@ __all__ = [
     "DkimResult",
     "DmarcResult",
     "Entitlement",
+    "EntitlementGranted",
     "Entitlements",
+    "Event",
+    "EventOtp",
+    "EventPayload",
     "Folder",
     "Inbox",
+    "InboxCreated",
     "InboxKey",
     "MemoryEntry",
     "MemoryKey",
     "Message",
     "MessageAuthentication",
+    "MessageReceived",
+    "MessageStatusChanged",
     "MessageSummary",
     "Operator",
     "OperatorSession",
