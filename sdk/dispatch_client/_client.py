@@ -18,6 +18,7 @@ from dispatch_client._transport import AsyncDriver, SyncDriver
 from dispatch_client.resources.agent import AgentResource, AsyncAgentResource
 from dispatch_client.resources.artifacts import Artifacts, AsyncArtifacts
 from dispatch_client.resources.billing import AsyncBilling, Billing
+from dispatch_client.resources.events import AsyncEvents, Events
 from dispatch_client.resources.inboxes import AsyncInboxes, Inboxes
 from dispatch_client.resources.memory import AsyncMemory, Memory
 from dispatch_client.resources.messages import AsyncMessages, Messages
@@ -242,6 +243,11 @@ class Dispatch(_Client[SyncDriver]):
         """Webhook endpoints, their delivery log and replays: `d.webhooks`."""
         return Webhooks(self)
 
+    @cached_property
+    def events(self) -> Events:
+        """The workspace's events as they happen: `for event in d.events.watch()`."""
+        return Events(self)
+
     def close(self) -> None:
         """Close the HTTP connections, unless the `http_client` was yours or this is a copy
         made by with_options()."""
@@ -360,6 +366,11 @@ class AsyncDispatch(_Client[AsyncDriver]):
     def webhooks(self) -> AsyncWebhooks:
         """Webhook endpoints, their delivery log and replays: `d.webhooks`."""
         return AsyncWebhooks(self)
+
+    @cached_property
+    def events(self) -> AsyncEvents:
+        """The workspace's events as they happen: `async for event in d.events.watch()`."""
+        return AsyncEvents(self)
 
     async def aclose(self) -> None:
         """Close the HTTP connections, unless the `http_client` was yours or this is a copy

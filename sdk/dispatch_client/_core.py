@@ -311,7 +311,7 @@ def send_for_inbox(credentials: Credentials, inbox_id: str, request: Request) ->
         return checked(response)
     # Single-flight: concurrent first calls on this inbox all get here; one mints, and the
     # others find its key in the cache once they hold the lock.
-    minting = _mint_inbox_key(credentials, inbox_id, key, deadline=request.deadline)
+    minting = mint_inbox_key(credentials, inbox_id, key, deadline=request.deadline)
     inbox_key = yield from exclusive(f"mint {inbox_id}", minting)
     if inbox_key is None:
         # Our key cannot mint (an inbox key, or a suspended workspace): the first answer stands.
@@ -319,8 +319,8 @@ def send_for_inbox(credentials: Credentials, inbox_id: str, request: Request) ->
     return checked((yield from http(attrs.evolve(request, api_key=inbox_key))))
 
 
-def _mint_inbox_key(
-    credentials: Credentials, inbox_id: str, key: str, *, deadline: float | None
+def mint_inbox_key(
+    credentials: Credentials, inbox_id: str, key: str, *, deadline: float | None = None
 ) -> Call[str | None]:
     """The cached inbox key, else a newly minted and cached one; None if `key` cannot mint."""
     cached = credentials.inbox_keys.get(inbox_id)

@@ -227,6 +227,15 @@ class QuotaExceededError(RateLimitError):
         return self.param
 
 
+class EventsExpiredError(APIStatusError):
+    """410 `events_expired`: an event stream was resumed from a point older than the events
+    the server keeps (DISPATCH_EVENT_RETENTION_DAYS), so some that followed it are gone.
+
+    Resuming cannot make up for them: list the current state again (messages, sent mail),
+    then watch from the newest event (`d.events.watch()` without `after`).
+    """
+
+
 class InternalServerError(APIStatusError):
     """5xx."""
 
@@ -250,6 +259,7 @@ _BY_CODE: dict[str, type[APIStatusError]] = {
     "idempotency_key_in_use": IdempotencyConflictError,
     "recipient_suppressed": RecipientSuppressedError,
     "quota_exceeded": QuotaExceededError,
+    "events_expired": EventsExpiredError,
 }
 
 

@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from time import monotonic
 from typing import Any, Generic, TypeVar
@@ -242,6 +242,23 @@ def _response(raw: httpx.Response) -> Response:
     return Response(status=raw.status_code, headers=raw.headers, content=raw.content)
 
 
+# --- streams ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Opened(Generic[L]):
+    """A streamed answer: its status and headers (and its body, read whole, when it is not a
+    200), and the body's chunks as they come (L: an iterator or an async iterator of bytes;
+    a failure reading them is raised as a DispatchError, like one opening the stream)."""
+
+    response: Response
+    chunks: L
+
+
+def _head(raw: httpx.Response, content: bytes = b"") -> Response:
+    return Response(status=raw.status_code, headers=raw.headers, content=content)
+
+
 # --- single-flight locks ---------------------------------------------------------------
 
 
@@ -360,6 +377,35 @@ class SyncDriver:
             self.sleep(delay)
             attempt += 1
 
+    @contextmanager
+    def stream(self, request: Request, options: CallOptions) -> Iterator[Opened[Iterator[bytes]]]:
+        """Open `request` once (no retries: the caller has its own policy), its body not
+        read ahead; the connection is closed when the block ends."""
+        _check_open(self.client)
+        try:
+            raw = self.client.send(
+                _build(self.client, self.base_url, request, options, ""), stream=True
+            )
+        except SEND_ERRORS as error:
+            raise failure(error, request, self.base_url) from None
+        try:
+            if raw.status_code != 200:
+                try:
+                    content = raw.read()
+                except SEND_ERRORS as error:
+                    raise failure(error, request, self.base_url) from None
+                yield Opened(_head(raw, content), iter(()))
+            else:
+                yield Opened(_head(raw), self._chunks(raw.iter_bytes(), request))
+        finally:
+            raw.close()
+
+    def _chunks(self, chunks: Iterable[bytes], request: Request) -> Iterator[bytes]:
+        try:
+            yield from chunks
+        except SEND_ERRORS as error:
+            raise failure(error, request, self.base_url) from None
+
 
 class AsyncDriver:
     """`SyncDriver` for asyncio."""
@@ -419,3 +465,38 @@ class AsyncDriver:
                     return response
             await self.sleep(delay)
             attempt += 1
+
+    @asynccontextmanager
+    async def stream(
+        self, request: Request, options: CallOptions
+    ) -> AsyncIterator[Opened[AsyncIterator[bytes]]]:
+        """`SyncDriver.stream` for asyncio."""
+        _check_open(self.client)
+        try:
+            built = _build(self.client, self.base_url, request, options, "")
+            raw = await self.client.send(built, stream=True)
+        except SEND_ERRORS as error:
+            raise failure(error, request, self.base_url) from None
+        try:
+            if raw.status_code != 200:
+                try:
+                    content = await raw.aread()
+                except SEND_ERRORS as error:
+                    raise failure(error, request, self.base_url) from None
+                yield Opened(_head(raw, content), _no_chunks())
+            else:
+                yield Opened(_head(raw), self._chunks(raw.aiter_bytes(), request))
+        finally:
+            await raw.aclose()
+
+    async def _chunks(self, chunks: AsyncIterator[bytes], request: Request) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except SEND_ERRORS as error:
+            raise failure(error, request, self.base_url) from None
+
+
+async def _no_chunks() -> AsyncIterator[bytes]:
+    return
+    yield  # an async generator

@@ -25,6 +25,7 @@ EXPORTED = [
     "Artifact",
     "ArtifactKind",
     "AsyncDispatch",
+    "AsyncEventStream",
     "AsyncPage",
     "AsyncPaginator",
     "Attachment",
@@ -42,10 +43,18 @@ EXPORTED = [
     "DkimResult",
     "DmarcResult",
     "Entitlement",
+    "EntitlementGranted",
+    "EntitlementRevoked",
     "Entitlements",
+    "Event",
+    "EventOtp",
+    "EventPayload",
+    "EventStream",
+    "EventsExpiredError",
     "Folder",
     "IdempotencyConflictError",
     "Inbox",
+    "InboxCreated",
     "InboxKey",
     "InternalServerError",
     "InvalidArgumentError",
@@ -53,6 +62,8 @@ EXPORTED = [
     "MemoryKey",
     "Message",
     "MessageAuthentication",
+    "MessageReceived",
+    "MessageStatusChanged",
     "MessageSummary",
     "NotFoundError",
     "Operator",
@@ -153,6 +164,7 @@ def test_both_clients_have_the_same_resources() -> None:
             "agent",
             "artifacts",
             "billing",
+            "events",
             "inboxes",
             "inboxes.keys",
             "memory",
@@ -188,6 +200,9 @@ def test_sync_and_async_methods_match(
         assert str(inspect.signature(async_).return_annotation) == returned.replace(
             "SyncPage[", "AsyncPaginator["
         )
+    elif returned == "EventStream":  # streams: iterated with `async for`
+        assert not inspect.iscoroutinefunction(async_)
+        assert str(inspect.signature(async_).return_annotation) == "AsyncEventStream"
     else:
         assert inspect.iscoroutinefunction(async_)
         assert str(inspect.signature(async_).return_annotation) == returned

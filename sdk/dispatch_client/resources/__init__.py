@@ -3,6 +3,7 @@
 from dispatch_client.resources.agent import AgentResource, AsyncAgentResource
 from dispatch_client.resources.artifacts import Artifacts, AsyncArtifacts
 from dispatch_client.resources.billing import AsyncBilling, Billing
+from dispatch_client.resources.events import AsyncEvents, Events
 from dispatch_client.resources.inbox_keys import AsyncInboxKeys, InboxKeys
 from dispatch_client.resources.inboxes import AsyncInboxes, Inboxes
 from dispatch_client.resources.memory import AsyncMemory, Memory
@@ -19,6 +20,7 @@ __all__ = [
     "AsyncAgentResource",
     "AsyncArtifacts",
     "AsyncBilling",
+    "AsyncEvents",
     "AsyncInboxKeys",
     "AsyncInboxes",
     "AsyncMemory",
@@ -29,6 +31,7 @@ __all__ = [
     "AsyncSuppressions",
     "AsyncWebhooks",
     "Billing",
+    "Events",
     "InboxKeys",
     "Inboxes",
     "Memory",

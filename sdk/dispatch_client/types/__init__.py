@@ -10,6 +10,16 @@ from dispatch_client.types.billing import (
     Quote,
     QuoteList,
 )
+from dispatch_client.types.event import (
+    EntitlementGranted,
+    EntitlementRevoked,
+    Event,
+    EventOtp,
+    EventPayload,
+    InboxCreated,
+    MessageReceived,
+    MessageStatusChanged,
+)
 from dispatch_client.types.inbox import Inbox
 from dispatch_client.types.inbox_key import CreatedInboxKey, InboxKey
 from dispatch_client.types.memory import MemoryEntry, MemoryKey
@@ -56,14 +66,22 @@ __all__ = [
     "DkimResult",
     "DmarcResult",
     "Entitlement",
+    "EntitlementGranted",
+    "EntitlementRevoked",
     "Entitlements",
+    "Event",
+    "EventOtp",
+    "EventPayload",
     "Folder",
     "Inbox",
+    "InboxCreated",
     "InboxKey",
     "MemoryEntry",
     "MemoryKey",
     "Message",
     "MessageAuthentication",
+    "MessageReceived",
+    "MessageStatusChanged",
     "MessageSummary",
     "Operator",
     "OperatorSession",

@@ -17,6 +17,7 @@ from cattrs.cols import homogenous_tuple_structure_factory, list_structure_facto
 from cattrs.gen import make_dict_structure_fn, override
 
 from dispatch_client._errors import DispatchError
+from dispatch_client.types.event import MessageReceived
 from dispatch_client.types.message import Message, MessageSummary
 from dispatch_client.types.otp import Otp
 from dispatch_client.types.sent import SentMessage
@@ -98,6 +99,7 @@ converter.register_structure_hook_factory(_is_array, _array)
 converter.register_structure_hook_factory(_is_object, _object)
 for _model in (
     Message,
+    MessageReceived,
     MessageSummary,
     Otp,
     SentMessage,

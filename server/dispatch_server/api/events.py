@@ -12,12 +12,16 @@ read again then too, which covers a wake-up that never came (another process on 
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator
 
+import sqlalchemy as sa
 from starlette.responses import Response, StreamingResponse
 
 from dispatch_server.auth.principal import Scope
 from dispatch_server.core.errors import InvalidInput
+from dispatch_server.db import Database
 from dispatch_server.domain import webhooks
 from dispatch_server.events import log as event_log
 from dispatch_server.events.hub import STREAM_PREFIX
@@ -81,6 +85,59 @@ def frame(event: Event) -> bytes:
     return f"id: {event.seq}\nevent: {event.type}\ndata: {text}\n\n".encode()
 
 
+Frames = list[tuple[int, bytes]]  # (seq, the SSE frame)
+
+
+class _SharedRead:
+    """One read of the log, shared by the streams that ask for the same page before its
+    query starts: a commit wakes every stream of the workspace at once, and 10,000 of them
+    would otherwise read the same rows 10,000 times (and encode each frame as often)."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.task: asyncio.Future[Frames] | None = None
+
+
+# Per database, the reads not started yet, by what they read.
+_pending: weakref.WeakKeyDictionary[Database, dict[tuple[object, ...], _SharedRead]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def read_frames(
+    db: Database, workspace_id: str, *, after: int, inbox_id: str | None, types: tuple[str, ...]
+) -> Frames:
+    """The frames of the events after `after` (a page). A caller joins a read of the same
+    page only while that read's query has not started: its query then runs after whatever
+    commit woke the caller, so it sees it."""
+    reads = _pending.setdefault(db, {})
+    key = (workspace_id, after, inbox_id, types)
+    shared = reads.get(key)
+    if shared is None or shared.started or shared.task is None:
+        shared = reads[key] = _SharedRead()
+        mine = shared
+
+        def read(conn: sa.Connection) -> Frames:
+            mine.started = True  # before the query: later callers start their own
+            if reads.get(key) is mine:
+                reads.pop(key, None)
+            batch = event_log.list_after(
+                conn, workspace_id, after=after, inbox_id=inbox_id, types=types
+            )
+            return [(event.seq, frame(event)) for event in batch]
+
+        task = asyncio.ensure_future(db.run_read(read))
+        task.add_done_callback(_retrieve)
+        shared.task = task
+    # Shielded: a stream that goes away does not cancel the read of the others.
+    return await asyncio.shield(shared.task)
+
+
+def _retrieve(task: asyncio.Future[Frames]) -> None:
+    if not task.cancelled():
+        task.exception()  # each caller gets it; none is "never retrieved"
+
+
 async def _open(call: Call[None], inbox_id: str | None) -> Response:
     services = call.services
     workspace_id = call.principal.workspace_id
@@ -99,19 +156,17 @@ async def _open(call: Call[None], inbox_id: str | None) -> Response:
     async def frames() -> AsyncIterator[bytes]:
         nonlocal cursor
         async with hub.subscribe(stream_topic(workspace_id)) as sub:
-            yield f"retry: {RETRY_MS}\n: stream of workspace events after {cursor}\n\n".encode()
+            # `id:` without data sets the client's Last-Event-ID: a stream opened "from the
+            # newest" that breaks before its first event resumes from here, missing nothing.
+            yield f"retry: {RETRY_MS}\nid: {cursor}\n: stream of workspace events\n\n".encode()
             while not hub.stopping:
-                batch = await db.run_read(
-                    event_log.list_after,
-                    workspace_id,
-                    after=cursor,
-                    inbox_id=inbox_id,
-                    types=types,
+                batch = await read_frames(
+                    db, workspace_id, after=cursor, inbox_id=inbox_id, types=types
                 )
-                for event in batch:
-                    yield frame(event)
+                for _, encoded in batch:
+                    yield encoded
                 if batch:
-                    cursor = batch[-1].seq
+                    cursor = batch[-1][0]
                     if len(batch) == event_log.PAGE:
                         continue  # more to catch up on before waiting
                 # A wake-up that came while the log was read makes this return at once.
