@@ -87,6 +87,7 @@ class Services:
         self.webhooks = WebhookSender(
             self.db, self.settings.webhooks, dns_server=self.settings.inbound_auth.dns_server
         )
+        self.db.on_commit.append(self.webhooks.on_commit)
         self.sns = None
         if outbound.topic_arns:
             self.sns = SnsChecks(SnsVerifier(outbound.topic_arns, outbound.account_ids))

@@ -28,12 +28,15 @@ from dispatch_server.core.clock import rfc3339
 from dispatch_server.core.errors import InvalidInput, NotFound
 from dispatch_server.core.ids import is_id, new_id
 from dispatch_server.core.pagination import Cursor, Page
+from dispatch_server.db import notices
 from dispatch_server.db import tables as t
 from dispatch_server.db.paging import page
 from dispatch_server.outbound.webhook_client import TargetRefused, parse_url
 
 DeliveryStatus = Literal["pending", "succeeded", "failed"]
 SECRET_PREFIX = "whsec_"
+# The commit notice of a transaction that made a delivery due: senders in this process wake.
+DUE_NOTICE = "webhooks:due"
 SECRET_BYTES = 32
 PREVIOUS_SECRET_DAYS = 1  # a rotated-out secret still signs this long
 MAX_DESCRIPTION_CHARS = 500
@@ -267,6 +270,7 @@ def update_endpoint(
                 .where(_DELIVERIES.endpoint_id == endpoint_id, _DELIVERIES.status == "pending")
                 .values(next_attempt_at=now, updated_at=now)
             )
+            notices.leave(conn, DUE_NOTICE)
         elif not enabled and row.enabled:
             values.update(disabled_reason="disabled by its owner", disabled_at=now)
     conn.execute(t.webhook_endpoints.update().where(_ENDPOINTS.id == row.id).values(**values))
@@ -348,6 +352,7 @@ def fan_out(
                 for endpoint_id in wanted
             ],
         )
+        notices.leave(conn, DUE_NOTICE)
     return len(wanted)
 
 
@@ -576,6 +581,7 @@ def replay(
         .where(_DELIVERIES.id == delivery_id)
         .values(next_attempt_at=now, updated_at=now)
     )
+    notices.leave(conn, DUE_NOTICE)
     return get_delivery(conn, workspace_id, endpoint_id, delivery_id)
 
 

@@ -67,6 +67,12 @@ class WebhookSender:
         self.lease = timedelta(seconds=3 * settings.timeout_seconds + 30)
         self._limit = asyncio.Semaphore(settings.concurrency)
         self._loop: asyncio.Task[None] | None = None
+        self._due: asyncio.Event | None = None  # set by a commit here that made one due
+
+    def on_commit(self, notices: set[str]) -> None:
+        """A write committed in this process: look for due deliveries now if it made one."""
+        if webhooks.DUE_NOTICE in notices and self._due is not None:
+            self._due.set()
 
     async def attempt(self, delivery_id: str) -> webhooks.DeliveryStatus | None:
         """Claim the delivery and attempt it once; what it is now (None: not claimed, or the
@@ -129,17 +135,46 @@ class WebhookSender:
         return len(due)
 
     async def run(self, stopping: asyncio.Event | None = None) -> None:
-        """Send what is due, then look again every DISPATCH_WEBHOOK_POLL_SECONDS, until
-        `stopping` is set (or the task is cancelled)."""
+        """Send what is due, `concurrency` at once, until `stopping` is set (or the task is
+        cancelled). A slot that frees up, or a commit here that made a delivery due, starts
+        the next look at once; otherwise the next look is DISPATCH_WEBHOOK_POLL_SECONDS away
+        (deliveries made due by other processes, retries coming due)."""
         stopping = stopping or asyncio.Event()
-        while not stopping.is_set():
-            try:
-                if await self.run_due():
-                    continue
-            except Exception:
-                log.exception("the webhook loop failed; it goes on")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), timeout=self.settings.poll_seconds)
+        due = self._due = asyncio.Event()
+        sending: dict[str, asyncio.Task[None]] = {}
+        stop = asyncio.ensure_future(stopping.wait())
+        try:
+            while not stopping.is_set():
+                due.clear()
+                free = self.settings.concurrency - len(sending)
+                if free > 0:
+                    try:
+                        found = await self.db.run_read(
+                            webhooks.due, self.clock(), limit=free + len(sending)
+                        )
+                    except Exception:
+                        log.exception("the webhook loop could not look for deliveries")
+                        found = []
+                    for delivery_id in found:
+                        if delivery_id not in sending and len(sending) < self.settings.concurrency:
+                            task = asyncio.ensure_future(self._attempt_logged(delivery_id))
+                            sending[delivery_id] = task
+                            task.add_done_callback(
+                                lambda _, key=delivery_id: sending.pop(key, None)  # type: ignore[misc]
+                            )
+                woken = asyncio.ensure_future(due.wait())
+                try:
+                    await asyncio.wait(
+                        {woken, stop, *sending.values()},
+                        timeout=self.settings.poll_seconds,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    woken.cancel()
+        finally:
+            stop.cancel()
+            for task in list(sending.values()):
+                task.cancel()
 
     def start(self) -> None:
         if self._loop is None:
