@@ -127,6 +127,9 @@ class WatchSession:
         self.path = "/v1/events" if inbox_id is None else inbox_path(inbox_id, "events")
         self.types = check_types(types)
         self.last_id = check_after(after)
+        # What the caller has been handed: `last_id` runs ahead of it while a chunk's events
+        # are yielded one by one; a checkpoint must not.
+        self.yielded_id = self.last_id
         self.idle_timeout = idle_timeout
         self.max_reconnects = check_reconnects(max_reconnects)
         self.failures = 0  # reconnections in a row that did not open a stream

@@ -97,7 +97,7 @@ def verify(
     if missing:
         raise WebhookVerificationError(f"missing header: {', '.join(missing)}")
     assert webhook_id is not None and stamp is not None and signatures is not None
-    if not stamp.strip().isdigit() or len(stamp.strip()) > 12:
+    if not (stamp.strip().isascii() and stamp.strip().isdigit()) or len(stamp.strip()) > 12:
         raise WebhookVerificationError("webhook-timestamp is not a Unix time in seconds")
     timestamp = int(stamp.strip())
     now = time.time()

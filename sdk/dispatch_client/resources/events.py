@@ -37,7 +37,7 @@ class EventStream:
     @property
     def last_id(self) -> int | None:
         """Where this stream is in the log (see the class)."""
-        return self._session.last_id
+        return self._session.yielded_id
 
     def __iter__(self) -> Self:
         return self
@@ -75,7 +75,7 @@ class AsyncEventStream:
     @property
     def last_id(self) -> int | None:
         """Where this stream is in the log (see EventStream)."""
-        return self._session.last_id
+        return self._session.yielded_id
 
     def __aiter__(self) -> Self:
         return self
@@ -130,7 +130,10 @@ def _watch_sync(driver: SyncDriver, session: WatchSession, options: CallOptions)
                 again = session.opened(opened.response)
                 if again is None:
                     for chunk in opened.chunks:
-                        yield from session.feed(chunk)
+                        for event in session.feed(chunk):
+                            session.yielded_id = event.id
+                            yield event
+                        session.yielded_id = session.last_id
                     again = session.ended()
         except DispatchError as error:
             again = session.failed(error)
@@ -150,7 +153,9 @@ async def _watch_async(
                 if again is None:
                     async for chunk in opened.chunks:
                         for event in session.feed(chunk):
+                            session.yielded_id = event.id
                             yield event
+                        session.yielded_id = session.last_id
                     again = session.ended()
         except DispatchError as error:
             again = session.failed(error)

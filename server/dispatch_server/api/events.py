@@ -16,9 +16,11 @@ import asyncio
 import weakref
 from collections.abc import AsyncIterator
 
+import attrs
 import sqlalchemy as sa
 from starlette.responses import Response, StreamingResponse
 
+from dispatch_server.auth.api_keys import KeyRefused
 from dispatch_server.auth.principal import Scope
 from dispatch_server.core.errors import InvalidInput
 from dispatch_server.db import Database
@@ -66,7 +68,7 @@ def _resume_point(call: Call[None]) -> int | None:
     header = call.request.headers.get("last-event-id")
     if header is not None and header.strip():
         value = header.strip()
-        if not value.isdigit() or len(value) > 18:
+        if not (value.isascii() and value.isdigit()) or len(value) > 18:
             raise InvalidInput("Last-Event-ID must be an event id", param="Last-Event-ID")
         return int(value)
     after = call.query(AFTER)
@@ -85,7 +87,13 @@ def frame(event: Event) -> bytes:
     return f"id: {event.seq}\nevent: {event.type}\ndata: {text}\n\n".encode()
 
 
-Frames = list[tuple[int, bytes]]  # (seq, the SSE frame)
+@attrs.frozen
+class Frames:
+    """A page of the log as SSE frames, and the position the read reached."""
+
+    encoded: list[bytes]
+    position: int
+    full: bool  # a whole page: more may follow at once
 
 
 class _SharedRead:
@@ -121,10 +129,14 @@ async def read_frames(
             mine.started = True  # before the query: later callers start their own
             if reads.get(key) is mine:
                 reads.pop(key, None)
-            batch = event_log.list_after(
+            found = event_log.read_after(
                 conn, workspace_id, after=after, inbox_id=inbox_id, types=types
             )
-            return [(event.seq, frame(event)) for event in batch]
+            return Frames(
+                encoded=[frame(event) for event in found.events],
+                position=found.position,
+                full=len(found.events) == event_log.PAGE,
+            )
 
         task = asyncio.ensure_future(db.run_read(read))
         task.add_done_callback(_retrieve)
@@ -145,34 +157,52 @@ async def _open(call: Call[None], inbox_id: str | None) -> Response:
     resume = _resume_point(call)
     db = services.db
     # Checked before the stream starts, so an expired resume point is a plain 410.
+    newest = await db.run_read(event_log.latest_seq, workspace_id)
     if resume is None:
-        cursor = await db.run_read(event_log.latest_seq, workspace_id)
+        cursor = newest
     else:
-        await db.run_read(event_log.list_after, workspace_id, after=resume, limit=1)
+        if resume > newest:
+            raise InvalidInput(
+                f"the resume point {resume} is after the newest event ({newest}): not an id "
+                "of this workspace's stream",
+                param="Last-Event-ID" if call.request.headers.get("last-event-id") else "after",
+            )
+        await db.run_read(event_log.read_after, workspace_id, after=resume, limit=1)
         cursor = resume
     heartbeat = services.settings.events.heartbeat_seconds
     hub = services.hub
 
+    key_id = call.principal.key_id
+
     async def frames() -> AsyncIterator[bytes]:
         nonlocal cursor
-        async with hub.subscribe(stream_topic(workspace_id)) as sub:
-            # `id:` without data sets the client's Last-Event-ID: a stream opened "from the
-            # newest" that breaks before its first event resumes from here, missing nothing.
-            yield f"retry: {RETRY_MS}\nid: {cursor}\n: stream of workspace events\n\n".encode()
-            while not hub.stopping:
-                batch = await read_frames(
-                    db, workspace_id, after=cursor, inbox_id=inbox_id, types=types
-                )
-                for _, encoded in batch:
-                    yield encoded
-                if batch:
-                    cursor = batch[-1][0]
-                    if len(batch) == event_log.PAGE:
+        with hub.keys.held(db, key_id):
+            async with hub.subscribe(stream_topic(workspace_id)) as sub:
+                # `id:` without data sets the client's Last-Event-ID: a stream opened "from
+                # the newest" that breaks before its first event resumes from here.
+                yield f"retry: {RETRY_MS}\nid: {cursor}\n: stream of workspace events\n\n".encode()
+                while not hub.stopping:
+                    page = await read_frames(
+                        db, workspace_id, after=cursor, inbox_id=inbox_id, types=types
+                    )
+                    if page.encoded:
+                        try:
+                            # A key revoked meanwhile sees no more (the stream ends).
+                            await hub.keys.require_active(db, key_id)
+                        except KeyRefused:
+                            return
+                    for encoded in page.encoded:
+                        yield encoded
+                    if page.position > cursor and not page.encoded:
+                        # Past events it does not want: its resume point moves on too.
+                        yield f"id: {page.position}\n\n".encode()
+                    cursor = page.position
+                    if page.full:
                         continue  # more to catch up on before waiting
-                # A wake-up that came while the log was read makes this return at once.
-                if not await sub.wait(heartbeat):
-                    yield b": heartbeat\n\n"
-                sub.take()
+                    # A wake-up that came while the log was read makes this return at once.
+                    if not await sub.wait(heartbeat):
+                        yield b": heartbeat\n\n"
+                    sub.take()
 
     return StreamingResponse(
         frames(),

@@ -112,7 +112,16 @@ def append(
     return seq
 
 
-def list_after(
+@attrs.frozen(kw_only=True)
+class Slice:
+    """Events after a point, and the position a reader has reached with them: the id of the
+    last event of the workspace it has looked past (matching its filters or not)."""
+
+    events: list[Event]
+    position: int
+
+
+def read_after(
     conn: sa.Connection,
     workspace_id: str,
     *,
@@ -120,21 +129,18 @@ def list_after(
     inbox_id: str | None = None,
     types: Sequence[str] = (),
     limit: int = PAGE,
-) -> list[Event]:
-    """The workspace's events after `after`, oldest first; `EventsExpired` when some of them
-    were purged."""
-    purged = conn.scalar(
-        sa.select(_COUNTERS.c.purged_through).where(_COUNTERS.c.workspace_id == workspace_id)
-    )
-    if purged is not None and after < purged:
-        raise EventsExpired(
-            f"events up to {purged} were purged (kept DISPATCH_EVENT_RETENTION_DAYS); list the "
-            "current state again, then follow the stream from its latest id",
-            param="after",
-        )
+) -> Slice:
+    """The workspace's events after `after` that match, oldest first, and how far that read
+    went; `EventsExpired` when some events after `after` were purged.
+
+    The counter is read first: every event up to its value has committed (a workspace's
+    events commit in id order), so the events query, a later statement, sees them all, and
+    a filtered reader moves past what it did not want. The purge mark is read last: a purge
+    that deleted rows before the events query committed its mark before it too."""
+    position = latest_seq(conn, workspace_id)
     query = (
         sa.select(t.events)
-        .where(_EVENTS.workspace_id == workspace_id, _EVENTS.seq > after)
+        .where(_EVENTS.workspace_id == workspace_id, _EVENTS.seq > after, _EVENTS.seq <= position)
         .order_by(_EVENTS.seq)
         .limit(limit)
     )
@@ -142,7 +148,7 @@ def list_after(
         query = query.where(_EVENTS.inbox_id == inbox_id)
     if types:
         query = query.where(_EVENTS.type.in_(list(types)))
-    return [
+    events = [
         Event(
             seq=row.seq,
             workspace_id=row.workspace_id,
@@ -153,6 +159,32 @@ def list_after(
         )
         for row in conn.execute(query)
     ]
+    purged = conn.scalar(
+        sa.select(_COUNTERS.c.purged_through).where(_COUNTERS.c.workspace_id == workspace_id)
+    )
+    if purged is not None and after < purged:
+        raise EventsExpired(
+            f"events up to {purged} were purged (kept DISPATCH_EVENT_RETENTION_DAYS); list the "
+            "current state again, then follow the stream from its latest id",
+            param="after",
+        )
+    if len(events) == limit:
+        position = events[-1].seq  # more to read after this page
+    return Slice(events=events, position=max(position, after))
+
+
+def list_after(
+    conn: sa.Connection,
+    workspace_id: str,
+    *,
+    after: int,
+    inbox_id: str | None = None,
+    types: Sequence[str] = (),
+    limit: int = PAGE,
+) -> list[Event]:
+    """The events of `read_after`."""
+    found = read_after(conn, workspace_id, after=after, inbox_id=inbox_id, types=types, limit=limit)
+    return found.events
 
 
 def latest_seq(conn: sa.Connection, workspace_id: str) -> int:

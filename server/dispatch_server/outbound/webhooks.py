@@ -173,6 +173,12 @@ class WebhookSender:
                     woken.cancel()
         finally:
             stop.cancel()
+            # Attempts under way finish (the client's timeout bounds them) and are recorded:
+            # cut off, a delivery the receiver took would be sent again after its lease.
+            if sending:
+                await asyncio.wait(
+                    list(sending.values()), timeout=self.settings.timeout_seconds + 5
+                )
             for task in list(sending.values()):
                 task.cancel()
 

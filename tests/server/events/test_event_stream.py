@@ -4,15 +4,20 @@ databases."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import queue
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from dispatch_server.core.clock import utcnow
+from dispatch_server.db import Database
+from dispatch_server.events import log as event_log
 from tests.conftest import (
     INBOUND_TOKEN,
     LiveServer,
@@ -28,6 +33,7 @@ class Stream:
 
     def __init__(self, url: str, headers: dict[str, str], **params: Any) -> None:
         self.frames: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.positions: queue.Queue[int] = queue.Queue()  # `id:` lines without data
         self.opened = threading.Event()
         self.client = httpx.Client(timeout=httpx.Timeout(30, read=60))
         self.url, self.headers, self.params = url, headers, params
@@ -51,6 +57,8 @@ class Stream:
                 if line == "":
                     if "data" in fields:
                         self.frames.put({**fields, "json": json.loads(fields["data"])})
+                    elif "id" in fields:
+                        self.positions.put(int(fields["id"]))
                     fields = {}
                 elif not line.startswith(":"):
                     name, _, value = line.partition(": ")
@@ -223,3 +231,70 @@ def test_an_event_committed_by_one_process_reaches_streams_of_another(
     deliver(writer, account["inbox"]["address"], subject="across")
     frame = stream.next(timeout=5)  # well under the heartbeat's recheck: NOTIFY woke it
     assert frame["json"]["data"]["subject"] == "across"
+
+
+def test_a_key_revoked_while_streaming_sees_no_more(
+    live_server: LiveServer, streams: list[Stream]
+) -> None:
+    base = live_server.base_url
+    account = signup(base)
+    inbox = account["inbox"]
+    minted = httpx.post(
+        f"{base}/v1/inboxes/{inbox['id']}/keys", json={}, headers=bearer(account["account_key"])
+    ).json()
+    stream = Stream(f"{base}/v1/inboxes/{inbox['id']}/events", bearer(minted["key"]))
+    streams.append(stream)
+    deliver(live_server, inbox["address"], subject="before")
+    assert stream.next()["json"]["data"]["subject"] == "before"
+    revoked = httpx.delete(
+        f"{base}/v1/inboxes/{inbox['id']}/keys/{minted['id']}",
+        headers=bearer(account["account_key"]),
+    )
+    assert revoked.status_code in (200, 204)
+    deliver(live_server, inbox["address"], subject="after: your code is 123456")
+    with pytest.raises(queue.Empty):
+        stream.next(timeout=2)
+
+
+def test_resume_points_that_are_no_position_are_refused(live_server: LiveServer) -> None:
+    account = signup(live_server.base_url)
+    url, headers = f"{live_server.base_url}/v1/events", bearer(account["account_key"])
+    for header in ("999999", "1\u00b9", "\u00b2"):
+        raw = [(k.encode(), v.encode()) for k, v in headers.items()]
+        answer = httpx.get(url, headers=[*raw, (b"last-event-id", header.encode())])
+        assert (answer.status_code, error_code(answer)) == (400, "invalid_request"), header
+        assert answer.json()["error"]["param"] == "Last-Event-ID"
+    beyond = httpx.get(url, headers=headers, params={"after": "5000"})
+    assert (beyond.status_code, beyond.json()["error"]["param"]) == (400, "after")
+
+
+def test_a_filtered_stream_moves_past_what_it_skips_and_a_purged_point_is_410(
+    live_server: LiveServer, streams: list[Stream]
+) -> None:
+    base = live_server.base_url
+    account = signup(base)
+    headers = bearer(account["account_key"])
+    url = f"{base}/v1/events"
+    typed = Stream(url, headers, after=0, types="message.bounced")
+    streams.append(typed)
+    assert typed.positions.get(timeout=10) == 0  # the opening frame
+    assert typed.positions.get(timeout=10) == 1  # past the signup's inbox.created
+    deliver(live_server, account["inbox"]["address"], subject="not a bounce")
+    # Moved past the mail too, though it sent no event: resuming from there skips nothing
+    # it wants, and a purge of what it skipped does not expire it.
+    assert typed.positions.get(timeout=10) == 2
+    with pytest.raises(queue.Empty):
+        typed.next(timeout=0.5)
+
+    async def purge_all() -> int:
+        db = Database(live_server.database_url)
+        try:
+            return await db.run_write(event_log.purge, older_than=utcnow() + timedelta(days=1))
+        finally:
+            await db.dispose()
+
+    # Purges every workspace's events: this test stays last in the module.
+    assert asyncio.run(purge_all()) >= 2
+    expired = httpx.get(url, headers=headers, params={"after": "1"})
+    assert (expired.status_code, error_code(expired)) == (410, "events_expired")
+    assert expired.json()["error"]["param"] == "after"

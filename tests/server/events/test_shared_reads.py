@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dispatch_server.api.events import read_frames
+from dispatch_server.api.events import Frames, read_frames
 from dispatch_server.core.clock import utcnow
 from dispatch_server.db import Database
 from dispatch_server.domain import workspaces
@@ -34,13 +34,14 @@ async def test_streams_woken_together_share_one_read(
 
     monkeypatch.setattr(db, "run_read", counted)
 
-    async def read() -> list[tuple[int, bytes]]:
+    async def read() -> Frames:
         return await read_frames(db, workspace_id, after=0, inbox_id=None, types=())
 
     results = await asyncio.gather(*(read() for _ in range(200)))
     assert all(result == results[0] for result in results)
-    assert [seq for seq, _ in results[0]] == [1]  # the signup's inbox.created
-    assert results[0][0][1].startswith(b"id: 1\nevent: inbox.created\ndata: {")
+    assert results[0].position == 1  # the signup's inbox.created
+    (encoded,) = results[0].encoded
+    assert encoded.startswith(b"id: 1\nevent: inbox.created\ndata: {")
     assert reads < 20, reads  # not one each
 
     # A commit after those reads is seen by the next one: finished reads are not reused.
@@ -52,4 +53,5 @@ async def test_streams_woken_together_share_one_read(
         payload={"product": "multi_inbox", "source": "test", "source_ref": "r"},
         now=utcnow(),
     )
-    assert [seq for seq, _ in await read()] == [1, 2]
+    after = await read()
+    assert (after.position, len(after.encoded)) == (2, 2)
