@@ -47,16 +47,11 @@ class Entitlements:
 
 async def list_entitlements(call: Call[None]) -> Entitlements:
     workspace_id = call.principal.workspace_id
-    found = await call.services.db.run_read(entitlements.list_entitlements, workspace_id)
-    active = any(e.status == "active" and e.product == MULTI_INBOX for e in found)
-    return Entitlements(
-        plan=MULTI_INBOX if active else await _plan(call.services, workspace_id),
-        data=tuple(Entitlement.of(e) for e in found),
-    )
-
-
-async def _plan(services: Services, workspace_id: str) -> str:
-    return await services.db.run_read(entitlements.plan_of, workspace_id)
+    db = call.services.db
+    found = await db.run_read(entitlements.list_entitlements, workspace_id)
+    # A grant sets the plan and a revocation resets it: the plan is the workspace's.
+    plan = await db.run_read(entitlements.plan_of, workspace_id)
+    return Entitlements(plan=plan, data=tuple(Entitlement.of(e) for e in found))
 
 
 # --- Stripe checkout ---------------------------------------------------------------------

@@ -322,10 +322,17 @@ def event_body(
 
 
 def fan_out(
-    conn: sa.Connection, *, workspace_id: str, seq: int, type: str, body: str, now: datetime
+    conn: sa.Connection,
+    *,
+    workspace_id: str,
+    seq: int,
+    type: str,
+    inbox_id: str | None,
+    payload: dict[str, Any],
+    now: datetime,
 ) -> int:
     """A pending delivery of the event to each enabled endpoint of the workspace that wants
-    its type; how many."""
+    its type; how many. The body is encoded only when one does (most events have none)."""
     rows = conn.execute(
         sa.select(_ENDPOINTS.id, _ENDPOINTS.event_types).where(
             _ENDPOINTS.workspace_id == workspace_id, _ENDPOINTS.enabled.is_(True)
@@ -333,6 +340,7 @@ def fan_out(
     ).all()
     wanted = [row.id for row in rows if row.event_types is None or type in row.event_types]
     if wanted:
+        body = event_body(seq=seq, type=type, created_at=now, inbox_id=inbox_id, payload=payload)
         conn.execute(
             sa.insert(t.webhook_deliveries),
             [

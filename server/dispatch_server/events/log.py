@@ -103,10 +103,15 @@ def append(
         )
     )
     # The webhook deliveries of the event, in its transaction: committed with it or not at all.
-    body = webhooks.event_body(
-        seq=seq, type=type, created_at=now, inbox_id=inbox_id, payload=payload
+    webhooks.fan_out(
+        conn,
+        workspace_id=workspace_id,
+        seq=seq,
+        type=type,
+        inbox_id=inbox_id,
+        payload=payload,
+        now=now,
     )
-    webhooks.fan_out(conn, workspace_id=workspace_id, seq=seq, type=type, body=body, now=now)
     notices.leave(conn, NOTICE_PREFIX + workspace_id)
     dialect.notify(conn, CHANNEL, [workspace_id])
     return seq
