@@ -17,6 +17,7 @@ from dispatch_client._options import CallOptions, check_retries, check_timeout
 from dispatch_client._transport import AsyncDriver, SyncDriver
 from dispatch_client.resources.agent import AgentResource, AsyncAgentResource
 from dispatch_client.resources.artifacts import Artifacts, AsyncArtifacts
+from dispatch_client.resources.auth import AsyncAuthResource, AuthResource
 from dispatch_client.resources.billing import AsyncBilling, Billing
 from dispatch_client.resources.events import AsyncEvents, Events
 from dispatch_client.resources.inboxes import AsyncInboxes, Inboxes
@@ -194,6 +195,11 @@ class Dispatch(_Client[SyncDriver]):
         return AgentResource(self)
 
     @cached_property
+    def auth(self) -> AuthResource:
+        """The presented key: `d.auth.me()`."""
+        return AuthResource(self)
+
+    @cached_property
     def inboxes(self) -> Inboxes:
         """The workspace's inboxes, and their keys (`d.inboxes.keys`)."""
         return Inboxes(self)
@@ -316,6 +322,11 @@ class AsyncDispatch(_Client[AsyncDriver]):
     def agent(self) -> AsyncAgentResource:
         """Signing up: `d.agent.signup()`."""
         return AsyncAgentResource(self)
+
+    @cached_property
+    def auth(self) -> AsyncAuthResource:
+        """The presented key: `d.auth.me()`."""
+        return AsyncAuthResource(self)
 
     @cached_property
     def inboxes(self) -> AsyncInboxes:

@@ -58,6 +58,7 @@ EXPORTED = [
     "InboxKey",
     "InternalServerError",
     "InvalidArgumentError",
+    "KeyInfo",
     "MemoryEntry",
     "MemoryKey",
     "Message",
@@ -163,6 +164,7 @@ def test_both_clients_have_the_same_resources() -> None:
         == [
             "agent",
             "artifacts",
+            "auth",
             "billing",
             "events",
             "inboxes",

@@ -2,6 +2,7 @@
 
 from dispatch_client.resources.agent import AgentResource, AsyncAgentResource
 from dispatch_client.resources.artifacts import Artifacts, AsyncArtifacts
+from dispatch_client.resources.auth import AsyncAuthResource, AuthResource
 from dispatch_client.resources.billing import AsyncBilling, Billing
 from dispatch_client.resources.events import AsyncEvents, Events
 from dispatch_client.resources.inbox_keys import AsyncInboxKeys, InboxKeys
@@ -19,6 +20,7 @@ __all__ = [
     "Artifacts",
     "AsyncAgentResource",
     "AsyncArtifacts",
+    "AsyncAuthResource",
     "AsyncBilling",
     "AsyncEvents",
     "AsyncInboxKeys",
@@ -30,6 +32,7 @@ __all__ = [
     "AsyncSentMessages",
     "AsyncSuppressions",
     "AsyncWebhooks",
+    "AuthResource",
     "Billing",
     "Events",
     "InboxKeys",

@@ -22,6 +22,7 @@ from dispatch_client.types.event import (
 )
 from dispatch_client.types.inbox import Inbox
 from dispatch_client.types.inbox_key import CreatedInboxKey, InboxKey
+from dispatch_client.types.key_info import KeyInfo
 from dispatch_client.types.memory import MemoryEntry, MemoryKey
 from dispatch_client.types.message import (
     Attachment,
@@ -76,6 +77,7 @@ __all__ = [
     "Inbox",
     "InboxCreated",
     "InboxKey",
+    "KeyInfo",
     "MemoryEntry",
     "MemoryKey",
     "Message",

@@ -18,6 +18,7 @@ from dispatch_server.api import (
     file,
     inbox_keys,
     inboxes,
+    key_info,
     memory,
     messages,
     meta,
@@ -37,6 +38,7 @@ from dispatch_server.http.endpoints import Endpoint
 MODULES = (
     meta,
     auth,
+    key_info,
     agent,
     claims,
     inboxes,

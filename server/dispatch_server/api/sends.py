@@ -313,7 +313,8 @@ ENDPOINTS = [
         path="/v1/send",
         handler=send,
         summary="Send mail from an inbox",
-        description=_SEND_DESCRIPTION,
+        description="An inbox key sends from its inbox; an account key names the inbox "
+        f"(`inbox_id` in the body). {_SEND_DESCRIPTION}",
         scope=Scope.ANY_KEY,
         body=SendMail,
         response=SentMessage,

@@ -16,8 +16,8 @@ class Scope(enum.Enum):
     ACCOUNT = "account"  # workspace-wide actions: an account key
     INBOX = "inbox"  # actions on the inbox in the path: that inbox's key
     INBOX_OR_ACCOUNT = "inbox_or_account"  # reading an inbox itself: either
-    # No inbox in the path: an inbox key acts for its inbox, an account key names one in the
-    # body, and the route checks it (sending mail).
+    # Any valid key, and no inbox in the path: the route itself checks what the key may do
+    # (sending mail: an inbox key acts for its inbox, an account key names one in the body).
     ANY_KEY = "any_key"
 
 

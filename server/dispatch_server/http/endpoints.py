@@ -42,7 +42,7 @@ _SCOPE_TEXT = {
     Scope.ACCOUNT: "Needs an account key.",
     Scope.INBOX: "Needs the inbox's key (an account key gets 403 with a hint).",
     Scope.INBOX_OR_ACCOUNT: "Needs an account key or the inbox's key.",
-    Scope.ANY_KEY: "Needs an inbox key (for its inbox) or an account key (naming the inbox).",
+    Scope.ANY_KEY: "Needs an API key: an account key or an inbox key.",
 }
 
 
