@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -93,9 +94,13 @@ class Shell:
         smtp_send("127.0.0.1", self.dev.smtp_port, to, make_mail(to, **mail))
 
     def stored(self) -> dict[str, Any]:
-        import tomllib
-
         return tomllib.loads(self.config.read_text())
+
+    def state(self) -> dict[str, Any]:
+        """What the config keeps for the stored key."""
+        stored = self.stored()
+        found: dict[str, Any] = stored.get("keys", {}).get(stored["api_key"].split(".")[0], {})
+        return found
 
 
 @pytest.fixture

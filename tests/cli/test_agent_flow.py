@@ -46,10 +46,10 @@ def test_an_agent_signs_up_receives_a_code_replies_and_remembers(shell: Shell) -
     assert shell.bash("dispatch memory read acme-account").stdout == "user id 4411\n"
 
     stored = shell.stored()
-    assert stored["api_key"] and stored["key_kind"] == "account"
+    assert stored["api_key"] and shell.state()["kind"] == "account"
     mode = stat.S_IMODE(os.stat(shell.config).st_mode)
     assert mode == 0o600
-    secrets = [stored["api_key"], *stored["inbox_keys"].values()]
+    secrets = [stored["api_key"], *shell.state()["inbox_keys"].values()]
     for output in shell.outputs:
         for secret in secrets:
             assert secret not in output and secret.split(".", 1)[1] not in output
@@ -63,7 +63,8 @@ def test_a_code_goes_into_another_command_through_a_pipe(shell: Shell) -> None:
     # The same message is not given twice: the next code is the next mail's.
     again = shell.run("mail", "code", "--timeout", "1")
     assert again.status == 4 and again.stdout == ""
-    assert again.stderr.startswith("error: no message with a code arrived")
+    assert again.stderr.startswith("error: no new message with a code arrived")
+    assert "(the newest was printed before)" in again.stderr
     shell.deliver(address, subject="Sign in", text="Your new sign-in code: 907 311")
     assert shell.run("mail", "code", "--timeout", "30").stdout == "907311\n"
     # Looking back on purpose finds the newest one again.

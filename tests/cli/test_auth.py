@@ -15,9 +15,8 @@ def test_login_stores_an_account_key_from_stdin_after_checking_it(shell: Shell) 
     assert logged.status == 0, logged.stderr
     assert logged.json()["kind"] == "account"
     assert "stored the account key …" in logged.stderr
-    stored = shell.stored()
-    assert stored["api_key"] == created["account_key"]
-    assert stored["workspace_id"] == created["workspace"]["id"]
+    assert shell.stored()["api_key"] == created["account_key"]
+    assert shell.state()["workspace_id"] == created["workspace"]["id"]
     assert created["account_key"] not in logged.stdout + logged.stderr
 
 
@@ -60,14 +59,14 @@ def test_status_changes_nothing_and_without_a_key_exits_3(shell: Shell) -> None:
     before = shell.config.read_bytes()
     account = shell.stored()["api_key"]
     keys_before = httpx.get(
-        f"{shell.dev.base_url}/v1/inboxes/{shell.stored()['inbox_id']}/keys",
+        f"{shell.dev.base_url}/v1/inboxes/{shell.state()['inbox_id']}/keys",
         headers=bearer(account),
     ).json()
     for _ in range(2):
         assert shell.run("auth", "status").status == 0
     assert shell.config.read_bytes() == before
     keys_after = httpx.get(
-        f"{shell.dev.base_url}/v1/inboxes/{shell.stored()['inbox_id']}/keys",
+        f"{shell.dev.base_url}/v1/inboxes/{shell.state()['inbox_id']}/keys",
         headers=bearer(account),
     ).json()
     assert keys_after == keys_before
@@ -79,7 +78,7 @@ def test_the_environment_and_flags_override_the_file(shell: Shell) -> None:
     from_env = shell.run("auth", "status", DISPATCH_API_KEY=other["account_key"]).json()
     assert from_env["key_source"] == "environment"
     assert from_env["workspace_id"] == other["workspace"]["id"]
-    assert shell.stored()["workspace_id"] != other["workspace"]["id"]
+    assert shell.state()["workspace_id"] != other["workspace"]["id"]
 
     unreachable = shell.run("--base-url", "http://127.0.0.1:9", "auth", "status")
     assert unreachable.status == 1
@@ -94,9 +93,9 @@ def test_signup_keeps_a_stored_key_unless_forced_and_logout_forgets(shell: Shell
     first = shell.run("signup").json()
     again = shell.run("signup")
     assert again.status == 2 and "dispatch auth logout" in again.stderr
-    assert shell.stored()["workspace_id"] == first["workspace"]["id"]
+    assert shell.state()["workspace_id"] == first["workspace"]["id"]
     forced = shell.run("signup", "--force").json()
-    assert shell.stored()["workspace_id"] == forced["workspace"]["id"]
+    assert shell.state()["workspace_id"] == forced["workspace"]["id"]
 
     out = shell.run("auth", "logout")
     assert out.status == 0 and "logged out" in out.stderr

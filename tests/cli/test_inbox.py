@@ -14,12 +14,12 @@ def test_create_list_select_and_show(shell: Shell) -> None:
     second = shell.run("inbox", "create", "--local-part", "second-box").json()
     assert second["address"].startswith("second-box@")
     # The first stays selected: creating does not move the selection unless asked.
-    assert shell.stored()["inbox_id"] == first["id"]
+    assert shell.state()["inbox_id"] == first["id"]
     listed = shell.run("inbox", "list").json()
     assert {inbox["id"] for inbox in listed} == {first["id"], second["id"]}
 
     chosen = shell.run("inbox", "select", second["address"]).json()
-    assert chosen["id"] == second["id"] == shell.stored()["inbox_id"]
+    assert chosen["id"] == second["id"] == shell.state()["inbox_id"]
     assert shell.run("inbox", "show").json()["address"] == second["address"]
     assert shell.run("inbox", "show", first["id"]).json()["address"] == first["address"]
     table = shell.run("inbox", "list", "-o", "table")
@@ -36,13 +36,13 @@ def test_create_list_select_and_show(shell: Shell) -> None:
 def test_inbox_keys_are_minted_once_and_cached(shell: Shell) -> None:
     shell.run("signup").json()
     inbox = shell.run("inbox", "create", "--select").json()
-    assert shell.stored()["inbox_id"] == inbox["id"]
+    assert shell.state()["inbox_id"] == inbox["id"]
     account = shell.stored()["api_key"]
-    assert inbox["id"] not in shell.stored().get("inbox_keys", {})
+    assert inbox["id"] not in shell.state().get("inbox_keys", {})
 
     for _ in range(3):
         assert shell.run("mail", "list").json() == []
-    cached = shell.stored()["inbox_keys"][inbox["id"]]
+    cached = shell.state()["inbox_keys"][inbox["id"]]
     keys = httpx.get(
         f"{shell.dev.base_url}/v1/inboxes/{inbox['id']}/keys", headers=bearer(account)
     ).json()["data"]
@@ -54,21 +54,21 @@ def test_inbox_keys_are_minted_once_and_cached(shell: Shell) -> None:
 
     minted = shell.run("inbox", "keys", "mint", "--label", "ci").json()
     assert minted["label"] == "ci" and "key" not in minted
-    assert shell.stored()["inbox_keys"][inbox["id"]].startswith(minted["id"] + ".")
+    assert shell.state()["inbox_keys"][inbox["id"]].startswith(minted["id"] + ".")
 
     revoked = shell.run("inbox", "keys", "revoke", minted["id"]).json()
     assert revoked["revoked_at"] is not None
-    assert inbox["id"] not in shell.stored().get("inbox_keys", {})
+    assert inbox["id"] not in shell.state().get("inbox_keys", {})
     # The next read mints a fresh key again, and works.
     assert shell.run("mail", "list").json() == []
-    assert inbox["id"] in shell.stored()["inbox_keys"]
+    assert inbox["id"] in shell.state()["inbox_keys"]
 
 
 def test_a_revoked_cached_key_is_dropped_and_replaced(shell: Shell) -> None:
     shell.run("signup").json()
     inbox = shell.run("inbox", "create", "--select").json()
     shell.run("mail", "list").json()
-    cached = shell.stored()["inbox_keys"][inbox["id"]]
+    cached = shell.state()["inbox_keys"][inbox["id"]]
     account = shell.stored()["api_key"]
     key_id = cached.split(".", 1)[0]
     response = httpx.delete(
@@ -76,7 +76,7 @@ def test_a_revoked_cached_key_is_dropped_and_replaced(shell: Shell) -> None:
     )
     assert response.status_code == 200, response.text
     assert shell.run("mail", "list").json() == []
-    assert shell.stored()["inbox_keys"][inbox["id"]] != cached
+    assert shell.state()["inbox_keys"][inbox["id"]] != cached
 
 
 def test_claim_token_is_for_the_selected_inbox(shell: Shell) -> None:

@@ -71,10 +71,11 @@ def terminal(shell: Shell) -> Iterator[Terminal]:
 
 def test_login_asks_for_the_key_without_echoing_it(shell: Shell, terminal: Terminal) -> None:
     key = signup(shell.dev.base_url)["account_key"]
-    terminal.type(f"{DISPATCH} auth login")
+    terminal.type(f"{DISPATCH} auth login; echo login=$?")
     terminal.wait_for("API key:")
     terminal.type(key)
-    screen = terminal.wait_for("stored the account key")
+    screen = terminal.wait_for("login=0")
+    assert "stored the account key …" in screen
     assert key not in screen and key[-12:] not in screen
     assert shell.stored()["api_key"] == key
     # On a terminal the default output is a table.

@@ -7,8 +7,10 @@ import json
 import subprocess
 import time
 from email import message_from_bytes, policy
+from pathlib import Path
 
 from tests.cli.conftest import DISPATCH, Shell
+from tests.server.cli.test_commands import DevProcess
 
 
 def test_show_and_raw(shell: Shell) -> None:
@@ -165,3 +167,41 @@ def test_send_from_flags_files_and_stdin(shell: Shell) -> None:
     assert bad_header.status == 2 and "Name: value" in bad_header.stderr
     refused = shell.run("mail", "send", "--to", "not an address", "--text", "x")
     assert refused.status == 1 and refused.stderr.startswith("error: 400")
+
+
+def test_watch_resumes_across_a_server_restart(tmp_path: Path) -> None:
+    data = tmp_path / "dev"
+    data.mkdir()
+    (tmp_path / "home").mkdir()
+    first = DevProcess(data)
+    shell = Shell(first, tmp_path / "home")
+    second: DevProcess | None = None
+    watcher: subprocess.Popen[str] | None = None
+    try:
+        address = shell.run("signup").json()["inbox"]["address"]
+        watcher = subprocess.Popen(
+            [DISPATCH, "mail", "watch", "--type", "message.received", "--count", "2"],
+            env=shell.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert watcher.stdout is not None and watcher.stderr is not None
+        assert "watching" in watcher.stderr.readline()
+        shell.deliver(address, subject="Before the restart", text="one")
+        before = json.loads(watcher.stdout.readline())
+        first.stop()  # SIGKILL: the stream drops mid-connection
+        second = DevProcess(data, port=first.port, smtp_port=first.smtp_port)
+        shell.deliver(address, subject="After the restart", text="two")
+        out, _ = watcher.communicate(timeout=90)
+        assert watcher.returncode == 0
+        (after,) = [json.loads(line) for line in out.splitlines()]
+    finally:
+        if watcher is not None:
+            watcher.kill()
+        first.stop()
+        if second is not None:
+            second.stop()
+    assert before["data"]["subject"] == "Before the restart"
+    assert after["data"]["subject"] == "After the restart"
+    assert after["id"] > before["id"]

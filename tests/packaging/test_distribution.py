@@ -146,7 +146,7 @@ def test_wheel_holds_both_packages_with_their_data_files(built: Built) -> None:
     # Every source file of both packages, including the non-Python ones.
     for package in (ROOT / "sdk" / "dispatch_client", ROOT / "server" / "dispatch_server"):
         for path in package.rglob("*"):
-            if path.suffix in {".py", ".mako", ".typed"}:
+            if path.suffix in {".py", ".mako", ".typed", ".md"}:
                 assert path.relative_to(package.parent).as_posix() in names
     assert "dispatch_client/py.typed" in names
     migrations = "dispatch_server/migrations/"
@@ -176,10 +176,11 @@ def test_wheel_metadata(built: Built) -> None:
         and req.marker.evaluate({"extra": "server"})
         and not req.marker.evaluate({"extra": ""})
     }
-    assert always == {"httpx", "attrs", "cattrs"}
+    assert always == {"httpx", "attrs", "cattrs", "click", "rich", "platformdirs", "tomli-w"}
     assert with_server == SERVER_DISTRIBUTIONS
 
     assert "dispatch-server = dispatch_server._entry:main" in entry_points
+    assert "dispatch = dispatch_client.cli:run" in entry_points
 
 
 def test_sdist_holds_the_sources_and_the_project_files(built: Built) -> None:
@@ -252,3 +253,14 @@ def test_server_command_with_the_server_installed_runs_the_cli() -> None:
     result = run(sys.executable, "-m", "dispatch_server", "--help", cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: dispatch-server ")
+
+
+def test_the_cli_runs_from_a_plain_install(installed: Installed) -> None:
+    program = installed.scripts / "dispatch"
+    version = run(program, "--version", cwd=installed.scripts)
+    assert (version.returncode, version.stdout) == (0, f"dispatch, version {VERSION}\n")
+    guide = run(program, "guide", cwd=installed.scripts)
+    assert guide.returncode == 0 and guide.stdout.startswith("# Dispatch for agents")
+    unreachable = run(program, "--base-url", "http://127.0.0.1:9", "signup", cwd=installed.scripts)
+    assert unreachable.returncode == 1
+    assert unreachable.stderr.startswith("error: cannot reach the server at http://127.0.0.1:9")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import re
 import sys
 import traceback
 from importlib import resources
@@ -10,10 +13,12 @@ from importlib import resources
 import click
 from click.shell_completion import get_completion_class, shell_complete
 
+from dispatch_client._errors import DispatchError
 from dispatch_client._version import __version__
 from dispatch_client.cli._common import example
 from dispatch_client.cli._config import OUTPUT_FORMATS
 from dispatch_client.cli._errors import USAGE, failure_of
+from dispatch_client.cli._output import shown_url
 from dispatch_client.cli._session import Flags, Session
 from dispatch_client.cli.auth import auth, signup
 from dispatch_client.cli.billing import billing
@@ -22,6 +27,7 @@ from dispatch_client.cli.mail import mail
 from dispatch_client.cli.memory import memory
 
 COMPLETE_VAR = "_DISPATCH_COMPLETE"
+KEY_LIKE = re.compile(r"[\w-]{6,}\.[\w-]{16,}")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -96,7 +102,7 @@ cli.add_command(billing)
 
 
 def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
+    for secret in sorted((s for s in secrets if len(s) >= 8), key=len, reverse=True):
         text = text.replace(secret, "…" + secret[-4:])
     return text
 
@@ -116,11 +122,18 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.ClickException as error:
-        error.show()
+        shown = io.StringIO()
+        error.show(file=shown)  # a key given where no argument goes is echoed: mask it
+        sys.stderr.write(_scrub(shown.getvalue(), [a for a in args if KEY_LIKE.fullmatch(a)]))
         return error.exit_code if error.exit_code else USAGE
     except click.exceptions.Abort:
         click.echo("\ninterrupted", err=True)
         return 130
+    except BrokenPipeError:
+        # The reader left (`dispatch mail watch | head -1`): stop quietly, as `cat` would.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except Exception as error:
         return _report(error, ctx, debug=debug)
     except KeyboardInterrupt as error:
@@ -130,8 +143,11 @@ def main(argv: list[str] | None = None) -> int:
 def _report(error: BaseException, ctx: click.Context | None, *, debug: bool) -> int:
     """One line of error and a hint on stderr, keys masked; the exit status."""
     session = ctx.obj if ctx is not None and isinstance(ctx.obj, Session) else None
-    base_url = session.base_url if session is not None else "?"
-    secrets = session.secrets() if session is not None else []
+    base_url, secrets = "?", [os.environ.get("DISPATCH_API_KEY", "")]
+    if session is not None:
+        secrets = session.secrets()
+        with contextlib.suppress(DispatchError):  # an unreadable config is the error itself
+            base_url = shown_url(session.base_url)
     failure = failure_of(error, base_url=base_url)
     if debug:
         sys.stderr.write(_scrub("".join(traceback.format_exception(error)), secrets))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import select
+import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
-from dispatch_client.cli._config import OUTPUT_FORMATS
-from dispatch_client.cli._output import Printer
+from dispatch_client.cli._config import OUTPUT_FORMATS, OutputFormat
 from dispatch_client.cli._session import Session
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -23,8 +24,7 @@ def session_of(ctx: click.Context) -> Session:
 
 def _set_output(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value is not None:
-        session = session_of(ctx)
-        session.printer = Printer(value, explicit=True)  # type: ignore[arg-type]
+        session_of(ctx).use_output(cast(OutputFormat, value))
 
 
 def output_option(command: F) -> F:
@@ -47,6 +47,22 @@ def inbox_option(command: F) -> F:
         metavar="ID|ADDRESS",
         help="The inbox (default: the selected one, see `dispatch inbox select`).",
     )(command)
+
+
+STDIN_GRACE_SECONDS = 1.0
+
+
+def read_stdin() -> str | None:
+    """What is piped on stdin, or None: a terminal, or a pipe that stays silent for a second
+    (an agent's harness often leaves stdin open with nothing to say; waiting for its end
+    would hang). Pass `-` as a file name to read stdin whatever it takes."""
+    if sys.stdin is None or sys.stdin.isatty():
+        return None
+    try:
+        ready, _, _ = select.select([sys.stdin], [], [], STDIN_GRACE_SECONDS)
+    except (OSError, ValueError):  # not selectable (Windows): read it
+        ready = [sys.stdin]
+    return sys.stdin.read() if ready else None
 
 
 def example(text: str) -> str:

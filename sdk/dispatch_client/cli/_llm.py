@@ -21,6 +21,7 @@ import attrs
 import httpx
 
 from dispatch_client._errors import DispatchError
+from dispatch_client.cli._output import shown_url
 from dispatch_client.extract import Extraction
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -79,10 +80,9 @@ def checked(answer: LlmAnswer, body: str, extraction: Extraction) -> LlmAnswer:
     code = answer.code.strip() if answer.code else None
     if code and (len(code) > 32 or _squeezed(code) not in _squeezed(body)):
         code = None
-    links = {link.url for link in extraction.links}
     link = answer.link.strip() if answer.link else None
-    if link and link not in links and link not in body:
-        link = None
+    if link and link not in {found.url for found in extraction.links}:
+        link = None  # only a link the message has, whole (not a made-up or cut one)
     return LlmAnswer(code=code or None, link=link or None)
 
 
@@ -106,9 +106,11 @@ def ask(
                 url, json=request, headers={"Authorization": f"Bearer {settings.api_key}"}
             )
     except httpx.HTTPError as error:
-        raise LlmError(f"the model at {url} could not be reached: {type(error).__name__}") from None
+        raise LlmError(
+            f"the model at {shown_url(url)} could not be reached: {type(error).__name__}"
+        ) from None
     if response.status_code != 200:
-        raise LlmError(f"the model at {url} answered {response.status_code}")
+        raise LlmError(f"the model at {shown_url(url)} answered {response.status_code}")
     try:
         content = response.json()["choices"][0]["message"]["content"]
         found = json.loads(content)

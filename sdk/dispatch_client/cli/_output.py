@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from dispatch_client.cli._config import OutputFormat
 
@@ -27,6 +28,15 @@ def mask(key: str | None) -> str:
     if not key:
         return "-"
     return "…" + key[-4:] if len(key) > 12 else "…"
+
+
+def shown_url(url: str) -> str:
+    """A URL as the CLI may show it: without a password in it."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.partition("@")
+    if sep and at and "/" not in userinfo:
+        return f"{scheme}://…@{host}"
+    return url
 
 
 def jsonable(value: Any) -> Any:
@@ -45,6 +55,11 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     return value
+
+
+def _text(value: Any) -> Text:
+    """A table cell, shown as written: text from mail is never read as rich markup."""
+    return Text(_cell(value))
 
 
 def _cell(value: Any) -> str:
@@ -73,8 +88,8 @@ class Printer:
     def __init__(self, fmt: OutputFormat, *, explicit: bool) -> None:
         self.format = fmt
         self.explicit = explicit  # asked for by flag, environment or config (not guessed)
-        self.stdout = Console(soft_wrap=True, highlight=False)
-        self.stderr = Console(stderr=True, soft_wrap=True, highlight=False)
+        self.stdout = Console(soft_wrap=True, highlight=False, markup=False, emoji=False)
+        self.stderr = Console(stderr=True, soft_wrap=True, highlight=False, markup=False)
 
     @property
     def json(self) -> bool:
@@ -108,7 +123,7 @@ class Printer:
         else:
             rows = ((title, get(record)) for title, get in fields)
         for title, value in rows:
-            table.add_row(title, _cell(value))
+            table.add_row(Text(title), _text(value))
         self.stdout.print(table)
 
     def records(self, rows: Sequence[Any], columns: Sequence[Column], *, empty: str) -> None:
@@ -121,9 +136,9 @@ class Printer:
             return
         table = Table(box=None, pad_edge=False, header_style="bold")
         for title, _ in columns:
-            table.add_column(title, overflow="fold")
+            table.add_column(Text(title), overflow="fold")
         for row in rows:
-            table.add_row(*(_cell(get(row)) for _, get in columns))
+            table.add_row(*(_text(get(row)) for _, get in columns))
         self.stdout.print(table)
 
     def progress(self, message: str) -> AbstractContextManager[object]:

@@ -1,10 +1,11 @@
 """One run of the CLI: the settings it resolved, the SDK client it made, and what it keeps.
 
 Each setting is taken from, in order: the command-line flag, the environment variable, the
-config file, the default. The key: $DISPATCH_API_KEY, else the stored one. The inbox keys
-an account key mints during a run (the SDK mints one the first time an inbox is read) are
-cached in the config by inbox id, so later runs use them instead of minting again; one the
-server refuses (revoked) is dropped from the cache.
+config file, the default. The key: $DISPATCH_API_KEY, else the stored one. What the CLI
+learns while using a key (its kind, the selected inbox, the inbox keys an account key mints,
+the messages `mail code` printed) is kept in the config under that key's id, so a key from
+the environment has state of its own. An inbox key the server refuses (revoked) is dropped
+from the cache, and the SDK mints another.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ import attrs
 from dispatch_client._client import Dispatch
 from dispatch_client._constants import DEFAULT_BASE_URL
 from dispatch_client._errors import DispatchError
-from dispatch_client.cli._config import OUTPUT_FORMATS, Config, OutputFormat, load, save
+from dispatch_client.cli._config import (
+    OUTPUT_FORMATS,
+    Config,
+    KeyState,
+    OutputFormat,
+    as_table,
+    config_path,
+    load,
+    save,
+)
 from dispatch_client.cli._output import Printer
 
 
@@ -52,81 +62,154 @@ def _pick(*values: str | None) -> tuple[str | None, str]:
 
 
 class Session:
-    """The resolved settings and the client of one CLI run."""
+    """The resolved settings and the client of one CLI run. The config is read when first
+    needed, so `dispatch guide` works whatever the file holds."""
 
     def __init__(self, flags: Flags) -> None:
         self.flags = flags
-        self.config: Config = load()
-        self._saved = copy.deepcopy(self.config)
-        base_url, self.base_url_source = _pick(
-            flags.base_url, os.environ.get("DISPATCH_BASE_URL"), self.config.base_url
-        )
-        self.base_url = base_url or DEFAULT_BASE_URL
-        output, source = _pick(flags.output, os.environ.get("DISPATCH_OUTPUT"), self.config.output)
-        if output is not None and output not in OUTPUT_FORMATS:
-            raise UsageProblem(f"output must be table or json, got {output!r} (from {source})")
-        fmt: OutputFormat = output or ("table" if sys.stdout.isatty() else "json")
-        self.printer = Printer(fmt, explicit=output is not None)
-        env_key = os.environ.get("DISPATCH_API_KEY", "").strip()
-        self.api_key = env_key or self.config.api_key
-        self.key_source = "environment" if env_key else ("config" if self.api_key else "none")
+        self._config: Config | None = None
+        self._saved: Config | None = None
         self._client: Dispatch | None = None
         self._revoked: set[str] = set()
+        self._secrets: list[str] = []
+        fmt, source = _pick(flags.output, os.environ.get("DISPATCH_OUTPUT"), None)
+        if fmt is not None and fmt not in OUTPUT_FORMATS:
+            raise UsageProblem(f"output must be table or json, got {fmt!r} (from {source})")
+        self._output: OutputFormat | None = fmt
+        # Only `-o` counts as asked for: `CODE=$(dispatch mail code)` stays bare even where
+        # $DISPATCH_OUTPUT or the config says json.
+        explicit = flags.output is not None
+        self.printer = Printer(self._output or self._default_output(), explicit=explicit)
+
+    # --- settings ---------------------------------------------------------------------
+
+    @staticmethod
+    def _default_output() -> OutputFormat:
+        return "table" if sys.stdout.isatty() else "json"
 
     @property
-    def uses_stored_key(self) -> bool:
-        return self.key_source == "config"
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load()
+            self._saved = copy.deepcopy(self._config)
+            if self._output is None and self._config.output is not None:
+                self.printer = Printer(self._config.output, explicit=self.printer.explicit)
+        return self._config
 
-    def client(self, *, keyless: bool = False) -> Dispatch:
-        """The SDK client for this run (with the cached inbox keys of the stored key)."""
+    def use_output(self, fmt: OutputFormat) -> None:
+        """`-o` given on the command itself."""
+        self._output = fmt
+        self.printer = Printer(fmt, explicit=True)
+
+    @property
+    def base_url_and_source(self) -> tuple[str, str]:
+        url, source = _pick(
+            self.flags.base_url, os.environ.get("DISPATCH_BASE_URL"), self.config.base_url
+        )
+        return url or DEFAULT_BASE_URL, source
+
+    @property
+    def base_url(self) -> str:
+        return self.base_url_and_source[0]
+
+    @property
+    def api_key(self) -> str | None:
+        return os.environ.get("DISPATCH_API_KEY", "").strip() or self.config.api_key
+
+    @property
+    def key_source(self) -> str:
+        if os.environ.get("DISPATCH_API_KEY", "").strip():
+            return "environment"
+        return "config" if self.config.api_key else "none"
+
+    @property
+    def state(self) -> KeyState:
+        """What the CLI keeps for the key in use."""
+        key = self.api_key
+        if key is None:
+            raise NoKey(
+                "no API key: run `dispatch signup` or `dispatch auth login`, "
+                "or set DISPATCH_API_KEY"
+            )
+        return self.config.state(key)
+
+    # --- the client -------------------------------------------------------------------
+
+    def client(self) -> Dispatch:
+        """The SDK client for this run, with the inbox keys cached for its key."""
         if self._client is None:
-            if self.api_key is None and not keyless:
-                raise NoKey(
-                    "no API key: run `dispatch signup` or `dispatch auth login`, "
-                    "or set DISPATCH_API_KEY"
-                )
+            state = self.state
             self._client = Dispatch(
-                self.api_key,
-                base_url=self.base_url,
-                inbox_keys=self.config.inbox_keys,
+                self.api_key, base_url=self.base_url, inbox_keys=state.inbox_keys
             )
         return self._client
+
+    def fresh_client(self, key: str | None = None) -> Dispatch:
+        """A client of its own, with `key` and no cached inbox keys (`signup`, `login`)."""
+        self.hide(key)
+        return Dispatch(key, base_url=self.base_url)
+
+    def hide(self, secret: str | None) -> None:
+        """Never print `secret` (a wallet key, a key being logged in with...)."""
+        if secret:
+            self._secrets.append(secret)
+
+    def secrets(self) -> list[str]:
+        """Every secret this run knows, so none can be printed by accident."""
+        found = list(self._secrets)
+        if self._config is not None:
+            found.append(self._config.api_key or "")
+            for state in self._config.keys.values():
+                found += state.inbox_keys.values()
+        if self._client is not None:
+            found += self._client.inbox_keys.values()
+        found.append(os.environ.get("DISPATCH_API_KEY", ""))
+        return [secret for secret in found if len(secret) >= 8]
 
     def keep_minted_keys(self) -> None:
         """Cache the inbox keys the client holds now: minted ones in, refused or revoked
         ones out."""
-        if self._client is not None:
+        if self._client is not None and self.api_key is not None:
             held = self._client.inbox_keys.items()
-            self.config.inbox_keys = {inbox: key for inbox, key in held if key not in self._revoked}
+            self.state.inbox_keys = {inbox: key for inbox, key in held if key not in self._revoked}
 
     def forget_inbox_key(self, inbox_id: str, key_id: str) -> None:
         """Drop the cached key of `inbox_id` if it is the key `key_id` (just revoked)."""
-        cached = self.config.inbox_keys.get(inbox_id)
+        cached = self.state.inbox_keys.get(inbox_id)
         if cached is not None and cached.split(".", 1)[0] == key_id:
             self._revoked.add(cached)
-            del self.config.inbox_keys[inbox_id]
+            del self.state.inbox_keys[inbox_id]
 
     def finish(self) -> None:
-        """Write the config back if the run changed it; close the client."""
-        self.keep_minted_keys()
-        if self.config != self._saved:
-            save(self.config)
-            self._saved = copy.deepcopy(self.config)
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        """Write back what the run changed; close the client."""
+        try:
+            if self._config is not None:
+                self.keep_minted_keys()
+                if self._saved is not None and as_table(self._config) != as_table(self._saved):
+                    save(self._config, self._saved, config_path())
+                    self._saved = copy.deepcopy(self._config)
+        finally:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
-    def secrets(self) -> list[str]:
-        """Every key this run knows, so none can be printed by accident."""
-        held = self._client.inbox_keys.values() if self._client is not None else ()
-        found = [self.api_key, *self.config.inbox_keys.values(), *held]
-        return [key for key in found if key]
+    # --- what a command acts on -------------------------------------------------------
+
+    def key_kind(self) -> str:
+        """The kind of the key in use: as learnt before, else asked of the server."""
+        state = self.state
+        if state.kind is None:
+            me = self.client().auth.me()
+            state.kind, state.workspace_id = me.kind, me.workspace_id
+            if me.kind == "inbox":
+                state.inbox_id = state.inbox_id or me.inbox_id
+        return state.kind
 
     def inbox_id(self, given: str | None = None) -> str:
         """The inbox a command acts on: `--inbox` (an id or an address), $DISPATCH_INBOX,
         the selected one, the inbox of an inbox key, or the workspace's only inbox."""
         value, _ = _pick(given or self.flags.inbox, os.environ.get("DISPATCH_INBOX"), None)
-        value = value or self.config.inbox_id
+        value = value or self.state.inbox_id
         if value is None:
             client = self.client()
             if self.key_kind() == "inbox":
@@ -157,11 +240,3 @@ class Session:
                 if inbox.address.lower() == wanted:
                     return inbox.id
         raise NotFound(f"no inbox {address} in this workspace")
-
-    def key_kind(self) -> str | None:
-        """The kind of the key in use: stored with it, else asked of the server."""
-        if self.uses_stored_key and self.config.key_kind is not None:
-            return self.config.key_kind
-        if self.api_key is None:
-            return None
-        return self.client().auth.me().kind

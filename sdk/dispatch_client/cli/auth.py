@@ -7,10 +7,9 @@ from typing import Any
 
 import click
 
-from dispatch_client._client import Dispatch
-from dispatch_client.cli._common import example, output_option, session_of
+from dispatch_client.cli._common import example, output_option, read_stdin, session_of
 from dispatch_client.cli._config import config_path
-from dispatch_client.cli._output import mask
+from dispatch_client.cli._output import mask, shown_url
 from dispatch_client.cli._session import NoKey, Session, UsageProblem
 
 
@@ -22,14 +21,21 @@ def auth() -> None:
 def _read_key(given: str | None) -> str:
     if given is not None:
         return given.strip()
-    if not sys.stdin.isatty():
-        return sys.stdin.readline().strip()
-    return str(click.prompt("API key", hide_input=True)).strip()
+    if sys.stdin.isatty():
+        return str(click.prompt("API key", hide_input=True)).strip()
+    piped = read_stdin()
+    return piped.strip().splitlines()[0].strip() if piped and piped.strip() else ""
 
 
 def _keep_base_url(session: Session) -> None:
-    if session.base_url_source in ("flag", "environment"):
-        session.config.base_url = session.base_url
+    url, source = session.base_url_and_source
+    if source in ("flag", "environment"):
+        session.config.base_url = url
+
+
+def _note_environment(session: Session) -> None:
+    if session.key_source == "environment":
+        session.printer.note("note: $DISPATCH_API_KEY is set, and is used instead until unset")
 
 
 @auth.command(
@@ -51,15 +57,18 @@ def login(ctx: click.Context, key: str | None) -> None:
     session = session_of(ctx)
     secret = _read_key(key)
     if not secret:
-        raise UsageProblem("no key given")
-    with Dispatch(secret, base_url=session.base_url) as probe:
+        raise UsageProblem("no key given: pipe it on stdin, type it at the prompt, or --key")
+    with session.fresh_client(secret) as probe:
         me = probe.auth.me()
     config = session.config
-    config.forget_key()
-    config.api_key, config.key_kind, config.workspace_id = secret, me.kind, me.workspace_id
-    config.inbox_id = me.inbox_id
+    config.api_key = secret
+    state = config.state(secret)
+    state.kind, state.workspace_id = me.kind, me.workspace_id
+    if me.kind == "inbox":
+        state.inbox_id = me.inbox_id
     _keep_base_url(session)
     session.printer.note(f"stored the {me.kind} key {mask(secret)} in {config_path()}")
+    _note_environment(session)
     session.printer.record(me)
 
 
@@ -72,19 +81,21 @@ def logout(ctx: click.Context) -> None:
     """
     session = session_of(ctx)
     had = session.config.api_key is not None
-    session.config.forget_key()
+    session.config.forget_keys()
     session.printer.note("logged out" if had else "no key was stored")
 
 
 def _status(session: Session) -> dict[str, Any]:
+    url, source = session.base_url_and_source
+    known = session.state if session.api_key else None
     return {
         "config": str(config_path()),
-        "base_url": session.base_url,
-        "base_url_source": session.base_url_source,
+        "base_url": shown_url(url),
+        "base_url_source": source,
         "key": mask(session.api_key) if session.api_key else None,
         "key_source": session.key_source,
-        "selected_inbox": session.config.inbox_id,
-        "cached_inbox_keys": len(session.config.inbox_keys),
+        "selected_inbox": known.inbox_id if known else None,
+        "cached_inbox_keys": len(known.inbox_keys) if known else 0,
     }
 
 
@@ -144,22 +155,26 @@ def signup(
     session = session_of(ctx)
     config = session.config
     if config.api_key is not None and not force:
+        workspace = config.state(config.api_key).workspace_id or "?"
         raise UsageProblem(
-            f"a key is stored already (workspace {config.workspace_id or '?'}): "
+            f"a key is stored already (workspace {workspace}): "
             "`dispatch auth logout` first, or pass --force to replace it"
         )
-    created = session.client(keyless=True).agent.signup(
-        name=name, local_part=local_part, invite_code=invite_code
-    )
-    config.forget_key()
-    config.api_key, config.key_kind = created.account_key, "account"
-    config.workspace_id, config.inbox_id = created.workspace.id, created.inbox.id
-    config.inbox_keys = {created.inbox.id: created.inbox_key}
+    with session.fresh_client() as fresh:
+        created = fresh.agent.signup(name=name, local_part=local_part, invite_code=invite_code)
+    session.hide(created.account_key)
+    session.hide(created.inbox_key)
+    config.api_key = created.account_key
+    state = config.state(created.account_key)
+    state.kind, state.workspace_id = "account", created.workspace.id
+    state.inbox_id = created.inbox.id
+    state.inbox_keys = {created.inbox.id: created.inbox_key}
     _keep_base_url(session)
     session.printer.note(
         f"stored the account key {mask(created.account_key)} in {config_path()}; "
         f"selected {created.inbox.address}"
     )
+    _note_environment(session)
     if session.printer.json:
         session.printer.emit_json(created)
     else:

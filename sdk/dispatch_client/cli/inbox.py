@@ -6,8 +6,10 @@ one (x402: quote, sign locally, send, confirm, create again), through the SDK's 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +18,9 @@ from dispatch_client.cli._common import example, inbox_option, output_option, se
 from dispatch_client.cli._output import Column, column, mask
 from dispatch_client.cli._session import Session, UsageProblem
 from dispatch_client.types.inbox import Inbox
+
+if TYPE_CHECKING:
+    from dispatch_client.autopay import Autopay
 
 INBOX_COLUMNS: list[Column] = [
     column("ID", "id"),
@@ -47,15 +52,18 @@ def _secret(env: str | None, file: Path | None, what: str) -> str | None:
 
 
 def _autopay(
+    session: Session,
     max_amount: str | None,
     evm_key_env: str | None,
     evm_key_file: Path | None,
     solana_key_env: str | None,
     solana_key_file: Path | None,
     rpc_url: str | None,
-) -> object | None:
+) -> Autopay | None:
     evm = _secret(evm_key_env, evm_key_file, "EVM private key")
     solana = _secret(solana_key_env, solana_key_file, "Solana secret key")
+    session.hide(evm)
+    session.hide(solana)
     if evm is None and solana is None:
         if max_amount is not None:
             raise UsageProblem("--max-amount needs a wallet: --evm-key-env or --solana-key-env")
@@ -64,16 +72,14 @@ def _autopay(
         raise UsageProblem("pay from one wallet: an EVM key or a Solana key, not both")
     if max_amount is None:
         raise UsageProblem("paying needs --max-amount, the most to pay in USDC")
-    try:
-        from dispatch_client.autopay import Autopay
-    except ImportError:  # pragma: no cover - the extra's packages are missing
-        raise UsageProblem(
-            "paying from the CLI needs the autopay extra: pip install 'dispatch-client[autopay]'"
-        ) from None
+    from dispatch_client.autopay import Autopay  # the extra's packages load when paying
+
+    solana_key: object = solana
     if solana is not None and solana.startswith("["):
-        solana_key: object = [int(part) for part in solana.strip("[]").split(",")]
-    else:
-        solana_key = solana
+        try:
+            solana_key = json.loads(solana)  # the solana-keygen file: a list of 64 numbers
+        except ValueError:
+            raise UsageProblem("the Solana key is neither base58 nor a JSON list") from None
     return Autopay(
         max_amount=max_amount, evm_private_key=evm, solana_secret_key=solana_key, rpc_url=rpc_url
     )
@@ -121,22 +127,22 @@ def create(
     """
     session = session_of(ctx)
     autopay = _autopay(
-        max_amount, evm_key_env, evm_key_file, solana_key_env, solana_key_file, rpc_url
+        session, max_amount, evm_key_env, evm_key_file, solana_key_env, solana_key_file, rpc_url
     )
     client = session.client()
     try:
         created = client.inboxes.create(
             local_part=local_part,
             display_name=display_name,
-            autopay=autopay,  # type: ignore[arg-type]
+            autopay=autopay,
         )
     except PaymentRequiredError as error:
         offer = error.upgrade
         if offer:
             session.printer.note(f"the workspace needs {offer.get('product', 'an upgrade')}")
         raise
-    if select or (select is None and session.config.inbox_id is None):
-        session.config.inbox_id = created.id
+    if select or (select is None and session.state.inbox_id is None):
+        session.state.inbox_id = created.id
         session.printer.note(f"selected {created.address}")
     session.printer.record(created)
 
@@ -151,7 +157,7 @@ def list_inboxes(ctx: click.Context, limit: int, every: bool) -> None:
     session = session_of(ctx)
     page = session.client().inboxes.list(limit=limit)
     rows: list[Inbox] = list(page) if every else list(page.data)
-    selected = session.config.inbox_id
+    selected = session.state.inbox_id
     columns: list[Column] = [("", lambda row: "*" if row.id == selected else ""), *INBOX_COLUMNS]
     session.printer.records(rows, columns, empty="no inboxes yet: `dispatch inbox create`")
 
@@ -165,7 +171,7 @@ def select(ctx: click.Context, inbox_ref: str) -> None:
     session = session_of(ctx)
     inbox_id = session.inbox_id(inbox_ref)
     found = session.client().inboxes.get(inbox_id)
-    session.config.inbox_id = found.id
+    session.state.inbox_id = found.id
     session.printer.note(f"selected {found.address}")
     session.printer.record(found)
 
@@ -218,7 +224,7 @@ def keys() -> None:
 
 
 def _key_columns(session: Session, inbox_id: str) -> list[Column]:
-    cached = session.config.inbox_keys.get(inbox_id, "")
+    cached = session.state.inbox_keys.get(inbox_id, "")
     return [
         column("ID", "id"),
         column("LABEL", "label"),

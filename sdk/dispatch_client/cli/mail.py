@@ -1,9 +1,9 @@
 """`dispatch mail ...`: read, wait for, extract from, send and reply to an inbox's mail.
 
 `mail code` and `mail link` print one value and nothing else, so `CODE=$(dispatch mail code)`
-works; they wait on the server for the newest matching message of the last 10 minutes (or
-since `--since`), newer than the one they printed last for that inbox, so after "resend the
-code" they give the new code, not the old one again.
+works; they wait on the server for the newest matching message of its lookback window (or
+since `--since`) and never print a message they printed before, so after "resend the code"
+they give the new code, not the old one again.
 """
 
 from __future__ import annotations
@@ -19,15 +19,22 @@ import click
 
 from dispatch_client._errors import WaitTimeoutError
 from dispatch_client.cli import _llm
-from dispatch_client.cli._common import example, inbox_option, output_option, session_of
+from dispatch_client.cli._common import (
+    F,
+    example,
+    inbox_option,
+    output_option,
+    read_stdin,
+    session_of,
+)
 from dispatch_client.cli._output import Column, column, jsonable
 from dispatch_client.cli._session import Session, UsageProblem
 from dispatch_client.extract import extract, extract_message
+from dispatch_client.types.event import Event
 from dispatch_client.types.message import Message, MessageSummary
 from dispatch_client.types.sent import OutgoingAttachment
 from dispatch_client.types.wait import WaitKind, WaitResult
 
-LOOKBACK = timedelta(minutes=10)
 ROUND_SECONDS = 25.0
 FOLDERS = ["inbox", "spam", "quarantine", "memory", "all"]
 
@@ -112,16 +119,14 @@ def _since(value: str | None) -> datetime | None:
     """`--since`: 10m, 2h, 1d, or an ISO 8601 time."""
     if value is None:
         return None
-    found = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", value)
+    found = re.fullmatch(r"\s*(\d{1,6})\s*([smhd])\s*", value)
     if found:
         unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[found.group(2)]
         return datetime.now(UTC) - timedelta(**{unit: int(found.group(1))})
     try:
         when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise UsageProblem(
-            f"--since: {value!r} is neither 10m/2h/1d nor an ISO 8601 time"
-        ) from None
+        raise UsageProblem(f"--since: {value!r} is neither 10m/2h/1d nor an ISO time") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
@@ -135,20 +140,21 @@ def _wait(
     from_: str | None,
     subject: str | None,
 ) -> WaitResult:
-    """Server-side wait rounds until a match newer than the last one printed, or timeout."""
-    # One mark per wait: a code awaited from one sender is not hidden by one from another.
-    mark_name = ":".join(
-        [kind, inbox_id, *(f"{k}={v}" for k, v in (("from", from_), ("subject", subject)) if v)]
-    )
+    """Server-side wait rounds until a match, or `timeout` seconds.
+
+    The server answers the newest match of its lookback window (or since `--since`). One
+    `mail code` / `mail link` printed before (any filters) is not printed again: the wait
+    then goes on for a message received after it. The times are the server's, so a local
+    clock that is off changes nothing (except for `--since`, which is this machine's time).
+    """
+    printed_name = f"{kind}:{inbox_id}"
+    printed = set(session.state.printed.get(printed_name, [])) if kind != "message" else set()
     start = _since(since)
-    if start is None:
-        start = datetime.now(UTC) - LOOKBACK
-        mark = session.config.waited.get(mark_name)
-        if mark is not None:
-            start = max(start, datetime.fromisoformat(mark) + timedelta(microseconds=1))
+    explicit = start is not None
     client = session.client()
     deadline = monotonic() + timeout
     what = {"otp": "a code", "link": "a link", "message": "a message"}[kind]
+    skipped = False
     with session.printer.progress(f"waiting up to {timeout:g} s for {what} in {inbox_id}"):
         while True:
             remaining = deadline - monotonic()
@@ -160,12 +166,18 @@ def _wait(
                 subject=subject,
                 kind=kind,
             )
-            if result.matched and result.message is not None:
-                session.config.waited[mark_name] = result.message.received_at.isoformat()
+            found = result.message if result.matched else None
+            if found is not None and (explicit or found.id not in printed):
+                if kind != "message":
+                    session.state.remember_printed(printed_name, found.id)
                 return result
+            if found is not None:  # printed before: wait for a newer one
+                start = found.received_at + timedelta(microseconds=1)
+                skipped = True
             if deadline - monotonic() <= 0:
                 raise WaitTimeoutError(
-                    f"no message with {what} arrived in {inbox_id} within {timeout:g} s",
+                    f"no new message with {what} arrived in {inbox_id} within {timeout:g} s"
+                    + (" (the newest was printed before)" if skipped else ""),
                     inbox_id=inbox_id,
                     timeout=timeout,
                     filters={k: v for k, v in (("from", from_), ("subject", subject)) if v},
@@ -173,10 +185,16 @@ def _wait(
                 )
 
 
-def wait_options(command: Any) -> Any:
+def wait_options(command: F) -> F:
     for option in reversed(
         [
-            click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait."),
+            click.option(
+                "--timeout",
+                type=click.FloatRange(min=0),
+                default=60.0,
+                show_default=True,
+                help="Seconds to wait.",
+            ),
             click.option("--since", help="Look back this far: 10m, 2h, 1d or an ISO time."),
             click.option("--from", "from_", help="Only mail whose sender address contains this."),
             click.option("--subject", help="Only mail whose subject contains this."),
@@ -275,7 +293,7 @@ def wait(
     _show(session, result.message)
 
 
-def _event_line(event: Any) -> str:
+def _event_line(event: Event) -> str:
     data = event.data
     detail = data.get("subject") or data.get("address") or data.get("status") or ""
     if data.get("otp"):
@@ -364,6 +382,8 @@ def extract_(
     client = session.client()
     inbox_id = session.inbox_id(inbox)
     settings = _llm.settings_from_env() if use_llm else None
+    if settings is not None:
+        session.hide(settings.api_key)
     if message_id is not None:
         messages: list[Message] = [client.messages.get(inbox_id, message_id)]
     else:
@@ -407,15 +427,23 @@ def extract_(
 
 
 def _body(
-    text: str | None, text_file: Path | None, html: str | None, html_file: Path | None
+    text: str | None,
+    text_file: Path | None,
+    html: str | None,
+    html_file: Path | None,
+    *,
+    stdin_is_body: bool,
 ) -> tuple[str | None, str | None]:
-    """The text and HTML bodies from flags or files (`-` is stdin), else text from stdin."""
+    """The text and HTML bodies from flags or files (`-` is stdin), else text from stdin
+    when some is piped in (unless stdin is an attachment)."""
+    if not stdin_is_body and "-" in (str(text_file), str(html_file)):
+        raise UsageProblem("stdin can be the body or an attachment, not both")
 
     def read(path: Path) -> str:
         if str(path) == "-":
             return sys.stdin.read()
         try:
-            return path.read_text()
+            return path.read_text(encoding="utf-8")
         except OSError as error:
             raise UsageProblem(f"cannot read {path}: {error.strerror}") from None
         except UnicodeDecodeError:
@@ -427,20 +455,24 @@ def _body(
         raise UsageProblem("give --html or --html-file, not both")
     text = read(text_file) if text_file is not None else text
     html = read(html_file) if html_file is not None else html
-    if text is None and html is None and not sys.stdin.isatty():
-        text = sys.stdin.read()
+    if text is None and html is None and stdin_is_body:
+        text = read_stdin()
     if not text and not html:
-        raise UsageProblem("no body: give --text, --html, a file, or pipe the text on stdin")
+        raise UsageProblem(
+            "no body: give --text, --html, --text-file FILE (- for stdin), or pipe it in"
+        )
     return text, html
 
 
-def _attachments(paths: tuple[Path, ...]) -> list[OutgoingAttachment]:
+def _attachments(paths: tuple[Path, ...], stdin_name: str | None) -> list[OutgoingAttachment]:
     found = []
     for path in paths:
         try:
             found.append(OutgoingAttachment.from_path(path))
         except OSError as error:
             raise UsageProblem(f"cannot read {path}: {error.strerror}") from None
+    if stdin_name is not None:
+        found.append(OutgoingAttachment(stdin_name, sys.stdin.buffer.read()))
     return found
 
 
@@ -454,7 +486,7 @@ def _headers(values: tuple[str, ...]) -> dict[str, str] | None:
     return headers or None
 
 
-def body_options(command: Any) -> Any:
+def body_options(command: F) -> F:
     for option in reversed(
         [
             click.option("--text", help="The text body."),
@@ -471,6 +503,11 @@ def body_options(command: Any) -> Any:
                 multiple=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path),
                 help="Attach this file (repeatable).",
+            ),
+            click.option(
+                "--attach-stdin",
+                metavar="NAME",
+                help="Attach the bytes piped on stdin, named NAME (`report.pdf`).",
             ),
             click.option("--cc", multiple=True, help="Cc (repeatable)."),
             click.option("--bcc", multiple=True, help="Bcc (repeatable)."),
@@ -520,6 +557,7 @@ def send(
     html: str | None,
     html_file: Path | None,
     attach: tuple[Path, ...],
+    attach_stdin: str | None,
     cc: tuple[str, ...],
     bcc: tuple[str, ...],
     header: tuple[str, ...],
@@ -528,7 +566,7 @@ def send(
     """Send mail from the inbox's address."""
     session = session_of(ctx)
     inbox_id = session.inbox_id(inbox)
-    text, html = _body(text, text_file, html, html_file)
+    text, html = _body(text, text_file, html, html_file, stdin_is_body=attach_stdin is None)
     options = {"idempotency_key": idempotency_key} if idempotency_key else {}
     sent = session.client().messages.send(
         inbox_id,
@@ -540,7 +578,7 @@ def send(
         bcc=list(bcc) or None,
         reply_to=list(reply_to) or None,
         headers=_headers(header),
-        attachments=_attachments(attach) or None,
+        attachments=_attachments(attach, attach_stdin) or None,
         in_reply_to=in_reply_to,
         **options,  # type: ignore[arg-type]
     )
@@ -564,6 +602,7 @@ def reply(
     html: str | None,
     html_file: Path | None,
     attach: tuple[Path, ...],
+    attach_stdin: str | None,
     cc: tuple[str, ...],
     bcc: tuple[str, ...],
     header: tuple[str, ...],
@@ -572,7 +611,7 @@ def reply(
     """Reply to a received message (to its Reply-To, else its sender), threaded."""
     session = session_of(ctx)
     inbox_id = session.inbox_id(inbox)
-    text, html = _body(text, text_file, html, html_file)
+    text, html = _body(text, text_file, html, html_file, stdin_is_body=attach_stdin is None)
     options = {"idempotency_key": idempotency_key} if idempotency_key else {}
     sent = session.client().messages.reply(
         inbox_id,
@@ -583,7 +622,7 @@ def reply(
         cc=list(cc) or None,
         bcc=list(bcc) or None,
         headers=_headers(header),
-        attachments=_attachments(attach) or None,
+        attachments=_attachments(attach, attach_stdin) or None,
         **options,  # type: ignore[arg-type]
     )
     session.printer.record(sent, SENT_FIELDS)

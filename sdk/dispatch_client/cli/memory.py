@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from dispatch_client.cli._common import example, inbox_option, output_option, session_of
+from dispatch_client.cli._common import (
+    example,
+    inbox_option,
+    output_option,
+    read_stdin,
+    session_of,
+)
 from dispatch_client.cli._output import Column, column
 from dispatch_client.cli._session import NotFound, UsageProblem
 
@@ -57,9 +61,9 @@ def write(ctx: click.Context, key: str, value: str | None, inbox: str | None) ->
     """Write VALUE for KEY (VALUE from stdin when not given)."""
     session = session_of(ctx)
     if value is None:
-        if sys.stdin.isatty():
+        value = read_stdin()
+        if value is None:
             raise UsageProblem("no value: give it after the key, or pipe it on stdin")
-        value = sys.stdin.read()
     entry = session.client().memory.write(session.inbox_id(inbox), key, value)
     session.printer.record(entry, ENTRY_COLUMNS)
 

@@ -53,8 +53,10 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
 class DevProcess:
     """`dispatch-server dev` in a child process, its output collected as it comes."""
 
-    def __init__(self, data_dir: Path, **env: str) -> None:
-        self.port, self.smtp_port = free_port(), free_port()
+    def __init__(
+        self, data_dir: Path, *, port: int | None = None, smtp_port: int | None = None, **env: str
+    ) -> None:
+        self.port, self.smtp_port = port or free_port(), smtp_port or free_port()
         self.process = subprocess.Popen(
             command(
                 "dev",
