@@ -60,7 +60,11 @@ def run(args: argparse.Namespace) -> None:
         flag="--smtp-port",
         variable="DISPATCH_SMTP_PORT",
     )
-    asyncio.run(serve_dev(settings, data_dir, http_socket, smtp_socket))
+    if asyncio.run(serve_dev(settings, data_dir, http_socket, smtp_socket)):
+        # Ready, then stopped: only a signal stops it. uvicorn raises the signal again once
+        # shut down, which asyncio turns into KeyboardInterrupt, except when the main task
+        # finished first in the same loop pass; this makes the exit status 130 either way.
+        raise KeyboardInterrupt
 
 
 def dev_settings(
@@ -95,7 +99,8 @@ def dev_settings(
 
 async def serve_dev(
     settings: Settings, data_dir: Path, http_socket: socket.socket, smtp_socket: socket.socket
-) -> None:
+) -> bool:
+    """Serve until stopped; True if it was ready first (False: it failed to start)."""
     await open_database(settings.storage.database_url, migrate=True)
     account_key = await dev_account_key(settings, data_dir)
     app = create_app(settings, with_smtp=True, smtp_socket=smtp_socket)
@@ -105,7 +110,7 @@ async def serve_dev(
         await asyncio.sleep(0.05)
     if serving.done():
         await serving
-        return
+        return False
     http_host, http_port = http_socket.getsockname()[:2]
     smtp_host, smtp_port = smtp_socket.getsockname()[:2]
     base_url = f"http://{http_host}:{http_port}"
@@ -123,6 +128,7 @@ async def serve_dev(
         flush=True,
     )
     await serving
+    return True
 
 
 async def dev_account_key(settings: Settings, data_dir: Path) -> str:
