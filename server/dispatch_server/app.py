@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 
-from dispatch_server import api
+from dispatch_server import api, web
 from dispatch_server.auth.backends import ApiKeyBackend
 from dispatch_server.config import Settings
 from dispatch_server.http.errors import HANDLERS
@@ -47,7 +47,7 @@ def create_app(
                     await smtp.wait_closed()
 
     return Starlette(
-        routes=[endpoint.route() for endpoint in api.endpoints()],
+        routes=[*(endpoint.route() for endpoint in api.endpoints()), *web.routes()],
         middleware=[
             Middleware(RequestId),
             Middleware(AccessLog),

@@ -49,6 +49,7 @@ SERVER_DISTRIBUTIONS = {
     "argon2-cffi",
     "pyjwt",
     "stripe",
+    "jinja2",
 }
 # The module each distribution installs, where its name differs.
 MODULE_OF = {
@@ -146,7 +147,7 @@ def test_wheel_holds_both_packages_with_their_data_files(built: Built) -> None:
     # Every source file of both packages, including the non-Python ones.
     for package in (ROOT / "sdk" / "dispatch_client", ROOT / "server" / "dispatch_server"):
         for path in package.rglob("*"):
-            if path.suffix in {".py", ".mako", ".typed", ".md"}:
+            if path.suffix in {".py", ".mako", ".typed", ".md", ".html", ".css", ".svg"}:
                 assert path.relative_to(package.parent).as_posix() in names
     assert "dispatch_client/py.typed" in names
     migrations = "dispatch_server/migrations/"

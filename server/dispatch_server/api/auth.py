@@ -141,17 +141,27 @@ class SignupRequest:
 
 
 async def signup(call: Call[SignupRequest]) -> Session:
-    services, settings = call.services, call.services.settings.operators
+    body = call.body
+    return await sign_up(
+        call.services, email=body.email, password=body.password, invite_code=body.invite_code
+    )
+
+
+async def sign_up(
+    services: Services, *, email: str, password: str, invite_code: str | None
+) -> Session:
+    """Create an operator account and mail its verification code (the API and the console)."""
+    settings = services.settings.operators
     if settings.signup == "closed":
         raise invites.SignupClosed("operator signup is closed (DISPATCH_OPERATOR_SIGNUP=closed)")
-    email = normalize_email(call.body.email)
-    password = check_password(call.body.password)
+    email = normalize_email(email)
+    password = check_password(password)
     password_hash = await asyncio.to_thread(services.passwords.hash, password)
     operator = await services.db.run_write(
         operators.create_operator,
         email=email,
         password_hash=password_hash,
-        invite_code=call.body.invite_code,
+        invite_code=invite_code,
         invite_required=settings.signup == "invite",
         env_invite_code=settings.beta_invite_code,
         now=utcnow(),
@@ -167,23 +177,24 @@ class LoginRequest:
 
 
 async def login(call: Call[LoginRequest]) -> Session:
+    return await log_in(call.services, email=call.body.email, password=call.body.password)
+
+
+async def log_in(services: Services, *, email: str, password: str) -> Session:
     """One answer for an unknown email and a wrong password, at the cost of one Argon2id
     verification each (see dispatch_server.auth.operators)."""
-    services = call.services
     try:
-        email = normalize_email(call.body.email)
+        normalized: str | None = normalize_email(email)
     except DomainError:
-        email = None  # not an address: no account, but the same work and answer
+        normalized = None  # not an address: no account, but the same work and answer
     found = operators.Credentials(operator=None, password_hash=None)
-    if email is not None:
-        found = await services.db.run_read(operators.login_credentials, email)
-    matches = await asyncio.to_thread(
-        services.passwords.verify, found.password_hash, call.body.password
-    )
+    if normalized is not None:
+        found = await services.db.run_read(operators.login_credentials, normalized)
+    matches = await asyncio.to_thread(services.passwords.verify, found.password_hash, password)
     if not matches or found.operator is None or found.password_hash is None:
         raise InvalidCredentials()
     if services.passwords.needs_rehash(found.password_hash):
-        rehashed = await asyncio.to_thread(services.passwords.hash, call.body.password)
+        rehashed = await asyncio.to_thread(services.passwords.hash, password)
         await services.db.run_write(
             operators.replace_password_hash, found.operator.id, rehashed, utcnow()
         )
@@ -199,12 +210,16 @@ class VerifyRequest:
 
 
 async def verify_email(call: Call[VerifyRequest]) -> Session:
-    services, settings = call.services, call.services.settings.operators
-    code = call.body.code.strip()
+    return await verify(call.services, call.operator.operator_id, call.body.code)
+
+
+async def verify(services: Services, operator_id: str, code: str) -> Session:
+    """Verify the operator's email with the mailed code; welcome them once verified."""
+    settings = services.settings.operators
     outcome = await services.db.run_write(
         operators.verify_email,
-        call.operator.operator_id,
-        code,
+        operator_id,
+        code.strip(),
         now=utcnow(),
         max_attempts=settings.verification_max_attempts,
     )
@@ -226,11 +241,16 @@ async def verify_email(call: Call[VerifyRequest]) -> Session:
 
 
 async def resend_verification(call: Call[None]) -> Session:
-    operator = await current_operator(call)
+    return await resend(call.services, call.operator.operator_id)
+
+
+async def resend(services: Services, operator_id: str) -> Session:
+    """A new verification code for an unverified operator (the earlier ones stop working)."""
+    operator = await services.db.run_read(operators.get_operator, operator_id)
     sent = None
     if not operator.email_verified:
-        sent = await _send_code(call.services, operator)
-    return session(call.services, operator, verification_sent=sent)
+        sent = await _send_code(services, operator)
+    return session(services, operator, verification_sent=sent)
 
 
 async def me(call: Call[None]) -> Session:

@@ -117,6 +117,7 @@ async def serve_dev(
     print(
         "\nDispatch dev server is ready\n"
         f"  API            {base_url}   (OpenAPI: {base_url}/openapi.json)\n"
+        f"  console        {base_url}/   (in a browser)\n"
         f"  SMTP           {smtp_host}:{smtp_port}  (mail for *@{settings.inboxes.domain})\n"
         f"  database       {redacted(settings.storage.database_url)}\n"
         f"  inbound token  {settings.inbound.token}\n\n"

@@ -203,11 +203,11 @@ def test_ids_have_one_form() -> None:
     assert not is_id("") and not is_id(new_id() + "\x00")
 
 
-async def _call(app: Any, incoming_id: bytes | None = None) -> httpx.Response:
+async def _call(app: Any, incoming_id: bytes | None = None, path: str = "/") -> httpx.Response:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     headers = {b"x-request-id": incoming_id} if incoming_id is not None else {}
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        return await client.get("/", headers=headers)
+        return await client.get(path, headers=headers)
 
 
 async def _echo_id(scope: Any, receive: Any, send: Any) -> None:
@@ -236,9 +236,9 @@ async def test_server_errors_carry_and_log_the_request_id(
         raise RuntimeError("boom")
 
     app = create_app(make_settings("sqlite+aiosqlite:///:memory:"))
-    app.router.routes.append(Route("/", boom))
+    app.router.routes.append(Route("/boom", boom))
     with caplog.at_level(logging.ERROR, logger="dispatch_server.http"):
-        response = await _call(app, b"trace-42")
+        response = await _call(app, b"trace-42", "/boom")
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal_error"
     assert response.headers["x-request-id"] == "trace-42"

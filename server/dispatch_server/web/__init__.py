@@ -1,0 +1,30 @@
+"""The web console, served by `dispatch-server` itself at the API's address.
+
+Server-rendered pages (Jinja2 templates) with forms that work without JavaScript, and static
+files served from this package: nothing is fetched from another origin at run time and there
+is no front-end build, so it works offline, starts with the server, and a headless browser
+tests exactly what a user gets. The Content-Security-Policy forbids inline scripts and
+styles. The browser's session is a cookie (see `cookies`); API keys never reach the page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from dispatch_server.web import pages
+
+STATIC = Path(__file__).parent / "static"
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/", pages.landing, methods=["GET"]),
+        Route("/signup", pages.signup_page, methods=["GET"]),
+        Route("/signup", pages.signup_post, methods=["POST"]),
+        Route("/console", pages.console, methods=["GET"]),
+        Route("/logout", pages.logout, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
