@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from dispatch_client import Dispatch
+from tests.helpers import signup
 from tests.server.cli.test_commands import DevProcess
 
 
@@ -69,3 +73,23 @@ def page(context: BrowserContext, console_errors: list[str]) -> Iterator[Page]:
 @pytest.fixture
 def screenshots(tmp_path: Path) -> Path:
     return tmp_path
+
+
+PASSWORD = "correct horse battery"
+
+
+def sign_up_and_verify(page: Page, base_url: str) -> str:
+    """Sign up in the browser with a new Dispatch inbox's address, verify with the code it
+    receives, and land on the console; the operator's email."""
+    agent = signup(base_url, local_part=f"operator-{secrets.token_hex(3)}")
+    email: str = agent["inbox"]["address"]
+    page.goto("/signup")
+    page.get_by_label("Email").first.fill(email)
+    page.get_by_label("Password (10 characters or more)").fill(PASSWORD)
+    page.get_by_role("button", name="Create the account").click()
+    with Dispatch(agent["inbox_key"], base_url=base_url) as d:
+        code = d.otp.wait_for_otp(agent["inbox"]["id"], timeout=30)
+    page.get_by_label("Verification code").fill(code)
+    page.get_by_role("button", name="Verify").click()
+    expect(page).to_have_url(re.compile(r"/console$"))
+    return email

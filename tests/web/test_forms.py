@@ -92,3 +92,9 @@ def test_forged_and_expired_sessions_are_signed_out(dev: DevProcess) -> None:
     for cookie in [forged, "garbage", "a.b.c", "x" * 5000]:
         answer = httpx.get(f"{dev.base_url}/console", cookies={"dispatch_session": cookie})
         assert answer.status_code == 303 and answer.headers["location"] == "/signup"
+        posted = httpx.post(
+            f"{dev.base_url}/console",
+            data={"action": "claim", "api_key": "k"},
+            cookies={"dispatch_session": cookie},
+        )
+        assert posted.status_code == 303 and posted.headers["location"] == "/signup"

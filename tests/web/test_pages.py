@@ -13,8 +13,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from dispatch_client import Dispatch
 from tests.helpers import signup
 from tests.server.cli.test_commands import DevProcess
-
-PASSWORD = "correct horse battery"
+from tests.web.conftest import PASSWORD
 
 
 def test_the_landing_page_shows_the_public_metrics(page: Page, dev: DevProcess) -> None:

@@ -25,6 +25,7 @@ def routes() -> list[BaseRoute]:
         Route("/signup", pages.signup_page, methods=["GET"]),
         Route("/signup", pages.signup_post, methods=["POST"]),
         Route("/console", pages.console, methods=["GET"]),
+        Route("/console", pages.console_post, methods=["POST"]),
         Route("/logout", pages.logout, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from dispatch_client._version import __version__
 from dispatch_server.api import auth
 from dispatch_server.auth import policy
+from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import DomainError
 from dispatch_server.domain import claims, operators, ops
 from dispatch_server.http import rate_limits
@@ -193,16 +194,80 @@ async def logout(request: Request) -> Response:
     return response
 
 
-async def console(request: Request) -> Response:
+async def _console_operator(request: Request) -> operators.Operator | None:
+    """The signed-in, verified operator, or None (then the page sends them to /signup)."""
     services = _services(request)
     token = cookies.operator_of(request, services)
     if token is None:
-        return redirect("/signup")
+        return None
     operator = await services.db.run_read(operators.get_operator, token.operator_id)
-    if not operator.email_verified:
-        return redirect("/signup")
+    return operator if operator.email_verified else None
+
+
+async def _console(
+    request: Request,
+    operator: operators.Operator,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    notice: str | None = None,
+) -> Response:
+    services = _services(request)
     agents = await services.db.run_read(claims.list_claimed, operator.id)
     is_admin = policy.is_admin(
         services.settings.operators, email=operator.email, email_verified=True
     )
-    return render(request, "console.html", operator=operator, agents=agents, is_admin=is_admin)
+    return render(
+        request,
+        "console.html",
+        status=status,
+        operator=operator,
+        agents=agents,
+        is_admin=is_admin,
+        error=error,
+        notice=notice,
+    )
+
+
+async def console(request: Request) -> Response:
+    operator = await _console_operator(request)
+    if operator is None:
+        return redirect("/signup")
+    return await _console(request, operator)
+
+
+async def console_post(request: Request) -> Response:
+    """The console's forms: claim an agent (by claim token, wallet signature or API key) and
+    choose the active agent, with the rules and rate limits of their API routes."""
+    services = _services(request)
+    operator = await _console_operator(request)
+    if operator is None:
+        return redirect("/signup")
+    try:
+        form = await _form(request)
+    except _FormRefused as refused:
+        return await _console(request, operator, status=refused.status, error=str(refused))
+    except DomainError as error:
+        return await _console(request, operator, status=STATUS[error.code], error=str(error))
+    action = _text(form, "action")
+    try:
+        if action == "claim":
+            await rate_limits.admit(request, Policy.CLAIM)
+            wanted = claims.ClaimRequest(
+                claim_email=_text(form, "claim_email") or None,
+                claim_token=_text(form, "claim_token") or None,
+                api_key=_text(form, "api_key") or None,
+                wallet_signature=_text(form, "wallet_signature") or None,
+            )
+            claimed = await services.db.run_write(claims.claim, operator.id, wanted, now=utcnow())
+            notice = f"claimed {claimed.agent_name} ({claimed.inbox_address})"
+        elif action == "switch":
+            switched = await services.db.run_write(
+                claims.switch_active, operator.id, _text(form, "agent_id")
+            )
+            notice = f"now acting for {switched.agent_name}"
+        else:
+            return await _console(request, operator, status=400, error="unknown form")
+    except DomainError as error:
+        return await _console(request, operator, status=STATUS[error.code], error=str(error))
+    return await _console(request, operator, notice=notice)

@@ -1,0 +1,47 @@
+"""Claiming agents in the console: by claim token, by API key, refused tokens, and choosing
+the agent the operator acts for."""
+
+from __future__ import annotations
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from tests.helpers import bearer, signup
+from tests.server.cli.test_commands import DevProcess
+from tests.web.conftest import sign_up_and_verify
+
+
+def test_claim_by_token_and_by_key_then_switch_the_active_agent(
+    page: Page, dev: DevProcess, console_errors: list[str]
+) -> None:
+    sign_up_and_verify(page, dev.base_url)
+    first = signup(dev.base_url, name="first-agent")
+    token = httpx.post(
+        f"{dev.base_url}/v1/agent/claim-token", json={}, headers=bearer(first["account_key"])
+    ).json()
+    page.get_by_label("Inbox address").fill(token["claim_email"])
+    page.get_by_label("Claim token").fill(token["claim_token"])
+    page.get_by_role("button", name="Claim").first.click()
+    expect(page.get_by_role("status")).to_contain_text("claimed first-agent")
+    row = page.get_by_role("row", name="first-agent")
+    expect(row).to_contain_text(first["inbox"]["address"])
+    expect(row).to_contain_text("active")
+
+    # The same token again: refused on the page.
+    page.get_by_label("Inbox address").fill(token["claim_email"])
+    page.get_by_label("Claim token").fill(token["claim_token"])
+    page.get_by_role("button", name="Claim").first.click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    assert all("status of 4" in error for error in console_errors)
+    console_errors.clear()
+
+    second = signup(dev.base_url, name="second-agent")
+    page.get_by_label("Account or inbox key").fill(second["account_key"])
+    page.get_by_role("button", name="Claim").nth(1).click()
+    expect(page.get_by_role("status")).to_contain_text("claimed second-agent")
+    assert second["account_key"] not in page.content()
+
+    page.get_by_role("button", name="Act for first-agent").click()
+    expect(page.get_by_role("status")).to_have_text("now acting for first-agent")
+    expect(page.get_by_role("row", name="first-agent")).to_contain_text("active")
+    expect(page.get_by_role("button", name="Act for second-agent")).to_be_visible()
