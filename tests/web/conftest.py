@@ -78,10 +78,10 @@ def screenshots(tmp_path: Path) -> Path:
 PASSWORD = "correct horse battery"
 
 
-def sign_up_and_verify(page: Page, base_url: str) -> str:
+def sign_up_and_verify(page: Page, base_url: str, local_part: str | None = None) -> str:
     """Sign up in the browser with a new Dispatch inbox's address, verify with the code it
     receives, and land on the console; the operator's email."""
-    agent = signup(base_url, local_part=f"operator-{secrets.token_hex(3)}")
+    agent = signup(base_url, local_part=local_part or f"operator-{secrets.token_hex(3)}")
     email: str = agent["inbox"]["address"]
     page.goto("/signup")
     page.get_by_label("Email").first.fill(email)

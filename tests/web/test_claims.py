@@ -20,8 +20,8 @@ def test_claim_by_token_and_by_key_then_switch_the_active_agent(
         f"{dev.base_url}/v1/agent/claim-token", json={}, headers=bearer(first["account_key"])
     ).json()
     page.get_by_label("Inbox address").fill(token["claim_email"])
-    page.get_by_label("Claim token").fill(token["claim_token"])
-    page.get_by_role("button", name="Claim").first.click()
+    page.get_by_role("textbox", name="Claim token").fill(token["claim_token"])
+    page.get_by_role("button", name="Claim with the token").click()
     expect(page.get_by_role("status")).to_contain_text("claimed first-agent")
     row = page.get_by_role("row", name="first-agent")
     expect(row).to_contain_text(first["inbox"]["address"])
@@ -29,17 +29,21 @@ def test_claim_by_token_and_by_key_then_switch_the_active_agent(
 
     # The same token again: refused on the page.
     page.get_by_label("Inbox address").fill(token["claim_email"])
-    page.get_by_label("Claim token").fill(token["claim_token"])
-    page.get_by_role("button", name="Claim").first.click()
+    page.get_by_role("textbox", name="Claim token").fill(token["claim_token"])
+    page.get_by_role("button", name="Claim with the token").click()
     expect(page.get_by_role("alert")).to_be_visible()
     assert all("status of 4" in error for error in console_errors)
     console_errors.clear()
 
     second = signup(dev.base_url, name="second-agent")
     page.get_by_label("Account or inbox key").fill(second["account_key"])
-    page.get_by_role("button", name="Claim").nth(1).click()
+    page.get_by_role("button", name="Claim with the key").click()
     expect(page.get_by_role("status")).to_contain_text("claimed second-agent")
-    assert second["account_key"] not in page.content()
+    # The claim's fresh keys are the operator's, shown once, never the agent's own.
+    shown = page.locator("[data-key=account]").inner_text()
+    assert shown.count(".") == 1 and shown != second["account_key"]
+    page.goto("/console")
+    expect(page.locator("[data-key=account]")).to_have_count(0)
 
     page.get_by_role("button", name="Act for first-agent").click()
     expect(page.get_by_role("status")).to_have_text("now acting for first-agent")

@@ -6,6 +6,7 @@ never a 500, and nothing is signed in by it."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -13,6 +14,17 @@ import jwt
 import pytest
 
 from tests.server.cli.test_commands import DevProcess
+
+SECRET = "a jwt secret for the tests, long enough for HS256"
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
+    process = DevProcess(tmp_path_factory.mktemp("forms-dev"), JWT_SECRET_KEY=SECRET)
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
 @pytest.fixture
@@ -81,6 +93,52 @@ def test_odd_fields_are_answered_on_the_page(
     if answer.status_code != 303:
         assert answer.headers["content-type"].startswith("text/html")
         assert 'role="alert"' in answer.text
+
+
+@pytest.mark.parametrize(
+    ("submitted", "cookie"),
+    [("é", None), ("x", "é"), ("", None), ("a" * 5000, None), ("\x00", None)],
+)
+def test_csrf_tokens_of_every_shape_are_a_403_not_a_500(
+    dev: DevProcess, submitted: str, cookie: str | None
+) -> None:
+    with httpx.Client(base_url=dev.base_url) as client:
+        client.get("/signup")
+        headers = {}
+        if cookie is not None:  # raw UTF-8, as a browser may send it
+            client.cookies.clear()
+            headers = {b"cookie": f"dispatch_csrf={cookie}".encode()}
+        answer = client.post(
+            "/signup", data={"csrf": submitted, "action": "login"}, headers=headers
+        )
+    assert answer.status_code in (403, 413), answer.text[:200]
+    assert answer.headers["content-type"].startswith("text/html")
+
+
+def test_a_form_from_another_site_is_refused_with_the_right_token(
+    browser_like: tuple[httpx.Client, str],
+) -> None:
+    client, csrf = browser_like
+    form = {"csrf": csrf, "action": "login", "email": "a@b.test", "password": "p" * 12}
+    for headers in ({"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}):
+        assert client.post("/signup", data=form, headers=headers).status_code == 403
+    own = f"{client.base_url.scheme}://{client.base_url.netloc.decode()}"
+    same = client.post("/signup", data=form, headers={"origin": own})
+    assert same.status_code == 401, same.text[:300]
+
+
+def test_a_session_whose_operator_is_gone_counts_as_signed_out(dev: DevProcess) -> None:
+    now = int(time.time())
+    claims = {"sub": "0" * 32, "email": "gone@dispatch.localhost", "email_verified": True}
+    token = jwt.encode(
+        {**claims, "iat": now, "exp": now + 600, "iss": "dispatch", "aud": "dispatch-operators"},
+        SECRET,
+        algorithm="HS256",
+    )
+    cookies = {"dispatch_session": token}
+    assert httpx.get(f"{dev.base_url}/console", cookies=cookies).status_code == 303
+    page = httpx.get(f"{dev.base_url}/signup", cookies=cookies)
+    assert page.status_code == 200 and "Create an account" in page.text
 
 
 def test_forged_and_expired_sessions_are_signed_out(dev: DevProcess) -> None:

@@ -330,13 +330,31 @@ async def list_invites(call: Call[None]) -> InviteCodeList:
 
 async def create_invite(call: Call[CreateInviteRequest]) -> CreatedInviteCode:
     admin = await require_admin(call.services, call.operator)
+    body = call.body
+    return await issue_invite(
+        call.services,
+        admin,
+        label=body.label,
+        max_redemptions=body.max_redemptions,
+        expires_in_days=body.expires_in_days,
+    )
+
+
+async def issue_invite(
+    services: Services,
+    admin: operators.Operator,
+    *,
+    label: str | None,
+    max_redemptions: int,
+    expires_in_days: int | None,
+) -> CreatedInviteCode:
+    """A new invite code (the API and the console's ops page)."""
     now = utcnow()
-    days = call.body.expires_in_days
-    created = await call.services.db.run_write(
+    created = await services.db.run_write(
         invites.create,
-        label=call.body.label,
-        max_redemptions=call.body.max_redemptions,
-        expires_at=now + timedelta(days=days) if days else None,
+        label=label,
+        max_redemptions=max_redemptions,
+        expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
         created_by=admin.id,
         now=now,
     )

@@ -127,8 +127,12 @@ async def check_caller(call: Call[None]) -> None:
 
 
 async def status(call: Call[None]) -> OpsStatus:
-    services = call.services
     await check_caller(call)
+    return await read_status(call.services)
+
+
+async def read_status(services: Services) -> OpsStatus:
+    """The inbound path's health now (the API's route and the console's ops page)."""
     now = utcnow()
     stale_after = timedelta(seconds=services.settings.worker.stale_after_seconds)
     (queue, dead_letters), oldest = await asyncio.gather(_queues(services), _oldest(services, now))

@@ -27,5 +27,8 @@ def routes() -> list[BaseRoute]:
         Route("/console", pages.console, methods=["GET"]),
         Route("/console", pages.console_post, methods=["POST"]),
         Route("/logout", pages.logout, methods=["POST"]),
+        Route("/ops", pages.ops_page, methods=["GET"]),
+        Route("/ops", pages.ops_post, methods=["POST"]),
+        Route("/ops/status", pages.ops_fragment, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

@@ -37,7 +37,10 @@ class CsrfRefused(DomainError):
 
 
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Secure in production (behind a TLS-terminating proxy the request itself is plain
+    HTTP), and whenever the request came over HTTPS."""
+    services: Services = request.app.state.services
+    return services.settings.runtime.is_production or request.url.scheme == "https"
 
 
 def csrf_token(request: Request) -> str:
@@ -53,12 +56,34 @@ def set_csrf(request: Request, response: Response, token: str) -> None:
 
 
 def check_csrf(request: Request, submitted: str | None) -> None:
+    """The form's token equals the browser's cookie, and the browser does not say the form
+    came from another site (Origin, Sec-Fetch-Site)."""
     expected = request.cookies.get(CSRF_COOKIE)
-    if not expected or not submitted or not hmac.compare_digest(expected, submitted):
+    if not expected or not submitted:
+        raise CsrfRefused()
+    if not hmac.compare_digest(expected.encode(), submitted.encode()):
+        raise CsrfRefused()
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        raise CsrfRefused()
+    origin = request.headers.get("origin")  # behind a TLS proxy only the scheme differs
+    if origin and origin != "null" and origin.partition("://")[2] != request.url.netloc:
         raise CsrfRefused()
 
 
+def _fresh_csrf(request: Request, response: Response) -> None:
+    """A new CSRF token when the session changes: one planted before cannot outlive it."""
+    response.set_cookie(
+        CSRF_COOKIE,
+        secrets.token_urlsafe(32),
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path="/",
+    )
+
+
 def set_session(request: Request, response: Response, token: str, expires_at: datetime) -> None:
+    _fresh_csrf(request, response)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -71,6 +96,7 @@ def set_session(request: Request, response: Response, token: str, expires_at: da
 
 
 def clear_session(request: Request, response: Response) -> None:
+    _fresh_csrf(request, response)
     response.delete_cookie(
         SESSION_COOKIE, httponly=True, samesite="lax", secure=_secure(request), path="/"
     )

@@ -18,10 +18,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from dispatch_client._version import __version__
 from dispatch_server.api import auth
+from dispatch_server.api import ops as ops_api
 from dispatch_server.auth import policy
 from dispatch_server.core.clock import utcnow
-from dispatch_server.core.errors import DomainError
-from dispatch_server.domain import claims, operators, ops
+from dispatch_server.core.errors import DomainError, NotFound
+from dispatch_server.domain import claims, invites, operators, ops
 from dispatch_server.http import rate_limits
 from dispatch_server.http.errors import STATUS
 from dispatch_server.ratelimit.policy import Policy
@@ -106,6 +107,31 @@ def _text(form: dict[str, str], name: str) -> str:
     return form.get(name, "")
 
 
+async def _signed_in(request: Request) -> operators.Operator | None:
+    """The signed-in operator's account, or None: no session, or one whose account is gone
+    (deleted since the token was issued), which counts as signed out."""
+    services = _services(request)
+    token = cookies.operator_of(request, services)
+    if token is None:
+        return None
+    try:
+        return await services.db.run_read(operators.get_operator, token.operator_id)
+    except NotFound:
+        return None
+
+
+def _signup_page(request: Request, status: int = 200, **context: Any) -> Response:
+    settings = _services(request).settings.operators
+    return render(
+        request,
+        "signup.html",
+        status=status,
+        invite_required=settings.signup == "invite",
+        signup_closed=settings.signup == "closed",
+        **context,
+    )
+
+
 async def landing(request: Request) -> Response:
     counters = await _services(request).db.run_read(ops.public_counters)
     signed_in = cookies.operator_of(request, _services(request)) is not None
@@ -113,20 +139,10 @@ async def landing(request: Request) -> Response:
 
 
 async def signup_page(request: Request) -> Response:
-    services = _services(request)
-    token = cookies.operator_of(request, services)
-    operator = None
-    if token is not None:
-        operator = await services.db.run_read(operators.get_operator, token.operator_id)
-        if operator.email_verified:
-            return redirect("/console")
-    return render(
-        request,
-        "signup.html",
-        operator=operator,
-        invite_required=services.settings.operators.signup == "invite",
-        signup_closed=services.settings.operators.signup == "closed",
-    )
+    operator = await _signed_in(request)
+    if operator is not None and operator.email_verified:
+        return redirect("/console")
+    return _signup_page(request, operator=operator)
 
 
 async def signup_post(request: Request) -> Response:
@@ -135,9 +151,9 @@ async def signup_post(request: Request) -> Response:
     try:
         form = await _form(request)
     except _FormRefused as refused:
-        return render(request, "signup.html", status=refused.status, error=str(refused))
+        return _signup_page(request, refused.status, error=str(refused))
     except DomainError as error:
-        return render(request, "signup.html", status=403, error=str(error))
+        return _signup_page(request, STATUS[error.code], error=str(error))
     action = _text(form, "action")
     try:
         if action == "signup":
@@ -154,41 +170,35 @@ async def signup_post(request: Request) -> Response:
                 services, email=_text(form, "email"), password=_text(form, "password")
             )
         elif action in ("verify", "resend"):
-            token = cookies.operator_of(request, services)
-            if token is None:
+            operator = await _signed_in(request)
+            if operator is None:
                 return redirect("/signup")
             await rate_limits.admit(request, Policy.VERIFY_EMAIL)
             if action == "verify":
-                issued = await auth.verify(services, token.operator_id, _text(form, "code"))
+                issued = await auth.verify(services, operator.id, _text(form, "code"))
             else:
-                issued = await auth.resend(services, token.operator_id)
+                issued = await auth.resend(services, operator.id)
         else:
-            return render(request, "signup.html", status=400, error="unknown form")
+            return _signup_page(request, 400, error="unknown form")
     except DomainError as error:
-        token = cookies.operator_of(request, services)
-        operator = None
-        if token is not None:
-            operator = await services.db.run_read(operators.get_operator, token.operator_id)
-        return render(
+        response = _signup_page(
             request,
-            "signup.html",
-            status=STATUS[error.code],
+            STATUS[error.code],
             error=str(error),
-            operator=operator,
-            email=_text(form, "email"),
-            invite_required=services.settings.operators.signup == "invite",
+            operator=await _signed_in(request),
+            email=_text(form, "email") if action == "signup" else None,
+            login_email=_text(form, "email") if action == "login" else None,
         )
+        return rate_limits.add_headers(request, response)
     target = "/console" if issued.operator.email_verified else "/signup"
     response = redirect(target)
     cookies.set_session(request, response, issued.access_token, issued.expires_at)
-    return response
+    return rate_limits.add_headers(request, response)
 
 
 async def logout(request: Request) -> Response:
-    try:
-        await _form(request)
-    except (DomainError, _FormRefused):
-        return redirect("/")
+    """Sign out. The cookie goes whatever the form carries: a forged sign-out harms no one.
+    The token itself stays valid until it expires (DISPATCH_JWT_TTL_SECONDS)."""
     response = redirect("/")
     cookies.clear_session(request, response)
     return response
@@ -196,12 +206,8 @@ async def logout(request: Request) -> Response:
 
 async def _console_operator(request: Request) -> operators.Operator | None:
     """The signed-in, verified operator, or None (then the page sends them to /signup)."""
-    services = _services(request)
-    token = cookies.operator_of(request, services)
-    if token is None:
-        return None
-    operator = await services.db.run_read(operators.get_operator, token.operator_id)
-    return operator if operator.email_verified else None
+    operator = await _signed_in(request)
+    return operator if operator is not None and operator.email_verified else None
 
 
 async def _console(
@@ -211,6 +217,7 @@ async def _console(
     status: int = 200,
     error: str | None = None,
     notice: str | None = None,
+    keys: tuple[str, str] | None = None,
 ) -> Response:
     services = _services(request)
     agents = await services.db.run_read(claims.list_claimed, operator.id)
@@ -226,6 +233,7 @@ async def _console(
         is_admin=is_admin,
         error=error,
         notice=notice,
+        keys=keys,
     )
 
 
@@ -250,6 +258,7 @@ async def console_post(request: Request) -> Response:
     except DomainError as error:
         return await _console(request, operator, status=STATUS[error.code], error=str(error))
     action = _text(form, "action")
+    keys: tuple[str, str] | None = None
     try:
         if action == "claim":
             await rate_limits.admit(request, Policy.CLAIM)
@@ -261,6 +270,7 @@ async def console_post(request: Request) -> Response:
             )
             claimed = await services.db.run_write(claims.claim, operator.id, wanted, now=utcnow())
             notice = f"claimed {claimed.agent_name} ({claimed.inbox_address})"
+            keys = (claimed.account_key, claimed.inbox_key)
         elif action == "switch":
             switched = await services.db.run_write(
                 claims.switch_active, operator.id, _text(form, "agent_id")
@@ -269,5 +279,114 @@ async def console_post(request: Request) -> Response:
         else:
             return await _console(request, operator, status=400, error="unknown form")
     except DomainError as error:
-        return await _console(request, operator, status=STATUS[error.code], error=str(error))
-    return await _console(request, operator, notice=notice)
+        response = await _console(request, operator, status=STATUS[error.code], error=str(error))
+        return rate_limits.add_headers(request, response)
+    response = await _console(request, operator, notice=notice, keys=keys)
+    return rate_limits.add_headers(request, response)
+
+
+# --- ops (admins) ----------------------------------------------------------------------
+
+
+class _NotAdmin(Exception):
+    pass
+
+
+async def _admin(request: Request) -> operators.Operator | None:
+    """The signed-in admin; None when not signed in; _NotAdmin for anyone else."""
+    operator = await _console_operator(request)
+    if operator is None:
+        return None
+    services = _services(request)
+    if not policy.is_admin(services.settings.operators, email=operator.email, email_verified=True):
+        raise _NotAdmin()
+    return operator
+
+
+async def _ops(
+    request: Request,
+    admin: operators.Operator,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    created: str | None = None,
+) -> Response:
+    services = _services(request)
+    health = await ops_api.read_status(services)
+    codes = await services.db.run_read(invites.list_codes)
+    return render(
+        request,
+        "ops.html",
+        status=status,
+        operator=admin,
+        health=health,
+        codes=codes,
+        error=error,
+        created=created,
+        is_admin=True,
+        refresh_seconds=OPS_REFRESH_SECONDS,
+    )
+
+
+OPS_REFRESH_SECONDS = 15  # as the seed's ops page
+
+
+async def ops_page(request: Request) -> Response:
+    try:
+        admin = await _admin(request)
+    except _NotAdmin:
+        return render(request, "forbidden.html", status=403)
+    if admin is None:
+        return redirect("/signup")
+    return await _ops(request, admin)
+
+
+async def ops_fragment(request: Request) -> Response:
+    """The health part of the ops page alone, which the page fetches to refresh itself."""
+    try:
+        admin = await _admin(request)
+    except _NotAdmin:
+        return render(request, "forbidden.html", status=403)
+    if admin is None:
+        return HTMLResponse("", status_code=401, headers=HEADERS)
+    health = await ops_api.read_status(_services(request))
+    return render(request, "_ops_status.html", health=health)
+
+
+async def ops_post(request: Request) -> Response:
+    """Create or revoke an invite code."""
+    try:
+        admin = await _admin(request)
+    except _NotAdmin:
+        return render(request, "forbidden.html", status=403)
+    if admin is None:
+        return redirect("/signup")
+    services = _services(request)
+    try:
+        form = await _form(request)
+        action = _text(form, "action")
+        if action == "create_invite":
+            label = _text(form, "label").strip() or None
+            uses, days = _text(form, "max_redemptions") or "1", _text(form, "expires_in_days")
+            if label is not None and len(label) > 200:
+                raise _FormRefused(400, "the label is at most 200 characters")
+            if not uses.isdigit() or not (days == "" or days.isdigit()):
+                raise _FormRefused(400, "the uses and the days are whole numbers")
+            if days and not 1 <= int(days) <= auth.MAX_INVITE_DAYS:
+                raise _FormRefused(400, f"an invite lasts 1 to {auth.MAX_INVITE_DAYS} days")
+            issued = await auth.issue_invite(
+                services,
+                admin,
+                label=label,
+                max_redemptions=int(uses),
+                expires_in_days=int(days) if days else None,
+            )
+            return await _ops(request, admin, created=issued.code)
+        if action == "revoke_invite":
+            await services.db.run_write(invites.revoke, _text(form, "code_id"), now=utcnow())
+            return await _ops(request, admin)
+        raise _FormRefused(400, "unknown form")
+    except _FormRefused as refused:
+        return await _ops(request, admin, status=refused.status, error=str(refused))
+    except DomainError as error:
+        return await _ops(request, admin, status=STATUS[error.code], error=str(error))
