@@ -24,11 +24,8 @@ DISPATCH = str(Path(sys.executable).parent / "dispatch")
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
-    process = DevProcess(tmp_path_factory.mktemp("dev"))
-    try:
+    with DevProcess(tmp_path_factory.mktemp("dev")) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @attrs.frozen
@@ -66,22 +63,20 @@ class Shell:
         return env
 
     def run(self, *args: str, stdin: str | None = None, timeout: float = 60, **env: str) -> Result:
-        done = subprocess.run(
-            [DISPATCH, *args],
-            input=stdin,
-            env=self.env(**env),
-            cwd=self.home,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        self.outputs += [done.stdout, done.stderr]
-        return Result(done.returncode, done.stdout, done.stderr)
+        return self._completed([DISPATCH, *args], stdin, timeout, self.env(**env))
 
     def bash(self, script: str, timeout: float = 60) -> Result:
+        script = f"set -euo pipefail\nPATH={Path(DISPATCH).parent}:$PATH\n{script}"
+        return self._completed(["bash", "-c", script], None, timeout, self.env())
+
+    def _completed(
+        self, argv: list[str], stdin: str | None, timeout: float, env: dict[str, str]
+    ) -> Result:
+        """Run `argv` to its end; its output is kept, so tests can check no key is in it."""
         done = subprocess.run(
-            ["bash", "-c", f"set -euo pipefail\nPATH={Path(DISPATCH).parent}:$PATH\n{script}"],
-            env=self.env(),
+            argv,
+            input=stdin,
+            env=env,
             cwd=self.home,
             capture_output=True,
             text=True,

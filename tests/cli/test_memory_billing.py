@@ -43,23 +43,22 @@ def paid_dev(
     Stripe's format) and on the local EVM chain."""
     recipient = "0x" + secrets.token_hex(20)
     stripe = StripeServer().start()
-    process = DevProcess(
-        tmp_path_factory.mktemp("paid-dev"),
-        DISPATCH_ENFORCE_MULTI_INBOX_UPGRADE="true",
-        DISPATCH_X402_EVM_RPC_URL=evm_chain.rpc_url,
-        DISPATCH_X402_EVM_CHAIN_ID=str(evm_chain.chain_id),
-        DISPATCH_X402_EVM_NETWORK="anvil",
-        DISPATCH_X402_EVM_TOKEN=evm_chain.token,
-        DISPATCH_X402_EVM_RECIPIENT=recipient,
-        DISPATCH_X402_EVM_CONFIRMATIONS="1",
-        STRIPE_SECRET_KEY=TEST_API_KEY,
-        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        STRIPE_API_BASE=stripe.base_url,
-    )
     try:
-        yield process, recipient
+        with DevProcess(
+            tmp_path_factory.mktemp("paid-dev"),
+            DISPATCH_ENFORCE_MULTI_INBOX_UPGRADE="true",
+            DISPATCH_X402_EVM_RPC_URL=evm_chain.rpc_url,
+            DISPATCH_X402_EVM_CHAIN_ID=str(evm_chain.chain_id),
+            DISPATCH_X402_EVM_NETWORK="anvil",
+            DISPATCH_X402_EVM_TOKEN=evm_chain.token,
+            DISPATCH_X402_EVM_RECIPIENT=recipient,
+            DISPATCH_X402_EVM_CONFIRMATIONS="1",
+            STRIPE_SECRET_KEY=TEST_API_KEY,
+            STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+            STRIPE_API_BASE=stripe.base_url,
+        ) as process:
+            yield process, recipient
     finally:
-        process.stop()
         stripe.stop()
 
 

@@ -25,11 +25,8 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
-    process = DevProcess(tmp_path_factory.mktemp("web-dev"))
-    try:
+    with DevProcess(tmp_path_factory.mktemp("web-dev")) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")

@@ -20,11 +20,8 @@ SECRET = "a jwt secret for the tests, long enough for HS256"
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
-    process = DevProcess(tmp_path_factory.mktemp("forms-dev"), JWT_SECRET_KEY=SECRET)
-    try:
+    with DevProcess(tmp_path_factory.mktemp("forms-dev"), JWT_SECRET_KEY=SECRET) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture

@@ -18,14 +18,11 @@ ADMIN = "ops-admin"
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
-    process = DevProcess(
+    with DevProcess(
         tmp_path_factory.mktemp("ops-dev"),
         DISPATCH_ADMIN_EMAILS=f"{ADMIN}@dispatch.localhost",
-    )
-    try:
+    ) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def test_an_admin_sees_the_health_refreshing_and_manages_invites(

@@ -30,6 +30,7 @@ from dispatch_client.cli._config import (
     save,
 )
 from dispatch_client.cli._output import Printer
+from dispatch_client.types.key_info import KeyInfo
 
 
 class UsageProblem(DispatchError):
@@ -70,6 +71,7 @@ class Session:
         self._config: Config | None = None
         self._saved: Config | None = None
         self._client: Dispatch | None = None
+        self._me: KeyInfo | None = None
         self._revoked: set[str] = set()
         self._secrets: list[str] = []
         fmt, source = _pick(flags.output, os.environ.get("DISPATCH_OUTPUT"), None)
@@ -195,11 +197,17 @@ class Session:
 
     # --- what a command acts on -------------------------------------------------------
 
+    def me(self) -> KeyInfo:
+        """What the server says the key in use is, asked once per run."""
+        if self._me is None:
+            self._me = self.client().auth.me()
+        return self._me
+
     def key_kind(self) -> str:
         """The kind of the key in use: as learnt before, else asked of the server."""
         state = self.state
         if state.kind is None:
-            me = self.client().auth.me()
+            me = self.me()
             state.kind, state.workspace_id = me.kind, me.workspace_id
             if me.kind == "inbox":
                 state.inbox_id = state.inbox_id or me.inbox_id
@@ -213,7 +221,7 @@ class Session:
         if value is None:
             client = self.client()
             if self.key_kind() == "inbox":
-                inbox = client.auth.me().inbox_id
+                inbox = self.me().inbox_id
                 if inbox is not None:
                     return inbox
             inboxes = client.inboxes.list(limit=2).data
@@ -232,7 +240,7 @@ class Session:
         client = self.client()
         wanted = address.strip().lower()
         if self.key_kind() == "inbox":
-            me = client.auth.me()
+            me = self.me()
             if me.inbox_id is not None and (me.inbox_address or "").lower() == wanted:
                 return me.inbox_id
         else:

@@ -113,7 +113,7 @@ def status(ctx: click.Context) -> None:
     if session.api_key is None:
         session.printer.record({**local, "kind": None})
         raise NoKey("not logged in: run `dispatch signup` or `dispatch auth login`")
-    me = session.client().auth.me()
+    me = session.me()
     info = {
         **local,
         "kind": me.kind,

@@ -522,6 +522,34 @@ def body_options(command: F) -> F:
     return command
 
 
+def _composed(
+    *,
+    text: str | None,
+    text_file: Path | None,
+    html: str | None,
+    html_file: Path | None,
+    attach: tuple[Path, ...],
+    attach_stdin: str | None,
+    cc: tuple[str, ...],
+    bcc: tuple[str, ...],
+    header: tuple[str, ...],
+    idempotency_key: str | None,
+) -> dict[str, Any]:
+    """The arguments `body_options` gives a send or a reply, as the SDK takes them."""
+    text, html = _body(text, text_file, html, html_file, stdin_is_body=attach_stdin is None)
+    composed: dict[str, Any] = {
+        "text": text,
+        "html": html,
+        "cc": list(cc) or None,
+        "bcc": list(bcc) or None,
+        "headers": _headers(header),
+        "attachments": _attachments(attach, attach_stdin) or None,
+    }
+    if idempotency_key:
+        composed["idempotency_key"] = idempotency_key
+    return composed
+
+
 SENT_FIELDS: list[Column] = [
     column("id", "id"),
     column("status", "status"),
@@ -547,40 +575,24 @@ SENT_FIELDS: list[Column] = [
 @click.pass_context
 def send(
     ctx: click.Context,
+    /,
     inbox: str | None,
     to: tuple[str, ...],
     subject: str | None,
     reply_to: tuple[str, ...],
     in_reply_to: str | None,
-    text: str | None,
-    text_file: Path | None,
-    html: str | None,
-    html_file: Path | None,
-    attach: tuple[Path, ...],
-    attach_stdin: str | None,
-    cc: tuple[str, ...],
-    bcc: tuple[str, ...],
-    header: tuple[str, ...],
-    idempotency_key: str | None,
+    **body: Any,
 ) -> None:
     """Send mail from the inbox's address."""
     session = session_of(ctx)
     inbox_id = session.inbox_id(inbox)
-    text, html = _body(text, text_file, html, html_file, stdin_is_body=attach_stdin is None)
-    options = {"idempotency_key": idempotency_key} if idempotency_key else {}
     sent = session.client().messages.send(
         inbox_id,
         to=list(to),
         subject=subject,
-        text=text,
-        html=html,
-        cc=list(cc) or None,
-        bcc=list(bcc) or None,
         reply_to=list(reply_to) or None,
-        headers=_headers(header),
-        attachments=_attachments(attach, attach_stdin) or None,
         in_reply_to=in_reply_to,
-        **options,  # type: ignore[arg-type]
+        **_composed(**body),
     )
     session.printer.record(sent, SENT_FIELDS)
 
@@ -593,36 +605,12 @@ def send(
 @output_option
 @click.pass_context
 def reply(
-    ctx: click.Context,
-    message_id: str,
-    inbox: str | None,
-    reply_all: bool,
-    text: str | None,
-    text_file: Path | None,
-    html: str | None,
-    html_file: Path | None,
-    attach: tuple[Path, ...],
-    attach_stdin: str | None,
-    cc: tuple[str, ...],
-    bcc: tuple[str, ...],
-    header: tuple[str, ...],
-    idempotency_key: str | None,
+    ctx: click.Context, /, message_id: str, inbox: str | None, reply_all: bool, **body: Any
 ) -> None:
     """Reply to a received message (to its Reply-To, else its sender), threaded."""
     session = session_of(ctx)
     inbox_id = session.inbox_id(inbox)
-    text, html = _body(text, text_file, html, html_file, stdin_is_body=attach_stdin is None)
-    options = {"idempotency_key": idempotency_key} if idempotency_key else {}
     sent = session.client().messages.reply(
-        inbox_id,
-        message_id,
-        text=text,
-        html=html,
-        reply_all=reply_all,
-        cc=list(cc) or None,
-        bcc=list(bcc) or None,
-        headers=_headers(header),
-        attachments=_attachments(attach, attach_stdin) or None,
-        **options,  # type: ignore[arg-type]
+        inbox_id, message_id, reply_all=reply_all, **_composed(**body)
     )
     session.printer.record(sent, SENT_FIELDS)

@@ -71,7 +71,8 @@ class Session:
     )
 
 
-def _is_admin(services: Services, operator: operators.Operator) -> bool:
+def is_admin_operator(services: Services, operator: operators.Operator) -> bool:
+    """Whether the operator is an admin (the API's answers and the console's pages)."""
     return policy.is_admin(
         services.settings.operators, email=operator.email, email_verified=operator.email_verified
     )
@@ -95,7 +96,7 @@ def session(
             Operator,
             operator,
             email_verified=operator.email_verified,
-            is_admin=_is_admin(services, operator),
+            is_admin=is_admin_operator(services, operator),
         ),
         verification_sent=verification_sent,
     )
@@ -108,7 +109,7 @@ async def current_operator(call: Call[Any]) -> operators.Operator:
 
 async def require_admin(services: Services, token: OperatorToken) -> operators.Operator:
     operator = await services.db.run_read(operators.get_operator, token.operator_id)
-    if not _is_admin(services, operator):
+    if not is_admin_operator(services, operator):
         raise Forbidden("this needs an admin operator (DISPATCH_ADMIN_EMAILS, email verified)")
     return operator
 

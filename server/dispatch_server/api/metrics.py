@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import attrs
 import sqlalchemy as sa
+from starlette.datastructures import State
 from starlette.responses import Response
 
 from dispatch_server import metrics
@@ -17,6 +18,7 @@ from dispatch_server.core.errors import NotFound
 from dispatch_server.domain import ops, workers
 from dispatch_server.http.endpoints import Call, Endpoint
 from dispatch_server.http.shapes import field
+from dispatch_server.services import Services
 
 CACHE_SECONDS = 60.0
 
@@ -44,7 +46,12 @@ class _Counted:
 
 
 async def public_metrics(call: Call[None]) -> PublicMetrics:
-    state = call.request.app.state
+    return await current_public_metrics(call.request.app.state, call.services)
+
+
+async def current_public_metrics(state: State, services: Services) -> PublicMetrics:
+    """The public counters, counted at most once a minute per process (the API's route and
+    the console's landing page share the count)."""
     counted: _Counted | None = getattr(state, "public_metrics", None)
     if counted is None:
         counted = state.public_metrics = _Counted()
@@ -55,7 +62,7 @@ async def public_metrics(call: Call[None]) -> PublicMetrics:
         found = counted.fresh()
         if found is not None:
             return found
-        counters = await call.services.db.run_read(ops.public_counters)
+        counters = await services.db.run_read(ops.public_counters)
         found = PublicMetrics(
             inboxes_created=counters.inboxes_created,
             messages_received=counters.messages_received,

@@ -17,12 +17,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from dispatch_client._version import __version__
-from dispatch_server.api import auth
+from dispatch_server.api import auth, metrics
 from dispatch_server.api import ops as ops_api
-from dispatch_server.auth import policy
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import DomainError, NotFound
-from dispatch_server.domain import claims, invites, operators, ops
+from dispatch_server.domain import claims, invites, operators
 from dispatch_server.http import rate_limits
 from dispatch_server.http.errors import STATUS
 from dispatch_server.ratelimit.policy import Policy
@@ -133,7 +132,7 @@ def _signup_page(request: Request, status: int = 200, **context: Any) -> Respons
 
 
 async def landing(request: Request) -> Response:
-    counters = await _services(request).db.run_read(ops.public_counters)
+    counters = await metrics.current_public_metrics(request.app.state, _services(request))
     signed_in = cookies.operator_of(request, _services(request)) is not None
     return render(request, "landing.html", counters=counters, signed_in=signed_in)
 
@@ -221,9 +220,7 @@ async def _console(
 ) -> Response:
     services = _services(request)
     agents = await services.db.run_read(claims.list_claimed, operator.id)
-    is_admin = policy.is_admin(
-        services.settings.operators, email=operator.email, email_verified=True
-    )
+    is_admin = auth.is_admin_operator(services, operator)
     return render(
         request,
         "console.html",
@@ -297,8 +294,7 @@ async def _admin(request: Request) -> operators.Operator | None:
     operator = await _console_operator(request)
     if operator is None:
         return None
-    services = _services(request)
-    if not policy.is_admin(services.settings.operators, email=operator.email, email_verified=True):
+    if not auth.is_admin_operator(_services(request), operator):
         raise _NotAdmin()
     return operator
 

@@ -104,14 +104,17 @@ class DevProcess:
             self.process.kill()
         self.process.wait(timeout=10)
 
+    def __enter__(self) -> DevProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
 
 @pytest.fixture
 def dev(tmp_path: Path) -> Iterator[DevProcess]:
-    process = DevProcess(tmp_path)
-    try:
+    with DevProcess(tmp_path) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def test_dev_logs_one_line_per_request_and_per_smtp_transaction(dev: DevProcess) -> None:
