@@ -8,119 +8,35 @@ here answers JSON.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 
-from dispatch_client._version import __version__
 from dispatch_server.api import auth, metrics
 from dispatch_server.api import ops as ops_api
 from dispatch_server.core.clock import utcnow
-from dispatch_server.core.errors import DomainError, NotFound
+from dispatch_server.core.errors import DomainError
 from dispatch_server.domain import claims, invites, operators
 from dispatch_server.http import rate_limits
 from dispatch_server.http.errors import STATUS
 from dispatch_server.ratelimit.policy import Policy
-from dispatch_server.services import Services
 from dispatch_server.web import cookies
-
-TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
+from dispatch_server.web.common import (
+    HEADERS,
+    FormRefused,
+    console_operator,
+    read_form,
+    redirect,
+    render,
+    services_of,
+    signed_in,
+    text_field,
 )
-MAX_FORM_BYTES = 16_384
-
-# No inline script or style, nothing from another origin; HTML mail will be shown in a
-# sandboxed frame of its own, never in this document.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-    ]
-)
-HEADERS = {
-    "content-security-policy": CONTENT_SECURITY_POLICY,
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "same-origin",
-    "cache-control": "no-store",
-}
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    token = cookies.csrf_token(request)
-    html = TEMPLATES.get_template(template).render(
-        csrf=token, version=__version__, path=request.url.path, **context
-    )
-    response = HTMLResponse(html, status_code=status, headers=HEADERS)
-    cookies.set_csrf(request, response, token)
-    return response
-
-
-def redirect(to: str) -> RedirectResponse:
-    return RedirectResponse(to, status_code=303, headers=HEADERS)
-
-
-async def _form(request: Request) -> dict[str, str]:
-    """The posted form (URL-encoded: the console's forms upload no files), its CSRF token
-    checked; a larger body than any form makes is refused unread."""
-    length = request.headers.get("content-length", "")
-    if not length.isdigit() or int(length) > MAX_FORM_BYTES:
-        raise _FormRefused(413, "the form is too large")
-    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if kind != "application/x-www-form-urlencoded":
-        raise _FormRefused(415, "the form must be URL-encoded")
-    body = await request.body()
-    try:
-        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
-    except (UnicodeDecodeError, ValueError):
-        raise _FormRefused(400, "the form cannot be read") from None
-    form = {name: values[0] for name, values in fields.items() if values}
-    cookies.check_csrf(request, form.get(cookies.CSRF_FIELD))
-    return form
-
-
-class _FormRefused(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _text(form: dict[str, str], name: str) -> str:
-    return form.get(name, "")
-
-
-async def _signed_in(request: Request) -> operators.Operator | None:
-    """The signed-in operator's account, or None: no session, or one whose account is gone
-    (deleted since the token was issued), which counts as signed out."""
-    services = _services(request)
-    token = cookies.operator_of(request, services)
-    if token is None:
-        return None
-    try:
-        return await services.db.run_read(operators.get_operator, token.operator_id)
-    except NotFound:
-        return None
 
 
 def _signup_page(request: Request, status: int = 200, **context: Any) -> Response:
-    settings = _services(request).settings.operators
+    settings = services_of(request).settings.operators
     return render(
         request,
         "signup.html",
@@ -132,13 +48,13 @@ def _signup_page(request: Request, status: int = 200, **context: Any) -> Respons
 
 
 async def landing(request: Request) -> Response:
-    counters = await metrics.current_public_metrics(request.app.state, _services(request))
-    signed_in = cookies.operator_of(request, _services(request)) is not None
+    counters = await metrics.current_public_metrics(request.app.state, services_of(request))
+    signed_in = cookies.operator_of(request, services_of(request)) is not None
     return render(request, "landing.html", counters=counters, signed_in=signed_in)
 
 
 async def signup_page(request: Request) -> Response:
-    operator = await _signed_in(request)
+    operator = await signed_in(request)
     if operator is not None and operator.email_verified:
         return redirect("/console")
     return _signup_page(request, operator=operator)
@@ -146,35 +62,35 @@ async def signup_page(request: Request) -> Response:
 
 async def signup_post(request: Request) -> Response:
     """One form handler for the page's forms, told apart by their `action` field."""
-    services = _services(request)
+    services = services_of(request)
     try:
-        form = await _form(request)
-    except _FormRefused as refused:
+        form = await read_form(request)
+    except FormRefused as refused:
         return _signup_page(request, refused.status, error=str(refused))
     except DomainError as error:
         return _signup_page(request, STATUS[error.code], error=str(error))
-    action = _text(form, "action")
+    action = text_field(form, "action")
     try:
         if action == "signup":
             await rate_limits.admit(request, Policy.SIGNUP)
             issued = await auth.sign_up(
                 services,
-                email=_text(form, "email"),
-                password=_text(form, "password"),
-                invite_code=_text(form, "invite_code") or None,
+                email=text_field(form, "email"),
+                password=text_field(form, "password"),
+                invite_code=text_field(form, "invite_code") or None,
             )
         elif action == "login":
             await rate_limits.admit(request, Policy.LOGIN)
             issued = await auth.log_in(
-                services, email=_text(form, "email"), password=_text(form, "password")
+                services, email=text_field(form, "email"), password=text_field(form, "password")
             )
         elif action in ("verify", "resend"):
-            operator = await _signed_in(request)
+            operator = await signed_in(request)
             if operator is None:
                 return redirect("/signup")
             await rate_limits.admit(request, Policy.VERIFY_EMAIL)
             if action == "verify":
-                issued = await auth.verify(services, operator.id, _text(form, "code"))
+                issued = await auth.verify(services, operator.id, text_field(form, "code"))
             else:
                 issued = await auth.resend(services, operator.id)
         else:
@@ -184,9 +100,9 @@ async def signup_post(request: Request) -> Response:
             request,
             STATUS[error.code],
             error=str(error),
-            operator=await _signed_in(request),
-            email=_text(form, "email") if action == "signup" else None,
-            login_email=_text(form, "email") if action == "login" else None,
+            operator=await signed_in(request),
+            email=text_field(form, "email") if action == "signup" else None,
+            login_email=text_field(form, "email") if action == "login" else None,
         )
         return rate_limits.add_headers(request, response)
     target = "/console" if issued.operator.email_verified else "/signup"
@@ -203,12 +119,6 @@ async def logout(request: Request) -> Response:
     return response
 
 
-async def _console_operator(request: Request) -> operators.Operator | None:
-    """The signed-in, verified operator, or None (then the page sends them to /signup)."""
-    operator = await _signed_in(request)
-    return operator if operator is not None and operator.email_verified else None
-
-
 async def _console(
     request: Request,
     operator: operators.Operator,
@@ -218,7 +128,7 @@ async def _console(
     notice: str | None = None,
     keys: tuple[str, str] | None = None,
 ) -> Response:
-    services = _services(request)
+    services = services_of(request)
     agents = await services.db.run_read(claims.list_claimed, operator.id)
     is_admin = auth.is_admin_operator(services, operator)
     return render(
@@ -235,7 +145,7 @@ async def _console(
 
 
 async def console(request: Request) -> Response:
-    operator = await _console_operator(request)
+    operator = await console_operator(request)
     if operator is None:
         return redirect("/signup")
     return await _console(request, operator)
@@ -244,33 +154,33 @@ async def console(request: Request) -> Response:
 async def console_post(request: Request) -> Response:
     """The console's forms: claim an agent (by claim token, wallet signature or API key) and
     choose the active agent, with the rules and rate limits of their API routes."""
-    services = _services(request)
-    operator = await _console_operator(request)
+    services = services_of(request)
+    operator = await console_operator(request)
     if operator is None:
         return redirect("/signup")
     try:
-        form = await _form(request)
-    except _FormRefused as refused:
+        form = await read_form(request)
+    except FormRefused as refused:
         return await _console(request, operator, status=refused.status, error=str(refused))
     except DomainError as error:
         return await _console(request, operator, status=STATUS[error.code], error=str(error))
-    action = _text(form, "action")
+    action = text_field(form, "action")
     keys: tuple[str, str] | None = None
     try:
         if action == "claim":
             await rate_limits.admit(request, Policy.CLAIM)
             wanted = claims.ClaimRequest(
-                claim_email=_text(form, "claim_email") or None,
-                claim_token=_text(form, "claim_token") or None,
-                api_key=_text(form, "api_key") or None,
-                wallet_signature=_text(form, "wallet_signature") or None,
+                claim_email=text_field(form, "claim_email") or None,
+                claim_token=text_field(form, "claim_token") or None,
+                api_key=text_field(form, "api_key") or None,
+                wallet_signature=text_field(form, "wallet_signature") or None,
             )
             claimed = await services.db.run_write(claims.claim, operator.id, wanted, now=utcnow())
             notice = f"claimed {claimed.agent_name} ({claimed.inbox_address})"
             keys = (claimed.account_key, claimed.inbox_key)
         elif action == "switch":
             switched = await services.db.run_write(
-                claims.switch_active, operator.id, _text(form, "agent_id")
+                claims.switch_active, operator.id, text_field(form, "agent_id")
             )
             notice = f"now acting for {switched.agent_name}"
         else:
@@ -291,10 +201,10 @@ class _NotAdmin(Exception):
 
 async def _admin(request: Request) -> operators.Operator | None:
     """The signed-in admin; None when not signed in; _NotAdmin for anyone else."""
-    operator = await _console_operator(request)
+    operator = await console_operator(request)
     if operator is None:
         return None
-    if not auth.is_admin_operator(_services(request), operator):
+    if not auth.is_admin_operator(services_of(request), operator):
         raise _NotAdmin()
     return operator
 
@@ -307,7 +217,7 @@ async def _ops(
     error: str | None = None,
     created: str | None = None,
 ) -> Response:
-    services = _services(request)
+    services = services_of(request)
     health = await ops_api.read_status(services)
     codes = await services.db.run_read(invites.list_codes)
     return render(
@@ -345,7 +255,7 @@ async def ops_fragment(request: Request) -> Response:
         return render(request, "forbidden.html", status=403)
     if admin is None:
         return HTMLResponse("", status_code=401, headers=HEADERS)
-    health = await ops_api.read_status(_services(request))
+    health = await ops_api.read_status(services_of(request))
     return render(request, "_ops_status.html", health=health)
 
 
@@ -357,19 +267,20 @@ async def ops_post(request: Request) -> Response:
         return render(request, "forbidden.html", status=403)
     if admin is None:
         return redirect("/signup")
-    services = _services(request)
+    services = services_of(request)
     try:
-        form = await _form(request)
-        action = _text(form, "action")
+        form = await read_form(request)
+        action = text_field(form, "action")
         if action == "create_invite":
-            label = _text(form, "label").strip() or None
-            uses, days = _text(form, "max_redemptions") or "1", _text(form, "expires_in_days")
+            label = text_field(form, "label").strip() or None
+            uses = text_field(form, "max_redemptions") or "1"
+            days = text_field(form, "expires_in_days")
             if label is not None and len(label) > 200:
-                raise _FormRefused(400, "the label is at most 200 characters")
+                raise FormRefused(400, "the label is at most 200 characters")
             if not uses.isdigit() or not (days == "" or days.isdigit()):
-                raise _FormRefused(400, "the uses and the days are whole numbers")
+                raise FormRefused(400, "the uses and the days are whole numbers")
             if days and not 1 <= int(days) <= auth.MAX_INVITE_DAYS:
-                raise _FormRefused(400, f"an invite lasts 1 to {auth.MAX_INVITE_DAYS} days")
+                raise FormRefused(400, f"an invite lasts 1 to {auth.MAX_INVITE_DAYS} days")
             issued = await auth.issue_invite(
                 services,
                 admin,
@@ -379,10 +290,10 @@ async def ops_post(request: Request) -> Response:
             )
             return await _ops(request, admin, created=issued.code)
         if action == "revoke_invite":
-            await services.db.run_write(invites.revoke, _text(form, "code_id"), now=utcnow())
+            await services.db.run_write(invites.revoke, text_field(form, "code_id"), now=utcnow())
             return await _ops(request, admin)
-        raise _FormRefused(400, "unknown form")
-    except _FormRefused as refused:
+        raise FormRefused(400, "unknown form")
+    except FormRefused as refused:
         return await _ops(request, admin, status=refused.status, error=str(refused))
     except DomainError as error:
         return await _ops(request, admin, status=STATUS[error.code], error=str(error))
