@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from dispatch_server.auth.principal import Scope
+from dispatch_server.auth.principal import Principal, Scope
 from dispatch_server.billing import entitlements, products, quotes, stripe_billing, x402
 from dispatch_server.billing.chains import ExpectedPayment
 from dispatch_server.billing.products import MULTI_INBOX, Product
@@ -73,16 +73,29 @@ class CheckoutSession:
 
 
 async def create_checkout_session(call: Call[CreateCheckoutSession]) -> CheckoutSession:
-    settings = call.services.settings.billing
-    product = products.product(settings, call.body.product)
-    owner = await call.services.db.run_read(claims.owner_of_agent, call.principal.agent_id)
+    return await start_checkout(
+        call.services,
+        call.principal,
+        call.body.product,
+        idempotency_key=_stripe_idempotency_key(call),
+    )
+
+
+async def start_checkout(
+    services: Services, principal: Principal, product_id: str, *, idempotency_key: str | None
+) -> CheckoutSession:
+    """A Stripe Checkout Session for the principal's workspace (the API's route and the
+    console's upgrade button)."""
+    settings = services.settings.billing
+    product = products.product(settings, product_id)
+    owner = await services.db.run_read(claims.owner_of_agent, principal.agent_id)
     session = await stripe_billing.create_checkout_session(
         settings,
         product=product,
-        workspace_id=call.principal.workspace_id,
+        workspace_id=principal.workspace_id,
         user_id=owner.user_id if owner else None,
         customer_email=owner.email if owner else None,
-        idempotency_key=_stripe_idempotency_key(call),
+        idempotency_key=idempotency_key,
     )
     return CheckoutSession(
         id=session.id,

@@ -24,6 +24,7 @@ TEMPLATES = Environment(
     lstrip_blocks=True,
 )
 MAX_FORM_BYTES = 16_384
+CONSOLE_FORM_BYTES = 512 * 1024  # the console's send and inject forms carry mail bodies
 
 # No inline script or style, nothing from another origin; HTML mail will be shown in a
 # sandboxed frame of its own (an opaque origin), never in this document.
@@ -67,11 +68,11 @@ def redirect(to: str) -> RedirectResponse:
     return RedirectResponse(to, status_code=303, headers=HEADERS)
 
 
-async def read_form(request: Request) -> dict[str, str]:
+async def read_form(request: Request, limit: int = MAX_FORM_BYTES) -> dict[str, str]:
     """The posted form (URL-encoded: the console's forms upload no files), its CSRF token
     checked; a larger body than any form makes is refused unread."""
     length = request.headers.get("content-length", "")
-    if not length.isdigit() or int(length) > MAX_FORM_BYTES:
+    if not length.isdigit() or int(length) > limit:
         raise FormRefused(413, "the form is too large")
     kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":

@@ -16,13 +16,15 @@ from starlette.responses import HTMLResponse, Response
 from dispatch_server.api import auth, metrics
 from dispatch_server.api import ops as ops_api
 from dispatch_server.core.clock import utcnow
-from dispatch_server.core.errors import DomainError
+from dispatch_server.core.errors import DomainError, NotFound
 from dispatch_server.domain import claims, invites, operators
 from dispatch_server.http import rate_limits
 from dispatch_server.http.errors import STATUS
 from dispatch_server.ratelimit.policy import Policy
-from dispatch_server.web import cookies
+from dispatch_server.web import agent_console, cookies
+from dispatch_server.web.acting import acting_for, inbox
 from dispatch_server.web.common import (
+    CONSOLE_FORM_BYTES,
     HEADERS,
     FormRefused,
     console_operator,
@@ -127,20 +129,43 @@ async def _console(
     error: str | None = None,
     notice: str | None = None,
     keys: tuple[str, str] | None = None,
+    outcome: agent_console.Outcome | None = None,
 ) -> Response:
+    """The console: the operator's agents, and the active agent's inboxes and tools. The
+    query may ask for an inbox's keys (`keys=`) or its latest OTP (`otp=`)."""
     services = services_of(request)
     agents = await services.db.run_read(claims.list_claimed, operator.id)
-    is_admin = auth.is_admin_operator(services, operator)
+    acting = await acting_for(services, operator)
+    context: dict[str, Any] = {}
+    if acting is not None:
+        query = {name: request.query_params[name] for name in request.query_params}
+        context["inboxes"] = await agent_console.listed_inboxes(services, acting)
+        context["inject_enabled"] = agent_console.inject_enabled(services)
+        try:
+            if "keys" in query:
+                context["keys_inbox"] = await inbox(services, acting, query["keys"])
+                context["inbox_keys"] = await agent_console.inbox_keys_of(
+                    services, acting, query["keys"]
+                )
+            if "otp" in query:
+                context["otp_inbox"] = await inbox(services, acting, query["otp"])
+                context["otp"] = await agent_console.latest_otp(services, acting, query["otp"])
+        except NotFound as missing:
+            status, error = 404, str(missing)
+        notice = notice or await agent_console.done_notice(services, acting, query)
     return render(
         request,
         "console.html",
         status=status,
         operator=operator,
         agents=agents,
-        is_admin=is_admin,
+        acting=acting,
+        is_admin=auth.is_admin_operator(services, operator),
         error=error,
-        notice=notice,
+        notice=notice or (outcome.notice if outcome else None),
         keys=keys,
+        outcome=outcome,
+        **context,
     )
 
 
@@ -152,20 +177,23 @@ async def console(request: Request) -> Response:
 
 
 async def console_post(request: Request) -> Response:
-    """The console's forms: claim an agent (by claim token, wallet signature or API key) and
-    choose the active agent, with the rules and rate limits of their API routes."""
+    """The console's forms: claim an agent (by claim token, wallet signature or API key),
+    choose the active agent (the rules and rate limits of their API routes), and the active
+    agent's work (`agent_console`)."""
     services = services_of(request)
     operator = await console_operator(request)
     if operator is None:
         return redirect("/signup")
     try:
-        form = await read_form(request)
+        form = await read_form(request, limit=CONSOLE_FORM_BYTES)
     except FormRefused as refused:
         return await _console(request, operator, status=refused.status, error=str(refused))
     except DomainError as error:
         return await _console(request, operator, status=STATUS[error.code], error=str(error))
     action = text_field(form, "action")
     keys: tuple[str, str] | None = None
+    notice: str | None = None
+    outcome: agent_console.Outcome | None = None
     try:
         if action == "claim":
             await rate_limits.admit(request, Policy.CLAIM)
@@ -184,11 +212,18 @@ async def console_post(request: Request) -> Response:
             )
             notice = f"now acting for {switched.agent_name}"
         else:
-            return await _console(request, operator, status=400, error="unknown form")
+            acting = await acting_for(services, operator)
+            if acting is None:
+                return await _console(request, operator, status=409, error="claim an agent first")
+            outcome = await agent_console.act(request, services, acting, action, form)
+            if outcome is None:
+                return await _console(request, operator, status=400, error="unknown form")
+            if outcome.redirect_to is not None:
+                return redirect(outcome.redirect_to)
     except DomainError as error:
         response = await _console(request, operator, status=STATUS[error.code], error=str(error))
         return rate_limits.add_headers(request, response)
-    response = await _console(request, operator, notice=notice, keys=keys)
+    response = await _console(request, operator, notice=notice, keys=keys, outcome=outcome)
     return rate_limits.add_headers(request, response)
 
 

@@ -137,7 +137,12 @@ async def _described_message(request: Request, services: Services) -> tuple[byte
     # JSON escaping can double a message's size; ingest then applies the exact limit.
     limit = 2 * services.settings.inbound.max_message_bytes
     body = await json_object(request, allow_empty=False, limit=limit, too_large=_too_large(limit))
-    message = from_json(InboundMessage, body)
+    return await described(services, from_json(InboundMessage, body))
+
+
+async def described(services: Services, message: InboundMessage) -> tuple[bytes, Envelope]:
+    """The MIME of a message described as JSON, and its envelope (the webhook's JSON form
+    and the console's dev injector)."""
     recipients = (message.to,) if isinstance(message.to, str) else message.to
     if not recipients or not all("@" in r for r in recipients):
         raise InvalidInput("to must be an address or a non-empty list of addresses", param="to")
