@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install dev test lint docs check bench clean
+.PHONY: install dev test lint docs check bench screenshots clean
 
 # The Python version is checked before the venv exists: an older Python would make one that
 # pip then cannot install the project into. If making the venv or installing fails, a venv
@@ -51,6 +51,9 @@ bench: install
 	$(BIN)/python -m bench.worker_latency --rounds 100 --messages 500
 	$(BIN)/python -m bench.send_throughput
 	$(BIN)/python -m bench.smtp_vs_maildev --runs 1  # needs node and npm
+
+screenshots: install ## the console's pages, for docs/console.md (needs chromium)
+	$(BIN)/python -m tests.web.screenshots
 
 clean:
 	rm -rf $(VENV) site .dispatch .pytest_cache .mypy_cache .ruff_cache

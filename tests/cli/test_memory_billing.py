@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +12,9 @@ import pytest
 from dispatch_client.autopay.evm import address_of
 from tests.chain.evm import EvmChain
 from tests.cli.conftest import Shell
+from tests.paid_dev import paid_dev as paid_dev_process
 from tests.server.billing.test_x402_flow import PRICE, funded_wallet
 from tests.server.cli.test_commands import DevProcess
-from tests.stripe_server import TEST_API_KEY, WEBHOOK_SECRET, StripeServer
 
 
 def test_memory_write_read_list_history(shell: Shell) -> None:
@@ -41,25 +40,8 @@ def paid_dev(
 ) -> Iterator[tuple[DevProcess, str]]:
     """A dev server whose second inboxes need `multi_inbox`, sold by card (a local server in
     Stripe's format) and on the local EVM chain."""
-    recipient = "0x" + secrets.token_hex(20)
-    stripe = StripeServer().start()
-    try:
-        with DevProcess(
-            tmp_path_factory.mktemp("paid-dev"),
-            DISPATCH_ENFORCE_MULTI_INBOX_UPGRADE="true",
-            DISPATCH_X402_EVM_RPC_URL=evm_chain.rpc_url,
-            DISPATCH_X402_EVM_CHAIN_ID=str(evm_chain.chain_id),
-            DISPATCH_X402_EVM_NETWORK="anvil",
-            DISPATCH_X402_EVM_TOKEN=evm_chain.token,
-            DISPATCH_X402_EVM_RECIPIENT=recipient,
-            DISPATCH_X402_EVM_CONFIRMATIONS="1",
-            STRIPE_SECRET_KEY=TEST_API_KEY,
-            STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-            STRIPE_API_BASE=stripe.base_url,
-        ) as process:
-            yield process, recipient
-    finally:
-        stripe.stop()
+    with paid_dev_process(tmp_path_factory.mktemp("paid-dev"), evm_chain) as paid:
+        yield paid.process, paid.recipient
 
 
 def test_inbox_create_pays_on_chain_when_the_workspace_needs_it(

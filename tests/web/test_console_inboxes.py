@@ -4,7 +4,6 @@ sending, the dev injector, the upgrade when the billing gate refuses, and hostil
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -13,8 +12,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from dispatch_client import AuthenticationError, Dispatch
 from tests.chain.evm import EvmChain
 from tests.helpers import signup
+from tests.paid_dev import paid_dev as paid_dev_process
 from tests.server.cli.test_commands import DevProcess
-from tests.stripe_server import TEST_API_KEY, WEBHOOK_SECRET, StripeServer
+from tests.stripe_server import StripeServer
 from tests.web.conftest import sign_up_and_verify
 
 
@@ -194,23 +194,8 @@ def paid_dev(
 ) -> Iterator[tuple[DevProcess, StripeServer]]:
     """A dev server that enforces the upgrade, with Stripe (a local server answering in
     Stripe's format) and an x402 rail on the local EVM chain."""
-    stripe = StripeServer().start()
-    try:
-        with DevProcess(
-            tmp_path_factory.mktemp("paid-web-dev"),
-            DISPATCH_ENFORCE_MULTI_INBOX_UPGRADE="true",
-            DISPATCH_X402_EVM_RPC_URL=evm_chain.rpc_url,
-            DISPATCH_X402_EVM_CHAIN_ID=str(evm_chain.chain_id),
-            DISPATCH_X402_EVM_NETWORK="anvil",
-            DISPATCH_X402_EVM_TOKEN=evm_chain.token,
-            DISPATCH_X402_EVM_RECIPIENT="0x" + secrets.token_hex(20),
-            STRIPE_SECRET_KEY=TEST_API_KEY,
-            STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-            STRIPE_API_BASE=stripe.base_url,
-        ) as process:
-            yield process, stripe
-    finally:
-        stripe.stop()
+    with paid_dev_process(tmp_path_factory.mktemp("paid-web-dev"), evm_chain) as paid:
+        yield paid.process, paid.stripe
 
 
 def test_the_gate_offers_card_and_on_chain_payment(
