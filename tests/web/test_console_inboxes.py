@@ -222,3 +222,30 @@ def test_the_gate_offers_card_and_on_chain_payment(
         assert session["metadata"]["workspace_id"] == agent["workspace"]["id"]
     finally:
         context.close()
+
+
+def test_a_new_workspace_is_the_operators_and_active(
+    page: Page, dev: DevProcess, console_errors: list[str]
+) -> None:
+    sign_up_and_verify(page, dev.base_url)
+    form = page.get_by_role("form", name="Start a new workspace")
+    first_inbox = form.get_by_label("First inbox, the part before the @ (optional: a random one)")
+    form.get_by_label("Agent name (optional)").fill("fresh-agent")
+    first_inbox.fill("fresh-box")
+    form.get_by_role("button", name="Create the workspace").click()
+    expect(page.get_by_role("status")).to_contain_text("created fresh-agent (fresh-box@")
+    account_key = page.locator("[data-key=account]").inner_text()
+    with Dispatch(account_key, base_url=dev.base_url) as d:
+        assert [inbox.address.split("@")[0] for inbox in d.inboxes.list().data] == ["fresh-box"]
+    inboxes = page.get_by_role("region", name="Inboxes of fresh-agent")
+    expect(inboxes.get_by_role("row", name=re.compile("fresh-box@"))).to_be_visible()
+    expect(page.get_by_role("row", name=re.compile("^fresh-agent"))).to_contain_text("active")
+    # The same address again is refused, and no second workspace is left behind.
+    first_inbox.fill("fresh-box")
+    form.get_by_role("button", name="Create the workspace").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    expect(page.get_by_role("row", name=re.compile("^fresh-agent"))).to_have_count(1)
+    assert console_errors == [
+        "Failed to load resource: the server responded with a status of 409 (Conflict)"
+    ]
+    console_errors.clear()

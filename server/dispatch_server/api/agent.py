@@ -52,9 +52,12 @@ class Signup:
     inbox_key: str = field(description="acts on `inbox` only")
 
 
+MAX_NAME_CHARS = 200
+
+
 @attrs.frozen(kw_only=True)
 class SignupRequest:
-    name: str | None = field(default=None, maxLength=200)
+    name: str | None = field(default=None, maxLength=MAX_NAME_CHARS)
     local_part: str | None = local_part_field()
     invite_code: str | None = field(
         default=None,
@@ -63,9 +66,12 @@ class SignupRequest:
     )
 
 
-def _signup(conn: sa.Connection, body: SignupRequest, settings: Settings) -> workspaces.Signup:
-    """The signup, with an invite redeemed in the same transaction when one is needed."""
+def signup_in(conn: sa.Connection, body: SignupRequest, settings: Settings) -> workspaces.Signup:
+    """The signup, with an invite redeemed in the same transaction when one is needed (the
+    API's route and the console's "new workspace")."""
     gate = settings.operators
+    if gate.agent_signup == "closed":
+        raise invites.SignupClosed("agent signup is closed here (DISPATCH_AGENT_SIGNUP=closed)")
     if gate.agent_signup == "invite":
         invites.redeem(conn, body.invite_code, env_code=gate.beta_invite_code, now=utcnow())
     return workspaces.signup(
@@ -75,9 +81,7 @@ def _signup(conn: sa.Connection, body: SignupRequest, settings: Settings) -> wor
 
 async def agent_signup(call: Call[SignupRequest]) -> Signup:
     settings = call.services.settings
-    if settings.operators.agent_signup == "closed":
-        raise invites.SignupClosed("agent signup is closed here (DISPATCH_AGENT_SIGNUP=closed)")
-    result = await call.services.db.run_write(_signup, call.body, settings)
+    result = await call.services.db.run_write(signup_in, call.body, settings)
     return Signup(
         workspace=Workspace.of(result.workspace),
         agent=Agent.of(result.agent),

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from dispatch_server.api import auth, metrics
+from dispatch_server.api import agent, auth, metrics
 from dispatch_server.api import ops as ops_api
+from dispatch_server.config import Settings
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import DomainError, NotFound
 from dispatch_server.domain import claims, invites, operators
@@ -161,6 +163,7 @@ async def _console(
         agents=agents,
         acting=acting,
         is_admin=auth.is_admin_operator(services, operator),
+        agent_invite_required=services.settings.operators.agent_signup == "invite",
         error=error,
         notice=notice or (outcome.notice if outcome else None),
         keys=keys,
@@ -206,6 +209,20 @@ async def console_post(request: Request) -> Response:
             claimed = await services.db.run_write(claims.claim, operator.id, wanted, now=utcnow())
             notice = f"claimed {claimed.agent_name} ({claimed.inbox_address})"
             keys = (claimed.account_key, claimed.inbox_key)
+        elif action == "new_workspace":
+            await rate_limits.admit(request, Policy.SIGNUP)
+            claimed = await services.db.run_write(
+                _new_workspace,
+                operator.id,
+                agent.SignupRequest(
+                    name=_bounded_name(form),
+                    local_part=text_field(form, "local_part").strip() or None,
+                    invite_code=text_field(form, "invite_code") or None,
+                ),
+                services.settings,
+            )
+            notice = f"created {claimed.agent_name} ({claimed.inbox_address}); acting for it"
+            keys = (claimed.account_key, claimed.inbox_key)
         elif action == "switch":
             switched = await services.db.run_write(
                 claims.switch_active, operator.id, text_field(form, "agent_id")
@@ -225,6 +242,24 @@ async def console_post(request: Request) -> Response:
         return rate_limits.add_headers(request, response)
     response = await _console(request, operator, notice=notice, keys=keys, outcome=outcome)
     return rate_limits.add_headers(request, response)
+
+
+def _bounded_name(form: dict[str, str]) -> str | None:
+    name = text_field(form, "name").strip()
+    if len(name) > agent.MAX_NAME_CHARS:
+        raise FormRefused(400, f"the name is at most {agent.MAX_NAME_CHARS} characters")
+    return name or None
+
+
+def _new_workspace(
+    conn: sa.Connection, operator_id: str, wanted: agent.SignupRequest, settings: Settings
+) -> claims.Claim:
+    """A new workspace (as POST /v1/agent/signup makes it) claimed by the operator, in one
+    transaction: there is never a new workspace nobody holds."""
+    created = agent.signup_in(conn, wanted, settings)
+    return claims.claim(
+        conn, operator_id, claims.ClaimRequest(api_key=created.account_key), now=utcnow()
+    )
 
 
 # --- ops (admins) ----------------------------------------------------------------------
