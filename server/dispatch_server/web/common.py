@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import starlette.staticfiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from dispatch_client._version import __version__
 from dispatch_server.core.errors import NotFound
@@ -114,3 +115,14 @@ async def console_operator(request: Request) -> operators.Operator | None:
     """The signed-in, verified operator, or None (then the page sends them to /signup)."""
     operator = await signed_in(request)
     return operator if operator is not None and operator.email_verified else None
+
+
+class StaticFiles(starlette.staticfiles.StaticFiles):
+    """The console's static files, sent with `nosniff` (a script or a stylesheet is never
+    read as another type) and cached only briefly, so an upgrade is seen at once."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["x-content-type-options"] = "nosniff"
+        response.headers["cache-control"] = "public, max-age=300"
+        return response
