@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from dispatch_server.web import pages
+from dispatch_server.web.common import StaticFiles
 
 STATIC = Path(__file__).parent / "static"
 
