@@ -9,7 +9,7 @@ It acts for the operator's active agent (`acting`): every inbox is found through
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -67,7 +67,8 @@ async def _inbox(request: Request, acting: acting_.Acting, inbox_id: str) -> inb
         raise _Refused(render(request, "mail_not_found.html", status=404)) from None
 
 
-def _cutoff(request: Request) -> Any:
+def _cutoff(request: Request) -> datetime:
+    """Mail older than this is no longer shown (the API's rule)."""
     return messages.retention_cutoff(services_of(request).settings.storage.message_retention_days)
 
 
