@@ -15,9 +15,12 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
+from typing import Protocol
 
 import attrs
 import sqlalchemy as sa
+from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from dispatch_server.auth.api_keys import KeyRefused
@@ -30,6 +33,7 @@ from dispatch_server.events.hub import STREAM_PREFIX
 from dispatch_server.events.log import Event
 from dispatch_server.http import params
 from dispatch_server.http.endpoints import Call, Endpoint
+from dispatch_server.services import Services
 
 AFTER = params.integer(
     "after",
@@ -49,8 +53,8 @@ def stream_topic(workspace_id: str) -> str:
     return STREAM_PREFIX + workspace_id
 
 
-def _types(call: Call[None]) -> tuple[str, ...]:
-    raw = call.query(TYPES)
+def parse_types(raw: str | None) -> tuple[str, ...]:
+    """The event types a `types` parameter names (comma-separated); (): every type."""
     if not raw:
         return ()
     asked = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
@@ -63,16 +67,53 @@ def _types(call: Call[None]) -> tuple[str, ...]:
     return asked
 
 
-def _resume_point(call: Call[None]) -> int | None:
-    """Where to resume: `Last-Event-ID`, else `?after=`; None: from the newest event."""
-    header = call.request.headers.get("last-event-id")
+@attrs.frozen
+class ResumePoint:
+    """Where a stream resumes (None: from the newest event), and what said so."""
+
+    after: int | None
+    param: str = "after"
+
+
+def resume_point(request: Request, after: int) -> ResumePoint:
+    """`Last-Event-ID`, else `after` (the `?after=` value; -1: none)."""
+    header = request.headers.get("last-event-id")
     if header is not None and header.strip():
         value = header.strip()
         if not (value.isascii() and value.isdigit()) or len(value) > 18:
             raise InvalidInput("Last-Event-ID must be an event id", param="Last-Event-ID")
-        return int(value)
-    after = call.query(AFTER)
-    return None if after < 0 else after
+        return ResumePoint(int(value), "Last-Event-ID")
+    return ResumePoint(None if after < 0 else after)
+
+
+class StreamAccess(Protocol):
+    """How a stream keeps checking that its caller may still read it."""
+
+    def held(self) -> AbstractContextManager[object]:
+        """Held while the stream is open."""
+        ...
+
+    async def still_allowed(self) -> bool:
+        """Asked before events go out: False ends the stream."""
+        ...
+
+
+@attrs.frozen
+class KeyAccess:
+    """An API key's stream: it ends once the key is revoked."""
+
+    services: Services
+    key_id: str
+
+    def held(self) -> AbstractContextManager[object]:
+        return self.services.hub.keys.held(self.services.db, self.key_id)
+
+    async def still_allowed(self) -> bool:
+        try:
+            await self.services.hub.keys.require_active(self.services.db, self.key_id)
+        except KeyRefused:
+            return False
+        return True
 
 
 def frame(event: Event) -> bytes:
@@ -150,33 +191,37 @@ def _retrieve(task: asyncio.Future[Frames]) -> None:
         task.exception()  # each caller gets it; none is "never retrieved"
 
 
-async def _open(call: Call[None], inbox_id: str | None) -> Response:
-    services = call.services
-    workspace_id = call.principal.workspace_id
-    types = _types(call)
-    resume = _resume_point(call)
+async def open_stream(
+    services: Services,
+    workspace_id: str,
+    inbox_id: str | None,
+    *,
+    types: tuple[str, ...],
+    resume: ResumePoint,
+    access: StreamAccess,
+) -> Response:
+    """The workspace's events (one inbox's, unless `inbox_id` is None) as an SSE response:
+    the API's streams and the console's mail desk both stream through this."""
     db = services.db
     # Checked before the stream starts, so an expired resume point is a plain 410.
     newest = await db.run_read(event_log.latest_seq, workspace_id)
-    if resume is None:
+    if resume.after is None:
         cursor = newest
     else:
-        if resume > newest:
+        if resume.after > newest:
             raise InvalidInput(
-                f"the resume point {resume} is after the newest event ({newest}): not an id "
-                "of this workspace's stream",
-                param="Last-Event-ID" if call.request.headers.get("last-event-id") else "after",
+                f"the resume point {resume.after} is after the newest event ({newest}): not "
+                "an id of this workspace's stream",
+                param=resume.param,
             )
-        await db.run_read(event_log.read_after, workspace_id, after=resume, limit=1)
-        cursor = resume
+        await db.run_read(event_log.read_after, workspace_id, after=resume.after, limit=1)
+        cursor = resume.after
     heartbeat = services.settings.events.heartbeat_seconds
     hub = services.hub
 
-    key_id = call.principal.key_id
-
     async def frames() -> AsyncIterator[bytes]:
         nonlocal cursor
-        with hub.keys.held(db, key_id):
+        with access.held():
             async with hub.subscribe(stream_topic(workspace_id)) as sub:
                 # `id:` without data sets the client's Last-Event-ID: a stream opened "from
                 # the newest" that breaks before its first event resumes from here.
@@ -185,12 +230,9 @@ async def _open(call: Call[None], inbox_id: str | None) -> Response:
                     page = await read_frames(
                         db, workspace_id, after=cursor, inbox_id=inbox_id, types=types
                     )
-                    if page.encoded:
-                        try:
-                            # A key revoked meanwhile sees no more (the stream ends).
-                            await hub.keys.require_active(db, key_id)
-                        except KeyRefused:
-                            return
+                    # A caller refused meanwhile (a revoked key) sees no more: the stream ends.
+                    if page.encoded and not await access.still_allowed():
+                        return
                     for encoded in page.encoded:
                         yield encoded
                     if page.position > cursor and not page.encoded:
@@ -208,6 +250,17 @@ async def _open(call: Call[None], inbox_id: str | None) -> Response:
         frames(),
         media_type="text/event-stream",
         headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+    )
+
+
+async def _open(call: Call[None], inbox_id: str | None) -> Response:
+    return await open_stream(
+        call.services,
+        call.principal.workspace_id,
+        inbox_id,
+        types=parse_types(call.query(TYPES)),
+        resume=resume_point(call.request, call.query(AFTER)),
+        access=KeyAccess(call.services, call.principal.key_id),
     )
 
 

@@ -262,24 +262,57 @@ def reply_subject(subject: str | None) -> str:
     return subject if subject.lower().startswith("re:") else f"Re: {subject}".strip()
 
 
-async def reply(call: Call[ReplyMail]) -> SentMessage:
-    inbox_id, message_id = call.path("inbox_id"), call.path("message_id")
-    services, body = call.services, call.body
-    thread = await services.db.run_read(sends.thread_of, inbox_id, message_id, param="message_id")
-    sender = await services.db.run_read(sends.sender_of, call.principal.workspace_id, inbox_id)
-    to, others = sends.reply_recipients(sender, thread, reply_all=body.reply_all)
+async def reply_to(
+    services: Services,
+    principal: Principal,
+    inbox_id: str,
+    message_id: str,
+    *,
+    text: str | None,
+    html: str | None = None,
+    reply_all: bool = False,
+    cc: tuple[str, ...] = (),
+    bcc: tuple[str, ...] = (),
+    headers: dict[str, str] | None = None,
+    attachments: tuple[Attachment, ...] = (),
+) -> sends.SentMessage:
+    """Reply to a received message: to its Reply-To (else its From), with its other
+    recipients when `reply_all`, subject "Re: …", in its thread; sent as every send is.
+    The API's reply and the console's mail desk both reply through this."""
+    db = services.db
+    thread = await db.run_read(sends.thread_of, inbox_id, message_id, param="message_id")
+    sender = await db.run_read(sends.sender_of, principal.workspace_id, inbox_id)
+    to, others = sends.reply_recipients(sender, thread, reply_all=reply_all)
     fields = sends.SendFields(
         to=to,
-        cc=(*others, *body.cc),
-        bcc=body.bcc,
+        cc=(*others, *cc),
+        bcc=bcc,
         subject=reply_subject(thread.subject),
-        text=body.text,
-        html=body.html,
-        headers=body.headers,
-        attachments=decode_attachments(body.attachments),
+        text=text,
+        html=html,
+        headers=headers or {},
+        attachments=attachments,
         in_reply_to=message_id,
     )
-    return SentMessage.of(await send_from(services, call.principal, inbox_id, fields))
+    return await send_from(services, principal, inbox_id, fields)
+
+
+async def reply(call: Call[ReplyMail]) -> SentMessage:
+    body = call.body
+    sent = await reply_to(
+        call.services,
+        call.principal,
+        call.path("inbox_id"),
+        call.path("message_id"),
+        text=body.text,
+        html=body.html,
+        reply_all=body.reply_all,
+        cc=body.cc,
+        bcc=body.bcc,
+        headers=body.headers,
+        attachments=decode_attachments(body.attachments),
+    )
+    return SentMessage.of(sent)
 
 
 async def list_sent(call: Call[None]) -> Page[SentMessage]:

@@ -127,6 +127,8 @@ messages = sa.Table(
     sa.Column("received_at", UtcDateTime(), nullable=False),
     # The door it came through (see dispatch_server.ingest.pipeline.DOORS); null before 0004.
     sa.Column("door", sa.String(10), nullable=True),
+    # When the console's mail desk first showed it; null: unread (see domain.messages).
+    sa.Column("read_at", UtcDateTime(), nullable=True),
     sa.UniqueConstraint("inbox_id", "provider_message_id"),
     sa.Index("ix_messages_inbox_received", "inbox_id", "received_at", "id"),
     # Last ingest and counts per door (ops status), and the retention purge, door by door.
@@ -633,4 +635,16 @@ webhook_deliveries = sa.Table(
     sa.Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
     sa.Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at", "id"),
     sa.Index("ix_webhook_deliveries_created_at", "created_at"),  # the retention purge
+)
+
+# The console's forms that must not act twice (a reply): each rendered form carries a random
+# nonce, inserted here before it acts; a second insert of the same nonce is refused by the
+# key, whichever process serves it (dispatch_server.domain.form_nonces).
+console_form_submissions = sa.Table(
+    "console_form_submissions",
+    metadata,
+    sa.Column("nonce", sa.String(64), primary_key=True),
+    _fk("operator_id", "users.id", nullable=False),
+    _created_at(),
+    sa.Index("ix_console_form_submissions_created_at", "created_at"),
 )

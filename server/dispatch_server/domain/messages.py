@@ -102,6 +102,11 @@ class MessageSummary:
     attachment_count: int
     has_otp: bool
     has_link: bool
+    read_at: datetime | None = None  # when the console's mail desk first showed it
+
+    @property
+    def unread(self) -> bool:
+        return self.read_at is None
 
     @classmethod
     def of(cls, row: Any) -> MessageSummary:
@@ -125,6 +130,7 @@ class MessageSummary:
             attachment_count=len(row.attachments),
             has_otp=row.has_otp,
             has_link=row.has_link,
+            read_at=row.read_at,
         )
 
 
@@ -257,6 +263,7 @@ SUMMARY_COLUMNS = [
     # OTP; has_link whether it has any link.
     _has_artifact("otp", primary=True).label("has_otp"),
     _has_artifact("link", primary=False).label("has_link"),
+    _m.c.read_at,
 ]
 
 
@@ -273,6 +280,67 @@ def list_messages(
     query = messages_of(inbox_id, cutoff, SUMMARY_COLUMNS).where(folder_clause(folder))
     rows, next_cursor = page(conn, query, _m, "message", limit=limit, cursor=cursor)
     return Page([MessageSummary.of(row) for row in rows], next_cursor)
+
+
+# A search is a substring match: its text is cut to this many characters.
+MAX_QUERY_CHARS = 200
+_LIKE_ESCAPE = "\\"
+_SEARCHED = (_m.c.subject, _m.c.from_header, _m.c.from_address, _m.c.text_body)
+
+
+def search_text(query: str) -> str:
+    """What a search looks for: the query without NUL bytes and lone surrogates (which no
+    stored text holds, and PostgreSQL refuses), stripped, at most MAX_QUERY_CHARS."""
+    kept = "".join(c for c in query if c != "\x00" and not "\ud800" <= c <= "\udfff")
+    return kept.strip()[:MAX_QUERY_CHARS]
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, its wildcards and escape taken literally."""
+    for special in (_LIKE_ESCAPE, "%", "_"):
+        text = text.replace(special, _LIKE_ESCAPE + special)
+    return f"%{text}%"
+
+
+def search(
+    conn: sa.Connection,
+    inbox_id: str,
+    query: str,
+    *,
+    limit: int,
+    cutoff: datetime,
+    folder: FolderFilter = "inbox",
+) -> list[MessageSummary]:
+    """Summaries of the messages whose subject, From, sender address or text contain the
+    query, case-insensitively (ASCII letters on SQLite, all on PostgreSQL), newest first.
+    An empty query finds the newest messages. No ranking: a substring match."""
+    text = search_text(query)
+    select = messages_of(inbox_id, cutoff, SUMMARY_COLUMNS).where(folder_clause(folder))
+    if text:
+        pattern: sa.BindParameter[str] = sa.bindparam("pattern", like_pattern(text.lower()))
+        select = select.where(
+            sa.or_(*(sa.func.lower(c).like(pattern, escape=_LIKE_ESCAPE) for c in _SEARCHED))
+        )
+    select = select.order_by(_m.c.received_at.desc(), _m.c.id.desc()).limit(limit)
+    return [MessageSummary.of(row) for row in conn.execute(select)]
+
+
+def mark_read(conn: sa.Connection, inbox_id: str, message_id: str, now: datetime) -> bool:
+    """Mark the message read (it keeps the first time); True when it was unread."""
+    result = conn.execute(
+        _m.update()
+        .where(_m.c.inbox_id == inbox_id, _m.c.id == message_id, _m.c.read_at.is_(None))
+        .values(read_at=now)
+    )
+    return result.rowcount == 1
+
+
+def mark_unread(conn: sa.Connection, inbox_id: str, message_id: str) -> None:
+    result = conn.execute(
+        _m.update().where(_m.c.inbox_id == inbox_id, _m.c.id == message_id).values(read_at=None)
+    )
+    if result.rowcount != 1:
+        raise NotFound("message")
 
 
 def get_message(

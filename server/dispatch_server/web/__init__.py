@@ -13,7 +13,7 @@ from pathlib import Path
 
 from starlette.routing import BaseRoute, Mount, Route
 
-from dispatch_server.web import pages
+from dispatch_server.web import desk, pages
 from dispatch_server.web.common import StaticFiles
 
 STATIC = Path(__file__).parent / "static"
@@ -30,5 +30,10 @@ def routes() -> list[BaseRoute]:
         Route("/ops", pages.ops_page, methods=["GET"]),
         Route("/ops", pages.ops_post, methods=["POST"]),
         Route("/ops/status", pages.ops_fragment, methods=["GET"]),
+        Route("/mail", desk.mail_page, methods=["GET"]),
+        Route("/mail", desk.mail_post, methods=["POST"]),
+        Route("/mail/list", desk.mail_list, methods=["GET"]),
+        Route("/mail/events", desk.mail_events, methods=["GET"]),
+        Route("/mail/{inbox_id}/{message_id}/body", desk.message_body, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
