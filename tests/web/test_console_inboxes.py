@@ -4,6 +4,7 @@ sending, the dev injector, the upgrade when the billing gate refuses, and hostil
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -24,7 +25,9 @@ def claim_by_key(page: Page, key: str, name: str) -> None:
     expect(page.get_by_role("status")).to_contain_text(f"claimed {name}")
 
 
-def test_inject_otp_keys_and_send_for_the_active_agent(page: Page, dev: DevProcess) -> None:
+def test_inject_otp_keys_and_send_for_the_active_agent(
+    page: Page, context: BrowserContext, dev: DevProcess
+) -> None:
     sign_up_and_verify(page, dev.base_url)
     agent = signup(dev.base_url, name="worker-agent")
     address, inbox_id = agent["inbox"]["address"], agent["inbox"]["id"]
@@ -70,10 +73,19 @@ def test_inject_otp_keys_and_send_for_the_active_agent(page: Page, dev: DevProce
     sender.get_by_label("To (commas between addresses)").fill("someone@example.com")
     sender.get_by_label("Subject").fill("Hello from the console")
     sender.get_by_label("Text").fill("Sent with a click.")
+    nonce = sender.locator("input[name=nonce]").get_attribute("value") or ""
     sender.get_by_role("button", name="Send").click()
     expect(page.get_by_role("status")).to_contain_text("mail to someone@example.com is")
     assert "sent=" in page.url  # answered with a redirect: a reload sends nothing again
     page.reload()
+    # The same rendered form replayed (the back button, a retry): not sent again.
+    fields = {"action": "send", "nonce": nonce, "inbox_id": inbox_id}
+    fields |= {"to": "someone@example.com", "subject": "Again", "text": "Sent with a click."}
+    assert _form_post(context, fields) == 200
+    page.goto("/console?already_sent=1")
+    expect(page.get_by_role("status")).to_have_text(
+        "this mail was already sent: it was not sent again"
+    )
     with Dispatch(agent["inbox_key"], base_url=dev.base_url) as d:
         sent = d.sent.list(inbox_id).data
     assert [m.subject for m in sent] == ["Hello from the console"]
@@ -146,6 +158,7 @@ def test_hostile_ids_and_forms_are_refused_never_a_500(
             assert answer.status == (400 if "\x00" in value else 404), (query, value)
         for action in ("mint_key", "revoke_key", "send", "inject"):
             fields = {"action": action, "inbox_id": value, "key_id": value, "to": "a@b.example"}
+            fields["nonce"] = secrets.token_urlsafe(32)
             fields["text"] = "hello"
             assert _form_post(context, fields) == 404, (action, value)
     # Hostile text in what is composed into mail: refused or sent clean, never a 500, and
@@ -154,6 +167,7 @@ def test_hostile_ids_and_forms_are_refused_never_a_500(
     for text in HOSTILE_TEXTS:
         for action in ("send", "inject"):
             fields = {"action": action, "inbox_id": inbox_id, "to": "peer@example.com"}
+            fields["nonce"] = secrets.token_urlsafe(32)
             fields |= {"subject": text, "from": text, "text": text or "body"}
             assert _form_post(context, fields) in (200, 400), (action, text)
     with Dispatch(mine["inbox_key"], base_url=dev.base_url) as d:
@@ -180,6 +194,9 @@ def test_hostile_ids_and_forms_are_refused_never_a_500(
     assert _form_post(context, {"action": "launch_rockets"}) == 400
     assert _form_post(context, {"action": "create_inbox", "display_name": "n" * 201}) == 400
     assert _form_post(context, {"action": "send", "inbox_id": mine["inbox"]["id"]}) == 400
+    no_nonce = {"action": "send", "inbox_id": mine["inbox"]["id"], "to": "a@b.example"}
+    for nonce in ("", "short", "x" * 43 + "!", "😀" * 43):
+        assert _form_post(context, {**no_nonce, "text": "hi", "nonce": nonce}) == 400
     # What the URL says after a redirect is looked up, never shown as given.
     answer = context.request.get(
         "/console", params={"sent": "<script>", "inbox": mine["inbox"]["id"]}

@@ -19,10 +19,11 @@ from dispatch_server.api import billing
 from dispatch_server.api.sends import send_from
 from dispatch_server.api.webhooks.inbound import InboundMessage, described
 from dispatch_server.billing.products import MULTI_INBOX
-from dispatch_server.core.errors import InvalidInput, NotFound, UpgradeRequired
+from dispatch_server.core.clock import utcnow
+from dispatch_server.core.errors import DomainError, InvalidInput, NotFound, UpgradeRequired
 from dispatch_server.core.ids import is_id
 from dispatch_server.core.pagination import Page
-from dispatch_server.domain import inbox_keys, inboxes, messages, sends
+from dispatch_server.domain import form_nonces, inbox_keys, inboxes, messages, sends
 from dispatch_server.ingest.pipeline import ingest
 from dispatch_server.services import Services
 from dispatch_server.web.acting import Acting, inbox
@@ -104,6 +105,8 @@ async def latest_otp(services: Services, acting: Acting, inbox_id: str) -> messa
 async def done_notice(services: Services, acting: Acting, query: dict[str, str]) -> str | None:
     """The notice after a redirect, from the ids in its query (nothing the URL says is
     shown as given: each id is looked up in the agent's workspace)."""
+    if "already_sent" in query:
+        return "this mail was already sent: it was not sent again"
     try:
         if "created" in query:
             created = await inbox(services, acting, query["created"])
@@ -227,6 +230,8 @@ def _addresses(form: dict[str, str], name: str) -> tuple[str, ...]:
 
 
 async def _send(services: Services, acting: Acting, form: dict[str, str]) -> Outcome:
+    """Send once per rendered form: its nonce is used up before the send, and given back
+    when the send is refused (nothing was queued)."""
     sender = await inbox(services, acting, text_field(form, "inbox_id"))
     to = _addresses(form, "to")
     if not to:
@@ -237,7 +242,16 @@ async def _send(services: Services, acting: Acting, form: dict[str, str]) -> Out
         subject=_bounded(form, "subject", MAX_SUBJECT) or "",
         text=text_field(form, "text") or None,
     )
-    sent = await send_from(services, acting.principal, sender.id, fields)
+    nonce, operator_id = text_field(form, "nonce"), acting.operator.id
+    if not form_nonces.is_nonce(nonce):
+        raise InvalidInput("the form is incomplete: reload the page", param="nonce")
+    if not await services.db.run_write(form_nonces.use, nonce, operator_id, now=utcnow()):
+        return Outcome(redirect_to="/console?already_sent=1")
+    try:
+        sent = await send_from(services, acting.principal, sender.id, fields)
+    except DomainError:
+        await services.db.run_write(form_nonces.give_back, nonce, operator_id)
+        raise
     return Outcome(redirect_to=f"/console?sent={sent.id}&inbox={sender.id}")
 
 

@@ -19,7 +19,7 @@ from dispatch_server.api import ops as ops_api
 from dispatch_server.config import Settings
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import DomainError, NotFound
-from dispatch_server.domain import claims, invites, operators
+from dispatch_server.domain import claims, form_nonces, invites, operators
 from dispatch_server.http import rate_limits
 from dispatch_server.http.errors import STATUS
 from dispatch_server.ratelimit.policy import Policy
@@ -143,6 +143,7 @@ async def _console(
         query = {name: request.query_params[name] for name in request.query_params}
         context["inboxes"] = await agent_console.listed_inboxes(services, acting)
         context["inject_enabled"] = agent_console.inject_enabled(services)
+        context["nonce"] = form_nonces.new_nonce()
         try:
             if "keys" in query:
                 context["keys_inbox"] = await inbox(services, acting, query["keys"])
