@@ -50,8 +50,13 @@ def take(out: Path) -> list[Path]:
         page = browser.new_page(base_url=dev.base_url, viewport={"width": 1200, "height": 860})
 
         def shot(name: str) -> None:
+            # The page's whole height as the viewport: a full-page capture leaves a
+            # sandboxed frame (another process) blank.
+            page.set_viewport_size({"width": 1200, "height": 860})
+            height = page.evaluate("() => document.documentElement.scrollHeight")
+            page.set_viewport_size({"width": 1200, "height": height})
             path = out / f"{name}.png"
-            page.screenshot(path=str(path), full_page=True)
+            page.screenshot(path=str(path))
             taken.append(path)
 
         page.goto("/")
@@ -82,8 +87,8 @@ def take(out: Path) -> list[Path]:
         page.goto(f"/console?otp={inbox_id}")
         shot("console")
         page.goto(f"/mail?inbox={inbox_id}")
-        page.get_by_role("link", name="Welcome to Example").first.click()
-        page.wait_for_load_state("networkidle")
+        page.locator("a[data-message-id]", has_text="Welcome to Example").click()
+        page.frame_locator("iframe.mail-body").get_by_text("Confirm my email").wait_for()
         shot("mail")
         page.goto("/ops")
         shot("ops")

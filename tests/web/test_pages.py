@@ -99,3 +99,12 @@ def test_forms_without_their_csrf_token_are_refused(dev: DevProcess) -> None:
             assert "CSRF" in answer.text
         accepted = browser_like.post("/signup", data={**login, "csrf": token.group(1)})
         assert accepted.status_code == 401  # past the CSRF check, to the password check
+
+
+def test_the_docs_show_a_screenshot_of_every_page() -> None:
+    from tests.web.screenshots import OUT, PAGES
+
+    docs = (OUT.parents[1] / "console.md").read_text()
+    for name in PAGES:
+        assert f"](images/console/{name}.png)" in docs, name
+        assert (OUT / f"{name}.png").read_bytes().startswith(b"\x89PNG"), name
