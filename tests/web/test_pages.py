@@ -4,8 +4,12 @@ without their CSRF token; keyboard only."""
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 from playwright.sync_api import BrowserContext, Page, expect
@@ -108,3 +112,31 @@ def test_the_docs_show_a_screenshot_of_every_page() -> None:
     for name in PAGES:
         assert f"](images/console/{name}.png)" in docs, name
         assert (OUT / f"{name}.png").read_bytes().startswith(b"\x89PNG"), name
+
+
+def test_a_new_user_signs_up_with_the_dev_inbox_and_reads_the_code_with_the_cli(
+    page: Page, dev: DevProcess, tmp_path: Path
+) -> None:
+    """What `make dev` tells a new user: sign up with the dev inbox, get the code with
+    `dispatch mail code`, and land on the console."""
+    address = dev._wait_for(r"dev inbox\s+(\S+)").group(1)
+    page.goto("/signup")
+    page.get_by_label("Email").first.fill(address)
+    page.get_by_label("Password (10 characters or more)").fill(PASSWORD)
+    page.get_by_role("button", name="Create the account").click()
+    shown = f"dispatch mail code --inbox {address} --since 10m"
+    expect(page.get_by_text(shown)).to_be_visible()
+    env = {**os.environ, "DISPATCH_BASE_URL": dev.base_url, "DISPATCH_API_KEY": dev.account_key}
+    env["DISPATCH_CONFIG"] = str(tmp_path / "config.toml")
+    dispatch = str(Path(sys.executable).parent / "dispatch")
+    done = subprocess.run(
+        [dispatch, *shown.split()[1:], "--timeout", "30"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    page.get_by_label("Verification code").fill(done.stdout.strip())
+    page.get_by_role("button", name="Verify").click()
+    expect(page).to_have_url(re.compile(r"/console$"))

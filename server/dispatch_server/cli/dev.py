@@ -18,7 +18,7 @@ from dispatch_server.cli._common import CliError, bind, http_server, open_databa
 from dispatch_server.config import Settings
 from dispatch_server.core.errors import DomainError
 from dispatch_server.db.urls import redacted
-from dispatch_server.domain import workspaces
+from dispatch_server.domain import inboxes, workspaces
 from dispatch_server.services import Services
 
 log = logging.getLogger("dispatch_server")
@@ -103,6 +103,7 @@ async def serve_dev(
     """Serve until stopped; True if it was ready first (False: it failed to start)."""
     await open_database(settings.storage.database_url, migrate=True)
     account_key = await dev_account_key(settings, data_dir)
+    dev_inbox = await dev_inbox_address(settings, account_key)
     app = create_app(settings, with_smtp=True, smtp_socket=smtp_socket)
     server = http_server(app, settings.http)
     serving = asyncio.create_task(server.serve(sockets=[http_socket]))
@@ -118,6 +119,8 @@ async def serve_dev(
         "\nDispatch dev server is ready\n"
         f"  API            {base_url}   (OpenAPI: {base_url}/openapi.json)\n"
         f"  console        {base_url}/   (in a browser)\n"
+        f"  dev inbox      {dev_inbox}   (sign up in the console with this address;\n"
+        "                 `dispatch mail code --since 10m` in the other shell prints its code)\n"
         f"  SMTP           {smtp_host}:{smtp_port}  (mail for *@{settings.inboxes.domain})\n"
         f"  database       {redacted(settings.storage.database_url)}\n"
         f"  inbound token  {settings.inbound.token}\n\n"
@@ -130,6 +133,16 @@ async def serve_dev(
     )
     await serving
     return True
+
+
+async def dev_inbox_address(settings: Settings, account_key: str) -> str:
+    """The address of the dev workspace's first inbox."""
+    async with await Services.open(settings, listen=False) as services:
+        principal = await services.db.run_read(authenticate, account_key)
+        found = await services.db.run_read(
+            inboxes.list_inboxes, principal.workspace_id, limit=1, cursor=None
+        )
+    return found.items[0].address if found.items else "(none)"
 
 
 async def dev_account_key(settings: Settings, data_dir: Path) -> str:

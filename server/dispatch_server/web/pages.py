@@ -40,11 +40,13 @@ from dispatch_server.web.common import (
 
 
 def _signup_page(request: Request, status: int = 200, **context: Any) -> Response:
-    settings = services_of(request).settings.operators
+    services = services_of(request)
+    settings = services.settings.operators
     return render(
         request,
         "signup.html",
         status=status,
+        local_domain=services.settings.inboxes.domain,
         invite_required=settings.signup == "invite",
         signup_closed=settings.signup == "closed",
         **context,
