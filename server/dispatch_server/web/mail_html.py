@@ -47,6 +47,9 @@ def sanitise(html: str, *, remote: bool) -> SafeHtml:
     found: list[str] = []
 
     def keep(tag: str, attribute: str, value: str) -> str | None:
+        lowered = value.strip().lower()
+        if lowered.startswith("data:") and (tag, attribute) != ("img", "src"):
+            return None  # a data: link would open a document outside the sandbox
         if tag == "img" and attribute == "src" and value.strip().lower().startswith(_REMOTE):
             found.append(value)
             return value if remote else None
