@@ -9,11 +9,12 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from dispatch_client import Dispatch
-from tests.helpers import signup
+from tests.helpers import bearer, signup
 from tests.server.cli.test_commands import DevProcess
 
 
@@ -90,3 +91,23 @@ def sign_up_and_verify(page: Page, base_url: str, local_part: str | None = None)
     page.get_by_role("button", name="Verify").click()
     expect(page).to_have_url(re.compile(r"/console$"))
     return email
+
+
+def claim_token(base_url: str, account_key: str) -> dict[str, str]:
+    """A claim token the agent of `account_key` mints for its human."""
+    answer = httpx.post(f"{base_url}/v1/agent/claim-token", json={}, headers=bearer(account_key))
+    assert answer.status_code == 201, answer.text
+    token: dict[str, str] = answer.json()
+    return token
+
+
+def claim_with_token(page: Page, token: dict[str, str]) -> None:
+    page.get_by_label("Inbox address").fill(token["claim_email"])
+    page.get_by_role("textbox", name="Claim token").fill(token["claim_token"])
+    page.get_by_role("button", name="Claim with the token").click()
+
+
+def claim_by_key(page: Page, key: str, name: str) -> None:
+    page.get_by_label("Account or inbox key").fill(key)
+    page.get_by_role("button", name="Claim with the key").click()
+    expect(page.get_by_role("status")).to_contain_text(f"claimed {name}")

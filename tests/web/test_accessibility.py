@@ -14,7 +14,7 @@ from playwright.sync_api import Page
 from dispatch_client import Dispatch
 from tests.helpers import signup
 from tests.server.cli.test_commands import DevProcess
-from tests.web.conftest import sign_up_and_verify
+from tests.web.conftest import claim_by_key, sign_up_and_verify
 
 ADMIN = "a11y-admin"
 
@@ -90,8 +90,7 @@ def test_every_page_is_labelled_and_reachable_by_keyboard(page: Page, dev: DevPr
     check(page, "/signup")
     sign_up_and_verify(page, dev.base_url, local_part=ADMIN)
     agent = signup(dev.base_url, name="a11y-agent")
-    page.get_by_label("Account or inbox key").fill(agent["account_key"])
-    page.get_by_role("button", name="Claim with the key").click()
+    claim_by_key(page, agent["account_key"], "a11y-agent")
     inbox_id = agent["inbox"]["id"]
     check(page, "/console")
     check(page, f"/console?keys={inbox_id}")

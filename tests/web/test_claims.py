@@ -3,12 +3,11 @@ the agent the operator acts for."""
 
 from __future__ import annotations
 
-import httpx
 from playwright.sync_api import Page, expect
 
-from tests.helpers import bearer, signup
+from tests.helpers import signup
 from tests.server.cli.test_commands import DevProcess
-from tests.web.conftest import sign_up_and_verify
+from tests.web.conftest import claim_token, claim_with_token, sign_up_and_verify
 
 
 def test_claim_by_token_and_by_key_then_switch_the_active_agent(
@@ -16,12 +15,8 @@ def test_claim_by_token_and_by_key_then_switch_the_active_agent(
 ) -> None:
     sign_up_and_verify(page, dev.base_url)
     first = signup(dev.base_url, name="first-agent")
-    token = httpx.post(
-        f"{dev.base_url}/v1/agent/claim-token", json={}, headers=bearer(first["account_key"])
-    ).json()
-    page.get_by_label("Inbox address").fill(token["claim_email"])
-    page.get_by_role("textbox", name="Claim token").fill(token["claim_token"])
-    page.get_by_role("button", name="Claim with the token").click()
+    token = claim_token(dev.base_url, first["account_key"])
+    claim_with_token(page, token)
     expect(page.get_by_role("status")).to_contain_text("claimed first-agent")
     row = page.get_by_role("row", name="first-agent")
     expect(row).to_contain_text(first["inbox"]["address"])

@@ -16,13 +16,7 @@ from tests.helpers import signup
 from tests.paid_dev import paid_dev as paid_dev_process
 from tests.server.cli.test_commands import DevProcess
 from tests.stripe_server import StripeServer
-from tests.web.conftest import sign_up_and_verify
-
-
-def claim_by_key(page: Page, key: str, name: str) -> None:
-    page.get_by_label("Account or inbox key").fill(key)
-    page.get_by_role("button", name="Claim with the key").click()
-    expect(page.get_by_role("status")).to_contain_text(f"claimed {name}")
+from tests.web.conftest import claim_by_key, sign_up_and_verify
 
 
 def test_inject_otp_keys_and_send_for_the_active_agent(

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import re
 
-import httpx
 from playwright.sync_api import Page, expect
 
 from dispatch_client import Dispatch
-from tests.helpers import bearer, make_mail, signup, smtp_send
+from tests.helpers import make_mail, signup, smtp_send
 from tests.server.cli.test_commands import DevProcess
-from tests.web.conftest import sign_up_and_verify
+from tests.web.conftest import claim_token, claim_with_token, sign_up_and_verify
 
 
 def test_signup_verify_claim_read_the_otp_and_reply(page: Page, dev: DevProcess) -> None:
@@ -20,12 +19,8 @@ def test_signup_verify_claim_read_the_otp_and_reply(page: Page, dev: DevProcess)
     # The agent signed up on its own, and hands its human a claim token.
     agent = signup(dev.base_url, name="shopping-agent")
     address, inbox_id = agent["inbox"]["address"], agent["inbox"]["id"]
-    token = httpx.post(
-        f"{dev.base_url}/v1/agent/claim-token", json={}, headers=bearer(agent["account_key"])
-    ).json()
-    page.get_by_label("Inbox address").fill(token["claim_email"])
-    page.get_by_role("textbox", name="Claim token").fill(token["claim_token"])
-    page.get_by_role("button", name="Claim with the token").click()
+    token = claim_token(dev.base_url, agent["account_key"])
+    claim_with_token(page, token)
     expect(page.get_by_role("status")).to_contain_text("claimed shopping-agent")
 
     # A shop mails the agent a code, through the real SMTP door.
