@@ -50,6 +50,7 @@ SERVER_DISTRIBUTIONS = {
     "pyjwt",
     "stripe",
     "jinja2",
+    "nh3",
 }
 # The module each distribution installs, where its name differs.
 MODULE_OF = {
