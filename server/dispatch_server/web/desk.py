@@ -18,7 +18,7 @@ from dispatch_server.api import events, sends
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import DomainError, NotFound
 from dispatch_server.core.ids import is_id
-from dispatch_server.domain import form_nonces, inboxes, messages, operators
+from dispatch_server.domain import form_nonces, inboxes, messages
 from dispatch_server.http.errors import STATUS
 from dispatch_server.web import acting as acting_
 from dispatch_server.web import mail_html
@@ -213,7 +213,7 @@ async def mail_events(request: Request) -> Response:
             inbox.id,
             types=("message.received",),
             resume=resume,
-            access=_SessionAccess(acting.operator),
+            access=_SessionAccess(),
         )
     except DomainError as error:
         return HTMLResponse(str(error), status_code=STATUS[error.code], headers=HEADERS)
@@ -222,9 +222,6 @@ async def mail_events(request: Request) -> Response:
 class _SessionAccess:
     """The console's stream: it was allowed when opened; a session that signs out closes
     the page, and with it the stream."""
-
-    def __init__(self, operator: operators.Operator) -> None:
-        self.operator = operator
 
     def held(self) -> AbstractContextManager[object]:
         return nullcontext()
