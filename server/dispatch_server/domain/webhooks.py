@@ -321,6 +321,12 @@ def event_body(
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
+_ENABLED_ENDPOINTS = sa.select(_ENDPOINTS.id, _ENDPOINTS.event_types).where(
+    _ENDPOINTS.workspace_id == sa.bindparam("workspace_id"), _ENDPOINTS.enabled.is_(True)
+)
+_INSERT_DELIVERIES = sa.insert(t.webhook_deliveries)
+
+
 def fan_out(
     conn: sa.Connection,
     *,
@@ -333,16 +339,12 @@ def fan_out(
 ) -> int:
     """A pending delivery of the event to each enabled endpoint of the workspace that wants
     its type; how many. The body is encoded only when one does (most events have none)."""
-    rows = conn.execute(
-        sa.select(_ENDPOINTS.id, _ENDPOINTS.event_types).where(
-            _ENDPOINTS.workspace_id == workspace_id, _ENDPOINTS.enabled.is_(True)
-        )
-    ).all()
+    rows = conn.execute(_ENABLED_ENDPOINTS, {"workspace_id": workspace_id}).all()
     wanted = [row.id for row in rows if row.event_types is None or type in row.event_types]
     if wanted:
         body = event_body(seq=seq, type=type, created_at=now, inbox_id=inbox_id, payload=payload)
         conn.execute(
-            sa.insert(t.webhook_deliveries),
+            _INSERT_DELIVERIES,
             [
                 {
                     "id": new_id(),

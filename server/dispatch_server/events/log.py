@@ -59,6 +59,7 @@ def _next_seq_statement(insert: Any) -> Any:
 
 
 _NEXT_SEQ = dialect.per_dialect(_next_seq_statement)
+_INSERT_EVENT = sa.insert(t.events)
 
 
 @attrs.frozen(kw_only=True)
@@ -92,15 +93,16 @@ def append(
         conn.execute(_NEXT_SEQ[dialect.name(conn)], {"workspace_id": workspace_id}).scalar_one()
     )
     conn.execute(
-        sa.insert(t.events).values(
-            id=new_id(),
-            workspace_id=workspace_id,
-            seq=seq,
-            inbox_id=inbox_id,
-            type=type,
-            payload=payload,
-            created_at=now,
-        )
+        _INSERT_EVENT,
+        {
+            "id": new_id(),
+            "workspace_id": workspace_id,
+            "seq": seq,
+            "inbox_id": inbox_id,
+            "type": type,
+            "payload": payload,
+            "created_at": now,
+        },
     )
     # The webhook deliveries of the event, in its transaction: committed with it or not at all.
     webhooks.fan_out(
