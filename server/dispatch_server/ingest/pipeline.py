@@ -166,17 +166,25 @@ _RECIPIENT = (
 )
 
 
-def check_recipient(conn: sa.Connection, address: str, quota_limit: int) -> DomainError | None:
-    """Why mail for `address` would be refused right now, or None if it would be taken. Only
-    advice: the ingest transaction checks both again."""
+@attrs.frozen
+class RecipientCheck:
+    """What the SMTP door's RCPT check found for an address: why mail for it would be refused
+    now (None if it would be taken), and what its workspace has left of today's quota."""
+
+    refusal: DomainError | None
+    quota_left: int
+
+
+def check_recipient(conn: sa.Connection, address: str, quota_limit: int) -> RecipientCheck:
+    """Whether mail for `address` would be taken right now. Only advice: the ingest
+    transaction checks both again."""
     row = conn.execute(
         _RECIPIENT, {"address": normalize_address(address), "today": utcnow().date()}
     ).first()
     if row is None:
-        return UnknownRecipient()
-    if quotas.inbound_left(row.inbound_count, quota_limit) <= 0:
-        return quota_used_up()
-    return None
+        return RecipientCheck(UnknownRecipient(), 0)
+    left = quotas.inbound_left(row.inbound_count, quota_limit)
+    return RecipientCheck(quota_used_up() if left <= 0 else None, left)
 
 
 def dedupe_key(provider_id: str | None, message_id_header: str | None, raw: bytes) -> str:
