@@ -215,6 +215,7 @@ def test_latest_otp(page: Page, dev: DevProcess) -> None:
     page.goto(f"/mail?inbox={agent['inbox']['id']}")
     page.get_by_role("button", name="Latest OTP").click()
     expect(page.locator("code[data-otp]")).to_have_text("493817")
+    assert "otp=1" in page.url  # a GET: reloading or sharing the URL asks again, no form resent
 
 
 def test_other_workspaces_are_not_found_and_strangers_go_to_signup(
@@ -231,6 +232,7 @@ def test_other_workspaces_are_not_found_and_strangers_go_to_signup(
     theirs = other["inbox"]["id"]
     for url in (
         f"/mail?inbox={theirs}",
+        f"/mail?inbox={theirs}&otp=1",
         f"/mail?inbox={mine}&message={other_message}",
         "/mail?inbox=nonsense",
         f"/mail/{theirs}/{other_message}/body",

@@ -21,7 +21,7 @@ from dispatch_server.core.ids import is_id
 from dispatch_server.domain import form_nonces, inboxes, messages
 from dispatch_server.http.errors import STATUS
 from dispatch_server.web import acting as acting_
-from dispatch_server.web import mail_html
+from dispatch_server.web import agent_console, mail_html
 from dispatch_server.web.common import (
     HEADERS,
     FormRefused,
@@ -86,8 +86,6 @@ async def _desk(
     status: int = 200,
     error: str | None = None,
     notice: str | None = None,
-    otp: messages.Otp | None = None,
-    otp_asked: bool = False,
 ) -> Response:
     services = services_of(request)
     acting = await _acting(request)
@@ -115,6 +113,8 @@ async def _desk(
             return render(request, "mail_not_found.html", status=404)
         await services.db.run_write(messages.mark_read, inbox.id, message_id, utcnow())
     listed = await _summaries(request, inbox.id, query)
+    otp_asked = request.query_params.get("otp") == "1"
+    otp = await agent_console.latest_otp(services, acting, inbox.id) if otp_asked else None
     body = None
     if opened is not None and opened.message.html_body:
         body = mail_html.sanitise(opened.message.html_body, remote=False)
@@ -246,9 +246,6 @@ async def mail_post(request: Request) -> Response:
         inbox = await _inbox(request, acting, inbox_id)
         action = text_field(form, "action")
         back = f"/mail?inbox={inbox.id}" + (f"&message={message_id}" if message_id else "")
-        if action == "latest_otp":
-            otp = await services.db.run_read(messages.latest_otp, inbox.id, cutoff=_cutoff(request))
-            return await _desk(request, inbox_id=inbox.id, message_id=None, otp=otp, otp_asked=True)
         if message_id is None or not is_id(message_id):
             raise NotFound("message")
         if action == "mark_unread":
