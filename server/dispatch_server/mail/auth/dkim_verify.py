@@ -74,8 +74,12 @@ class KeyUnusable(Exception):
 # --- the message --------------------------------------------------------------------------
 
 _LINE_END = re.compile(rb"\r?\n")
-_EMPTY_LINE = re.compile(rb"(?:\A|(\n))\r?\n")
 _FIELD_NAME = re.compile(rb"([\x21-\x7e]+?):")
+# A header block of CRLF lines that are all fields (the usual case): each field's value is
+# then its raw bytes. Possessive, no colon in names: no backtracking to try.
+_CRLF_FIELD = rb"([\x21-\x39\x3b-\x7e]+):([^\n]*\n(?:[ \t][^\n]*\n)*+)"
+_CRLF_FIELDS = re.compile(rb"(?:" + _CRLF_FIELD + rb")*+")
+_CRLF_FIELD_RE = re.compile(_CRLF_FIELD)
 
 
 @attrs.define(slots=True)
@@ -96,12 +100,31 @@ class Message:
 
 def parse_message(raw: bytes) -> Message:
     """`raw` split as dkimpy's rfc822_parse splits it; MessageFormatError if it cannot be."""
-    empty = _EMPTY_LINE.search(raw)
-    if empty is None:
-        head, rest = raw, b""
-    else:
-        cut = 0 if empty.group(1) is None else empty.start() + 1  # the last field's \n
-        head, rest = raw[:cut], raw[empty.end() :]
+    head, rest = _split_at_empty_line(raw)
+    if rest.count(b"\n") != rest.count(b"\r\n"):
+        rest = _LINE_END.sub(b"\r\n", rest)
+    if head.count(b"\n") == head.count(b"\r\n") and _CRLF_FIELDS.fullmatch(head):
+        return Message(_CRLF_FIELD_RE.findall(head), rest)
+    return Message(_split_fields(head), rest)
+
+
+def _split_at_empty_line(raw: bytes) -> tuple[bytes, bytes]:
+    """The header block (up to and with the line end before the first empty line) and what
+    follows the empty line; the whole message and no body if there is none."""
+    if raw[:1] == b"\n":
+        return b"", raw[1:]
+    if raw[:2] == b"\r\n":
+        return b"", raw[2:]
+    crlf = raw.find(b"\n\r\n")
+    lf = raw.find(b"\n\n", 0, len(raw) if crlf < 0 else crlf)  # only an earlier one counts
+    if lf >= 0:
+        return raw[: lf + 1], raw[lf + 2 :]
+    if crlf >= 0:
+        return raw[: crlf + 1], raw[crlf + 3 :]
+    return raw, b""
+
+
+def _split_fields(head: bytes) -> list[tuple[bytes, bytes]]:
     names: list[bytes] = []
     values: list[list[bytes]] = []
     for line in _LINE_END.split(head):
@@ -118,12 +141,9 @@ def parse_message(raw: bytes) -> Message:
             values.append([line[match.end() :]])
         elif not line.startswith(b"From "):
             raise MessageFormatError(f"Unexpected characters in RFC822 header: {line!r}")
-    headers = [
+    return [
         (name, b"\r\n".join(parts) + b"\r\n") for name, parts in zip(names, values, strict=True)
     ]
-    if rest.count(b"\n") != rest.count(b"\r\n"):
-        rest = _LINE_END.sub(b"\r\n", rest)
-    return Message(headers, rest)
 
 
 # --- tag lists and the signature's rules ----------------------------------------------------
@@ -242,7 +262,11 @@ _BODY: dict[bytes, Callable[[bytes], bytes]] = {b"simple": _simple_body, b"relax
 
 def _relaxed_field(name: bytes, value: bytes) -> bytes:
     value = value.replace(b"\r\n", b"").replace(b"\n", b"")
-    return name.lower().rstrip() + b":" + _WSP.sub(b" ", value).strip() + b"\r\n"
+    if b"\r" in value or b"\x0b" in value or b"\x0c" in value:  # kept inside, stripped at ends
+        value = _WSP.sub(b" ", value).strip()
+    else:  # only spaces and tabs: the same as compressing them and stripping
+        value = b" ".join(value.split())
+    return name.lower() + b":" + value + b"\r\n"
 
 
 def _simple_field(name: bytes, value: bytes) -> bytes:
@@ -268,10 +292,12 @@ def canonicalization(c: bytes | None) -> tuple[bytes, bytes]:
     return parts[0], parts[1]
 
 
-# The b= tag's value, which the signed data has empty (dkimpy's RE_BTAG).
-_FWS = rb"(?:(?:\s*\r?\n)?\s+)?"
-_B_TAG = re.compile(rb"([;\s]b" + _FWS + rb"=)(?:" + _FWS + rb"[a-zA-Z0-9+/=])*(?:\r?\n\Z)?")
-_H_SPLIT = re.compile(rb"\s*:\s*")
+# The b= tag's value, which the signed data has empty. dkimpy's RE_BTAG is
+#   ([;\s]b FWS =)(?: FWS [a-zA-Z0-9+/=])*(?:\r?\n\Z)?   with FWS (?:(?:\s*\r?\n)?\s+)?
+# whose FWS matches what \s* does: the same matches here, found without trying each of the
+# value's characters in turn (a lookbehind for [;\s], so that the search looks for "b" first).
+_B64 = rb"[a-zA-Z0-9+/=]"
+_B_TAG = re.compile(rb"(b(?<=[;\s]b)\s*=)(?:[\sa-zA-Z0-9+/=]*" + _B64 + rb")?(?:\r?\n\Z)?")
 
 
 def signed_data(
@@ -280,7 +306,8 @@ def signed_data(
     """What the signature signs: the fields `h=` names, each instance picked bottom-up (a name
     listed more often than present adds nothing), then the DKIM-Signature itself, its b=
     emptied, without its CRLF."""
-    wanted = [name.lower() for name in _H_SPLIT.split(h)]
+    # dkimpy splits on \s*:\s* (h= is stripped, so that is stripping each part)
+    wanted = [name.strip().lower() for name in h.split(b":")]
     if b"from" in wanted:
         wanted.append(b"from")
     positions: dict[bytes, list[int]] = {}
@@ -454,11 +481,11 @@ def verify_signature(
     body = message.canonical_body(body_algorithm)
     if b"l" in sig:
         body = body[: int(sig[b"l"])]
-    body_hash = base64.b64decode(_WHITESPACE.sub(b"", sig[b"bh"]))
+    body_hash = base64.b64decode(b"".join(sig[b"bh"].split()))  # split(): \s
     if not hmac.compare_digest(hasher(body).digest(), body_hash):
         raise SignatureInvalid("body hash mismatch")
     digest = hasher(signed_data(message, header_algorithm, field, sig[b"h"]))
-    signature = base64.b64decode(_WHITESPACE.sub(b"", sig[b"b"]))
+    signature = base64.b64decode(b"".join(sig[b"b"].split()))
     if key.kind == b"rsa":
         verified = _rsa_verify(key, digest, signature)
         if verified and (key.bits or 0) < min_key_bits:
