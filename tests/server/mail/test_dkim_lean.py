@@ -17,12 +17,14 @@ from typing import Any
 
 import attrs
 import dkim
+import dkim.util
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from dkim.canonicalization import CanonicalizationPolicy, Relaxed, Simple
 
-from dispatch_server.mail.auth import InboundAuth
+from dispatch_server.mail.auth import InboundAuth, dkim_verify
 from dispatch_server.mail.auth.dkim import check_dkim
 from dispatch_server.mail.auth.resolver import Deadline
 from dispatch_server.mail.verdicts import Check
@@ -507,3 +509,109 @@ def test_the_lean_verifier_answers_as_dkimpy(
         assert results[result] >= 3, results
     assert results["signature pass"] >= 100, results
     assert len(whys) >= 30, sorted(whys)
+
+
+# --- the verifier's parts, each against dkimpy's, on random bytes ------------------------------
+
+TOKENS = [
+    b"a",
+    b"Subject",
+    b"From ",
+    b"DKIM-Signature",
+    b":",
+    b";",
+    b"=",
+    b"b",
+    b"b=",
+    b"h=",
+    b"A+/9",
+    b" ",
+    b"  ",
+    b"\t",
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"\r\n ",
+    b"\r\n\t",
+    b"\r\n\r\n",
+    b"\x0b",
+    b"\x0c",
+    b"\xc3\xa9",
+    b"\xff",
+    b"x y",
+]
+
+
+def random_bytes(rng: random.Random, most: int = 30) -> bytes:
+    return b"".join(rng.choice(TOKENS) for _ in range(rng.randrange(most)))
+
+
+def _outcome(function: Callable[[], object]) -> object:
+    try:
+        return function()
+    except Exception as exc:
+        return ("raises", str(exc))
+
+
+def test_the_message_is_split_as_dkimpy_splits_it() -> None:
+    rng = random.Random(SEED)
+    for _ in range(20_000):
+        raw = random_bytes(rng)
+
+        def theirs(raw: bytes = raw) -> object:
+            headers, body = dkim.rfc822_parse(raw)
+            return [tuple(field) for field in headers], body
+
+        def ours(raw: bytes = raw) -> object:
+            message = dkim_verify.parse_message(raw)
+            return message.headers, message.body
+
+        assert _outcome(ours) == _outcome(theirs), raw
+
+
+def test_tag_lists_parse_as_dkimpys() -> None:
+    rng = random.Random(SEED)
+    for _ in range(20_000):
+        tags = random_bytes(rng)
+        ours = _outcome(functools.partial(dkim_verify.parse_tags, tags))
+        theirs = _outcome(functools.partial(dkim.util.parse_tag_value, tags))
+        assert ours == theirs, tags
+
+
+def test_canonicalization_and_the_signed_data_are_dkimpys() -> None:
+    rng = random.Random(SEED)
+    for _ in range(5_000):
+        body = random_bytes(rng).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        message = dkim_verify.Message([], body)
+        for name, algorithm in ((b"relaxed", Relaxed), (b"simple", Simple)):
+            assert message.canonical_body(name) == algorithm.canonicalize_body(body), body
+        value = random_bytes(rng, 12)
+        assert dkim.RE_BTAG.sub(rb"\1", value) == dkim_verify._B_TAG.sub(rb"\1", value), value
+    names = [b"From", b"from", b"To", b"Subject", b"X-A", b"x-a", b"DKIM-Signature"]
+    for _ in range(5_000):
+        fields = [
+            (rng.choice(names), random_bytes(rng, 8).replace(b"\n", b"\r\n ") + b"\r\n")
+            for _ in range(rng.randrange(1, 8))
+        ]
+        signature = (b"DKIM-Signature", b" v=1; b=" + random_bytes(rng, 6) + b"; x=1\r\n")
+        h = b" : ".join(rng.choice(names).lower() for _ in range(rng.randrange(1, 9)))
+        for c in (b"relaxed", b"simple"):
+            policy = CanonicalizationPolicy.from_c_value(c + b"/simple")
+            collected = Collect()
+            include = [name.lower() for name in re.split(rb"\s*:\s*", h)]
+            if b"from" in include:
+                include.append(b"from")
+            canonical = policy.canonicalize_headers([list(field) for field in fields])
+            dkim.hash_headers(collected, policy, canonical, include, signature, {})
+            ours = dkim_verify.signed_data(dkim_verify.Message(fields, b""), c, signature, h)
+            assert ours == b"".join(collected.parts), (fields, h, c)
+
+
+class Collect:
+    """What dkimpy hashes, kept."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def update(self, data: bytes) -> None:
+        self.parts.append(data)

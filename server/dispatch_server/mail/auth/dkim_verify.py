@@ -116,7 +116,7 @@ def _split_at_empty_line(raw: bytes) -> tuple[bytes, bytes]:
     if raw[:2] == b"\r\n":
         return b"", raw[2:]
     crlf = raw.find(b"\n\r\n")
-    lf = raw.find(b"\n\n", 0, len(raw) if crlf < 0 else crlf)  # only an earlier one counts
+    lf = raw.find(b"\n\n", 0, len(raw) if crlf < 0 else crlf + 1)  # only an earlier one
     if lf >= 0:
         return raw[: lf + 1], raw[lf + 2 :]
     if crlf >= 0:
