@@ -20,7 +20,7 @@ import dkim
 import dkim.util
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from dkim.canonicalization import CanonicalizationPolicy, Relaxed, Simple
 
@@ -615,3 +615,75 @@ class Collect:
 
     def update(self, data: bytes) -> None:
         self.parts.append(data)
+
+
+def test_signature_tags_are_validated_as_dkimpy_validates_them() -> None:
+    values = {
+        b"v": [b"1", b"2", b""],
+        b"a": [b"rsa-sha256", b"ed25519-sha256", b"rsa-sha1", b"rsa-md5", b""],
+        b"b": [b"AAAA", b"AAA", b"AA AA", b"A===", b"*AAA", b"", b"AAAA\r\n =="],
+        b"bh": [b"AAAA", b"AAA", b"*AAA", b"", b"AA\r\n\tAA"],
+        b"d": [b"x.test", b"X.Test", b"ex(ample).test", b"caf\xc3\xa9.test", b""],
+        b"h": [b"from", b"to"],
+        b"s": [b"sel"],
+        b"i": [b"@x.test", b"u@sub.x.test", b"x.test", b"@evil.test", b"u@ax.test", b""],
+        b"l": [b"10", b"", b"-1", b"1" * 77, b"x"],
+        b"q": [b"dns/txt", b"dns"],
+        b"t": [b"1", b"99999999999", b"", b"1a"],
+        b"x": [b"1000", b"99999999999", b"0", b"", b"2"],
+        b"cv": [b"pass", b"maybe"],
+    }
+    rng = random.Random(SEED)
+    for _ in range(20_000):
+        sig = {tag: rng.choice(choices) for tag, choices in values.items() if rng.random() < 0.8}
+        ours = _outcome(functools.partial(dkim_verify.validate_signature, sig))
+        theirs = _outcome(functools.partial(dkim.validate_signature_fields, sig))
+        assert ours == theirs, sig
+
+
+def test_key_records_are_read_as_dkimpy_reads_them() -> None:
+    rsa_der = base64.b64decode(key_pair().public_b64)
+    loaded = serialization.load_der_public_key(rsa_der)
+    ec = ec_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    keys = [
+        key_pair().public_b64.encode(),
+        base64.b64encode(loaded.public_bytes(Encoding.DER, PublicFormat.PKCS1)),
+        ed25519_key_pair().public_b64.encode(),
+        base64.b64encode(ec),
+        base64.b64encode(rsa_der[:-5]),
+        base64.b64encode(rsa_der[:40]),
+        base64.b64encode(b"\x30\x03\x02\x01\x01"),
+        base64.b64encode(b"\x30\x06\x30\x04\x06\x00\x05\x01"),  # NULL with a length
+        b"bm90IGEga2V5",
+        b"AAAAA",
+        b"AAA",
+        b"",
+    ]
+    parts = {
+        b"v": [b"DKIM1", b"DKIM2", None],
+        b"k": [b"rsa", b"ed25519", b"dsa", None],
+        b"s": [b"email", b"*", b"tlsrpt", b"foo", None],
+        b"h": [b"sha256", None],
+        b"t": [b"s", b"y", None],
+    }
+    rng = random.Random(SEED)
+    for _ in range(3_000):
+        tags = [(t, rng.choice(v)) for t, v in parts.items()]
+        tags.insert(rng.randrange(len(tags) + 1), (b"p", rng.choice([*keys, None])))
+        rng.shuffle(tags)
+        record = b"; ".join(t + b"=" + v for t, v in tags if v is not None)
+
+        def ours(record: bytes = record) -> object:
+            key = dkim_verify.parse_key(record)
+            return key.bits if key.kind else None, key.kind, key.tlsrpt
+
+        def theirs(record: bytes = record) -> object:
+            _, bits, kind, tlsrpt = dkim.evaluate_pk("key", record)
+            return bits, kind, tlsrpt
+
+        assert _outcome(ours) == _outcome(theirs), record
+
+
+@functools.cache
+def ec_key() -> ec.EllipticCurvePublicKey:
+    return ec.generate_private_key(ec.SECP256R1()).public_key()
