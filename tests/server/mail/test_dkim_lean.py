@@ -12,6 +12,7 @@ import collections
 import functools
 import random
 import re
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -687,3 +688,21 @@ def test_key_records_are_read_as_dkimpy_reads_them() -> None:
 @functools.cache
 def ec_key() -> ec.EllipticCurvePublicKey:
     return ec.generate_private_key(ec.SECP256R1()).public_key()
+
+
+def test_runs_of_spaces_take_linear_time(senders: dict[str, Sender]) -> None:
+    """dkimpy's regular expressions took 0.2 s for a b= of 8,000 spaces and 0.3 s for a body
+    of 16 KB of spaces (quadratic); the same answers come at once here."""
+    sender = senders["rsa"]
+    raw = message(random.Random(SEED), sender.domain)
+    spaces = raw.replace(b"\r\n\r\n", b"\r\n\r\n" + b" " * 16_000 + b"x \r\n", 1)
+    signature = dkim.sign(spaces, b"sel", sender.domain.encode(), sender.key.private_pem)
+    signed_spaces = bytes(signature) + spaces
+    b_spaces = _top_tags(signed_spaces, _set_tag(b"b", b"A" + b" " * 7_000 + b"*"))
+    auth = checks()
+    for raw, result in ((signed_spaces, "pass"), (b_spaces, "permerror")):
+        check_dkim(auth.resolver, Deadline(5), raw, max_signatures=5)  # the key, cached
+        started = time.process_time()
+        found = check_dkim(auth.resolver, Deadline(5), raw, max_signatures=5)
+        assert time.process_time() - started < 0.02
+        assert found.result == result, found

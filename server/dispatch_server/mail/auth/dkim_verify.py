@@ -170,7 +170,9 @@ def parse_tags(tag_list: bytes) -> dict[bytes, bytes]:
     return tags
 
 
-_BASE64ISH = re.compile(rb"[\s0-9A-Za-z+/]+[\s=]*$")
+# dkimpy's [\s0-9A-Za-z+/]+[\s=]*$, made possessive: the same strings match, in linear time
+# (dkimpy's takes 0.2 s on a b= of 8,000 spaces and a star)
+_BASE64ISH = re.compile(rb"[\s0-9A-Za-z+/]++[\s=]*+$")
 _WHITESPACE = re.compile(rb"\s+")
 _SPECIALS = re.compile(rb"[\(\)<>\[\]:;@\\,]")
 _LENGTH = re.compile(rb"\d{,76}$")
@@ -232,7 +234,6 @@ def validate_signature(sig: dict[bytes, bytes]) -> None:
 # --- canonicalization (RFC 6376 §3.4) -------------------------------------------------------
 
 _WSP = re.compile(rb"[\t ]+")
-_TRAILING_WSP = re.compile(rb"[\t ]+\r\n")
 
 
 def _strip_trailing_lines(body: bytes) -> bytes:
@@ -249,8 +250,12 @@ def _simple_body(body: bytes) -> bytes:
 
 
 def _relaxed_body(body: bytes) -> bytes:
-    if b" \r\n" in body or b"\t" in body:
-        body = _TRAILING_WSP.sub(b"\r\n", body)
+    if b" \r\n" in body or b"\t\r\n" in body:
+        # dkimpy's re.sub(b"[\t ]+\r\n", b"\r\n", body), which is quadratic in a run of
+        # spaces (0.3 s for 16 KB of them): each line's trailing WSP, the last line's kept
+        lines = body.split(b"\r\n")
+        last = lines.pop()
+        body = b"\r\n".join([line.rstrip(b" \t") for line in lines] + [last])
     if b"  " in body or b"\t" in body:
         body = _WSP.sub(b" ", body)
     body = _strip_trailing_lines(body)
