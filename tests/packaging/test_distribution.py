@@ -41,7 +41,6 @@ SERVER_DISTRIBUTIONS = {
     "cryptography",
     "prometheus-client",
     "dnspython",
-    "dkimpy",
     "pynacl",
     "pyspf",
     "publicsuffixlist",
@@ -55,7 +54,6 @@ SERVER_DISTRIBUTIONS = {
 # The module each distribution installs, where its name differs.
 MODULE_OF = {
     "dnspython": "dns",
-    "dkimpy": "dkim",
     "pynacl": "nacl",
     "argon2-cffi": "argon2",
     "pyjwt": "jwt",

@@ -2,8 +2,10 @@
 
 Libraries, and why (each wrapped in a typed adapter here, none of them typed itself):
 
-- DKIM: **dkimpy** (dkim.py): the maintained Python DKIM verifier (RFC 6376, RFC 8301,
-  RFC 8463), used by the Postfix/Sendmail milters; key lookups are handed to it as a function.
+- DKIM: our own lean verifier (dkim_verify.py, checked in dkim.py): RFC 6376, RFC 8301 and
+  RFC 8463 as dkimpy answers them (the tests hold it to dkimpy), RSA and ed25519 by OpenSSL
+  through `cryptography`; dkimpy itself cost 0.5 to 1 ms of CPU a message, mostly in
+  canonicalizing every header field with regexes, twice.
 - SPF: **pyspf** (spf.py): RFC 7208's reference-grade implementation, with the RFC's
   processing limits built in; its last release is from 2020, and SPF has not changed since
   2014. Its DNS hook is a module function, replaced once to use our resolver.

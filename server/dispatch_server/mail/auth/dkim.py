@@ -1,8 +1,9 @@
-"""DKIM (RFC 6376) with dkimpy, its key lookups through our resolver.
+"""DKIM (RFC 6376, RFC 8463) by our own lean verifier (`dkim_verify`), its key lookups through
+our resolver.
 
-dkimpy verifies (canonicalization, body hash, RSA, the last by OpenSSL: see `dkim_rsa`); what
-it reports as one False is split here into RFC 8601 results, and each signature is bounded
-before dkimpy sees it:
+`dkim_verify` canonicalizes, hashes and verifies (RSA and ed25519 by OpenSSL, through
+`cryptography`), answering as dkimpy did when it verified here; what it reports is split
+here into RFC 8601 results, and each signature is bounded before it is verified:
 
 - at most DISPATCH_DKIM_MAX_SIGNATURES signatures are checked, from the top;
 - a `DKIM-Signature` field over 8 KiB, or one whose tags do not parse or break RFC 6376's
@@ -12,8 +13,7 @@ before dkimpy sees it:
 - a key that is missing is `permerror`, revoked (empty `p=`) `permerror`, and one whose
   lookup timed out or failed `temperror`;
 - a signature with `l=` that covers less than the whole body verifies but is `policy`:
-  what follows its `l=` bytes could be anything, so it does not count for DMARC;
-- ed25519 signatures (RFC 8463) are verified by dkimpy with PyNaCl, which the server installs.
+  what follows its `l=` bytes could be anything, so it does not count for DMARC.
 
 The message's result is `pass` if one signature passes (the one aligned with the From domain
 first), else the most telling failure: `temperror` (retrying could pass), `fail`, `policy`,
@@ -23,26 +23,28 @@ first), else the most telling failure: `temperror` (retrying could pass), `fail`
 from __future__ import annotations
 
 import functools
-import logging
 import re
 from typing import Any
 
-import dkim
-from dkim.canonicalization import CanonicalizationPolicy
-from dkim.util import parse_tag_value
-
-from dispatch_server.mail.auth import dkim_rsa
+from dispatch_server.mail.auth.dkim_verify import (
+    Key,
+    KeyUnusable,
+    Message,
+    MessageFormatError,
+    SignatureInvalid,
+    canonicalization,
+    parse_key,
+    parse_message,
+    parse_tags,
+    validate_signature,
+    verify_signature,
+)
 from dispatch_server.mail.auth.resolver import Deadline, DnsPermError, DnsTempError, Resolver
 from dispatch_server.mail.verdicts import Check
 
 MAX_SIGNATURE_FIELD = 8 * 1024
 MIN_KEY_BITS = 1024
 _ORDER = ("temperror", "fail", "policy", "permerror", "neutral")
-
-dkim_rsa.install()
-_quiet = logging.getLogger("dispatch_server.auth.dkimpy")
-_quiet.addHandler(logging.NullHandler())
-_quiet.propagate = False
 
 
 class _KeyProblem(Exception):
@@ -65,10 +67,10 @@ def check_dkim(
     if b"dkim-signature" not in _header_block(raw).lower():
         return Check("none", "the message has no DKIM signature")
     try:
-        message = dkim.DKIM(raw, logger=_quiet, minkey=MIN_KEY_BITS)
-    except Exception as exc:
+        message = parse_message(raw)
+    except MessageFormatError as exc:
         return Check("permerror", f"the message cannot be read for DKIM: {exc}")
-    fields = [value for name, value in message.headers if name.lower() == b"dkim-signature"]
+    fields = [(n, v) for n, v in message.headers if n.lower() == b"dkim-signature"]
     if not fields:
         return Check("none", "the message has no DKIM signature")
     signatures = []
@@ -91,23 +93,28 @@ def check_dkim(
 
 
 def _check_one(
-    resolver: Resolver, deadline: Deadline, message: Any, index: int, field: bytes
+    resolver: Resolver,
+    deadline: Deadline,
+    message: Message,
+    index: int,
+    field: tuple[bytes, bytes],
 ) -> dict[str, Any]:
     found: dict[str, Any] = {"domain": None, "selector": None}
 
     def done(result: str, why: str) -> dict[str, Any]:
         return {**found, "result": result, "why": why}
 
-    if len(field) > MAX_SIGNATURE_FIELD:
+    value = field[1]
+    if len(value) > MAX_SIGNATURE_FIELD:
         return done("permerror", f"the signature field is over {MAX_SIGNATURE_FIELD} bytes")
     try:
-        tags = parse_tag_value(field)
+        tags = parse_tags(value)
     except Exception as exc:
         return done("permerror", f"the signature's tags do not parse: {exc}")
     found["domain"] = _text(tags.get(b"d")).lower() or None
     found["selector"] = _text(tags.get(b"s")) or None
     try:
-        dkim.validate_signature_fields(tags)
+        validate_signature(tags)
     except Exception as exc:
         return done("permerror", f"invalid signature: {exc}")
     if tags[b"a"] == b"rsa-sha1":
@@ -115,27 +122,18 @@ def _check_one(
     if deadline.expired:
         return done("temperror", "the time for this message's checks was used up")
     key_name = f"{found['selector']}._domainkey.{found['domain']}"
-    problem: list[_KeyProblem] = []
-
-    def dnsfunc(name: bytes | str, timeout: float = 5) -> bytes | None:
-        try:
-            return _key_record(resolver, deadline, key_name)
-        except _KeyProblem as exc:
-            problem.append(exc)
-            raise dkim.DnsTimeoutError(exc.why) from None  # dkimpy: "not verified"
-
     try:
-        verified = message.verify(idx=index, dnsfunc=dnsfunc)
-    except dkim.ValidationError as exc:  # the fields were valid: the body hash differs
-        return done("fail", f"{exc}".split(" (got", 1)[0])
-    except dkim.KeyFormatError as exc:
+        key = _key_of(_key_record(resolver, deadline, key_name))
+    except _KeyProblem as problem:
+        return done(problem.result, problem.why)
+    try:
+        verified = verify_signature(message, field, tags, key, min_key_bits=MIN_KEY_BITS)
+    except SignatureInvalid as exc:  # the fields were valid: the body hash differs, say
+        return done("fail", str(exc))
+    except KeyUnusable as exc:
         return done("permerror", f"the key at {key_name} is unusable: {exc}")
-    except dkim.NaClNotFoundError:
-        return done("neutral", "ed25519 signatures are not checked by this server")
     except Exception as exc:
         return done("permerror", f"the signature could not be checked: {exc}")
-    if problem:
-        return done(problem[0].result, problem[0].why)
     if not verified:
         return done("fail", f"the signature of {found['domain']} does not verify")
     unsigned = _unsigned_tail(message, tags)
@@ -164,20 +162,23 @@ def _key_record(resolver: Resolver, deadline: Deadline, name: str) -> bytes:
     return record
 
 
+def _key_of(record: bytes) -> Key:
+    """The key of a record `_key_problem` found no problem with (parsed once, cached)."""
+    return parse_key(record)
+
+
 @functools.lru_cache(maxsize=1024)
 def _key_problem(record: bytes) -> tuple[str, str] | None:
     """What is wrong with a key record (its result and why, `{name}` for where it is), or
     None. Kept per record: the same few keys sign most mail."""
     try:
-        tags = parse_tag_value(record)
+        tags = parse_tags(record)
     except Exception as exc:
         return "permerror", f"the key record at {{name}} does not parse: {_braces(exc)}"
     if not re.sub(rb"\s+", b"", tags.get(b"p", b"")):
         return "permerror", "the key at {name} is revoked (empty p=)"
     try:
-        dkim.evaluate_pk("key", record)
-    except dkim.NaClNotFoundError:
-        return "neutral", "ed25519 signatures are not checked by this server"
+        parse_key(record)
     except Exception as exc:
         return "permerror", f"the key at {{name}} is unusable: {_braces(exc)}"
     return None
@@ -187,13 +188,12 @@ def _braces(exc: Exception) -> str:
     return str(exc).replace("{", "{{").replace("}", "}}")
 
 
-def _unsigned_tail(message: Any, tags: dict[bytes, bytes]) -> int:
+def _unsigned_tail(message: Message, tags: dict[bytes, bytes]) -> int:
     """How many canonical body bytes a signature's `l=` leaves out."""
     if b"l" not in tags:
         return 0
-    policy = CanonicalizationPolicy.from_c_value(tags.get(b"c", b"simple/simple"))
-    body = policy.canonicalize_body(message.body)
-    return max(0, len(body) - int(tags[b"l"]))
+    _, body_algorithm = canonicalization(tags.get(b"c", b"simple/simple"))
+    return max(0, len(message.canonical_body(body_algorithm)) - int(tags[b"l"]))
 
 
 def _relaxed_match(domain: str | None, from_domains: tuple[str, ...]) -> bool:
