@@ -121,6 +121,12 @@ _TOKEN_PARAM = re.compile(
 # A parameter of any name whose value is one random run of letters and digits
 # ("join-team?id=rvqzmui1ovai7rzzoop9c"): an invitation's id is its secret. Not a UUID
 # ("userId=44e01514-3a23-…"), which names a record.
+# A parameter named for a secret ("token=", "reset_key="): a link that carries one is the
+# destination itself, and its redirect parameter only where it leads after ("/members/?token=
+# …&r=https://blog/"). Not the one-letter names, which wrappers use too (Sophos's "t=").
+_NAMED_SECRET_PARAM = re.compile(
+    r"(?:^|&)[a-z_]*" + alternation(SECRET_PARAM_ENDINGS) + r"=[^&]{8,}", re.IGNORECASE
+)
 _RANDOM_PARAM = re.compile(
     r"(?:^|&)[A-Za-z0-9_.-]+=(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{20,}(?:&|$)"
 )
@@ -230,7 +236,11 @@ def _unwrap(url: str) -> str:
             url = known
             continue
         query = parts.query
-        if not query or _ACTION_IN_URL.search(parts.path.lower()):
+        if (
+            not query
+            or _ACTION_IN_URL.search(parts.path.lower())
+            or _NAMED_SECRET_PARAM.search(query)
+        ):
             return url
         if "http" not in query.lower() and "aHR0c" not in query:
             return url
@@ -373,7 +383,19 @@ def _decode_base64_url(value: str) -> str | None:
     return decoded if decoded and decoded.isascii() and _plausible_url(decoded) else None
 
 
-def _link_score(link: FoundLink, url: str, *, subject_asks: bool) -> float:
+def _carries_code(parts: SplitResult, codes: frozenset[str]) -> bool:
+    """Whether a query value or a path segment is the message's code: a code mail's sign-in
+    link that carries it ("/login?code=604213&email=…") carries its secret."""
+    if not codes:
+        return False
+    if any(segment in codes for segment in parts.path.split("/")):
+        return True
+    return any(value in codes for _, value in parse_qsl(parts.query))
+
+
+def _link_score(
+    link: FoundLink, url: str, *, subject_asks: bool, codes: frozenset[str] = frozenset()
+) -> float:
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -414,6 +436,7 @@ def _link_score(link: FoundLink, url: str, *, subject_asks: bool) -> float:
         or _TOKEN_PARAM.search(parts.fragment)
         or _TOKEN_FRAGMENT.fullmatch(parts.fragment)
         or (opaque and subject_asks)
+        or _carries_code(parts, codes)
     )
     url_actions = _ACTION_IN_URL.findall(parts.path.lower())
     url_says = URL_ACTION if url_actions else 0.0
@@ -443,9 +466,12 @@ def _link_score(link: FoundLink, url: str, *, subject_asks: bool) -> float:
     )
 
 
-def find_links(found: list[FoundLink], subject: str | None = None) -> tuple[LinkMatch, ...]:
+def find_links(
+    found: list[FoundLink], subject: str | None = None, codes: frozenset[str] = frozenset()
+) -> tuple[LinkMatch, ...]:
     """The links unwrapped and deduplicated, in document order, the call to action marked;
-    the subject says whether the mail asks for an action at all."""
+    the subject says whether the mail asks for an action at all, and the message's confident
+    codes are secrets when a link carries one."""
     subject_asks = bool(subject and _ACTION_IN_SUBJECT.search(subject.lower()))
     links: dict[str, FoundLink] = {}
     for link in found[:MAX_LINKS]:
@@ -453,7 +479,10 @@ def find_links(found: list[FoundLink], subject: str | None = None) -> tuple[Link
         known = links.get(url)
         if known is None or (known.anchor is None and link.anchor):
             links[url] = link
-    scores = {url: _link_score(link, url, subject_asks=subject_asks) for url, link in links.items()}
+    scores = {
+        url: _link_score(link, url, subject_asks=subject_asks, codes=codes)
+        for url, link in links.items()
+    }
     best = max(scores.values(), default=0.0)
     primary = (
         next((url for url, s in scores.items() if s == best), None)
