@@ -9,21 +9,33 @@ from __future__ import annotations
 ACTION_STEMS: dict[str, tuple[str, ...]] = {
     "en": (
         "verif", "confirm", "activat", "magic", "login", "log-in", "log_in", "log in", "signin",
-        "sign-in", "sign_in", "sign in", "auth", "reset", "validat", "approve", "accept",
+        "sign-in", "sign_in", "sign in", "auth", "reset", "validat", "approve", "accept", "sign up",
+        "sign-up", "signup",
     ),
     "fr": (
         "vérifi", "activer", "valider", "connexion", "connecter", "se connecter", "réinitialis",
+        "activez", "validez",
     ),
     "es": (
         "activar", "iniciar", "iniciar sesión", "entrar", "restablecer", "autentic", "aceptar",
+        "activa", "restablec", "inicia sesión",
     ),
     "ca": ("verifica", "confirma", "autentic", "restableix", "accepta", "inicia la sessió"),
-    "pt": ("ativar", "iniciar", "entrar", "redefinir", "repor", "aceitar", "autentic"),
-    "it": ("attiva", "accedi", "accedere", "conferm", "reimposta", "accetta", "autentic"),
+    "pt": (
+        "ativar", "iniciar", "entrar", "redefinir", "repor", "aceitar", "autentic", "ative",
+        "redefin",
+    ),
+    "it": (
+        "attiva", "accedi", "accedere", "conferm", "reimposta", "accetta", "autentic", "ripristina",
+    ),
     "de": (
         "aktivier", "bestätig", "anmeld", "einlogg", "zurücksetz", "annehmen", "verifizier",
+        "zurückzusetzen", "wiederherstell", "wiederherzustell", "freischalt",
     ),
-    "nl": ("activeer", "bevestig", "inloggen", "aanmelden", "herstel", "accepteer"),
+    "nl": (
+        "activeer", "bevestig", "inloggen", "aanmelden", "herstel", "accepteer",
+        "opnieuw instellen", "stel opnieuw in",
+    ),
     "sv": ("bekräfta", "återställ", "logga in", "aktivera"),
     "da": ("bekræft", "nulstil", "log ind", "aktivér", "aktiver"),
     "no": ("bekreft", "tilbakestill", "logg inn"),
@@ -35,26 +47,34 @@ ACTION_STEMS: dict[str, tuple[str, ...]] = {
     "cs": ("ověř", "potvrď", "potvrdit", "obnovit", "přihlásit", "aktivovat", "přijmout"),
     "sk": ("overiť", "potvrď", "potvrdiť", "obnoviť", "prihlásiť", "aktivovať", "prijať"),
     "hu": ("megerősít", "ellenőriz", "visszaállít", "bejelentkez", "aktivál", "elfogad"),
-    "ro": ("confirm", "resetează", "activează", "conectează"),
+    "ro": ("confirm", "resetează", "activează", "conectează", "autentific"),
     "hr": ("potvrdi", "potvrdite", "prijavi", "aktiviraj"),
-    "ru": (
-        "подтверд", "войти", "вход", "активир", "сбросить", "восстанов", "принять",
+    "ru": ("подтверд", "войти", "вход", "активир", "сбросить", "восстанов", "принять", "сброс"),
+    "uk": (
+        "підтверд", "увійти", "вхід", "скинути", "відновити", "активу", "прийняти", "скинут",
+        "скидан", "скиньте", "віднов",
     ),
-    "uk": ("підтверд", "увійти", "вхід", "скинути", "відновити", "активу", "прийняти"),
-    "bg": ("потвърд", "вход", "приеми"),
+    "bg": ("потвърд", "вход", "приеми", "нулир", "възстанов"),
     "lt": ("patvirtin", "prisijung", "priimti"),
     "el": ("επιβεβαίω", "επαλήθευσ", "σύνδεσ", "επαναφορ", "αποδεχ", "αποδοχ"),
-    "tr": ("doğrula", "onayla", "giriş", "sıfırla", "etkinleştir", "kabul"),
-    "ja": ("認証", "ログイン", "有効化", "再設定", "リセット", "承認", "承諾"),
-    "zh": ("验证", "驗證", "确认", "確認", "登录", "登入", "激活", "重置", "重設", "啟用", "接受"),
-    "ko": ("인증", "로그인", "활성화", "재설정", "수락"),
-    "ar": ("تأكيد", "تفعيل", "تحقق", "إعادة تعيين", "تسجيل الدخول", "قبول"),
-    "he": ("אימות", "אישור", "איפוס", "היכנס", "התחבר"),
-    "hi": ("सत्यापित", "पुष्टि"),
+    "tr": ("doğrula", "onayla", "giriş", "sıfırla", "etkinleştir", "kabul", "oturum aç"),
+    "ja": ("認証", "ログイン", "有効化", "再設定", "リセット", "承認", "承諾", "サインイン"),
+    "zh": (
+        "验证", "驗證", "确认", "確認", "登录", "登入", "激活", "重置", "重設", "啟用", "接受",
+        "重设", "找回", "认证", "認證",
+    ),
+    "ko": ("인증", "로그인", "활성화", "재설정", "수락", "초기화"),
+    "ar": ("تأكيد", "تفعيل", "تحقق", "إعادة تعيين", "تسجيل الدخول", "قبول", "استعادة"),
+    "he": ("אימות", "אישור", "איפוס", "היכנס", "התחבר", "אמת", "אפס", "שחזר"),
+    "hi": ("सत्यापित", "पुष्टि", "रीसेट"),
     "vi": ("mã xác", "xác nhận", "xác minh", "đặt lại", "đăng nhập", "kích hoạt"),
     "th": ("ยืนยัน", "รีเซ็ต", "เข้าสู่ระบบ", "ยอมรับ"),
-    "id": ("verifikasi", "konfirmasi", "atur ulang", "masuk", "aktifkan", "terima"),
+    "id": ("verifikasi", "konfirmasi", "atur ulang", "masuk", "aktifkan", "terima", "setel ulang"),
     "ms": ("sahkan", "tetapkan semula", "log masuk"),
+    "fa": ("تأیید", "تایید", "فعال‌سازی", "فعالسازی", "بازنشانی", "ورود"),
+    "sl": ("potrdi", "ponastavi", "prijav"),
+    "lv": ("apstiprin", "atiestat", "pieteik"),
+    "et": ("kinnita", "lähtesta", "logi sisse"),
 }  # fmt: skip
 # Words of the password and of recovering an account, which name the call to action of a reset
 # ("Change my password", …/recover_account) when the link carries a secret (see SIGN_IN_STEMS).
@@ -87,6 +107,13 @@ PASSWORD_WORDS: dict[str, tuple[str, ...]] = {
     "vi": ("mật khẩu",),
     "th": ("รหัสผ่าน",),
     "id": ("kata sandi",),
+    "sl": ("geslo", "gesla"),
+    "lt": ("slaptažod",),
+    "lv": ("parol",),
+    "et": ("parool",),
+    "ca": ("contrasenya",),
+    "bg": ("парол",),
+    "hi": ("पासवर्ड",),
 }  # fmt: skip
 # Words of an invitation's button ("Join Acme", "Set up your account"), calls to action in its
 # anchor text when the link carries a secret (see SIGN_IN_STEMS): without one, "Join our
@@ -143,11 +170,12 @@ INVITATION_WORDS: dict[str, tuple[str, ...]] = {
 # link, an invitation), not a notification's "Log in" or "Forgot your password?".
 SIGN_IN_STEMS: dict[str, tuple[str, ...]] = {
     "en": (
-        "login", "log-in", "log_in", "log in", "signin", "sign-in", "sign_in", "sign in",
+        "login", "log-in", "log_in", "log in", "signin", "sign-in", "sign_in", "sign in", "sign up",
+        "sign-up", "signup",
     ),
-    "fr": ("connexion", "connecter", "se connecter"),
-    "es": ("iniciar", "iniciar sesión", "entrar"),
-    "pt": ("entrar", "iniciar"),
+    "fr": ("connexion", "connecter", "se connecter", "connectez", "identifiez"),
+    "es": ("iniciar", "iniciar sesión", "entrar", "inicia sesión", "ingresa", "ingresar", "accede"),
+    "pt": ("entrar", "iniciar", "acesse", "acessar", "aceda"),
     "it": ("accedi", "accedere"),
     "de": ("anmeld", "einlogg"),
     "nl": ("inloggen", "aanmelden"),
@@ -164,8 +192,8 @@ SIGN_IN_STEMS: dict[str, tuple[str, ...]] = {
     "ru": ("войти", "вход"),
     "uk": ("увійти", "вхід"),
     "el": ("σύνδεσ",),
-    "tr": ("giriş",),
-    "ja": ("ログイン",),
+    "tr": ("giriş", "oturum aç"),
+    "ja": ("ログイン", "サインイン"),
     "ca": ("inicia la sessió",),
     "ar": ("تسجيل الدخول",),
     "he": ("היכנס", "התחבר"),
@@ -176,6 +204,10 @@ SIGN_IN_STEMS: dict[str, tuple[str, ...]] = {
     "th": ("เข้าสู่ระบบ",),
     "id": ("masuk",),
     "ms": ("log masuk",),
+    "fa": ("ورود",),
+    "sl": ("prijav",),
+    "lv": ("pieteik",),
+    "et": ("logi sisse",),
 }  # fmt: skip
 # Words of a footer before or in a link, which is never the call to action: "Powered by
 # <a>Verifly</a>" (an action stem inside a brand name).
