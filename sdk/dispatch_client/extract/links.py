@@ -18,6 +18,7 @@ from dispatch_client.extract.lexicon.links import (
     ANCHOR_ACTION_WORDS,
     FOOTER_PHRASES,
     IF_NOT_YOU_PHRASES,
+    IGNORE_WORDS,
     INVITATION_WORDS,
     JOIN_WORDS,
     NEVER_PRIMARY_URL_PARTS,
@@ -103,6 +104,7 @@ _IF_NOT_YOU_SENTENCE = re.compile(
     + alternation(words(WHOLE_WORD_IF_NOT_YOU_PHRASES))
     + r")\b"
 )
+_IGNORE = re.compile(alternation(words(IGNORE_WORDS)))
 _OPAQUE_WRAPPER = re.compile(alternation(OPAQUE_WRAPPERS))
 _MAILGUN_HOSTS = ("email.", "mg.", "links.")
 _NEEDS_SECRET = re.compile(alternation(_SECRET_ACTIONS))
@@ -130,7 +132,10 @@ _NAMED_SECRET_PARAM = re.compile(
 _RANDOM_PARAM = re.compile(
     r"(?:^|&)[A-Za-z0-9_.-]+=(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{20,}(?:&|$)"
 )
-_TOKEN_SEGMENT = re.compile(r"/(?=[A-Za-z0-9_-]*[0-9])(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{16,}")
+# A signed value ("<value>:<timestamp>:<signature>", as Django's signing writes it) is one.
+_TOKEN_SEGMENT = re.compile(
+    r"/(?=[A-Za-z0-9_:-]*[0-9])(?=[A-Za-z0-9_:-]*[A-Za-z])[A-Za-z0-9_:-]{16,}"
+)
 # A bare fragment that is a secret: long and random ("#l3GRKhZ2_sUSVhhi7aqavjOdIaTeG5pL…"),
 # not a page anchor ("#discussion_r1839201447").
 _TOKEN_FRAGMENT = re.compile(
@@ -147,6 +152,9 @@ class FoundLink:
     anchor: str | None  # the anchor's text, for an HTML link
     sentence: str | None  # the words before the link, on its line or in its block
     after: str | None = None  # an HTML link's words after it in its block: "… to verify"
+    # For an HTML link alone in its block (a button in its own cell), the last sentence of
+    # the block above: "If it wasn't you, reset your password now:" over the button.
+    above: str | None = None
 
 
 def html_links(markup: str) -> list[FoundLink]:
@@ -171,7 +179,8 @@ def html_links(markup: str) -> list[FoundLink]:
             )
         before = _words_before(markup, opening.start())
         after = _words_after(markup, closing.end()) if closing else None
-        links.append(FoundLink(href, anchor.strip() or None, before, after))
+        above = None if before else _block_above(markup, opening.start())
+        links.append(FoundLink(href, anchor.strip() or None, before, after, above))
     return links
 
 
@@ -197,6 +206,28 @@ def _words_before(markup: str, end: int) -> str | None:
     if ends:
         text = text[ends[-1].end() :]
     return text.strip() or None
+
+
+def _last_sentence(text: str | None) -> str | None:
+    """The last sentence of the words before a link (a plain-text link's line before)."""
+    if not text:
+        return text
+    sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
+    return sentences[-1] if sentences else text
+
+
+def _block_above(markup: str, end: int) -> str | None:
+    """The last sentence of the nearest block with text before the anchor's own block: "If
+    it wasn't you, reset your password immediately:" over a button in its own cell."""
+    window = markup[max(0, end - SENTENCE_CHARS * 6) : end]
+    bounds = [m.start() for m in BLOCK_TAG.finditer(window)]
+    lefts = [m.end() for m in BLOCK_TAG.finditer(window)]
+    # The anchor's block starts after the last boundary; look at the blocks before it.
+    for index in range(len(bounds) - 1, 0, -1):
+        text = inline_text(window[lefts[index - 1] : bounds[index]]).strip()
+        if text:
+            return _last_sentence(text[-SENTENCE_CHARS:])
+    return None
 
 
 def text_links(text: str) -> list[FoundLink]:
@@ -420,11 +451,17 @@ def _link_score(
             return 0.0
     sentence = link.sentence.lower() if link.sentence else None
     # The link to follow if the mail was unexpected, or a footer's: never the call to action,
-    # whether the words are its text or come before it.
+    # whether the words are its text or come before it in its sentence ("Ignore this mail if
+    # it wasn't you. Otherwise, click below:" introduces the call to action), or make the
+    # block above a button alone in its own.
     if any(
         words and (_IF_NOT_YOU_SENTENCE.search(words) or _FOOTER_BEFORE.search(words))
-        for words in (anchor, sentence)
+        for words in (anchor, _last_sentence(sentence))
     ):
+        return 0.0
+    # The block above says "if it wasn't you, do this" (not "… ignore this mail").
+    above = link.above.lower() if link.above else None
+    if above and _IF_NOT_YOU_SENTENCE.search(above) and not _IGNORE.search(above):
         return 0.0
     # A secret in the query, the path or the fragment (single-page apps read it there). An
     # opaque tracking wrapper may hide one: taken as one when the subject asks for the action
