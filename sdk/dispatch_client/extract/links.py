@@ -480,13 +480,19 @@ def _link_score(
     if anchor and not anchor_actions:
         url_says *= URL_ACTION_UNDER_OTHER_TEXT
     # Plain text, or an anchor of a few words that name no action ("this link", "here"): the
-    # words around the link may ask for it ("Click <a>here</a> to verify your address").
+    # words around the link may ask for it ("Click <a>here</a> to verify your address"), or
+    # the block above a button alone in its own ("Use the link below to sign in:" / "<a>https
+    # ://…</a>").
     short_anchor = link.anchor is not None and not anchor_actions and len(link.anchor.split()) <= 3
     around = " ".join(w for w in (sentence, link.after.lower() if link.after else None) if w)
     sentence_says = bool(
         (link.anchor is None or short_anchor)
         and tokenish
-        and _ACTION_IN_URL.search(around if short_anchor else sentence or "")
+        and (
+            _ACTION_IN_URL.search(around if short_anchor else sentence or "")
+            # not "Thanks for joining." above a welcome's button
+            or (short_anchor and above and _ACTION_IN_SUBJECT.search(above))
+        )
     )
     if not (anchor_actions or url_says or sentence_says):
         return 0.0

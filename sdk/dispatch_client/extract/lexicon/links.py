@@ -10,7 +10,7 @@ ACTION_STEMS: dict[str, tuple[str, ...]] = {
     "en": (
         "verif", "confirm", "activat", "magic", "login", "log-in", "log_in", "log in", "signin",
         "sign-in", "sign_in", "sign in", "auth", "reset", "validat", "approve", "accept", "sign up",
-        "sign-up", "signup",
+        "sign-up", "signup", "log me in", "sign me in",
     ),
     "fr": (
         "vérifi", "activer", "valider", "connexion", "connecter", "se connecter", "réinitialis",
@@ -171,7 +171,7 @@ INVITATION_WORDS: dict[str, tuple[str, ...]] = {
 SIGN_IN_STEMS: dict[str, tuple[str, ...]] = {
     "en": (
         "login", "log-in", "log_in", "log in", "signin", "sign-in", "sign_in", "sign in", "sign up",
-        "sign-up", "signup",
+        "sign-up", "signup", "log me in", "sign me in",
     ),
     "fr": ("connexion", "connecter", "se connecter", "connectez", "identifiez"),
     "es": ("iniciar", "iniciar sesión", "entrar", "inicia sesión", "ingresa", "ingresar", "accede"),
