@@ -10,7 +10,7 @@ CODE_KEYWORDS: dict[str, tuple[str, ...]] = {
         "verification code", "security code", "login code", "log-in code", "sign-in code",
         "sign in code", "signin code", "one-time", "one time", "passcode", "otp", "2fa",
         "two-factor", "two factor", "authentication code", "confirmation code", "access code",
-        "pin", "code", "verify", "verification",
+        "pin", "code", "token", "verify", "verification",
     ),
     "de": (
         "bestätigungscode", "sicherheitscode", "verifizierungscode", "anmeldecode",

@@ -10,31 +10,33 @@ ACTION_STEMS: dict[str, tuple[str, ...]] = {
     "en": (
         "verif", "confirm", "activat", "magic", "login", "log-in", "log_in", "log in", "signin",
         "sign-in", "sign_in", "sign in", "auth", "reset", "validat", "approve", "accept", "sign up",
-        "sign-up", "signup", "log me in", "sign me in",
+        "sign-up", "signup", "log me in", "sign me in", "get logged in", "be logged in",
+        "get signed in", "be signed in",
     ),
     "fr": (
         "vérifi", "activer", "valider", "connexion", "connecter", "se connecter", "réinitialis",
-        "activez", "validez",
+        "activez", "validez", "magique",
     ),
     "es": (
         "activar", "iniciar", "iniciar sesión", "entrar", "restablecer", "autentic", "aceptar",
-        "activa", "restablec", "inicia sesión",
+        "activa", "restablec", "inicia sesión", "mágic",
     ),
     "ca": ("verifica", "confirma", "autentic", "restableix", "accepta", "inicia la sessió"),
     "pt": (
         "ativar", "iniciar", "entrar", "redefinir", "repor", "aceitar", "autentic", "ative",
-        "redefin",
+        "redefin", "mágic",
     ),
     "it": (
         "attiva", "accedi", "accedere", "conferm", "reimposta", "accetta", "autentic", "ripristina",
     ),
     "de": (
         "aktivier", "bestätig", "anmeld", "einlogg", "zurücksetz", "annehmen", "verifizier",
-        "zurückzusetzen", "wiederherstell", "wiederherzustell", "freischalt",
+        "zurückzusetzen", "wiederherstell", "wiederherzustell", "freischalt", "magisch",
     ),
     "nl": (
         "activeer", "bevestig", "inloggen", "aanmelden", "herstel", "accepteer",
         "opnieuw instellen", "stel opnieuw in",
+        "magisch",
     ),
     "sv": ("bekräfta", "återställ", "logga in", "aktivera"),
     "da": ("bekræft", "nulstil", "log ind", "aktivér", "aktiver"),
@@ -49,7 +51,10 @@ ACTION_STEMS: dict[str, tuple[str, ...]] = {
     "hu": ("megerősít", "ellenőriz", "visszaállít", "bejelentkez", "aktivál", "elfogad"),
     "ro": ("confirm", "resetează", "activează", "conectează", "autentific"),
     "hr": ("potvrdi", "potvrdite", "prijavi", "aktiviraj"),
-    "ru": ("подтверд", "войти", "вход", "активир", "сбросить", "восстанов", "принять", "сброс"),
+    "ru": (
+        "подтверд", "войти", "вход", "активир", "сбросить", "восстанов", "принять", "сброс",
+        "волшебн",
+    ),
     "uk": (
         "підтверд", "увійти", "вхід", "скинути", "відновити", "активу", "прийняти", "скинут",
         "скидан", "скиньте", "віднов",
@@ -58,12 +63,16 @@ ACTION_STEMS: dict[str, tuple[str, ...]] = {
     "lt": ("patvirtin", "prisijung", "priimti"),
     "el": ("επιβεβαίω", "επαλήθευσ", "σύνδεσ", "επαναφορ", "αποδεχ", "αποδοχ"),
     "tr": ("doğrula", "onayla", "giriş", "sıfırla", "etkinleştir", "kabul", "oturum aç"),
-    "ja": ("認証", "ログイン", "有効化", "再設定", "リセット", "承認", "承諾", "サインイン"),
+    "ja": (
+        "認証", "ログイン", "有効化", "再設定", "リセット", "承認", "承諾", "サインイン",
+        "マジックリンク",
+    ),
     "zh": (
         "验证", "驗證", "确认", "確認", "登录", "登入", "激活", "重置", "重設", "啟用", "接受",
         "重设", "找回", "认证", "認證",
+        "魔法链接", "魔法連結",
     ),
-    "ko": ("인증", "로그인", "활성화", "재설정", "수락", "초기화"),
+    "ko": ("인증", "로그인", "활성화", "재설정", "수락", "초기화", "매직 링크"),
     "ar": ("تأكيد", "تفعيل", "تحقق", "إعادة تعيين", "تسجيل الدخول", "قبول", "استعادة"),
     "he": ("אימות", "אישור", "איפוס", "היכנס", "התחבר", "אמת", "אפס", "שחזר"),
     "hi": ("सत्यापित", "पुष्टि", "रीसेट"),
@@ -171,7 +180,8 @@ INVITATION_WORDS: dict[str, tuple[str, ...]] = {
 SIGN_IN_STEMS: dict[str, tuple[str, ...]] = {
     "en": (
         "login", "log-in", "log_in", "log in", "signin", "sign-in", "sign_in", "sign in", "sign up",
-        "sign-up", "signup", "log me in", "sign me in",
+        "sign-up", "signup", "log me in", "sign me in", "get logged in", "be logged in",
+        "get signed in", "be signed in",
     ),
     "fr": ("connexion", "connecter", "se connecter", "connectez", "identifiez"),
     "es": ("iniciar", "iniciar sesión", "entrar", "inicia sesión", "ingresa", "ingresar", "accede"),
