@@ -16,6 +16,7 @@ from dispatch_client.extract.html import BLOCK_TAG, inline_text
 from dispatch_client.extract.lexicon.links import (
     ACTION_STEMS,
     ANCHOR_ACTION_WORDS,
+    DESTINATION_SECRET_PARAM_ENDINGS,
     FOOTER_PHRASES,
     IF_NOT_YOU_PHRASES,
     IGNORE_WORDS,
@@ -123,11 +124,12 @@ _TOKEN_PARAM = re.compile(
 # A parameter of any name whose value is one random run of letters and digits
 # ("join-team?id=rvqzmui1ovai7rzzoop9c"): an invitation's id is its secret. Not a UUID
 # ("userId=44e01514-3a23-…"), which names a record.
-# A parameter named for a secret ("token=", "reset_key="): a link that carries one is the
+# A parameter named for a secret ("token=", "login_code="): a link that carries one is the
 # destination itself, and its redirect parameter only where it leads after ("/members/?token=
 # …&r=https://blog/"). Not the one-letter names, which wrappers use too (Sophos's "t=").
 _NAMED_SECRET_PARAM = re.compile(
-    r"(?:^|&)[a-z_]*" + alternation(SECRET_PARAM_ENDINGS) + r"=[^&]{8,}", re.IGNORECASE
+    r"(?:^|&)[a-z_]*" + alternation(DESTINATION_SECRET_PARAM_ENDINGS) + r"=[^&]{8,}",
+    re.IGNORECASE,
 )
 _RANDOM_PARAM = re.compile(
     r"(?:^|&)[A-Za-z0-9_.-]+=(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{20,}(?:&|$)"
@@ -415,13 +417,16 @@ def _decode_base64_url(value: str) -> str | None:
 
 
 def _carries_code(parts: SplitResult, codes: frozenset[str]) -> bool:
-    """Whether a query value or a path segment is the message's code: a code mail's sign-in
-    link that carries it ("/login?code=604213&email=…") carries its secret."""
+    """Whether a path segment or a value of the query or the fragment is the message's code: a
+    code mail's sign-in link that carries it ("/login?code=604213&email=…") carries its
+    secret."""
     if not codes:
         return False
     if any(segment in codes for segment in parts.path.split("/")):
         return True
-    return any(value in codes for _, value in parse_qsl(parts.query))
+    return any(value in codes for _, value in parse_qsl(parts.query)) or any(
+        value in codes for _, value in parse_qsl(parts.fragment)
+    )
 
 
 def _link_score(

@@ -383,4 +383,9 @@ SECRET_PARAM_ENDINGS = (
     "signature",
     "ticket",
     "nonce",
+    "jwt",
 )
+# The endings of those that make a link the destination itself, whose redirect parameter only
+# says where it leads after ("/members/?token=…&r=https://blog/"): not a signature or a hash,
+# with which wrappers sign their targets, nor a key, which some carry for their API.
+DESTINATION_SECRET_PARAM_ENDINGS = ("token", "secret", "code", "otp", "ticket", "nonce", "jwt")
