@@ -75,7 +75,7 @@ ACTION_STEMS: dict[str, tuple[str, ...]] = {
     "ko": ("인증", "로그인", "활성화", "재설정", "수락", "초기화", "매직 링크"),
     "ar": ("تأكيد", "تفعيل", "تحقق", "إعادة تعيين", "تسجيل الدخول", "قبول", "استعادة"),
     "he": ("אימות", "אישור", "איפוס", "היכנס", "התחבר", "אמת", "אפס", "שחזר"),
-    "hi": ("सत्यापित", "पुष्टि", "रीसेट"),
+    "hi": ("सत्यापित", "पुष्टि", "रीसेट", "लॉग इन"),
     "vi": ("mã xác", "xác nhận", "xác minh", "đặt lại", "đăng nhập", "kích hoạt"),
     "th": ("ยืนยัน", "รีเซ็ต", "เข้าสู่ระบบ", "ยอมรับ"),
     "id": ("verifikasi", "konfirmasi", "atur ulang", "masuk", "aktifkan", "terima", "setel ulang"),
@@ -84,6 +84,13 @@ ACTION_STEMS: dict[str, tuple[str, ...]] = {
     "sl": ("potrdi", "ponastavi", "prijav"),
     "lv": ("apstiprin", "atiestat", "pieteik"),
     "et": ("kinnita", "lähtesta", "logi sisse"),
+    "eu": ("egiaztatu", "hasi saioa"),
+    "az": ("təsdiq", "daxil ol"),
+    "bn": ("যাচাই", "লগ ইন", "সাইন ইন"),
+    "ur": ("تصدیق", "لاگ ان"),
+    "sw": ("thibitisha", "ingia"),
+    "sr": ("потврд", "пријав", "prijav"),
+    "is": ("staðfest", "skrá inn"),
 }  # fmt: skip
 # Words of the password and of recovering an account, which name the call to action of a reset
 # ("Change my password", …/recover_account) when the link carries a secret (see SIGN_IN_STEMS).
@@ -110,7 +117,7 @@ PASSWORD_WORDS: dict[str, tuple[str, ...]] = {
     "ja": ("パスワード",),
     "zh": ("密码", "密碼"),
     "ko": ("비밀번호",),
-    "ar": ("كلمة المرور", "كلمة السر"),
+    "ar": ("كلمة المرور", "كلمة السر", "كلمة مرور", "كلمة سر"),
     "he": ("סיסמ",),
     "fa": ("رمز عبور",),
     "vi": ("mật khẩu",),
@@ -123,6 +130,16 @@ PASSWORD_WORDS: dict[str, tuple[str, ...]] = {
     "ca": ("contrasenya",),
     "bg": ("парол",),
     "hi": ("पासवर्ड",),
+    "ms": ("kata laluan",),
+    "eu": ("pasahitz",),
+    "gl": ("contrasinal",),
+    "is": ("lykilorð",),
+    "sq": ("fjalëkalim",),
+    "sr": ("лозинк", "lozink"),
+    "bn": ("পাসওয়ার্ড",),
+    "ur": ("پاس ورڈ",),
+    "sw": ("nenosiri",),
+    "az": ("şifrə",),
 }  # fmt: skip
 # Words of an invitation's button ("Join Acme", "Set up your account"), calls to action in its
 # anchor text when the link carries a secret (see SIGN_IN_STEMS): without one, "Join our
@@ -218,6 +235,14 @@ SIGN_IN_STEMS: dict[str, tuple[str, ...]] = {
     "sl": ("prijav",),
     "lv": ("pieteik",),
     "et": ("logi sisse",),
+    "eu": ("hasi saioa",),
+    "az": ("daxil ol",),
+    "bn": ("লগ ইন", "সাইন ইন"),
+    "ur": ("لاگ ان",),
+    "sw": ("ingia",),
+    "sr": ("пријав", "prijav"),
+    "is": ("skrá inn",),
+    "hi": ("लॉग इन",),
 }  # fmt: skip
 # Words of a footer before or in a link, which is never the call to action: "Powered by
 # <a>Verifly</a>" (an action stem inside a brand name).
