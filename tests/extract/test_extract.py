@@ -691,3 +691,13 @@ def test_a_code_offered_for_an_action_needs_both_halves() -> None:
     assert extract(None, "Verwende 731904, um dich anzumelden.", None).otp == "731904"
     assert extract(None, "We shipped 604213 to your address.", None).otp is None
     assert extract(None, "Use 604213 boxes for the move.", None).otp is None
+
+
+def test_a_code_in_three_or_four_equal_groups() -> None:
+    text = "Or, copy and paste this temporary login code:\n\nbifht-guhpq-mbths-mszhh\n"
+    assert extract(None, text, None).otp == "bifhtguhpqmbthsmszhh"
+    assert extract(None, "Your code: K7QX-2MPL-9RTW", None).otp == "K7QX2MPL9RTW"
+    # Words joined by hyphens, groups of other lengths and a key without a code word are not.
+    assert extract(None, "Your code:\nover-rate-test\n", None).otp is None
+    assert extract(None, "Your code:\nstate-of-the-art\n", None).otp is None
+    assert extract(None, "Licence ABCD-EFGH-JKLM for the office.", None).otp is None

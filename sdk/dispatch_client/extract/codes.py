@@ -406,6 +406,37 @@ def _numeric_candidates(text: str) -> list[_Candidate]:
     return found
 
 
+# A code in three or four hyphenated groups of one length, of letters and digits in one case
+# ("bifht-guhpq-mbths-mszhh", "K7QX-2MPL-9RTW"): returned without its hyphens. Like any code of
+# letters, it is taken only right after a keyword or alone on a line under one.
+_GROUPED_CODE = re.compile(
+    r"[A-Za-z0-9](?<![\w\-/=?&.:@#%+][A-Za-z0-9])[A-Za-z0-9]{3,4}(?:-[A-Za-z0-9]{4,5}){2,3}"
+    r"(?![\w\-/=?&@#%+]|\.\w)"
+)
+
+
+def _grouped_candidates(text: str) -> list[_Candidate]:
+    found: list[_Candidate] = []
+    if "-" not in text:
+        return found
+    for match in _GROUPED_CODE.finditer(text):
+        written = match.group()
+        groups = written.split("-")
+        code = "".join(groups)
+        if len({len(g) for g in groups}) != 1 or not (code.islower() or code.isupper()):
+            continue
+        if code.isdigit():
+            continue  # digits in groups are judged as numbers
+        letters = [c for c in code if c.isalpha()]
+        if sum(c in _VOWELS for c in letters) > MAX_VOWEL_SHARE * len(code):
+            continue  # words joined by hyphens
+        kind: CodeKind = "letters" if code.isalpha() else "mixed"
+        found.append(_Candidate(code, match.start(), match.end(), kind))
+        if len(found) >= MAX_CANDIDATES:
+            break
+    return found
+
+
 def _token_candidates(text: str) -> list[_Candidate]:
     found: list[_Candidate] = []
     for match in _TOKEN.finditer(text):
@@ -579,6 +610,7 @@ def find_codes(texts: list[tuple[str, str]]) -> tuple[OtpMatch, ...]:
         source = _Source(name, _ascii_numbers(text), message)
         candidates = _numeric_candidates(source.text)[:MAX_CANDIDATES]
         candidates += _token_candidates(source.text)
+        candidates += _grouped_candidates(source.text)
         for candidate in candidates:
             score = _score(source, candidate)
             if score < MIN_SCORE:
