@@ -408,19 +408,28 @@ def _numeric_candidates(text: str) -> list[_Candidate]:
 
 # A code in three or four hyphenated groups of one length, of letters and digits in one case
 # ("bifht-guhpq-mbths-mszhh", "K7QX-2MPL-9RTW"): returned without its hyphens. Like any code of
-# letters, it is taken only right after a keyword or alone on a line under one.
-_GROUPED_CODE = re.compile(
-    r"[A-Za-z0-9](?<![\w\-/=?&.:@#%+][A-Za-z0-9])[A-Za-z0-9]{3,4}(?:-[A-Za-z0-9]{4,5}){2,3}"
-    r"(?![\w\-/=?&@#%+]|\.\w)"
+# letters, it is taken only right after a keyword or alone on a line under one. Found from
+# its first hyphen, which sre finds fast (a literal), then back to the first group.
+_GROUP_TAIL = re.compile(
+    r"-[A-Za-z0-9]{4,5}-[A-Za-z0-9]{4,5}(?:-[A-Za-z0-9]{4,5})?(?![\w\-/=?&@#%+]|\.\w)"
 )
+_NOT_BEFORE_A_CODE = frozenset("-/=?&.:@#%+_")
 
 
 def _grouped_candidates(text: str) -> list[_Candidate]:
     found: list[_Candidate] = []
-    if "-" not in text:
-        return found
-    for match in _GROUPED_CODE.finditer(text):
-        written = match.group()
+    for match in _GROUP_TAIL.finditer(text):
+        start = match.start()
+        while (
+            start > 0
+            and start > match.start() - 6
+            and text[start - 1].isascii()
+            and text[start - 1].isalnum()
+        ):
+            start -= 1
+        if start and (text[start - 1].isalnum() or text[start - 1] in _NOT_BEFORE_A_CODE):
+            continue  # part of a longer word, an address, a URL
+        written = text[start : match.end()]
         groups = written.split("-")
         code = "".join(groups)
         if len({len(g) for g in groups}) != 1 or not (code.islower() or code.isupper()):
@@ -431,7 +440,7 @@ def _grouped_candidates(text: str) -> list[_Candidate]:
         if sum(c in _VOWELS for c in letters) > MAX_VOWEL_SHARE * len(code):
             continue  # words joined by hyphens
         kind: CodeKind = "letters" if code.isalpha() else "mixed"
-        found.append(_Candidate(code, match.start(), match.end(), kind))
+        found.append(_Candidate(code, start, match.end(), kind))
         if len(found) >= MAX_CANDIDATES:
             break
     return found
