@@ -277,7 +277,8 @@ IF_NOT_YOU_PHRASES: dict[str, tuple[str, ...]] = {
         "nicht gewesen sein", "nicht gewesen sind", "wenn sie das nicht waren",
         "falls sie das nicht waren", "wenn du das nicht warst", "falls du das nicht warst",
         "waren sie das nicht", "warst du das nicht", "nicht von ihnen", "nicht von dir",
-        "nicht geändert", "nicht veranlasst",
+        "nicht geändert haben", "nicht geändert hast", "nicht veranlasst haben",
+        "nicht veranlasst hast",
     ),
     "fr": (
         "pas à l'origine", "pas à l’origine", "si ce n'était pas vous", "si ce n’était pas vous",
