@@ -701,3 +701,29 @@ def test_a_code_in_three_or_four_equal_groups() -> None:
     assert extract(None, "Your code:\nover-rate-test\n", None).otp is None
     assert extract(None, "Your code:\nstate-of-the-art\n", None).otp is None
     assert extract(None, "Licence ABCD-EFGH-JKLM for the office.", None).otp is None
+
+
+@pytest.mark.parametrize(
+    "above",
+    [
+        "If it wasn't you who changed it, please reset your password immediately:",
+        "Sollten Sie es nicht gewesen sein, setzen Sie es bitte umgehend zurück:",
+        "Si no es usted que la ha cambiado, cámbiela de inmediato.",
+        "パスワードを変更したのがあなたでない場合は、すぐにパスワードをリセットしてください:",
+    ],
+)
+def test_the_block_above_a_lone_button_can_make_it_the_if_it_wasnt_you_link(above: str) -> None:
+    url = "https://shop.example.com/accounts/password-reset/confirm/NTA/c1dgks-e56ff4b508f42356/"
+    html = (
+        "<table><tr><td>Your password has been changed.</td></tr>"
+        f'<tr><td>{above}</td></tr><tr><td><a href="{url}">Reset password</a></td></tr></table>'
+    )
+    assert extract("Your password changed", None, html).primary_link is None
+
+
+def test_a_sentence_that_only_mentions_the_password_staying_unchanged_undoes_nothing() -> None:
+    url = "https://a.example/r/Zq9xP2mN7kL4vB8c"
+    text = f"Hallo,\n\nIhr Passwort wird nicht geändert, bis Sie den folgenden Link öffnen:\n{url}"
+    assert extract("Passwort zurücksetzen", text, None).primary_link == url
+    html = f'<p>If you did not sign up, ignore this.</p><p><a href="{url}">Confirm email</a></p>'
+    assert extract("Confirm your email", None, html).primary_link == url
