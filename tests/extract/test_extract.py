@@ -6,6 +6,7 @@ import json
 import random
 from email.message import Message
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -658,3 +659,71 @@ def test_a_list_of_codes_is_no_one_time_code() -> None:
     assert result.otp is None
     assert {otp.code for otp in result.otps} == set(codes)
     assert extract(None, "Your code:\n426801\nOrder 569144", None).otp == "426801"
+
+
+def test_a_secret_link_keeps_its_redirect_parameter_but_a_signed_wrapper_does_not() -> None:
+    magic = (
+        "https://blog.example.org/members/?token=Zk3jD9aLq2mXp7RtY4Bn&action=signin"
+        "&r=https%3A%2F%2Fblog.example.org%2F"
+    )
+    html = f'<p><a href="{magic.replace("&", "&amp;")}">Sign in to the blog</a></p>'
+    assert extract("Sign in to the blog", None, html).primary_link == magic
+    target = "https://a.example/verify?token=Zq9xP2mN7kL4vB8c"
+    wrapped = (
+        "https://click.example.net/redirect?url=" + quote(target, safe="") + "&sig=Ab12Cd34Ef56"
+    )
+    html = f'<p><a href="{wrapped.replace("&", "&amp;")}">Verify email</a></p>'
+    assert extract(None, None, html).primary_link == target
+
+
+def test_a_code_mails_link_that_carries_the_code_carries_its_secret() -> None:
+    link = "https://shop.example.com/account/login?code=604213&email=anna%40example.com"
+    button = f'<p><a href="{link.replace("&", "&amp;")}">Sign in</a></p>'
+    html = f"<p>Your code is <b>604213</b></p>{button}"
+    assert extract("Your login code", None, html).primary_link == link
+    # Without the code in the mail, the same "Sign in" button carries no secret.
+    html = f"<p>Welcome back.</p>{button}"
+    assert extract("Welcome", None, html).primary_link is None
+
+
+def test_a_code_offered_for_an_action_needs_both_halves() -> None:
+    assert extract("Your Shop login code", "Use 604213 to sign in to Shop.", None).otp == "604213"
+    assert extract(None, "Verwende 731904, um dich anzumelden.", None).otp == "731904"
+    assert extract(None, "We shipped 604213 to your address.", None).otp is None
+    assert extract(None, "Use 604213 boxes for the move.", None).otp is None
+
+
+def test_a_code_in_three_or_four_equal_groups() -> None:
+    text = "Or, copy and paste this temporary login code:\n\nbifht-guhpq-mbths-mszhh\n"
+    assert extract(None, text, None).otp == "bifhtguhpqmbthsmszhh"
+    assert extract(None, "Your code: K7QX-2MPL-9RTW", None).otp == "K7QX2MPL9RTW"
+    # Words joined by hyphens, groups of other lengths and a key without a code word are not.
+    assert extract(None, "Your code:\nover-rate-test\n", None).otp is None
+    assert extract(None, "Your code:\nstate-of-the-art\n", None).otp is None
+    assert extract(None, "Licence ABCD-EFGH-JKLM for the office.", None).otp is None
+
+
+@pytest.mark.parametrize(
+    "above",
+    [
+        "If it wasn't you who changed it, please reset your password immediately:",
+        "Sollten Sie es nicht gewesen sein, setzen Sie es bitte umgehend zurück:",
+        "Si no es usted que la ha cambiado, cámbiela de inmediato.",
+        "パスワードを変更したのがあなたでない場合は、すぐにパスワードをリセットしてください:",
+    ],
+)
+def test_the_block_above_a_lone_button_can_make_it_the_if_it_wasnt_you_link(above: str) -> None:
+    url = "https://shop.example.com/accounts/password-reset/confirm/NTA/c1dgks-e56ff4b508f42356/"
+    html = (
+        "<table><tr><td>Your password has been changed.</td></tr>"
+        f'<tr><td>{above}</td></tr><tr><td><a href="{url}">Reset password</a></td></tr></table>'
+    )
+    assert extract("Your password changed", None, html).primary_link is None
+
+
+def test_a_sentence_that_only_mentions_the_password_staying_unchanged_undoes_nothing() -> None:
+    url = "https://a.example/r/Zq9xP2mN7kL4vB8c"
+    text = f"Hallo,\n\nIhr Passwort wird nicht geändert, bis Sie den folgenden Link öffnen:\n{url}"
+    assert extract("Passwort zurücksetzen", text, None).primary_link == url
+    html = f'<p>If you did not sign up, ignore this.</p><p><a href="{url}">Confirm email</a></p>'
+    assert extract("Confirm your email", None, html).primary_link == url

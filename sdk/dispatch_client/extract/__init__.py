@@ -101,7 +101,9 @@ def extract(subject: str | None, text: str | None, html: str | None) -> Extracti
         if not text or rendered.replace(" ", "") != plain.replace(" ", ""):
             sources.append(("html", URL_IN_TEXT.sub(" ", rendered) if rendered_links else rendered))
     found_links += found_text_links
-    return Extraction(otps=find_codes(sources), links=find_links(found_links, subject))
+    otps = find_codes(sources)
+    codes = frozenset(m.code for m in otps if m.confident)
+    return Extraction(otps=otps, links=find_links(found_links, subject, codes))
 
 
 def extract_message(raw: bytes) -> Extraction:

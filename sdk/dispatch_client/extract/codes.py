@@ -9,6 +9,7 @@ from typing import Literal
 import attrs
 
 from dispatch_client.extract.lexicon.codes import (
+    ACTION_AFTER_CODE,
     BOOKING_CODE_KEYWORDS,
     CODE_KEYWORD_ENDINGS,
     CODE_KEYWORDS,
@@ -17,6 +18,7 @@ from dispatch_client.extract.lexicon.codes import (
     NOT_CODE_AFTER_KEYWORD,
     NOT_CODE_BEFORE_KEYWORD,
     NOT_CODE_COMPOUND_PREFIXES,
+    USE_BEFORE_CODE,
     WHOLE_WORD_CODE_KEYWORDS,
 )
 from dispatch_client.extract.lexicon.decoys import (
@@ -85,6 +87,8 @@ NEAR_GAP = 40
 FAR_GAP = 120
 KEYWORD_BEFORE = _ByGap(near=0.95, far=0.8, farther=0.55)
 KEYWORD_AFTER = _ByGap(near=0.85, far=0.6, farther=0.45)
+# No keyword, but the code offered for an action: "Use 604213 to sign in to Shop".
+USE_TO_ACT = 0.7
 # As good as this from its own line, a code is not judged by the lines around it.
 GOOD_ON_ITS_LINE = 0.75
 # (line offset, weight) for a keyword on the lines around a code that stands on its own line:
@@ -182,8 +186,17 @@ _TOKEN = re.compile(
     r"(?![\w\-/=?&@#%+]|\.\w)"
 )
 # What stands between a keyword and a code of letters on one line: "Code: BCDFGH", "Your
-# code is BCDFGH" (not "VERIFY YOUR ACCOUNT").
+# code is BCDFGH" (not "VERIFY YOUR ACCOUNT") …
 _JUST_AFTER_KEYWORD = re.compile(r"\s*(?:[:：]|(?:is|ist|est|es|é|è)\s)[\s:：\-–—]*$")
+# … or between the code and a keyword after it: "BCDFGH is your one-time password", "BCDFGH
+# ist dein Code" (a few words at most between the verb and the keyword).
+_JUST_BEFORE_KEYWORD = re.compile(
+    r"[\s*]*(?:is|ist|est|es|é|è)\s+(?:[^\W\d_]+\s+){0,3}$", re.IGNORECASE
+)
+# A code offered for an action without a code keyword: the offering word just before it and
+# the action just after (lower-cased line).
+_USE_BEFORE_CODE = re.compile(r"(?<!\w)(?:" + alternation(words(USE_BEFORE_CODE)) + r")\W{0,3}$")
+_ACTION_AFTER_CODE = re.compile(r"\W{0,3}(?:" + alternation(words(ACTION_AFTER_CODE)) + r")\b")
 INTRODUCED_WITHIN_LINES = 3
 # Letters alone make a code from 6 on, and not a word: generated codes use few vowels
 # ("BCDFGH", "XQRT-KMPW"), words many ("INVALID", "WELCOME", "APPROVED").
@@ -393,17 +406,58 @@ def _numeric_candidates(text: str) -> list[_Candidate]:
     return found
 
 
+# A code in three or four hyphenated groups of one length, of letters and digits in one case
+# ("bifht-guhpq-mbths-mszhh", "K7QX-2MPL-9RTW"): returned without its hyphens. Like any code of
+# letters, it is taken only right after a keyword or alone on a line under one. Found from
+# its first hyphen, which sre finds fast (a literal), then back to the first group.
+_GROUP_TAIL = re.compile(
+    r"-[A-Za-z0-9]{4,5}-[A-Za-z0-9]{4,5}(?:-[A-Za-z0-9]{4,5})?(?![\w\-/=?&@#%+]|\.\w)"
+)
+_NOT_BEFORE_A_CODE = frozenset("-/=?&.:@#%+_")
+
+
+def _grouped_candidates(text: str) -> list[_Candidate]:
+    found: list[_Candidate] = []
+    for match in _GROUP_TAIL.finditer(text):
+        start = match.start()
+        while (
+            start > 0
+            and start > match.start() - 6
+            and text[start - 1].isascii()
+            and text[start - 1].isalnum()
+        ):
+            start -= 1
+        if start and (text[start - 1].isalnum() or text[start - 1] in _NOT_BEFORE_A_CODE):
+            continue  # part of a longer word, an address, a URL
+        written = text[start : match.end()]
+        groups = written.split("-")
+        code = "".join(groups)
+        if len({len(g) for g in groups}) != 1 or not (code.islower() or code.isupper()):
+            continue
+        if code.isdigit():
+            continue  # digits in groups are judged as numbers
+        letters = [c for c in code if c.isalpha()]
+        if sum(c in _VOWELS for c in letters) > MAX_VOWEL_SHARE * len(code):
+            continue  # words joined by hyphens
+        kind: CodeKind = "letters" if code.isalpha() else "mixed"
+        found.append(_Candidate(code, start, match.end(), kind))
+        if len(found) >= MAX_CANDIDATES:
+            break
+    return found
+
+
 def _token_candidates(text: str) -> list[_Candidate]:
     found: list[_Candidate] = []
     for match in _TOKEN.finditer(text):
         if len(found) >= MAX_CANDIDATES:
             break
-        code = match.group().replace("-", "")
+        written = match.group()
+        code = written.replace("-", "")
         if code.isalpha():
             vowels = sum(c in _VOWELS for c in code)
             if (
                 not _LETTERS_ONLY_MIN <= len(code) <= _LETTERS_ONLY_MAX
-                or vowels > MAX_VOWEL_SHARE * len(code)
+                or (vowels > MAX_VOWEL_SHARE * len(code) and not _equal_groups(written))
                 or _KEYWORD_PATTERN.fullmatch(code.lower())
             ):
                 continue  # a word in capitals ("VERIFY", "INVALID") is no code
@@ -414,11 +468,25 @@ def _token_candidates(text: str) -> list[_Candidate]:
     return found
 
 
+def _equal_groups(written: str) -> bool:
+    """Capitals in groups of one length ("LAG-OMQ"): a code's layout, which no word has, so
+    its vowels do not make it one."""
+    first, _, second = written.partition("-")
+    return bool(second) and written.isupper() and len(first) == len(second) >= 3
+
+
 def _decoy(line: str, start: int, end: int) -> bool:
     lower = _lower(line)
     if _DECOY_BEFORE.search(lower, max(0, start - LABEL_CHARS), start):
         return True
     return bool(_DECOY_AFTER.match(line, end, end + UNIT_CHARS) or _PROMO_LINE.search(lower))
+
+
+def _offered_for_an_action(line: str, start: int, end: int) -> bool:
+    """Whether the code is offered for an action in its sentence: "Use 604213 to sign in"."""
+    if not _USE_BEFORE_CODE.search(_lower(line[max(0, start - LABEL_CHARS) : start])):
+        return False
+    return bool(_ACTION_AFTER_CODE.match(_lower(line[end : end + LABEL_CHARS * 2])))
 
 
 def _introduced(source: _Source, line_start: int) -> bool:
@@ -468,7 +536,14 @@ def _score(source: _Source, candidate: _Candidate) -> float:
         )
     following = bisect.bisect_left(keywords, (candidate.end, -1))
     if following < len(keywords):
-        best = max(best, KEYWORD_AFTER.at(keywords[following][0] - candidate.end))
+        keyword_start = keywords[following][0]
+        best = max(best, KEYWORD_AFTER.at(keyword_start - candidate.end))
+        just_after_keyword = just_after_keyword or bool(
+            _JUST_BEFORE_KEYWORD.match(text, candidate.end, keyword_start)
+        )
+    if best < USE_TO_ACT and _offered_for_an_action(line, start, end):
+        best = USE_TO_ACT
+        just_after_keyword = True
     if candidate.wordlike and not (
         just_after_keyword or (standalone and _introduced(source, line_start))
     ):
@@ -544,6 +619,7 @@ def find_codes(texts: list[tuple[str, str]]) -> tuple[OtpMatch, ...]:
         source = _Source(name, _ascii_numbers(text), message)
         candidates = _numeric_candidates(source.text)[:MAX_CANDIDATES]
         candidates += _token_candidates(source.text)
+        candidates += _grouped_candidates(source.text)
         for candidate in candidates:
             score = _score(source, candidate)
             if score < MIN_SCORE:

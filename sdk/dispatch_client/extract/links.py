@@ -16,8 +16,10 @@ from dispatch_client.extract.html import BLOCK_TAG, inline_text
 from dispatch_client.extract.lexicon.links import (
     ACTION_STEMS,
     ANCHOR_ACTION_WORDS,
+    DESTINATION_SECRET_PARAM_ENDINGS,
     FOOTER_PHRASES,
     IF_NOT_YOU_PHRASES,
+    IGNORE_WORDS,
     INVITATION_WORDS,
     JOIN_WORDS,
     NEVER_PRIMARY_URL_PARTS,
@@ -103,6 +105,7 @@ _IF_NOT_YOU_SENTENCE = re.compile(
     + alternation(words(WHOLE_WORD_IF_NOT_YOU_PHRASES))
     + r")\b"
 )
+_IGNORE = re.compile(alternation(words(IGNORE_WORDS)))
 _OPAQUE_WRAPPER = re.compile(alternation(OPAQUE_WRAPPERS))
 _MAILGUN_HOSTS = ("email.", "mg.", "links.")
 _NEEDS_SECRET = re.compile(alternation(_SECRET_ACTIONS))
@@ -121,10 +124,20 @@ _TOKEN_PARAM = re.compile(
 # A parameter of any name whose value is one random run of letters and digits
 # ("join-team?id=rvqzmui1ovai7rzzoop9c"): an invitation's id is its secret. Not a UUID
 # ("userId=44e01514-3a23-…"), which names a record.
+# A parameter named for a secret ("token=", "login_code="): a link that carries one is the
+# destination itself, and its redirect parameter only where it leads after ("/members/?token=
+# …&r=https://blog/"). Not the one-letter names, which wrappers use too (Sophos's "t=").
+_NAMED_SECRET_PARAM = re.compile(
+    r"(?:^|&)[a-z_]*" + alternation(DESTINATION_SECRET_PARAM_ENDINGS) + r"=[^&]{8,}",
+    re.IGNORECASE,
+)
 _RANDOM_PARAM = re.compile(
     r"(?:^|&)[A-Za-z0-9_.-]+=(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{20,}(?:&|$)"
 )
-_TOKEN_SEGMENT = re.compile(r"/(?=[A-Za-z0-9_-]*[0-9])(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{16,}")
+# A signed value ("<value>:<timestamp>:<signature>", as Django's signing writes it) is one.
+_TOKEN_SEGMENT = re.compile(
+    r"/(?=[A-Za-z0-9_:-]*[0-9])(?=[A-Za-z0-9_:-]*[A-Za-z])[A-Za-z0-9_:-]{16,}"
+)
 # A bare fragment that is a secret: long and random ("#l3GRKhZ2_sUSVhhi7aqavjOdIaTeG5pL…"),
 # not a page anchor ("#discussion_r1839201447").
 _TOKEN_FRAGMENT = re.compile(
@@ -141,6 +154,9 @@ class FoundLink:
     anchor: str | None  # the anchor's text, for an HTML link
     sentence: str | None  # the words before the link, on its line or in its block
     after: str | None = None  # an HTML link's words after it in its block: "… to verify"
+    # For an HTML link alone in its block (a button in its own cell), the last sentence of
+    # the block above: "If it wasn't you, reset your password now:" over the button.
+    above: str | None = None
 
 
 def html_links(markup: str) -> list[FoundLink]:
@@ -165,7 +181,8 @@ def html_links(markup: str) -> list[FoundLink]:
             )
         before = _words_before(markup, opening.start())
         after = _words_after(markup, closing.end()) if closing else None
-        links.append(FoundLink(href, anchor.strip() or None, before, after))
+        above = None if before else _block_above(markup, opening.start())
+        links.append(FoundLink(href, anchor.strip() or None, before, after, above))
     return links
 
 
@@ -191,6 +208,28 @@ def _words_before(markup: str, end: int) -> str | None:
     if ends:
         text = text[ends[-1].end() :]
     return text.strip() or None
+
+
+def _last_sentence(text: str | None) -> str | None:
+    """The last sentence of the words before a link (a plain-text link's line before)."""
+    if not text:
+        return text
+    sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
+    return sentences[-1] if sentences else text
+
+
+def _block_above(markup: str, end: int) -> str | None:
+    """The last sentence of the nearest block with text before the anchor's own block: "If
+    it wasn't you, reset your password immediately:" over a button in its own cell."""
+    window = markup[max(0, end - SENTENCE_CHARS * 6) : end]
+    bounds = [m.start() for m in BLOCK_TAG.finditer(window)]
+    lefts = [m.end() for m in BLOCK_TAG.finditer(window)]
+    # The anchor's block starts after the last boundary; look at the blocks before it.
+    for index in range(len(bounds) - 1, 0, -1):
+        text = inline_text(window[lefts[index - 1] : bounds[index]]).strip()
+        if text:
+            return _last_sentence(text[-SENTENCE_CHARS:])
+    return None
 
 
 def text_links(text: str) -> list[FoundLink]:
@@ -230,7 +269,11 @@ def _unwrap(url: str) -> str:
             url = known
             continue
         query = parts.query
-        if not query or _ACTION_IN_URL.search(parts.path.lower()):
+        if (
+            not query
+            or _ACTION_IN_URL.search(parts.path.lower())
+            or _NAMED_SECRET_PARAM.search(query)
+        ):
             return url
         if "http" not in query.lower() and "aHR0c" not in query:
             return url
@@ -373,7 +416,22 @@ def _decode_base64_url(value: str) -> str | None:
     return decoded if decoded and decoded.isascii() and _plausible_url(decoded) else None
 
 
-def _link_score(link: FoundLink, url: str, *, subject_asks: bool) -> float:
+def _carries_code(parts: SplitResult, codes: frozenset[str]) -> bool:
+    """Whether a path segment or a value of the query or the fragment is the message's code: a
+    code mail's sign-in link that carries it ("/login?code=604213&email=…") carries its
+    secret."""
+    if not codes:
+        return False
+    if any(segment in codes for segment in parts.path.split("/")):
+        return True
+    return any(value in codes for _, value in parse_qsl(parts.query)) or any(
+        value in codes for _, value in parse_qsl(parts.fragment)
+    )
+
+
+def _link_score(
+    link: FoundLink, url: str, *, subject_asks: bool, codes: frozenset[str] = frozenset()
+) -> float:
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -398,11 +456,17 @@ def _link_score(link: FoundLink, url: str, *, subject_asks: bool) -> float:
             return 0.0
     sentence = link.sentence.lower() if link.sentence else None
     # The link to follow if the mail was unexpected, or a footer's: never the call to action,
-    # whether the words are its text or come before it.
+    # whether the words are its text or come before it in its sentence ("Ignore this mail if
+    # it wasn't you. Otherwise, click below:" introduces the call to action), or make the
+    # block above a button alone in its own.
     if any(
         words and (_IF_NOT_YOU_SENTENCE.search(words) or _FOOTER_BEFORE.search(words))
-        for words in (anchor, sentence)
+        for words in (anchor, _last_sentence(sentence))
     ):
+        return 0.0
+    # The block above says "if it wasn't you, do this" (not "… ignore this mail").
+    above = link.above.lower() if link.above else None
+    if above and _IF_NOT_YOU_SENTENCE.search(above) and not _IGNORE.search(above):
         return 0.0
     # A secret in the query, the path or the fragment (single-page apps read it there). An
     # opaque tracking wrapper may hide one: taken as one when the subject asks for the action
@@ -414,19 +478,26 @@ def _link_score(link: FoundLink, url: str, *, subject_asks: bool) -> float:
         or _TOKEN_PARAM.search(parts.fragment)
         or _TOKEN_FRAGMENT.fullmatch(parts.fragment)
         or (opaque and subject_asks)
+        or _carries_code(parts, codes)
     )
     url_actions = _ACTION_IN_URL.findall(parts.path.lower())
     url_says = URL_ACTION if url_actions else 0.0
     if anchor and not anchor_actions:
         url_says *= URL_ACTION_UNDER_OTHER_TEXT
     # Plain text, or an anchor of a few words that name no action ("this link", "here"): the
-    # words around the link may ask for it ("Click <a>here</a> to verify your address").
+    # words around the link may ask for it ("Click <a>here</a> to verify your address"), or
+    # the block above a button alone in its own ("Use the link below to sign in:" / "<a>https
+    # ://…</a>").
     short_anchor = link.anchor is not None and not anchor_actions and len(link.anchor.split()) <= 3
     around = " ".join(w for w in (sentence, link.after.lower() if link.after else None) if w)
     sentence_says = bool(
         (link.anchor is None or short_anchor)
         and tokenish
-        and _ACTION_IN_URL.search(around if short_anchor else sentence or "")
+        and (
+            _ACTION_IN_URL.search(around if short_anchor else sentence or "")
+            # not "Thanks for joining." above a welcome's button
+            or (short_anchor and above and _ACTION_IN_SUBJECT.search(above))
+        )
     )
     if not (anchor_actions or url_says or sentence_says):
         return 0.0
@@ -443,9 +514,12 @@ def _link_score(link: FoundLink, url: str, *, subject_asks: bool) -> float:
     )
 
 
-def find_links(found: list[FoundLink], subject: str | None = None) -> tuple[LinkMatch, ...]:
+def find_links(
+    found: list[FoundLink], subject: str | None = None, codes: frozenset[str] = frozenset()
+) -> tuple[LinkMatch, ...]:
     """The links unwrapped and deduplicated, in document order, the call to action marked;
-    the subject says whether the mail asks for an action at all."""
+    the subject says whether the mail asks for an action at all, and the message's confident
+    codes are secrets when a link carries one."""
     subject_asks = bool(subject and _ACTION_IN_SUBJECT.search(subject.lower()))
     links: dict[str, FoundLink] = {}
     for link in found[:MAX_LINKS]:
@@ -453,7 +527,10 @@ def find_links(found: list[FoundLink], subject: str | None = None) -> tuple[Link
         known = links.get(url)
         if known is None or (known.anchor is None and link.anchor):
             links[url] = link
-    scores = {url: _link_score(link, url, subject_asks=subject_asks) for url, link in links.items()}
+    scores = {
+        url: _link_score(link, url, subject_asks=subject_asks, codes=codes)
+        for url, link in links.items()
+    }
     best = max(scores.values(), default=0.0)
     primary = (
         next((url for url, s in scores.items() if s == best), None)

@@ -10,7 +10,7 @@ CODE_KEYWORDS: dict[str, tuple[str, ...]] = {
         "verification code", "security code", "login code", "log-in code", "sign-in code",
         "sign in code", "signin code", "one-time", "one time", "passcode", "otp", "2fa",
         "two-factor", "two factor", "authentication code", "confirmation code", "access code",
-        "pin", "code", "verify", "verification",
+        "pin", "code", "token", "verify", "verification",
     ),
     "de": (
         "bestätigungscode", "sicherheitscode", "verifizierungscode", "anmeldecode",
@@ -191,4 +191,51 @@ NOT_CODE_AFTER_KEYWORD: dict[str, tuple[str, ...]] = {
     ),
     # postal, discount, tracking (twice), order, national (the national id)
     "fa": ("پستی", "تخفیف", "پیگیری", "رهگیری", "سفارش", "ملی"),
+}  # fmt: skip
+
+# A code offered to act with, without a code keyword: "Use 604213 to sign in to Shop",
+# "Verwende 604213, um dich anzumelden". Both halves are needed: a word that offers it, just
+# before the code …
+USE_BEFORE_CODE: dict[str, tuple[str, ...]] = {
+    "en": ("use", "enter", "type", "input", "paste"),
+    "de": ("verwende", "verwenden sie", "nutze", "nutzen sie", "gib", "geben sie"),
+    "fr": ("utilisez", "utilise", "saisissez", "saisis", "entrez", "entre"),
+    "es": ("usa", "use", "utiliza", "utilice", "introduce", "introduzca", "ingresa", "ingrese"),
+    "pt": ("use", "usa", "utilize", "digite", "insira", "introduza"),
+    "it": ("usa", "utilizza", "inserisci", "digita"),
+    "nl": ("gebruik", "voer"),
+}  # fmt: skip
+# … and the action it is for, just after it (after a comma or the words "as your code").
+ACTION_AFTER_CODE: dict[str, tuple[str, ...]] = {
+    "en": (
+        "to sign in", "to sign-in", "to log in", "to log-in", "to login", "to verify",
+        "to confirm", "to complete", "to continue", "to finish", "to access", "to reset",
+        "to activate", "to authenticate", "to proceed", "when prompted",
+    ),
+    "de": (
+        "um dich", "um sich", "um ihr", "um dein", "um deine", "um ihre", "zur anmeldung",
+        "zum anmelden", "zur bestätigung", "zur verifizierung",
+    ),
+    "fr": (
+        "pour vous connecter", "pour te connecter", "pour confirmer", "pour vérifier",
+        "pour valider", "pour continuer", "pour accéder", "pour réinitialiser", "pour activer",
+        "pour finaliser", "pour vous identifier",
+    ),
+    "es": (
+        "para iniciar sesión", "para acceder", "para verificar", "para confirmar",
+        "para continuar", "para entrar", "para restablecer", "para activar", "para ingresar",
+    ),
+    "pt": (
+        "para entrar", "para acessar", "para aceder", "para verificar", "para confirmar",
+        "para continuar", "para fazer login", "para iniciar sessão", "para redefinir",
+        "para ativar",
+    ),
+    "it": (
+        "per accedere", "per verificare", "per confermare", "per continuare", "per reimpostare",
+        "per attivare",
+    ),
+    "nl": (
+        "om in te loggen", "om je aan te melden", "om u aan te melden", "om te bevestigen",
+        "om te verifiëren", "om verder te gaan", "om door te gaan",
+    ),
 }  # fmt: skip
