@@ -284,3 +284,43 @@ async def test_http_calls_with_an_account_key_mint_one_inbox_key_not_one_per_cal
             await call(session, "list_messages", inbox=inbox_id)
     with Dispatch(created["account_key"], base_url=live_server.base_url) as d:
         assert len(d.inboxes.keys.list(inbox_id).data) == before + 1
+
+
+async def test_a_long_wait_reports_progress_to_a_client_that_asks(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The live server runs in this process: its waits go in rounds of 1 s here.
+    monkeypatch.setattr("dispatch_client.mcp._server.ROUND_SECONDS", 1.0)
+    created = signup(live_server.base_url)
+    reports: list[tuple[float, float | None, str | None]] = []
+
+    async def report(progress: float, total: float | None, message: str | None) -> None:
+        reports.append((progress, total, message))
+
+    async with http_session(live_server, created["account_key"]) as session:
+        result = await session.call_tool("wait_for_otp", {"timeout": 3.5}, progress_callback=report)
+    assert not result.is_error and result.structured_content is not None
+    assert result.structured_content["found"] is False
+    assert len(reports) >= 2
+    assert all(total == 3.5 and message and "otp" in message for _, total, message in reports)
+    assert [done for done, _, _ in reports] == sorted(done for done, _, _ in reports)
+
+
+async def test_dispatch_mcp_uses_the_cli_s_stored_key_and_inbox(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    created = signup(live_server.base_url)
+    key = created["account_key"]
+    with Dispatch(key, base_url=live_server.base_url) as d:
+        second = d.inboxes.create()
+    (tmp_path / "config.toml").write_text(
+        f'base_url = "{live_server.base_url}"\napi_key = "{key}"\n', encoding="utf-8"
+    )
+    deliver(live_server, second.address, text="Your verification code is 271828")
+    async with stdio_session(
+        live_server, "", tmp_path, DISPATCH_BASE_URL="", DISPATCH_INBOX=second.address
+    ) as session:
+        me = await call(session, "whoami")
+        assert me["key_id"] == key.split(".")[0]
+        got = await call(session, "wait_for_otp", timeout=20)
+    assert got["code"] == "271828" and got["inbox_id"] == second.id

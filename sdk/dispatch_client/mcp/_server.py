@@ -10,9 +10,11 @@ secret the caller knows scrubbed out; nothing else of an exception reaches the m
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import inspect
+import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from time import monotonic
 from typing import Annotated, Any, Literal, Protocol
 
@@ -69,6 +71,10 @@ class Caller:
     identity: str  # the key id (the public half): never the secret
     default_inbox: str | None = None
     secrets: tuple[str, ...] = ()
+
+
+# The tool call's MCP context, for the progress a long wait reports.
+_context: contextvars.ContextVar[Context | None] = contextvars.ContextVar("context", default=None)
 
 
 class Callers(Protocol):
@@ -160,6 +166,7 @@ def _guarded(
 
     async def tool(ctx: Context, **arguments: Any) -> Any:
         held: list[Caller] = []
+        _context.set(ctx)
         try:
             async with callers(ctx) as caller:
                 held.append(caller)
@@ -301,6 +308,12 @@ async def _wait(
                 ),
             )
         unmatched = max(unmatched, result.unmatched_count)
+        ctx = _context.get()
+        if ctx is not None and deadline - monotonic() > 0:
+            # Sent only when the client asked for progress; keeps its call timeout at bay.
+            waited = timeout - (deadline - monotonic())
+            with contextlib.suppress(Exception):  # a progress lost is no reason to fail
+                await ctx.report_progress(waited, timeout, f"waiting for a {kind} in {inbox_id}")
         if deadline - monotonic() <= 0:
             what = "code" if kind == "otp" else "link"
             step = (
@@ -326,14 +339,15 @@ async def _wait(
 
 def create_server(callers: Callers, *, name: str = "dispatch") -> MCPServer[Any]:
     """The MCP server with Dispatch's tools, each call's client from `callers`."""
-    server: MCPServer[Any] = MCPServer(
-        name,
-        title="Dispatch: email inboxes for AI agents",
-        instructions=INSTRUCTIONS,
-        version=__version__,
-        website_url="https://github.com/dispatch-email/dispatch",
-        log_level="WARNING",
-    )
+    with _root_logging_kept():
+        server: MCPServer[Any] = MCPServer(
+            name,
+            title="Dispatch: email inboxes for AI agents",
+            instructions=INSTRUCTIONS,
+            version=__version__,
+            website_url="https://github.com/dispatch-email/dispatch",
+            log_level="WARNING",
+        )
     waits = _Waits()
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
     writes = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
@@ -637,6 +651,20 @@ def create_server(callers: Callers, *, name: str = "dispatch") -> MCPServer[Any]
             structured_output=True,
         )
     return server
+
+
+@contextlib.contextmanager
+def _root_logging_kept() -> Iterator[None]:
+    """MCPServer() configures the root logger (`logging.basicConfig` with a rich handler)
+    when nothing did before: keep the process's logging as its owner set it (the server's
+    CLI configures it; uncaught warnings still reach stderr through logging's last resort)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 @contextlib.asynccontextmanager
