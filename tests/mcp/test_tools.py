@@ -252,6 +252,7 @@ async def test_hostile_arguments_are_clean_tool_errors(
             ("wait_for_otp", {"timeout": -1}, "timeout"),
             ("wait_for_otp", {"timeout": "soon"}, "timeout"),
             ("wait_for_otp", {"inbox": "inb_doesnotexist", "timeout": 0}, "not_found"),
+            ("wait_for_link", {"after": "not-a-cursor", "timeout": 0}, "cursor"),
             ("list_messages", {"inbox": "nobody@nowhere.test"}, "not_found"),
             ("list_messages", {"limit": 0}, "limit"),
             ("list_messages", {"folder": "secrets"}, "folder"),
