@@ -103,6 +103,11 @@ class _Waits:
 
 # --- errors -----------------------------------------------------------------------------
 
+
+class _Problem(DispatchError):
+    """A tool's own refusal, said as given ("not_found: ...")."""
+
+
 _HINTS_BY_CODE = {
     "address_taken": "choose another local_part, or omit it for a random address",
     "recipient_suppressed": "those recipients bounced or complained before; do not retry them",
@@ -153,6 +158,8 @@ def _describe(error: DispatchError) -> str:
             f"connection_error: cannot reach the Dispatch server ({error.method} "
             f"{error.url.split('?', 1)[0]}). Check that it runs and that the base URL is right."
         )
+    if isinstance(error, _Problem):
+        return str(error)
     return f"dispatch_error: {error}"
 
 
@@ -166,7 +173,7 @@ def _guarded(
 
     async def tool(ctx: Context, **arguments: Any) -> Any:
         held: list[Caller] = []
-        _context.set(ctx)
+        token = _context.set(ctx)
         try:
             async with callers(ctx) as caller:
                 held.append(caller)
@@ -174,6 +181,8 @@ def _guarded(
         except DispatchError as error:
             secrets = [s for c in held for s in (*c.secrets, *c.client.inbox_keys.values())]
             raise ToolError(_scrub(_describe(error), secrets)) from None
+        finally:
+            _context.reset(token)
 
     signature = inspect.signature(body, eval_str=True)
     parameters = [
@@ -245,19 +254,17 @@ async def _inbox_id(caller: Caller, given: str | None) -> str:
     me = await client.auth.me()
     if me.kind == "inbox" and me.inbox_id is not None:
         if value and (me.inbox_address or "").lower() != value.lower():
-            raise DispatchError(
-                f"not_found: this inbox key reaches {me.inbox_address}, not {value}"
-            )
+            raise _Problem(f"not_found: this inbox key reaches {me.inbox_address}, not {value}")
         return me.inbox_id
     if value:
         async for inbox in client.inboxes.list(limit=100):
             if inbox.address.lower() == value.lower():
                 return inbox.id
-        raise DispatchError(f"not_found: no inbox {value} in this workspace; see list_inboxes")
+        raise _Problem(f"not_found: no inbox {value} in this workspace; see list_inboxes")
     inboxes = (await client.inboxes.list(limit=2)).data
     if len(inboxes) == 1:
         return inboxes[0].id
-    raise DispatchError(
+    raise _Problem(
         "inbox_required: the workspace has several inboxes; pass `inbox` (see list_inboxes)"
         if inboxes
         else "no_inbox: the workspace has no inbox yet; call create_inbox"
