@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -325,3 +328,40 @@ async def test_dispatch_mcp_uses_the_cli_s_stored_key_and_inbox(
         assert me["key_id"] == key.split(".")[0]
         got = await call(session, "wait_for_otp", timeout=20)
     assert got["code"] == "271828" and got["inbox_id"] == second.id
+
+
+def _python(code: str, home: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    variables = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCH_")}
+    variables.update(DISPATCH_CONFIG=str(home / "config.toml"), HOME=str(home), **env)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=variables,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_dispatch_mcp_without_a_key_stops_before_speaking_mcp(tmp_path: Path) -> None:
+    ran = _python(
+        "import sys; from dispatch_client.cli import main; sys.exit(main(['mcp']))", tmp_path
+    )
+    assert (ran.returncode, ran.stdout) == (3, "")
+    assert ran.stderr.startswith("error: no API key: run `dispatch signup`")
+
+
+def test_without_the_mcp_package_the_server_has_no_mcp_route(tmp_path: Path) -> None:
+    ran = _python(
+        "import sys; sys.modules['mcp'] = None\n"
+        "from dispatch_server.http.mcp import mcp_endpoint\n"
+        "print(mcp_endpoint())\n"
+        "from dispatch_client.cli import main; sys.exit(main(['mcp']))",
+        tmp_path,
+        DISPATCH_API_KEY="dk_x.not-a-real-secret-at-all-000000",
+    )
+    assert ran.returncode == 1 and ran.stdout == "None\n"
+    assert ran.stderr == (
+        "error: the MCP server needs the mcp extra: pip install 'dispatch-client[mcp]'\n"
+    )
