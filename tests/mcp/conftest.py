@@ -19,6 +19,7 @@ from mcp.types import CallToolResult, TextContent
 from tests.conftest import LiveServer
 
 ROOT = Path(__file__).parents[2]
+DISPATCH = str(Path(sys.executable).parent / "dispatch")  # the installed script
 
 
 @contextlib.asynccontextmanager
@@ -34,9 +35,7 @@ async def stdio_session(
         "HOME": str(home),
         **env,
     }
-    params = StdioServerParameters(
-        command=sys.executable, args=["-m", "dispatch_client.cli", "mcp"], env=variables
-    )
+    params = StdioServerParameters(command=DISPATCH, args=["mcp"], env=variables)
     with (home / "stderr.log").open("w") as errlog:
         async with (
             stdio_client(params, errlog=errlog) as (read, write),
