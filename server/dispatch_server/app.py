@@ -3,6 +3,7 @@ services (and, in dev, the SMTP listener on the same event loop)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from dispatch_server import api, web
 from dispatch_server.auth.backends import ApiKeyBackend
 from dispatch_server.config import Settings
 from dispatch_server.http.errors import HANDLERS
+from dispatch_server.http.mcp import mcp_endpoint
 from dispatch_server.http.middleware.access_log import AccessLog
 from dispatch_server.http.middleware.reject_nul import RejectNulInUrls
 from dispatch_server.http.middleware.request_id import RequestId
@@ -27,7 +29,9 @@ def create_app(
     settings: Settings, *, with_smtp: bool = False, smtp_socket: socket.socket | None = None
 ) -> Starlette:
     """The API; with `with_smtp`, the SMTP listener runs on the same event loop, on
-    `smtp_socket` when given (see dispatch_server.cli._common.bind) else on the configured port."""
+    `smtp_socket` when given (see dispatch_server.cli._common.bind) else on the configured port.
+    With the `mcp` package installed, /mcp serves the MCP tools over streamable HTTP."""
+    mcp = mcp_endpoint()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -39,7 +43,8 @@ def create_app(
             smtp = await start_smtp_server(services, sock=smtp_socket) if with_smtp else None
             app.state.smtp_server = smtp
             try:
-                yield
+                async with mcp.running() if mcp is not None else contextlib.nullcontext():
+                    yield
             finally:
                 services.hub.stop()
                 if smtp is not None:
@@ -47,7 +52,11 @@ def create_app(
                     await smtp.wait_closed()
 
     return Starlette(
-        routes=[*(endpoint.route() for endpoint in api.endpoints()), *web.routes()],
+        routes=[
+            *(endpoint.route() for endpoint in api.endpoints()),
+            *web.routes(),
+            *([mcp.route()] if mcp is not None else []),
+        ],
         middleware=[
             Middleware(RequestId),
             Middleware(AccessLog),

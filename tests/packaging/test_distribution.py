@@ -50,6 +50,7 @@ SERVER_DISTRIBUTIONS = {
     "stripe",
     "jinja2",
     "nh3",
+    "mcp",
 }
 # The module each distribution installs, where its name differs.
 MODULE_OF = {
@@ -176,8 +177,16 @@ def test_wheel_metadata(built: Built) -> None:
         and req.marker.evaluate({"extra": "server"})
         and not req.marker.evaluate({"extra": ""})
     }
+    with_mcp = {
+        f"{req.name}{req.specifier}"
+        for req in requirements
+        if req.marker is not None
+        and req.marker.evaluate({"extra": "mcp"})
+        and not req.marker.evaluate({"extra": ""})
+    }
     assert always == {"httpx", "attrs", "cattrs", "click", "rich", "platformdirs", "tomli-w"}
     assert with_server == SERVER_DISTRIBUTIONS
+    assert with_mcp == {"mcp>=2.3"}
 
     assert "dispatch-server = dispatch_server._entry:main" in entry_points
     assert "dispatch = dispatch_client.cli:run" in entry_points
@@ -253,6 +262,17 @@ def test_server_command_with_the_server_installed_runs_the_cli() -> None:
     result = run(sys.executable, "-m", "dispatch_server", "--help", cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: dispatch-server ")
+
+
+def test_the_mcp_command_without_the_extra_says_how_to_install_it(installed: Installed) -> None:
+    """The plain install has no `mcp`: `dispatch mcp` says which extra to install (and the
+    rest of the CLI works, below)."""
+    result = run(installed.scripts / "dispatch", "mcp", cwd=installed.scripts)
+    assert result.returncode == 1, result
+    assert result.stdout == ""
+    assert result.stderr.startswith(
+        "error: the MCP server needs the mcp extra: pip install 'dispatch-client[mcp]'\n"
+    )
 
 
 def test_the_cli_runs_from_a_plain_install(installed: Installed) -> None:

@@ -24,6 +24,7 @@ from dispatch_client.cli.auth import auth, signup
 from dispatch_client.cli.billing import billing
 from dispatch_client.cli.inbox import inbox
 from dispatch_client.cli.mail import mail
+from dispatch_client.cli.mcp_server import mcp_command
 from dispatch_client.cli.memory import memory
 
 COMPLETE_VAR = "_DISPATCH_COMPLETE"
@@ -99,6 +100,7 @@ cli.add_command(inbox)
 cli.add_command(mail)
 cli.add_command(memory)
 cli.add_command(billing)
+cli.add_command(mcp_command)
 
 
 def _scrub(text: str, secrets: list[str]) -> str:

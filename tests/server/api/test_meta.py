@@ -36,7 +36,10 @@ def test_openapi_document_lists_exactly_the_served_routes(live_server: LiveServe
     app = create_app(make_settings(live_server.database_url))
     document = httpx.get(f"{live_server.base_url}/openapi.json").json()
     assert document["openapi"] == "3.1.0"
-    console = {route.path for route in web.routes() if isinstance(route, Route)}
+    from dispatch_server.http import mcp
+
+    # The console's pages, and the MCP endpoint (JSON-RPC, described by its own tools/list).
+    console = {route.path for route in web.routes() if isinstance(route, Route)} | {mcp.PATH}
     served = {
         (documented_path(route.path), method.lower())
         for route in app.routes
