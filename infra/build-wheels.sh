@@ -9,4 +9,4 @@ out=$2
 mkdir -p "$out"
 python -m pip wheel --no-cache-dir --no-deps --wheel-dir "$out" "$src"
 wheel=$(ls "$out"/dispatch_client-*.whl)
-python -m pip wheel --no-cache-dir --wheel-dir "$out" "$wheel[server]"
+python -m pip wheel --no-cache-dir --wheel-dir "$out" "${wheel}[server]"
