@@ -58,6 +58,12 @@ locals {
     },
     var.enable_smtp ? { smtp = { cpu = 512, memory = 1024, desired = var.smtp_desired_count } } : {}
   )
+  # The services behind a load balancer, and their container ports.
+  container_ports = { api = 8080, smtp = 2525 }
+  target_groups = merge(
+    { api = aws_lb_target_group.api.arn },
+    var.enable_smtp ? { smtp = aws_lb_target_group.smtp[0].arn } : {}
+  )
 }
 
 # Placeholders until the first deploy: a container that sleeps.
@@ -78,6 +84,8 @@ resource "aws_ecs_task_definition" "placeholder" {
     essential              = true
     readonlyRootFilesystem = true
     privileged             = false
+    # the load balancer's target port must be declared, even by a placeholder
+    portMappings = contains(keys(local.container_ports), each.key) ? [{ containerPort = local.container_ports[each.key], protocol = "tcp" }] : []
     logConfiguration = {
       logDriver = "awslogs"
       options = {
@@ -116,11 +124,11 @@ resource "aws_ecs_service" "app" {
   }
 
   dynamic "load_balancer" {
-    for_each = each.key == "api" ? [aws_lb_target_group.api.arn] : each.key == "smtp" ? aws_lb_target_group.smtp[*].arn : []
+    for_each = contains(keys(local.target_groups), each.key) ? [local.target_groups[each.key]] : []
     content {
       target_group_arn = load_balancer.value
       container_name   = each.key
-      container_port   = each.key == "api" ? 8080 : 2525
+      container_port   = local.container_ports[each.key]
     }
   }
 

@@ -83,7 +83,7 @@ variable "smtp_desired_count" {
 variable "db_instance_class" {
   description = "RDS instance class of the PostgreSQL database."
   type        = string
-  default     = "db.t4g.small"
+  default     = "db.t4g.medium"
 }
 
 variable "db_engine_version" {
