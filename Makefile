@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install dev test lint docs check bench screenshots clean
+.PHONY: install dev test lint infra-check docs check bench screenshots clean
 
 # The Python version is checked before the venv exists: an older Python would make one that
 # pip then cannot install the project into. If making the venv or installing fails, a venv
@@ -39,10 +39,29 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# checkov pins its own boto3, botocore and packaging, older than the project's: it gets a
+# virtualenv of its own.
+CHECKOV_VENV ?= .venv-checkov
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV) \
+		&& $(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==3.3.30' \
+		|| { rm -rf $(CHECKOV_VENV); exit 1; }
+	touch $@
+
+# infra/: the Dockerfile (hadolint), the Terraform (checkov; tests/infra parses it and checks
+# its references), the workflows (actionlint with shellcheck, zizmor), the image's scripts.
+infra-check: install $(CHECKOV_VENV)/.installed
+	$(BIN)/hadolint --failure-threshold info infra/Dockerfile
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov -d infra/terraform --framework terraform \
+		--quiet --compact --skip-download
+	$(BIN)/actionlint .github/workflows/*.yml
+	$(BIN)/zizmor --offline --no-progress .github/workflows
+	shellcheck infra/*.sh .ci/run
+
 docs: install
 	$(BIN)/mkdocs build --strict --site-dir site
 
-check: lint docs test
+check: lint infra-check docs test
 
 bench: install
 	$(BIN)/python -m bench.ingest_throughput
@@ -56,4 +75,4 @@ screenshots: install ## the console's pages, for docs/console.md (needs chromium
 	$(BIN)/python -m tests.web.screenshots
 
 clean:
-	rm -rf $(VENV) site .dispatch .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) site .dispatch .pytest_cache .mypy_cache .ruff_cache
