@@ -20,7 +20,6 @@ SERVER_MODULES = (
     "cryptography",
     "prometheus_client",
     "dns",
-    "dkim",
     "spf",
     "publicsuffixlist",
 )

@@ -284,3 +284,12 @@ def test_the_cli_runs_from_a_plain_install(installed: Installed) -> None:
     unreachable = run(program, "--base-url", "http://127.0.0.1:9", "signup", cwd=installed.scripts)
     assert unreachable.returncode == 1
     assert unreachable.stderr.startswith("error: cannot reach the server at http://127.0.0.1:9")
+
+
+def test_the_entry_point_checks_only_modules_the_server_extra_installs() -> None:
+    """`dispatch-server` refuses to start when one of these is missing: each must come
+    with `dispatch-client[server]` (a module dropped from the extra but left here made a
+    fresh install refuse to start)."""
+    from dispatch_server import _entry
+
+    assert set(_entry.SERVER_MODULES) <= set(SERVER_MODULES)
