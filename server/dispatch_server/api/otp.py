@@ -8,6 +8,7 @@ import attrs
 
 from dispatch_client.extract.codes import CodeKind, code_kind
 from dispatch_server.api.artifacts import retention_cutoff
+from dispatch_server.auth import policy
 from dispatch_server.auth.principal import Scope
 from dispatch_server.domain import messages
 from dispatch_server.http.endpoints import Call, Endpoint
@@ -44,7 +45,10 @@ class LatestOtp:
 
 async def latest_otp(call: Call[None]) -> LatestOtp:
     otp = await call.services.db.run_read(
-        messages.latest_otp, call.path("inbox_id"), cutoff=retention_cutoff(call)
+        messages.latest_otp,
+        call.path("inbox_id"),
+        cutoff=retention_cutoff(call),
+        senders=policy.senders_of(call.principal),
     )
     return LatestOtp(otp=Otp.of(otp) if otp is not None else None)
 
@@ -56,6 +60,7 @@ ENDPOINTS = [
         handler=latest_otp,
         summary="The newest OTP",
         scope=Scope.INBOX,
+        permission="read",
         response=LatestOtp,
     )
 ]

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from dispatch_server.api.artifacts import Artifact, retention_cutoff
 from dispatch_server.api.messages import FOLDER, MessageWithArtifacts
 from dispatch_server.api.otp import Otp
+from dispatch_server.auth import policy
 from dispatch_server.auth.principal import Scope
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import InvalidInput
@@ -82,6 +83,7 @@ def _filter(call: Call[None]) -> waits.WaitFilter:
         since=since if since is not None else utcnow() - lookback,
         from_contains=call.query(FROM),
         subject_contains=call.query(SUBJECT),
+        senders=policy.senders_of(call.principal),
     )
 
 
@@ -209,6 +211,7 @@ ENDPOINTS = [
         handler=wait,
         summary="Server-side long poll for the next matching message",
         scope=Scope.INBOX,
+        permission="wait",
         response=WaitResult,
         query=(KIND, AFTER, SINCE, FROM, SUBJECT, FOLDER, TIMEOUT),
     )

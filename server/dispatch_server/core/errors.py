@@ -37,7 +37,7 @@ class ErrorCode(enum.StrEnum):
     )
     UNAUTHORIZED = (
         "unauthorized",
-        "missing, malformed, unknown or revoked API key; an operator token (JWT) that is "
+        "missing, malformed, unknown, revoked or expired API key; an operator token (JWT) that is "
         "missing, malformed, expired, or not this server's; bad inbound or ops token",
     )
     UPGRADE_REQUIRED = (
@@ -50,6 +50,12 @@ class ErrorCode(enum.StrEnum):
         "forbidden",
         "the key kind cannot do this: an inbox key on a workspace route, an account key on an "
         "inbox route of its own workspace; or the workspace is suspended",
+    )
+    MISSING_PERMISSION = (
+        "missing_permission",
+        "a restricted inbox key without the permission the route needs (`read`, `wait`, "
+        "`send` or `memory`); `param` names the permission, and `GET /v1/auth/me` lists the "
+        "key's permissions",
     )
     NOT_FOUND = (
         "not_found",
@@ -357,6 +363,15 @@ class Unauthorized(DomainError):
 
 class Forbidden(DomainError):
     code = ErrorCode.FORBIDDEN
+
+
+class MissingPermission(DomainError):
+    """A 403 for a key without the permission a route needs; `param` is the permission."""
+
+    code = ErrorCode.MISSING_PERMISSION
+
+    def __init__(self, permission: str) -> None:
+        super().__init__(f"this key does not have the {permission!r} permission", param=permission)
 
 
 class NotFound(DomainError):

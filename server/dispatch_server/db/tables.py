@@ -98,6 +98,11 @@ api_keys = sa.Table(
     sa.Column("label", sa.String(200), nullable=True),
     _created_at(),
     sa.Column("revoked_at", UtcDateTime(), nullable=True),
+    # Restrictions of an inbox key (see auth.policy), each null when it has none: when it
+    # stops working, the permissions it keeps, and the senders whose mail it may read.
+    sa.Column("expires_at", UtcDateTime(), nullable=True),
+    sa.Column("permissions", sa.JSON(), nullable=True),
+    sa.Column("allowed_senders", sa.JSON(), nullable=True),
     sa.CheckConstraint(
         "(key_kind = 'account' AND inbox_id IS NULL)"
         " OR (key_kind = 'inbox' AND inbox_id IS NOT NULL)",

@@ -12,6 +12,7 @@ import attrs
 import sqlalchemy as sa
 
 from dispatch_client.extract.html import html_to_text
+from dispatch_server.auth.policy import Senders, sender_clause
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import NotFound
 from dispatch_server.core.pagination import Cursor, Page
@@ -221,14 +222,22 @@ def folder_clause(folder: FolderFilter) -> sa.ColumnElement[bool]:
 
 
 def messages_of(
-    inbox_id: str, cutoff: datetime, columns: Sequence[sa.ColumnElement[Any]] | None = None
+    inbox_id: str,
+    cutoff: datetime,
+    columns: Sequence[sa.ColumnElement[Any]] | None = None,
+    *,
+    senders: Senders = None,
 ) -> sa.Select[Any]:
     """The inbox's messages still within retention, with their folder (`columns` of them:
-    the whole message unless given)."""
+    the whole message unless given); from `senders` only, for a key restricted to them."""
     return (
         sa.select(*(MESSAGE_COLUMNS if columns is None else columns))
         .join(t.message_security, t.message_security.c.message_id == t.messages.c.id)
-        .where(t.messages.c.inbox_id == inbox_id, t.messages.c.received_at >= cutoff)
+        .where(
+            t.messages.c.inbox_id == inbox_id,
+            t.messages.c.received_at >= cutoff,
+            sender_clause(senders, t.messages.c.from_address),
+        )
     )
 
 
@@ -275,9 +284,11 @@ def list_messages(
     limit: int,
     cursor: Cursor | None,
     cutoff: datetime,
+    senders: Senders = None,
 ) -> Page[MessageSummary]:
     """Summaries of the inbox's messages, newest first."""
-    query = messages_of(inbox_id, cutoff, SUMMARY_COLUMNS).where(folder_clause(folder))
+    query = messages_of(inbox_id, cutoff, SUMMARY_COLUMNS, senders=senders)
+    query = query.where(folder_clause(folder))
     rows, next_cursor = page(conn, query, _m, "message", limit=limit, cursor=cursor)
     return Page([MessageSummary.of(row) for row in rows], next_cursor)
 
@@ -344,9 +355,15 @@ def mark_unread(conn: sa.Connection, inbox_id: str, message_id: str) -> None:
 
 
 def get_message(
-    conn: sa.Connection, inbox_id: str, message_id: str, *, cutoff: datetime
+    conn: sa.Connection,
+    inbox_id: str,
+    message_id: str,
+    *,
+    cutoff: datetime,
+    senders: Senders = None,
 ) -> MessageWithArtifacts:
-    row = conn.execute(messages_of(inbox_id, cutoff).where(t.messages.c.id == message_id)).first()
+    query = messages_of(inbox_id, cutoff, senders=senders).where(t.messages.c.id == message_id)
+    row = conn.execute(query).first()
     if row is None:
         raise NotFound("message")
     return with_artifacts(conn, Message.of(row))
@@ -376,12 +393,20 @@ def stored_message(
     )
 
 
-def get_raw(conn: sa.Connection, inbox_id: str, message_id: str, *, cutoff: datetime) -> bytes:
+def get_raw(
+    conn: sa.Connection,
+    inbox_id: str,
+    message_id: str,
+    *,
+    cutoff: datetime,
+    senders: Senders = None,
+) -> bytes:
     raw = conn.scalar(
         sa.select(t.messages.c.raw_mime).where(
             t.messages.c.inbox_id == inbox_id,
             t.messages.c.id == message_id,
             t.messages.c.received_at >= cutoff,
+            sender_clause(senders, t.messages.c.from_address),
         )
     )
     if raw is None:
@@ -397,19 +422,32 @@ def list_artifacts(
     limit: int,
     cursor: Cursor | None,
     cutoff: datetime,
+    senders: Senders = None,
 ) -> Page[Artifact]:
     """Artifacts of the inbox folder's messages, newest first."""
     a = t.artifacts
     query = sa.select(a).where(
         a.c.inbox_id == inbox_id, a.c.folder == "inbox", a.c.received_at >= cutoff
     )
+    if senders is not None:
+        query = query.where(_from_senders(senders))
     if kind is not None:
         query = query.where(a.c.kind == kind)
     rows, next_cursor = page(conn, query, a, "artifact", limit=limit, cursor=cursor)
     return Page([Artifact.of(row) for row in rows], next_cursor)
 
 
-def latest_otp(conn: sa.Connection, inbox_id: str, *, cutoff: datetime) -> Otp | None:
+def _from_senders(senders: Senders) -> sa.ColumnElement[bool]:
+    """An artifact of a message from `senders`."""
+    return sa.exists().where(
+        t.messages.c.id == t.artifacts.c.message_id,
+        sender_clause(senders, t.messages.c.from_address),
+    )
+
+
+def latest_otp(
+    conn: sa.Connection, inbox_id: str, *, cutoff: datetime, senders: Senders = None
+) -> Otp | None:
     """The newest primary OTP of the inbox folder, or None."""
     a, m = t.artifacts, t.messages
     row = conn.execute(
@@ -421,6 +459,7 @@ def latest_otp(conn: sa.Connection, inbox_id: str, *, cutoff: datetime) -> Otp |
             a.c.is_primary.is_(True),
             a.c.folder == "inbox",
             a.c.received_at >= cutoff,
+            sender_clause(senders, m.c.from_address),
         )
         .order_by(a.c.received_at.desc(), a.c.id.desc())
         .limit(1)

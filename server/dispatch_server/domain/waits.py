@@ -20,6 +20,7 @@ import attrs
 import sqlalchemy as sa
 
 from dispatch_server.auth.api_keys import require_active
+from dispatch_server.auth.policy import Senders, sender_allowed
 from dispatch_server.core.pagination import Cursor
 from dispatch_server.db import tables as t
 from dispatch_server.db.paging import after as after_cursor
@@ -48,6 +49,8 @@ class WaitFilter:
     since: datetime  # without `after`: the newest match received at or after this time
     from_contains: str | None
     subject_contains: str | None
+    # The senders a restricted key may read: mail from anyone else is not in its window.
+    senders: Senders = None
 
     def resume_cursor(self) -> Cursor:
         """Where the next wait should start when this one matched nothing."""
@@ -56,7 +59,7 @@ class WaitFilter:
 
 def _window(inbox_id: str, wait: WaitFilter, cutoff: datetime) -> sa.Select[Any]:
     """The messages a wait looks at: its folder, after its cursor or since its time."""
-    query = messages_of(inbox_id, cutoff).where(folder_clause(wait.folder))
+    query = messages_of(inbox_id, cutoff, senders=wait.senders).where(folder_clause(wait.folder))
     if wait.after is not None:
         return query.where(after_cursor(t.messages, wait.after))
     return query.where(t.messages.c.received_at >= wait.since)
@@ -126,6 +129,8 @@ def passes(wait: WaitFilter, arrival: Arrival, *, cutoff: datetime) -> bool:
     elif message.received_at < wait.since:
         return False
     if message.received_at < cutoff or wait.folder not in ("all", message.folder):
+        return False
+    if not sender_allowed(wait.senders, message.from_address):
         return False
     if wait.kind != "message" and wait.kind not in arrival.kinds:
         return False

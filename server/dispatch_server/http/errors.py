@@ -33,6 +33,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.UPGRADE_REQUIRED: 402,
     ErrorCode.FORBIDDEN: 403,
+    ErrorCode.MISSING_PERMISSION: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.UNKNOWN_RECIPIENT: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
