@@ -57,6 +57,12 @@ class ErrorCode(enum.StrEnum):
         "`send` or `memory`); `param` names the permission, and `GET /v1/auth/me` lists the "
         "key's permissions",
     )
+    OTP_LEASE_EXPIRED = (
+        "otp_lease_expired",
+        "confirming a leased OTP (`POST …/otp/{otp_id}/confirm`) after its lease ended, or "
+        "with a `lease_id` that is not its current lease (it went back to the pool, and "
+        "perhaps to another wait); `param` is `lease_id`",
+    )
     NOT_FOUND = (
         "not_found",
         "unknown route; an inbox, message or key outside the key's reach, with either kind of "

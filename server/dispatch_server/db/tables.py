@@ -166,6 +166,12 @@ artifacts = sa.Table(
     # Copied from the message so artifact reads need no join to order and filter.
     sa.Column("folder", sa.String(10), nullable=False),
     sa.Column("received_at", UtcDateTime(), nullable=False),
+    # A code used once (domain.waits.claim_otp): when a consuming wait took it, and, while
+    # leased, until when (null: for good); the lease's id and the key that took it.
+    sa.Column("consumed_at", UtcDateTime(), nullable=True),
+    sa.Column("lease_expires_at", UtcDateTime(), nullable=True),
+    sa.Column("lease_id", sa.String(36), nullable=True),
+    sa.Column("consumed_by", sa.String(36), nullable=True),
     sa.Index("ix_artifacts_inbox_kind_received", "inbox_id", "kind", "received_at"),
 )
 

@@ -155,6 +155,9 @@ class Artifact:
     value: str
     is_primary: bool
     received_at: datetime
+    # A code used once (see domain.waits.claim_otp): null unless a consuming wait took it.
+    consumed_at: datetime | None = None
+    lease_expires_at: datetime | None = None
 
     @classmethod
     def of(cls, row: Any) -> Artifact:
@@ -165,6 +168,9 @@ class Artifact:
             value=row.value,
             is_primary=row.is_primary,
             received_at=row.received_at,
+            # An ingest's own rows have no such columns yet: nothing consumed them.
+            consumed_at=getattr(row, "consumed_at", None),
+            lease_expires_at=getattr(row, "lease_expires_at", None),
         )
 
 
@@ -172,6 +178,8 @@ class Artifact:
 class MessageWithArtifacts:
     message: Message
     artifacts: tuple[Artifact, ...]
+    # The lease of its OTP, in the answer of the consuming wait that took it (and only there).
+    lease_id: str | None = None
 
     @property
     def otp(self) -> Otp | None:
@@ -186,6 +194,10 @@ class MessageWithArtifacts:
             from_header=message.from_header,
             subject=message.subject,
             received_at=message.received_at,
+            id=found.id,
+            consumed_at=found.consumed_at,
+            lease_expires_at=found.lease_expires_at,
+            lease_id=self.lease_id,
         )
 
     @property
@@ -204,6 +216,16 @@ class Otp:
     from_header: str | None
     subject: str | None
     received_at: datetime
+    id: str | None = None  # the artifact's
+    consumed_at: datetime | None = None
+    lease_expires_at: datetime | None = None
+    lease_id: str | None = None  # only in the answer of the consuming wait that leased it
+
+    def consumed(self, now: datetime) -> bool:
+        """Whether a consuming wait took it and it is not back in the pool (lease lapsed)."""
+        if self.consumed_at is None:
+            return False
+        return self.lease_expires_at is None or self.lease_expires_at > now
 
 
 MESSAGE_COLUMNS = [c for c in t.messages.c if c.name != "raw_mime"] + [
@@ -451,7 +473,16 @@ def latest_otp(
     """The newest primary OTP of the inbox folder, or None."""
     a, m = t.artifacts, t.messages
     row = conn.execute(
-        sa.select(a.c.value, a.c.message_id, a.c.received_at, m.c.from_header, m.c.subject)
+        sa.select(
+            a.c.id,
+            a.c.value,
+            a.c.message_id,
+            a.c.received_at,
+            a.c.consumed_at,
+            a.c.lease_expires_at,
+            m.c.from_header,
+            m.c.subject,
+        )
         .join(m, m.c.id == a.c.message_id)
         .where(
             a.c.inbox_id == inbox_id,
@@ -472,4 +503,7 @@ def latest_otp(
         from_header=row.from_header,
         subject=row.subject,
         received_at=row.received_at,
+        id=row.id,
+        consumed_at=row.consumed_at,
+        lease_expires_at=row.lease_expires_at,
     )

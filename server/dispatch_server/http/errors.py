@@ -39,6 +39,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.REQUEST_TIMEOUT: 408,
     ErrorCode.ADDRESS_TAKEN: 409,
+    ErrorCode.OTP_LEASE_EXPIRED: 409,
     ErrorCode.IDEMPOTENCY_KEY_REUSED: 409,
     ErrorCode.IDEMPOTENCY_KEY_IN_USE: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
