@@ -1,14 +1,23 @@
-"""Restricted inbox keys from the SDK, sync and async, against a real server on both
-databases: minting with restrictions, `auth.me()` reporting them, and their enforcement."""
+"""Restricted inbox keys and consuming waits from the SDK, sync and async, against a real
+server on both databases: minting with restrictions, `auth.me()` reporting them, their
+enforcement; codes taken once, leases and their confirmation."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
-from dispatch_client import AsyncDispatch, BadRequestError, Dispatch, PermissionDeniedError
+from dispatch_client import (
+    AsyncDispatch,
+    BadRequestError,
+    Dispatch,
+    InvalidArgumentError,
+    PermissionDeniedError,
+    WaitTimeoutError,
+)
 from tests.conftest import INBOUND_TOKEN, LiveServer
 from tests.helpers import signup
 
@@ -82,3 +91,45 @@ async def test_async_mint_restricted(live_server: LiveServer) -> None:
         with pytest.raises(PermissionDeniedError) as refused:
             await agent.messages.list(account["inbox"]["id"])
         assert (refused.value.code, refused.value.param) == ("missing_permission", "read")
+
+
+def test_consuming_waits_sync_and_confirm(live_server: LiveServer) -> None:
+    account = signup(live_server.base_url)
+    inbox = account["inbox"]
+    deliver(live_server, inbox["address"], "x@acme.test", "Your code is 707070")
+    with Dispatch(api_key=account["inbox_key"], base_url=live_server.base_url) as one:
+        code = one.otp.wait_for_otp(inbox["id"], consume=True, lease_seconds=60, timeout=5)
+        assert code == "707070"
+        two = Dispatch(api_key=account["inbox_key"], base_url=live_server.base_url)
+        with two, pytest.raises(WaitTimeoutError):
+            two.otp.wait_for_otp(inbox["id"], consume=True, timeout=0)
+        confirmed = one.otp.confirm(inbox["id"], code)
+        assert confirmed.code == code and confirmed.lease_expires_at is None
+        assert confirmed.consumed_at is not None
+        with pytest.raises(InvalidArgumentError):
+            one.otp.confirm(inbox["id"], code)  # the lease was used up
+        with pytest.raises(InvalidArgumentError):
+            one.otp.wait_for_otp(inbox["id"], lease_seconds=5)  # a lease needs consume
+        latest = one.otp.latest(inbox["id"])
+        assert latest is not None and latest.consumed_at is not None
+
+
+@pytest.mark.anyio
+async def test_async_consuming_waits_one_code_many_agents(live_server: LiveServer) -> None:
+    account = signup(live_server.base_url)
+    inbox = account["inbox"]
+
+    async def agent() -> str | None:
+        async with AsyncDispatch(api_key=account["inbox_key"], base_url=live_server.base_url) as d:
+            try:
+                return await d.otp.wait_for_otp(inbox["id"], consume=True, timeout=4)
+            except WaitTimeoutError:
+                return None
+
+    waiting = [asyncio.ensure_future(agent()) for _ in range(8)]
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(
+        deliver, live_server, inbox["address"], "x@acme.test", "Your code is 808080"
+    )
+    codes = await asyncio.gather(*waiting)
+    assert sorted(c for c in codes if c) == ["808080"] and codes.count(None) == 7

@@ -45,8 +45,15 @@ def _wait_for_otp(
     return otp.code
 
 
-def _confirm(credentials: Credentials, waits: WaitState, inbox_id: str, code: str) -> Call[Otp]:
-    lease = waits.leases.get((inbox_id, code))
+def _confirm(
+    credentials: Credentials,
+    waits: WaitState,
+    inbox_id: str,
+    code: str | None,
+    lease: tuple[str, str] | None,
+) -> Call[Otp]:
+    if lease is None and code is not None:
+        lease = waits.leases.get((inbox_id, code))
     if lease is None:
         raise InvalidArgumentError(
             "no lease of this client for that code: confirm a code that "
@@ -60,8 +67,17 @@ def _confirm(credentials: Credentials, waits: WaitState, inbox_id: str, code: st
         json={"lease_id": lease_id},
     )
     confirmed = field((yield from send_for_inbox(credentials, inbox_id, request)), "otp")
-    waits.leases.pop((inbox_id, code), None)
+    if code is not None:
+        waits.leases.pop((inbox_id, code), None)
     return decode(confirmed, Otp)
+
+
+def _lease(otp_id: str | None, lease_id: str | None) -> tuple[str, str] | None:
+    if otp_id is None and lease_id is None:
+        return None
+    if otp_id is None or lease_id is None:
+        raise InvalidArgumentError("give otp_id= and lease_id= together", param="lease_id")
+    return otp_id, lease_id
 
 
 class OtpResource(SyncResource):
@@ -143,12 +159,23 @@ class OtpResource(SyncResource):
         call = _wait_for_otp(self._credentials, self._waits, inbox_id, query, timeout=timeout)
         return self._run_wait(call, options)
 
-    def confirm(self, inbox_id: str, code: str, **options: Unpack[RequestOptions]) -> Otp:
+    def confirm(
+        self,
+        inbox_id: str,
+        code: str | None = None,
+        *,
+        otp_id: str | None = None,
+        lease_id: str | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> Otp:
         """Keep a code leased by `wait_for_otp(consume=True, lease_seconds=...)` for good.
 
         Args:
             inbox_id: The inbox's id.
-            code: The code that wait returned.
+            code: The code that wait returned (its lease is remembered by this client).
+            otp_id: Instead of `code`: the code's id (`Otp.id`), from another process's
+                wait (`messages.wait(..., consume=True, lease_seconds=...)`).
+            lease_id: With `otp_id`: that wait's `Otp.lease_id`.
             **options: Per-call options: timeout, max_retries, extra_headers,
                 idempotency_key (see RequestOptions).
 
@@ -160,7 +187,10 @@ class OtpResource(SyncResource):
             ConflictError: the lease ended first (`code` "otp_lease_expired"); the code
                 went back to the pool.
         """
-        return self._run(_confirm(self._credentials, self._waits, inbox_id, code), options)
+        return self._run(
+            _confirm(self._credentials, self._waits, inbox_id, code, _lease(otp_id, lease_id)),
+            options,
+        )
 
 
 class AsyncOtpResource(AsyncResource):
@@ -242,12 +272,23 @@ class AsyncOtpResource(AsyncResource):
         call = _wait_for_otp(self._credentials, self._waits, inbox_id, query, timeout=timeout)
         return await self._run_wait(call, options)
 
-    async def confirm(self, inbox_id: str, code: str, **options: Unpack[RequestOptions]) -> Otp:
+    async def confirm(
+        self,
+        inbox_id: str,
+        code: str | None = None,
+        *,
+        otp_id: str | None = None,
+        lease_id: str | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> Otp:
         """Keep a code leased by `wait_for_otp(consume=True, lease_seconds=...)` for good.
 
         Args:
             inbox_id: The inbox's id.
-            code: The code that wait returned.
+            code: The code that wait returned (its lease is remembered by this client).
+            otp_id: Instead of `code`: the code's id (`Otp.id`), from another process's
+                wait (`messages.wait(..., consume=True, lease_seconds=...)`).
+            lease_id: With `otp_id`: that wait's `Otp.lease_id`.
             **options: Per-call options: timeout, max_retries, extra_headers,
                 idempotency_key (see RequestOptions).
 
@@ -259,4 +300,7 @@ class AsyncOtpResource(AsyncResource):
             ConflictError: the lease ended first (`code` "otp_lease_expired"); the code
                 went back to the pool.
         """
-        return await self._run(_confirm(self._credentials, self._waits, inbox_id, code), options)
+        return await self._run(
+            _confirm(self._credentials, self._waits, inbox_id, code, _lease(otp_id, lease_id)),
+            options,
+        )
