@@ -159,6 +159,9 @@ class WaitState:
 
     cursors: dict[str, str] = attrs.field(factory=dict)
     round_seconds: float = WAIT_ROUND_SECONDS
+    # The leases of codes a consuming wait_for_otp took, by (inbox id, code): what
+    # `otp.confirm(inbox_id, code)` confirms them with, as (the code's id, the lease id).
+    leases: dict[tuple[str, str], tuple[str, str]] = attrs.field(factory=dict)
 
 
 # --- arguments -------------------------------------------------------------------------

@@ -36,10 +36,23 @@ class WaitQuery:
     from_: str | None = None
     subject: str | None = None
     folder: Folder = "inbox"
+    consume: bool = False  # take the code (kind "otp"): no other consuming wait gets it
+    lease_seconds: int | None = None  # with consume: back to the pool unless confirmed
 
     def __attrs_post_init__(self) -> None:
         if self.after is not None and self.since is not None:
             raise InvalidArgumentError("give after= or since=, not both", param="since")
+        if self.lease_seconds is not None:
+            lease = self.lease_seconds
+            if not self.consume:
+                raise InvalidArgumentError(
+                    "lease_seconds= takes consume=True", param="lease_seconds"
+                )
+            if isinstance(lease, bool) or not isinstance(lease, int) or not 1 <= lease <= 3600:
+                raise InvalidArgumentError(
+                    f"lease_seconds must be an integer from 1 to 3600, got {lease!r}",
+                    param="lease_seconds",
+                )
 
     @property
     def filters(self) -> dict[str, str]:
@@ -64,6 +77,10 @@ class WaitQuery:
             params["from"] = self.from_
         if self.subject:
             params["subject"] = self.subject
+        if self.consume:
+            params["consume"] = "true"
+            if self.lease_seconds is not None:
+                params["lease_seconds"] = self.lease_seconds
         return params
 
 
@@ -102,7 +119,13 @@ def wait_until_match(
     client returned for this inbox count; a match becomes that position.
     """
     timeout = check_seconds(timeout, "timeout", allow_zero=True)
-    remembered = query.after is None and query.since is None and inbox_id in waits.cursors
+    # A consuming wait needs no remembered position: a code it took is not given again.
+    remembered = (
+        not query.consume
+        and query.after is None
+        and query.since is None
+        and inbox_id in waits.cursors
+    )
     if remembered:
         query = attrs.evolve(query, after=waits.cursors[inbox_id])
     deadline = monotonic() + timeout
@@ -130,7 +153,8 @@ def wait_until_match(
             waits.round_seconds = max(WAIT_MIN_ROUND_SECONDS, round_seconds / 2)
             continue
         if result.matched:
-            waits.cursors[inbox_id] = result.cursor
+            if not query.consume:
+                waits.cursors[inbox_id] = result.cursor
             return result
         # Each round counts over the wait's whole window (after its cursor, or since its
         # time), which every round of this call shares: the latest count covers the earlier

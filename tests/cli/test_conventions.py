@@ -120,7 +120,7 @@ def test_shell_completion(shell: Shell) -> None:
     assert "compdef" in shell.run("completion", "zsh").stdout
     assert "complete --no-files --command dispatch" in shell.run("completion", "fish").stdout
     completed = shell.run(
-        _DISPATCH_COMPLETE="bash_complete", COMP_WORDS="dispatch mail co", COMP_CWORD="2"
+        _DISPATCH_COMPLETE="bash_complete", COMP_WORDS="dispatch mail cod", COMP_CWORD="2"
     )
     assert completed.stdout.split() == ["plain,code"]
     # The generated script completes in a real bash.

@@ -86,3 +86,37 @@ def test_claim_token_is_for_the_selected_inbox(shell: Shell) -> None:
     assert token["claim_email"] == inbox["address"]
     assert len(token["claim_token"]) >= 16
     assert token["expires_at"].endswith("Z")
+
+
+def test_a_restricted_key_is_printed_once_and_not_cached(shell: Shell) -> None:
+    shell.run("signup").json()
+    inbox = shell.run("inbox", "create", "--select").json()
+    shell.run("mail", "list").json()
+    cached = shell.state()["inbox_keys"][inbox["id"]]
+    minted = shell.run(
+        "inbox",
+        "keys",
+        "mint",
+        "--label",
+        "otp-agent",
+        "--permission",
+        "wait",
+        "--permission",
+        "read",
+        "--allow-sender",
+        "*@github.com",
+        "--expires-in",
+        "600",
+    ).json()
+    assert minted["permissions"] == ["read", "wait"]
+    assert minted["allowed_senders"] == ["*@github.com"] and minted["expires_at"]
+    assert minted["key"].startswith(minted["id"] + ".")
+    assert shell.state()["inbox_keys"][inbox["id"]] == cached  # the CLI's key stays
+    me = httpx.get(f"{shell.dev.base_url}/v1/auth/me", headers=bearer(minted["key"])).json()
+    assert me["restricted"] and me["permissions"] == ["read", "wait"]
+    status = shell.run("auth", "status", DISPATCH_API_KEY=minted["key"]).json()
+    assert status["restricted"] and status["allowed_senders"] == ["*@github.com"]
+    bad = shell.run("inbox", "keys", "mint", "--allow-sender", "github.com")
+    assert bad.status != 0 and "allowed_senders" in bad.stderr
+    wrong = shell.run("inbox", "keys", "mint", "--permission", "admin")
+    assert wrong.status == 2

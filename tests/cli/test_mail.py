@@ -205,3 +205,24 @@ def test_watch_resumes_across_a_server_restart(tmp_path: Path) -> None:
     assert before["data"]["subject"] == "Before the restart"
     assert after["data"]["subject"] == "After the restart"
     assert after["id"] > before["id"]
+
+
+def test_code_consume_takes_a_code_once_and_a_lease_is_confirmed(shell: Shell) -> None:
+    address = shell.run("signup").json()["inbox"]["address"]
+    shell.deliver(address, subject="Your code", text="Code: 515151")
+    assert shell.run("mail", "code", "--consume", "--timeout", "10").stdout == "515151\n"
+    taken = shell.run("mail", "code", "--consume", "--since", "1h", "--timeout", "1")
+    assert taken.status == 4 and taken.stdout == ""
+    # A non-consuming read still shows it, consumed.
+    shown = shell.run("mail", "code", "--since", "1h", "-o", "json", "--timeout", "5").json()
+    assert shown["code"] == "515151" and shown["consumed_at"]
+    shell.deliver(address, subject="Your code", text="Code: 626262")
+    leased = shell.run(
+        "mail", "code", "--consume", "--lease", "60", "-o", "json", "--timeout", "10"
+    ).json()
+    assert leased["code"] == "626262" and leased["lease_id"] and leased["lease_expires_at"]
+    confirmed = shell.run("mail", "confirm", leased["id"], leased["lease_id"]).json()
+    assert confirmed["code"] == "626262" and confirmed["lease_expires_at"] is None
+    wrong = shell.run("mail", "confirm", leased["id"], "not-the-lease")
+    assert wrong.status != 0 and "lease" in wrong.stderr
+    assert shell.run("mail", "code", "--lease", "5").status == 2

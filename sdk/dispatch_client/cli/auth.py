@@ -123,6 +123,8 @@ def status(ctx: click.Context) -> None:
         "inbox_id": me.inbox_id,
         "inbox_address": me.inbox_address,
         "permissions": list(me.permissions),
+        "restricted": me.restricted,
+        "allowed_senders": None if me.allowed_senders is None else list(me.allowed_senders),
         "expires_at": me.expires_at,
     }
     session.printer.record(info)

@@ -15,7 +15,7 @@ import click
 
 from dispatch_client._errors import PaymentRequiredError
 from dispatch_client.cli._common import example, inbox_option, output_option, session_of
-from dispatch_client.cli._output import Column, column, mask
+from dispatch_client.cli._output import Column, column, jsonable, mask
 from dispatch_client.cli._session import Session, UsageProblem
 from dispatch_client.types.inbox import Inbox
 
@@ -246,21 +246,72 @@ def list_keys(ctx: click.Context, inbox: str | None) -> None:
     session.printer.records(found, _key_columns(session, inbox_id), empty="no keys")
 
 
-@keys.command(name="mint", epilog=example("dispatch inbox keys mint --label ci"))
+@keys.command(
+    name="mint",
+    epilog=example(
+        "dispatch inbox keys mint --label ci\n"
+        "dispatch inbox keys mint --label otp-agent --permission wait --permission read \\\n"
+        "    --allow-sender '*@github.com' --expires-in 3600 -o json | jq -r .key"
+    ),
+)
 @inbox_option
 @click.option("--label", help="A note to recognise the key by.")
+@click.option(
+    "--permission",
+    "permissions",
+    multiple=True,
+    type=click.Choice(["read", "wait", "send", "memory"]),
+    help="Restrict the key to this permission (repeat for more; default: all).",
+)
+@click.option(
+    "--allow-sender",
+    "allowed_senders",
+    multiple=True,
+    metavar="PATTERN",
+    help="Let the key read mail from these senders only: noreply@x.com, *@github.com, "
+    "*.example.com (repeat for more; default: anyone).",
+)
+@click.option(
+    "--expires-in",
+    type=click.IntRange(min=1),
+    metavar="SECONDS",
+    help="The key stops working this many seconds from now.",
+)
+@click.option("--expires-at", metavar="TIME", help="The key stops working at this RFC 3339 time.")
 @output_option
 @click.pass_context
-def mint_key(ctx: click.Context, inbox: str | None, label: str | None) -> None:
-    """Mint a new key for the inbox and cache it as the one the CLI uses for it.
+def mint_key(
+    ctx: click.Context,
+    inbox: str | None,
+    label: str | None,
+    permissions: tuple[str, ...],
+    allowed_senders: tuple[str, ...],
+    expires_in: int | None,
+    expires_at: str | None,
+) -> None:
+    """Mint a new key for the inbox.
 
-    The secret goes to the config file only; the output shows its last 4 characters.
+    Without restrictions the CLI caches it as the one it uses for the inbox, and the secret
+    goes to the config file only (the output shows its last 4 characters). A restricted key
+    (--permission, --allow-sender, --expires-*) is for another agent: the CLI does not
+    cache it, and prints it whole, once (`key`).
     """
     session = session_of(ctx)
     inbox_id = session.inbox_id(inbox)
-    created = session.client().inboxes.keys.create(inbox_id, label=label)
-    session.printer.note(f"cached the new key {mask(created.key)} for {inbox_id}")
-    session.printer.record(created)
+    created = session.client().inboxes.keys.create(
+        inbox_id,
+        label=label,
+        permissions=permissions or None,
+        allowed_senders=allowed_senders or None,
+        expires_in=expires_in,
+        expires_at=expires_at,
+    )
+    if not created.restricted:
+        session.printer.note(f"cached the new key {mask(created.key)} for {inbox_id}")
+        session.printer.record(created)
+        return
+    session.printer.note("a restricted key, not cached: hand `key` to the agent that uses it")
+    session.printer.record({**jsonable(created), "key": created.key})
 
 
 @keys.command(name="revoke", epilog=example("dispatch inbox keys revoke key_123"))

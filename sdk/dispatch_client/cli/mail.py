@@ -207,11 +207,24 @@ def wait_options(command: F) -> F:
 @mail.command(
     epilog=example(
         'CODE=$(dispatch mail code --timeout 60) || echo "no code"\n'
-        "dispatch mail code --from github.com -o json"
+        "dispatch mail code --from github.com -o json\n"
+        "dispatch mail code --consume --lease 120 -o json   # then: dispatch mail confirm ..."
     )
 )
 @inbox_option
 @wait_options
+@click.option(
+    "--consume",
+    is_flag=True,
+    help="Take the code: no other consuming wait (another agent on this inbox) gets it again.",
+)
+@click.option(
+    "--lease",
+    type=click.IntRange(1, 3600),
+    metavar="SECONDS",
+    help="With --consume: the code goes back to the pool after this long unless confirmed "
+    "(`dispatch mail confirm`, with the `id` and `lease_id` of `-o json`).",
+)
 @output_option
 @click.pass_context
 def code(
@@ -221,21 +234,100 @@ def code(
     since: str | None,
     from_: str | None,
     subject: str | None,
+    consume: bool,
+    lease: int | None,
 ) -> None:
     """Wait for the next one-time code and print only the code (exit status 4 on timeout).
 
-    `-o json` prints the code with the message it came in instead.
+    `-o json` prints the code with the message it came in instead. With --consume the code
+    is taken atomically (of agents sharing the inbox, exactly one gets each code), and a
+    taken code is never given to another consuming wait.
     """
     session = session_of(ctx)
     inbox_id = session.inbox_id(inbox)
-    result = _wait(
-        session, inbox_id, "otp", timeout=timeout, since=since, from_=from_, subject=subject
-    )
+    if lease is not None and not consume:
+        raise UsageProblem("--lease takes --consume")
+    if consume:
+        result = _consume(
+            session,
+            inbox_id,
+            timeout=timeout,
+            since=since,
+            from_=from_,
+            subject=subject,
+            lease=lease,
+        )
+    else:
+        result = _wait(
+            session, inbox_id, "otp", timeout=timeout, since=since, from_=from_, subject=subject
+        )
     assert result.otp is not None and result.message is not None
     if session.printer.json and session.printer.explicit:
-        session.printer.emit_json(result.otp)
+        shown = jsonable(result.otp)
+        if result.otp.lease_id is not None:
+            shown["lease_id"] = result.otp.lease_id
+        session.printer.emit_json(shown)
     else:
         session.printer.text(result.otp.code)
+
+
+def _consume(
+    session: Session,
+    inbox_id: str,
+    *,
+    timeout: float,
+    since: str | None,
+    from_: str | None,
+    subject: str | None,
+    lease: int | None,
+) -> WaitResult:
+    """Consuming wait rounds until a code is taken, or `timeout` seconds (exit status 4)."""
+    client = session.client()
+    deadline = monotonic() + timeout
+    start = _since(since)
+    with session.printer.progress(f"waiting up to {timeout:g} s to take a code in {inbox_id}"):
+        while True:
+            remaining = deadline - monotonic()
+            result = client.messages.wait(
+                inbox_id,
+                timeout=max(0.0, min(ROUND_SECONDS, remaining)),
+                since=start,
+                from_=from_,
+                subject=subject,
+                kind="otp",
+                consume=True,
+                lease_seconds=lease,
+            )
+            if result.matched:
+                return result
+            if deadline - monotonic() <= 0:
+                raise WaitTimeoutError(
+                    f"no code free to take arrived in {inbox_id} within {timeout:g} s",
+                    inbox_id=inbox_id,
+                    timeout=timeout,
+                    filters={k: v for k, v in (("from", from_), ("subject", subject)) if v},
+                    unmatched_count=result.unmatched_count,
+                )
+
+
+@mail.command(
+    epilog=example(
+        "dispatch mail confirm OTP_ID LEASE_ID\n"
+        "J=$(dispatch mail code --consume --lease 120 -o json) && "
+        'dispatch mail confirm $(jq -r .id <<<"$J") $(jq -r .lease_id <<<"$J")'
+    )
+)
+@click.argument("otp_id")
+@click.argument("lease_id")
+@inbox_option
+@output_option
+@click.pass_context
+def confirm(ctx: click.Context, otp_id: str, lease_id: str, inbox: str | None) -> None:
+    """Keep a code taken with `mail code --consume --lease` for good (before the lease ends)."""
+    session = session_of(ctx)
+    inbox_id = session.inbox_id(inbox)
+    otp = session.client().otp.confirm(inbox_id, otp_id=otp_id, lease_id=lease_id)
+    session.printer.record(otp)
 
 
 @mail.command(epilog=example('LINK=$(dispatch mail link --subject "Confirm")'))

@@ -30,7 +30,8 @@ class AuthResource(SyncResource):
 
         Returns:
             The key's kind ("account" or "inbox"), id, workspace, agent, inbox and its
-            address (for an inbox key), permissions, and expiry (None: it does not expire).
+            address (for an inbox key), permissions, whether it is restricted, the senders
+            whose mail it may read (None: anyone's), and expiry (None: it does not expire).
 
         Raises:
             AuthenticationError: the key is not valid (unknown, wrong secret, revoked).
@@ -55,7 +56,8 @@ class AsyncAuthResource(AsyncResource):
 
         Returns:
             The key's kind ("account" or "inbox"), id, workspace, agent, inbox and its
-            address (for an inbox key), permissions, and expiry (None: it does not expire).
+            address (for an inbox key), permissions, whether it is restricted, the senders
+            whose mail it may read (None: anyone's), and expiry (None: it does not expire).
 
         Raises:
             AuthenticationError: the key is not valid (unknown, wrong secret, revoked).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Unpack
 
 from dispatch_client._constants import DEFAULT_LIMIT
@@ -14,6 +16,7 @@ from dispatch_client._core import (
     decoded,
     inbox_path,
     page_params,
+    rfc3339,
     segment,
     send,
 )
@@ -23,10 +26,28 @@ from dispatch_client.pagination import AsyncPaginator, SyncPage
 from dispatch_client.types.inbox_key import CreatedInboxKey, InboxKey
 
 
-def _create(credentials: Credentials, inbox_id: str, *, label: str | None) -> Call[CreatedInboxKey]:
-    request = Request(method="POST", path=inbox_path(inbox_id, "keys"), json=body(label=label))
+def _create(
+    credentials: Credentials,
+    inbox_id: str,
+    *,
+    label: str | None,
+    expires_at: datetime | str | None = None,
+    expires_in: int | None = None,
+    permissions: Sequence[str] | None = None,
+    allowed_senders: Sequence[str] | None = None,
+) -> Call[CreatedInboxKey]:
+    fields = body(
+        label=label,
+        expires_at=None if expires_at is None else rfc3339(expires_at),
+        expires_in=expires_in,
+        permissions=None if permissions is None else list(permissions),
+        allowed_senders=None if allowed_senders is None else list(allowed_senders),
+    )
+    request = Request(method="POST", path=inbox_path(inbox_id, "keys"), json=fields)
     created = decoded((yield from send(credentials, request)), CreatedInboxKey)
-    credentials.remember(inbox_id, created.key)  # this client uses the key it created, too
+    if not created.restricted:
+        # This client uses the key it created, too; a restricted one is for someone else.
+        credentials.remember(inbox_id, created.key)
     return created
 
 
@@ -50,17 +71,35 @@ class InboxKeys(SyncResource):
     """API keys that read one inbox: `d.inboxes.keys`. Every call needs an account key."""
 
     def create(
-        self, inbox_id: str, *, label: str | None = None, **options: Unpack[RequestOptions]
+        self,
+        inbox_id: str,
+        *,
+        label: str | None = None,
+        expires_at: datetime | str | None = None,
+        expires_in: int | None = None,
+        permissions: Sequence[str] | None = None,
+        allowed_senders: Sequence[str] | None = None,
+        **options: Unpack[RequestOptions],
     ) -> CreatedInboxKey:
         """Create an inbox key: a key that reads this inbox only (messages, OTPs, waits).
 
-        This client caches the new key for the inbox and uses it from then on. Hand it to
-        code that should see this inbox and nothing else. The client mints inbox keys by
-        itself when it needs them, so calling this is optional.
+        An unrestricted key is cached by this client for the inbox and used from then on
+        (the client mints inbox keys by itself when it needs them, so this is optional). A
+        restricted key is for someone else (another agent): the client does not use it.
+        Check a key's restrictions with `Dispatch(api_key=key).auth.me()`.
 
         Args:
             inbox_id: The inbox's id.
             label: A note to recognise the key by in `keys.list()`.
+            expires_at: When the key stops working (then it gets 401); not with
+                `expires_in`.
+            expires_in: Seconds from now until the key stops working.
+            permissions: What the key may do, some of "read", "wait", "send", "memory";
+                None: all. A call needing another raises PermissionDeniedError
+                (`code` "missing_permission").
+            allowed_senders: The senders whose mail the key may read (messages, artifacts,
+                OTP, waits, events): "noreply@x.com", "*@github.com" (a domain),
+                "*.example.com" (its subdomains); None: anyone's.
             **options: Per-call options: timeout, max_retries, extra_headers,
                 idempotency_key (see RequestOptions).
 
@@ -68,10 +107,22 @@ class InboxKeys(SyncResource):
             The key; its secret, `key`, is shown only this once.
 
         Raises:
+            InvalidArgumentError: a restriction is malformed (`param` names it).
             NotFoundError: no such inbox in this workspace.
             PermissionDeniedError: this client's key is not an account key.
         """
-        return self._run(_create(self._credentials, inbox_id, label=label), options)
+        return self._run(
+            _create(
+                self._credentials,
+                inbox_id,
+                label=label,
+                expires_at=expires_at,
+                expires_in=expires_in,
+                permissions=permissions,
+                allowed_senders=allowed_senders,
+            ),
+            options,
+        )
 
     def list(
         self,
@@ -129,17 +180,35 @@ class AsyncInboxKeys(AsyncResource):
     """API keys that read one inbox: `d.inboxes.keys`. Every call needs an account key."""
 
     async def create(
-        self, inbox_id: str, *, label: str | None = None, **options: Unpack[RequestOptions]
+        self,
+        inbox_id: str,
+        *,
+        label: str | None = None,
+        expires_at: datetime | str | None = None,
+        expires_in: int | None = None,
+        permissions: Sequence[str] | None = None,
+        allowed_senders: Sequence[str] | None = None,
+        **options: Unpack[RequestOptions],
     ) -> CreatedInboxKey:
         """Create an inbox key: a key that reads this inbox only (messages, OTPs, waits).
 
-        This client caches the new key for the inbox and uses it from then on. Hand it to
-        code that should see this inbox and nothing else. The client mints inbox keys by
-        itself when it needs them, so calling this is optional.
+        An unrestricted key is cached by this client for the inbox and used from then on
+        (the client mints inbox keys by itself when it needs them, so this is optional). A
+        restricted key is for someone else (another agent): the client does not use it.
+        Check a key's restrictions with `Dispatch(api_key=key).auth.me()`.
 
         Args:
             inbox_id: The inbox's id.
             label: A note to recognise the key by in `keys.list()`.
+            expires_at: When the key stops working (then it gets 401); not with
+                `expires_in`.
+            expires_in: Seconds from now until the key stops working.
+            permissions: What the key may do, some of "read", "wait", "send", "memory";
+                None: all. A call needing another raises PermissionDeniedError
+                (`code` "missing_permission").
+            allowed_senders: The senders whose mail the key may read (messages, artifacts,
+                OTP, waits, events): "noreply@x.com", "*@github.com" (a domain),
+                "*.example.com" (its subdomains); None: anyone's.
             **options: Per-call options: timeout, max_retries, extra_headers,
                 idempotency_key (see RequestOptions).
 
@@ -147,10 +216,22 @@ class AsyncInboxKeys(AsyncResource):
             The key; its secret, `key`, is shown only this once.
 
         Raises:
+            InvalidArgumentError: a restriction is malformed (`param` names it).
             NotFoundError: no such inbox in this workspace.
             PermissionDeniedError: this client's key is not an account key.
         """
-        return await self._run(_create(self._credentials, inbox_id, label=label), options)
+        return await self._run(
+            _create(
+                self._credentials,
+                inbox_id,
+                label=label,
+                expires_at=expires_at,
+                expires_in=expires_in,
+                permissions=permissions,
+                allowed_senders=allowed_senders,
+            ),
+            options,
+        )
 
     def list(
         self,

@@ -353,6 +353,8 @@ class Messages(SyncResource):
         subject: str | None = None,
         kind: WaitKind = "message",
         folder: Folder = "inbox",
+        consume: bool = False,
+        lease_seconds: int | None = None,
         **options: Unpack[WaitOptions],
     ) -> WaitResult:
         """One server-side wait round: the next matching message, or none after `timeout`.
@@ -371,6 +373,11 @@ class Messages(SyncResource):
             subject: Only messages whose Subject contains this (case-insensitive).
             kind: "message" (any), "otp" (with a code) or "link" (with a link).
             folder: "inbox", "spam", "quarantine" or "all".
+            consume: With kind "otp", take the code (see `otp.wait_for_otp`): no other
+                consuming wait gets it again.
+            lease_seconds: With consume, the code goes back to the pool after this many
+                seconds unless confirmed (`otp.confirm`, with `result.otp.id` and
+                `result.otp.lease_id`).
             **options: Per-call options: max_retries, extra_headers (see WaitOptions).
 
         Returns:
@@ -381,7 +388,14 @@ class Messages(SyncResource):
             NotFoundError: no such inbox for this key.
         """
         query = WaitQuery(
-            kind=kind, after=after, since=since, from_=from_, subject=subject, folder=folder
+            kind=kind,
+            after=after,
+            since=since,
+            from_=from_,
+            subject=subject,
+            folder=folder,
+            consume=consume,
+            lease_seconds=lease_seconds,
         )
         return self._run_wait(
             wait_once(self._credentials, inbox_id, query, timeout=timeout), options
@@ -653,6 +667,8 @@ class AsyncMessages(AsyncResource):
         subject: str | None = None,
         kind: WaitKind = "message",
         folder: Folder = "inbox",
+        consume: bool = False,
+        lease_seconds: int | None = None,
         **options: Unpack[WaitOptions],
     ) -> WaitResult:
         """One server-side wait round: the next matching message, or none after `timeout`.
@@ -671,6 +687,11 @@ class AsyncMessages(AsyncResource):
             subject: Only messages whose Subject contains this (case-insensitive).
             kind: "message" (any), "otp" (with a code) or "link" (with a link).
             folder: "inbox", "spam", "quarantine" or "all".
+            consume: With kind "otp", take the code (see `otp.wait_for_otp`): no other
+                consuming wait gets it again.
+            lease_seconds: With consume, the code goes back to the pool after this many
+                seconds unless confirmed (`otp.confirm`, with `result.otp.id` and
+                `result.otp.lease_id`).
             **options: Per-call options: max_retries, extra_headers (see WaitOptions).
 
         Returns:
@@ -681,7 +702,14 @@ class AsyncMessages(AsyncResource):
             NotFoundError: no such inbox for this key.
         """
         query = WaitQuery(
-            kind=kind, after=after, since=since, from_=from_, subject=subject, folder=folder
+            kind=kind,
+            after=after,
+            since=since,
+            from_=from_,
+            subject=subject,
+            folder=folder,
+            consume=consume,
+            lease_seconds=lease_seconds,
         )
         return await self._run_wait(
             wait_once(self._credentials, inbox_id, query, timeout=timeout), options

@@ -9,7 +9,12 @@ import attrs
 
 @attrs.frozen(kw_only=True)
 class InboxKey:
-    """An inbox key as listed: everything but its secret. `revoked_at` is set once revoked."""
+    """An inbox key as listed: everything but its secret. `revoked_at` is set once revoked.
+
+    A restricted key's restrictions (each None when it has none): `expires_at`, when it
+    stops working; `permissions`, the part of "read", "wait", "send", "memory" it keeps;
+    `allowed_senders`, the senders whose mail it may read (`*@github.com`,
+    `noreply@x.com`, `*.example.com`)."""
 
     id: str
     kind: str
@@ -17,6 +22,15 @@ class InboxKey:
     label: str | None = None
     created_at: datetime
     revoked_at: datetime | None = None
+    expires_at: datetime | None = None
+    permissions: tuple[str, ...] | None = None
+    allowed_senders: tuple[str, ...] | None = None
+
+    @property
+    def restricted(self) -> bool:
+        """Whether the key was minted with any restriction."""
+        restrictions = (self.expires_at, self.permissions, self.allowed_senders)
+        return any(r is not None for r in restrictions)
 
 
 @attrs.frozen(kw_only=True)

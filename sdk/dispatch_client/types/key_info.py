@@ -16,8 +16,10 @@ class KeyInfo:
     `inbox_address`; both None for an account key). `permissions` names what the key may
     do: an inbox key "read", "wait", "send", "memory"; an account key "inboxes",
     "inbox_keys", "read", "send", "events", "webhooks", "billing", "suppressions" (plain
-    strings, so a newer server's words still decode). `expires_at` is None: keys do not
-    expire yet.
+    strings, so a newer server's words still decode); a restricted inbox key names the
+    part of them it was minted with. `restricted` says whether it was minted with
+    restrictions; `allowed_senders` the senders whose mail it may read (None: anyone's);
+    `expires_at` when it stops working (None: never).
     """
 
     kind: Literal["account", "inbox"]
@@ -27,4 +29,6 @@ class KeyInfo:
     inbox_id: str | None
     inbox_address: str | None
     permissions: tuple[str, ...]
-    expires_at: datetime | None
+    restricted: bool = False
+    allowed_senders: tuple[str, ...] | None = None
+    expires_at: datetime | None = None

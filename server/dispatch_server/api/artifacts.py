@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from dispatch_server.auth import policy
 from dispatch_server.auth.principal import Scope
 from dispatch_server.domain import messages
 from dispatch_server.http import params
@@ -46,6 +47,7 @@ async def list_artifacts(call: Call[None]) -> Page[Artifact]:
         limit=call.query(params.LIMIT),
         cursor=call.query(CURSOR),
         cutoff=retention_cutoff(call),
+        senders=policy.senders_of(call.principal),
     )
     return Page.of(found, Artifact.of)
 
@@ -57,6 +59,7 @@ ENDPOINTS = [
         handler=list_artifacts,
         summary="Extracted OTPs and links, newest first",
         scope=Scope.INBOX,
+        permission="read",
         response=Page[Artifact],
         query=(KIND, params.LIMIT, CURSOR),
     )

@@ -23,11 +23,12 @@ import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from dispatch_server.auth import policy
 from dispatch_server.auth.api_keys import KeyRefused
 from dispatch_server.auth.principal import Scope
 from dispatch_server.core.errors import InvalidInput
 from dispatch_server.db import Database
-from dispatch_server.domain import webhooks
+from dispatch_server.domain import inboxes, webhooks
 from dispatch_server.events import log as event_log
 from dispatch_server.events.hub import STREAM_PREFIX
 from dispatch_server.events.log import Event
@@ -154,13 +155,19 @@ _pending: weakref.WeakKeyDictionary[Database, dict[tuple[object, ...], _SharedRe
 
 
 async def read_frames(
-    db: Database, workspace_id: str, *, after: int, inbox_id: str | None, types: tuple[str, ...]
+    db: Database,
+    workspace_id: str,
+    *,
+    after: int,
+    inbox_id: str | None,
+    types: tuple[str, ...],
+    reader: policy.EventReader | None = None,
 ) -> Frames:
     """The frames of the events after `after` (a page). A caller joins a read of the same
     page only while that read's query has not started: its query then runs after whatever
     commit woke the caller, so it sees it."""
     reads = _pending.setdefault(db, {})
-    key = (workspace_id, after, inbox_id, types)
+    key = (workspace_id, after, inbox_id, types, reader)
     shared = reads.get(key)
     if shared is None or shared.started or shared.task is None:
         shared = reads[key] = _SharedRead()
@@ -173,8 +180,11 @@ async def read_frames(
             found = event_log.read_after(
                 conn, workspace_id, after=after, inbox_id=inbox_id, types=types
             )
+            events = found.events
+            if reader is not None:  # filtered, but the position moves past them all
+                events = [e for e in events if reader.sees(e.type, e.payload)]
             return Frames(
-                encoded=[frame(event) for event in found.events],
+                encoded=[frame(event) for event in events],
                 position=found.position,
                 full=len(found.events) == event_log.PAGE,
             )
@@ -199,6 +209,7 @@ async def open_stream(
     types: tuple[str, ...],
     resume: ResumePoint,
     access: StreamAccess,
+    reader: policy.EventReader | None = None,
 ) -> Response:
     """The workspace's events (one inbox's, unless `inbox_id` is None) as an SSE response:
     the API's streams and the console's mail desk both stream through this."""
@@ -228,7 +239,12 @@ async def open_stream(
                 yield f"retry: {RETRY_MS}\nid: {cursor}\n: stream of workspace events\n\n".encode()
                 while not hub.stopping:
                     page = await read_frames(
-                        db, workspace_id, after=cursor, inbox_id=inbox_id, types=types
+                        db,
+                        workspace_id,
+                        after=cursor,
+                        inbox_id=inbox_id,
+                        types=types,
+                        reader=reader,
                     )
                     # A caller refused meanwhile (a revoked key) sees no more: the stream ends.
                     if page.encoded and not await access.still_allowed():
@@ -254,6 +270,13 @@ async def open_stream(
 
 
 async def _open(call: Call[None], inbox_id: str | None) -> Response:
+    reader = None
+    senders = policy.senders_of(call.principal)
+    if senders is not None and inbox_id is not None:
+        inbox = await call.services.db.run_read(
+            inboxes.get_inbox, call.principal.workspace_id, inbox_id
+        )
+        reader = policy.EventReader(senders, policy.sender_allowed(senders, inbox.address))
     return await open_stream(
         call.services,
         call.principal.workspace_id,
@@ -261,6 +284,7 @@ async def _open(call: Call[None], inbox_id: str | None) -> Response:
         types=parse_types(call.query(TYPES)),
         resume=resume_point(call.request, call.query(AFTER)),
         access=KeyAccess(call.services, call.principal.key_id),
+        reader=reader,
     )
 
 
@@ -298,6 +322,7 @@ ENDPOINTS = [
         summary="The inbox's events as a resumable stream",
         description=_DESCRIPTION,
         scope=Scope.INBOX,
+        permission="read",
         query=(AFTER, TYPES),
         openapi_extra={"responses": _SSE},
     ),

@@ -110,6 +110,7 @@ ENDPOINTS = [
         handler=get_inbox,
         summary="Get an inbox",
         scope=Scope.INBOX_OR_ACCOUNT,
+        permission="read",
         response=Inbox,
     ),
 ]

@@ -19,8 +19,9 @@ def _words(permissions: tuple[str, ...]) -> str:
 
 @attrs.frozen(kw_only=True)
 class KeyInfo:
-    """The API key the request was made with: its kind, where it belongs, and what it may do.
-    More fields may come (restricted keys); clients should ignore the ones they do not know."""
+    """The API key the request was made with: its kind, where it belongs, what it may do
+    and its restrictions. More fields may come; clients should ignore the ones they do not
+    know."""
 
     kind: KeyKind = field(
         description="`account`: acts on the whole workspace; `inbox`: acts on one inbox only"
@@ -35,10 +36,20 @@ class KeyInfo:
     permissions: tuple[str, ...] = field(
         description="what this key may do: on its inbox, an inbox key "
         f"{_words(policy.PERMISSIONS['inbox'])}; on its workspace, an account key "
-        f"{_words(policy.PERMISSIONS['account'])}. New words may come"
+        f"{_words(policy.PERMISSIONS['account'])}; a restricted inbox key, the part of "
+        "them it was minted with. New words may come"
+    )
+    restricted: bool = field(
+        description="whether the key was minted with restrictions (permissions, allowed "
+        "senders or an expiry)"
+    )
+    allowed_senders: tuple[str, ...] | None = field(
+        description="the senders whose mail the key may read (`*@github.com`, "
+        "`noreply@x.com`, `*.example.com`); null: anyone's"
     )
     expires_at: datetime | None = field(
-        description="when the key stops working; null: it does not expire (no key does yet)"
+        description="when the key stops working (then it gets `401 unauthorized`); null: "
+        "it does not expire"
     )
 
 
@@ -58,7 +69,11 @@ async def key_info(call: Call[None]) -> KeyInfo:
         inbox_id=principal.inbox_id,
         inbox_address=address,
         permissions=policy.permissions(principal),
-        expires_at=None,
+        restricted=principal.permissions is not None
+        or principal.allowed_senders is not None
+        or principal.expires_at is not None,
+        allowed_senders=policy.senders_of(principal),
+        expires_at=principal.expires_at,
     )
 
 
@@ -67,7 +82,7 @@ ENDPOINTS = [
         method="GET",
         path="/v1/auth/me",
         handler=key_info,
-        summary="The presented key: its kind, workspace, inbox and permissions",
+        summary="The presented key: its kind, workspace, inbox, permissions and restrictions",
         description="Read-only: asking changes nothing. A key that is not valid (malformed, "
         "unknown, revoked) gets `401 unauthorized`, as on every keyed route.",
         scope=Scope.ANY_KEY,

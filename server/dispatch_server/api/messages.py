@@ -10,6 +10,7 @@ import attrs
 from starlette.responses import Response
 
 from dispatch_server.api.artifacts import Artifact, retention_cutoff
+from dispatch_server.auth import policy
 from dispatch_server.auth.principal import Scope
 from dispatch_server.core.pagination import Cursor
 from dispatch_server.domain import messages
@@ -220,6 +221,7 @@ async def list_messages(call: Call[None]) -> Page[MessageSummary]:
         limit=call.query(params.LIMIT),
         cursor=call.query(CURSOR),
         cutoff=retention_cutoff(call),
+        senders=policy.senders_of(call.principal),
     )
     return within(Page.of(found, MessageSummary.of), PAGE_BUDGET_BYTES, _after)
 
@@ -230,6 +232,7 @@ async def get_message(call: Call[None]) -> MessageWithArtifacts:
         call.path("inbox_id"),
         call.path("message_id"),
         cutoff=retention_cutoff(call),
+        senders=policy.senders_of(call.principal),
     )
     return MessageWithArtifacts.of_found(found)
 
@@ -240,6 +243,7 @@ async def get_raw_message(call: Call[None]) -> Response:
         call.path("inbox_id"),
         call.path("message_id"),
         cutoff=retention_cutoff(call),
+        senders=policy.senders_of(call.principal),
     )
     return Response(raw, media_type="message/rfc822")
 
@@ -251,6 +255,7 @@ ENDPOINTS = [
         handler=list_messages,
         summary="Summaries of the messages, newest first",
         scope=Scope.INBOX,
+        permission="read",
         response=Page[MessageSummary],
         query=(params.LIMIT, CURSOR, FOLDER),
     ),
@@ -260,6 +265,7 @@ ENDPOINTS = [
         handler=get_message,
         summary="One message with its bodies and artifacts",
         scope=Scope.INBOX,
+        permission="read",
         response=MessageWithArtifacts,
     ),
     Endpoint(
@@ -268,6 +274,7 @@ ENDPOINTS = [
         handler=get_raw_message,
         summary="The message as received",
         scope=Scope.INBOX,
+        permission="read",
         openapi_extra={
             "responses": {
                 "200": {

@@ -13,11 +13,12 @@ from typing import cast
 
 import attrs
 
+from dispatch_server.auth import policy
 from dispatch_server.auth.principal import Principal, Scope
 from dispatch_server.config import Settings
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import InvalidInput, NotFound
-from dispatch_server.domain import sends
+from dispatch_server.domain import inboxes, sends
 from dispatch_server.http import params
 from dispatch_server.http.endpoints import Call, Endpoint
 from dispatch_server.http.shapes import Page, field, project
@@ -216,7 +217,11 @@ async def send_from(
     thread = None
     if fields.in_reply_to is not None:
         thread = await db.run_read(
-            sends.thread_of, inbox_id, fields.in_reply_to, param="in_reply_to"
+            sends.thread_of,
+            inbox_id,
+            fields.in_reply_to,
+            param="in_reply_to",
+            senders=policy.senders_of(principal),
         )
     make = functools.partial(
         sends.draft,
@@ -280,7 +285,13 @@ async def reply_to(
     recipients when `reply_all`, subject "Re: …", in its thread; sent as every send is.
     The API's reply and the console's mail desk both reply through this."""
     db = services.db
-    thread = await db.run_read(sends.thread_of, inbox_id, message_id, param="message_id")
+    thread = await db.run_read(
+        sends.thread_of,
+        inbox_id,
+        message_id,
+        param="message_id",
+        senders=policy.senders_of(principal),
+    )
     sender = await db.run_read(sends.sender_of, principal.workspace_id, inbox_id)
     to, others = sends.reply_recipients(sender, thread, reply_all=reply_all)
     fields = sends.SendFields(
@@ -315,7 +326,21 @@ async def reply(call: Call[ReplyMail]) -> SentMessage:
     return SentMessage.of(sent)
 
 
+async def _sent_mail_readable(call: Call[None]) -> bool:
+    """Whether the key may read the inbox's sent mail: its From is the inbox's address,
+    which a key restricted to some senders may read only if they include it."""
+    senders = policy.senders_of(call.principal)
+    if senders is None:
+        return True
+    inbox = await call.services.db.run_read(
+        inboxes.get_inbox, call.principal.workspace_id, call.path("inbox_id")
+    )
+    return policy.sender_allowed(senders, inbox.address)
+
+
 async def list_sent(call: Call[None]) -> Page[SentMessage]:
+    if not await _sent_mail_readable(call):
+        return Page(data=(), next_cursor=None)
     found = await call.services.db.run_read(
         sends.list_sent,
         call.path("inbox_id"),
@@ -327,6 +352,8 @@ async def list_sent(call: Call[None]) -> Page[SentMessage]:
 
 
 async def get_sent(call: Call[None]) -> SentMessage:
+    if not await _sent_mail_readable(call):
+        raise NotFound("sent message")
     sent = await call.services.db.run_read(
         sends.get_sent, call.path("inbox_id"), call.path("sent_id")
     )
@@ -349,6 +376,7 @@ ENDPOINTS = [
         description="An inbox key sends from its inbox; an account key names the inbox "
         f"(`inbox_id` in the body). {_SEND_DESCRIPTION}",
         scope=Scope.ANY_KEY,
+        permission="send",
         body=SendMail,
         response=SentMessage,
         status=201,
@@ -362,6 +390,7 @@ ENDPOINTS = [
         summary="Reply to a received message",
         description=_SEND_DESCRIPTION,
         scope=Scope.INBOX,
+        permission="send",
         body=ReplyMail,
         response=SentMessage,
         status=201,
@@ -374,6 +403,7 @@ ENDPOINTS = [
         handler=list_sent,
         summary="List the inbox's sent mail, newest first",
         scope=Scope.INBOX,
+        permission="read",
         response=Page[SentMessage],
         query=(params.LIMIT, CURSOR, STATUS),
     ),
@@ -383,6 +413,7 @@ ENDPOINTS = [
         handler=get_sent,
         summary="Get a sent message with its delivery events",
         scope=Scope.INBOX,
+        permission="read",
         response=SentMessage,
     ),
 ]

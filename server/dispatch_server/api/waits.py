@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from dispatch_server.api.artifacts import Artifact, retention_cutoff
 from dispatch_server.api.messages import FOLDER, MessageWithArtifacts
 from dispatch_server.api.otp import Otp
+from dispatch_server.auth import policy
 from dispatch_server.auth.principal import Scope
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import InvalidInput
@@ -34,6 +35,22 @@ AFTER = params.cursor(
 SINCE = params.timestamp("since", description="the newest match received at or after this time")
 FROM = params.text("from", description="substring of the sender's address (not its display name)")
 SUBJECT = params.text("subject", description="substring of Subject")
+CONSUME = params.choice(
+    "consume",
+    ("false", "true"),
+    default="false",
+    description="`true` (with `kind=otp`): take the code, so that no other consuming wait "
+    "gets it again; of concurrent consuming waits, exactly one gets each code",
+)
+LEASE_SECONDS = params.integer(
+    "lease_seconds",
+    default=0,
+    low=0,
+    high=3600,
+    description="with `consume=true`: the code goes back to the pool after this many seconds "
+    "unless confirmed (`POST …/otp/{otp_id}/confirm` with the answer's `otp.lease_id`); "
+    "0: taken for good at once",
+)
 TIMEOUT = params.number(
     "timeout",
     default=30.0,
@@ -82,6 +99,7 @@ def _filter(call: Call[None]) -> waits.WaitFilter:
         since=since if since is not None else utcnow() - lookback,
         from_contains=call.query(FROM),
         subject_contains=call.query(SUBJECT),
+        senders=policy.senders_of(call.principal),
     )
 
 
@@ -165,11 +183,47 @@ class _AlreadySent(Response):
         return
 
 
+async def _consuming_wait(
+    call: Call[None], wait_filter: waits.WaitFilter, seconds: float
+) -> WaitResult:
+    if wait_filter.kind != "otp":
+        raise InvalidInput("consume=true takes kind=otp", param="consume")
+    lease = call.query(LEASE_SECONDS)
+    inbox_id, cutoff = call.path("inbox_id"), retention_cutoff(call)
+    found = await waits.wait_to_consume(
+        call.services,
+        call.principal.key_id,
+        inbox_id,
+        wait_filter,
+        seconds=seconds,
+        cutoff=cutoff,
+        lease_seconds=lease or None,
+        caller_gone=call.request.is_disconnected,
+    )
+    if found is not None:
+        return WaitResult.of_match(found)
+    unmatched = await call.services.db.run_read(
+        waits.count_unmatched, inbox_id, wait_filter, cutoff=cutoff
+    )
+    return WaitResult(
+        matched=False,
+        message=None,
+        otp=None,
+        link=None,
+        cursor=wait_filter.resume_cursor().encode(),
+        unmatched_count=unmatched,
+    )
+
+
 async def wait(call: Call[None]) -> WaitResult | Response:
     wait_filter = _filter(call)
     # A longer timeout than the server allows is shortened, not refused: running out of time is
     # a normal answer anyway, and clients need not know the server's limit.
     timeout = min(call.query(TIMEOUT), call.services.settings.waits.max_seconds)
+    if call.query(CONSUME) == "true":
+        return await _consuming_wait(call, wait_filter, timeout)
+    if call.query(LEASE_SECONDS):
+        raise InvalidInput("lease_seconds takes consume=true", param="lease_seconds")
     answer_now = _AnswerNow(call.request)
     outcome = await waits.wait_for_match(
         call.services,
@@ -209,7 +263,8 @@ ENDPOINTS = [
         handler=wait,
         summary="Server-side long poll for the next matching message",
         scope=Scope.INBOX,
+        permission="wait",
         response=WaitResult,
-        query=(KIND, AFTER, SINCE, FROM, SUBJECT, FOLDER, TIMEOUT),
+        query=(KIND, AFTER, SINCE, FROM, SUBJECT, FOLDER, CONSUME, LEASE_SECONDS, TIMEOUT),
     )
 ]

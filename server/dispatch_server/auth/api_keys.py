@@ -14,6 +14,7 @@ import attrs
 import sqlalchemy as sa
 
 from dispatch_server.auth.principal import Principal
+from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import Forbidden, Unauthorized
 from dispatch_server.core.ids import is_id, new_id
 from dispatch_server.db import tables as t
@@ -77,6 +78,9 @@ _FIND_KEY = (
         t.api_keys.c.inbox_id,
         t.api_keys.c.secret_hash,
         t.api_keys.c.revoked_at,
+        t.api_keys.c.expires_at,
+        t.api_keys.c.permissions,
+        t.api_keys.c.allowed_senders,
         t.workspaces.c.status,
     )
     .join(t.workspaces, t.workspaces.c.id == t.api_keys.c.workspace_id)
@@ -98,6 +102,8 @@ def authenticate(conn: sa.Connection, raw_key: str) -> Principal:
         raise KeyRefused(f"wrong secret for key {key_id}")
     if row.revoked_at is not None:
         raise KeyRefused(f"revoked key {key_id}")
+    if row.expires_at is not None and row.expires_at <= utcnow():
+        raise KeyRefused(f"expired key {key_id}")
     if row.status != "active":
         raise Forbidden(f"workspace is {row.status}")
     return Principal(
@@ -106,24 +112,29 @@ def authenticate(conn: sa.Connection, raw_key: str) -> Principal:
         workspace_id=row.workspace_id,
         agent_id=row.agent_id,
         inbox_id=row.inbox_id,
+        permissions=None if row.permissions is None else tuple(row.permissions),
+        allowed_senders=None if row.allowed_senders is None else tuple(row.allowed_senders),
+        expires_at=row.expires_at,
     )
 
 
 def require_active(conn: sa.Connection, key_id: str) -> None:
-    """Raise KeyRefused if the key was revoked since it was authenticated: for requests that
-    last (a wait), so that revoking a key ends what it can see at once."""
+    """Raise KeyRefused if the key was revoked (or expired) since it was authenticated: for
+    requests that last (a wait), so that revoking a key ends what it can see at once."""
     if key_id not in active_among(conn, [key_id]):
         raise KeyRefused(f"key {key_id} revoked during the request")
 
 
 _ACTIVE = sa.select(t.api_keys.c.id).where(
-    t.api_keys.c.id.in_(sa.bindparam("ids", expanding=True)), t.api_keys.c.revoked_at.is_(None)
+    t.api_keys.c.id.in_(sa.bindparam("ids", expanding=True)),
+    t.api_keys.c.revoked_at.is_(None),
+    sa.or_(t.api_keys.c.expires_at.is_(None), t.api_keys.c.expires_at > sa.bindparam("now")),
 )
 
 
 def active_among(conn: sa.Connection, key_ids: Iterable[str]) -> set[str]:
-    """Which of these keys exist and are not revoked."""
-    ids, active = list(key_ids), set[str]()
+    """Which of these keys exist and are neither revoked nor expired."""
+    ids, active, now = list(key_ids), set[str](), utcnow()
     for start in range(0, len(ids), 1000):  # within every backend's limit of bound values
-        active.update(conn.scalars(_ACTIVE, {"ids": ids[start : start + 1000]}))
+        active.update(conn.scalars(_ACTIVE, {"ids": ids[start : start + 1000], "now": now}))
     return active

@@ -64,9 +64,10 @@ class ApiKeyBackend(AuthenticationBackend):
         return AuthCredentials(["api_key", principal.kind]), KeyHolder(principal)
 
 
-async def admit(request: Request, scope: Scope) -> Principal:
-    """The request's principal, if it may act at `scope` on the inbox in the path; else the
-    error to answer with (401 without a usable key, 403 or 404 per the policy)."""
+async def admit(request: Request, scope: Scope, permission: str | None = None) -> Principal:
+    """The request's principal, if it may act at `scope` on the inbox in the path, with
+    `permission` if the route names one; else the error to answer with (401 without a
+    usable key, 403 or 404 per the policy)."""
     user = request.user
     if isinstance(user, RefusedKey):
         raise user.error
@@ -74,7 +75,7 @@ async def admit(request: Request, scope: Scope) -> Principal:
         raise KeyRefused("no Authorization header")
     principal = user.principal
     inbox_id = request.path_params.get("inbox_id")
-    if not authorize(principal, scope, inbox_id):
+    if not authorize(principal, scope, inbox_id, permission):
         services: Services = request.app.state.services
         await services.db.run_read(refuse_account_key, principal, inbox_id)
     return principal

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 from typing import Literal
 
 import attrs
@@ -30,3 +31,7 @@ class Principal:
     workspace_id: str
     agent_id: str
     inbox_id: str | None
+    # A restricted inbox key's restrictions (see auth.policy); None: not restricted.
+    permissions: tuple[str, ...] | None = None  # the words of its kind it keeps
+    allowed_senders: tuple[str, ...] | None = None  # whose mail it may read
+    expires_at: datetime | None = None

@@ -37,7 +37,7 @@ class ErrorCode(enum.StrEnum):
     )
     UNAUTHORIZED = (
         "unauthorized",
-        "missing, malformed, unknown or revoked API key; an operator token (JWT) that is "
+        "missing, malformed, unknown, revoked or expired API key; an operator token (JWT) that is "
         "missing, malformed, expired, or not this server's; bad inbound or ops token",
     )
     UPGRADE_REQUIRED = (
@@ -50,6 +50,18 @@ class ErrorCode(enum.StrEnum):
         "forbidden",
         "the key kind cannot do this: an inbox key on a workspace route, an account key on an "
         "inbox route of its own workspace; or the workspace is suspended",
+    )
+    MISSING_PERMISSION = (
+        "missing_permission",
+        "a restricted inbox key without the permission the route needs (`read`, `wait`, "
+        "`send` or `memory`); `param` names the permission, and `GET /v1/auth/me` lists the "
+        "key's permissions",
+    )
+    OTP_LEASE_EXPIRED = (
+        "otp_lease_expired",
+        "confirming a leased OTP (`POST …/otp/{otp_id}/confirm`) after its lease ended, or "
+        "with a `lease_id` that is not its current lease (it went back to the pool, and "
+        "perhaps to another wait); `param` is `lease_id`",
     )
     NOT_FOUND = (
         "not_found",
@@ -357,6 +369,15 @@ class Unauthorized(DomainError):
 
 class Forbidden(DomainError):
     code = ErrorCode.FORBIDDEN
+
+
+class MissingPermission(DomainError):
+    """A 403 for a key without the permission a route needs; `param` is the permission."""
+
+    code = ErrorCode.MISSING_PERMISSION
+
+    def __init__(self, permission: str) -> None:
+        super().__init__(f"this key does not have the {permission!r} permission", param=permission)
 
 
 class NotFound(DomainError):

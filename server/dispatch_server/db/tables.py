@@ -98,6 +98,11 @@ api_keys = sa.Table(
     sa.Column("label", sa.String(200), nullable=True),
     _created_at(),
     sa.Column("revoked_at", UtcDateTime(), nullable=True),
+    # Restrictions of an inbox key (see auth.policy), each null when it has none: when it
+    # stops working, the permissions it keeps, and the senders whose mail it may read.
+    sa.Column("expires_at", UtcDateTime(), nullable=True),
+    sa.Column("permissions", sa.JSON(), nullable=True),
+    sa.Column("allowed_senders", sa.JSON(), nullable=True),
     sa.CheckConstraint(
         "(key_kind = 'account' AND inbox_id IS NULL)"
         " OR (key_kind = 'inbox' AND inbox_id IS NOT NULL)",
@@ -161,6 +166,12 @@ artifacts = sa.Table(
     # Copied from the message so artifact reads need no join to order and filter.
     sa.Column("folder", sa.String(10), nullable=False),
     sa.Column("received_at", UtcDateTime(), nullable=False),
+    # A code used once (domain.waits.claim_otp): when a consuming wait took it, and, while
+    # leased, until when (null: for good); the lease's id and the key that took it.
+    sa.Column("consumed_at", UtcDateTime(), nullable=True),
+    sa.Column("lease_expires_at", UtcDateTime(), nullable=True),
+    sa.Column("lease_id", sa.String(36), nullable=True),
+    sa.Column("consumed_by", sa.String(36), nullable=True),
     sa.Index("ix_artifacts_inbox_kind_received", "inbox_id", "kind", "received_at"),
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
@@ -19,12 +20,40 @@ from dispatch_server.domain.inboxes import get_inbox
 
 
 @attrs.frozen(kw_only=True)
+class Restrictions:
+    """What an inbox key is narrowed to when minted (see auth.policy); None: no limit."""
+
+    expires_at: datetime | None = None
+    permissions: tuple[str, ...] | None = None
+    allowed_senders: tuple[str, ...] | None = None
+
+
+NO_RESTRICTIONS = Restrictions()
+
+
+@attrs.frozen(kw_only=True)
 class InboxKey:
     id: str
     inbox_id: str
     label: str | None
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = None
+    permissions: tuple[str, ...] | None = None
+    allowed_senders: tuple[str, ...] | None = None
+
+    @classmethod
+    def of(cls, row: Any) -> InboxKey:
+        return cls(
+            id=row.id,
+            inbox_id=row.inbox_id,
+            label=row.label,
+            created_at=row.created_at,
+            revoked_at=row.revoked_at,
+            expires_at=row.expires_at,
+            permissions=None if row.permissions is None else tuple(row.permissions),
+            allowed_senders=None if row.allowed_senders is None else tuple(row.allowed_senders),
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -44,6 +73,7 @@ def insert_key(
     inbox_id: str | None,
     label: str | None,
     user_id: str | None = None,
+    restrictions: Restrictions = NO_RESTRICTIONS,
 ) -> tuple[str, datetime]:
     """Store a new key; its raw form and creation time. `user_id`: the operator it was
     minted for (at a claim)."""
@@ -60,6 +90,13 @@ def insert_key(
             secret_hash=minted.secret_hash,
             label=label,
             created_at=created_at,
+            expires_at=restrictions.expires_at,
+            permissions=None
+            if restrictions.permissions is None
+            else list(restrictions.permissions),
+            allowed_senders=None
+            if restrictions.allowed_senders is None
+            else list(restrictions.allowed_senders),
         )
     )
     return minted.raw, created_at
@@ -71,6 +108,9 @@ _KEY_COLUMNS = (
     t.api_keys.c.label,
     t.api_keys.c.created_at,
     t.api_keys.c.revoked_at,
+    t.api_keys.c.expires_at,
+    t.api_keys.c.permissions,
+    t.api_keys.c.allowed_senders,
 )
 
 
@@ -79,7 +119,12 @@ def _of_inbox(inbox_id: str) -> sa.ColumnElement[bool]:
 
 
 def mint_inbox_key(
-    conn: sa.Connection, *, workspace_id: str, inbox_id: str, label: str | None
+    conn: sa.Connection,
+    *,
+    workspace_id: str,
+    inbox_id: str,
+    label: str | None,
+    restrictions: Restrictions = NO_RESTRICTIONS,
 ) -> MintedInboxKey:
     inbox = get_inbox(conn, workspace_id, inbox_id)
     raw, created_at = insert_key(
@@ -89,6 +134,7 @@ def mint_inbox_key(
         kind="inbox",
         inbox_id=inbox_id,
         label=label,
+        restrictions=restrictions,
     )
     key = InboxKey(
         id=raw.partition(".")[0],
@@ -96,6 +142,9 @@ def mint_inbox_key(
         label=label,
         created_at=created_at,
         revoked_at=None,
+        expires_at=restrictions.expires_at,
+        permissions=restrictions.permissions,
+        allowed_senders=restrictions.allowed_senders,
     )
     return MintedInboxKey(key=key, raw=raw)
 
@@ -116,7 +165,7 @@ def list_inbox_keys(
         time_column="created_at",
         newest_first=False,
     )
-    return Page([InboxKey(**row._mapping) for row in rows], next_cursor)
+    return Page([InboxKey.of(row) for row in rows], next_cursor)
 
 
 def revoke_inbox_key(
@@ -136,4 +185,4 @@ def revoke_inbox_key(
     ).first()
     if row is None:
         raise NotFound("key")
-    return InboxKey(**row._mapping)
+    return InboxKey.of(row)

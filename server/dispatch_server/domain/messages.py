@@ -12,6 +12,7 @@ import attrs
 import sqlalchemy as sa
 
 from dispatch_client.extract.html import html_to_text
+from dispatch_server.auth.policy import Senders, sender_clause
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import NotFound
 from dispatch_server.core.pagination import Cursor, Page
@@ -154,6 +155,9 @@ class Artifact:
     value: str
     is_primary: bool
     received_at: datetime
+    # A code used once (see domain.waits.claim_otp): null unless a consuming wait took it.
+    consumed_at: datetime | None = None
+    lease_expires_at: datetime | None = None
 
     @classmethod
     def of(cls, row: Any) -> Artifact:
@@ -164,6 +168,9 @@ class Artifact:
             value=row.value,
             is_primary=row.is_primary,
             received_at=row.received_at,
+            # An ingest's own rows have no such columns yet: nothing consumed them.
+            consumed_at=getattr(row, "consumed_at", None),
+            lease_expires_at=getattr(row, "lease_expires_at", None),
         )
 
 
@@ -171,6 +178,8 @@ class Artifact:
 class MessageWithArtifacts:
     message: Message
     artifacts: tuple[Artifact, ...]
+    # The lease of its OTP, in the answer of the consuming wait that took it (and only there).
+    lease_id: str | None = None
 
     @property
     def otp(self) -> Otp | None:
@@ -185,6 +194,10 @@ class MessageWithArtifacts:
             from_header=message.from_header,
             subject=message.subject,
             received_at=message.received_at,
+            id=found.id,
+            consumed_at=found.consumed_at,
+            lease_expires_at=found.lease_expires_at,
+            lease_id=self.lease_id,
         )
 
     @property
@@ -203,6 +216,16 @@ class Otp:
     from_header: str | None
     subject: str | None
     received_at: datetime
+    id: str | None = None  # the artifact's
+    consumed_at: datetime | None = None
+    lease_expires_at: datetime | None = None
+    lease_id: str | None = None  # only in the answer of the consuming wait that leased it
+
+    def consumed(self, now: datetime) -> bool:
+        """Whether a consuming wait took it and it is not back in the pool (lease lapsed)."""
+        if self.consumed_at is None:
+            return False
+        return self.lease_expires_at is None or self.lease_expires_at > now
 
 
 MESSAGE_COLUMNS = [c for c in t.messages.c if c.name != "raw_mime"] + [
@@ -221,14 +244,22 @@ def folder_clause(folder: FolderFilter) -> sa.ColumnElement[bool]:
 
 
 def messages_of(
-    inbox_id: str, cutoff: datetime, columns: Sequence[sa.ColumnElement[Any]] | None = None
+    inbox_id: str,
+    cutoff: datetime,
+    columns: Sequence[sa.ColumnElement[Any]] | None = None,
+    *,
+    senders: Senders = None,
 ) -> sa.Select[Any]:
     """The inbox's messages still within retention, with their folder (`columns` of them:
-    the whole message unless given)."""
+    the whole message unless given); from `senders` only, for a key restricted to them."""
     return (
         sa.select(*(MESSAGE_COLUMNS if columns is None else columns))
         .join(t.message_security, t.message_security.c.message_id == t.messages.c.id)
-        .where(t.messages.c.inbox_id == inbox_id, t.messages.c.received_at >= cutoff)
+        .where(
+            t.messages.c.inbox_id == inbox_id,
+            t.messages.c.received_at >= cutoff,
+            sender_clause(senders, t.messages.c.from_address),
+        )
     )
 
 
@@ -275,9 +306,11 @@ def list_messages(
     limit: int,
     cursor: Cursor | None,
     cutoff: datetime,
+    senders: Senders = None,
 ) -> Page[MessageSummary]:
     """Summaries of the inbox's messages, newest first."""
-    query = messages_of(inbox_id, cutoff, SUMMARY_COLUMNS).where(folder_clause(folder))
+    query = messages_of(inbox_id, cutoff, SUMMARY_COLUMNS, senders=senders)
+    query = query.where(folder_clause(folder))
     rows, next_cursor = page(conn, query, _m, "message", limit=limit, cursor=cursor)
     return Page([MessageSummary.of(row) for row in rows], next_cursor)
 
@@ -344,9 +377,15 @@ def mark_unread(conn: sa.Connection, inbox_id: str, message_id: str) -> None:
 
 
 def get_message(
-    conn: sa.Connection, inbox_id: str, message_id: str, *, cutoff: datetime
+    conn: sa.Connection,
+    inbox_id: str,
+    message_id: str,
+    *,
+    cutoff: datetime,
+    senders: Senders = None,
 ) -> MessageWithArtifacts:
-    row = conn.execute(messages_of(inbox_id, cutoff).where(t.messages.c.id == message_id)).first()
+    query = messages_of(inbox_id, cutoff, senders=senders).where(t.messages.c.id == message_id)
+    row = conn.execute(query).first()
     if row is None:
         raise NotFound("message")
     return with_artifacts(conn, Message.of(row))
@@ -376,12 +415,20 @@ def stored_message(
     )
 
 
-def get_raw(conn: sa.Connection, inbox_id: str, message_id: str, *, cutoff: datetime) -> bytes:
+def get_raw(
+    conn: sa.Connection,
+    inbox_id: str,
+    message_id: str,
+    *,
+    cutoff: datetime,
+    senders: Senders = None,
+) -> bytes:
     raw = conn.scalar(
         sa.select(t.messages.c.raw_mime).where(
             t.messages.c.inbox_id == inbox_id,
             t.messages.c.id == message_id,
             t.messages.c.received_at >= cutoff,
+            sender_clause(senders, t.messages.c.from_address),
         )
     )
     if raw is None:
@@ -397,23 +444,45 @@ def list_artifacts(
     limit: int,
     cursor: Cursor | None,
     cutoff: datetime,
+    senders: Senders = None,
 ) -> Page[Artifact]:
     """Artifacts of the inbox folder's messages, newest first."""
     a = t.artifacts
     query = sa.select(a).where(
         a.c.inbox_id == inbox_id, a.c.folder == "inbox", a.c.received_at >= cutoff
     )
+    if senders is not None:
+        query = query.where(_from_senders(senders))
     if kind is not None:
         query = query.where(a.c.kind == kind)
     rows, next_cursor = page(conn, query, a, "artifact", limit=limit, cursor=cursor)
     return Page([Artifact.of(row) for row in rows], next_cursor)
 
 
-def latest_otp(conn: sa.Connection, inbox_id: str, *, cutoff: datetime) -> Otp | None:
+def _from_senders(senders: Senders) -> sa.ColumnElement[bool]:
+    """An artifact of a message from `senders`."""
+    return sa.exists().where(
+        t.messages.c.id == t.artifacts.c.message_id,
+        sender_clause(senders, t.messages.c.from_address),
+    )
+
+
+def latest_otp(
+    conn: sa.Connection, inbox_id: str, *, cutoff: datetime, senders: Senders = None
+) -> Otp | None:
     """The newest primary OTP of the inbox folder, or None."""
     a, m = t.artifacts, t.messages
     row = conn.execute(
-        sa.select(a.c.value, a.c.message_id, a.c.received_at, m.c.from_header, m.c.subject)
+        sa.select(
+            a.c.id,
+            a.c.value,
+            a.c.message_id,
+            a.c.received_at,
+            a.c.consumed_at,
+            a.c.lease_expires_at,
+            m.c.from_header,
+            m.c.subject,
+        )
         .join(m, m.c.id == a.c.message_id)
         .where(
             a.c.inbox_id == inbox_id,
@@ -421,6 +490,7 @@ def latest_otp(conn: sa.Connection, inbox_id: str, *, cutoff: datetime) -> Otp |
             a.c.is_primary.is_(True),
             a.c.folder == "inbox",
             a.c.received_at >= cutoff,
+            sender_clause(senders, m.c.from_address),
         )
         .order_by(a.c.received_at.desc(), a.c.id.desc())
         .limit(1)
@@ -433,4 +503,7 @@ def latest_otp(conn: sa.Connection, inbox_id: str, *, cutoff: datetime) -> Otp |
         from_header=row.from_header,
         subject=row.subject,
         received_at=row.received_at,
+        id=row.id,
+        consumed_at=row.consumed_at,
+        lease_expires_at=row.lease_expires_at,
     )

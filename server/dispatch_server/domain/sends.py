@@ -21,6 +21,7 @@ from typing import Any, Literal
 import attrs
 import sqlalchemy as sa
 
+from dispatch_server.auth.policy import Senders, sender_clause
 from dispatch_server.core.errors import DomainError, ErrorCode, InvalidInput, NotFound
 from dispatch_server.core.ids import new_id
 from dispatch_server.core.pagination import Cursor, Page
@@ -275,8 +276,11 @@ def sender_of(conn: sa.Connection, workspace_id: str, inbox_id: str) -> Sender:
     )
 
 
-def thread_of(conn: sa.Connection, inbox_id: str, message_id: str, *, param: str) -> Thread:
-    """The received message `message_id` of the inbox, that a send replies to."""
+def thread_of(
+    conn: sa.Connection, inbox_id: str, message_id: str, *, param: str, senders: Senders = None
+) -> Thread:
+    """The received message `message_id` of the inbox, that a send replies to (one from
+    `senders`, for a key restricted to them)."""
 
     row = conn.execute(
         sa.select(
@@ -287,7 +291,11 @@ def thread_of(conn: sa.Connection, inbox_id: str, message_id: str, *, param: str
             t.messages.c.to_addresses,
             t.messages.c.cc_addresses,
             t.messages.c.raw_mime,
-        ).where(t.messages.c.inbox_id == inbox_id, t.messages.c.id == message_id)
+        ).where(
+            t.messages.c.inbox_id == inbox_id,
+            t.messages.c.id == message_id,
+            sender_clause(senders, t.messages.c.from_address),
+        )
     ).first()
     if row is None:
         raise InvalidInput(f"{param}: no message {message_id[:40]!r} in this inbox", param=param)

@@ -13,13 +13,17 @@ import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import sqlalchemy as sa
 
 from dispatch_server.auth.api_keys import require_active
+from dispatch_server.auth.policy import Senders, sender_allowed
+from dispatch_server.core.clock import utcnow
+from dispatch_server.core.errors import DomainError, ErrorCode, NotFound
+from dispatch_server.core.ids import is_id, new_id
 from dispatch_server.core.pagination import Cursor
 from dispatch_server.db import tables as t
 from dispatch_server.db.paging import after as after_cursor
@@ -48,6 +52,8 @@ class WaitFilter:
     since: datetime  # without `after`: the newest match received at or after this time
     from_contains: str | None
     subject_contains: str | None
+    # The senders a restricted key may read: mail from anyone else is not in its window.
+    senders: Senders = None
 
     def resume_cursor(self) -> Cursor:
         """Where the next wait should start when this one matched nothing."""
@@ -56,7 +62,7 @@ class WaitFilter:
 
 def _window(inbox_id: str, wait: WaitFilter, cutoff: datetime) -> sa.Select[Any]:
     """The messages a wait looks at: its folder, after its cursor or since its time."""
-    query = messages_of(inbox_id, cutoff).where(folder_clause(wait.folder))
+    query = messages_of(inbox_id, cutoff, senders=wait.senders).where(folder_clause(wait.folder))
     if wait.after is not None:
         return query.where(after_cursor(t.messages, wait.after))
     return query.where(t.messages.c.received_at >= wait.since)
@@ -126,6 +132,8 @@ def passes(wait: WaitFilter, arrival: Arrival, *, cutoff: datetime) -> bool:
     elif message.received_at < wait.since:
         return False
     if message.received_at < cutoff or wait.folder not in ("all", message.folder):
+        return False
+    if not sender_allowed(wait.senders, message.from_address):
         return False
     if wait.kind != "message" and wait.kind not in arrival.kinds:
         return False
@@ -266,3 +274,156 @@ async def wait_for_match(
                     return WaitOutcome(match=arrival.found, unmatched_count=0, arrival=arrival)
     unmatched = await db.run_read(_unmatched, key_id, inbox_id, wait, cutoff=cutoff)
     return WaitOutcome(match=None, unmatched_count=unmatched)
+
+
+# --- codes used once -------------------------------------------------------------------
+
+
+def _claimable(now: datetime) -> sa.ColumnElement[bool]:
+    """An OTP no consuming wait holds: never taken, or its lease lapsed unconfirmed."""
+    a = t.artifacts.c
+    return sa.or_(
+        a.consumed_at.is_(None), sa.and_(a.lease_expires_at.is_not(None), a.lease_expires_at <= now)
+    )
+
+
+# How many candidates a claim tries in one transaction before it looks again.
+_CLAIM_BATCH = 20
+
+
+def claim_otp(
+    conn: sa.Connection,
+    key_id: str,
+    inbox_id: str,
+    wait: WaitFilter,
+    *,
+    cutoff: datetime,
+    now: datetime,
+    lease_seconds: int | None,
+) -> MessageWithArtifacts | None:
+    """Take the primary OTP of a matching message that no consuming wait holds, atomically:
+    a conditional UPDATE (… WHERE it is still claimable), so of concurrent claims of one
+    code exactly one changes its row (PostgreSQL re-checks the condition once the first
+    commits; SQLite's writes are serial). The match as a wait answers it, its OTP with the
+    consumed state and, when leased, the lease; None when every candidate is taken."""
+    a = t.artifacts
+    window = _window(inbox_id, wait, cutoff).where(_passes(wait)).subquery()
+    order = (
+        (a.c.received_at, a.c.id)
+        if wait.after is not None
+        else (
+            a.c.received_at.desc(),
+            a.c.id.desc(),
+        )
+    )
+    candidates = conn.scalars(
+        sa.select(a.c.id)
+        .where(
+            a.c.inbox_id == inbox_id,
+            a.c.kind == "otp",
+            a.c.is_primary.is_(True),
+            _claimable(now),
+            a.c.message_id.in_(sa.select(window.c.id)),
+        )
+        .order_by(*order)
+        .limit(_CLAIM_BATCH)
+    ).all()
+    lease_until = None if lease_seconds is None else now + timedelta(seconds=lease_seconds)
+    lease_id = None if lease_seconds is None else new_id()
+    for artifact_id in candidates:
+        taken = conn.execute(
+            a.update()
+            .where(a.c.id == artifact_id, _claimable(now))
+            .values(
+                consumed_at=now,
+                lease_expires_at=lease_until,
+                lease_id=lease_id,
+                consumed_by=key_id,
+            )
+        )
+        if taken.rowcount != 1:
+            continue  # another wait took it first
+        message_id = conn.scalar(sa.select(a.c.message_id).where(a.c.id == artifact_id))
+        row = conn.execute(
+            messages_of(inbox_id, cutoff).where(t.messages.c.id == message_id)
+        ).first()
+        if row is None:  # purged meanwhile: nothing to answer with
+            continue
+        found = with_artifacts(conn, Message.of(row))
+        return attrs.evolve(found, lease_id=lease_id)
+    return None
+
+
+async def wait_to_consume(
+    services: Services,
+    key_id: str,
+    inbox_id: str,
+    wait: WaitFilter,
+    *,
+    seconds: float,
+    cutoff: datetime,
+    lease_seconds: int | None,
+    caller_gone: Callable[[], Awaitable[bool]],
+) -> MessageWithArtifacts | None:
+    """A consuming wait: the first code it manages to claim (`claim_otp`), as soon as one is
+    committed, or None after `seconds`. Every commit into the inbox wakes every waiter, and
+    each tries to claim: one gets the code, the others find it taken and wait on."""
+    hub, db = services.hub, services.db
+    recheck = services.settings.waits.recheck_seconds
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    with hub.keys.held(db, key_id), hub.rechecked(db, recheck):
+        async with hub.subscribe(inbox_id) as subscription:
+            while True:
+                subscription.take()  # committed before this claim begins: it sees them
+                await hub.keys.require_active(db, key_id)
+                claimed = await db.run_write(
+                    claim_otp,
+                    key_id,
+                    inbox_id,
+                    wait,
+                    cutoff=cutoff,
+                    now=utcnow(),
+                    lease_seconds=lease_seconds,
+                )
+                if claimed is not None:
+                    return claimed
+                remaining = deadline - loop.time()
+                if remaining <= 0 or hub.stopping or await caller_gone():
+                    return None
+                await subscription.wait(min(remaining, recheck))
+
+
+class LeaseLapsed(DomainError):
+    code = ErrorCode.OTP_LEASE_EXPIRED
+
+
+def confirm_otp(
+    conn: sa.Connection, inbox_id: str, otp_id: str, lease_id: str, *, now: datetime
+) -> str:
+    """Keep a leased code for good: its lease must still run and be `lease_id` (confirming
+    again changes nothing). The code's message id; NotFound, or LeaseLapsed (409)."""
+    a = t.artifacts
+    if not is_id(otp_id):
+        raise NotFound("otp")
+    of_inbox = sa.and_(a.c.id == otp_id, a.c.inbox_id == inbox_id, a.c.kind == "otp")
+    conn.execute(
+        a.update()
+        .where(of_inbox, a.c.lease_id == lease_id, a.c.lease_expires_at > now)
+        .values(lease_expires_at=None)
+    )
+    row = conn.execute(
+        sa.select(a.c.message_id, a.c.lease_id, a.c.consumed_at, a.c.lease_expires_at).where(
+            of_inbox
+        )
+    ).first()
+    if row is None:
+        raise NotFound("otp")
+    if row.consumed_at is None or row.lease_id != lease_id or row.lease_expires_at is not None:
+        raise LeaseLapsed(
+            "the lease ended (or is not this code's current one): the code went back to the "
+            "pool; wait for a code again",
+            param="lease_id",
+        )
+    message_id: str = row.message_id
+    return message_id

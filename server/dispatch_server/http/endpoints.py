@@ -86,6 +86,9 @@ class Endpoint:
     handler: Handler
     summary: str
     scope: Scope | None  # None: a public route (or an operator route)
+    # The word of `auth.policy.PERMISSIONS` a key needs here (a restricted inbox key may
+    # lack it: 403 `missing_permission`); None: any key in scope.
+    permission: str | None = None
     # Needs an operator's token (a JWT from /auth/login) instead of an API key.
     operator: bool = False
     response: Any = None  # the shape of a JSON answer; None when the handler answers itself
@@ -113,7 +116,9 @@ class Endpoint:
             return rate_limits.add_headers(request, await admitted(request))
 
         async def admitted(request: Request) -> Response:
-            caller = await admit(request, declared.scope) if declared.scope else None
+            caller = None
+            if declared.scope:
+                caller = await admit(request, declared.scope, declared.permission)
             operator = admit_operator(request) if declared.operator else None
             key = idempotency.request_key(request) if declared.idempotent else None
             raw = b""
@@ -165,6 +170,8 @@ class Endpoint:
         limited = None
         if self.rate_limit is not None:
             limited = f"Rate limited by the `{self.rate_limit}` policy (429 `rate_limited`)."
+        if needs and self.permission is not None:
+            needs += f" A restricted inbox key needs the `{self.permission}` permission."
         description = " ".join(text for text in (self.description, needs, limited) if text)
         if description:
             operation["description"] = description

@@ -28,6 +28,8 @@ FIELDS = {
     "inbox_id",
     "inbox_address",
     "permissions",
+    "restricted",
+    "allowed_senders",
     "expires_at",
 }
 
@@ -57,6 +59,8 @@ def test_an_account_key(live_server: LiveServer) -> None:
             "billing",
             "suppressions",
         ],
+        "restricted": False,
+        "allowed_senders": None,
         "expires_at": None,
     }
 
@@ -74,6 +78,8 @@ def test_an_inbox_key(live_server: LiveServer) -> None:
         "inbox_id": inbox["id"],
         "inbox_address": inbox["address"],
         "permissions": ["read", "wait", "send", "memory"],
+        "restricted": False,
+        "allowed_senders": None,
         "expires_at": None,
     }
 
