@@ -39,6 +39,7 @@ TOOLS = {
     "memory_set",
     "memory_list",
     "claim_token",
+    "confirm_code",
 }
 
 Opener = Callable[[str], contextlib.AbstractAsyncContextManager[ClientSession]]
@@ -365,3 +366,60 @@ def test_without_the_mcp_package_the_server_has_no_mcp_route(tmp_path: Path) -> 
     assert ran.stderr == (
         "error: the MCP server needs the mcp extra: pip install 'dispatch-client[mcp]'\n"
     )
+
+
+def restricted_key(live_server: LiveServer, account: dict[str, Any], label: str) -> str:
+    minted = httpx.post(
+        f"{live_server.base_url}/v1/inboxes/{account['inbox']['id']}/keys",
+        headers={"Authorization": f"Bearer {account['account_key']}"},
+        json={"label": label, "permissions": ["read", "wait"], "allowed_senders": ["*@acme.test"]},
+    )
+    assert minted.status_code == 201, minted.text
+    key: str = minted.json()["key"]
+    return key
+
+
+async def test_agents_sharing_an_inbox_each_get_a_code_once(live_server: LiveServer) -> None:
+    """The multi-agent recipe through MCP: three agents, each with a narrow key of its own,
+    wait on one inbox with consume=true; one code goes to exactly one of them."""
+    account = signup(live_server.base_url)
+    address = account["inbox"]["address"]
+    keys = [restricted_key(live_server, account, f"agent-{n}") for n in range(3)]
+    answers: list[dict[str, Any]] = []
+
+    async def agent(key: str) -> None:
+        async with http_session(live_server, key) as session:
+            me = await call(session, "whoami")
+            assert me["restricted"] is True and me["allowed_senders"] == ["*@acme.test"]
+            assert sorted(me["permissions"]) == ["read", "wait"]
+            answers.append(await call(session, "wait_for_otp", timeout=6, consume=True))
+
+    async with anyio.create_task_group() as agents:
+        for key in keys:
+            agents.start_soon(agent, key)
+        await anyio.sleep(1.5)  # all three are waiting
+        deliver(live_server, address, text="Your verification code is 271828")
+    found = [a for a in answers if a["found"]]
+    assert [a["code"] for a in found] == ["271828"], answers
+    assert sum(not a["found"] for a in answers) == 2
+
+
+async def test_a_leased_code_is_confirmed_or_goes_back(live_server: LiveServer) -> None:
+    account = signup(live_server.base_url)
+    address = account["inbox"]["address"]
+    deliver(live_server, address, text="Your verification code is 161803")
+    async with http_session(live_server, restricted_key(live_server, account, "a")) as first:
+        leased = await call(first, "wait_for_otp", timeout=10, consume=True, lease_seconds=60)
+        assert leased["code"] == "161803" and leased["lease_id"] and leased["otp_id"]
+        assert "confirm_code" in leased["next_step"]
+        async with http_session(live_server, restricted_key(live_server, account, "b")) as other:
+            waited = await call(other, "wait_for_otp", timeout=1, consume=True)
+            assert waited["found"] is False  # leased to the first agent
+        kept = await call(
+            first, "confirm_code", otp_id=leased["otp_id"], lease_id=leased["lease_id"]
+        )
+        assert kept["code"] == "161803" and kept["consumed_at"] is not None
+        assert "lease_seconds takes consume" in await fail(
+            first, "wait_for_otp", timeout=0, lease_seconds=30
+        )
+        assert "404" in await fail(first, "confirm_code", otp_id="otp_nope", lease_id="x")

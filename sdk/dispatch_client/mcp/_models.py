@@ -48,7 +48,14 @@ class WhoAmI(BaseModel):
     workspace_id: str
     inbox_id: str | None = Field(description="An inbox key's inbox; null for an account key.")
     inbox_address: str | None
-    permissions: list[str]
+    permissions: list[str] = Field(description="What the key may do: read, wait, send, memory.")
+    restricted: bool = Field(
+        default=False, description="Minted with restrictions (permissions, senders, expiry)."
+    )
+    allowed_senders: list[str] | None = Field(
+        default=None, description="Only mail from these senders is readable; null: anyone's."
+    )
+    expires_at: datetime | None = Field(default=None, description="When the key stops working.")
 
 
 class WaitOut(BaseModel):
@@ -71,7 +78,24 @@ class WaitOut(BaseModel):
     unmatched_count: int = Field(
         default=0, description="On no match: messages that arrived but did not match."
     )
+    otp_id: str | None = Field(
+        default=None, description="The code's id: with lease_id, what confirm_code takes."
+    )
+    lease_id: str | None = Field(
+        default=None, description="With consume and lease_seconds: pass to confirm_code."
+    )
+    lease_expires_at: datetime | None = Field(
+        default=None, description="When a leased code goes back to the pool unless confirmed."
+    )
     next_step: str = Field(description="What to do now, in one sentence.")
+
+
+class ConfirmOut(BaseModel):
+    """A leased code kept for good."""
+
+    code: str
+    otp_id: str
+    consumed_at: datetime | None = Field(description="When the code was taken.")
 
 
 class MessageSummaryOut(BaseModel):

@@ -36,6 +36,7 @@ from dispatch_client._errors import (
 from dispatch_client._version import __version__
 from dispatch_client.mcp._models import (
     ClaimTokenOut,
+    ConfirmOut,
     InboxList,
     InboxOut,
     MemoryKeyOut,
@@ -281,22 +282,39 @@ async def _wait(
     from_: str | None,
     subject: str | None,
     after: str | None,
+    consume: bool = False,
+    lease_seconds: int | None = None,
 ) -> WaitOut:
     inbox_id = await _inbox_id(caller, inbox)
-    remembered = after is None and waits.get(caller.identity, inbox_id, kind) is not None
-    if after is None:
+    # A consuming wait skips codes already taken by anyone: no cursor of this process's.
+    remembered = (
+        not consume and after is None and waits.get(caller.identity, inbox_id, kind) is not None
+    )
+    if after is None and not consume:
         after = waits.get(caller.identity, inbox_id, kind)
     deadline = monotonic() + timeout
     unmatched = 0
     while True:
         round_seconds = max(0.0, min(ROUND_SECONDS, deadline - monotonic()))
         result: WaitResult = await caller.client.messages.wait(
-            inbox_id, timeout=round_seconds, after=after, from_=from_, subject=subject, kind=kind
+            inbox_id,
+            timeout=round_seconds,
+            after=after,
+            from_=from_,
+            subject=subject,
+            kind=kind,
+            consume=consume,
+            lease_seconds=lease_seconds,
         )
         if result.matched and result.message is not None:
-            waits.set(caller.identity, inbox_id, kind, result.cursor)
+            if not consume:
+                waits.set(caller.identity, inbox_id, kind, result.cursor)
             message = result.message
+            otp = result.otp
             return WaitOut(
+                otp_id=otp.id if otp is not None else None,
+                lease_id=otp.lease_id if otp is not None else None,
+                lease_expires_at=otp.lease_expires_at if otp is not None else None,
                 found=True,
                 code=result.otp.code if result.otp is not None else None,
                 code_kind=result.otp.kind if result.otp is not None else None,
@@ -308,7 +326,10 @@ async def _wait(
                 received_at=message.received_at,
                 cursor=result.cursor,
                 next_step=(
-                    "Use the code now; if it is refused, ask the service to resend and call "
+                    "Use the code now, then call confirm_code with otp_id and lease_id, or it "
+                    "goes back to the other agents when the lease ends."
+                    if lease_seconds is not None
+                    else "Use the code now; if it is refused, ask the service to resend and call "
                     "wait_for_otp again (it returns only newer mail)."
                     if kind == "otp"
                     else "Open the link now; for a newer one call wait_for_link again."
@@ -369,6 +390,9 @@ def create_server(callers: Callers, *, name: str = "dispatch") -> MCPServer[Any]
             inbox_id=me.inbox_id,
             inbox_address=me.inbox_address,
             permissions=list(me.permissions),
+            restricted=me.restricted,
+            allowed_senders=None if me.allowed_senders is None else list(me.allowed_senders),
+            expires_at=me.expires_at,
         )
 
     async def create_inbox(
@@ -405,7 +429,25 @@ def create_server(callers: Callers, *, name: str = "dispatch") -> MCPServer[Any]
         from_sender: FilterFrom = None,
         subject: FilterSubject = None,
         after: After = None,
+        consume: Annotated[
+            bool,
+            Field(
+                description="Take the code: no other agent sharing this inbox gets it (use it "
+                "when several agents wait on one inbox)."
+            ),
+        ] = False,
+        lease_seconds: Annotated[
+            int | None,
+            Field(
+                description="With consume: the code returns to the pool after this many "
+                "seconds unless you call confirm_code (for a code you might fail to use).",
+                ge=1,
+                le=3600,
+            ),
+        ] = None,
     ) -> WaitOut:
+        if lease_seconds is not None and not consume:
+            raise _Problem("invalid_argument: lease_seconds takes consume=true")
         return await _wait(
             caller,
             waits,
@@ -415,7 +457,23 @@ def create_server(callers: Callers, *, name: str = "dispatch") -> MCPServer[Any]
             from_=from_sender,
             subject=subject,
             after=after,
+            consume=consume,
+            lease_seconds=lease_seconds,
         )
+
+    async def confirm_code(
+        caller: Caller,
+        otp_id: Annotated[
+            str, Field(description="`otp_id` from wait_for_otp's answer.", max_length=64)
+        ],
+        lease_id: Annotated[
+            str, Field(description="`lease_id` from wait_for_otp's answer.", max_length=64)
+        ],
+        inbox: InboxArg = None,
+    ) -> ConfirmOut:
+        inbox_id = await _inbox_id(caller, inbox)
+        otp = await caller.client.otp.confirm(inbox_id, otp_id=otp_id, lease_id=lease_id)
+        return ConfirmOut(code=otp.code, otp_id=otp.id or otp_id, consumed_at=otp.consumed_at)
 
     async def wait_for_link(
         caller: Caller,
@@ -586,8 +644,17 @@ def create_server(callers: Callers, *, name: str = "dispatch") -> MCPServer[Any]
             "(OTP, verification code) and return the code. Call it right after you asked a "
             "service to send a code to the inbox's address. Returns found=true with `code`, "
             "or, on timeout, found=false and `next_step` (resend, then call again): a timeout "
-            "is not an error. A later call returns only newer codes, never the same twice.",
-            read_only,
+            "is not an error. A later call returns only newer codes, never the same twice. "
+            "Agents sharing an inbox pass consume=true, so each code goes to one of them only "
+            "(with lease_seconds, confirm it with confirm_code once used).",
+            writes,
+        ),
+        (
+            confirm_code,
+            "Keep a code you took with wait_for_otp(consume=true, lease_seconds=...) for good, "
+            "once you used it. Errors: conflict otp_lease_expired (the lease ended first: the "
+            "code went back to the pool; wait for a new one).",
+            writes,
         ),
         (
             wait_for_link,
