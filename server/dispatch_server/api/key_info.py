@@ -69,9 +69,7 @@ async def key_info(call: Call[None]) -> KeyInfo:
         inbox_id=principal.inbox_id,
         inbox_address=address,
         permissions=policy.permissions(principal),
-        restricted=principal.permissions is not None
-        or principal.allowed_senders is not None
-        or principal.expires_at is not None,
+        restricted=principal.restricted,
         allowed_senders=policy.senders_of(principal),
         expires_at=principal.expires_at,
     )

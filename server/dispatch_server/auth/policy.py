@@ -96,14 +96,25 @@ def permissions(principal: Principal) -> tuple[str, ...]:
     - `billing`: Stripe checkout, x402 quotes and payment confirmations (/v1/billing/…).
     - `suppressions`: listing and lifting suppressed recipients (/v1/suppressions).
 
-    Any key, whatever its permissions, may also ask what it is (GET /v1/auth/me), read its
-    workspace's entitlements (GET /v1/billing/entitlements) and mint a claim token
-    (POST /v1/agent/claim-token).
+    Any key, whatever its permissions, may also ask what it is (GET /v1/auth/me) and read its
+    workspace's entitlements (GET /v1/billing/entitlements); any unrestricted key may mint a
+    claim token (POST /v1/agent/claim-token, see `check_may_hand_over`).
     """
     words = PERMISSIONS[principal.kind]
     if principal.permissions is None:
         return words
     return tuple(word for word in words if word in principal.permissions)
+
+
+def check_may_hand_over(principal: Principal) -> None:
+    """A claim (by a claim token the key mints, or by the key itself) gives the operator
+    fresh keys with no restriction, for the whole workspace: so a restricted key may not
+    start one (403), or it would be a way out of its own restrictions."""
+    if principal.restricted:
+        raise Forbidden(
+            "a restricted key cannot hand its agent over to an operator: use an unrestricted "
+            "key of the agent"
+        )
 
 
 # The senders whose mail a key may read (lowercased patterns, see `sender_pattern`); None:

@@ -35,3 +35,12 @@ class Principal:
     permissions: tuple[str, ...] | None = None  # the words of its kind it keeps
     allowed_senders: tuple[str, ...] | None = None  # whose mail it may read
     expires_at: datetime | None = None
+
+    @property
+    def restricted(self) -> bool:
+        """Minted with restrictions: some permissions, some senders, or an expiry."""
+        return (
+            self.permissions is not None
+            or self.allowed_senders is not None
+            or self.expires_at is not None
+        )

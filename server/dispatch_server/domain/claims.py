@@ -23,7 +23,7 @@ from typing import Literal
 import attrs
 import sqlalchemy as sa
 
-from dispatch_server.auth import wallets
+from dispatch_server.auth import policy, wallets
 from dispatch_server.auth.api_keys import KeyRefused, authenticate
 from dispatch_server.auth.operators import normalize_email
 from dispatch_server.auth.principal import Principal
@@ -177,6 +177,7 @@ def mint_token(
     ttl: timedelta,
 ) -> MintedClaimToken:
     """A claim token for the key's agent and an inbox (see `_inbox_of`)."""
+    policy.check_may_hand_over(principal)
     found_id, address, agent_id = _inbox_of(conn, principal, inbox_id)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token_id = new_id()
@@ -329,6 +330,7 @@ def _by_key(conn: sa.Connection, raw_key: str) -> tuple[str, str, str, str]:
         principal = authenticate(conn, raw_key)
     except KeyRefused:
         raise KeyInvalid() from None
+    policy.check_may_hand_over(principal)
     inbox_id, address, _agent = _inbox_of(conn, principal, None)
     return principal.workspace_id, principal.agent_id, inbox_id, address
 

@@ -141,6 +141,10 @@ _INSERT_SECURITY = t.message_security.insert()
 _INSERT_ARTIFACTS = t.artifacts.insert()
 
 
+def _within(value: str | None, limit: int) -> str | None:
+    return value if value is None or len(value) <= limit else None
+
+
 def _inboxes_params(addresses: Iterable[str]) -> dict[str, list[str]]:
     return {"addresses": sorted({normalize_address(a) for a in addresses})}
 
@@ -378,7 +382,9 @@ def _store(conn: sa.Connection, job: _StoreJob, inbox: InboxRef) -> Delivery:
             "message_id_header": _clip(parsed.message_id_header, 998),
             "mail_from": _clip(envelope.mail_from, 320),
             "from_header": parsed.from_header,
-            "from_address": _clip(parsed.from_address, 320),
+            # Too long to be an address (RFC 5321 allows 254): none, never a cut one, which
+            # could end like another domain's.
+            "from_address": _within(parsed.from_address, 320),
             "to_addresses": parsed.to_addresses,
             "cc_addresses": parsed.cc_addresses,
             "subject": parsed.subject,

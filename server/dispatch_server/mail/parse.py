@@ -118,7 +118,9 @@ def parse_message(raw: bytes, *, max_parts: int, max_depth: int) -> ParsedMessag
     return ParsedMessage(
         message_id_header=_first_decoded(headers, "message-id"),
         from_header=_show_from(headers, senders),
-        from_address=senders[0][1].lower() if senders else None,
+        # One sender or none: a From that names several addresses (or, unquoted, writes an
+        # address as its display name) says no one address the mail is from.
+        from_address=senders[0][1].lower() if len(senders) == 1 else None,
         to_addresses=[address.lower() for _, address in _pairs(headers, "to")],
         cc_addresses=[address.lower() for _, address in _pairs(headers, "cc")],
         subject=subject,

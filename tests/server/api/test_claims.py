@@ -432,3 +432,41 @@ def test_an_operator_switches_between_claimed_agents(
         "invalid_request",
         "agent_id",
     )
+
+
+@pytest.mark.parametrize(
+    "restriction",
+    [
+        {"permissions": ["read", "wait"]},
+        {"allowed_senders": ["*@github.com"]},
+        {"expires_in": 3600},
+    ],
+)
+def test_a_restricted_key_cannot_hand_its_agent_over(
+    server: LiveServer, operator_token: str, restriction: dict[str, Any]
+) -> None:
+    """A claim gives the operator fresh unrestricted keys of the whole workspace: a
+    restricted key starting one would be a way out of its restrictions."""
+    agent = Mailbox(server)
+    minted = post(
+        server,
+        f"/v1/inboxes/{agent.inbox_id}/keys",
+        {"label": "sub", **restriction},
+        token=agent.account_key,
+    )
+    assert minted.status_code == 201, minted.text
+    restricted = minted.json()["key"]
+    refusal(post(server, "/v1/agent/claim-token", {}, token=restricted), 403, "forbidden", None)
+    refusal(
+        post(server, "/v1/agent/claim", {"api_key": restricted}, token=operator_token),
+        403,
+        "forbidden",
+        None,
+    )
+    assert agents(server, operator_token) == []
+    assert (
+        post(
+            server, "/v1/agent/claim", {"api_key": agent.inbox_key}, token=operator_token
+        ).status_code
+        == 201
+    )

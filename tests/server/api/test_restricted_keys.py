@@ -14,7 +14,7 @@ import pytest
 
 from dispatch_server.auth import policy
 from tests.conftest import INBOUND_TOKEN, LiveServer
-from tests.helpers import bearer, error_code, signup
+from tests.helpers import bearer, error_code, make_mail, signup, smtp_send
 
 
 def deliver(server: LiveServer, to: str, sender: str, text: str) -> str:
@@ -337,3 +337,35 @@ def test_only_an_account_key_mints(live_server: LiveServer) -> None:
 )
 def test_patterns_in_memory(pattern: str, address: str | None, allowed: bool) -> None:
     assert policy.sender_allowed((policy.sender_pattern(pattern),), address) is allowed
+
+
+@pytest.mark.parametrize(
+    "from_header",
+    [
+        "noreply@github.com <evil@attacker.test>",  # an address written as the display name
+        "noreply@github.com, evil@attacker.test",  # several senders
+        "evil@attacker.test, noreply@github.com",
+        '"x" <noreply@github.com>, <evil@attacker.test>',
+        "=?UTF-8?Q?noreply=40github.com?= <evil@attacker.test>",  # an encoded-word name
+        "a" * 309 + "@github.com.evil.test",  # cut at 320 it would end in @github.com
+    ],
+)
+def test_a_sender_restriction_matches_one_real_address_only(
+    live_server: LiveServer, from_header: str
+) -> None:
+    account = signup(live_server.base_url)
+    inbox = account["inbox"]
+    key = minted(live_server, account, allowed_senders=["*@github.com"])["key"]
+    for sender, code in ((from_header, "271828"), ("GitHub <noreply@github.com>", "161803")):
+        smtp_send(
+            live_server.smtp_host,
+            live_server.smtp_port,
+            inbox["address"],
+            make_mail(inbox["address"], sender=sender, text=f"Your code is {code}"),
+        )
+    listed = httpx.get(
+        f"{live_server.base_url}/v1/inboxes/{inbox['id']}/messages", headers=bearer(key)
+    ).json()["data"]
+    assert [m["from_address"] for m in listed] == ["noreply@github.com"]
+    otp = httpx.get(f"{live_server.base_url}/v1/inboxes/{inbox['id']}/otp", headers=bearer(key))
+    assert otp.json()["otp"]["code"] == "161803"
