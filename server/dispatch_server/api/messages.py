@@ -217,7 +217,9 @@ async def list_messages(call: Call[None]) -> Page[MessageSummary]:
     found = await call.services.db.run_read(
         messages.list_messages,
         call.path("inbox_id"),
-        folder=call.query(FOLDER),
+        folder=messages.visible_folder(
+            call.query(FOLDER), memory=policy.reads_memory(call.principal)
+        ),
         limit=call.query(params.LIMIT),
         cursor=call.query(CURSOR),
         cutoff=retention_cutoff(call),

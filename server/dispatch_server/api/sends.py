@@ -347,6 +347,7 @@ async def list_sent(call: Call[None]) -> Page[SentMessage]:
         limit=call.query(params.LIMIT),
         cursor=call.query(CURSOR),
         status=call.query(STATUS),
+        memory=policy.reads_memory(call.principal),
     )
     return Page.of(found, SentMessage.of)
 
@@ -355,7 +356,10 @@ async def get_sent(call: Call[None]) -> SentMessage:
     if not await _sent_mail_readable(call):
         raise NotFound("sent message")
     sent = await call.services.db.run_read(
-        sends.get_sent, call.path("inbox_id"), call.path("sent_id")
+        sends.get_sent,
+        call.path("inbox_id"),
+        call.path("sent_id"),
+        memory=policy.reads_memory(call.principal),
     )
     return SentMessage.of(sent)
 

@@ -94,7 +94,9 @@ def _filter(call: Call[None]) -> waits.WaitFilter:
     lookback = timedelta(seconds=call.services.settings.waits.lookback_seconds)
     return waits.WaitFilter(
         kind=call.query(KIND),
-        folder=call.query(FOLDER),
+        folder=messages.visible_folder(
+            call.query(FOLDER), memory=policy.reads_memory(call.principal)
+        ),
         after=after,
         since=since if since is not None else utcnow() - lookback,
         from_contains=call.query(FROM),

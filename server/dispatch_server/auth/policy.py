@@ -106,6 +106,11 @@ def permissions(principal: Principal) -> tuple[str, ...]:
     return tuple(word for word in words if word in principal.permissions)
 
 
+def reads_memory(principal: Principal) -> bool:
+    """Whether the key may see the inbox's memory (its memory folder, its memory sends)."""
+    return "memory" in permissions(principal)
+
+
 def check_may_hand_over(principal: Principal) -> None:
     """A claim (by a claim token the key mints, or by the key itself) gives the operator
     fresh keys with no restriction, for the whole workspace: so a restricted key may not

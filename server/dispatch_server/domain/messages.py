@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from dispatch_client.extract.html import html_to_text
 from dispatch_server.auth.policy import Senders, sender_clause
 from dispatch_server.core.clock import utcnow
-from dispatch_server.core.errors import NotFound
+from dispatch_server.core.errors import MissingPermission, NotFound
 from dispatch_server.core.pagination import Cursor, Page
 from dispatch_server.db import tables as t
 from dispatch_server.db.paging import page
@@ -25,7 +25,7 @@ from dispatch_server.mail.parse import Attachment
 # the inbox's own memory writes (dispatch_server.domain.memory), kept out of the inbox so
 # they never answer a wait or give an OTP.
 Folder = Literal["inbox", "spam", "quarantine", "memory"]
-FolderFilter = Literal["inbox", "spam", "quarantine", "memory", "all"]
+FolderFilter = Literal["inbox", "spam", "quarantine", "memory", "all", "all_but_memory"]
 ArtifactKind = Literal["otp", "link"]
 # The values each choice takes; the HTTP parameters and the OpenAPI enums come from these.
 FOLDER_FILTERS: tuple[FolderFilter, ...] = ("inbox", "spam", "quarantine", "memory", "all")
@@ -237,10 +237,31 @@ def retention_cutoff(retention_days: int) -> datetime:
     return utcnow() - timedelta(days=retention_days)
 
 
+def visible_folder(folder: FolderFilter, *, memory: bool) -> FolderFilter:
+    """The folder a read asks for, as a key may see it: without `memory` (a restricted key
+    minted without that permission) the memory folder is refused and "all" is every other."""
+    if memory:
+        return folder
+    if folder == "memory":
+        raise MissingPermission("memory")
+    return "all_but_memory" if folder == "all" else folder
+
+
 def folder_clause(folder: FolderFilter) -> sa.ColumnElement[bool]:
     if folder == "all":
         return sa.true()
+    if folder == "all_but_memory":
+        return t.message_security.c.folder != "memory"
     return t.message_security.c.folder == folder
+
+
+def in_folder(folder: FolderFilter, actual: str) -> bool:
+    """`folder_clause` in memory, for a message whose folder is `actual`."""
+    if folder == "all":
+        return True
+    if folder == "all_but_memory":
+        return actual != "memory"
+    return folder == actual
 
 
 def messages_of(

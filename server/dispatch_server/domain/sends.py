@@ -814,11 +814,14 @@ def _events(conn: sa.Connection, send_ids: Sequence[str]) -> dict[str, list[Sent
     return {key: value[-EVENTS_PER_MESSAGE:] for key, value in found.items()}
 
 
-def get_sent(conn: sa.Connection, inbox_id: str, send_id: str) -> SentMessage:
+def get_sent(
+    conn: sa.Connection, inbox_id: str, send_id: str, *, memory: bool = True
+) -> SentMessage:
+    """One sent message; a memory write only with `memory` (a key that may see memory)."""
     row = conn.execute(
         sa.select(t.outbound_messages).where(_SENDS.inbox_id == inbox_id, _SENDS.id == send_id)
     ).first()
-    if row is None:
+    if row is None or (row.memory_key is not None and not memory):
         raise NotFound("sent message")
     return SentMessage.of(row, _events(conn, [row.id])[row.id])
 
@@ -830,9 +833,13 @@ def list_sent(
     limit: int,
     cursor: Cursor | None,
     status: SendStatus | None = None,
+    memory: bool = True,
 ) -> Page[SentMessage]:
-    """The inbox's sent mail, newest first, each with its events."""
+    """The inbox's sent mail, newest first, each with its events; its memory writes only
+    with `memory` (a key that may see memory)."""
     query = sa.select(t.outbound_messages).where(_SENDS.inbox_id == inbox_id)
+    if not memory:
+        query = query.where(_SENDS.memory_key.is_(None))
     if status is not None:
         query = query.where(_SENDS.status == status)
     rows, next_cursor = page(

@@ -32,6 +32,7 @@ from dispatch_server.domain.messages import (
     Message,
     MessageWithArtifacts,
     folder_clause,
+    in_folder,
     messages_of,
     with_artifacts,
 )
@@ -131,7 +132,7 @@ def passes(wait: WaitFilter, arrival: Arrival, *, cutoff: datetime) -> bool:
             return False
     elif message.received_at < wait.since:
         return False
-    if message.received_at < cutoff or wait.folder not in ("all", message.folder):
+    if message.received_at < cutoff or not in_folder(wait.folder, message.folder):
         return False
     if not sender_allowed(wait.senders, message.from_address):
         return False

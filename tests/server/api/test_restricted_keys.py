@@ -369,3 +369,32 @@ def test_a_sender_restriction_matches_one_real_address_only(
     assert [m["from_address"] for m in listed] == ["noreply@github.com"]
     otp = httpx.get(f"{live_server.base_url}/v1/inboxes/{inbox['id']}/otp", headers=bearer(key))
     assert otp.json()["otp"]["code"] == "161803"
+
+
+def test_a_key_without_memory_sees_none_of_it(live_server: LiveServer) -> None:
+    account = signup(live_server.base_url)
+    inbox = account["inbox"]
+    base = f"{live_server.base_url}/v1/inboxes/{inbox['id']}"
+    written = httpx.post(
+        f"{base}/memory",
+        headers=bearer(account["inbox_key"]),
+        json={"key": "bank-pin", "value": "4921"},
+    )
+    assert written.status_code == 201, written.text
+    deliver(live_server, inbox["address"], "bot@github.com", "Your code is 123456")
+    full = bearer(account["inbox_key"])
+    assert httpx.get(f"{base}/messages?folder=memory", headers=full).json()["data"]
+    key = minted(live_server, account, permissions=["read", "wait"])["key"]
+    headers = bearer(key)
+    for url in (f"{base}/messages?folder=memory", f"{base}/wait?folder=memory&timeout=0"):
+        refused = httpx.get(url, headers=headers)
+        assert refused.status_code == 403 and error_code(refused) == "missing_permission", url
+        assert refused.json()["error"]["param"] == "memory"
+    everything = httpx.get(f"{base}/messages?folder=all", headers=headers).json()["data"]
+    assert [m["folder"] for m in everything] == ["inbox"]
+    assert "4921" not in httpx.get(f"{base}/messages?folder=all", headers=headers).text
+    assert httpx.get(f"{base}/sent", headers=headers).json()["data"] == []
+    [memory_send] = httpx.get(f"{base}/sent", headers=full).json()["data"]
+    assert httpx.get(f"{base}/sent/{memory_send['id']}", headers=headers).status_code == 404
+    waited = httpx.get(f"{base}/wait?folder=all&timeout=0", headers=headers).json()
+    assert waited["message"]["folder"] == "inbox"
