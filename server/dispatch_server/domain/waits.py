@@ -290,6 +290,7 @@ def _claimable(now: datetime) -> sa.ColumnElement[bool]:
 
 # How many candidates a claim tries in one transaction before it looks again.
 _CLAIM_BATCH = 20
+_CLAIM_ROUNDS = 50  # batches one claim may look at before it waits for the next arrival
 
 
 def claim_otp(
@@ -317,7 +318,9 @@ def claim_otp(
             a.c.id.desc(),
         )
     )
-    candidates = conn.scalars(
+    lease_until = None if lease_seconds is None else now + timedelta(seconds=lease_seconds)
+    lease_id = None if lease_seconds is None else new_id()
+    candidates_query = (
         sa.select(a.c.id)
         .where(
             a.c.inbox_id == inbox_id,
@@ -328,30 +331,34 @@ def claim_otp(
         )
         .order_by(*order)
         .limit(_CLAIM_BATCH)
-    ).all()
-    lease_until = None if lease_seconds is None else now + timedelta(seconds=lease_seconds)
-    lease_id = None if lease_seconds is None else new_id()
-    for artifact_id in candidates:
-        taken = conn.execute(
-            a.update()
-            .where(a.c.id == artifact_id, _claimable(now))
-            .values(
-                consumed_at=now,
-                lease_expires_at=lease_until,
-                lease_id=lease_id,
-                consumed_by=key_id,
+    )
+    # A whole batch taken by other waits meanwhile (PostgreSQL) is no reason to sleep while
+    # more codes are free: the next batch is looked at at once.
+    for _ in range(_CLAIM_ROUNDS):
+        candidates = conn.scalars(candidates_query).all()
+        for artifact_id in candidates:
+            taken = conn.execute(
+                a.update()
+                .where(a.c.id == artifact_id, _claimable(now))
+                .values(
+                    consumed_at=now,
+                    lease_expires_at=lease_until,
+                    lease_id=lease_id,
+                    consumed_by=key_id,
+                )
             )
-        )
-        if taken.rowcount != 1:
-            continue  # another wait took it first
-        message_id = conn.scalar(sa.select(a.c.message_id).where(a.c.id == artifact_id))
-        row = conn.execute(
-            messages_of(inbox_id, cutoff).where(t.messages.c.id == message_id)
-        ).first()
-        if row is None:  # purged meanwhile: nothing to answer with
-            continue
-        found = with_artifacts(conn, Message.of(row))
-        return attrs.evolve(found, lease_id=lease_id)
+            if taken.rowcount != 1:
+                continue  # another wait took it first
+            message_id = conn.scalar(sa.select(a.c.message_id).where(a.c.id == artifact_id))
+            row = conn.execute(
+                messages_of(inbox_id, cutoff).where(t.messages.c.id == message_id)
+            ).first()
+            if row is None:  # purged meanwhile: nothing to answer with
+                continue
+            found = with_artifacts(conn, Message.of(row))
+            return attrs.evolve(found, lease_id=lease_id)
+        if len(candidates) < _CLAIM_BATCH:
+            return None
     return None
 
 

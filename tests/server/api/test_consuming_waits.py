@@ -200,3 +200,18 @@ def test_a_consuming_wait_sees_only_its_senders_and_needs_wait(live_server: Live
     deliver(live_server, account["inbox"]["address"], "999999", sender="noreply@github.com")
     taken = httpx.get(url, params=params, headers=bearer(github)).json()
     assert taken["otp"]["code"] == "999999"
+
+
+def test_more_codes_than_a_claim_looks_at_at_once_all_go_out(live_server: LiveServer) -> None:
+    """A claim looks at a batch of free codes; when concurrent waits took the whole batch
+    meanwhile, it looks at the next at once instead of sleeping while codes are free."""
+    account = signup(live_server.base_url)
+    codes = [f"{500000 + n}" for n in range(45)]  # more than two batches
+    for code in codes:
+        deliver(live_server, account["inbox"]["address"], code)
+    with ThreadPoolExecutor(max_workers=15) as pool:
+        answers = list(
+            pool.map(lambda _: consume(live_server, account, timeout=2, since=SINCE), codes)
+        )
+    taken = [a.json()["otp"]["code"] for a in answers if a.json()["matched"]]
+    assert sorted(taken) == codes  # every code, each once
