@@ -86,6 +86,18 @@ class WaitResult:
             unmatched_count=0,
         )
 
+    @classmethod
+    def of_no_match(cls, wait: waits.WaitFilter, unmatched_count: int) -> WaitResult:
+        """The answer of a wait that ran out of time: where it got to, and what else came."""
+        return cls(
+            matched=False,
+            message=None,
+            otp=None,
+            link=None,
+            cursor=wait.resume_cursor().encode(),
+            unmatched_count=unmatched_count,
+        )
+
 
 def _filter(call: Call[None]) -> waits.WaitFilter:
     after, since = call.query(AFTER), call.query(SINCE)
@@ -207,14 +219,7 @@ async def _consuming_wait(
     unmatched = await call.services.db.run_read(
         waits.count_unmatched, inbox_id, wait_filter, cutoff=cutoff
     )
-    return WaitResult(
-        matched=False,
-        message=None,
-        otp=None,
-        link=None,
-        cursor=wait_filter.resume_cursor().encode(),
-        unmatched_count=unmatched,
-    )
+    return WaitResult.of_no_match(wait_filter, unmatched)
 
 
 async def wait(call: Call[None]) -> WaitResult | Response:
@@ -248,14 +253,7 @@ async def wait(call: Call[None]) -> WaitResult | Response:
         return json_response(to_json(WaitResult.of_match(arrival.found)), 200)
     if outcome.match is not None:
         return WaitResult.of_match(outcome.match)
-    return WaitResult(
-        matched=False,
-        message=None,
-        otp=None,
-        link=None,
-        cursor=wait_filter.resume_cursor().encode(),
-        unmatched_count=outcome.unmatched_count,
-    )
+    return WaitResult.of_no_match(wait_filter, outcome.unmatched_count)
 
 
 ENDPOINTS = [
