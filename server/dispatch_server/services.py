@@ -105,7 +105,10 @@ class Services:
     async def open(cls, settings: Settings, *, listen: bool = True) -> Services:
         """Connect to the database; with `listen`, hear other processes' wake-ups
         (PostgreSQL LISTEN) so waiters here wake for mail ingested elsewhere."""
-        db = Database(settings.storage.database_url)
+        storage = settings.storage
+        db = Database(
+            storage.database_url, pool_size=storage.pool_size, max_overflow=storage.max_overflow
+        )
         hub = Hub()
         try:
             if listen:

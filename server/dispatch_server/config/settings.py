@@ -83,6 +83,20 @@ class Storage:
         "older mail is no longer served by any read, and the worker deletes it (received "
         "and sent, see `DISPATCH_RETENTION_PURGE_SECONDS`)",
     )
+    pool_size: int = setting(
+        "DISPATCH_DB_POOL_SIZE",
+        10,
+        integer(low=1, high=1000),
+        "PostgreSQL: connections each process keeps open (one more listens for other "
+        "processes' wake-ups in API processes); see docs/capacity.md for sizing",
+    )
+    max_overflow: int = setting(
+        "DISPATCH_DB_MAX_OVERFLOW",
+        20,
+        integer(low=0, high=1000),
+        "PostgreSQL: connections each process may open beyond `DISPATCH_DB_POOL_SIZE` under "
+        "load, closed again when returned",
+    )
 
 
 @attrs.frozen(kw_only=True)

@@ -25,7 +25,11 @@ __all__ = ["Database"]
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, pool_size: int = 10, max_overflow: int = 20
+    ) -> None:
+        """`pool_size` and `max_overflow`: PostgreSQL's connections (DISPATCH_DB_POOL_SIZE,
+        DISPATCH_DB_MAX_OVERFLOW); SQLite keeps its own few."""
         self.url = database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         # Called with the notices of each write transaction that left some, after its commit.
@@ -33,7 +37,9 @@ class Database:
         self._backend: SqliteBackend | PostgresBackend = (
             SqliteBackend(self.url, echo=echo)
             if self.is_sqlite
-            else PostgresBackend(self.url, echo=echo)
+            else PostgresBackend(
+                self.url, echo=echo, pool_size=pool_size, max_overflow=max_overflow
+            )
         )
 
     @property

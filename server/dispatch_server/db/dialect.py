@@ -21,10 +21,44 @@ def per_dialect(build: Any) -> dict[str, Any]:
     return {dialect: build(insert) for dialect, insert in _INSERTS.items()}
 
 
+_NOTIFICATIONS = "dispatch_pg_notifications"
+
+
 def notify(conn: sa.Connection, channel: str, payloads: list[str]) -> None:
-    """PostgreSQL: queue a NOTIFY per payload, sent by the server at commit. SQLite has one
-    process, whose waiters are woken in-process instead."""
+    """PostgreSQL: a NOTIFY per payload, sent once the transaction committed (see
+    `take_notifications`). SQLite has one process, whose waiters are woken in-process."""
     if conn.dialect.name != "postgresql":
         return
+    pending: dict[tuple[str, str], None] = conn.info.setdefault(_NOTIFICATIONS, {})
     for payload in payloads:
-        conn.execute(sa.select(sa.func.pg_notify(channel, payload)))
+        pending[(channel, payload)] = None
+
+
+def take_notifications(conn: sa.Connection) -> list[tuple[str, str]]:
+    """The (channel, payload) pairs `notify` left on this connection, once each, in order.
+
+    They are sent after the commit, in a transaction of their own, rather than as NOTIFY in
+    the transaction that wrote: PostgreSQL commits every transaction that notifies one at a
+    time, holding one lock for the whole database across its commit and its WAL flush, so
+    notifying ingests could not share a flush and queued behind each other (the
+    `Lock:object` waits of bench/scale_out.py). The cost: a process that dies between the
+    two commits announces nothing, and its mail is found by the waits' periodic recheck
+    and the streams' heartbeat read instead."""
+    pending: dict[tuple[str, str], None] = conn.info.pop(_NOTIFICATIONS, {})
+    return list(pending)
+
+
+def notifications_sql(notifications: list[tuple[str, str]]) -> str:
+    """One round trip that sends `notifications` in their own transaction, which need not
+    wait for its WAL flush (a lost notification is recovered as a missed one is)."""
+    calls = ", ".join(
+        f"pg_notify({_literal(channel)}, {_literal(payload)})" for channel, payload in notifications
+    )
+    return f"BEGIN; SET LOCAL synchronous_commit TO OFF; SELECT {calls}; COMMIT"
+
+
+def _literal(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("a notification cannot carry NUL")
+    escaped = text.replace("\\", "\\\\").replace("'", "''")
+    return f"E'{escaped}'"  # an escape string: the same whatever standard_conforming_strings
