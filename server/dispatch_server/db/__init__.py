@@ -54,7 +54,8 @@ class Database:
         """`run_read` for a read of a few rows by index that must not wait for anything. On
         SQLite it runs on the event loop's thread, as the writer's statements do: in WAL mode
         a read takes no lock a writer holds, and the hand-off to a reader thread and back
-        cost more than the query (the SMTP door's check at every RCPT)."""
+        cost more than the query (the SMTP door's check at every RCPT). On PostgreSQL it runs
+        outside a transaction, so `fn` must be one statement."""
         return await self._backend.run_short_read(fn, *args, **kwargs)
 
     async def run_write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -11,6 +11,7 @@ from aiosmtpd.smtp import Envelope as SmtpEnvelope
 from aiosmtpd.smtp import Session
 
 from dispatch_server.domain import workspaces
+from dispatch_server.ingest.doors import smtp as smtp_door
 from dispatch_server.ingest.doors.smtp import (
     QUOTA_MARGIN,
     REMEMBER_SECONDS,
@@ -116,6 +117,8 @@ async def test_a_quota_used_up_while_remembered_is_refused_at_data(
     database_url: str, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     quota = QUOTA_MARGIN + 2
+    # The address stays remembered through all the DATA below, however slow the machine.
+    monkeypatch.setattr(smtp_door, "REMEMBER_SECONDS", 600.0)
     services = attrs.evolve(
         services, settings=make_settings(database_url, DISPATCH_DAILY_INBOUND_QUOTA=quota)
     )

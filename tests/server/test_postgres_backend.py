@@ -1,6 +1,7 @@
-"""PostgreSQL NOTIFY after the commit (db.dialect.take_notifications): what a write leaves
-for NOTIFY reaches other connections once it committed, never when it rolled back, once per
-payload, whatever the payload's characters; and a failure to send never fails the write."""
+"""The PostgreSQL backend: NOTIFY after the commit (db.dialect.take_notifications) reaches
+other connections once the write committed, never when it rolled back, once per payload,
+whatever the payload's characters, and a failure to send never fails the write; the pool is
+sized by the settings; a pooled connection the server dropped while idle is replaced."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from dispatch_server.db import Database, dialect
 from dispatch_server.db import tables as t
+from dispatch_server.db._postgres import PostgresBackend
 from dispatch_server.services import Services
 from tests.conftest import fresh_database_url, make_settings
 from tests.server.test_db import Boom, insert_workspace
@@ -151,3 +153,29 @@ async def test_the_pool_is_sized_by_the_settings(postgres_url: str) -> None:
         assert (pool.size(), pool.checkedin()) == (3, 3)
     finally:
         await services.close()
+
+
+async def test_an_idle_connection_the_server_dropped_is_replaced(postgres_url: str) -> None:
+    db = Database(postgres_url)
+    backend = db._backend
+    assert isinstance(backend, PostgresBackend)
+    backend.PING_AFTER_IDLE_SECONDS = 0.2
+    admin = await asyncpg.connect(Listener(postgres_url).url)
+    try:
+        await asyncio.gather(
+            *(db.run_read(lambda conn: conn.execute(sa.text("SELECT 1"))) for _ in range(3))
+        )
+        database = sa.make_url(postgres_url).database
+        dropped = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = $1 AND pid <> pg_backend_pid()",
+            database,
+        )
+        assert dropped >= 1
+        await asyncio.sleep(0.3)
+        for _ in range(5):  # each checkout finds its dropped connection out, takes another
+            assert await db.run_read(lambda conn: conn.scalar(sa.text("SELECT 41 + 1"))) == 42
+            assert await db.run_short_read(lambda conn: conn.scalar(sa.text("SELECT 2"))) == 2
+    finally:
+        await admin.close()
+        await db.dispose()
