@@ -479,7 +479,11 @@ class Run:
             except (ValueError, KeyError, TypeError):
                 detail = response.text[:100]
             raise ApiFailure(f"{response.status_code} {detail}", status=response.status_code)
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            status = response.status_code
+            raise ApiFailure(f"{status} not JSON", status=status) from None
 
     # waits
 
@@ -560,9 +564,12 @@ class Run:
                     self.ready.put_nowait(inbox)
                     return
                 if self.plan.rate is not None:
-                    await asyncio.sleep(
-                        max(0.0, self.began + serial / self.plan.rate - time.perf_counter())
-                    )
+                    send_at = self.began + serial / self.plan.rate
+                    if send_at >= deadline:  # its turn comes after the run's end
+                        self.stopped_by = self.stopped_by or "duration"
+                        self.ready.put_nowait(inbox)
+                        return
+                    await asyncio.sleep(max(0.0, send_at - time.perf_counter()))
                 code = str(CODE_BASE + serial)
                 data = verification_mail(inbox.address, code, serial)
                 sent = Sent(serial, inbox, code, time.perf_counter())
