@@ -21,6 +21,7 @@ import os
 import re
 import resource
 import secrets
+import ssl
 import sys
 import time
 from collections import Counter
@@ -160,6 +161,18 @@ def add_parser(commands: Any) -> None:
         help="messages per second at most, over all connections (default: as fast as the "
         "door answers)",
     )
+    command.add_argument(
+        "--starttls",
+        action="store_true",
+        help="upgrade each SMTP connection with STARTTLS, the door's certificate checked "
+        "(for a door with DISPATCH_SMTP_REQUIRE_TLS)",
+    )
+    command.add_argument(
+        "--tls-ca",
+        metavar="FILE",
+        help="with --starttls: trust the certificates in this PEM file (a self-signed one), "
+        "not the system's",
+    )
     command.add_argument("--json", action="store_true", help="print the report as JSON")
     command.add_argument(
         "--yes",
@@ -189,6 +202,7 @@ class Plan:
     duration: float
     messages: int
     rate: float | None
+    tls: ssl.SSLContext | None = None
 
 
 def run(args: argparse.Namespace) -> None:
@@ -213,6 +227,7 @@ def run(args: argparse.Namespace) -> None:
         duration=args.duration,
         messages=args.messages,
         rate=args.rate,
+        tls=_tls_context(args.starttls, args.tls_ca),
     )
     _raise_open_files(plan.inboxes + plan.connections + 256)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
@@ -221,6 +236,17 @@ def run(args: argparse.Namespace) -> None:
     stored = report["stored"]
     if stored["missing"]:
         raise CliError(f"{stored['missing']} accepted message(s) are not listed in their inbox")
+
+
+def _tls_context(starttls: bool, ca_file: str | None) -> ssl.SSLContext | None:
+    if ca_file is not None and not starttls:
+        raise CliError("--tls-ca goes with --starttls")
+    if not starttls:
+        return None
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as error:
+        raise CliError(f"cannot read --tls-ca {ca_file}: {error}") from None
 
 
 def _progress(text: str) -> None:
@@ -312,7 +338,7 @@ class SmtpClient:
         self.sent = 0
 
     @classmethod
-    async def open(cls, host: str, port: int) -> SmtpClient:
+    async def open(cls, host: str, port: int, tls: ssl.SSLContext | None) -> SmtpClient:
         try:
             async with asyncio.timeout(SMTP_TIMEOUT):
                 reader, writer = await asyncio.open_connection(host, port)
@@ -325,10 +351,27 @@ class SmtpClient:
         try:
             await client.expect("greeting", None, 2)
             await client.expect("EHLO", b"EHLO loadtest.invalid\r\n", 2)
+            if tls is not None:
+                await client.expect("STARTTLS", b"STARTTLS\r\n", 2)
+                await client.start_tls(tls, host)
+                await client.expect("EHLO", b"EHLO loadtest.invalid\r\n", 2)
         except SmtpFailure:
             client.close()
             raise
         return client
+
+    async def start_tls(self, context: ssl.SSLContext, host: str) -> None:
+        try:
+            async with asyncio.timeout(SMTP_TIMEOUT):
+                await self.writer.start_tls(context, server_hostname=host)
+        except TimeoutError:
+            raise SmtpFailure("timeout at TLS handshake", refused=False, closed=True) from None
+        except ssl.SSLCertVerificationError as error:
+            reason = error.verify_message or "not trusted"
+            raise SmtpFailure(f"TLS: {reason}", refused=False, closed=True) from None
+        except (ssl.SSLError, OSError) as error:
+            reason = getattr(error, "reason", None) or type(error).__name__
+            raise SmtpFailure(f"TLS: {reason}", refused=False, closed=True) from None
 
     async def reply(self, stage: str) -> int:
         try:
@@ -579,7 +622,9 @@ class Run:
                 self.sent.append(sent)
                 try:
                     if smtp is None:
-                        smtp = await SmtpClient.open(self.plan.smtp_host, self.plan.smtp_port)
+                        smtp = await SmtpClient.open(
+                            self.plan.smtp_host, self.plan.smtp_port, self.plan.tls
+                        )
                         sent.started = time.perf_counter()
                     await smtp.send(inbox.address, data)
                 except SmtpFailure as failure:
@@ -703,6 +748,7 @@ def report(run: Run, listed: list[list[str]]) -> dict[str, Any]:
         "target": {
             "api_url": plan.api_url,
             "smtp": f"{plan.smtp_host}:{plan.smtp_port}",
+            "starttls": plan.tls is not None,
             "inboxes": [inbox.address for inbox in run.inboxes],
         },
         "limits": {
@@ -755,7 +801,8 @@ def render(report: dict[str, Any]) -> str:
     named = f"{inboxes[0]} … {inboxes[-1]}" if len(inboxes) > 1 else inboxes[0]
     lines = [
         f"dispatch-server loadtest, run {report['run']}",
-        f"  target            API {report['target']['api_url']}, SMTP {report['target']['smtp']}",
+        f"  target            API {report['target']['api_url']}, SMTP {report['target']['smtp']}"
+        + (" (STARTTLS)" if report["target"]["starttls"] else ""),
         f"  inboxes           {len(inboxes)} ({named})",
         f"  connections       {limits['connections']}"
         + (f", at most {limits['rate']:g} msg/s" if limits["rate"] else ""),

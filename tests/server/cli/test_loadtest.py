@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.hostile.test_smtp_tls import make_certificate
 from tests.server.cli.test_commands import DevProcess, command, free_port, server_env
 
 
@@ -223,3 +224,35 @@ def test_a_closed_port_is_an_error_kind(dev: DevProcess) -> None:
     report = report_of(done)
     assert report["messages"] == {"sent": 3, "accepted": 0, "refused": 0, "failed": 3}
     assert report["errors"] == {"connect: Connection refused": 3}
+
+
+def test_starttls_to_a_door_that_requires_it(tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path / "tls", "door")
+    with DevProcess(
+        tmp_path,
+        DISPATCH_LOG_LEVEL="WARNING",
+        DISPATCH_SMTP_TLS_CERT=str(cert),
+        DISPATCH_SMTP_TLS_KEY=str(key),
+        DISPATCH_SMTP_REQUIRE_TLS="true",
+    ) as tls_dev:
+        over_tls = report_of(
+            against(
+                tls_dev, "--inboxes", "2", "--messages", "6", "--starttls", "--tls-ca", str(cert)
+            )
+        )
+        plain = report_of(against(tls_dev, "--inboxes", "1", "--messages", "3"))
+        untrusted = report_of(against(tls_dev, "--inboxes", "1", "--messages", "2", "--starttls"))
+    assert over_tls["target"]["starttls"] is True
+    assert over_tls["messages"] == {"sent": 6, "accepted": 6, "refused": 0, "failed": 0}
+    assert over_tls["stored"]["listed"] == 6
+    assert plain["refused"] == {"MAIL 530": 3}
+    assert untrusted["messages"]["failed"] == 2
+    assert all(kind.startswith("TLS: ") for kind in untrusted["errors"]), untrusted["errors"]
+
+
+def test_tls_ca_needs_starttls() -> None:
+    done = loadtest(
+        "--api-url", "http://127.0.0.1:1", "--smtp", "127.0.0.1:1", "--key", "k", "--tls-ca", "x"
+    )
+    assert done.returncode == 1
+    assert "--tls-ca goes with --starttls" in done.stderr
