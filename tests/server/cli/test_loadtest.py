@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dispatch_server.cli import main
 from tests.hostile.test_smtp_tls import make_certificate
 from tests.server.cli.test_commands import DevProcess, command, free_port, server_env
 
@@ -116,12 +117,31 @@ def test_the_duration_bounds_a_run(dev: DevProcess) -> None:
     assert time.monotonic() - began < 30
 
 
-def test_a_remote_target_needs_yes() -> None:
-    done = loadtest(
-        "--api-url", "https://dispatch.example.com", "--smtp", "mx.example.com:25", "--key", "k"
+def refused(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """Exit status and stderr of a command line refused before it touches the network (in
+    this process: the flags are checked before anything is started)."""
+    with pytest.raises(SystemExit) as exited:
+        main(["loadtest", *args])
+    code = exited.value.code
+    if isinstance(code, str):  # a one-line CliError, as sys.exit prints it
+        return 1, code
+    assert isinstance(code, int)
+    return code, capsys.readouterr().err
+
+
+def test_a_remote_target_needs_yes(capsys: pytest.CaptureFixture[str]) -> None:
+    code, said = refused(
+        capsys,
+        *("--api-url", "https://dispatch.example.com", "--smtp", "mx.example.com:25"),
+        *("--key", "k"),
     )
-    assert done.returncode == 1
-    assert "is not this machine" in done.stderr and "--yes" in done.stderr
+    assert code == 1
+    assert "dispatch.example.com, mx.example.com is not this machine" in said
+    assert "--yes" in said
+    code, said = refused(
+        capsys, "--api-url", "http://127.0.0.1:1", "--smtp", "10.0.0.1:25", "--key", "k"
+    )
+    assert code == 1 and "10.0.0.1 is not this machine" in said
 
 
 @pytest.mark.parametrize(
@@ -130,20 +150,32 @@ def test_a_remote_target_needs_yes() -> None:
         (["--messages", "0"], "--messages: must be between 1 and 100000"),
         (["--duration", "100000"], "--duration: must be between 1 and 3600"),
         (["--inboxes", "many"], "--inboxes: not a number"),
+        (["--rate", "nan"], "--rate: must be between 0.1 and 10000"),
         (["--smtp", "localhost"], "--smtp: expected HOST:PORT"),
+        (["--smtp", "127.0.0.1:70000"], "--smtp: port must be 1-65535"),
+        (["--api-url", "ftp://x"], "--api-url: expected an http:// or https:// URL"),
     ],
 )
-def test_bad_flags_are_refused_by_name(flags: list[str], said: str) -> None:
+def test_bad_flags_are_refused_by_name(
+    capsys: pytest.CaptureFixture[str], flags: list[str], said: str
+) -> None:
     args = ["--api-url", "http://127.0.0.1:1", "--smtp", "127.0.0.1:1", "--key", "k", *flags]
-    done = loadtest(*args)
-    assert done.returncode == 2
-    assert said in done.stderr
+    code, stderr = refused(capsys, *args)
+    assert code == 2
+    assert said in stderr
 
 
-def test_no_key_is_refused() -> None:
-    done = loadtest("--api-url", "http://127.0.0.1:1", "--smtp", "127.0.0.1:1")
-    assert done.returncode == 1
-    assert "no account key" in done.stderr
+def test_no_key_and_a_lone_tls_ca_are_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DISPATCH_API_KEY", raising=False)
+    base = ("--api-url", "http://127.0.0.1:1", "--smtp", "127.0.0.1:1")
+    assert refused(capsys, *base) == (
+        1,
+        "dispatch-server: no account key: pass --key or set DISPATCH_API_KEY",
+    )
+    code, said = refused(capsys, *base, "--key", "k", "--tls-ca", "x")
+    assert code == 1 and "--tls-ca goes with --starttls" in said
 
 
 @pytest.fixture
@@ -248,11 +280,3 @@ def test_starttls_to_a_door_that_requires_it(tmp_path: Path) -> None:
     assert plain["refused"] == {"MAIL 530": 3}
     assert untrusted["messages"]["failed"] == 2
     assert all(kind.startswith("TLS: ") for kind in untrusted["errors"]), untrusted["errors"]
-
-
-def test_tls_ca_needs_starttls() -> None:
-    done = loadtest(
-        "--api-url", "http://127.0.0.1:1", "--smtp", "127.0.0.1:1", "--key", "k", "--tls-ca", "x"
-    )
-    assert done.returncode == 1
-    assert "--tls-ca goes with --starttls" in done.stderr
