@@ -11,6 +11,13 @@ sends EHLO, reads the answer and then stays idle. At each step it reads the serv
   per connection = (VmRSS with the connections open - VmRSS before any) / connections.
 Then it opens one connection more than the cap and reports what it was answered and
 whether it was closed, and checks that an idle connection still answers NOOP.
+
+Where the memory goes (tracemalloc in the server, 1,000 connections, December 2026): 11.2 KiB
+of Python objects a connection, of the 12.4 KiB of RSS. aiosmtpd's session 5.7 KiB (its
+instance dict, and its tables of bound `smtp_*` and `handle_*` methods, 2.6 KiB, built for
+each connection), asyncio 3.7 KiB (transport, socket, stream writer, the session's task
+and its suspended coroutines, timer handles), the door's own 1.3 KiB (its line reader and
+the session deadline). No single part dominates; the buffers are the kernel's, not in RSS.
 """
 
 from __future__ import annotations
@@ -56,8 +63,8 @@ async def run(args: argparse.Namespace, server: DevServer, counts: list[int]) ->
     await asyncio.sleep(args.settle)
     before = rss_bytes(server.process.pid)
     print(f"server VmRSS before: {before / 2**20:.1f} MiB")
-    print("| idle connections | VmRSS | growth | per connection |")
-    print("|---:|---:|---:|---:|")
+    print("| idle connections | opened in | VmRSS | growth | per connection |")
+    print("|---:|---:|---:|---:|---:|")
     held: list[Idle] = []
     gate = asyncio.Semaphore(CONNECT_AT_ONCE)
 
@@ -72,8 +79,8 @@ async def run(args: argparse.Namespace, server: DevServer, counts: list[int]) ->
         await asyncio.sleep(args.settle)
         rss = rss_bytes(server.process.pid)
         print(
-            f"| {count:,} | {rss / 2**20:.1f} MiB | {(rss - before) / 2**20:.1f} MiB | "
-            f"{(rss - before) / count / 1024:.1f} KiB |  (opened in {opened:.1f} s)",
+            f"| {count:,} | {opened:.1f} s | {rss / 2**20:.1f} MiB | "
+            f"{(rss - before) / 2**20:.1f} MiB | {(rss - before) / count / 1024:.1f} KiB |",
             flush=True,
         )
 
