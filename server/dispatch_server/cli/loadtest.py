@@ -545,10 +545,16 @@ class Run:
                 await asyncio.sleep(1)
                 continue
             answered = time.perf_counter()
-            inbox.cursor = answer["cursor"]
-            if not answer["matched"]:
+            try:
+                inbox.cursor = answer["cursor"]
+                matched = bool(answer["matched"])
+                code = (answer.get("otp") or {}).get("code") if matched else None
+            except (KeyError, TypeError, AttributeError):
+                self.errors["wait: an answer without its fields"] += 1
+                await asyncio.sleep(1)
                 continue
-            code = (answer.get("otp") or {}).get("code")
+            if not matched:
+                continue
             sent = inbox.in_flight
             if sent is None or code != sent.code:
                 # A code given up on (it came after OTP_TIMEOUT), or one the run never sent.
@@ -715,7 +721,10 @@ async def load_test(plan: Plan, *, progress: Callable[[str], None]) -> dict[str,
                 task.cancel()
             await asyncio.gather(*waits, return_exceptions=True)
         progress("checking that every accepted message is listed")
-        listed = await asyncio.gather(*(run.listed_codes(inbox) for inbox in run.inboxes))
+        try:
+            listed = await asyncio.gather(*(run.listed_codes(inbox) for inbox in run.inboxes))
+        except ApiFailure as failure:
+            raise CliError(f"could not list the run's inboxes to check them: {failure}") from None
     return report(run, listed)
 
 
