@@ -67,6 +67,7 @@ bench: install
 	$(BIN)/python -m bench.ingest_throughput
 	$(BIN)/python -m bench.otp_latency
 	$(BIN)/python -m bench.wait_herd --waiters 1000 --inboxes 1
+	$(BIN)/python -m bench.smtp_idle --connections 1000,5000
 	$(BIN)/python -m bench.worker_latency --rounds 100 --messages 500
 	$(BIN)/python -m bench.send_throughput
 	$(BIN)/python -m bench.smtp_vs_maildev --runs 1  # needs node and npm

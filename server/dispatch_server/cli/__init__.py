@@ -1,14 +1,15 @@
-"""`dispatch-server`: serve | smtp | worker | migrate | dev | local-aws. One module per command."""
+"""`dispatch-server`: serve | smtp | worker | migrate | dev | local-aws | loadtest. One module
+per command."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from dispatch_server.cli import dev, local_aws, migrate, serve, smtp, worker
+from dispatch_server.cli import dev, loadtest, local_aws, migrate, serve, smtp, worker
 from dispatch_server.cli._common import CliError, configure_logging, read_settings
 
-COMMANDS = (serve, smtp, worker, migrate, dev, local_aws)
+COMMANDS = (serve, smtp, worker, migrate, dev, local_aws, loadtest)
 
 
 def parser() -> argparse.ArgumentParser:
