@@ -611,7 +611,7 @@ class Recorder:
             self.statements.append((statement, params))
 
 
-def _plan_rows(conn: sa.Connection, statement: str, params: Any) -> list[str]:
+def plan_rows(conn: sa.Connection, statement: str, params: Any) -> list[str]:
     if conn.dialect.name == "postgresql":
         rows = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
         return [row[0] for row in rows]
@@ -692,7 +692,7 @@ async def explain(url: str, inbox: dict[str, Any]) -> list[tuple[str, str, list[
                     )
                 ):
                     continue
-                plan = await db.run_read(_plan_rows, statement, params)
+                plan = await db.run_read(plan_rows, statement, params)
                 found.append((name, statement, plan))
     finally:
         sa.event.remove(sa.Engine, "before_cursor_execute", recorder)
