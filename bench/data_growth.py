@@ -21,7 +21,7 @@ printed with its plan: `EXPLAIN (ANALYZE, BUFFERS)` on PostgreSQL, `EXPLAIN QUER
 SQLite; a sequential scan of a big table is flagged.
 
 --purge N then adds N messages older than the retention cutoff to the largest size and runs
-the worker's purge (domain.retention, batch by batch) while the SMTP door takes mail beside it.
+the worker's purge (worker.retention: bounded batches) while the SMTP door takes mail.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import sqlalchemy as sa
@@ -51,11 +51,14 @@ import sqlalchemy as sa
 from bench.common import free_port, otp_mail, percentile
 from dispatch_server.auth import api_keys
 from dispatch_server.db import Database
-from dispatch_server.domain import messages, retention, waits
+from dispatch_server.domain import messages, waits
 from dispatch_server.events import log as event_log
 from dispatch_server.mail import verdicts as v
 from dispatch_server.mail.parse import parse_message
 from dispatch_server.migrations import upgrade
+from dispatch_server.worker import retention as worker_retention
+
+T = TypeVar("T")
 
 DOMAIN = "bench.test"
 RETENTION_DAYS = 30
@@ -807,11 +810,26 @@ def run_size(database: str, size: int, requests: int, ingest_count: int, purge: 
 # --- the purge ------------------------------------------------------------------------------
 
 
+class TimedDatabase(Database):
+    """A Database that notes how long each write transaction took, in ms."""
+
+    def __init__(self, url: str, took: list[float]) -> None:
+        super().__init__(url)
+        self.took = took
+
+    async def run_write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        started = time.perf_counter()
+        try:
+            return await super().run_write(fn, *args, **kwargs)
+        finally:
+            self.took.append((time.perf_counter() - started) * 1000)
+
+
 def purge_run(
     target: Target, servers: Servers, layout: Layout, count: int, ingest_count: int, size: int
 ) -> None:
-    """`count` messages past the cutoff, purged batch by batch as the worker does while the
-    SMTP door takes mail one message at a time."""
+    """`count` messages past the cutoff, purged by the worker's purge (bounded batches) in a
+    thread of the bench while the SMTP door takes mail one message at a time."""
     now = datetime.now(UTC)
     first = size + 1_000_000
     asyncio.run(
@@ -832,15 +850,9 @@ def purge_run(
     done = threading.Event()
 
     async def purge() -> None:
-        db = Database(target.url)
-        cutoff = messages.retention_cutoff(RETENTION_DAYS)
+        db = TimedDatabase(target.url, batches)
         try:
-            while True:
-                started = time.perf_counter()
-                purged = await db.run_write(retention.purge_messages, cutoff, "smtp")
-                if purged.messages == 0:
-                    break
-                batches.append((time.perf_counter() - started) * 1000)
+            await worker_retention.purge(db, messages.retention_cutoff(RETENTION_DAYS))
         finally:
             await db.dispose()
             done.set()
@@ -857,7 +869,7 @@ def purge_run(
     elapsed = time.perf_counter() - started
     print(f"\n#### Retention purge of {count:,} expired messages beside {size:,} live ones\n")
     print("| | value |\n|---|---|")
-    print(f"| purge, whole | {elapsed:.1f} s, {len(batches)} batches of ≤ {retention.BATCH} |")
+    print(f"| purge, whole | {elapsed:.1f} s, {len(batches)} transactions |")
     print(f"| purge transaction p50 / p99 / max | {spread(batches, 0)} / {max(batches):.0f} ms |")
     print(f"| SMTP ingest without purge, p50 / p99 | {spread(baseline)} ms |")
     print(f"| SMTP ingest during purge, p50 / p99 ({len(during)} msgs) | {spread(during)} ms |")
