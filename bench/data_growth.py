@@ -472,6 +472,7 @@ class Servers:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        shutil.rmtree(self.log_dir, ignore_errors=True)
 
 
 def server_env(url: str) -> dict[str, str]:
@@ -637,9 +638,14 @@ def flagged(plan: list[str]) -> list[str]:
     return found
 
 
-async def explain(url: str, inbox: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
+IN_PROCESS_ROUNDS = 50
+
+
+async def explain(
+    url: str, inbox: dict[str, Any], in_process: dict[str, float]
+) -> list[tuple[str, str, list[str]]]:
     """(read, SQL, plan) of every statement each read runs, recorded from the domain
-    functions the routes call."""
+    functions the routes call; `in_process` gets each read's median time run in-process."""
     db = Database(url)
     recorder = Recorder()
     sa.event.listen(sa.Engine, "before_cursor_execute", recorder)
@@ -697,6 +703,13 @@ async def explain(url: str, inbox: dict[str, Any]) -> list[tuple[str, str, list[
                     continue
                 plan = await db.run_read(plan_rows, statement, params)
                 found.append((name, statement, plan))
+        for name, read in reads:  # in-process, without HTTP: the database's part
+            took = []
+            for _ in range(IN_PROCESS_ROUNDS):
+                started = time.perf_counter()
+                await db.run_read(read)
+                took.append((time.perf_counter() - started) * 1000)
+            in_process[name] = percentile(took, 50)
     finally:
         sa.event.remove(sa.Engine, "before_cursor_execute", recorder)
         await db.dispose()
@@ -762,6 +775,8 @@ class SizeResult:
     timings: Timings
     ingest: list[float]
     flags: list[str]
+    in_process: dict[str, float]
+    executed: dict[str, float]  # PostgreSQL: EXPLAIN ANALYZE's execution times, summed
 
 
 def run_size(database: str, size: int, requests: int, ingest_count: int, purge: int) -> SizeResult:
@@ -791,8 +806,14 @@ def run_size(database: str, size: int, requests: int, ingest_count: int, purge: 
             flush=True,
         )
         inbox = measured_inbox(target.url)
-        plans = asyncio.run(explain(target.url, inbox))
+        in_process: dict[str, float] = {}
+        plans = asyncio.run(explain(target.url, inbox, in_process))
         print_plans(plans, size)
+        executed: dict[str, float] = {}
+        for name, _, plan in plans:
+            for line in plan:
+                if line.startswith("Execution Time:"):
+                    executed[name] = executed.get(name, 0.0) + float(line.split()[2])
         flags = sorted({f"{name}: {table}" for name, _, plan in plans for table in flagged(plan)})
         servers = start_servers(target.url)
         try:
@@ -802,7 +823,9 @@ def run_size(database: str, size: int, requests: int, ingest_count: int, purge: 
                 purge_run(target, servers, layout, purge, ingest_count, size)
         finally:
             servers.stop()
-        return SizeResult(size, load_seconds, target.size(), timings, ingest, flags)
+        return SizeResult(
+            size, load_seconds, target.size(), timings, ingest, flags, in_process, executed
+        )
     finally:
         target.drop()
 
@@ -895,6 +918,19 @@ def print_table(database: str, results: list[SizeResult]) -> None:
     print("| SMTP ingest, one connection | " + " | ".join(rates) + " |")
     flags = [", ".join(r.flags) or "none" for r in results]
     print("| full scans of big tables | " + " | ".join(flags) + " |")
+    print(f"\n### {database}: the database's part, median in ms\n")
+    print("| read | " + " | ".join(f"{r.size:,}" for r in results) + " |")
+    print("|---|" + "---|" * len(results))
+    for name in results[0].in_process:
+        cells = [f"{r.in_process[name]:.2f}" for r in results]
+        if results[0].executed:
+            cells = [f"{r.in_process[name]:.2f} ({r.executed.get(name, 0):.2f})" for r in results]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    if results[0].executed:
+        print(
+            "\nIn-process: the domain function on the server's Database, without HTTP; in "
+            "brackets: EXPLAIN ANALYZE's execution time of its statements, summed."
+        )
 
 
 def main() -> None:
