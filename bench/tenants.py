@@ -77,6 +77,22 @@ async def key_plan(url: str, key: str) -> list[str]:
     return lines
 
 
+async def authenticate_in_process(url: str, keys: list[str], requests: int) -> list[float]:
+    """`authenticate` on the server's Database, without HTTP, a random key each time."""
+    db = Database(url)
+    rng = random.Random(18)
+    took = []
+    try:
+        for _ in range(requests):
+            key = rng.choice(keys)
+            started = time.perf_counter()
+            await db.run_read(api_keys.authenticate, key)
+            took.append((time.perf_counter() - started) * 1000)
+    finally:
+        await db.dispose()
+    return took
+
+
 def run(database: str, workspaces: int, inboxes: int, requests: int) -> dict[str, object]:
     target = make_target(database, f"growth_tenants_{workspaces}")
     try:
@@ -105,6 +121,9 @@ def run(database: str, workspaces: int, inboxes: int, requests: int) -> dict[str
         print(f"\n#### Key look-up plan, {workspaces:,} workspaces\n\n```")
         print("\n".join(plan))
         print("```")
+        keys = [key_of(INBOX_KEY, i) for i in range(layout.inboxes)]
+        keys += [key_of(ACCOUNT_KEY, w) for w in range(workspaces)]
+        in_process = asyncio.run(authenticate_in_process(target.url, keys, requests))
         servers = start_servers(target.url)
         rng = random.Random(17)
         try:
@@ -119,6 +138,7 @@ def run(database: str, workspaces: int, inboxes: int, requests: int) -> dict[str
                         raise RuntimeError(f"{response.status_code} {response.text}")
 
                 rows = {
+                    "authenticate, in-process (no HTTP)": in_process,
                     "GET /v1/auth/me, account key": timed(
                         requests,
                         lambda: get(
