@@ -1,5 +1,6 @@
 """The retention purge: mail older than DISPATCH_MESSAGE_RETENTION_DAYS is deleted, in
-transactions of at most BATCH rows, so a purge never holds long locks or a long transaction.
+transactions of at most BATCH rows (fewer when the worker finds them slow, see
+dispatch_server.worker.retention), so a purge never holds long locks or a long transaction.
 
 Reads stop serving such mail at the cutoff already; the purge frees the space. A received
 message goes with its raw MIME, its security verdicts and its artifacts (their foreign keys
@@ -56,15 +57,21 @@ def _add_counts(insert: Any) -> Any:
 _ADD_COUNTS = dialect.per_dialect(_add_counts)
 
 
-def purge_messages(conn: sa.Connection, cutoff: datetime, door: str | None) -> Purged:
-    """Delete up to BATCH received messages of one door (None: unrecorded) from before
-    `cutoff`, through the (door, received_at) index."""
+def _rows(limit: int | None) -> int:
+    return BATCH if limit is None else limit
+
+
+def purge_messages(
+    conn: sa.Connection, cutoff: datetime, door: str | None, limit: int | None = None
+) -> Purged:
+    """Delete up to `limit` (BATCH) received messages of one door (None: unrecorded) from
+    before `cutoff`, through the (door, received_at) index."""
     match = _M.c.door.is_(None) if door is None else _M.c.door == door
     ids = list(
         conn.scalars(
             sa.select(_M.c.id)
             .where(match, _M.c.received_at < cutoff)
-            .limit(BATCH)
+            .limit(_rows(limit))
             .with_for_update(skip_locked=True)
         )
     )
@@ -79,14 +86,14 @@ def purge_messages(conn: sa.Connection, cutoff: datetime, door: str | None) -> P
     return purged
 
 
-def purge_sent(conn: sa.Connection, cutoff: datetime) -> Purged:
-    """Delete up to BATCH sent messages created before `cutoff` (never one still queued),
+def purge_sent(conn: sa.Connection, cutoff: datetime, limit: int | None = None) -> Purged:
+    """Delete up to `limit` (BATCH) sent messages created before `cutoff` (never one still queued),
     with their events."""
     ids = list(
         conn.scalars(
             sa.select(_O.c.id)
             .where(_O.c.created_at < cutoff, _O.c.status != "queued")
-            .limit(BATCH)
+            .limit(_rows(limit))
             .with_for_update(skip_locked=True)
         )
     )
@@ -95,15 +102,16 @@ def purge_sent(conn: sa.Connection, cutoff: datetime) -> Purged:
     return Purged(sent=conn.execute(_O.delete().where(_O.c.id.in_(ids))).rowcount)
 
 
-def purge_records(conn: sa.Connection, cutoff: datetime) -> Purged:
-    """Delete up to BATCH dropped-mail records and feedback about unknown mail."""
+def purge_records(conn: sa.Connection, cutoff: datetime, limit: int | None = None) -> Purged:
+    """Delete up to `limit` (BATCH) dropped-mail records and as many feedback records about
+    unknown mail."""
     rejections = t.inbound_rejections
-    old = sa.select(rejections.c.id).where(rejections.c.created_at < cutoff).limit(BATCH)
+    old = sa.select(rejections.c.id).where(rejections.c.created_at < cutoff).limit(_rows(limit))
     deleted = conn.execute(rejections.delete().where(rejections.c.id.in_(old))).rowcount
     orphans = (
         sa.select(_E.c.id)
         .where(_E.c.outbound_message_id.is_(None), _E.c.occurred_at < cutoff)
-        .limit(BATCH)
+        .limit(_rows(limit))
     )
     deleted += conn.execute(_E.delete().where(_E.c.id.in_(orphans))).rowcount
     return Purged(other=deleted)

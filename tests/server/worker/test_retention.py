@@ -20,7 +20,8 @@ from dispatch_server.domain.inbound_rejections import Rejection
 from dispatch_server.events.hub import Hub
 from dispatch_server.ingest.pipeline import Envelope, ingest
 from dispatch_server.services import Services
-from dispatch_server.worker.retention import purge
+from dispatch_server.worker import retention as worker_retention
+from dispatch_server.worker.retention import next_batch, purge
 from tests.aws import InboundAws
 from tests.conftest import make_settings
 from tests.helpers import make_mail
@@ -138,6 +139,46 @@ async def test_old_mail_goes_with_everything_of_it_in_bounded_batches(
         # The public counters still count what was purged.
         assert await db.run_read(ops.public_counters) == before
         assert (await purge(db, now - WINDOW)).total == 0
+
+
+def test_a_slow_batch_halves_the_next_and_a_quick_one_doubles_it() -> None:
+    slow, quick = worker_retention.BATCH_SECONDS * 2, worker_retention.BATCH_SECONDS / 4
+    assert next_batch(500, slow, 500) == 250
+    assert next_batch(worker_retention.MIN_BATCH, slow, 500) == worker_retention.MIN_BATCH
+    assert next_batch(250, quick, 500) == 500
+    assert next_batch(500, quick, 500) == 500
+    assert next_batch(300, worker_retention.BATCH_SECONDS * 0.75, 500) == 300
+
+
+async def test_a_purge_whose_batches_are_slow_takes_smaller_ones(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bounded in time too: on SQLite an ingest waits for the purge transaction's commit."""
+    monkeypatch.setattr(worker_retention, "BATCH", 8)
+    monkeypatch.setattr(worker_retention, "MIN_BATCH", 2)
+    monkeypatch.setattr(worker_retention, "BATCH_SECONDS", 0.0)  # every batch is too slow
+    limits: list[int] = []
+    purge_messages = retention.purge_messages
+
+    def recorded(conn: sa.Connection, cutoff: Any, door: Any, limit: int | None = None) -> Any:
+        if door == "webhook":
+            limits.append(limit or 0)
+        return purge_messages(conn, cutoff, door, limit)
+
+    monkeypatch.setattr(retention, "purge_messages", recorded)
+    settings = make_settings(database_url, DISPATCH_INBOX_DOMAIN=DOMAIN)
+    async with Services(settings=settings, db=Database(database_url), hub=Hub()) as services:
+        db = services.db
+        signed_up = await db.run_write(
+            workspaces.signup, domain=DOMAIN, name=None, local_part="slow"
+        )
+        for n in range(12):
+            message_id = await deliver(services, signed_up.inbox.address, "webhook", f"c {n}")
+            await age(db, message_id, 31)
+        purged = await purge(db, utcnow() - WINDOW)
+        assert purged.messages == 12
+        assert limits == [8, 4, 2]  # 8 deleted, then 4, then none left
+        assert await count(db, t.messages) == 0
 
 
 async def test_concurrent_purges_count_each_message_once(database_url: str) -> None:
