@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install dev test lint infra-check docs check bench screenshots clean
+.PHONY: install dev test lint infra-check docs check bench bench-capacity screenshots clean
 
 # The Python version is checked before the venv exists: an older Python would make one that
 # pip then cannot install the project into. If making the venv or installing fails, a venv
@@ -71,6 +71,16 @@ bench: install
 	$(BIN)/python -m bench.worker_latency --rounds 100 --messages 500
 	$(BIN)/python -m bench.send_throughput
 	$(BIN)/python -m bench.smtp_vs_maildev --runs 1  # needs node and npm
+
+bench-capacity: install ## the figures of docs/capacity.md (PostgreSQL at 127.0.0.1, about an hour)
+	$(BIN)/python -m bench.scale_out --processes 1,2,4
+	$(BIN)/python -m bench.data_growth --database postgresql --sizes 1000,100000,1000000 --purge 100000
+	$(BIN)/python -m bench.data_growth --database sqlite --sizes 1000,100000,1000000 --purge 100000
+	$(BIN)/python -m bench.tenants --database postgresql --workspaces 10,10000
+	$(BIN)/python -m bench.tenants --database sqlite --workspaces 10,10000
+	$(BIN)/python -m bench.wait_herd --waiters 2000 --inboxes 2000
+	$(BIN)/python -m bench.sse_streams --streams 2000 --messages 2
+	$(BIN)/python -m bench.smtp_idle --connections 1000,5000
 
 screenshots: install ## the console's pages, for docs/console.md (needs chromium)
 	$(BIN)/python -m tests.web.screenshots

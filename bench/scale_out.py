@@ -14,8 +14,8 @@ process never ingests: every answer below crossed processes through LISTEN/NOTIF
   r % P and has an event stream of the inbox's workspace open on API process (r + 1) % P,
   then sends one mail through SMTP process r % P; it times the wait's answer and the
   stream's `message.received` frame from the SMTP 250.
-- *ingest*: `--messages` mails over 4 connections per SMTP process, spread over every
-  workspace's inbox: messages per second, and the CPU per message of the API, SMTP, worker
+- *ingest*: `--messages` mails over 4 connections per SMTP process, each to a workspace's
+  inbox picked at random: messages per second, and the CPU per message of the API, SMTP, worker
   and PostgreSQL processes (read from /proc) and of the load generator. The same rounds as
   *idle* run beside it, one at a time, on other workspaces: latency under load.
 - *one inbox*: the same mails all into one inbox (whose ingests take its row lock in turn,
@@ -34,6 +34,7 @@ import collections
 import contextlib
 import itertools
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -353,12 +354,13 @@ async def rounds(
 
 
 async def ingest(deployment: Deployment, tenants: list[Tenant], messages: int) -> float:
-    """Send `messages` mails over CONNECTIONS_PER_SMTP connections per SMTP process, the
-    recipients in turn; return the seconds it took."""
+    """Send `messages` mails over CONNECTIONS_PER_SMTP connections per SMTP process, each to
+    one of `tenants` picked at random; return the seconds it took."""
     ports = [port for port in deployment.smtp_ports for _ in range(CONNECTIONS_PER_SMTP)]
     jobs: list[list[tuple[bytes, bytes]]] = [[] for _ in ports]
+    recipients = random.Random(messages)  # not in turn: connections would move in step
     for n in range(messages):
-        tenant = tenants[n % len(tenants)]
+        tenant = recipients.choice(tenants)
         raw = otp_mail(tenant.address, f"{(n % 900000) + 100000}", n)
         jobs[n % len(ports)].append((tenant.address.encode(), wire_data(raw)))
 
@@ -374,6 +376,16 @@ async def ingest(deployment: Deployment, tenants: list[Tenant], messages: int) -
     return time.perf_counter() - started
 
 
+def statement_of(query: str) -> str:
+    """`UPDATE workspace_event_counters`, `SELECT … FOR NO KEY UPDATE` and the like."""
+    words = query.split()
+    verb = words[0].upper() if words else "?"
+    if verb == "SELECT":
+        return "SELECT … FOR NO KEY UPDATE" if "FOR NO KEY UPDATE" in query else "SELECT"
+    table = next((w for w in words[1:4] if w.upper() not in {"INTO", "FROM"}), "?")
+    return f"{verb} {table}"
+
+
 async def sample_waits(
     admin_url: str, database: str, stop: asyncio.Event
 ) -> collections.Counter[str]:
@@ -383,12 +395,15 @@ async def sample_waits(
     try:
         while not stop.is_set():
             for row in await conn.fetch(
-                "SELECT wait_event_type, wait_event FROM pg_stat_activity"
+                "SELECT wait_event_type, wait_event, query FROM pg_stat_activity"
                 " WHERE datname = $1 AND state = 'active' AND pid <> pg_backend_pid()",
                 database,
             ):
                 kind = row["wait_event_type"]
-                seen["CPU" if kind is None else f"{kind}:{row['wait_event']}"] += 1
+                name = "CPU" if kind is None else f"{kind}:{row['wait_event']}"
+                if kind == "Lock":  # which statement waits says which lock it is
+                    name += f" ({statement_of(row['query'])})"
+                seen[name] += 1
             await asyncio.sleep(0.01)
     finally:
         await conn.close()
