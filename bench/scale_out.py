@@ -15,8 +15,8 @@ process never ingests: every answer below crossed processes through LISTEN/NOTIF
   then sends one mail through SMTP process r % P; it times the wait's answer and the
   stream's `message.received` frame from the SMTP 250.
 - *ingest*: `--messages` mails over 4 connections per SMTP process, each to a workspace's
-  inbox picked at random: messages per second, and the CPU per message of the API, SMTP, worker
-  and PostgreSQL processes (read from /proc) and of the load generator. The same rounds as
+  inbox picked at random: messages per second, and the CPU per message of the API, SMTP,
+  worker and PostgreSQL processes (read from /proc) and of the load generator. The same rounds as
   *idle* run beside it, one at a time, on other workspaces: latency under load.
 - *one inbox*: the same mails all into one inbox (whose ingests take its row lock in turn,
   so that a reader resuming after a position never misses one).
