@@ -55,6 +55,11 @@ class Listener:
         self.heard.append(payload)
         self.arrived.set()
 
+    async def heard_at_least(self, count: int) -> None:
+        while len(self.heard) < count:
+            self.arrived.clear()
+            await asyncio.wait_for(self.arrived.wait(), 10)
+
     async def settle(self) -> None:
         await asyncio.sleep(0.3)  # long enough for anything sent to arrive on loopback
 
@@ -178,4 +183,37 @@ async def test_an_idle_connection_the_server_dropped_is_replaced(postgres_url: s
             assert await db.run_short_read(lambda conn: conn.scalar(sa.text("SELECT 2"))) == 2
     finally:
         await admin.close()
+        await db.dispose()
+
+
+async def test_thousands_of_notifications_of_one_write_all_arrive(postgres_url: str) -> None:
+    """More than a SELECT list can hold (1,664): an ingest to many inboxes notifies each."""
+    db = Database(postgres_url)
+    payloads = [f"inbox-{n}" for n in range(2000)]
+    try:
+        async with Listener(postgres_url) as listener:
+            workspace_id = await db.run_write(notifying(payloads))
+            await listener.heard_at_least(2001)
+            assert listener.heard == [workspace_id, *payloads]
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.parametrize("payload", ["x" * 9000, "nul\x00byte"])
+async def test_a_connection_whose_send_failed_is_not_used_again(
+    postgres_url: str, payload: str
+) -> None:
+    """PostgreSQL refuses a payload over 8,000 bytes mid-batch, leaving the session in an
+    aborted transaction: the one pooled connection must be replaced, not handed out."""
+    db = Database(postgres_url, pool_size=1, max_overflow=0)
+    try:
+        async with Listener(postgres_url) as listener:
+            for _ in range(3):
+                assert await db.run_write(notifying([payload]))
+                assert await db.run_short_read(lambda conn: conn.scalar(sa.text("SELECT 1"))) == 1
+                assert await db.run_read(lambda conn: conn.scalar(sa.text("SELECT 2"))) == 2
+            workspace_id = await db.run_write(notifying(["fine"]))
+            await listener.settle()
+            assert listener.heard[-2:] == [workspace_id, "fine"]
+    finally:
         await db.dispose()

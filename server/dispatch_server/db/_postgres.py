@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from dispatch_server.db import dialect
 
@@ -53,22 +53,12 @@ class PostgresBackend:
             return await autocommit.run_sync(fn, *args, **kwargs)
 
     async def run_write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        async with self.engine.begin() as conn:
-            result, notifications = await conn.run_sync(_noting, fn, args, kwargs)
-        if notifications:
-            await self._notify(notifications)
+        async with self.engine.connect() as conn:
+            async with conn.begin():
+                result, notifications = await conn.run_sync(_noting, fn, args, kwargs)
+            if notifications:  # committed: sent on the same connection, no second checkout
+                await _notify(conn, notifications)
         return result
-
-    async def _notify(self, notifications: list[tuple[str, str]]) -> None:
-        """Send what a committed transaction left for NOTIFY (see dialect.take_notifications);
-        a failure is logged, not raised: the write it announces has committed."""
-        try:
-            async with self.engine.connect() as conn:
-                driver = (await conn.get_raw_connection()).driver_connection
-                assert driver is not None  # an asyncpg connection, checked out
-                await driver.execute(dialect.notifications_sql(notifications))
-        except Exception as error:  # a lost notification is recovered as a missed one is
-            log.warning("could not send %d notifications: %s", len(notifications), error)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -79,6 +69,22 @@ _RETURNED_AT = "dispatch_returned_at"
 
 def _note_return(_dbapi_connection: Any, record: Any) -> None:
     record.info[_RETURNED_AT] = time.monotonic()
+
+
+async def _notify(conn: AsyncConnection, notifications: list[tuple[str, str]]) -> None:
+    """Send what a committed transaction left for NOTIFY (see dialect.take_notifications).
+    A failure is logged, not raised: the write it announces has committed, and a lost
+    notification is recovered as a missed one is. The connection is then discarded, since
+    the server may hold it in an aborted transaction that SQLAlchemy does not know of."""
+    try:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None  # an asyncpg connection, checked out
+        await driver.execute(dialect.notifications_sql(notifications))
+    except BaseException as error:
+        await conn.invalidate()
+        if not isinstance(error, Exception):
+            raise  # cancelled: after the connection is dropped
+        log.warning("could not send %d notifications: %s", len(notifications), error)
 
 
 def _noting(

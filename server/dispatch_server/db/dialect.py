@@ -48,13 +48,21 @@ def take_notifications(conn: sa.Connection) -> list[tuple[str, str]]:
     return list(pending)
 
 
+# A SELECT list takes at most 1,664 entries; an ingest notifies once per inbox it stored to.
+_CALLS_PER_SELECT = 500
+
+
 def notifications_sql(notifications: list[tuple[str, str]]) -> str:
     """One round trip that sends `notifications` in their own transaction, which need not
     wait for its WAL flush (a lost notification is recovered as a missed one is)."""
-    calls = ", ".join(
+    calls = [
         f"pg_notify({_literal(channel)}, {_literal(payload)})" for channel, payload in notifications
+    ]
+    selects = "".join(
+        f"SELECT {', '.join(calls[start : start + _CALLS_PER_SELECT])}; "
+        for start in range(0, len(calls), _CALLS_PER_SELECT)
     )
-    return f"BEGIN; SET LOCAL synchronous_commit TO OFF; SELECT {calls}; COMMIT"
+    return f"BEGIN; SET LOCAL synchronous_commit TO OFF; {selects}COMMIT"
 
 
 def _literal(text: str) -> str:

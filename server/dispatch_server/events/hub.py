@@ -2,9 +2,9 @@
 
 In-process delivery is direct and carries the stored message (an `Arrival`), so a waiter can
 match it in memory instead of reading the database. With PostgreSQL, ingest also NOTIFYs
-inside its transaction (delivered at commit) so API processes other than the ingesting one
-wake too, without the message: those waiters look in the database. Each process tags its
-notifications so it ignores its own echo.
+once its transaction committed (see db.dialect.take_notifications) so API processes other
+than the ingesting one wake too, without the message: those waiters look in the database.
+Each process tags its notifications so it ignores its own echo.
 
 As a safety net for wake-ups that never came (another process's ingest on SQLite, a lost
 notification), the hub looks every `recheck_seconds` which of the inboxes waited on got mail
@@ -277,7 +277,7 @@ class Hub:
                 sub._wake()
 
     def notify_in_transaction(self, conn: sa.Connection, inbox_ids: list[str]) -> None:
-        """Tell other processes, at commit, that these inboxes got mail (PostgreSQL)."""
+        """Tell other processes, once committed, that these inboxes got mail (PostgreSQL)."""
         dialect.notify(conn, CHANNEL, [f"{self.origin}:{inbox_id}" for inbox_id in inbox_ids])
 
     async def start_listening(self, db: Database) -> None:

@@ -37,29 +37,35 @@ def next_batch(rows: int, seconds: float, most: int) -> int:
     return rows
 
 
-async def _batches(run: Callable[[int], Awaitable[int]], stopping: asyncio.Event | None) -> None:
+async def _batches(
+    run: Callable[[int], Awaitable[int]], stopping: asyncio.Event | None, rows: int
+) -> int:
     """Call `run(rows)` until it deletes fewer than it was given (or `stopping` is set),
-    `rows` adapted to how long the last call took."""
-    rows = BATCH
+    `rows` adapted to how long the last call took; return the size to start the next step
+    with, so that each step does not begin again at BATCH."""
     while stopping is None or not stopping.is_set():
         started = time.perf_counter()
         if await run(rows) < rows:
-            return
+            break
         rows = next_batch(rows, time.perf_counter() - started, BATCH)
+    return rows
 
 
 async def purge(db: Database, cutoff: datetime, stopping: asyncio.Event | None = None) -> Purged:
     """Delete everything from before `cutoff`, at most BATCH rows a transaction; stop early
     (what is left waits for the next purge) once `stopping` is set."""
     total = Purged()
+    rows = BATCH
 
     async def drain(step: Callable[..., Purged], *args: object) -> None:
-        async def run(rows: int) -> int:
-            batch = await db.run_write(step, cutoff, *args, limit=rows)
+        nonlocal rows
+
+        async def run(limit: int) -> int:
+            batch = await db.run_write(step, cutoff, *args, limit=limit)
             total.add(batch)
             return batch.total
 
-        await _batches(run, stopping)
+        rows = await _batches(run, stopping, rows)
 
     for door in (*DOORS, None):
         await drain(retention.purge_messages, door)
@@ -74,6 +80,7 @@ async def purge_events(
     """Delete the events from before `cutoff`, and the finished webhook deliveries, a bounded
     transaction at a time."""
     total = 0
+    rows = BATCH
     for step in (event_log.purge, webhooks.purge):
 
         async def run(rows: int, step: Callable[..., int] = step) -> int:
@@ -82,7 +89,7 @@ async def purge_events(
             total += deleted
             return deleted
 
-        await _batches(run, stopping)
+        rows = await _batches(run, stopping, rows)
     return total
 
 

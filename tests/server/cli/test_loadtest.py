@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from dispatch_server.cli import main
+from dispatch_server.cli.loadtest import is_loopback
 from tests.hostile.test_smtp_tls import make_certificate
 from tests.server.cli.test_commands import DevProcess, command, free_port, server_env
 
@@ -127,6 +128,32 @@ def refused(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
         return 1, code
     assert isinstance(code, int)
     return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost", True),
+        ("LOCALHOST.", True),
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("[::1]", True),
+        ("::1", True),
+        # Names are not resolved: a search domain could make any of these a real host.
+        ("x.localhost", False),
+        ("localhost.example.com", False),
+        ("localhost.localdomain", False),
+        ("127.0.0.1.nip.io", False),
+        # Not loopback, whatever they reach on some systems.
+        ("0.0.0.0", False),
+        ("127.1", False),
+        ("", False),
+    ],
+)
+def test_only_a_loopback_address_or_localhost_as_written_is_this_machine(
+    host: str, loopback: bool
+) -> None:
+    assert is_loopback(host) is loopback
 
 
 def test_a_remote_target_needs_yes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -158,11 +158,14 @@ async def test_a_purge_whose_batches_are_slow_takes_smaller_ones(
     monkeypatch.setattr(worker_retention, "MIN_BATCH", 2)
     monkeypatch.setattr(worker_retention, "BATCH_SECONDS", 0.0)  # every batch is too slow
     limits: list[int] = []
+    after_it: list[int] = []  # the steps after the webhook door's start where it ended
     purge_messages = retention.purge_messages
 
     def recorded(conn: sa.Connection, cutoff: Any, door: Any, limit: int | None = None) -> Any:
         if door == "webhook":
             limits.append(limit or 0)
+        elif limits:
+            after_it.append(limit or 0)
         return purge_messages(conn, cutoff, door, limit)
 
     monkeypatch.setattr(retention, "purge_messages", recorded)
@@ -178,6 +181,7 @@ async def test_a_purge_whose_batches_are_slow_takes_smaller_ones(
         purged = await purge(db, utcnow() - WINDOW)
         assert purged.messages == 12
         assert limits == [8, 4, 2]  # 8 deleted, then 4, then none left
+        assert after_it and set(after_it) == {2}  # the size learnt is kept, not reset to 8
         assert await count(db, t.messages) == 0
 
 
