@@ -69,7 +69,9 @@ class Extraction:
 
     @property
     def otp(self) -> str | None:
-        """The best code, if one is confident (see `OtpMatch.confident`)."""
+        """The best code, if one is confident (see `OtpMatch.confident`). A temporary or
+        administrator-set password is no one-time code: it is not returned unless the mail
+        calls it a code."""
         return self.otps[0].code if self.otps and self.otps[0].confident else None
 
     @property

@@ -18,6 +18,9 @@ from dispatch_client.extract.lexicon.codes import (
     NOT_CODE_AFTER_KEYWORD,
     NOT_CODE_BEFORE_KEYWORD,
     NOT_CODE_COMPOUND_PREFIXES,
+    ONE_TIME_AFTER_PASSWORD,
+    PASSWORD_LABELS,
+    PASSWORD_PHRASES,
     USE_BEFORE_CODE,
     WHOLE_WORD_CODE_KEYWORDS,
 )
@@ -133,6 +136,9 @@ _NOT_CODE_BEFORE = re.compile(
     r"(?<!\w)(?:" + alternation(words(NOT_CODE_BEFORE_KEYWORD)) + r")\s*-?\s*$"
 )
 _NOT_CODE_AFTER = re.compile(r"\s*" + alternation(words(NOT_CODE_AFTER_KEYWORD)))
+_PASSWORD_PHRASE = re.compile(alternation(words(PASSWORD_PHRASES)))
+_PASSWORD_LABEL = re.compile(alternation(words(PASSWORD_LABELS)))
+_ONE_TIME_AFTER_PASSWORD = re.compile(r"\s*" + alternation(words(ONE_TIME_AFTER_PASSWORD)))
 # Looked for in the lower-cased message.
 _MEETING_MARKERS = (*words(MEETING_MARKERS), *MEETING_LINK_MARKERS)
 _BOOKING_MARKERS = tuple(words(BOOKING_MARKERS))
@@ -196,6 +202,10 @@ _JUST_BEFORE_KEYWORD = re.compile(
 # A code offered for an action without a code keyword: the offering word just before it and
 # the action just after (lower-cased line).
 _USE_BEFORE_CODE = re.compile(r"(?<!\w)(?:" + alternation(words(USE_BEFORE_CODE)) + r")\W{0,3}$")
+_USE_BEFORE_KEYWORD = re.compile(
+    r"(?<!\w)(?:" + alternation(words(USE_BEFORE_CODE)) + r")\s+(?:(?:the|this|your)\s+)?$"
+)
+_SPACE_ONLY = re.compile(r"[ \t]+")
 _ACTION_AFTER_CODE = re.compile(r"\W{0,3}(?:" + alternation(words(ACTION_AFTER_CODE)) + r")\b")
 INTRODUCED_WITHIN_LINES = 3
 # Letters alone make a code from 6 on, and not a word: generated codes use few vowels
@@ -291,10 +301,18 @@ class _Source:
     def _find_keywords(self, start: int, end: int) -> list[tuple[int, int]]:
         lower = _lower(self.text[start:end])
         found: list[tuple[int, int]] = []
+        # A password to keep ("your temporary password"): its words name no code.
+        passwords = [
+            phrase.span()
+            for phrase in _PASSWORD_PHRASE.finditer(lower)
+            if not _ONE_TIME_AFTER_PASSWORD.match(lower, phrase.end())
+        ]
         for match in _KEYWORD_PATTERN.finditer(lower):
             word = match.group()
             left, right = match.span()
             if not _stands_as_a_word(lower, word, left, right):
+                continue
+            if passwords and any(p_start <= left < p_end for p_start, p_end in passwords):
                 continue
             if ("code" in word or word in _GENERIC_KEYWORDS) and (
                 _NOT_CODE_BEFORE.search(lower, max(0, left - QUALIFIER_CHARS), left)
@@ -482,6 +500,17 @@ def _decoy(line: str, start: int, end: int) -> bool:
     return bool(_DECOY_AFTER.match(line, end, end + UNIT_CHARS) or _PROMO_LINE.search(lower))
 
 
+def _offered_by_keyword(
+    text: str, line_start: int, keyword_start: int, keyword_end: int, start: int
+) -> bool:
+    """Whether the code follows its keyword, and the keyword a word that offers it: "enter
+    the code BCDFGH", "use code BCDFGH" (a promotional line has no keywords)."""
+    if not _SPACE_ONLY.fullmatch(text, keyword_end, start):
+        return False
+    before = _lower(text[max(line_start, keyword_start - LABEL_CHARS) : keyword_start])
+    return bool(_USE_BEFORE_KEYWORD.search(before))
+
+
 def _offered_for_an_action(line: str, start: int, end: int) -> bool:
     """Whether the code is offered for an action in its sentence: "Use 604213 to sign in"."""
     if not _USE_BEFORE_CODE.search(_lower(line[max(0, start - LABEL_CHARS) : start])):
@@ -498,6 +527,19 @@ def _introduced(source: _Source, line_start: int) -> bool:
             return False
         start, end = source.line(start - 1)
         if source.keywords(start, end):
+            return True
+    return False
+
+
+def _password_above(source: _Source, line_start: int) -> bool:
+    """Whether one of the lines just above names a password: "Your temporary password:" /
+    (a blank line) / "48291375" is a password to keep, no one-time code."""
+    start = line_start
+    for _ in range(INTRODUCED_WITHIN_LINES):
+        if start == 0:
+            return False
+        start, end = source.line(start - 1)
+        if _PASSWORD_LABEL.search(_lower(source.text[start:end])):
             return True
     return False
 
@@ -533,6 +575,7 @@ def _score(source: _Source, candidate: _Candidate) -> float:
         best = KEYWORD_BEFORE.at(candidate.start - keyword_start)
         just_after_keyword = keyword_end <= candidate.start and bool(
             _JUST_AFTER_KEYWORD.match(text, keyword_end, candidate.start)
+            or _offered_by_keyword(text, line_start, keyword_start, keyword_end, candidate.start)
         )
     following = bisect.bisect_left(keywords, (candidate.end, -1))
     if following < len(keywords):
@@ -574,7 +617,11 @@ def _score(source: _Source, candidate: _Candidate) -> float:
             or (written != candidate.code and not _HALVES.match(written))
         ):
             return 0.0
-        if standalone and not _label_cell_above(source, line_start):
+        if (
+            standalone
+            and not _label_cell_above(source, line_start)
+            and not _password_above(source, line_start)
+        ):
             best = LONE_NUMBER
         elif source.name == "subject":
             best = LONE_NUMBER_IN_SUBJECT

@@ -459,9 +459,14 @@ def _link_score(
     # whether the words are its text or come before it in its sentence ("Ignore this mail if
     # it wasn't you. Otherwise, click below:" introduces the call to action), or make the
     # block above a button alone in its own.
-    if any(
-        words and (_IF_NOT_YOU_SENTENCE.search(words) or _FOOTER_BEFORE.search(words))
-        for words in (anchor, _last_sentence(sentence))
+    if anchor and (_IF_NOT_YOU_SENTENCE.search(anchor) or _FOOTER_BEFORE.search(anchor)):
+        return 0.0
+    last = _last_sentence(sentence)
+    if last and (
+        _FOOTER_BEFORE.search(last)
+        # "If you didn't request a new password, you can safely delete this email." above a
+        # reset button only says what to do with an unexpected mail, as in the block above.
+        or (_IF_NOT_YOU_SENTENCE.search(last) and not _IGNORE.search(last))
     ):
         return 0.0
     # The block above says "if it wasn't you, do this" (not "… ignore this mail").

@@ -239,3 +239,50 @@ ACTION_AFTER_CODE: dict[str, tuple[str, ...]] = {
         "om te verifiëren", "om verder te gaan", "om door te gaan",
     ),
 }  # fmt: skip
+
+# Words that name a password the mail gives to keep (an administrator's temporary or new
+# password), which is no one-time code even where the language's word for a password holds a
+# code keyword (Greek "κωδικός πρόσβασης", access code) or is one (Russian "пароль"). A
+# keyword inside one of these phrases does not count, unless the phrase goes on to say "one
+# time" ("κωδικός πρόσβασης μίας χρήσης"). Matched in the lower-cased line.
+PASSWORD_PHRASES: dict[str, tuple[str, ...]] = {
+    "el": (
+        "κωδικός πρόσβασης", "κωδικός πρόσβασής", "κωδικό πρόσβασης", "κωδικό πρόσβασής",
+        "κωδικού πρόσβασης", "κωδικού πρόσβασής", "κωδικοί πρόσβασης", "κωδικούς πρόσβασης",
+    ),
+    "ru": (
+        "временный пароль", "временного пароля", "временным паролем", "новый пароль",
+        "нового пароля", "новым паролем",
+    ),
+    "uk": ("тимчасовий пароль", "тимчасового пароля", "новий пароль", "нового пароля"),
+    "th": ("รหัสผ่าน",),
+}  # fmt: skip
+# … and the words after such a phrase that make it a one-time code after all.
+ONE_TIME_AFTER_PASSWORD: dict[str, tuple[str, ...]] = {
+    "el": ("μίας χρήσης", "μιας χρήσης"),
+    "th": ("แบบใช้ครั้งเดียว", "ใช้ครั้งเดียว", "สำหรับใช้ครั้งเดียว"),
+}
+
+# A password to keep named in a line just above a lone number that no code keyword names:
+# "Your temporary password:" / "482913" is a password, not a one-time code. (A bare
+# "password" is not enough: "To reset your password, enter:" introduces a code.)
+PASSWORD_LABELS: dict[str, tuple[str, ...]] = {
+    "en": ("temporary password", "new password", "initial password", "your password:"),
+    "de": ("temporäres passwort", "vorläufiges passwort", "neues passwort", "neues kennwort"),
+    "fr": ("mot de passe temporaire", "nouveau mot de passe", "mot de passe provisoire"),
+    "es": ("contraseña temporal", "nueva contraseña", "contraseña provisional"),
+    "pt": ("senha temporária", "nova senha", "senha provisória"),
+    "it": ("password temporanea", "nuova password"),
+    "nl": ("tijdelijk wachtwoord", "nieuw wachtwoord"),
+    "pl": ("hasło tymczasowe", "tymczasowe hasło", "nowe hasło"),
+    "ru": ("временный пароль", "новый пароль"),
+    "uk": ("тимчасовий пароль", "новий пароль"),
+    "el": ("προσωρινός κωδικός", "νέος κωδικός"),
+    "ja": ("一時パスワード", "仮パスワード", "一時的なパスワード", "新しいパスワード"),
+    "zh": ("临时密码", "臨時密碼", "新密码", "新密碼"),
+    "ko": ("임시 비밀번호", "새 비밀번호"),
+    "vi": ("mật khẩu tạm thời", "mật khẩu mới"),
+    "th": ("รหัสผ่านชั่วคราว", "รหัสผ่านใหม่"),
+    "id": ("kata sandi sementara", "kata sandi baru"),
+    "tr": ("geçici şifre", "yeni şifre", "geçici parola"),
+}  # fmt: skip

@@ -323,7 +323,7 @@ IF_NOT_YOU_PHRASES: dict[str, tuple[str, ...]] = {
 # Words that tell the reader to ignore the mail: a block above a button that says "If you did
 # not sign up, ignore this." does not make the button the if-not-you link.
 IGNORE_WORDS: dict[str, tuple[str, ...]] = {
-    "en": ("ignore", "disregard"),
+    "en": ("ignore", "disregard", "delete this email", "delete this message"),
     "de": ("ignorier",),
     "fr": ("ignorer", "ignorez"),
     "es": ("ignora", "ignore", "ignorar"),
