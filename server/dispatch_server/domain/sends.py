@@ -566,10 +566,14 @@ def _refuse_suppressed(conn: sa.Connection, draft: Draft) -> None:
 
 def _refuse_listed(conn: sa.Connection, draft: Draft) -> None:
     """RecipientBlocked naming the field (to, cc, bcc) of the first recipient the sending
-    inbox's send lists refuse (dispatch_server.domain.lists)."""
+    inbox's send lists refuse (dispatch_server.domain.lists). The inbox's own address is
+    never refused: mail to itself (its memory) leaves nothing."""
     sender = draft.sender
+    others = [r for r in draft.recipients if r != sender.address.lower()]
+    if not others:
+        return
     refused = address_lists.refused_among(
-        conn, sender.workspace_id, sender.inbox_id, "send", draft.recipients
+        conn, sender.workspace_id, sender.inbox_id, "send", others
     )
     if not refused:
         return

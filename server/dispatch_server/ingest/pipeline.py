@@ -385,11 +385,7 @@ def _store_all(
     )
     rejected = tuple(r for r in recipients if normalize_address(r) not in inboxes)
     sender = job.envelope.mail_from or job.parsed.from_address
-    taken = [
-        inbox
-        for inbox in inboxes.values()
-        if not (inbox.listed and lists.receive_refused(conn, inbox.workspace_id, inbox.id, sender))
-    ]
+    taken = [inbox for inbox in inboxes.values() if not _refused_by_lists(conn, job, inbox, sender)]
     if inboxes and not taken:
         raise lists.SenderBlocked()
     if len(taken) < len(inboxes):
@@ -402,6 +398,20 @@ def _store_all(
     deliveries = [_store(conn, job, inbox) for inbox in taken]  # in lock order
     hub.notify_in_transaction(conn, [d.inbox_id for d in deliveries if not d.duplicate])
     return deliveries, rejected
+
+
+def _refused_by_lists(
+    conn: sa.Connection, job: _StoreJob, inbox: InboxRef, sender: str | None
+) -> bool:
+    """Whether the inbox's receive lists refuse the sender. Not asked for an inbox that has
+    none, nor for the inbox's own mail to itself through the `local` transport (its memory
+    writes), which no one outside can send."""
+    if not inbox.listed:
+        return False
+    own = sender is not None and sender.strip("<>").lower() == inbox.address
+    if own and job.envelope.door == "local":
+        return False
+    return lists.receive_refused(conn, inbox.workspace_id, inbox.id, sender)
 
 
 _MEMORY_WRITE = sa.select(t.outbound_messages.c.id).where(

@@ -292,3 +292,22 @@ def test_odd_ids_in_the_query_and_the_path_are_never_a_500(
     assert listed.status_code in (200, 400), listed.text
     deleted = httpx.delete(f"{live_server.base_url}/v1/lists/{quoted}", headers=headers)
     assert deleted.status_code in (400, 404), deleted.text
+
+
+def test_an_inbox_in_allow_list_mode_still_writes_and_reads_its_memory(
+    live_server: LiveServer,
+) -> None:
+    ws = Workspace(live_server)
+    for direction in ("receive", "send"):
+        added = ws.add(pattern="partner.test", direction=direction, action="allow")
+        assert added.status_code == 201, added.text
+    base = f"{live_server.base_url}/v1/inboxes/{ws.inbox_id}/memory"
+    written = httpx.post(
+        base, json={"key": "plan", "value": "step 2"}, headers=bearer(ws.inbox_key)
+    )
+    assert written.status_code == 201, written.text
+    read = httpx.get(base, params={"key": "plan"}, headers=bearer(ws.inbox_key))
+    assert read.status_code == 200 and read.json()["value"] == "step 2", read.text
+    # Mail from outside claiming to be the inbox is still refused.
+    refusal = _smtp_refusal(live_server, ws.address, ws.address)
+    assert refusal is not None and refusal[0] == 550
