@@ -103,6 +103,13 @@ def test_a_domain_matches_itself_and_a_wildcard_only_its_subdomains() -> None:
     assert matches("bücher.de", "a@xn--bcher-kva.de") and matches("xn--bcher-kva.de", "a@bücher.de")
 
 
+def test_the_sender_is_the_envelope_sender_unless_it_is_null() -> None:
+    assert lists.sender_of("bounce@x.test", "from@y.test") == "bounce@x.test"
+    for null in (None, "", "<>"):
+        assert lists.sender_of(null, "from@y.test") == "from@y.test"
+    assert lists.sender_of("<>", None) is None
+
+
 @pytest.mark.parametrize(
     ("blocked", "allowed", "allow_list", "refused"),
     [

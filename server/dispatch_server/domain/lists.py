@@ -128,6 +128,12 @@ def candidates(address: str | None) -> list[str]:
     return [f"{local}@{ascii_domain}", ascii_domain, *parents]
 
 
+def sender_of(mail_from: str | None, from_address: str | None) -> str | None:
+    """The sender receive lists match: the envelope sender (MAIL FROM) when it is an
+    address, else (a null sender `<>`, a bounce; a door that has none) the From address."""
+    return mail_from if candidates(mail_from) else from_address
+
+
 def refuses(*, blocked: bool, allowed: bool, allow_list: bool) -> bool:
     """The precedence rule, given what matched among the entries that apply: block wins,
     then allow, then allow-list mode refuses the rest."""

@@ -384,7 +384,7 @@ def _store_all(
         else conn.execute(_LOCK_TARGETS, {"addresses": addresses})
     )
     rejected = tuple(r for r in recipients if normalize_address(r) not in inboxes)
-    sender = job.envelope.mail_from or job.parsed.from_address
+    sender = lists.sender_of(job.envelope.mail_from, job.parsed.from_address)
     taken = [inbox for inbox in inboxes.values() if not _refused_by_lists(conn, job, inbox, sender)]
     if inboxes and not taken:
         raise lists.SenderBlocked()

@@ -311,3 +311,15 @@ def test_an_inbox_in_allow_list_mode_still_writes_and_reads_its_memory(
     # Mail from outside claiming to be the inbox is still refused.
     refusal = _smtp_refusal(live_server, ws.address, ws.address)
     assert refusal is not None and refusal[0] == 550
+
+
+def test_a_null_sender_is_matched_by_its_from_address_after_data(live_server: LiveServer) -> None:
+    ws = Workspace(live_server)
+    ws.block("spam.test")
+    blocked = make_mail(ws.address, sender="Bad <bad@spam.test>")
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        smtp_send(live_server.smtp_host, live_server.smtp_port, ws.address, blocked, sender="")
+    assert refused.value.smtp_code == 550
+    fine = make_mail(ws.address, sender="MAILER-DAEMON <postmaster@ok.test>")
+    smtp_send(live_server.smtp_host, live_server.smtp_port, ws.address, fine, sender="")
+    assert len(ws.messages()) == 1
