@@ -21,6 +21,7 @@ from dispatch_client.resources.auth import AsyncAuthResource, AuthResource
 from dispatch_client.resources.billing import AsyncBilling, Billing
 from dispatch_client.resources.events import AsyncEvents, Events
 from dispatch_client.resources.inboxes import AsyncInboxes, Inboxes
+from dispatch_client.resources.lists import AsyncLists, Lists
 from dispatch_client.resources.memory import AsyncMemory, Memory
 from dispatch_client.resources.messages import AsyncMessages, Messages
 from dispatch_client.resources.operator import AsyncOperatorResource, OperatorResource
@@ -220,6 +221,11 @@ class Dispatch(_Client[SyncDriver]):
         return Suppressions(self)
 
     @cached_property
+    def lists(self) -> Lists:
+        """Allow and block lists, per workspace or inbox, for mail received and sent."""
+        return Lists(self)
+
+    @cached_property
     def memory(self) -> Memory:
         """An inbox's key/value notes, kept as mail it sends itself."""
         return Memory(self)
@@ -347,6 +353,11 @@ class AsyncDispatch(_Client[AsyncDriver]):
     def suppressions(self) -> AsyncSuppressions:
         """Recipients the workspace may no longer send to (after a bounce or complaint)."""
         return AsyncSuppressions(self)
+
+    @cached_property
+    def lists(self) -> AsyncLists:
+        """Allow and block lists, per workspace or inbox, for mail received and sent."""
+        return AsyncLists(self)
 
     @cached_property
     def memory(self) -> AsyncMemory:

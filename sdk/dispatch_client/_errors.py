@@ -184,6 +184,15 @@ class RecipientSuppressedError(UnprocessableEntityError):
     """
 
 
+class RecipientBlockedError(UnprocessableEntityError):
+    """422 `recipient_blocked`: the send names recipients the send lists refuse (a block
+    entry matches, or allow entries exist and none matches); `param` names the field,
+    `message` lists them.
+
+    Nothing was sent or counted. `lists.list(direction="send")` shows the entries.
+    """
+
+
 class RateLimitError(APIStatusError):
     """429: rate limited or over quota.
 
@@ -258,6 +267,7 @@ _BY_CODE: dict[str, type[APIStatusError]] = {
     "idempotency_key_reused": IdempotencyConflictError,
     "idempotency_key_in_use": IdempotencyConflictError,
     "recipient_suppressed": RecipientSuppressedError,
+    "recipient_blocked": RecipientBlockedError,
     "quota_exceeded": QuotaExceededError,
     "events_expired": EventsExpiredError,
 }

@@ -48,6 +48,7 @@ ACCOUNT_INFO: dict[str, Any] = {
         "webhooks",
         "billing",
         "suppressions",
+        "lists",
     ],
     "expires_at": None,
 }
@@ -84,6 +85,7 @@ def test_me_with_an_account_key() -> None:
             "webhooks",
             "billing",
             "suppressions",
+            "lists",
         ),
         expires_at=None,
     )

@@ -23,6 +23,7 @@ from dispatch_client.cli._session import Flags, Session
 from dispatch_client.cli.auth import auth, signup
 from dispatch_client.cli.billing import billing
 from dispatch_client.cli.inbox import inbox
+from dispatch_client.cli.lists import lists
 from dispatch_client.cli.mail import mail
 from dispatch_client.cli.mcp_server import mcp_command
 from dispatch_client.cli.memory import memory
@@ -100,6 +101,7 @@ cli.add_command(inbox)
 cli.add_command(mail)
 cli.add_command(memory)
 cli.add_command(billing)
+cli.add_command(lists)
 cli.add_command(mcp_command)
 
 

@@ -7,6 +7,7 @@ from dispatch_client.resources.billing import AsyncBilling, Billing
 from dispatch_client.resources.events import AsyncEvents, Events
 from dispatch_client.resources.inbox_keys import AsyncInboxKeys, InboxKeys
 from dispatch_client.resources.inboxes import AsyncInboxes, Inboxes
+from dispatch_client.resources.lists import AsyncLists, Lists
 from dispatch_client.resources.memory import AsyncMemory, Memory
 from dispatch_client.resources.messages import AsyncMessages, Messages
 from dispatch_client.resources.operator import AsyncOperatorResource, OperatorResource
@@ -25,6 +26,7 @@ __all__ = [
     "AsyncEvents",
     "AsyncInboxKeys",
     "AsyncInboxes",
+    "AsyncLists",
     "AsyncMemory",
     "AsyncMessages",
     "AsyncOperatorResource",
@@ -37,6 +39,7 @@ __all__ = [
     "Events",
     "InboxKeys",
     "Inboxes",
+    "Lists",
     "Memory",
     "Messages",
     "OperatorResource",

@@ -23,6 +23,7 @@ from dispatch_client.types.event import (
 from dispatch_client.types.inbox import Inbox
 from dispatch_client.types.inbox_key import CreatedInboxKey, InboxKey
 from dispatch_client.types.key_info import KeyInfo
+from dispatch_client.types.list_entry import ListEntry
 from dispatch_client.types.memory import MemoryEntry, MemoryKey
 from dispatch_client.types.message import (
     Attachment,
@@ -78,6 +79,7 @@ __all__ = [
     "InboxCreated",
     "InboxKey",
     "KeyInfo",
+    "ListEntry",
     "MemoryEntry",
     "MemoryKey",
     "Message",

@@ -63,6 +63,7 @@ PERMISSIONS: Final[Mapping[KeyKind, tuple[str, ...]]] = {
         "webhooks",
         "billing",
         "suppressions",
+        "lists",
     ),
 }
 
@@ -95,6 +96,9 @@ def permissions(principal: Principal) -> tuple[str, ...]:
     - `webhooks`: webhook endpoints, their deliveries and replays (/v1/webhooks/endpoints).
     - `billing`: Stripe checkout, x402 quotes and payment confirmations (/v1/billing/…).
     - `suppressions`: listing and lifting suppressed recipients (/v1/suppressions).
+    - `lists`: adding, listing and deleting allow and block entries (/v1/lists); an inbox
+      key, restricted or not, has no access to them (they would let it widen what its
+      inbox takes and sends).
 
     Any key, whatever its permissions, may also ask what it is (GET /v1/auth/me) and read its
     workspace's entitlements (GET /v1/billing/entitlements); any unrestricted key may mint a

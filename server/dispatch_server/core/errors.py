@@ -133,6 +133,22 @@ class ErrorCode(enum.StrEnum):
         "bounce or a complaint); the message lists them; `DELETE /v1/suppressions/{address}` "
         "lifts one",
     )
+    RECIPIENT_BLOCKED = (
+        "recipient_blocked",
+        "a send names recipients the send lists refuse (a block entry matches, or allow "
+        "entries exist and none matches; see docs/lists.md); `param` names the field (`to`, "
+        "`cc`, `bcc`), the message lists them; nothing was queued or counted",
+    )
+    SENDER_BLOCKED = (
+        "sender_blocked",
+        "inbound: the receive lists of every recipient inbox refuse the sender (SMTP `550 "
+        "5.7.1`, see docs/lists.md)",
+    )
+    LIST_ENTRY_EXISTS = (
+        "list_entry_exists",
+        "`POST /v1/lists` with a pattern the same scope and direction already list (as allow "
+        "or as block); `param` is `pattern`",
+    )
     SNS_WEBHOOK_DISABLED = (
         "sns_webhook_disabled",
         "`POST /v1/webhooks/sns` while `DISPATCH_SNS_TOPIC_ARNS` is not set",

@@ -24,6 +24,7 @@ CursorKind = Literal[
     "key",
     "sent",
     "suppression",
+    "list_entry",
     "memory",
     "webhook_endpoint",
     "webhook_delivery",

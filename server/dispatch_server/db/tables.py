@@ -284,6 +284,25 @@ recipient_suppressions = sa.Table(
     sa.UniqueConstraint("workspace_id", "address"),
 )
 
+# Allow and block lists (dispatch_server.domain.lists): one entry per pattern, for the whole
+# workspace (inbox_id null, scope "workspace") or one inbox (scope: its id), for mail
+# received or sent. `scope` exists so the unique constraint holds for workspace entries too
+# (a null inbox_id would never collide).
+address_lists = sa.Table(
+    "address_lists",
+    metadata,
+    _id(),
+    _fk("workspace_id", "workspaces.id", nullable=False),
+    _fk("inbox_id", "inboxes.id", nullable=True),
+    sa.Column("scope", sa.String(36), nullable=False),
+    sa.Column("direction", sa.String(10), nullable=False),  # receive | send
+    sa.Column("action", sa.String(10), nullable=False),  # allow | block
+    sa.Column("pattern", sa.String(320), nullable=False),  # lower case, punycode domains
+    _created_at(),
+    sa.UniqueConstraint("workspace_id", "scope", "direction", "pattern"),
+    sa.Index("ix_address_lists_workspace_created", "workspace_id", "created_at", "id"),
+)
+
 # One row per `dispatch-server worker` process: its liveness, for GET /v1/ops/status.
 worker_heartbeats = sa.Table(
     "dispatch_worker_heartbeats",

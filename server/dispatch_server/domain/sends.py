@@ -27,6 +27,7 @@ from dispatch_server.core.ids import new_id
 from dispatch_server.core.pagination import Cursor, Page
 from dispatch_server.db import tables as t
 from dispatch_server.db.paging import page
+from dispatch_server.domain import lists as address_lists
 from dispatch_server.domain import quotas
 from dispatch_server.events import log as event_log
 from dispatch_server.mail.addresses import (
@@ -481,10 +482,12 @@ def queue(
     send_limit: int,
     recipient_limit: int,
 ) -> SentMessage:
-    """Store the send as queued, after refusing suppressed recipients and taking the day's
-    quotas (RecipientSuppressed, QuotaExceeded: nothing is stored or counted)."""
+    """Store the send as queued, after refusing suppressed recipients and those the send
+    lists refuse, and taking the day's quotas (RecipientSuppressed, RecipientBlocked,
+    QuotaExceeded: nothing is stored or counted)."""
     sender = draft.sender
     _refuse_suppressed(conn, draft)
+    _refuse_listed(conn, draft)
     quotas.take_send(
         conn,
         sender.workspace_id,
@@ -532,11 +535,13 @@ def queue(
 def check_queue(
     conn: sa.Connection, draft: Draft, *, now: datetime, send_limit: int, recipient_limit: int
 ) -> None:
-    """Raise what `queue` would (RecipientSuppressed, QuotaExceeded), reading only: advice,
-    which queue checks again. A send refused here never enters a write transaction, where on
-    SQLite its error would undo the group commit of every write batched with it (each then
-    runs again alone): a workspace sending past its quota would slow everyone's writes."""
+    """Raise what `queue` would (RecipientSuppressed, RecipientBlocked, QuotaExceeded),
+    reading only: advice, which queue checks again. A send refused here never enters a
+    write transaction, where on SQLite its error would undo the group commit of every write
+    batched with it (each then runs again alone): a workspace sending past its quota would
+    slow everyone's writes."""
     _refuse_suppressed(conn, draft)
+    _refuse_listed(conn, draft)
     quotas.check_send(
         conn,
         draft.sender.workspace_id,
@@ -557,6 +562,26 @@ def _refuse_suppressed(conn: sa.Connection, draft: Draft) -> None:
         if addresses & set(suppressed):
             raise RecipientSuppressed(suppressed, param=param)
     raise RecipientSuppressed(suppressed)
+
+
+def _refuse_listed(conn: sa.Connection, draft: Draft) -> None:
+    """RecipientBlocked naming the field (to, cc, bcc) of the first recipient the sending
+    inbox's send lists refuse (dispatch_server.domain.lists). The inbox's own address is
+    never refused: mail to itself (its memory) leaves nothing."""
+    sender = draft.sender
+    others = [r for r in draft.recipients if r != sender.address.lower()]
+    if not others:
+        return
+    refused = address_lists.refused_among(
+        conn, sender.workspace_id, sender.inbox_id, "send", others
+    )
+    if not refused:
+        return
+    for param, values in (("to", draft.to), ("cc", draft.cc), ("bcc", draft.bcc)):
+        addresses = {a.lower() for v in values for _, a in parse_addresses([v], header=param)}
+        if addresses & {a.lower() for a in refused}:
+            raise address_lists.RecipientBlocked(refused, param=param)
+    raise address_lists.RecipientBlocked(refused)
 
 
 def suppressed_among(conn: sa.Connection, workspace_id: str, addresses: Iterable[str]) -> list[str]:

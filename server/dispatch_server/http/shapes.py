@@ -260,6 +260,12 @@ def _read(tp: Any, value: Any, name: str, schema: Schema) -> Any:
             raise InvalidInput(f"{name} must be an object", param=name)
         return from_json(inner, value, prefix=f"{name}.")
     origin = get_origin(inner)
+    if origin is Literal:
+        choices = get_args(inner)
+        if not any(value == choice and type(value) is type(choice) for choice in choices):
+            shown = ", ".join(map(str, choices))
+            raise InvalidInput(f"{name} must be one of {shown}", param=name)
+        return value
     if origin in (tuple, list):
         if not isinstance(value, list):
             raise InvalidInput(f"{name} must be an array", param=name)

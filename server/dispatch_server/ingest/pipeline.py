@@ -20,7 +20,7 @@ from dispatch_server.core.errors import DomainError, ErrorCode, QuotaExceeded, T
 from dispatch_server.core.ids import new_id
 from dispatch_server.db import dialect
 from dispatch_server.db import tables as t
-from dispatch_server.domain import quotas
+from dispatch_server.domain import lists, quotas
 from dispatch_server.domain.messages import MessageWithArtifacts, stored_message
 from dispatch_server.events import log as event_log
 from dispatch_server.events.hub import Hub
@@ -71,7 +71,7 @@ class Delivery:
 @attrs.frozen
 class IngestResult:
     deliveries: tuple[Delivery, ...]
-    rejected: tuple[str, ...]  # recipients that are no inbox here
+    rejected: tuple[str, ...]  # recipients that are no inbox here, or whose lists refused it
 
 
 class UnknownRecipient(DomainError):
@@ -100,11 +100,18 @@ class InboxRef:
     id: str
     workspace_id: str
     address: str
+    listed: bool = False  # receive lists apply to it
 
 
 # Statements on the ingest path are built once and executed with parameters: building them
 # per message (`.values(**row)`) cost more than SQLite took to run them.
-_INBOXES = sa.select(t.inboxes.c.id, t.inboxes.c.workspace_id, t.inboxes.c.address)
+# `listed`: whether receive lists apply to the inbox (then they are asked about the sender).
+_INBOXES = sa.select(
+    t.inboxes.c.id,
+    t.inboxes.c.workspace_id,
+    t.inboxes.c.address,
+    lists.receive_listed(t.inboxes.c.workspace_id, t.inboxes.c.id).label("listed"),
+)
 # The recipients' inboxes. On PostgreSQL their rows are locked until commit, so ingests into
 # one inbox take their received_at and commit in the same order, which readers and waiters
 # that resume after a (received_at, id) position rely on. SQLite has one writer anyway. Every
@@ -150,13 +157,25 @@ def _inboxes_params(addresses: Iterable[str]) -> dict[str, list[str]]:
 
 
 def _inbox_map(rows: Iterable[Any]) -> dict[str, InboxRef]:
-    return {row.address: InboxRef(row.id, row.workspace_id, row.address) for row in rows}
+    return {
+        row.address: InboxRef(row.id, row.workspace_id, row.address, bool(row.listed))
+        for row in rows
+    }
 
 
-# The inbox of one address and what its workspace took of today's quota, in one statement:
-# the SMTP door asks this at every RCPT.
+# The inbox of one address, what its workspace took of today's quota, and what its receive
+# lists say of the sender, in one statement: the SMTP door asks this at every RCPT (outside
+# a transaction on PostgreSQL, so it must stay one statement).
 _RECIPIENT = (
-    sa.select(t.inboxes.c.id, t.workspace_quotas.c.inbound_count)
+    sa.select(
+        t.inboxes.c.id,
+        t.workspace_quotas.c.inbound_count,
+        *lists.receive_flags(
+            t.inboxes.c.workspace_id,
+            t.inboxes.c.id,
+            sa.bindparam("sender_patterns", expanding=True),
+        ),
+    )
     .select_from(
         t.inboxes.outerjoin(
             t.workspace_quotas,
@@ -173,22 +192,43 @@ _RECIPIENT = (
 @attrs.frozen
 class RecipientCheck:
     """What the SMTP door's RCPT check found for an address: why mail for it would be refused
-    now (None if it would be taken), and what its workspace has left of today's quota."""
+    now (None if it would be taken), what its workspace has left of today's quota, and
+    whether receive lists apply to its inbox (then the answer depends on the sender, and
+    the door must not remember it per address)."""
 
     refusal: DomainError | None
     quota_left: int
+    listed: bool = False
 
 
-def check_recipient(conn: sa.Connection, address: str, quota_limit: int) -> RecipientCheck:
-    """Whether mail for `address` would be taken right now. Only advice: the ingest
-    transaction checks both again."""
+def check_recipient(
+    conn: sa.Connection, address: str, quota_limit: int, sender: str | None = None
+) -> RecipientCheck:
+    """Whether mail for `address` from `sender` (MAIL FROM) would be taken right now. Only
+    advice: the ingest transaction checks all of it again. A null sender (`<>`) is left to
+    the ingest check, which matches the From header's address then."""
+    patterns = lists.candidates(sender)
     row = conn.execute(
-        _RECIPIENT, {"address": normalize_address(address), "today": utcnow().date()}
+        _RECIPIENT,
+        {
+            "address": normalize_address(address),
+            "today": utcnow().date(),
+            "sender_patterns": patterns,
+        },
     ).first()
     if row is None:
         return RecipientCheck(UnknownRecipient(), 0)
     left = quotas.inbound_left(row.inbound_count, quota_limit)
-    return RecipientCheck(quota_used_up() if left <= 0 else None, left)
+    listed = bool(row.listed)
+    if (
+        listed
+        and patterns
+        and lists.refuses(
+            blocked=bool(row.blocked), allowed=bool(row.allowed), allow_list=bool(row.allow_list)
+        )
+    ):
+        return RecipientCheck(lists.SenderBlocked(), left, listed)
+    return RecipientCheck(quota_used_up() if left <= 0 else None, left, listed)
 
 
 def dedupe_key(provider_id: str | None, message_id_header: str | None, raw: bytes) -> str:
@@ -220,7 +260,9 @@ async def ingest(services: Services, raw: bytes, envelope: Envelope) -> IngestRe
     """Store `raw` in the inbox of each recipient that has one, in one transaction, and wake
     their waiters after the commit. Raises a DomainError (nothing stored) when the message is
     refused as a whole: too large, unparseable, no recipient here, over quota. Each ingest
-    is counted and timed by door (dispatch_server.metrics)."""
+    is counted and timed by door (dispatch_server.metrics). An inbox whose receive lists
+    refuse the sender (dispatch_server.domain.lists) gets no copy; when that is every
+    recipient, SenderBlocked is raised."""
     started = time.perf_counter()
     door = envelope.door or "unrecorded"  # as the ops status names a null door
     try:
@@ -342,9 +384,34 @@ def _store_all(
         else conn.execute(_LOCK_TARGETS, {"addresses": addresses})
     )
     rejected = tuple(r for r in recipients if normalize_address(r) not in inboxes)
-    deliveries = [_store(conn, job, inbox) for inbox in inboxes.values()]  # in lock order
+    sender = lists.sender_of(job.envelope.mail_from, job.parsed.from_address)
+    taken = [inbox for inbox in inboxes.values() if not _refused_by_lists(conn, job, inbox, sender)]
+    if inboxes and not taken:
+        raise lists.SenderBlocked()
+    if len(taken) < len(inboxes):
+        kept = {inbox.address for inbox in taken}
+        rejected += tuple(
+            r
+            for r in recipients
+            if normalize_address(r) in inboxes and normalize_address(r) not in kept
+        )
+    deliveries = [_store(conn, job, inbox) for inbox in taken]  # in lock order
     hub.notify_in_transaction(conn, [d.inbox_id for d in deliveries if not d.duplicate])
     return deliveries, rejected
+
+
+def _refused_by_lists(
+    conn: sa.Connection, job: _StoreJob, inbox: InboxRef, sender: str | None
+) -> bool:
+    """Whether the inbox's receive lists refuse the sender. Not asked for an inbox that has
+    none, nor for the inbox's own mail to itself through the `local` transport (its memory
+    writes), which no one outside can send."""
+    if not inbox.listed:
+        return False
+    own = sender is not None and sender.strip("<>").lower() == inbox.address
+    if own and job.envelope.door == "local":
+        return False
+    return lists.receive_refused(conn, inbox.workspace_id, inbox.id, sender)
 
 
 _MEMORY_WRITE = sa.select(t.outbound_messages.c.id).where(

@@ -58,6 +58,7 @@ def test_an_account_key(live_server: LiveServer) -> None:
             "webhooks",
             "billing",
             "suppressions",
+            "lists",
         ],
         "restricted": False,
         "allowed_senders": None,

@@ -36,6 +36,7 @@ REPLIES: dict[ErrorCode, str] = {
     ErrorCode.QUOTA_EXCEEDED: "452 4.2.2 Mailbox over daily quota, try again tomorrow",
     ErrorCode.MESSAGE_TOO_LARGE: MESSAGE_TOO_BIG,
     ErrorCode.UNPARSEABLE_MESSAGE: "554 5.6.0 {message}",
+    ErrorCode.SENDER_BLOCKED: "550 5.7.1 The recipient does not accept mail from this sender",
 }
 
 
@@ -51,7 +52,8 @@ def reply_for(error: DomainError) -> str:
 # taken at RCPT again for REMEMBER_SECONDS without asking the database. The check is advice:
 # the ingest transaction checks the inbox and the quota again (a quota used up meanwhile is a
 # 452 at DATA), and a busy door gets most of its mail for addresses that took mail a moment
-# before. Near the end of a quota, and for every refusal, each RCPT asks.
+# before. Near the end of a quota, for every refusal, and for an inbox that receive lists
+# apply to (their answer depends on the sender), each RCPT asks.
 REMEMBER_SECONDS = 1.0
 QUOTA_MARGIN = 100
 REMEMBERED_ADDRESSES = 10_000
@@ -97,7 +99,9 @@ class IngestHandler:
         if not self.accepted.knows(address, now):
             quota = self.services.settings.inbound.daily_quota
             try:
-                found = await self.services.db.run_short_read(check_recipient, address, quota)
+                found = await self.services.db.run_short_read(
+                    check_recipient, address, quota, envelope.mail_from or None
+                )
             except Exception:
                 log.exception("recipient check failed; asking the sender to retry")
                 return TEMPORARY_FAILURE
@@ -105,7 +109,9 @@ class IngestHandler:
                 reply = reply_for(found.refusal)
                 log.info("RCPT %s from %s: %s", address, _peer(session), reply)
                 return reply
-            if found.quota_left > QUOTA_MARGIN:
+            # A recipient with receive lists is asked about each sender: remembering it by
+            # address would let a blocked sender through after an allowed one.
+            if found.quota_left > QUOTA_MARGIN and not found.listed:
                 self.accepted.remember(address, now)
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
