@@ -378,7 +378,7 @@ def test_a_key_without_memory_sees_none_of_it(live_server: LiveServer) -> None:
     written = httpx.post(
         f"{base}/memory",
         headers=bearer(account["inbox_key"]),
-        json={"key": "bank-pin", "value": "4921"},
+        json={"key": "bank-pin", "value": "my pin is 4921!"},  # no id or cursor looks so
     )
     assert written.status_code == 201, written.text
     deliver(live_server, inbox["address"], "bot@github.com", "Your code is 123456")
@@ -392,7 +392,9 @@ def test_a_key_without_memory_sees_none_of_it(live_server: LiveServer) -> None:
         assert refused.json()["error"]["param"] == "memory"
     everything = httpx.get(f"{base}/messages?folder=all", headers=headers).json()["data"]
     assert [m["folder"] for m in everything] == ["inbox"]
-    assert "4921" not in httpx.get(f"{base}/messages?folder=all", headers=headers).text
+    seen = httpx.get(f"{base}/messages?folder=all", headers=full).text
+    assert "my pin is 4921!" in seen  # the full key sees it: the check below is not vacuous
+    assert "my pin is 4921!" not in httpx.get(f"{base}/messages?folder=all", headers=headers).text
     assert httpx.get(f"{base}/sent", headers=headers).json()["data"] == []
     [memory_send] = httpx.get(f"{base}/sent", headers=full).json()["data"]
     assert httpx.get(f"{base}/sent/{memory_send['id']}", headers=headers).status_code == 404
