@@ -48,7 +48,14 @@ from typing import Any, TypeVar
 import httpx
 import sqlalchemy as sa
 
-from bench.common import free_port, otp_mail, percentile
+from bench.common import (
+    PG_ADMIN_URL,
+    create_database,
+    drop_database,
+    free_port,
+    otp_mail,
+    percentile,
+)
 from dispatch_server.auth import api_keys
 from dispatch_server.db import Database
 from dispatch_server.domain import messages, waits
@@ -62,7 +69,6 @@ T = TypeVar("T")
 
 DOMAIN = "bench.test"
 RETENTION_DAYS = 30
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 BIG_TABLES = ("messages", "message_security", "artifacts", "events", "api_keys", "inboxes")
 SECRET = "benchsecret-"  # a key's secret is this and its number: the bench knows every key
 
@@ -370,19 +376,9 @@ class Target:
     dialect: str
 
 
-def _pg_admin(sql: str) -> None:
-    subprocess.run(
-        ["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", sql],
-        check=True,
-        capture_output=True,
-    )
-
-
 def make_target(database: str, name: str) -> Target:
     if database == "postgresql":
-        _pg_admin(f"DROP DATABASE IF EXISTS {name}")
-        _pg_admin(f"CREATE DATABASE {name}")
-        url = f"{PG_SERVER}/{name}"
+        url = asyncio.run(create_database(PG_ADMIN_URL, name))
 
         def pg_size() -> int:
             out = subprocess.run(
@@ -406,7 +402,7 @@ def make_target(database: str, name: str) -> Target:
 
         return Target(
             url,
-            lambda: _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            lambda: asyncio.run(drop_database(PG_ADMIN_URL, name)),
             pg_size,
             "postgresql",
         )

@@ -16,9 +16,7 @@ import asyncio
 import os
 import time
 
-import asyncpg
-
-from bench.common import otp_mail
+from bench.common import PG_ADMIN_URL, create_database, drop_database, otp_mail
 from dispatch_server.config import Settings
 from dispatch_server.domain import workspaces
 from dispatch_server.ingest.pipeline import Envelope, check_recipient, ingest
@@ -30,9 +28,7 @@ WORKSPACES = 50
 
 async def run(admin_url: str, messages: int, concurrency: int) -> None:
     name = f"dispatch_ingest_cpu_{os.getpid()}"
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    url = await create_database(admin_url, name)
     try:
         await upgrade(url)
         settings = Settings.from_env(
@@ -70,15 +66,14 @@ async def run(admin_url: str, messages: int, concurrency: int) -> None:
         )
         await services.close()
     finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
+        await drop_database(admin_url, name)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=1500)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--admin-url", default=PG_ADMIN_URL)
     args = parser.parse_args()
     asyncio.run(run(args.admin_url, args.messages, args.concurrency))
 

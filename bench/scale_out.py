@@ -48,7 +48,15 @@ import asyncpg
 import attrs
 import httpx
 
-from bench.common import free_port, otp_mail, percentile
+from bench.common import (
+    PG_ADMIN_URL,
+    cpu_seconds,
+    create_database,
+    drop_database,
+    free_port,
+    otp_mail,
+    percentile,
+)
 from bench.smtp_vs_maildev import close_session, open_session, send_one, wire_data
 from bench.sse_streams import Stream
 from bench.wait_herd import Waiter, raise_open_files
@@ -60,7 +68,6 @@ from dispatch_server.domain import workspaces
 DOMAIN = "bench.test"
 SENDER = "no-reply@acme.test"
 CONNECTIONS_PER_SMTP = 4
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @attrs.frozen
@@ -96,27 +103,6 @@ def progress(text: str) -> None:
 
 
 # --- the deployment ----------------------------------------------------------------------------
-
-
-def database_of(admin_url: str, name: str) -> str:
-    return admin_url.rsplit("/", 1)[0] + "/" + name
-
-
-async def create_database(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_database(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 async def sign_up(database_url: str, count: int) -> list[Tenant]:
@@ -212,14 +198,6 @@ def wait_for_heartbeat(database_url: str, process: subprocess.Popen[bytes], log:
             return
         time.sleep(0.2)
     raise RuntimeError(f"the worker did not beat:\n{log.read_text()[-3000:]}")
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
 
 
 async def backend_pids(admin_url: str, database: str) -> set[int]:
@@ -464,8 +442,7 @@ class Result:
 def measure(args: argparse.Namespace, count: int, work: Path) -> Result:
     """Set up a fresh database and deployment of `count` processes each, measure, tear down."""
     name = f"dispatch_scale_{count}_{os.getpid()}"
-    database_url = database_of(args.admin_url, name)
-    asyncio.run(create_database(args.admin_url, name))
+    database_url = asyncio.run(create_database(args.admin_url, name))
     moto: subprocess.Popen[bytes] | None = None
     deployment: Deployment | None = None
     try:
@@ -578,7 +555,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument(
         "--admin-url",
-        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        default=PG_ADMIN_URL,
         help="a PostgreSQL database from which the bench may create and drop databases",
     )
     parser.add_argument("--no-worker", dest="worker", action="store_false")

@@ -40,7 +40,7 @@ from pathlib import Path
 import attrs
 import sqlalchemy as sa
 
-from bench.common import free_port, sender_records, verification_mail
+from bench.common import cpu_seconds, free_port, sender_records, verification_mail
 from dispatch_server.config import Settings
 from dispatch_server.db import Database
 from dispatch_server.db import tables as t
@@ -53,7 +53,6 @@ CACHE = Path(__file__).parent / ".cache"
 DOMAIN = "bench.test"
 INBOXES = 16
 SENDER = "no-reply@acme.test"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # --- the servers -----------------------------------------------------------------------------
@@ -69,7 +68,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system time of the server process and its descendants so far."""
-        return sum(_cpu_of(pid) for pid in _tree(self.process.pid))
+        return sum(cpu_seconds(pid) for pid in _tree(self.process.pid))
 
     def stop(self) -> None:
         self.process.terminate()
@@ -78,15 +77,6 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-
-
-def _cpu_of(pid: int) -> float:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state is fields[0]
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
 def _tree(root: int) -> list[int]:
