@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.policy
 import json
 import random
 from email.message import Message
@@ -11,6 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from dispatch_client.extract import decode_text_part, extract, extract_message, html_to_text
+from dispatch_client.extract.mime import attachment_filename, is_attachment, leaf_parts, parse_bytes
 
 CORPUS = Path(__file__).parents[1] / "corpus"
 EXPECTED: dict[str, dict[str, str | None]] = json.loads((CORPUS / "expected.json").read_text())
@@ -399,6 +401,32 @@ def test_extract_message_skips_attachments_and_reads_the_subject() -> None:
     )
     result = extract_message(raw)
     assert [otp.code for otp in result.otps] == ["730184"]
+
+
+@pytest.mark.parametrize(
+    "naming",
+    [
+        b'Content-Type: text/plain; name="old.txt"',
+        b'Content-Type: text/plain; NAME="old.txt"',
+        b"Content-Type: text/plain\r\nContent-Disposition: inline; filename=old.txt",
+        b"Content-Type: text/plain\r\nContent-Disposition: inline; FileName=old.txt",
+        b"Content-Type: text/plain\r\nContent-Disposition: inline;\r\n filename*0=old;"
+        b"\r\n filename*1=.txt",
+        b"Content-Type: text/plain\r\nContent-Disposition: inline; filename*=utf-8''%C3%B6ld.txt",
+        b'Content-Type: text/plain; name="=?utf-8?q?=C3=B6ld.txt?="',
+    ],
+)
+def test_a_text_part_named_like_a_file_in_any_form_is_an_attachment(naming: bytes) -> None:
+    raw = (
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nYour code is 730184\r\n"
+        b"--b\r\n" + naming + b"\r\n\r\nCode: 111111\r\n--b--\r\n"
+    )
+    message = parse_bytes(raw, policy=email.policy.default)
+    leaves = leaf_parts(message)
+    assert [is_attachment(part) for part in leaves] == [False, True]
+    assert attachment_filename(leaves[1]) is not None
+    assert [otp.code for otp in extract_message(raw).otps] == ["730184"]
 
 
 # --- codes of letters, kinds and confidence -----------------------------------------------

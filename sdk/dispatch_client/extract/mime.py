@@ -168,10 +168,18 @@ def is_attachment(part: Message) -> bool:
 
 def attachment_filename(part: Message) -> str | None:
     """The file name a part declares (Content-Disposition or Content-Type), if any."""
+    # Parsing the parameters is most of what this costs; a part whose two headers hold no
+    # "name" (`filename`, `name`, `filename*0*`, ...) can declare none.
+    if not any("name" in str(value).lower() for value in _naming_headers(part)):
+        return None
     try:
         return part.get_filename()
     except Exception:  # malformed RFC 2231 parameters: the part still counts, without a name
         return None
+
+
+def _naming_headers(part: Message) -> list[object]:
+    return [*part.get_all("content-disposition", ()), *part.get_all("content-type", ())]
 
 
 def _content_disposition(part: Message) -> str | None:
