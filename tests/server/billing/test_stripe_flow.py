@@ -312,4 +312,61 @@ def test_a_payment_taken_back_revokes_what_it_granted(
     assert (listed["plan"], listed["data"][0]["status"]) == ("free", "revoked")
     assert httpx.post(f"{base}/v1/inboxes", json={}, headers=account).status_code == 402
     stranger = post_event(base, charge_event(type, "pi_test_nobodyhere", **fields))
-    assert stranger.json()["outcome"] == "ignored"
+    reason = "refunded" if type == "charge.refunded" else "disputed"
+    assert (stranger.json()["outcome"], stranger.json()["reason"]) == (
+        "ignored",
+        f"{reason}: pi_test_nobodyhere",
+    )
+
+
+@pytest.mark.parametrize(
+    ("type", "fields", "reason"),
+    [
+        ("charge.refunded", {"refunded": True}, "refunded"),
+        ("charge.dispute.created", {}, "disputed"),
+    ],
+)
+def test_a_payment_taken_back_before_its_completion_grants_nothing(
+    paid_server: LiveServer,
+    stripe_api: StripeServer,
+    type: str,
+    fields: dict[str, Any],
+    reason: str,
+) -> None:
+    """Stripe does not order its events: a refund in full or a dispute can arrive before
+    the session's completion. It is remembered, and the completion grants nothing."""
+    base = paid_server.base_url
+    account = bearer(signup(base)["account_key"])
+    session = checkout(base, account, stripe_api)
+    paid = stripe_api.complete(session["id"])
+    intent = paid["payment_intent"]
+
+    partial = post_event(base, charge_event("charge.refunded", intent, refunded=False))
+    assert partial.json()["outcome"] == "ignored"  # a partial refund takes nothing back
+    taken = post_event(base, charge_event(type, intent, **fields))
+    assert taken.status_code == 200
+    assert taken.json() == {
+        "received": True,
+        "outcome": "ignored",
+        "duplicate": False,
+        "reason": f"{reason}: {intent}",
+    }
+    completed = checkout_event(paid)
+    late = post_event(base, completed)
+    assert late.status_code == 200  # authentic: Stripe must stop delivering it
+    assert late.json() == {
+        "received": True,
+        "outcome": "refused",
+        "duplicate": False,
+        "reason": f"payment_taken_back: {intent} was {reason} before this event",
+    }
+    again = post_event(base, completed)
+    assert (again.json()["outcome"], again.json()["duplicate"]) == ("refused", True)
+    listed = httpx.get(f"{base}/v1/billing/entitlements", headers=account).json()
+    assert (listed["plan"], listed["data"]) == ("free", [])
+    assert httpx.post(f"{base}/v1/inboxes", json={}, headers=account).status_code == 402
+
+    # Another payment of the same workspace is not tainted by it.
+    other = stripe_api.complete(checkout(base, account, stripe_api)["id"])
+    assert post_event(base, checkout_event(other)).json()["outcome"] == "granted"
+    assert httpx.post(f"{base}/v1/inboxes", json={}, headers=account).status_code == 201
