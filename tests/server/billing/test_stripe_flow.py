@@ -13,6 +13,14 @@ import pytest
 
 from tests.conftest import BACKENDS, LiveServer, _ServerThread, fresh_database_url, make_settings
 from tests.helpers import bearer, error_code, signup
+from tests.server.api.operator_helpers import (
+    FAST_ARGON2,
+    JWT_SECRET,
+    Mailbox,
+    get,
+    post,
+    verified_operator,
+)
 from tests.stripe_server import (
     TEST_API_KEY,
     WEBHOOK_SECRET,
@@ -50,6 +58,8 @@ def paid_server(
         STRIPE_WEBHOOK_SECRET=f"{WEBHOOK_SECRET},{OLD_SECRET}",
         STRIPE_API_BASE=stripe_api.base_url,
         DISPATCH_BILLING_SUCCESS_URL="https://app.example/paid?session={CHECKOUT_SESSION_ID}",
+        JWT_SECRET_KEY=JWT_SECRET,  # operators, who claim workspaces
+        **FAST_ARGON2,
     )
     thread = _ServerThread(settings)
     try:
@@ -124,6 +134,44 @@ def test_a_card_payment_unlocks_the_second_inbox(
     # Stripe delivers again (it retries for days): nothing more happens.
     again = post_event(base, event)
     assert again.json()["duplicate"] is True and again.json()["outcome"] == "granted"
+
+
+def test_a_checkout_of_a_workspace_an_operator_claimed_names_the_operator(
+    paid_server: LiveServer, stripe_api: StripeServer
+) -> None:
+    agent, operator_mailbox = Mailbox(paid_server), Mailbox(paid_server)
+    token = verified_operator(paid_server, operator_mailbox)
+    operator_id = get(paid_server, "/auth/me", token=token).json()["operator"]["id"]
+    minted = post(paid_server, "/v1/agent/claim-token", None, token=agent.inbox_key)
+    assert minted.status_code == 201, minted.text
+    claim = post(
+        paid_server,
+        "/v1/agent/claim",
+        {"claim_email": agent.address, "claim_token": minted.json()["claim_token"]},
+        token=token,
+    )
+    assert claim.status_code == 201, claim.text
+    operator_account = bearer(claim.json()["account_key"])
+
+    session = checkout(paid_server.base_url, operator_account, stripe_api)
+    workspace_id = agent.account["workspace"]["id"]
+    wanted = {"workspace_id": workspace_id, "product": "multi_inbox", "user_id": operator_id}
+    assert session["metadata"] == wanted
+    sent = stripe_api.session_requests()[-1].form
+    assert sent["metadata"] == wanted
+    assert sent["payment_intent_data"]["metadata"] == wanted
+    assert sent["customer_email"] == operator_mailbox.address
+    # The agent's own account key is the same workspace's: it names the operator too.
+    own = checkout(paid_server.base_url, bearer(agent.account_key), stripe_api)
+    assert own["metadata"]["user_id"] == operator_id
+
+    paid = stripe_api.complete(session["id"])
+    granted = post_event(paid_server.base_url, checkout_event(paid))
+    assert granted.json()["outcome"] == "granted"
+    listed = httpx.get(
+        f"{paid_server.base_url}/v1/billing/entitlements", headers=operator_account
+    ).json()
+    assert listed["plan"] == "multi_inbox"
 
 
 def test_the_rotated_out_secret_still_verifies(
