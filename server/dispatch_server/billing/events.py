@@ -68,6 +68,17 @@ def outcome_of(conn: sa.Connection, provider: Provider, event_id: str) -> str | 
     return found
 
 
+def lock_payment(conn: sa.Connection, payment_intent: str) -> None:
+    """Hold the PaymentIntent until the transaction ends, so that its refund and its
+    session's completion, delivered at once, act one after the other and each sees the
+    other's record. PostgreSQL: a transaction-scoped advisory lock on the id's hash; SQLite
+    runs one write at a time already."""
+    if dialect.name(conn) == "postgresql":
+        conn.execute(
+            sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(payment_intent, 0)))
+        )
+
+
 def taken_back_reason(reason: str, payment_intent: str) -> str:
     """The `reason` recorded for a refund or dispute (`reason` is `refunded` or `disputed`)
     of `payment_intent`, whether it revoked something or granted nothing yet: the one form

@@ -4,12 +4,15 @@ second inbox; with every way an event can fail to grant. Both databases."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.conftest import BACKENDS, LiveServer, _ServerThread, fresh_database_url, make_settings
 from tests.helpers import bearer, error_code, signup
@@ -418,3 +421,47 @@ def test_a_payment_taken_back_before_its_completion_grants_nothing(
     other = stripe_api.complete(checkout(base, account, stripe_api)["id"])
     assert post_event(base, checkout_event(other)).json()["outcome"] == "granted"
     assert httpx.post(f"{base}/v1/inboxes", json={}, headers=account).status_code == 201
+
+
+def test_a_refund_and_its_completion_delivered_at_once_act_one_after_the_other(
+    paid_server: LiveServer, stripe_api: StripeServer
+) -> None:
+    """Both events of one PaymentIntent wait for its lock: the second sees what the first
+    recorded, and no entitlement stays active. PostgreSQL only: SQLite runs one write at a
+    time already."""
+    if not paid_server.database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one write transaction at a time")
+    base = paid_server.base_url
+    account = bearer(signup(base)["account_key"])
+    paid = stripe_api.complete(checkout(base, account, stripe_api)["id"])
+    intent = paid["payment_intent"]
+    lock = sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(intent, 0)))
+
+    async def deliver_both_while_held() -> list[str]:
+        engine = create_async_engine(paid_server.database_url)
+        try:
+            async with engine.connect() as conn:
+                transaction = await conn.begin()
+                await conn.execute(lock)
+                deliveries = [
+                    asyncio.create_task(asyncio.to_thread(post_event, base, event))
+                    for event in (
+                        charge_event("charge.refunded", intent, refunded=True),
+                        checkout_event(paid),
+                    )
+                ]
+                done, _ = await asyncio.wait(deliveries, timeout=1.0)
+                assert done == set()  # both wait for the PaymentIntent
+                await transaction.rollback()
+                answers = await asyncio.gather(*deliveries)
+        finally:
+            await engine.dispose()
+        assert [answer.status_code for answer in answers] == [200, 200]
+        return sorted(answer.json()["outcome"] for answer in answers)
+
+    outcomes = asyncio.run(deliver_both_while_held())
+    # Either order: granted then revoked, or taken back (ignored) then refused.
+    assert outcomes in (["granted", "revoked"], ["ignored", "refused"])
+    listed = httpx.get(f"{base}/v1/billing/entitlements", headers=account).json()
+    assert listed["plan"] == "free"
+    assert [e["status"] for e in listed["data"]] in ([], ["revoked"])

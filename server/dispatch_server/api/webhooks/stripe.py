@@ -61,6 +61,8 @@ def _apply(
 ) -> StripeAnswer:
     kind: Outcome
     workspace_id = product = reason = None
+    if isinstance(outcome, Grant | Revoke) and outcome.payment_intent is not None:
+        events.lock_payment(conn, outcome.payment_intent)
     if isinstance(outcome, Grant):
         kind, workspace_id, product = "granted", outcome.workspace_id, outcome.product
         known = conn.scalar(sa.select(t.workspaces.c.id).where(t.workspaces.c.id == workspace_id))
