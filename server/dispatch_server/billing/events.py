@@ -68,6 +68,43 @@ def outcome_of(conn: sa.Connection, provider: Provider, event_id: str) -> str | 
     return found
 
 
+def lock_payment(conn: sa.Connection, payment_intent: str) -> None:
+    """Hold the PaymentIntent until the transaction ends, so that its refund and its
+    session's completion, delivered at once, act one after the other and each sees the
+    other's record. PostgreSQL: a transaction-scoped advisory lock on the id's hash; SQLite
+    runs one write at a time already."""
+    if dialect.name(conn) == "postgresql":
+        conn.execute(
+            sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(payment_intent, 0)))
+        )
+
+
+def taken_back_reason(reason: str, payment_intent: str) -> str:
+    """The `reason` recorded for a refund or dispute (`reason` is `refunded` or `disputed`)
+    of `payment_intent`, whether it revoked something or granted nothing yet: the one form
+    `taken_back` looks for."""
+    return f"{reason}: {payment_intent}"
+
+
+TAKEN_BACK_REASONS = ("refunded", "disputed")
+
+
+def taken_back(conn: sa.Connection, payment_intent: str, event_types: frozenset[str]) -> str | None:
+    """`refunded` or `disputed` when a Stripe event of `event_types` took `payment_intent`
+    back, before or after it granted anything; None when none did."""
+    reasons = {taken_back_reason(reason, payment_intent): reason for reason in TAKEN_BACK_REASONS}
+    found = conn.scalar(
+        sa.select(t.billing_events.c.reason)
+        .where(
+            t.billing_events.c.provider == "stripe",
+            t.billing_events.c.event_type.in_(sorted(event_types)),
+            t.billing_events.c.reason.in_(sorted(reasons)),
+        )
+        .limit(1)
+    )
+    return None if found is None else reasons[found]
+
+
 def set_outcome(
     conn: sa.Connection, provider: Provider, event_id: str, outcome: Outcome, reason: str | None
 ) -> None:

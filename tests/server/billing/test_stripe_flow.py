@@ -4,15 +4,26 @@ second inbox; with every way an event can fail to grant. Both databases."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.conftest import BACKENDS, LiveServer, _ServerThread, fresh_database_url, make_settings
 from tests.helpers import bearer, error_code, signup
+from tests.server.api.operator_helpers import (
+    FAST_ARGON2,
+    JWT_SECRET,
+    Mailbox,
+    get,
+    post,
+    verified_operator,
+)
 from tests.stripe_server import (
     TEST_API_KEY,
     WEBHOOK_SECRET,
@@ -50,6 +61,8 @@ def paid_server(
         STRIPE_WEBHOOK_SECRET=f"{WEBHOOK_SECRET},{OLD_SECRET}",
         STRIPE_API_BASE=stripe_api.base_url,
         DISPATCH_BILLING_SUCCESS_URL="https://app.example/paid?session={CHECKOUT_SESSION_ID}",
+        JWT_SECRET_KEY=JWT_SECRET,  # operators, who claim workspaces
+        **FAST_ARGON2,
     )
     thread = _ServerThread(settings)
     try:
@@ -124,6 +137,44 @@ def test_a_card_payment_unlocks_the_second_inbox(
     # Stripe delivers again (it retries for days): nothing more happens.
     again = post_event(base, event)
     assert again.json()["duplicate"] is True and again.json()["outcome"] == "granted"
+
+
+def test_a_checkout_of_a_workspace_an_operator_claimed_names_the_operator(
+    paid_server: LiveServer, stripe_api: StripeServer
+) -> None:
+    agent, operator_mailbox = Mailbox(paid_server), Mailbox(paid_server)
+    token = verified_operator(paid_server, operator_mailbox)
+    operator_id = get(paid_server, "/auth/me", token=token).json()["operator"]["id"]
+    minted = post(paid_server, "/v1/agent/claim-token", None, token=agent.inbox_key)
+    assert minted.status_code == 201, minted.text
+    claim = post(
+        paid_server,
+        "/v1/agent/claim",
+        {"claim_email": agent.address, "claim_token": minted.json()["claim_token"]},
+        token=token,
+    )
+    assert claim.status_code == 201, claim.text
+    operator_account = bearer(claim.json()["account_key"])
+
+    session = checkout(paid_server.base_url, operator_account, stripe_api)
+    workspace_id = agent.account["workspace"]["id"]
+    wanted = {"workspace_id": workspace_id, "product": "multi_inbox", "user_id": operator_id}
+    assert session["metadata"] == wanted
+    sent = stripe_api.session_requests()[-1].form
+    assert sent["metadata"] == wanted
+    assert sent["payment_intent_data"]["metadata"] == wanted
+    assert sent["customer_email"] == operator_mailbox.address
+    # The agent's own account key is the same workspace's: it names the operator too.
+    own = checkout(paid_server.base_url, bearer(agent.account_key), stripe_api)
+    assert own["metadata"]["user_id"] == operator_id
+
+    paid = stripe_api.complete(session["id"])
+    granted = post_event(paid_server.base_url, checkout_event(paid))
+    assert granted.json()["outcome"] == "granted"
+    listed = httpx.get(
+        f"{paid_server.base_url}/v1/billing/entitlements", headers=operator_account
+    ).json()
+    assert listed["plan"] == "multi_inbox"
 
 
 def test_the_rotated_out_secret_still_verifies(
@@ -312,4 +363,105 @@ def test_a_payment_taken_back_revokes_what_it_granted(
     assert (listed["plan"], listed["data"][0]["status"]) == ("free", "revoked")
     assert httpx.post(f"{base}/v1/inboxes", json={}, headers=account).status_code == 402
     stranger = post_event(base, charge_event(type, "pi_test_nobodyhere", **fields))
-    assert stranger.json()["outcome"] == "ignored"
+    reason = "refunded" if type == "charge.refunded" else "disputed"
+    assert (stranger.json()["outcome"], stranger.json()["reason"]) == (
+        "ignored",
+        f"{reason}: pi_test_nobodyhere",
+    )
+
+
+@pytest.mark.parametrize(
+    ("type", "fields", "reason"),
+    [
+        ("charge.refunded", {"refunded": True}, "refunded"),
+        ("charge.dispute.created", {}, "disputed"),
+    ],
+)
+def test_a_payment_taken_back_before_its_completion_grants_nothing(
+    paid_server: LiveServer,
+    stripe_api: StripeServer,
+    type: str,
+    fields: dict[str, Any],
+    reason: str,
+) -> None:
+    """Stripe does not order its events: a refund in full or a dispute can arrive before
+    the session's completion. It is remembered, and the completion grants nothing."""
+    base = paid_server.base_url
+    account = bearer(signup(base)["account_key"])
+    session = checkout(base, account, stripe_api)
+    paid = stripe_api.complete(session["id"])
+    intent = paid["payment_intent"]
+
+    partial = post_event(base, charge_event("charge.refunded", intent, refunded=False))
+    assert partial.json()["outcome"] == "ignored"  # a partial refund takes nothing back
+    taken = post_event(base, charge_event(type, intent, **fields))
+    assert taken.status_code == 200
+    assert taken.json() == {
+        "received": True,
+        "outcome": "ignored",
+        "duplicate": False,
+        "reason": f"{reason}: {intent}",
+    }
+    completed = checkout_event(paid)
+    late = post_event(base, completed)
+    assert late.status_code == 200  # authentic: Stripe must stop delivering it
+    assert late.json() == {
+        "received": True,
+        "outcome": "refused",
+        "duplicate": False,
+        "reason": f"payment_taken_back: {intent} was {reason} before this event",
+    }
+    again = post_event(base, completed)
+    assert (again.json()["outcome"], again.json()["duplicate"]) == ("refused", True)
+    listed = httpx.get(f"{base}/v1/billing/entitlements", headers=account).json()
+    assert (listed["plan"], listed["data"]) == ("free", [])
+    assert httpx.post(f"{base}/v1/inboxes", json={}, headers=account).status_code == 402
+
+    # Another payment of the same workspace is not tainted by it.
+    other = stripe_api.complete(checkout(base, account, stripe_api)["id"])
+    assert post_event(base, checkout_event(other)).json()["outcome"] == "granted"
+    assert httpx.post(f"{base}/v1/inboxes", json={}, headers=account).status_code == 201
+
+
+def test_a_refund_and_its_completion_delivered_at_once_act_one_after_the_other(
+    paid_server: LiveServer, stripe_api: StripeServer
+) -> None:
+    """Both events of one PaymentIntent wait for its lock: the second sees what the first
+    recorded, and no entitlement stays active. PostgreSQL only: SQLite runs one write at a
+    time already."""
+    if not paid_server.database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one write transaction at a time")
+    base = paid_server.base_url
+    account = bearer(signup(base)["account_key"])
+    paid = stripe_api.complete(checkout(base, account, stripe_api)["id"])
+    intent = paid["payment_intent"]
+    lock = sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(intent, 0)))
+
+    async def deliver_both_while_held() -> list[str]:
+        engine = create_async_engine(paid_server.database_url)
+        try:
+            async with engine.connect() as conn:
+                transaction = await conn.begin()
+                await conn.execute(lock)
+                deliveries = [
+                    asyncio.create_task(asyncio.to_thread(post_event, base, event))
+                    for event in (
+                        charge_event("charge.refunded", intent, refunded=True),
+                        checkout_event(paid),
+                    )
+                ]
+                done, _ = await asyncio.wait(deliveries, timeout=1.0)
+                assert done == set()  # both wait for the PaymentIntent
+                await transaction.rollback()
+                answers = await asyncio.gather(*deliveries)
+        finally:
+            await engine.dispose()
+        assert [answer.status_code for answer in answers] == [200, 200]
+        return sorted(answer.json()["outcome"] for answer in answers)
+
+    outcomes = asyncio.run(deliver_both_while_held())
+    # Either order: granted then revoked, or taken back (ignored) then refused.
+    assert outcomes in (["granted", "revoked"], ["ignored", "refused"])
+    listed = httpx.get(f"{base}/v1/billing/entitlements", headers=account).json()
+    assert listed["plan"] == "free"
+    assert [e["status"] for e in listed["data"]] in ([], ["revoked"])

@@ -1,13 +1,16 @@
 """A free workspace pays for `multi_inbox` on chain, end to end, against a real local EVM
 node (anvil) and a real ERC-20 (TestUSDC): the 402 offer, the SDK's autopay (quote, sign,
 send, confirm, retry the create), no second payment after a crash, the price ceiling, and the
-confirm route's refusals on real transactions. Both databases."""
+confirm route's refusals on real transactions, each leaving the ledger untouched. Both
+databases."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import anyio
 import httpx
@@ -19,6 +22,7 @@ from dispatch_client.autopay.evm import EvmPayer, address_of
 from tests.chain.evm import EvmChain
 from tests.conftest import BACKENDS, LiveServer, _ServerThread, fresh_database_url, make_settings
 from tests.helpers import bearer, error_code, signup
+from tests.server.billing.ledger import NOTHING, PAID, Ledger, expire_quote, ledger
 
 PRICE = 9_000_000  # the default: 9 USDC
 
@@ -56,7 +60,8 @@ def funded_wallet(evm_chain: EvmChain, usdc: int = 50_000_000) -> str:
     address = address_of(key)
     evm_chain.rpc("anvil_setBalance", address, hex(10**20))
     evm_chain.rpc("anvil_impersonateAccount", address)  # so the tests can send as it too
-    evm_chain.mint(evm_chain.token, address, usdc)
+    if usdc:
+        evm_chain.mint(evm_chain.token, address, usdc)
     return key
 
 
@@ -233,3 +238,102 @@ def test_concurrent_autopay_creates_with_one_wallet_pay_once(
     made = anyio.run(main)
     assert len(set(made)) == 4  # every create succeeded
     assert evm_chain.balance(address_of(key)) == 50_000_000 - PRICE  # and one paid
+
+
+class Payment:
+    """One workspace's quote and its confirmations, through the routes."""
+
+    def __init__(self, server: LiveServer, evm_chain: EvmChain) -> None:
+        self.server, self.chain = server, evm_chain
+        created = signup(server.base_url)
+        self.workspace_id: str = created["workspace"]["id"]
+        self.account = bearer(created["account_key"])
+        self.payer = address_of(funded_wallet(evm_chain)).lower()
+
+    def quote(self) -> dict[str, Any]:
+        answer = httpx.post(
+            f"{self.server.base_url}/v1/billing/x402/quote", json={}, headers=self.account
+        )
+        assert answer.status_code == 201, answer.text
+        return dict(answer.json())
+
+    def pay(self, quote: dict[str, Any], recipient: str, sender: str | None = None) -> str:
+        return self.chain.transfer(
+            sender or self.payer,
+            recipient,
+            PRICE,
+            bytes.fromhex(quote["reference"][2:]),
+            gas=100_000,  # given, so that a transfer bound to revert is mined, not refused
+        )
+
+    def confirm(self, quote: dict[str, Any], tx_hash: str) -> httpx.Response:
+        return httpx.post(
+            f"{self.server.base_url}/v1/billing/payments/confirm",
+            json={"quote_id": quote["quote_id"], "tx_hash": tx_hash},
+            headers=self.account,
+        )
+
+    def ledger(self) -> Ledger:
+        return ledger(self.server, self.workspace_id, self.account)
+
+    def assert_paid_by(self, quote: dict[str, Any], tx_hash: str) -> None:
+        answer = self.confirm(quote, tx_hash)
+        assert answer.status_code == 200, answer.text
+        assert (answer.json()["replayed"], answer.json()["entitlement"]["status"]) == (
+            False,
+            "active",
+        )
+        assert self.ledger() == PAID
+
+
+def test_a_transfer_mined_after_the_quote_expired_is_410_and_grants_nothing(
+    chain_server: tuple[LiveServer, str], evm_chain: EvmChain
+) -> None:
+    server, recipient = chain_server
+    payment = Payment(server, evm_chain)
+    quote = payment.quote()
+    late = payment.pay(quote, recipient)
+    expire_quote(server, quote["quote_id"], datetime.now(UTC) - timedelta(minutes=10))
+
+    refused = payment.confirm(quote, late)
+    assert (refused.status_code, error_code(refused)) == (410, "quote_expired")
+    assert payment.ledger() == NOTHING
+    # The workspace can still pay: a new quote, paid in time.
+    fresh = payment.quote()
+    assert fresh["quote_id"] != quote["quote_id"]
+    payment.assert_paid_by(fresh, payment.pay(fresh, recipient))
+
+
+def test_a_reverted_transfer_is_422_and_grants_nothing(
+    chain_server: tuple[LiveServer, str], evm_chain: EvmChain
+) -> None:
+    server, recipient = chain_server
+    payment = Payment(server, evm_chain)
+    quote = payment.quote()
+    broke = address_of(funded_wallet(evm_chain, usdc=0)).lower()  # gas, and no USDC
+    reverted = payment.pay(quote, recipient, sender=broke)
+    assert int(evm_chain.receipt(reverted)["status"], 16) == 0
+
+    refused = payment.confirm(quote, reverted)
+    assert (refused.status_code, error_code(refused)) == (422, "transaction_failed")
+    assert payment.ledger() == NOTHING
+    again = payment.confirm(quote, reverted)  # nothing was remembered of it either
+    assert (again.status_code, error_code(again)) == (422, "transaction_failed")
+    # The same quote is still open to a good payment.
+    payment.assert_paid_by(quote, payment.pay(quote, recipient))
+
+
+def test_a_pending_transfer_is_409_with_retry_after_then_confirms_once_mined(
+    chain_server: tuple[LiveServer, str], evm_chain: EvmChain
+) -> None:
+    server, recipient = chain_server
+    payment = Payment(server, evm_chain)
+    quote = payment.quote()
+    with evm_chain.paused():
+        pending = payment.pay(quote, recipient)
+        refused = payment.confirm(quote, pending)
+        assert (refused.status_code, error_code(refused)) == (409, "transaction_unconfirmed")
+        assert int(refused.headers["retry-after"]) >= 1
+        assert payment.ledger() == NOTHING
+    # Mined on leaving: confirming the same transaction again grants, once.
+    payment.assert_paid_by(quote, pending)

@@ -5,6 +5,11 @@ event is recorded in `billing_events` once per event id, in the same transaction
 does, so a retried or reordered delivery grants nothing twice. Authentic events that grant
 nothing (another type, metadata naming no workspace here, an amount below the price) get a
 200 with the outcome, so Stripe stops delivering them; the record says why.
+
+A refund in full or a dispute revokes what its PaymentIntent granted. Stripe may deliver it
+before the session's completion: it is recorded all the same (reason `refunded: pi_...` or
+`disputed: pi_...`), and a completion of that PaymentIntent arriving later grants nothing
+(`refused`, reason `payment_taken_back: ...`).
 """
 
 from __future__ import annotations
@@ -56,16 +61,27 @@ def _apply(
 ) -> StripeAnswer:
     kind: Outcome
     workspace_id = product = reason = None
+    if isinstance(outcome, Grant | Revoke) and outcome.payment_intent is not None:
+        events.lock_payment(conn, outcome.payment_intent)
     if isinstance(outcome, Grant):
         kind, workspace_id, product = "granted", outcome.workspace_id, outcome.product
         known = conn.scalar(sa.select(t.workspaces.c.id).where(t.workspaces.c.id == workspace_id))
+        taken = (
+            None
+            if outcome.payment_intent is None
+            else events.taken_back(conn, outcome.payment_intent, stripe_billing.REVOKING_EVENTS)
+        )
         if known is None:
             kind, reason = "refused", f"metadata.workspace_id {workspace_id!r} is no workspace here"
+        elif taken is not None:
+            # Stripe does not order its events: the refund or dispute came first.
+            kind = "refused"
+            reason = f"payment_taken_back: {outcome.payment_intent} was {taken} before this event"
     elif isinstance(outcome, Refuse):
         kind, workspace_id, product = "refused", outcome.workspace_id, outcome.product
         reason = f"{outcome.reason}: {outcome.detail}"
     elif isinstance(outcome, Revoke):
-        kind, reason = "revoked", f"{outcome.reason}: {outcome.payment_intent}"
+        kind, reason = "revoked", events.taken_back_reason(outcome.reason, outcome.payment_intent)
     else:
         kind, reason = "ignored", outcome.reason
     new = events.record(
@@ -98,7 +114,9 @@ def _apply(
             conn, payment_ref=outcome.payment_intent, reason=outcome.reason, now=now
         )
         if revoked is None:
-            kind, reason = "ignored", f"{outcome.payment_intent} granted nothing here"
+            # Nothing granted (yet): the event stays recorded with its reason, which is what
+            # refuses a checkout of this PaymentIntent completed later (`events.taken_back`).
+            kind = "ignored"
             events.set_outcome(conn, "stripe", event.id, kind, reason)
     return StripeAnswer(received=True, outcome=kind, duplicate=False, reason=reason)
 
