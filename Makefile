@@ -70,6 +70,8 @@ bench: install
 	$(BIN)/python -m bench.smtp_idle --connections 1000,5000
 	$(BIN)/python -m bench.worker_latency --rounds 100 --messages 500
 	$(BIN)/python -m bench.send_throughput
+	$(BIN)/python -m bench.sse_streams --streams 1000 --messages 5
+	$(BIN)/python -m bench.webhook_delivery --messages 2000 --concurrency 16
 	$(BIN)/python -m bench.smtp_vs_maildev --runs 1  # needs node and npm
 
 bench-capacity: install ## the figures of docs/capacity.md (PostgreSQL at 127.0.0.1, about an hour)

@@ -208,3 +208,21 @@ def test_a_topic_arn_the_sns_door_would_refuse_is_a_configuration_error(arn: str
 def test_a_fifo_topic_arn_is_taken() -> None:
     arn = "arn:aws:sns:us-east-1:123456789012:events.fifo"
     assert Settings.from_env({"DISPATCH_SNS_TOPIC_ARNS": arn}).outbound.topic_arns == (arn,)
+
+
+def test_the_webhook_loopback_setting_is_refused_in_production() -> None:
+    """Development and the tests may deliver to loopback over http; production never."""
+    production = {
+        "DISPATCH_ENV": "production",
+        "DATABASE_URL": "postgresql://h/db",
+        "DISPATCH_INBOX_DOMAIN": "mail.example.com",
+        "JWT_SECRET_KEY": "k" * 40,
+    }
+    with pytest.raises(ConfigError, match="DISPATCH_WEBHOOK_ALLOW_LOOPBACK"):
+        Settings.from_env({**production, "DISPATCH_WEBHOOK_ALLOW_LOOPBACK": "true"})
+    assert not Settings.from_env(production).webhooks.allow_loopback
+    for env in ("development", "test"):
+        settings = Settings.from_env(
+            {"DISPATCH_ENV": env, "DISPATCH_WEBHOOK_ALLOW_LOOPBACK": "true"}
+        )
+        assert settings.webhooks.allow_loopback

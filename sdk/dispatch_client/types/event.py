@@ -61,7 +61,9 @@ class MessageStatusChanged:
     `message.failed`: what became of mail an inbox sent (`sent_id`, as in `d.sent.get`).
 
     `recipients` are those the change is about, `status` the sent message's state, `detail`
-    what the provider reported (bounce type, diagnostic...), as it came.
+    what the provider reported (bounce type, diagnostic...), as it came. A `message.failed`
+    has `status` `rejected`, `failed`, or `suppressed` (every recipient was suppressed before
+    it went out; nothing was sent).
     """
 
     inbox_id: str

@@ -378,8 +378,9 @@ class Webhooks:
         "DISPATCH_WEBHOOK_ALLOW_LOOPBACK",
         False,
         boolean,
-        "webhook URLs may be `http://` and may point at loopback addresses (`127.0.0.0/8`, "
-        "`::1`; never private ones), for local development; `dispatch-server dev` turns it on",
+        "webhook URLs may point at loopback addresses (`127.0.0.0/8`, `::1`; never private "
+        "ones), over `http://` too (plain http to loopback only), for local development; "
+        "refused when `DISPATCH_ENV=production`; `dispatch-server dev` turns it on",
     )
     deliver_in_api: bool = setting(
         "DISPATCH_WEBHOOK_DELIVER_IN_API",
@@ -1315,6 +1316,10 @@ def _conflicts(settings: Settings) -> list[str]:
     worker = settings.worker
     if worker.dlq_url and not worker.queue_url:
         found.append("DISPATCH_SQS_DLQ_URL needs DISPATCH_SQS_QUEUE_URL")
+    if settings.webhooks.allow_loopback and settings.runtime.is_production:
+        found.append(
+            "DISPATCH_WEBHOOK_ALLOW_LOOPBACK is for local development, not DISPATCH_ENV=production"
+        )
     return found
 
 

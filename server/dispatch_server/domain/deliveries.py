@@ -15,7 +15,6 @@ from dispatch_server.core.ids import new_id
 from dispatch_server.db import dialect
 from dispatch_server.db import tables as t
 from dispatch_server.domain import sends, suppressions
-from dispatch_server.events import log as event_log
 from dispatch_server.outbound.feedback.ses_events import SesEvent
 
 Applied = Literal["stored", "duplicate"]
@@ -93,18 +92,15 @@ def apply_feedback(
         return "stored"
     logged = _LOGGED.get(event.kind)
     if logged is not None and (event.kind != "bounce" or event.permanent):
-        event_log.append(
+        sends.log_outcome(
             conn,
             workspace_id=found.workspace_id,
             inbox_id=found.inbox_id,
+            send_id=found.id,
             type=logged,
-            payload={
-                "inbox_id": found.inbox_id,
-                "sent_id": found.id,
-                "recipients": list(event.recipients),
-                "status": _state(event) or found.status,
-                "detail": dict(event.detail),
-            },
+            recipients=event.recipients,
+            status=_state(event) or found.status,
+            detail=event.detail,
             now=now,
         )
     state = _state(event)

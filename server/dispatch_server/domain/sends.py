@@ -639,20 +639,47 @@ def add_event(
     logged = LOGGED_OUTCOMES.get(event_type)
     if logged is not None and send_id is not None and workspace_id is not None:
         inbox_id = conn.scalar(sa.select(_SENDS.inbox_id).where(_SENDS.id == send_id))
-        event_log.append(
+        log_outcome(
             conn,
             workspace_id=workspace_id,
             inbox_id=inbox_id,
+            send_id=send_id,
             type=logged,
-            payload={
-                "inbox_id": inbox_id,
-                "sent_id": send_id,
-                "recipients": list(recipients),
-                "status": event_type,
-                "detail": dict(detail),
-            },
+            recipients=recipients,
+            status=event_type,
+            detail=detail,
             now=occurred_at,
         )
+
+
+def log_outcome(
+    conn: sa.Connection,
+    *,
+    workspace_id: str,
+    inbox_id: str | None,
+    send_id: str,
+    type: str,
+    recipients: Iterable[str],
+    status: str,
+    detail: Mapping[str, Any],
+    now: datetime,
+) -> None:
+    """What became of a sent message, in the workspace's event log (`message.sent` and the
+    rest), in the caller's transaction: the one payload of every outcome type."""
+    event_log.append(
+        conn,
+        workspace_id=workspace_id,
+        inbox_id=inbox_id,
+        type=type,
+        payload={
+            "inbox_id": inbox_id,
+            "sent_id": send_id,
+            "recipients": list(recipients),
+            "status": status,
+            "detail": dict(detail),
+        },
+        now=now,
+    )
 
 
 # --- handing over --------------------------------------------------------------------------
@@ -680,7 +707,8 @@ def claim(
 ) -> Claimed | None:
     """Take the queued send for one provider call, until `now + lease`; None when it is not
     queued, another claim holds it, or (`due_only`) its turn has not come. A send whose
-    recipients have all been suppressed since it was queued becomes `suppressed` instead."""
+    recipients have all been suppressed since it was queued becomes `suppressed` instead (and
+    a `message.failed` with that status goes to the event log)."""
     conditions = [
         _SENDS.id == send_id,
         _SENDS.status == "queued",
@@ -709,6 +737,17 @@ def claim(
         add_event(conn, send_id, row.workspace_id, "suppressed", sorted(suppressed), {}, now)
         if not recipients:
             _set(conn, send_id, now, status="suppressed", lease_until=None, next_attempt_at=None)
+            log_outcome(
+                conn,
+                workspace_id=row.workspace_id,
+                inbox_id=row.inbox_id,
+                send_id=send_id,
+                type="message.failed",
+                recipients=sorted(suppressed),
+                status="suppressed",
+                detail={},
+                now=now,
+            )
             return None
     return Claimed(
         id=row.id,

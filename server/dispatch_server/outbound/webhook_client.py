@@ -9,7 +9,7 @@ replaced by it, the name kept in `Host` and in TLS's SNI and certificate check),
 second, rebinding lookup cannot send it elsewhere. Redirects are not followed, the whole
 attempt is bounded by a timeout, and at most `MAX_RESPONSE_BYTES` of the answer are read.
 DISPATCH_WEBHOOK_ALLOW_LOOPBACK lets loopback addresses (only those) through, for local
-development.
+development, and plain `http://` to them (only to them: `is_loopback`).
 """
 
 from __future__ import annotations
@@ -78,17 +78,25 @@ _LOOPBACK_V6 = ipaddress.IPv6Address("::1")
 _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?$", re.I)
 
 
+_HTTP_LOOPBACK_ONLY = "http:// only to a loopback address; anywhere else it must be https://"
+
+
 class TargetRefused(Exception):
     """The URL or an address its host resolves to may not be delivered to; said in one line."""
+
+
+def is_loopback(address: IPAddress) -> bool:
+    """`127.0.0.0/8` or `::1`: what DISPATCH_WEBHOOK_ALLOW_LOOPBACK lets through (no IPv4
+    loopback inside IPv6)."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return address.is_loopback
+    return address == _LOOPBACK_V6
 
 
 def refusal(address: IPAddress, *, allow_loopback: bool = False) -> str | None:
     """Why a delivery may not go to `address` (None: it may): every address that is not
     globally routable is refused, IPv4 inside IPv6 by the IPv4 address it carries."""
-    if allow_loopback and (
-        (isinstance(address, ipaddress.IPv4Address) and address.is_loopback)
-        or address == _LOOPBACK_V6
-    ):
+    if allow_loopback and is_loopback(address):
         return None
     if isinstance(address, ipaddress.IPv6Address):
         embedded = address.ipv4_mapped or address.sixtofour
@@ -141,7 +149,8 @@ class Target:
 
 def parse_url(url: str, *, allow_loopback: bool) -> Target:
     """The URL's parts; TargetRefused saying what is wrong with it (the scheme, userinfo,
-    its length, a literal address that is not public)."""
+    its length, a literal address that is not public, plain http to a literal address that is
+    not loopback; a name over http is held to loopback when it is resolved)."""
     if len(url) > MAX_URL_CHARS:
         raise TargetRefused(f"must be at most {MAX_URL_CHARS} characters")
     if any(char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F for char in url):
@@ -170,6 +179,8 @@ def parse_url(url: str, *, allow_loopback: bool) -> Target:
         reason = refusal(address, allow_loopback=allow_loopback)
         if reason is not None:
             raise TargetRefused(reason)
+        if parts.scheme.lower() == "http" and not is_loopback(address):
+            raise TargetRefused(_HTTP_LOOPBACK_ONLY)
     elif not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", host):
         raise TargetRefused("has a malformed host name")
     default = 443 if parts.scheme.lower() == "https" else 80
@@ -246,10 +257,13 @@ class WebhookClient:
             if address is not None
             else await self.resolver.resolve(target.host, target.port)
         )
+        plain_http = target.url.scheme.lower() == "http"
         for found in addresses[:MAX_ADDRESSES]:
             reason = refusal(found, allow_loopback=self.allow_loopback)
             if reason is not None:
                 raise TargetRefused(f"{target.host} resolves to {reason}")
+            if plain_http and not is_loopback(found):
+                raise TargetRefused(f"{target.host} resolves to {found}: {_HTTP_LOOPBACK_ONLY}")
         return addresses[0]
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Answer:

@@ -1,7 +1,8 @@
-"""The issue's "done means": a client `watch()`ing while the server is killed (`kill -9`) and
-started again on the same port and database gets every event exactly once, in order,
-including those committed while it was down (by another server process) and those
-committed after the restart but before it reconnected. Real processes, both databases."""
+"""The issue's "done means": a client `watch()`ing (sync, and async with `AsyncDispatch`) while
+the server is killed (`kill -9`) and started again on the same port and database gets every
+event exactly once, in order, including those committed while it was down (by another server
+process) and those committed after the restart but before it reconnected. Real processes,
+both databases."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from dispatch_client import Dispatch, Event, MessageReceived
+from dispatch_client import AsyncDispatch, Dispatch, Event, MessageReceived
 from dispatch_server.db import Database
 from dispatch_server.db import tables as t
 from dispatch_server.events import log as event_log
@@ -163,3 +164,72 @@ def test_a_watch_survives_kill_9_and_a_restart_with_every_event_once(
     client.close()  # ends the watch: it does not reconnect with a closed client
     thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+@pytest.mark.anyio
+async def test_the_async_watch_survives_kill_9_and_a_restart_with_every_event_once(
+    database_url: str, tmp_path: Path, servers: list[Server]
+) -> None:
+    """The same with `AsyncDispatch`: the watch runs as a task on the test's event loop while
+    the servers are started, killed and written to from threads."""
+    port = free_port()
+    server = await asyncio.to_thread(Server, tmp_path, database_url, port)
+    servers.append(server)
+    client = AsyncDispatch(api_key=server.account_key, base_url=server.base_url)
+    inbox = (await client.inboxes.list()).data[0]
+    received: asyncio.Queue[Event] = asyncio.Queue()
+    watching = client.events.watch(after=0)
+
+    async def watch() -> None:
+        async for found in watching:
+            await received.put(found)
+
+    task = asyncio.create_task(watch())
+
+    async def take(count: int) -> list[Event]:
+        got = []
+        for _ in range(count):
+            try:
+                got.append(await asyncio.wait_for(received.get(), timeout=60))
+            except TimeoutError:
+                failure = task.exception() if task.done() else None
+                raise AssertionError(f"got {got}; the watch failed with {failure}") from None
+        return got
+
+    sent: list[str] = []
+
+    async def deliver(via: Server, *subjects: str) -> None:
+        for subject in subjects:
+            await asyncio.to_thread(via.deliver, inbox.address, subject)
+            sent.append(subject)
+
+    events = await take(1)  # the dev workspace's inbox.created
+    await deliver(server, "before 1")
+    events += await take(1)
+
+    await asyncio.to_thread(server.kill)
+    other = await asyncio.to_thread(Server, tmp_path, database_url, free_port())
+    servers.append(other)
+    await deliver(other, "down 1", "down 2")
+    await asyncio.to_thread(other.kill)
+
+    server = await asyncio.to_thread(Server, tmp_path, database_url, port)
+    servers.append(server)
+    await deliver(server, "restarted 1")
+    events += await take(3)
+    await deliver(server, "live 1")
+    events += await take(1)
+    assert not task.done()
+
+    subjects = [e.payload.subject for e in events if isinstance(e.payload, MessageReceived)]
+    assert subjects == sent
+    stored = await asyncio.to_thread(logged, database_url)
+    assert [e.id for e in events] == [e.seq for e in stored]  # all, once, in order
+    assert watching.last_id == stored[-1].seq
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(received.get(), timeout=1.5)  # nothing more, nothing twice
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await watching.aclose()
+    await client.aclose()

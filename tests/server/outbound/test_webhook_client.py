@@ -138,14 +138,96 @@ def test_public_addresses_pass(address: str) -> None:
     assert refusal(ipaddress.ip_address(address)) is None
 
 
-def test_the_loopback_setting_lets_only_loopback_through() -> None:
-    for url in ("http://127.0.0.1:8000/", "http://[::1]/", "https://2130706433/"):
-        parse_url(url, allow_loopback=True)
-    for url in ("http://10.0.0.1/", "http://169.254.169.254/", "http://[fd00::1]/"):
-        with pytest.raises(TargetRefused):
-            parse_url(url, allow_loopback=True)
+LOOPBACK_URLS = [
+    "http://127.0.0.1:8000/",
+    "http://127.9.8.7/",
+    "http://2130706433/",
+    "http://0x7f.1/",
+    "http://[::1]:9000/hook",
+    "https://127.0.0.1/",
+    "https://[::1]/",
+]
+
+# Still refused with the loopback setting on: everything not loopback that is not public, in
+# either scheme, IPv4 loopback inside IPv6, and plain http to a public address.
+REFUSED_WITH_LOOPBACK = [
+    ("http://10.0.0.1/", REFUSED),
+    ("https://10.0.0.1/", REFUSED),
+    ("http://192.168.1.1/", REFUSED),
+    ("http://[fd00::1]/", REFUSED),
+    ("http://169.254.169.254/latest/meta-data/", REFUSED),
+    ("https://169.254.169.254/", REFUSED),
+    ("http://[fe80::1]/", REFUSED),
+    ("http://0.0.0.0/", REFUSED),
+    ("http://[::ffff:127.0.0.1]/", REFUSED),
+    ("http://[64:ff9b::127.0.0.1]/", REFUSED),
+    ("http://93.184.216.34/", "http:// only to a loopback address"),
+    ("http://[2606:4700:4700::1111]/", "http:// only to a loopback address"),
+]
+
+
+@pytest.mark.parametrize("url", LOOPBACK_URLS)
+def test_the_loopback_setting_lets_loopback_through_over_http_and_https(url: str) -> None:
+    parse_url(url, allow_loopback=True)
     with pytest.raises(TargetRefused):
-        parse_url("http://127.0.0.1/", allow_loopback=False)
+        parse_url(url, allow_loopback=False)
+
+
+@pytest.mark.parametrize(("url", "why"), REFUSED_WITH_LOOPBACK)
+async def test_the_loopback_setting_lets_nothing_else_through(url: str, why: str) -> None:
+    """Refused at registration and again by the client, before it connects."""
+    with pytest.raises(TargetRefused, match=why):
+        parse_url(url, allow_loopback=True)
+    client = WebhookClient(allow_loopback=True, timeout=2, dns_server=shared_dns().address)
+    try:
+        with pytest.raises(TargetRefused, match=why):
+            await client.post(url, b"{}", {})
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(
+    ("records", "why"),
+    [
+        ([("A", "93.184.216.34")], "http:// only to a loopback address"),
+        ([("AAAA", "2606:4700:4700::1111")], "http:// only to a loopback address"),
+        ([("A", "127.0.0.1"), ("A", "93.184.216.34")], "http:// only to a loopback address"),
+        ([("A", "10.1.2.3")], REFUSED),
+        ([("A", "169.254.169.254")], REFUSED),
+    ],
+)
+async def test_a_name_over_http_must_resolve_to_loopback_only(
+    records: list[tuple[str, str]], why: str
+) -> None:
+    """A name is accepted at registration (it is resolved at each attempt); the attempt over
+    plain http is refused unless every address it resolves to is loopback."""
+    dns = shared_dns()
+    name = f"plain-{abs(hash((tuple(records), why)))}.webhooks.test"
+    for rdtype, value in records:
+        dns.add(name, rdtype, value)
+    parse_url(f"http://{name}/hook", allow_loopback=True)
+    client = WebhookClient(allow_loopback=True, timeout=2, dns_server=dns.address)
+    try:
+        with pytest.raises(TargetRefused, match=why):
+            await client.post(f"http://{name}/hook", b"{}", {})
+    finally:
+        await client.close()
+        dns.remove(name)
+
+
+async def test_a_name_resolving_to_loopback_is_reached_over_http() -> None:
+    dns = shared_dns()
+    name = "plain-loopback.webhooks.test"
+    dns.add(name, "A", "127.0.0.1")
+    client = WebhookClient(allow_loopback=True, timeout=5, dns_server=dns.address)
+    try:
+        with receiver() as hook:
+            answer = await client.post(f"http://{name}:{hook.port}/x", b"{}", {})
+            assert answer.status == 200
+            assert hook.take().body == b"{}"
+    finally:
+        await client.close()
+        dns.remove(name)
 
 
 @pytest.mark.parametrize(
