@@ -199,7 +199,7 @@ class SentOut(BaseModel):
     subject: str
     status: str = Field(
         description='"queued", "sent", "delivered", or a failure: "rejected", "bounced", '
-        '"failed", "suppressed".'
+        '"failed", "suppressed", "blocked".'
     )
     message_id: str = Field(description="Its Message-ID header.")
     in_reply_to: str | None = Field(description="The received message it answers, if any.")

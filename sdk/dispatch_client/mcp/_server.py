@@ -679,9 +679,10 @@ def create_server(callers: Callers, *, name: str = "dispatch") -> MCPServer[Any]
         (
             send_message,
             "Send an email from the inbox. Returns the sent message with its delivery status "
-            '("sent"/"delivered": out; "queued": retried later; "rejected"/"suppressed": '
-            "not delivered). Pass idempotency_key to make a retry safe. Errors: "
-            "recipient_suppressed, quota_exceeded (daily limit), invalid addresses.",
+            '("sent"/"delivered": out; "queued": retried later; "rejected"/"suppressed"/'
+            '"blocked": not delivered). Pass idempotency_key to make a retry safe. Errors: '
+            "recipient_suppressed, recipient_blocked (the send lists refuse a recipient), "
+            "quota_exceeded (daily limit), invalid addresses.",
             sends,
         ),
         (
