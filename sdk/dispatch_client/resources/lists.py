@@ -118,8 +118,9 @@ class Lists(SyncResource):
         cursor: str | None = None,
         **options: Unpack[RequestOptions],
     ) -> SyncPage[ListEntry]:
-        """The workspace's entries, newest first; with an inbox key, those that apply to
-        its inbox (the workspace's and its own).
+        """The workspace's entries, newest first.
+
+        With an inbox key: those that apply to its inbox (the workspace's and its own).
 
         Args:
             inbox_id: Only this inbox's own entries (not the workspace's); an inbox key may
@@ -225,8 +226,9 @@ class AsyncLists(AsyncResource):
         cursor: str | None = None,
         **options: Unpack[RequestOptions],
     ) -> AsyncPaginator[ListEntry]:
-        """The workspace's entries, newest first; with an inbox key, those that apply to
-        its inbox (the workspace's and its own).
+        """The workspace's entries, newest first.
+
+        With an inbox key: those that apply to its inbox (the workspace's and its own).
 
         Args:
             inbox_id: Only this inbox's own entries (not the workspace's); an inbox key may
