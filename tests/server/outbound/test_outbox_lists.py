@@ -69,13 +69,19 @@ async def _queue(db: Database, sender: sends.Sender, *to: str, cc: tuple[str, ..
 
 
 async def _entry(
-    db: Database, sender: sends.Sender, raw: str, *, action: lists.Action = "block", **kw: Any
+    db: Database,
+    sender: sends.Sender,
+    raw: str,
+    *,
+    action: lists.Action = "block",
+    direction: lists.Direction = "send",
+    inbox_id: str | None = None,
 ) -> None:
     await db.run_write(
         lists.add,
         sender.workspace_id,
-        inbox_id=kw.get("inbox_id"),
-        direction=kw.get("direction", "send"),
+        inbox_id=inbox_id,
+        direction=direction,
         action=action,
         raw_pattern=raw,
         now=utcnow(),
