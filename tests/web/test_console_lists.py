@@ -146,3 +146,20 @@ def test_hostile_list_forms_are_refused_with_the_api_s_message_and_escaped(
     shown = context.request.get("/console/lists", params={"added": "<script>"})
     assert shown.status == 200 and "<script>" not in shown.text()
     page.goto("/console/lists")  # the tab that checks for console errors ends on a good page
+
+
+def test_signed_out_and_agentless_operators_change_nothing(
+    page: Page, context: BrowserContext, dev: DevProcess
+) -> None:
+    add = {"action": "add", "pattern": "x.example", "list_action": "block", "direction": "send"}
+    for answer in (
+        context.request.get("/console/lists", max_redirects=0),
+        context.request.post("/console/lists", form=add, max_redirects=0),
+    ):
+        assert answer.status == 303 and answer.headers["location"] == "/signup"
+    sign_up_and_verify(page, dev.base_url)
+    page.goto("/console/lists")
+    expect(page.get_by_role("main")).to_contain_text("Claim an agent in the console first")
+    expect(page.get_by_role("form", name="Add an entry")).to_have_count(0)
+    refused = _post(context, add)
+    assert refused.status == 409 and "claim an agent first" in refused.text()
