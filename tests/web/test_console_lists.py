@@ -5,10 +5,9 @@ hostile forms are refused with the API's own message, never a 500, HTML always e
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import httpx
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import APIResponse, BrowserContext, Page, expect
 
 from dispatch_client import Dispatch
 from tests.helpers import bearer, signup
@@ -17,7 +16,7 @@ from tests.web.conftest import claim_by_key, sign_up_and_verify
 from tests.web.test_console_inboxes import HOSTILE_IDS
 
 
-def _post(context: BrowserContext, fields: dict[str, str]) -> Any:
+def _post(context: BrowserContext, fields: dict[str, str]) -> APIResponse:
     token = next(c["value"] for c in context.cookies() if c["name"] == "dispatch_csrf")
     return context.request.post("/console/lists", form={"csrf": token, **fields})
 
@@ -154,7 +153,7 @@ def test_signed_out_and_agentless_operators_change_nothing(
     add = {"action": "add", "pattern": "x.example", "list_action": "block", "direction": "send"}
     for answer in (
         context.request.get("/console/lists", max_redirects=0),
-        context.request.post("/console/lists", form=add, max_redirects=0),
+        context.request.post("/console/lists", form={**add}, max_redirects=0),
     ):
         assert answer.status == 303 and answer.headers["location"] == "/signup"
     sign_up_and_verify(page, dev.base_url)
