@@ -40,6 +40,9 @@ TOOLS = {
     "memory_list",
     "claim_token",
     "confirm_code",
+    "list_address_lists",
+    "add_to_list",
+    "remove_from_list",
 }
 
 Opener = Callable[[str], contextlib.AbstractAsyncContextManager[ClientSession]]
@@ -423,3 +426,105 @@ async def test_a_leased_code_is_confirmed_or_goes_back(live_server: LiveServer) 
             first, "wait_for_otp", timeout=0, lease_seconds=30
         )
         assert "404" in await fail(first, "confirm_code", otp_id="otp_nope", lease_id="x")
+
+
+async def test_allow_and_block_lists_are_listed_added_and_removed(
+    live_server: LiveServer, opener: Opener
+) -> None:
+    created = signup(live_server.base_url)
+    inbox_id, address = created["inbox"]["id"], created["inbox"]["address"]
+    async with opener(created["account_key"]) as session:
+        everyone = await call(
+            session, "add_to_list", pattern="Spam.Example", action="block", direction="receive"
+        )
+        assert (everyone["pattern"], everyone["inbox_id"]) == ("spam.example", None)
+        own = await call(
+            session,
+            "add_to_list",
+            pattern="*.blocked.example",
+            action="block",
+            direction="send",
+            inbox=address,  # an address names the inbox too
+        )
+        assert own["inbox_id"] == inbox_id and own["direction"] == "send"
+        listed = await call(session, "list_address_lists")
+        assert [e["id"] for e in listed["entries"]] == [own["id"], everyone["id"]]
+        assert listed["next_cursor"] is None
+        sends = await call(session, "list_address_lists", direction="send")
+        assert [e["id"] for e in sends["entries"]] == [own["id"]]
+        mine = await call(session, "list_address_lists", inbox=inbox_id)
+        assert [e["id"] for e in mine["entries"]] == [own["id"]]
+        paged = await call(session, "list_address_lists", limit=1)
+        assert len(paged["entries"]) == 1 and paged["next_cursor"]
+
+        refused = await fail(
+            session, "send_message", to=["a@mail.blocked.example"], subject="s", text="t"
+        )
+        assert "recipient_blocked" in refused and "HTTP 422" in refused
+        assert "list_address_lists" in refused and "a@mail.blocked.example" in refused
+        again = await fail(
+            session, "add_to_list", pattern="spam.example", action="allow", direction="receive"
+        )
+        assert "list_entry_exists" in again and "remove_from_list" in again
+
+        removed = await call(session, "remove_from_list", entry_id=own["id"])
+        assert removed["id"] == own["id"]
+        assert "not_found" in await fail(session, "remove_from_list", entry_id=own["id"])
+        left = await call(session, "list_address_lists")
+        assert [e["id"] for e in left["entries"]] == [everyone["id"]]
+
+    async with opener(created["inbox_key"]) as session:
+        seen = await call(session, "list_address_lists")
+        assert [e["id"] for e in seen["entries"]] == [everyone["id"]]
+        for name, arguments in (
+            ("add_to_list", {"pattern": "x.example", "action": "allow", "direction": "send"}),
+            ("remove_from_list", {"entry_id": everyone["id"]}),
+        ):
+            error = await fail(session, name, **arguments)
+            assert "forbidden" in error and "HTTP 403" in error and "account key" in error
+            assert created["inbox_key"] not in error
+
+
+async def test_hostile_list_arguments_are_clean_tool_errors(
+    live_server: LiveServer, opener: Opener
+) -> None:
+    created = signup(live_server.base_url)
+    other = signup(live_server.base_url)
+    with Dispatch(other["account_key"], base_url=live_server.base_url) as d:
+        theirs = d.lists.create("x.example", direction="receive", action="block")
+    block = {"action": "block", "direction": "receive"}
+    async with opener(created["account_key"]) as session:
+        cases: list[tuple[str, dict[str, Any], str]] = [
+            ("add_to_list", {"pattern": "<script>alert(1)</script>", **block}, "pattern"),
+            ("add_to_list", {"pattern": "*.com", **block}, "pattern"),
+            ("add_to_list", {"pattern": "x" * 400 + ".example", **block}, "pattern"),
+            ("add_to_list", {"pattern": "", **block}, "pattern"),
+            (
+                "add_to_list",
+                {"pattern": "x.example", "action": "maybe", "direction": "send"},
+                "action",
+            ),
+            (
+                "add_to_list",
+                {"pattern": "x.example", "action": "block", "direction": "up"},
+                "direction",
+            ),
+            ("add_to_list", {"pattern": "x.example", **block, "inbox": "inb_nope"}, "inbox_id"),
+            (
+                "add_to_list",
+                {"pattern": "x.example", **block, "inbox": other["inbox"]["id"]},
+                "inbox_id",
+            ),
+            ("remove_from_list", {"entry_id": theirs.id}, "not_found"),
+            ("remove_from_list", {"entry_id": "../../v1/agent/signup"}, "not_found"),
+            ("remove_from_list", {"entry_id": "x" * 5000}, "entry_id"),
+            ("list_address_lists", {"direction": "sideways"}, "direction"),
+            ("list_address_lists", {"limit": 0}, "limit"),
+            ("list_address_lists", {"cursor": "not-a-cursor"}, "cursor"),
+            ("list_address_lists", {"inbox": "nobody@nowhere.test"}, "not_found"),
+        ]
+        for name, arguments, mentioned in cases:
+            error = await fail(session, name, **arguments)
+            assert mentioned in error, (name, arguments, error)
+            assert "Traceback" not in error and created["account_key"] not in error
+        assert (await call(session, "list_address_lists"))["entries"] == []

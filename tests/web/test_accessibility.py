@@ -96,6 +96,10 @@ def test_every_page_is_labelled_and_reachable_by_keyboard(page: Page, dev: DevPr
     check(page, f"/console?keys={inbox_id}")
     check(page, f"/console?otp={inbox_id}")
     check(page, "/ops")
+    with Dispatch(agent["account_key"], base_url=dev.base_url) as d:
+        d.lists.create("spam.example", direction="receive", action="block")
+        d.lists.create("a@x.example", direction="send", action="block", inbox_id=inbox_id)
+    check(page, "/console/lists")
     page.goto("/console")
     injector = page.get_by_role("form", name="Deliver a test message (dev)")
     injector.get_by_label("HTML (optional)").fill("<p>Your code is <b>123456</b></p>")

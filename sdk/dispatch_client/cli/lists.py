@@ -22,8 +22,9 @@ _DIRECTION = click.Choice(["receive", "send"])
 
 @click.group()
 def lists() -> None:
-    """Allow and block lists (account key): a block entry wins; once an allow entry applies
-    to an inbox and direction, everything it does not match is refused."""
+    """Allow and block lists: a block entry wins; once an allow entry applies to an inbox and
+    direction, everything it does not match is refused. Adding and deleting need an account
+    key; an inbox key lists the entries that apply to its inbox."""
 
 
 def _add(ctx: click.Context, action: str, pattern: str, direction: str, inbox: str | None) -> None:
@@ -73,7 +74,8 @@ def allow(ctx: click.Context, pattern: str, direction: str, inbox: str | None) -
 @output_option
 @click.pass_context
 def list_entries(ctx: click.Context, direction: str | None, inbox: str | None, limit: int) -> None:
-    """The workspace's entries, newest first."""
+    """The workspace's entries, newest first (with an inbox key: the workspace's and its
+    inbox's own)."""
     session = session_of(ctx)
     page = session.client().lists.list(
         inbox_id=inbox,

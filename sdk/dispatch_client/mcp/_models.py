@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from dispatch_client.extract.html import html_to_text
 from dispatch_client.types.inbox import Inbox
+from dispatch_client.types.list_entry import ListEntry
 from dispatch_client.types.memory import MemoryEntry
 from dispatch_client.types.message import Message, MessageSummary
 from dispatch_client.types.operator import ClaimToken
@@ -199,7 +200,7 @@ class SentOut(BaseModel):
     subject: str
     status: str = Field(
         description='"queued", "sent", "delivered", or a failure: "rejected", "bounced", '
-        '"failed", "suppressed".'
+        '"failed", "suppressed", "blocked".'
     )
     message_id: str = Field(description="Its Message-ID header.")
     in_reply_to: str | None = Field(description="The received message it answers, if any.")
@@ -274,3 +275,42 @@ class ClaimTokenOut(BaseModel):
                 "`POST /v1/agent/claim`. The token works once."
             ),
         )
+
+
+class ListEntryOut(BaseModel):
+    """An allow or block entry: whose mail an inbox takes (`receive`) or to whom it may send
+    (`send`). A block entry wins; once any allow entry applies to an inbox and direction,
+    every address no allow entry matches is refused."""
+
+    id: str = Field(description="The entry's id: pass it to remove_from_list.")
+    inbox_id: str | None = Field(
+        description="The inbox it applies to; null: every inbox of the workspace."
+    )
+    direction: str = Field(
+        description='"receive" (matched against the sender of incoming mail) or "send" '
+        "(against each recipient of a send)."
+    )
+    action: str = Field(description='"allow" or "block".')
+    pattern: str = Field(
+        description="a@x.com (that address), x.com (any address at x.com, not its "
+        "subdomains) or *.x.com (its subdomains); lowercased, domains in punycode."
+    )
+    created_at: datetime
+
+    @classmethod
+    def of(cls, entry: ListEntry) -> ListEntryOut:
+        return cls(
+            id=entry.id,
+            inbox_id=entry.inbox_id,
+            direction=entry.direction,
+            action=entry.action,
+            pattern=entry.pattern,
+            created_at=entry.created_at,
+        )
+
+
+class ListEntries(BaseModel):
+    entries: list[ListEntryOut] = Field(description="Newest first.")
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null: no more."
+    )

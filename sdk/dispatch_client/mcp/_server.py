@@ -39,6 +39,8 @@ from dispatch_client.mcp._models import (
     ConfirmOut,
     InboxList,
     InboxOut,
+    ListEntries,
+    ListEntryOut,
     MemoryKeyOut,
     MemoryKeys,
     MemoryOut,
@@ -60,8 +62,10 @@ Dispatch gives you (an AI agent) email inboxes of your own. Typical flow: list_i
 create_inbox) to get an address; use that address to sign up somewhere; wait_for_otp or \
 wait_for_link to get the one-time code or magic link the service mails; read_message, \
 send_message and reply for ordinary mail; memory_set / memory_get to remember notes between \
-runs; claim_token when a human should take ownership of you. Tools that take `inbox` accept \
-an inbox id or address and default to the configured inbox (or the only one)."""
+runs; list_address_lists when a send is refused as recipient_blocked or expected mail never \
+comes (allow and block lists); claim_token when a human should take ownership of you. Tools \
+that take `inbox` accept an inbox id or address and default to the configured inbox (or the \
+only one)."""
 
 
 @attrs.frozen
@@ -113,6 +117,10 @@ _HINTS_BY_CODE = {
     "address_taken": "choose another local_part, or omit it for a random address",
     "recipient_suppressed": "those recipients bounced or complained before; do not retry them",
     "quota_exceeded": "today's sending quota is used up; it resets at 00:00 UTC",
+    "recipient_blocked": "the inbox's send lists refuse those recipients (list_address_lists "
+    "shows the entries); do not retry them unless a human changes the lists",
+    "list_entry_exists": "that pattern is on this list already (list_address_lists shows the "
+    "entry); to change its action, remove_from_list it first",
     "payment_required": "a human must upgrade the workspace first (`dispatch billing checkout`)",
 }
 _HINTS_BY_STATUS = {
@@ -121,8 +129,8 @@ _HINTS_BY_STATUS = {
     "set up this MCP server must give it a valid key (DISPATCH_API_KEY, or the Authorization "
     "header for HTTP)",
     402: "the workspace must upgrade for this (e.g. a second inbox); ask a human to pay",
-    403: "this key may not do that (an inbox key reaches one inbox; creating inboxes needs an "
-    "account key)",
+    403: "this key may not do that (an inbox key reaches one inbox; creating inboxes and "
+    "changing allow or block lists need an account key)",
     404: "check the id: list_inboxes and list_messages give valid ones",
     409: "the request conflicts with the current state; read it again before retrying",
     413: "the message is too large; send less",
@@ -239,6 +247,15 @@ Timeout = Annotated[
 Addresses = Annotated[
     list[Annotated[str, Field(max_length=998)]],
     Field(description='Addresses: "a@example.com" or "Name <a@example.com>".', max_length=50),
+]
+ListInbox = Annotated[
+    str | None,
+    Field(
+        description="One inbox (its id or address): only its own entries. Omit: every entry "
+        "the key sees (an account key: the workspace's; an inbox key: those that apply to "
+        "its inbox).",
+        max_length=320,
+    ),
 ]
 MemoryKey = Annotated[
     str, Field(description="The key, e.g. acme-account.", min_length=1, max_length=255)
@@ -613,6 +630,65 @@ def create_server(callers: Callers, *, name: str = "dispatch") -> MCPServer[Any]
             keys=[MemoryKeyOut(key=k.key, updated_at=k.updated_at) for k in keys],
         )
 
+    async def list_address_lists(
+        caller: Caller,
+        inbox: ListInbox = None,
+        direction: Annotated[
+            Literal["receive", "send"] | None,
+            Field(description='Only "receive" or only "send" entries; omit: both.'),
+        ] = None,
+        limit: Annotated[int, Field(description="Entries per page.", ge=1, le=100)] = 50,
+        cursor: Annotated[
+            str | None, Field(description="`next_cursor` of the previous page.", max_length=2000)
+        ] = None,
+    ) -> ListEntries:
+        inbox_id = await _inbox_id(caller, inbox) if inbox and inbox.strip() else None
+        page = await caller.client.lists.list(
+            inbox_id=inbox_id, direction=direction, limit=limit, cursor=cursor
+        )
+        return ListEntries(
+            entries=[ListEntryOut.of(e) for e in page.data], next_cursor=page.next_cursor
+        )
+
+    async def add_to_list(
+        caller: Caller,
+        pattern: Annotated[
+            str,
+            Field(
+                description="a@x.com (that address), x.com (any address at x.com, not its "
+                "subdomains) or *.x.com (any address at a subdomain of x.com).",
+                min_length=1,
+                max_length=320,
+            ),
+        ],
+        action: Annotated[
+            Literal["allow", "block"],
+            Field(
+                description='"block" refuses it; "allow" takes it, and refuses every address '
+                "no allow entry matches (allow-list mode)."
+            ),
+        ],
+        direction: Annotated[
+            Literal["receive", "send"],
+            Field(description='"receive": mail from this sender; "send": mail to this recipient.'),
+        ],
+        inbox: ListInbox = None,
+    ) -> ListEntryOut:
+        inbox_id = await _inbox_id(caller, inbox) if inbox and inbox.strip() else None
+        entry = await caller.client.lists.create(
+            pattern, direction=direction, action=action, inbox_id=inbox_id
+        )
+        return ListEntryOut.of(entry)
+
+    async def remove_from_list(
+        caller: Caller,
+        entry_id: Annotated[
+            str,
+            Field(description="The entry's id (from list_address_lists).", max_length=200),
+        ],
+    ) -> ListEntryOut:
+        return ListEntryOut.of(await caller.client.lists.delete(entry_id))
+
     async def claim_token(caller: Caller, inbox: InboxArg = None) -> ClaimTokenOut:
         inbox_id = await _inbox_id(caller, inbox) if inbox or caller.default_inbox else None
         token = await caller.client.agent.claim_token(inbox_id=inbox_id)
@@ -679,9 +755,10 @@ def create_server(callers: Callers, *, name: str = "dispatch") -> MCPServer[Any]
         (
             send_message,
             "Send an email from the inbox. Returns the sent message with its delivery status "
-            '("sent"/"delivered": out; "queued": retried later; "rejected"/"suppressed": '
-            "not delivered). Pass idempotency_key to make a retry safe. Errors: "
-            "recipient_suppressed, quota_exceeded (daily limit), invalid addresses.",
+            '("sent"/"delivered": out; "queued": retried later; "rejected"/"suppressed"/'
+            '"blocked": not delivered). Pass idempotency_key to make a retry safe. Errors: '
+            "recipient_suppressed, recipient_blocked (the send lists refuse a recipient), "
+            "quota_exceeded (daily limit), invalid addresses.",
             sends,
         ),
         (
@@ -707,6 +784,35 @@ def create_server(callers: Callers, *, name: str = "dispatch") -> MCPServer[Any]
             memory_list,
             "List the keys of your saved notes, most recently written first.",
             read_only,
+        ),
+        (
+            list_address_lists,
+            "List the allow and block entries that decide whose mail an inbox takes "
+            '(direction "receive") and to whom it may send ("send"), newest first. Call it '
+            "when a send fails with recipient_blocked or expected mail never arrives. An "
+            "inbox key sees the workspace's entries and its inbox's own.",
+            read_only,
+        ),
+        (
+            add_to_list,
+            "Add an allow or block entry, for every inbox of the workspace or one `inbox`. "
+            "A block entry wins over any allow; one allow entry puts the inbox in allow-list "
+            "mode for that direction (everything else refused), so prefer block unless told "
+            "otherwise. Needs an account key. Errors: invalid_request [param: pattern] (not "
+            "an address, domain or *.domain), list_entry_exists (already listed).",
+            writes,
+        ),
+        (
+            remove_from_list,
+            "Delete an allow or block entry by its id (from list_address_lists); returns the "
+            "entry removed. Needs an account key. Errors: not_found (no such entry in this "
+            "workspace).",
+            ToolAnnotations(
+                read_only_hint=False,
+                destructive_hint=True,
+                idempotent_hint=True,
+                open_world_hint=False,
+            ),
         ),
         (
             claim_token,

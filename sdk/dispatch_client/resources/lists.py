@@ -1,5 +1,6 @@
 """The lists resource: allow and block entries for mail received and sent, for the whole
-workspace or one inbox. Every call needs an account key."""
+workspace or one inbox. Adding and deleting need an account key; an inbox key lists the
+entries that apply to its inbox."""
 
 from __future__ import annotations
 
@@ -63,7 +64,8 @@ def _delete(credentials: Credentials, entry_id: str) -> Call[ListEntry]:
 
 class Lists(SyncResource):
     """Allow and block lists, per workspace or inbox, for mail received and sent:
-    `d.lists`. Every call needs an account key."""
+    `d.lists`. Adding and deleting need an account key; an inbox key lists the entries
+    that apply to its inbox (the workspace's and its own)."""
 
     def create(
         self,
@@ -118,8 +120,11 @@ class Lists(SyncResource):
     ) -> SyncPage[ListEntry]:
         """The workspace's entries, newest first.
 
+        With an inbox key: those that apply to its inbox (the workspace's and its own).
+
         Args:
-            inbox_id: Only this inbox's own entries (not the workspace's).
+            inbox_id: Only this inbox's own entries (not the workspace's); an inbox key may
+                name its own inbox only.
             direction: Only the entries for "receive" or for "send".
             limit: Entries per page, 1 to 100.
             cursor: Start after this cursor (a page's `next_cursor`); None: the newest.
@@ -132,7 +137,8 @@ class Lists(SyncResource):
 
         Raises:
             InvalidArgumentError: `limit` is out of range.
-            PermissionDeniedError: this client's key is not an account key.
+            NotFoundError: an inbox key named another inbox.
+            PermissionDeniedError: a restricted inbox key without the `read` permission.
         """
         return self._page(
             lambda cursor: _list(
@@ -166,7 +172,8 @@ class Lists(SyncResource):
 
 class AsyncLists(AsyncResource):
     """Allow and block lists, per workspace or inbox, for mail received and sent:
-    `d.lists`. Every call needs an account key."""
+    `d.lists`. Adding and deleting need an account key; an inbox key lists the entries
+    that apply to its inbox (the workspace's and its own)."""
 
     async def create(
         self,
@@ -221,8 +228,11 @@ class AsyncLists(AsyncResource):
     ) -> AsyncPaginator[ListEntry]:
         """The workspace's entries, newest first.
 
+        With an inbox key: those that apply to its inbox (the workspace's and its own).
+
         Args:
-            inbox_id: Only this inbox's own entries (not the workspace's).
+            inbox_id: Only this inbox's own entries (not the workspace's); an inbox key may
+                name its own inbox only.
             direction: Only the entries for "receive" or for "send".
             limit: Entries per page, 1 to 100.
             cursor: Start after this cursor (a page's `next_cursor`); None: the newest.
@@ -235,7 +245,8 @@ class AsyncLists(AsyncResource):
 
         Raises:
             InvalidArgumentError: `limit` is out of range.
-            PermissionDeniedError: this client's key is not an account key.
+            NotFoundError: an inbox key named another inbox.
+            PermissionDeniedError: a restricted inbox key without the `read` permission.
         """
         return self._paginator(
             lambda cursor: _list(

@@ -59,7 +59,8 @@ class SentMessages(SyncResource):
         Args:
             inbox_id: The inbox's id.
             status: Only sent mail in this delivery state ("queued", "sent", "delivered",
-                "bounced", "complained", "rejected", "failed", "suppressed"); None: all.
+                "bounced", "complained", "rejected", "failed", "suppressed", "blocked");
+                None: all.
             limit: Messages per page, 1 to 100.
             cursor: Start after this cursor (a page's `next_cursor`); None: the newest.
             **options: Per-call options: timeout, max_retries, extra_headers,
@@ -117,7 +118,8 @@ class AsyncSentMessages(AsyncResource):
         Args:
             inbox_id: The inbox's id.
             status: Only sent mail in this delivery state ("queued", "sent", "delivered",
-                "bounced", "complained", "rejected", "failed", "suppressed"); None: all.
+                "bounced", "complained", "rejected", "failed", "suppressed", "blocked");
+                None: all.
             limit: Messages per page, 1 to 100.
             cursor: Start after this cursor (a page's `next_cursor`); None: the newest.
             **options: Per-call options: timeout, max_retries, extra_headers,

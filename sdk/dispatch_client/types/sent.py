@@ -15,7 +15,15 @@ import attrs
 from dispatch_client.types.message import Attachment
 
 SendStatus = Literal[
-    "queued", "sent", "delivered", "bounced", "complained", "rejected", "failed", "suppressed"
+    "queued",
+    "sent",
+    "delivered",
+    "bounced",
+    "complained",
+    "rejected",
+    "failed",
+    "suppressed",
+    "blocked",
 ]
 
 
@@ -78,8 +86,9 @@ class SentMessage:
     `status` is one of `SendStatus`: "queued" (waiting for its first or next attempt,
     `next_attempt_at`), "sent" (the provider took it), "delivered", "bounced",
     "complained", "rejected" (the provider refused it for good), "failed" (every attempt
-    failed; `last_error` says why) or "suppressed" (every recipient was suppressed before
-    it went). It is a `str`, so a newer server's states still decode. `message_id` is its
+    failed; `last_error` says why), "suppressed" (every recipient was suppressed before
+    it went) or "blocked" (the send lists came to refuse every recipient before it went).
+    It is a `str`, so a newer server's states still decode. `message_id` is its
     Message-ID header (with the angle brackets); `in_reply_to` the id of the received
     message it answers. `events` are its steps, oldest first (the last 50).
     """

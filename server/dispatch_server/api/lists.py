@@ -1,5 +1,6 @@
-"""Allow and block lists (`/v1/lists`, account key): entries for the whole workspace or one
-inbox, for mail received or sent, added, listed and deleted. What they mean is
+"""Allow and block lists (`/v1/lists`): entries for the whole workspace or one inbox, for
+mail received or sent, added and deleted with an account key, listed with any key (an
+inbox key sees those that apply to its inbox, auth.policy.list_reach). What they mean is
 dispatch_server.domain.lists; the SMTP door, the ingest pipeline and sends apply them."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from datetime import datetime
 
 import attrs
 
+from dispatch_server.auth import policy
 from dispatch_server.auth.principal import Scope
 from dispatch_server.core.clock import utcnow
 from dispatch_server.domain import lists
@@ -16,7 +18,10 @@ from dispatch_server.http.endpoints import Call, Endpoint
 from dispatch_server.http.shapes import Page, field, project
 
 CURSOR = params.page_cursor("list_entry")
-INBOX = params.text("inbox_id", description="only this inbox's own entries")
+INBOX = params.text(
+    "inbox_id",
+    description="only this inbox's own entries (an inbox key: its own inbox's id only)",
+)
 DIRECTION = params.choice(
     "direction", lists.DIRECTIONS, default=None, description="only the entries for this direction"
 )
@@ -70,10 +75,12 @@ async def create_entry(call: Call[CreateListEntry]) -> ListEntry:
 
 
 async def list_entries(call: Call[None]) -> Page[ListEntry]:
+    reach = policy.list_reach(call.principal, call.query(INBOX))
     found = await call.services.db.run_read(
         lists.list_entries,
         call.principal.workspace_id,
-        inbox_id=call.query(INBOX),
+        inbox_id=reach.own_of,
+        applying_to=reach.applying_to,
         direction=call.query(DIRECTION),
         limit=call.query(params.LIMIT),
         cursor=call.query(CURSOR),
@@ -104,7 +111,10 @@ ENDPOINTS = [
         path="/v1/lists",
         handler=list_entries,
         summary="List the workspace's allow and block entries, newest first",
-        scope=Scope.ACCOUNT,
+        description="An account key lists every entry of the workspace; an inbox key the "
+        "entries that apply to its inbox (the workspace's and its own).",
+        scope=Scope.ANY_KEY,
+        permission="read",
         response=Page[ListEntry],
         query=(INBOX, DIRECTION, params.LIMIT, CURSOR),
     ),

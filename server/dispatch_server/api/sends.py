@@ -110,8 +110,8 @@ class ReplyMail:
 @attrs.frozen(kw_only=True)
 class SentEvent:
     """One step of a sent message: the server's (`queued`, `sent`, `deferred`,
-    `delivered`, `bounced`, `rejected`, `failed`, `suppressed`) or the provider's feedback
-    (`delivery`, `bounce`, `complaint`, `reject`, `delivery_delay`, `send`)."""
+    `delivered`, `bounced`, `rejected`, `failed`, `suppressed`, `blocked`) or the provider's
+    feedback (`delivery`, `bounce`, `complaint`, `reject`, `delivery_delay`, `send`)."""
 
     type: str
     source: str = field(description="`dispatch`, or the provider (`ses`)")
@@ -146,7 +146,8 @@ class SentMessage:
         description="`queued` (waiting for its first or next attempt), `sent` (the provider "
         "took it), `delivered`, `bounced`, `complained`, `rejected` (the provider refused it "
         "for good), `failed` (every attempt failed), `suppressed` (every recipient was "
-        "suppressed before it went)"
+        "suppressed before it went), `blocked` (the send lists came to refuse every recipient "
+        "before it went)"
     )
     provider: str
     provider_message_id: str | None

@@ -78,7 +78,9 @@ def permissions(principal: Principal) -> tuple[str, ...]:
     An inbox key acts on its own inbox only:
 
     - `read`: the inbox (GET /v1/inboxes/{id}), its messages and their raw MIME, artifacts,
-      latest OTP, sent mail, and its event stream (GET /v1/inboxes/{id}/events).
+      latest OTP, sent mail, its event stream (GET /v1/inboxes/{id}/events), and the allow
+      and block entries that apply to it (GET /v1/lists: its workspace's and its own; see
+      `list_reach`).
     - `wait`: waiting for mail (GET /v1/inboxes/{id}/wait).
     - `send`: sending from the inbox (POST /v1/send) and replying to its mail
       (POST …/messages/{id}/reply).
@@ -97,8 +99,8 @@ def permissions(principal: Principal) -> tuple[str, ...]:
     - `billing`: Stripe checkout, x402 quotes and payment confirmations (/v1/billing/…).
     - `suppressions`: listing and lifting suppressed recipients (/v1/suppressions).
     - `lists`: adding, listing and deleting allow and block entries (/v1/lists); an inbox
-      key, restricted or not, has no access to them (they would let it widen what its
-      inbox takes and sends).
+      key, restricted or not, only lists those of its inbox, and changes none (that would
+      let it widen what its inbox takes and sends).
 
     Any key, whatever its permissions, may also ask what it is (GET /v1/auth/me) and read its
     workspace's entitlements (GET /v1/billing/entitlements); any unrestricted key may mint a
@@ -108,6 +110,31 @@ def permissions(principal: Principal) -> tuple[str, ...]:
     if principal.permissions is None:
         return words
     return tuple(word for word in words if word in principal.permissions)
+
+
+@attrs.frozen
+class ListReach:
+    """The allow and block entries a key may list (GET /v1/lists): `own_of`, only that
+    inbox's own; `applying_to`, only those that apply to that inbox (its workspace's and its
+    own); neither: every entry of the workspace."""
+
+    own_of: str | None
+    applying_to: str | None
+
+
+def list_reach(principal: Principal, inbox_id: str | None) -> ListReach:
+    """What a listing of allow and block entries shows this key, `inbox_id` the inbox the
+    caller asked about (its own entries only). An account key lists its whole workspace's;
+    an inbox key (with `read`, which its route asks for) those that apply to its inbox, and
+    any other inbox is a 404 as on every inbox route. Adding and deleting entries needs an
+    account key (Scope.ACCOUNT)."""
+    if principal.kind == "account":
+        return ListReach(own_of=inbox_id, applying_to=None)
+    if inbox_id is not None and inbox_id != principal.inbox_id:
+        raise NotFound("inbox")
+    if inbox_id is not None:
+        return ListReach(own_of=inbox_id, applying_to=None)
+    return ListReach(own_of=None, applying_to=principal.inbox_id)
 
 
 def reads_memory(principal: Principal) -> bool:

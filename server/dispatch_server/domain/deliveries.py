@@ -21,7 +21,7 @@ Applied = Literal["stored", "duplicate"]
 
 _SENDS = t.outbound_messages.c
 # How far along a sent message is; feedback only ever moves it further. The final states of
-# a send that never went (rejected, failed, suppressed) are not moved by feedback, but for
+# a send that never went (rejected, failed, suppressed, blocked) are not moved by feedback, but for
 # a Reject event, which says SES refused it after taking it.
 _RANK = {"queued": 0, "sent": 1, "delivered": 2, "bounced": 3, "complained": 4}
 # Feedback that goes to the workspace's event log, as the type it goes there as (a transient

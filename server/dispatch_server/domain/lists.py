@@ -285,11 +285,15 @@ def list_entries(
     direction: Direction | None,
     limit: int,
     cursor: Cursor | None,
+    applying_to: str | None = None,
 ) -> Page[Entry]:
-    """The workspace's entries, newest first; with `inbox_id`, that inbox's own."""
+    """The workspace's entries, newest first; with `inbox_id`, that inbox's own; with
+    `applying_to`, those that apply to that inbox (the workspace's and its own)."""
     query = sa.select(t.address_lists).where(_COLUMNS.workspace_id == workspace_id)
     if inbox_id is not None:
         query = query.where(_COLUMNS.inbox_id == inbox_id)
+    if applying_to is not None:
+        query = query.where(sa.or_(_COLUMNS.inbox_id.is_(None), _COLUMNS.inbox_id == applying_to))
     if direction is not None:
         query = query.where(_COLUMNS.direction == direction)
     rows, next_cursor = page(

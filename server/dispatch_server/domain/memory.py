@@ -21,7 +21,7 @@ from dispatch_server.domain.sends import SendStatus
 MAX_KEYS = 1000  # the keys one listing shows
 _SENDS = t.outbound_messages.c
 # Writes that never went anywhere are no memory.
-NOT_KEPT: tuple[SendStatus, ...] = ("rejected", "failed", "suppressed", "bounced")
+NOT_KEPT: tuple[SendStatus, ...] = ("rejected", "failed", "suppressed", "blocked", "bounced")
 _WRITTEN = _SENDS.status.not_in(NOT_KEPT)
 
 

@@ -42,7 +42,15 @@ from dispatch_server.mail.parse import threading_headers
 from dispatch_server.outbound.transports import Accepted
 
 SendStatus = Literal[
-    "queued", "sent", "delivered", "bounced", "complained", "rejected", "failed", "suppressed"
+    "queued",
+    "sent",
+    "delivered",
+    "bounced",
+    "complained",
+    "rejected",
+    "failed",
+    "suppressed",
+    "blocked",
 ]
 SEND_STATUSES: tuple[SendStatus, ...] = (
     "queued",
@@ -53,6 +61,7 @@ SEND_STATUSES: tuple[SendStatus, ...] = (
     "rejected",
     "failed",
     "suppressed",
+    "blocked",
 )
 MAX_SUBJECT_CHARS = 998
 MAX_MEMORY_KEY_CHARS = 255
@@ -566,14 +575,10 @@ def _refuse_suppressed(conn: sa.Connection, draft: Draft) -> None:
 
 def _refuse_listed(conn: sa.Connection, draft: Draft) -> None:
     """RecipientBlocked naming the field (to, cc, bcc) of the first recipient the sending
-    inbox's send lists refuse (dispatch_server.domain.lists). The inbox's own address is
-    never refused: mail to itself (its memory) leaves nothing."""
+    inbox's send lists refuse (`listed_among`)."""
     sender = draft.sender
-    others = [r for r in draft.recipients if r != sender.address.lower()]
-    if not others:
-        return
-    refused = address_lists.refused_among(
-        conn, sender.workspace_id, sender.inbox_id, "send", others
+    refused = listed_among(
+        conn, sender.workspace_id, sender.inbox_id, sender.address, draft.recipients
     )
     if not refused:
         return
@@ -582,6 +587,22 @@ def _refuse_listed(conn: sa.Connection, draft: Draft) -> None:
         if addresses & {a.lower() for a in refused}:
             raise address_lists.RecipientBlocked(refused, param=param)
     raise address_lists.RecipientBlocked(refused)
+
+
+def listed_among(
+    conn: sa.Connection,
+    workspace_id: str,
+    inbox_id: str,
+    own_address: str,
+    recipients: Iterable[str],
+) -> list[str]:
+    """The recipients the inbox's send lists refuse (dispatch_server.domain.lists), when a
+    send is queued and again at each attempt. The inbox's own address is never refused:
+    mail to itself (its memory) leaves nothing."""
+    others = [r for r in recipients if r.lower() != own_address.lower()]
+    if not others:
+        return []
+    return address_lists.refused_among(conn, workspace_id, inbox_id, "send", others)
 
 
 def suppressed_among(conn: sa.Connection, workspace_id: str, addresses: Iterable[str]) -> list[str]:
@@ -605,7 +626,10 @@ LOGGED_OUTCOMES = {
     "complained": "message.complained",
     "rejected": "message.failed",
     "failed": "message.failed",
+    "blocked": "message.failed",
 }
+# The reason a recipient refused by the send lists at an attempt is given.
+BLOCKED_REASON = "recipient_blocked: refused by the send lists since the send was queued"
 
 
 def add_event(
@@ -708,7 +732,10 @@ def claim(
     """Take the queued send for one provider call, until `now + lease`; None when it is not
     queued, another claim holds it, or (`due_only`) its turn has not come. A send whose
     recipients have all been suppressed since it was queued becomes `suppressed` instead (and
-    a `message.failed` with that status goes to the event log)."""
+    a `message.failed` with that status goes to the event log); one whose (remaining)
+    recipients the send lists now all refuse becomes `blocked` (a `blocked` event names them,
+    as `message.failed` in the workspace's log; refused but some: the event, and the others
+    get the mail)."""
     conditions = [
         _SENDS.id == send_id,
         _SENDS.status == "queued",
@@ -748,6 +775,30 @@ def claim(
                 detail={},
                 now=now,
             )
+            return None
+    blocked = set(listed_among(conn, row.workspace_id, row.inbox_id, row.from_address, recipients))
+    if blocked:
+        recipients = tuple(r for r in recipients if r not in blocked)
+        if not recipients:
+            _set(
+                conn,
+                send_id,
+                now,
+                status="blocked",
+                lease_until=None,
+                next_attempt_at=None,
+                last_error=BLOCKED_REASON,
+            )
+        add_event(
+            conn,
+            send_id,
+            row.workspace_id,
+            "blocked",
+            sorted(blocked),
+            {"reason": BLOCKED_REASON},
+            now,
+        )
+        if not recipients:
             return None
     return Claimed(
         id=row.id,

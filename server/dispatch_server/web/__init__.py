@@ -13,7 +13,7 @@ from pathlib import Path
 
 from starlette.routing import BaseRoute, Mount, Route
 
-from dispatch_server.web import desk, pages
+from dispatch_server.web import desk, lists_page, pages
 from dispatch_server.web.common import StaticFiles
 
 STATIC = Path(__file__).parent / "static"
@@ -26,6 +26,8 @@ def routes() -> list[BaseRoute]:
         Route("/signup", pages.signup_post, methods=["POST"]),
         Route("/console", pages.console, methods=["GET"]),
         Route("/console", pages.console_post, methods=["POST"]),
+        Route("/console/lists", lists_page.lists_page, methods=["GET"]),
+        Route("/console/lists", lists_page.lists_post, methods=["POST"]),
         Route("/logout", pages.logout, methods=["POST"]),
         Route("/ops", pages.ops_page, methods=["GET"]),
         Route("/ops", pages.ops_post, methods=["POST"]),

@@ -15,7 +15,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from dispatch_client import AsyncDispatch, Dispatch, ListEntry, RecipientBlockedError
+from dispatch_client import (
+    AsyncDispatch,
+    Dispatch,
+    ListEntry,
+    PermissionDeniedError,
+    RecipientBlockedError,
+)
 from dispatch_server.db import tables as t
 from tests.conftest import INBOUND_TOKEN, LiveServer
 from tests.helpers import bearer, error_code, make_mail, signup, smtp_send
@@ -85,23 +91,103 @@ def test_account_keys_add_list_and_delete_entries(live_server: LiveServer) -> No
     assert httpx.delete(url, headers=bearer(ws.account_key)).status_code == 404
 
 
-def test_inbox_keys_restricted_keys_and_other_workspaces_are_kept_out(
+def _mint(ws: Workspace, inbox_id: str, **restrictions: Any) -> str:
+    minted = httpx.post(
+        f"{ws.server.base_url}/v1/inboxes/{inbox_id}/keys",
+        json=restrictions,
+        headers=bearer(ws.account_key),
+        timeout=30,
+    )
+    assert minted.status_code == 201, minted.text
+    key: str = minted.json()["key"]
+    return key
+
+
+def _second_inbox(ws: Workspace) -> str:
+    created = httpx.post(
+        f"{ws.server.base_url}/v1/inboxes", json={}, headers=bearer(ws.account_key), timeout=30
+    )
+    assert created.status_code == 201, created.text
+    inbox_id: str = created.json()["id"]
+    return inbox_id
+
+
+def _ids(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [entry["id"] for entry in response.json()["data"]]
+
+
+def test_an_inbox_key_lists_the_entries_that_apply_to_its_inbox_only(
+    live_server: LiveServer,
+) -> None:
+    ws, other = Workspace(live_server), Workspace(live_server)
+    sibling = _second_inbox(ws)
+    sibling_key = _mint(ws, sibling)
+    everyone = ws.block("x.test")
+    own = ws.block("a@y.test", "send", inbox_id=ws.inbox_id)
+    theirs = ws.block("z.test", inbox_id=sibling)
+    their_everyone = other.block("elsewhere.test")
+    their_own = other.block("o.test", inbox_id=other.inbox_id)
+
+    assert _ids(ws.entries(ws.inbox_key)) == [own["id"], everyone["id"]]
+    assert _ids(ws.entries(ws.inbox_key, direction="send")) == [own["id"]]
+    assert _ids(ws.entries(ws.inbox_key, inbox_id=ws.inbox_id)) == [own["id"]]
+    assert _ids(ws.entries(sibling_key)) == [theirs["id"], everyone["id"]]
+    assert _ids(other.entries(other.inbox_key)) == [their_own["id"], their_everyone["id"]]
+    # Paged like the account key's listing, the filter kept on every page.
+    first = ws.entries(ws.inbox_key, limit=1).json()
+    assert [e["id"] for e in first["data"]] == [own["id"]] and first["next_cursor"]
+    rest = ws.entries(ws.inbox_key, limit=1, cursor=first["next_cursor"]).json()
+    assert [e["id"] for e in rest["data"]] == [everyone["id"]]
+    # Another inbox, of this workspace or another, or none: 404 as on every inbox route.
+    for inbox_id in (sibling, other.inbox_id, "inb_nope"):
+        refused = ws.entries(ws.inbox_key, inbox_id=inbox_id)
+        assert refused.status_code == 404 and error_code(refused) == "not_found", inbox_id
+
+
+@pytest.mark.parametrize(
+    ("restrictions", "lists"),
+    [
+        ({"permissions": ["read"]}, True),
+        ({"permissions": ["read", "send"], "allowed_senders": ["*@x.test"]}, True),
+        ({"allowed_senders": ["*@x.test"]}, True),
+        ({"permissions": ["wait", "send", "memory"]}, False),
+        ({"permissions": ["send"]}, False),
+    ],
+)
+def test_a_restricted_key_lists_them_only_with_read(
+    live_server: LiveServer, restrictions: dict[str, Any], lists: bool
+) -> None:
+    ws = Workspace(live_server)
+    entry = ws.block("x.test")
+    key = _mint(ws, ws.inbox_id, **restrictions)
+    listed = ws.entries(key)
+    if lists:
+        assert _ids(listed) == [entry["id"]]
+    else:
+        assert listed.status_code == 403 and error_code(listed) == "missing_permission"
+        assert listed.json()["error"]["param"] == "read"
+
+
+def test_writes_need_an_account_key_and_other_workspaces_are_kept_out(
     live_server: LiveServer,
 ) -> None:
     ws, other = Workspace(live_server), Workspace(live_server)
     entry = ws.block("x.test")
-    restricted = httpx.post(
-        f"{live_server.base_url}/v1/inboxes/{ws.inbox_id}/keys",
-        json={"permissions": ["read"], "allowed_senders": ["*@x.test"]},
-        headers=bearer(ws.account_key),
-    )
-    assert restricted.status_code == 201, restricted.text
-    for key in (ws.inbox_key, restricted.json()["key"]):
-        assert ws.entries(key).status_code == 403
-        added = ws.add(key, pattern="y.test", direction="receive", action="allow")
-        assert added.status_code == 403
-        gone = httpx.delete(f"{live_server.base_url}/v1/lists/{entry['id']}", headers=bearer(key))
-        assert gone.status_code == 403
+    own = ws.block("a@x.test", "send", inbox_id=ws.inbox_id)
+    restricted = _mint(ws, ws.inbox_id, permissions=["read"], allowed_senders=["*@x.test"])
+    for key in (ws.inbox_key, restricted):
+        for body in (
+            {"pattern": "y.test", "direction": "receive", "action": "allow"},
+            {"pattern": "y.test", "direction": "send", "action": "allow", "inbox_id": ws.inbox_id},
+        ):
+            added = ws.add(key, **body)
+            assert added.status_code == 403 and error_code(added) == "forbidden", added.text
+        for target in (entry, own):
+            url = f"{live_server.base_url}/v1/lists/{target['id']}"
+            gone = httpx.delete(url, headers=bearer(key))
+            assert gone.status_code == 403 and error_code(gone) == "forbidden"
+    assert _ids(ws.entries()) == [own["id"], entry["id"]]
     # Another workspace sees none of these entries, and cannot delete them or name its inbox.
     assert other.entries().json()["data"] == []
     assert other.entries(inbox_id=ws.inbox_id).json()["data"] == []
@@ -109,7 +195,7 @@ def test_inbox_keys_restricted_keys_and_other_workspaces_are_kept_out(
     assert httpx.delete(url, headers=bearer(other.account_key)).status_code == 404
     theirs = other.add(pattern="z.test", direction="receive", action="block", inbox_id=ws.inbox_id)
     assert theirs.status_code == 400 and theirs.json()["error"]["param"] == "inbox_id"
-    assert len(ws.entries().json()["data"]) == 1
+    assert len(ws.entries().json()["data"]) == 2
 
 
 @pytest.mark.parametrize(
@@ -279,6 +365,19 @@ def test_the_sdk_round_trip_sync_and_async(live_server: LiveServer) -> None:
             assert (await d.lists.delete(created.id)).pattern == "*.y.test"
 
     asyncio.run(run())
+    with Dispatch(api_key=ws.inbox_key, base_url=live_server.base_url) as by_inbox:
+        assert [e.id for e in by_inbox.lists.list()] == [mine.id]
+        with pytest.raises(PermissionDeniedError) as denied:
+            by_inbox.lists.create("q.test", direction="receive", action="allow")
+        assert denied.value.code == "forbidden"
+        with pytest.raises(PermissionDeniedError):
+            by_inbox.lists.delete(mine.id)
+
+    async def run_as_inbox() -> None:
+        async with AsyncDispatch(api_key=ws.inbox_key, base_url=live_server.base_url) as d:
+            assert [e.id async for e in d.lists.list(inbox_id=ws.inbox_id)] == [mine.id]
+
+    asyncio.run(run_as_inbox())
 
 
 @pytest.mark.parametrize("odd", ["\x00", "\ud800", "x" * 5000, "a/b", "%"])
@@ -290,6 +389,9 @@ def test_odd_ids_in_the_query_and_the_path_are_never_a_500(
     headers = bearer(ws.account_key)
     listed = httpx.get(f"{live_server.base_url}/v1/lists?inbox_id={quoted}", headers=headers)
     assert listed.status_code in (200, 400), listed.text
+    url = f"{live_server.base_url}/v1/lists?inbox_id={quoted}"
+    by_inbox_key = httpx.get(url, headers=bearer(ws.inbox_key))
+    assert by_inbox_key.status_code in (400, 404), by_inbox_key.text
     deleted = httpx.delete(f"{live_server.base_url}/v1/lists/{quoted}", headers=headers)
     assert deleted.status_code in (400, 404), deleted.text
 
