@@ -1,7 +1,8 @@
 """Attachments over real SMTP and HTTP on both databases: the list (safe names, types,
 sizes, Content-IDs), downloads byte for byte in every transfer encoding and across chunks,
 the headers that keep a download from running on this origin, the same access as reading
-the message, bad ids named by field, and mail stored before ranges were recorded."""
+the message, bad ids named by field, mail stored before ranges were recorded, and the
+SDK's list, stream and save, sync and async."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import email.policy
 import os
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -17,6 +19,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from dispatch_client import (
+    AsyncDispatch,
+    Dispatch,
+    InvalidArgumentError,
+    MessageAttachment,
+    NotFoundError,
+)
 from dispatch_server.api.attachments import CHUNK_BYTES
 from dispatch_server.db import tables as t
 from tests.conftest import LiveServer
@@ -381,3 +390,52 @@ def test_mail_without_attachments_lists_none(live_server: LiveServer) -> None:
     assert inbox.listed(message_id) == []
     answer = inbox.download(message_id, 0)
     assert (answer.status_code, error_code(answer)) == (404, "not_found")
+
+
+def test_the_sdk_lists_streams_and_saves(live_server: LiveServer, tmp_path: Path) -> None:
+    inbox = Inbox(live_server)
+    parts: list[dict[str, Any]] = [
+        {"data": BIG, "more": {"filename": "../big.bin"}},
+        {"data": b"tiny", "type": "image/png", "more": {"cid": "<c@x>"}},
+    ]
+    message_id = inbox.receive(mail(inbox.address, parts))
+    # An account key: the SDK mints the inbox key, as for every inbox call.
+    with Dispatch(api_key=inbox.account["account_key"], base_url=live_server.base_url) as d:
+        listed = d.attachments.list(inbox.id, message_id)
+        assert [(a.id, a.filename, a.content_id) for a in listed] == [
+            (0, "big.bin", None),
+            (1, "attachment-2", "c@x"),
+        ]
+        assert isinstance(listed[0], MessageAttachment) and listed[0].size_bytes == len(BIG)
+        with d.attachments.download(inbox.id, message_id, 0) as stream:
+            assert stream.attachment == listed[0]
+            chunks = list(stream)
+        assert b"".join(chunks) == BIG and len(chunks) > 1
+        saved = d.attachments.save(inbox.id, message_id, 0, tmp_path)
+        assert saved == tmp_path / "big.bin" and saved.read_bytes() == BIG
+        named = d.attachments.save(inbox.id, message_id, 1, tmp_path / "logo.png")
+        assert named.read_bytes() == b"tiny"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["big.bin", "logo.png"]
+        with pytest.raises(NotFoundError):
+            d.attachments.download(inbox.id, message_id, 2)
+        with pytest.raises(NotFoundError):
+            d.attachments.save(inbox.id, message_id, 2, tmp_path / "none")
+        assert not (tmp_path / "none").exists() and not (tmp_path / "none.part").exists()
+        for bad in (-1, True, "0", 1.0):
+            with pytest.raises(InvalidArgumentError):
+                d.attachments.download(inbox.id, message_id, bad)  # type: ignore[arg-type]
+        with pytest.raises(NotFoundError):
+            d.attachments.list(inbox.id, "msg_nope")
+
+    async def asynchronously() -> None:
+        async with AsyncDispatch(api_key=inbox.key, base_url=live_server.base_url) as d:
+            assert await d.attachments.list(inbox.id, message_id) == listed
+            async with await d.attachments.download(inbox.id, message_id, 0) as stream:
+                received = b"".join([chunk async for chunk in stream])
+            assert received == BIG
+            saved = await d.attachments.save(inbox.id, message_id, 0, tmp_path / "async.bin")
+            assert saved.read_bytes() == BIG
+            with pytest.raises(NotFoundError):
+                await d.attachments.download(inbox.id, message_id, 5)
+
+    asyncio.run(asynchronously())
