@@ -110,7 +110,7 @@ def parse_message(raw: bytes, *, max_parts: int, max_depth: int) -> ParsedMessag
         raise HeaderlessMessage("the message has no header")
     text = html = None
     attachments: list[Attachment] = []
-    searched_to = 0  # leaf parts come in the order of the raw message: each body is after
+    searched_to = 0  # leaf parts come in the order of the raw message
     for part in leaf_parts(message, max_parts=max_parts, max_depth=max_depth):
         content_type = part.get_content_type()
         if is_attachment(part):
@@ -219,9 +219,9 @@ def _encoding(part: Message) -> str:
 def _body_range(raw: bytes, part: Message, searched_to: int) -> tuple[int, int] | None:
     """Where a leaf part's encoded body is in `raw` (start, length), at or after
     `searched_to`: the parser keeps a body's bytes as they were written (as surrogate-
-    escaped ASCII), so the body is found by searching for it after a line end. None for an
-    attached message (its body parsed into parts), an encoding read whole, or a body not
-    found as written."""
+    escaped ASCII), so the body is found by searching `raw` for them (in C, in linear
+    time). None for an attached message (its body parsed into parts), an encoding read
+    whole, or a body not found as written."""
     encoding = _encoding(part)
     payload = part.get_payload()
     if encoding in WHOLE_ENCODINGS or not isinstance(payload, str):
@@ -236,13 +236,9 @@ def _body_range(raw: bytes, part: Message, searched_to: int) -> tuple[int, int] 
         if not isinstance(written, bytes):
             return None
         body = written
-    if not body:
-        return searched_to, 0
-    start = raw.find(body, searched_to)
-    # A body starts a line (after its headers' blank line); a match inside a line, say in a
-    # header, is not it.
-    while start > 0 and raw[start - 1] not in b"\r\n":
-        start = raw.find(body, start + 1)
+    # Any match holds the body's very bytes, so it decodes to the same content; the first
+    # is never past the part's own, which comes after the parts before it.
+    start = raw.find(body, searched_to) if body else searched_to
     return None if start < 0 else (start, len(body))
 
 
