@@ -36,6 +36,7 @@ from dispatch_client._errors import (
 from dispatch_client._options import RequestOptions, WaitOptions
 from dispatch_client._version import __version__
 from dispatch_client.pagination import AsyncPage, AsyncPaginator, SyncPage
+from dispatch_client.resources.attachments import AsyncAttachmentStream, AttachmentStream
 from dispatch_client.resources.events import AsyncEventStream, EventStream
 from dispatch_client.types import (
     Agent,
@@ -65,6 +66,7 @@ from dispatch_client.types import (
     MemoryEntry,
     MemoryKey,
     Message,
+    MessageAttachment,
     MessageAuthentication,
     MessageReceived,
     MessageStatusChanged,
@@ -97,11 +99,13 @@ __all__ = [
     "Agent",
     "Artifact",
     "ArtifactKind",
+    "AsyncAttachmentStream",
     "AsyncDispatch",
     "AsyncEventStream",
     "AsyncPage",
     "AsyncPaginator",
     "Attachment",
+    "AttachmentStream",
     "AuthenticationError",
     "AutopayError",
     "BadRequestError",
@@ -136,6 +140,7 @@ __all__ = [
     "MemoryEntry",
     "MemoryKey",
     "Message",
+    "MessageAttachment",
     "MessageAuthentication",
     "MessageReceived",
     "MessageStatusChanged",

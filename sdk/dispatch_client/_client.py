@@ -17,6 +17,7 @@ from dispatch_client._options import CallOptions, check_retries, check_timeout
 from dispatch_client._transport import AsyncDriver, SyncDriver
 from dispatch_client.resources.agent import AgentResource, AsyncAgentResource
 from dispatch_client.resources.artifacts import Artifacts, AsyncArtifacts
+from dispatch_client.resources.attachments import AsyncAttachments, Attachments
 from dispatch_client.resources.auth import AsyncAuthResource, AuthResource
 from dispatch_client.resources.billing import AsyncBilling, Billing
 from dispatch_client.resources.events import AsyncEvents, Events
@@ -221,6 +222,11 @@ class Dispatch(_Client[SyncDriver]):
         return Suppressions(self)
 
     @cached_property
+    def attachments(self) -> Attachments:
+        """A received message's attachments: listed, streamed, saved to files."""
+        return Attachments(self)
+
+    @cached_property
     def lists(self) -> Lists:
         """Allow and block lists, per workspace or inbox, for mail received and sent."""
         return Lists(self)
@@ -353,6 +359,11 @@ class AsyncDispatch(_Client[AsyncDriver]):
     def suppressions(self) -> AsyncSuppressions:
         """Recipients the workspace may no longer send to (after a bounce or complaint)."""
         return AsyncSuppressions(self)
+
+    @cached_property
+    def attachments(self) -> AsyncAttachments:
+        """A received message's attachments: listed, streamed, saved to files."""
+        return AsyncAttachments(self)
 
     @cached_property
     def lists(self) -> AsyncLists:

@@ -24,11 +24,13 @@ EXPORTED = [
     "Agent",
     "Artifact",
     "ArtifactKind",
+    "AsyncAttachmentStream",
     "AsyncDispatch",
     "AsyncEventStream",
     "AsyncPage",
     "AsyncPaginator",
     "Attachment",
+    "AttachmentStream",
     "AuthenticationError",
     "AutopayError",
     "BadRequestError",
@@ -63,6 +65,7 @@ EXPORTED = [
     "MemoryEntry",
     "MemoryKey",
     "Message",
+    "MessageAttachment",
     "MessageAuthentication",
     "MessageReceived",
     "MessageStatusChanged",
@@ -166,6 +169,7 @@ def test_both_clients_have_the_same_resources() -> None:
         == [
             "agent",
             "artifacts",
+            "attachments",
             "auth",
             "billing",
             "events",
@@ -208,6 +212,9 @@ def test_sync_and_async_methods_match(
     elif returned == "EventStream":  # streams: iterated with `async for`
         assert not inspect.iscoroutinefunction(async_)
         assert str(inspect.signature(async_).return_annotation) == "AsyncEventStream"
+    elif returned == "AttachmentStream":  # opened when awaited, then iterated
+        assert inspect.iscoroutinefunction(async_)
+        assert str(inspect.signature(async_).return_annotation) == "AsyncAttachmentStream"
     else:
         assert inspect.iscoroutinefunction(async_)
         assert str(inspect.signature(async_).return_annotation) == returned

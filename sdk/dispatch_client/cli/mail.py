@@ -1,4 +1,5 @@
-"""`dispatch mail ...`: read, wait for, extract from, send and reply to an inbox's mail.
+"""`dispatch mail ...`: read (and download attachments), wait for, extract from, send and
+reply to an inbox's mail.
 
 `mail code` and `mail link` print one value and nothing else, so `CODE=$(dispatch mail code)`
 works; they wait on the server for the newest matching message of its lookback window (or
@@ -112,6 +113,65 @@ def raw(ctx: click.Context, message_id: str, inbox: str | None) -> None:
     session = session_of(ctx)
     data = session.client().messages.raw(session.inbox_id(inbox), message_id)
     sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+ATTACHMENT_COLUMNS: list[Column] = [
+    column("ID", "id"),
+    column("FILENAME", "filename"),
+    column("TYPE", "content_type"),
+    column("BYTES", "size_bytes"),
+    column("CONTENT-ID", "content_id"),
+]
+
+
+@mail.command(
+    epilog=example("dispatch mail attachments msg_123\ndispatch mail attachments msg_123 -o json")
+)
+@click.argument("message_id")
+@inbox_option
+@output_option
+@click.pass_context
+def attachments(ctx: click.Context, message_id: str, inbox: str | None) -> None:
+    """A message's attachments: id, safe file name, content type, size, Content-ID."""
+    session = session_of(ctx)
+    found = session.client().attachments.list(session.inbox_id(inbox), message_id)
+    session.printer.records(found, ATTACHMENT_COLUMNS, empty="no attachments")
+
+
+@mail.command(
+    epilog=example(
+        "dispatch mail attachment msg_123 0 --save .\n"
+        "dispatch mail attachment msg_123 1 --save invoice.pdf\n"
+        "dispatch mail attachment msg_123 0 | sha256sum"
+    )
+)
+@click.argument("message_id")
+@click.argument("attachment_id", type=click.IntRange(min=0))
+@click.option(
+    "--save",
+    type=click.Path(path_type=Path),
+    help="Write it to this file, or into this directory under its own file name; "
+    "without: its bytes go to stdout.",
+)
+@inbox_option
+@output_option
+@click.pass_context
+def attachment(
+    ctx: click.Context, message_id: str, attachment_id: int, save: Path | None, inbox: str | None
+) -> None:
+    """Download one attachment (its id from `mail attachments`), streamed."""
+    session = session_of(ctx)
+    client, inbox_id = session.client(), session.inbox_id(inbox)
+    if save is not None:
+        written = client.attachments.save(inbox_id, message_id, attachment_id, save)
+        session.printer.record({"path": str(written)})
+        return
+    if sys.stdout.isatty():
+        raise UsageProblem("an attachment's bytes would go to the terminal: pipe them or --save")
+    with client.attachments.download(inbox_id, message_id, attachment_id) as stream:
+        for chunk in stream:
+            sys.stdout.buffer.write(chunk)
     sys.stdout.buffer.flush()
 
 

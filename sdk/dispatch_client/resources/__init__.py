@@ -2,6 +2,12 @@
 
 from dispatch_client.resources.agent import AgentResource, AsyncAgentResource
 from dispatch_client.resources.artifacts import Artifacts, AsyncArtifacts
+from dispatch_client.resources.attachments import (
+    AsyncAttachments,
+    AsyncAttachmentStream,
+    Attachments,
+    AttachmentStream,
+)
 from dispatch_client.resources.auth import AsyncAuthResource, AuthResource
 from dispatch_client.resources.billing import AsyncBilling, Billing
 from dispatch_client.resources.events import AsyncEvents, Events
@@ -21,6 +27,8 @@ __all__ = [
     "Artifacts",
     "AsyncAgentResource",
     "AsyncArtifacts",
+    "AsyncAttachmentStream",
+    "AsyncAttachments",
     "AsyncAuthResource",
     "AsyncBilling",
     "AsyncEvents",
@@ -34,6 +42,8 @@ __all__ = [
     "AsyncSentMessages",
     "AsyncSuppressions",
     "AsyncWebhooks",
+    "AttachmentStream",
+    "Attachments",
     "AuthResource",
     "Billing",
     "Events",

@@ -2,6 +2,7 @@
 
 from dispatch_client.types.agent import Agent
 from dispatch_client.types.artifact import Artifact, ArtifactKind
+from dispatch_client.types.attachment import MessageAttachment
 from dispatch_client.types.billing import (
     CheckoutSession,
     Entitlement,
@@ -83,6 +84,7 @@ __all__ = [
     "MemoryEntry",
     "MemoryKey",
     "Message",
+    "MessageAttachment",
     "MessageAuthentication",
     "MessageReceived",
     "MessageStatusChanged",

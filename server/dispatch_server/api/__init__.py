@@ -10,6 +10,7 @@ from typing import Any
 from dispatch_server.api import (
     agent,
     artifacts,
+    attachments,
     auth,
     billing,
     claims,
@@ -45,6 +46,7 @@ MODULES = (
     inboxes,
     inbox_keys,
     messages,
+    attachments,
     artifacts,
     otp,
     waits,

@@ -19,6 +19,7 @@ from dispatch_server.http.endpoints import Call, Endpoint
 from dispatch_server.http.shapes import Page, field, project, within
 from dispatch_server.mail import parse
 from dispatch_server.mail import verdicts as v
+from dispatch_server.mail.attachments import safe_filename
 
 CURSOR = params.page_cursor("message")
 FOLDER = params.choice("folder", messages.FOLDER_FILTERS, default="inbox")
@@ -34,8 +35,9 @@ class Attachment:
     size_bytes: int
 
     @classmethod
-    def of(cls, attachment: parse.Attachment) -> Attachment:
-        return project(cls, attachment)
+    def of(cls, attachment: parse.Attachment, position: int) -> Attachment:
+        name = attachment.filename
+        return project(cls, attachment, filename=name and safe_filename(name, position))
 
 
 @attrs.frozen(kw_only=True)
@@ -196,7 +198,9 @@ class Message:
             folder=message.folder,
             size_bytes=message.size_bytes,
             received_at=message.received_at,
-            attachments=tuple(Attachment.of(a) for a in message.attachments),
+            attachments=tuple(
+                Attachment.of(a, position) for position, a in enumerate(message.attachments)
+            ),
             authentication=MessageAuthentication.of(message),
         )
 

@@ -70,3 +70,10 @@ def _literal(text: str) -> str:
         raise ValueError("a notification cannot carry NUL")
     escaped = text.replace("\\", "\\\\").replace("'", "''")
     return f"E'{escaped}'"  # an escape string: the same whatever standard_conforming_strings
+
+
+def blob_slice(column: sa.ColumnElement[bytes], start: int, length: int) -> sa.ColumnElement[bytes]:
+    """`length` bytes of a binary column from byte `start` (0-based), read without the rest:
+    both SQLite (on a BLOB) and PostgreSQL (on a bytea, which reads only the TOAST chunks
+    up to the slice) spell it `substr(value, start + 1, length)`, counting from 1."""
+    return sa.func.substr(column, start + 1, length, type_=sa.LargeBinary())

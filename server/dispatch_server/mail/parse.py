@@ -45,6 +45,8 @@ __all__ = [
     "HeaderlessMessage",
     "MimeLimitExceeded",
     "ParsedMessage",
+    "attachment_payload",
+    "decode_words",
     "parse_message",
     "read_unparseable",
     "storable",
@@ -69,9 +71,19 @@ class HeaderlessMessage(MimeLimitExceeded):
 
 @attrs.frozen
 class Attachment:
+    """An attachment as stored with its message (the `attachments` JSON column). Where its
+    encoded body lies in the raw message (`start`, `length`, in bytes) and its transfer
+    `encoding` let a download read that range alone; messages stored before these were
+    recorded, and attached messages (whose body the parser holds as parts), have none and
+    are read whole (see `attachment_payload`)."""
+
     filename: str | None
     content_type: str
     size_bytes: int
+    content_id: str | None = None
+    encoding: str | None = None
+    start: int | None = None
+    length: int | None = None
 
 
 @attrs.frozen
@@ -98,15 +110,23 @@ def parse_message(raw: bytes, *, max_parts: int, max_depth: int) -> ParsedMessag
         raise HeaderlessMessage("the message has no header")
     text = html = None
     attachments: list[Attachment] = []
+    searched_to = 0  # leaf parts come in the order of the raw message
     for part in leaf_parts(message, max_parts=max_parts, max_depth=max_depth):
         content_type = part.get_content_type()
         if is_attachment(part):
             filename = attachment_filename(part)
+            found = _body_range(raw, part, searched_to)
+            if found is not None:
+                searched_to = found[0] + found[1]
             attachments.append(
                 Attachment(
                     filename=None if filename is None else storable(filename),
                     content_type=content_type,
                     size_bytes=_payload_size(part),
+                    content_id=_content_id(part),
+                    encoding=None if found is None else _encoding(part),
+                    start=None if found is None else found[0],
+                    length=None if found is None else found[1],
                 )
             )
         elif content_type == "text/plain" and text is None:
@@ -162,6 +182,79 @@ def storable(text: str) -> str:
     return UNSTORABLE.sub("\ufffd", text)
 
 
+def attachment_payload(raw: bytes, index: int, *, max_parts: int, max_depth: int) -> bytes | None:
+    """The decoded content of the message's attachment at `index` (in `parse_message`'s
+    order), parsing the whole message: for attachments stored without a range. An attached
+    message is its parts serialised again. None: no such attachment."""
+    try:
+        message = parse_bytes(raw, policy=_POLICY, max_parts=max_parts, max_depth=max_depth)
+        parts = [p for p in leaf_parts(message, max_parts=max_parts, max_depth=max_depth)]
+    except MimeLimitExceeded:
+        return None
+    found = [part for part in parts if is_attachment(part)]
+    if not 0 <= index < len(found):
+        return None
+    part = found[index]
+    payload = part.get_payload(decode=True)
+    if isinstance(payload, bytes):
+        return payload
+    inner = part.get_payload()
+    if not isinstance(inner, list):
+        return b""
+    return b"".join(item.as_bytes() for item in inner if isinstance(item, Message))
+
+
+# The transfer encodings the email package decodes that `mail.attachments` does not piece
+# by piece: a part in one is stored without a range. Any other unknown one means the body
+# as written, for both.
+WHOLE_ENCODINGS = frozenset({"x-uuencode", "uuencode", "uue", "x-uue"})
+
+
+def _encoding(part: Message) -> str:
+    """The part's transfer encoding as the email package reads it; an unknown one means
+    the body as it is, for the email package as for `mail.attachments`."""
+    return str(part.get("content-transfer-encoding", "")).lower()
+
+
+def _body_range(raw: bytes, part: Message, searched_to: int) -> tuple[int, int] | None:
+    """Where a leaf part's encoded body is in `raw` (start, length), at or after
+    `searched_to`: the parser keeps a body's bytes as they were written (as surrogate-
+    escaped ASCII), so the body is found by searching `raw` for them (in C, in linear
+    time). None for an attached message (its body parsed into parts), an encoding read
+    whole, or a body not found as written."""
+    encoding = _encoding(part)
+    payload = part.get_payload()
+    if encoding in WHOLE_ENCODINGS or not isinstance(payload, str):
+        return None
+    if encoding in ("base64", "quoted-printable"):
+        try:  # 8-bit bytes in such a body come back decoded with U+FFFD: not findable
+            body = payload.encode("ascii")
+        except UnicodeEncodeError:
+            return None
+    else:  # the body as written, whatever its bytes
+        written = part.get_payload(decode=True)
+        if not isinstance(written, bytes):
+            return None
+        body = written
+    # Any match holds the body's very bytes, so it decodes to the same content; the first
+    # is never past the part's own, which comes after the parts before it.
+    start = raw.find(body, searched_to) if body else searched_to
+    return None if start < 0 else (start, len(body))
+
+
+# RFC 5322 caps a line at 998 characters; a Content-ID is one line.
+MAX_CONTENT_ID_CHARS = 998
+
+
+def _content_id(part: Message) -> str | None:
+    """The Content-ID without its angle brackets (how a cid: URL names it), or None."""
+    value = part.get("content-id")
+    if value is None:
+        return None
+    text = " ".join(str(value).split()).strip().removeprefix("<").removesuffix(">").strip()
+    return storable(text[:MAX_CONTENT_ID_CHARS]) or None
+
+
 def _payload_size(part: Message) -> int:
     payload = part.get_payload(decode=True)
     if isinstance(payload, bytes):
@@ -187,7 +280,7 @@ def _parsed_size(message: Message) -> int:
 def _headers(message: Message) -> dict[str, list[str]]:
     """The stored headers as written, in one pass: raw 8-bit bytes (SMTPUTF8 mail) read as
     UTF-8, else as Windows-1252 (compat32 alone would turn them into U+FFFD). Encoded-words
-    are left for `_decode_words`, after addresses are split off."""
+    are left for `decode_words`, after addresses are split off."""
     found: dict[str, list[str]] = {}
     for key, value in message.raw_items():
         name = key.lower()
@@ -201,7 +294,7 @@ def _first_decoded(headers: dict[str, list[str]], name: str) -> str | None:
     values = headers.get(name)
     if not values:
         return None
-    return _one_line(_decode_words(values[0]))
+    return _one_line(decode_words(values[0]))
 
 
 def _one_line(text: str) -> str | None:
@@ -218,7 +311,7 @@ def _show_from(headers: dict[str, list[str]], senders: list[tuple[str, str]]) ->
     if not senders:
         return _first_decoded(headers, "from")
     shown = ", ".join(
-        display_address(" ".join(_decode_words(name).split()), address) for name, address in senders
+        display_address(" ".join(decode_words(name).split()), address) for name, address in senders
     )
     return _one_line(shown)
 
@@ -233,7 +326,7 @@ def _from_8bit(value: str) -> str:
         return raw.decode("cp1252", "replace")
 
 
-def _decode_words(value: str) -> str:
+def decode_words(value: str) -> str:
     """Decode RFC 2047 encoded-words, leaving the text around them as it is. Only the first
     MAX_DECODED_HEADER_CHARS: the email package's decoder takes time quadratic in the number
     of words (an 8 MB subject of encoded-words held a core for minutes)."""

@@ -37,5 +37,10 @@ def routes() -> list[BaseRoute]:
         Route("/mail/list", desk.mail_list, methods=["GET"]),
         Route("/mail/events", desk.mail_events, methods=["GET"]),
         Route("/mail/{inbox_id}/{message_id}/body", desk.message_body, methods=["GET"]),
+        Route(
+            "/mail/{inbox_id}/{message_id}/attachments/{attachment_id}",
+            desk.attachment,
+            methods=["GET"],
+        ),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

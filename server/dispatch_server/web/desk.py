@@ -1,6 +1,7 @@
 """The console's mail desk at /mail: an inbox's messages (unread in bold), search, a reader
-(HTML mail in a sandboxed frame of its own, see `mail_html`), reply, the latest OTP, and new
-mail shown live from the workspace's event stream.
+(HTML mail in a sandboxed frame of its own, see `mail_html`; attachments as downloads, as
+the API serves them), reply, the latest OTP, and new mail shown live from the workspace's
+event stream.
 
 It acts for the operator's active agent (`acting`): every inbox is found through
 `acting.inbox`, so another workspace's inbox or message is a 404.
@@ -14,11 +15,12 @@ from datetime import datetime
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from dispatch_server.api import attachments as attachments_api
 from dispatch_server.api import events, sends
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import DomainError, NotFound
 from dispatch_server.core.ids import is_id
-from dispatch_server.domain import form_nonces, inboxes, messages
+from dispatch_server.domain import attachments, form_nonces, inboxes, messages
 from dispatch_server.http.errors import STATUS
 from dispatch_server.web import acting as acting_
 from dispatch_server.web import agent_console, mail_html
@@ -118,6 +120,10 @@ async def _desk(
     body = None
     if opened is not None and opened.message.html_body:
         body = mail_html.sanitise(opened.message.html_body, remote=False)
+    files = []
+    if opened is not None:
+        m = opened.message
+        files = [attachments.Attachment.of(m.id, i, a) for i, a in enumerate(m.attachments)]
     return render(
         request,
         "mail.html",
@@ -131,6 +137,7 @@ async def _desk(
         summaries=listed,
         opened=opened,
         body=body,
+        attachments=files,
         remote=request.query_params.get("remote") == "1",
         otp=otp,
         otp_asked=otp_asked,
@@ -186,6 +193,28 @@ async def message_body(request: Request) -> Response:
     safe = mail_html.sanitise(found.message.html_body or "", remote=remote)
     document = f'<!doctype html><meta charset="utf-8">{safe.html}'
     return HTMLResponse(document, headers=body_headers(remote=remote))
+
+
+async def attachment(request: Request) -> Response:
+    """One attachment of an opened message, as the API serves it (always a download), for
+    the operator's session: another workspace's inbox or message, or a bad id, is a 404."""
+    services = services_of(request)
+    try:
+        acting = await _acting(request)
+        inbox = await _inbox(request, acting, request.path_params["inbox_id"])
+        message_id = request.path_params["message_id"]
+        if not is_id(message_id):
+            raise NotFound("message")
+        try:
+            position = attachments_api.attachment_id(request.path_params["attachment_id"])
+        except DomainError:
+            raise NotFound("attachment") from None
+        found = await services.db.run_read(
+            attachments.get_attachment, inbox.id, message_id, position, cutoff=_cutoff(request)
+        )
+    except (_Refused, NotFound):
+        return HTMLResponse("", status_code=404, headers=HEADERS)
+    return await attachments_api.download(services, inbox.id, found)
 
 
 def body_headers(*, remote: bool) -> dict[str, str]:
