@@ -77,7 +77,7 @@ def permissions(principal: Principal) -> tuple[str, ...]:
 
     An inbox key acts on its own inbox only:
 
-    - `read`: the inbox (GET /v1/inboxes/{id}), its messages and their raw MIME, artifacts,
+    - `read`: the inbox (GET /v1/inboxes/{id}), its messages and their raw MIME, threads, artifacts,
       latest OTP, sent mail, and its event stream (GET /v1/inboxes/{id}/events).
     - `wait`: waiting for mail (GET /v1/inboxes/{id}/wait).
     - `send`: sending from the inbox (POST /v1/send) and replying to its mail
