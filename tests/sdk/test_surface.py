@@ -89,6 +89,9 @@ EXPORTED = [
     "SpfResult",
     "Suppression",
     "SyncPage",
+    "Thread",
+    "ThreadMessage",
+    "ThreadSummary",
     "UnprocessableEntityError",
     "WaitKind",
     "WaitOptions",
@@ -178,6 +181,7 @@ def test_both_clients_have_the_same_resources() -> None:
             "otp",
             "sent",
             "suppressions",
+            "threads",
             "webhooks",
         ]
     )

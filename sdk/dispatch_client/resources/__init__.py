@@ -14,6 +14,7 @@ from dispatch_client.resources.operator import AsyncOperatorResource, OperatorRe
 from dispatch_client.resources.otp import AsyncOtpResource, OtpResource
 from dispatch_client.resources.sent import AsyncSentMessages, SentMessages
 from dispatch_client.resources.suppressions import AsyncSuppressions, Suppressions
+from dispatch_client.resources.threads import AsyncThreads, Threads
 from dispatch_client.resources.webhooks import AsyncWebhooks, Webhooks
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "AsyncOtpResource",
     "AsyncSentMessages",
     "AsyncSuppressions",
+    "AsyncThreads",
     "AsyncWebhooks",
     "AuthResource",
     "Billing",
@@ -46,5 +48,6 @@ __all__ = [
     "OtpResource",
     "SentMessages",
     "Suppressions",
+    "Threads",
     "Webhooks",
 ]
