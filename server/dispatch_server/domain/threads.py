@@ -130,6 +130,14 @@ _BY_SUBJECT = (
     .order_by(_T.c.last_activity_at.desc())
     .limit(1)
 )
+_SUBJECT_MATCH = _BY_SUBJECT.subquery("by_subject")
+_REF_OR_SUBJECT = sa.union_all(
+    sa.select(sa.false().label("by_subject"), _R.c.message_id_header, _R.c.thread_id).where(
+        _R.c.inbox_id == sa.bindparam("inbox_id"),
+        _R.c.message_id_header == sa.bindparam("message_id"),
+    ),
+    sa.select(sa.true(), sa.null(), _SUBJECT_MATCH.c.id),
+)
 _INSERT_THREAD = _T.insert()
 _TOUCH = (
     _T.update()
@@ -157,7 +165,21 @@ def plan(
     parent may have had no Message-ID); `by_subject`: whether a message without threading
     headers may join a thread by its subject."""
     wanted = headers.wanted
-    if len(wanted) == 1:
+    key = subject_key(headers.subject)
+    subject_match = None
+    if by_subject and key and not (headers.in_reply_to or headers.references):
+        # Its own Message-ID at most: both look-ups in one statement (the usual mail of an
+        # agent's inbox, notifications, has no threading headers).
+        params = {
+            "inbox_id": inbox_id,
+            "message_id": wanted[0] if wanted else "",
+            "key": key,
+            "since": now - SUBJECT_WINDOW,
+        }
+        rows = conn.execute(_REF_OR_SUBJECT, params).all()
+        subject_match = next((row.thread_id for row in rows if row.by_subject), None)
+        rows = [row for row in rows if not row.by_subject]
+    elif len(wanted) == 1:
         rows = conn.execute(_REF, {"inbox_id": inbox_id, "message_id": wanted[0]}).all()
     elif wanted:
         rows = conn.execute(_REFS, {"inbox_id": inbox_id, "ids": wanted}).all()
@@ -165,12 +187,7 @@ def plan(
         rows = []
     known = {row.message_id_header: row.thread_id for row in rows}
     unknown = tuple(i for i in wanted if i not in known)
-    key = subject_key(headers.subject)
-    found = prefer or next((known[i] for i in wanted if i in known), None)
-    if found is None and by_subject and key and not (headers.in_reply_to or headers.references):
-        found = conn.scalar(
-            _BY_SUBJECT, {"inbox_id": inbox_id, "key": key, "since": now - SUBJECT_WINDOW}
-        )
+    found = prefer or next((known[i] for i in wanted if i in known), None) or subject_match
     if found is None:
         return Plan(thread_id=new_id(), new=True, subject_key=key, unknown_ids=unknown)
     return Plan(thread_id=found, new=False, subject_key=key, unknown_ids=unknown)
