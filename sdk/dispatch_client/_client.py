@@ -29,6 +29,7 @@ from dispatch_client.resources.operator import AsyncOperatorResource, OperatorRe
 from dispatch_client.resources.otp import AsyncOtpResource, OtpResource
 from dispatch_client.resources.sent import AsyncSentMessages, SentMessages
 from dispatch_client.resources.suppressions import AsyncSuppressions, Suppressions
+from dispatch_client.resources.threads import AsyncThreads, Threads
 from dispatch_client.resources.webhooks import AsyncWebhooks, Webhooks
 
 Driver = TypeVar("Driver", SyncDriver, AsyncDriver)
@@ -232,6 +233,11 @@ class Dispatch(_Client[SyncDriver]):
         return Lists(self)
 
     @cached_property
+    def threads(self) -> Threads:
+        """An inbox's conversations: received and sent mail that answer one another."""
+        return Threads(self)
+
+    @cached_property
     def memory(self) -> Memory:
         """An inbox's key/value notes, kept as mail it sends itself."""
         return Memory(self)
@@ -369,6 +375,11 @@ class AsyncDispatch(_Client[AsyncDriver]):
     def lists(self) -> AsyncLists:
         """Allow and block lists, per workspace or inbox, for mail received and sent."""
         return AsyncLists(self)
+
+    @cached_property
+    def threads(self) -> AsyncThreads:
+        """An inbox's conversations: received and sent mail that answer one another."""
+        return AsyncThreads(self)
 
     @cached_property
     def memory(self) -> AsyncMemory:

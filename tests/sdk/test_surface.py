@@ -92,6 +92,9 @@ EXPORTED = [
     "SpfResult",
     "Suppression",
     "SyncPage",
+    "Thread",
+    "ThreadMessage",
+    "ThreadSummary",
     "UnprocessableEntityError",
     "WaitKind",
     "WaitOptions",
@@ -182,6 +185,7 @@ def test_both_clients_have_the_same_resources() -> None:
             "otp",
             "sent",
             "suppressions",
+            "threads",
             "webhooks",
         ]
     )

@@ -27,6 +27,7 @@ from dispatch_client.cli.lists import lists
 from dispatch_client.cli.mail import mail
 from dispatch_client.cli.mcp_server import mcp_command
 from dispatch_client.cli.memory import memory
+from dispatch_client.cli.threads import thread, threads
 
 COMPLETE_VAR = "_DISPATCH_COMPLETE"
 KEY_LIKE = re.compile(r"[\w-]{6,}\.[\w-]{16,}")
@@ -99,6 +100,8 @@ cli.add_command(auth)
 cli.add_command(signup)
 cli.add_command(inbox)
 cli.add_command(mail)
+mail.add_command(threads)
+mail.add_command(thread)
 cli.add_command(memory)
 cli.add_command(billing)
 cli.add_command(lists)

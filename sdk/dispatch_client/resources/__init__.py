@@ -20,6 +20,7 @@ from dispatch_client.resources.operator import AsyncOperatorResource, OperatorRe
 from dispatch_client.resources.otp import AsyncOtpResource, OtpResource
 from dispatch_client.resources.sent import AsyncSentMessages, SentMessages
 from dispatch_client.resources.suppressions import AsyncSuppressions, Suppressions
+from dispatch_client.resources.threads import AsyncThreads, Threads
 from dispatch_client.resources.webhooks import AsyncWebhooks, Webhooks
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "AsyncOtpResource",
     "AsyncSentMessages",
     "AsyncSuppressions",
+    "AsyncThreads",
     "AsyncWebhooks",
     "AttachmentStream",
     "Attachments",
@@ -56,5 +58,6 @@ __all__ = [
     "OtpResource",
     "SentMessages",
     "Suppressions",
+    "Threads",
     "Webhooks",
 ]

@@ -48,6 +48,7 @@ from dispatch_client.types.otp import Otp
 from dispatch_client.types.sent import OutgoingAttachment, SendStatus, SentEvent, SentMessage
 from dispatch_client.types.signup import Signup
 from dispatch_client.types.suppression import Suppression
+from dispatch_client.types.thread import Thread, ThreadMessage, ThreadSummary
 from dispatch_client.types.wait import WaitKind, WaitResult
 from dispatch_client.types.webhook import (
     WebhookDelivery,
@@ -102,6 +103,9 @@ __all__ = [
     "Signup",
     "SpfResult",
     "Suppression",
+    "Thread",
+    "ThreadMessage",
+    "ThreadSummary",
     "WaitKind",
     "WaitResult",
     "WalletBinding",

@@ -21,6 +21,7 @@ from dispatch_client.types.event import MessageReceived
 from dispatch_client.types.message import Message, MessageSummary
 from dispatch_client.types.otp import Otp
 from dispatch_client.types.sent import SentMessage
+from dispatch_client.types.thread import ThreadMessage
 
 T = TypeVar("T")
 
@@ -103,6 +104,7 @@ for _model in (
     MessageSummary,
     Otp,
     SentMessage,
+    ThreadMessage,
 ):  # the JSON key `from` is the attribute `from_`
     converter.register_structure_hook(
         _model, make_dict_structure_fn(_model, converter, from_=override(rename="from"))

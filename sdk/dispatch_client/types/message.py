@@ -93,6 +93,7 @@ class MessageSummary:
     attachment_count: int
     has_otp: bool  # `get()` would give it an `otp`
     has_link: bool  # `get()` would give it `links`
+    thread_id: str | None = None  # its thread (`threads.get()`); None: not threaded
 
 
 @attrs.frozen(kw_only=True)
@@ -117,6 +118,7 @@ class Message:
     artifacts: tuple[Artifact, ...]
     # None from a server older than these checks.
     authentication: MessageAuthentication | None = None
+    thread_id: str | None = None  # its thread (`threads.get()`); None: not threaded
 
     @property
     def otp(self) -> str | None:

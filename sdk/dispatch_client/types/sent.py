@@ -117,3 +117,4 @@ class SentMessage:
     updated_at: datetime
     sent_at: datetime | None
     events: tuple[SentEvent, ...]
+    thread_id: str | None = None  # its thread (`threads.get()`); None: a memory write

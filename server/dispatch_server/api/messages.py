@@ -26,6 +26,10 @@ FOLDER = params.choice("folder", messages.FOLDER_FILTERS, default="inbox")
 # A page of summaries is cut short (with a next_cursor) before it passes this; summaries are
 # small, so only pages of unusually long subjects or many recipients come near it.
 PAGE_BUDGET_BYTES = 256 * 1024
+_THREAD = (
+    "its thread (`GET …/threads/{thread_id}`); null for spam, quarantined mail and memory "
+    "writes, which are not threaded"
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -68,6 +72,7 @@ class MessageSummary:
     attachment_count: int
     has_otp: bool = field(description="the message has an OTP (its `otp` in the single view)")
     has_link: bool = field(description="the message has at least one link")
+    thread_id: str | None = field(description=_THREAD)
 
     @classmethod
     def of(cls, summary: messages.MessageSummary) -> MessageSummary:
@@ -181,6 +186,7 @@ class Message:
     received_at: datetime
     attachments: tuple[Attachment, ...]
     authentication: MessageAuthentication
+    thread_id: str | None = field(description=_THREAD)
 
     @classmethod
     def of(cls, message: messages.Message) -> Message:
@@ -202,6 +208,7 @@ class Message:
                 Attachment.of(a, position) for position, a in enumerate(message.attachments)
             ),
             authentication=MessageAuthentication.of(message),
+            thread_id=message.thread_id,
         )
 
 

@@ -158,6 +158,9 @@ class SentMessage:
     updated_at: datetime
     sent_at: datetime | None
     events: tuple[SentEvent, ...] = field(description="oldest first, the last 50")
+    thread_id: str | None = field(
+        description="its thread (`GET …/threads/{thread_id}`); null for a memory write"
+    )
 
     @classmethod
     def of(cls, sent: sends.SentMessage) -> SentMessage:

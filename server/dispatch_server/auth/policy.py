@@ -77,10 +77,10 @@ def permissions(principal: Principal) -> tuple[str, ...]:
 
     An inbox key acts on its own inbox only:
 
-    - `read`: the inbox (GET /v1/inboxes/{id}), its messages and their raw MIME, artifacts,
-      latest OTP, sent mail, its event stream (GET /v1/inboxes/{id}/events), and the allow
-      and block entries that apply to it (GET /v1/lists: its workspace's and its own; see
-      `list_reach`).
+    - `read`: the inbox (GET /v1/inboxes/{id}), its messages and their raw MIME and
+      attachments, threads, artifacts, latest OTP, sent mail, its event stream
+      (GET /v1/inboxes/{id}/events), and the allow and block entries that apply to it
+      (GET /v1/lists: its workspace's and its own; see `list_reach`).
     - `wait`: waiting for mail (GET /v1/inboxes/{id}/wait).
     - `send`: sending from the inbox (POST /v1/send) and replying to its mail
       (POST …/messages/{id}/reply).

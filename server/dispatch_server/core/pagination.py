@@ -16,7 +16,8 @@ from dispatch_server.core.ids import is_id
 
 T = TypeVar("T")
 
-# One kind per listing: messages and artifacts by received_at, the rest by created_at.
+# One kind per listing: messages and artifacts by received_at, threads by their last
+# activity, the rest by created_at.
 CursorKind = Literal[
     "message",
     "artifact",
@@ -25,6 +26,7 @@ CursorKind = Literal[
     "sent",
     "suppression",
     "list_entry",
+    "thread",
     "memory",
     "webhook_endpoint",
     "webhook_delivery",

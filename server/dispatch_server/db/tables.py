@@ -134,10 +134,14 @@ messages = sa.Table(
     sa.Column("door", sa.String(10), nullable=True),
     # When the console's mail desk first showed it; null: unread (see domain.messages).
     sa.Column("read_at", UtcDateTime(), nullable=True),
+    # Its conversation (threads.id, see domain.threads); null: a memory write, or not yet
+    # threaded. No foreign key: the retention purge removes threads and mail apart.
+    sa.Column("thread_id", sa.String(36), nullable=True),
     sa.UniqueConstraint("inbox_id", "provider_message_id"),
     sa.Index("ix_messages_inbox_received", "inbox_id", "received_at", "id"),
     # Last ingest and counts per door (ops status), and the retention purge, door by door.
     sa.Index("ix_messages_door_received", "door", "received_at"),
+    sa.Index("ix_messages_thread_received", "thread_id", "received_at"),
 )
 
 message_security = sa.Table(
@@ -241,11 +245,13 @@ outbound_messages = sa.Table(
     _created_at(),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Column("sent_at", UtcDateTime(), nullable=True),
+    sa.Column("thread_id", sa.String(36), nullable=True),  # as messages.thread_id
     sa.Index("ix_outbound_messages_inbox_created", "inbox_id", "created_at", "id"),
     sa.Index("ix_outbound_messages_status_next", "status", "next_attempt_at"),
     sa.Index("ix_outbound_messages_provider_id", "provider_message_id"),
     sa.Index("ix_outbound_messages_memory", "inbox_id", "memory_key", "created_at"),
     sa.Index("ix_outbound_messages_created_at", "created_at"),  # the retention purge
+    sa.Index("ix_outbound_messages_thread_created", "thread_id", "created_at"),
 )
 
 # What happened to sent mail: the server's own steps (queued, sent, failed...) and provider
@@ -301,6 +307,34 @@ address_lists = sa.Table(
     _created_at(),
     sa.UniqueConstraint("workspace_id", "scope", "direction", "pattern"),
     sa.Index("ix_address_lists_workspace_created", "workspace_id", "created_at", "id"),
+)
+
+# Conversations of one inbox, received and sent mail together (see domain.threads).
+threads = sa.Table(
+    "threads",
+    metadata,
+    _id(),
+    _fk("workspace_id", "workspaces.id", nullable=False),
+    _fk("inbox_id", "inboxes.id", nullable=False),
+    # The normalised subject (no Re:/Fwd: prefixes, casefolded), for mail without threading
+    # headers; null when it has none, or for threads made before 0015.
+    sa.Column("subject_key", sa.String(255), nullable=True),
+    _created_at(),
+    sa.Column("last_activity_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_threads_inbox_activity", "inbox_id", "last_activity_at", "id"),
+    sa.Index("ix_threads_inbox_subject", "inbox_id", "subject_key", "last_activity_at"),
+    sa.Index("ix_threads_activity", "last_activity_at"),  # the retention purge
+)
+
+# Every Message-ID an inbox's mail carries or refers to (In-Reply-To, References), and the
+# thread it belongs to: a reply that arrives before its parent names the parent here, so
+# the parent joins its thread on arrival.
+thread_refs = sa.Table(
+    "thread_refs",
+    metadata,
+    _fk("inbox_id", "inboxes.id", primary_key=True),
+    sa.Column("message_id_header", sa.String(998), primary_key=True),
+    _fk("thread_id", "threads.id", nullable=False, index=True),
 )
 
 # One row per `dispatch-server worker` process: its liveness, for GET /v1/ops/status.

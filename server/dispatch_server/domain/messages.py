@@ -50,6 +50,7 @@ class Message:
     attachments: tuple[Attachment, ...]
     verdicts: verdicts.Verdicts = attrs.field(factory=verdicts.Verdicts)
     folder_reason: str | None = None  # why it is not in the inbox
+    thread_id: str | None = None  # see domain.threads
 
     @classmethod
     def of(cls, row: Any) -> Message:
@@ -72,6 +73,7 @@ class Message:
             attachments=tuple(Attachment(**a) for a in row.attachments),
             verdicts=found,
             folder_reason=reason,
+            thread_id=row.thread_id,
         )
 
 
@@ -104,6 +106,7 @@ class MessageSummary:
     has_otp: bool
     has_link: bool
     read_at: datetime | None = None  # when the console's mail desk first showed it
+    thread_id: str | None = None
 
     @property
     def unread(self) -> bool:
@@ -132,6 +135,7 @@ class MessageSummary:
             has_otp=row.has_otp,
             has_link=row.has_link,
             read_at=row.read_at,
+            thread_id=row.thread_id,
         )
 
 
@@ -322,6 +326,7 @@ SUMMARY_COLUMNS = [
     _has_artifact("otp", primary=True).label("has_otp"),
     _has_artifact("link", primary=False).label("has_link"),
     _m.c.read_at,
+    _m.c.thread_id,
 ]
 
 

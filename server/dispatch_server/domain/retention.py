@@ -5,7 +5,8 @@ dispatch_server.worker.retention), so a purge never holds long locks or a long t
 Reads stop serving such mail at the cutoff already; the purge frees the space. A received
 message goes with its raw MIME, its security verdicts and its artifacts (their foreign keys
 cascade); sent mail (`outbound_messages`, not while it is still queued) goes with its events;
-dropped-mail records (`inbound_rejections`) and feedback kept for audit go too. What is
+dropped-mail records (`inbound_rejections`), feedback kept for audit, and threads whose last
+activity is past the cutoff (their mail is, so they hold none any more) go too. What is
 deleted is added to `purged_counts`, so the public counters still count it.
 
 On PostgreSQL each batch locks its rows with SKIP LOCKED: workers purging at once take
@@ -103,8 +104,8 @@ def purge_sent(conn: sa.Connection, cutoff: datetime, limit: int | None = None) 
 
 
 def purge_records(conn: sa.Connection, cutoff: datetime, limit: int | None = None) -> Purged:
-    """Delete up to `limit` (BATCH) dropped-mail records and as many feedback records about
-    unknown mail."""
+    """Delete up to `limit` (BATCH) dropped-mail records, as many feedback records about
+    unknown mail and as many idle threads."""
     rejections = t.inbound_rejections
     old = sa.select(rejections.c.id).where(rejections.c.created_at < cutoff).limit(_rows(limit))
     deleted = conn.execute(rejections.delete().where(rejections.c.id.in_(old))).rowcount
@@ -114,6 +115,10 @@ def purge_records(conn: sa.Connection, cutoff: datetime, limit: int | None = Non
         .limit(_rows(limit))
     )
     deleted += conn.execute(_E.delete().where(_E.c.id.in_(orphans))).rowcount
+    # Not counted: a thread is no mail. Its Message-IDs (thread_refs) cascade.
+    threads = t.threads
+    idle = sa.select(threads.c.id).where(threads.c.last_activity_at < cutoff).limit(_rows(limit))
+    conn.execute(threads.delete().where(threads.c.id.in_(idle)))
     return Purged(other=deleted)
 
 

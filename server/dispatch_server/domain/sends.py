@@ -28,7 +28,7 @@ from dispatch_server.core.pagination import Cursor, Page
 from dispatch_server.db import tables as t
 from dispatch_server.db.paging import page
 from dispatch_server.domain import lists as address_lists
-from dispatch_server.domain import quotas
+from dispatch_server.domain import quotas, threads
 from dispatch_server.events import log as event_log
 from dispatch_server.mail.addresses import (
     check_recipient_count,
@@ -170,6 +170,7 @@ class Draft:
     in_reply_to: str | None
     message_id_header: str
     raw: bytes
+    references: tuple[str, ...] = ()  # its References header's msg-ids, In-Reply-To's last
 
     @property
     def memory_key(self) -> str | None:
@@ -215,6 +216,7 @@ class SentMessage:
     updated_at: datetime
     sent_at: datetime | None
     events: tuple[SentEvent, ...] = ()
+    thread_id: str | None = None
 
     @classmethod
     def of(cls, row: Any, events: Sequence[SentEvent] = ()) -> SentMessage:
@@ -243,6 +245,7 @@ class SentMessage:
             updated_at=row.updated_at,
             sent_at=row.sent_at,
             events=tuple(events),
+            thread_id=row.thread_id,
         )
 
 
@@ -432,6 +435,7 @@ def draft(
         in_reply_to=thread.message_id if thread else None,
         message_id_header=message_id,
         raw=raw,
+        references=tuple(references or ()),
     )
 
 
@@ -506,6 +510,7 @@ def queue(
         recipient_limit=recipient_limit,
     )
     send_id = new_id()
+    thread = _thread(conn, draft, now)
     row = {
         "id": send_id,
         "workspace_id": sender.workspace_id,
@@ -535,10 +540,34 @@ def queue(
         "created_at": now,
         "updated_at": now,
         "sent_at": None,
+        "thread_id": None if thread is None else thread.thread_id,
     }
     conn.execute(t.outbound_messages.insert().values(**row))
+    if thread is not None:
+        threads.record(
+            conn, thread, workspace_id=sender.workspace_id, inbox_id=sender.inbox_id, now=now
+        )
     add_event(conn, send_id, sender.workspace_id, "queued", draft.recipients, {}, now)
     return get_sent(conn, sender.inbox_id, send_id)
+
+
+def _thread(conn: sa.Connection, draft: Draft, now: datetime) -> threads.Plan | None:
+    """The thread of a send (none for a memory write): a reply's is the thread of the
+    message it answers; a send is never threaded by its subject (domain.threads)."""
+    if draft.memory_key is not None:
+        return None
+    inbox_id = draft.sender.inbox_id
+    prefer = None
+    if draft.in_reply_to is not None:
+        prefer = threads.thread_of_message(conn, inbox_id, draft.in_reply_to)
+    refs = draft.references
+    headers = threads.Headers(
+        message_id=draft.message_id_header,
+        in_reply_to=refs[-1] if refs else None,
+        references=refs[:-1],
+        subject=draft.subject,
+    )
+    return threads.plan(conn, inbox_id, headers, now, by_subject=False, prefer=prefer)
 
 
 def check_queue(

@@ -20,7 +20,7 @@ from dispatch_server.core.errors import DomainError, ErrorCode, QuotaExceeded, T
 from dispatch_server.core.ids import new_id
 from dispatch_server.db import dialect
 from dispatch_server.db import tables as t
-from dispatch_server.domain import lists, quotas
+from dispatch_server.domain import lists, quotas, threads
 from dispatch_server.domain.messages import MessageWithArtifacts, stored_message
 from dispatch_server.events import log as event_log
 from dispatch_server.events.hub import Hub
@@ -371,6 +371,16 @@ class _StoreJob:
     quota: int
     security: dict[str, Any]  # the message_security row, but for its message_id
 
+    @property
+    def thread_headers(self) -> threads.Headers:
+        parsed = self.parsed
+        return threads.Headers(
+            message_id=threads.message_id_of(parsed.message_id_header),
+            in_reply_to=parsed.in_reply_to[0] if parsed.in_reply_to else None,
+            references=parsed.references,
+            subject=parsed.subject,
+        )
+
 
 def _store_all(
     conn: sa.Connection, job: _StoreJob, hub: Hub
@@ -439,6 +449,8 @@ def _store(conn: sa.Connection, job: _StoreJob, inbox: InboxRef) -> Delivery:
     folder = _folder(conn, job, inbox)
     now = utcnow()
     message_id = new_id()
+    # Planned before the insert (reads only), recorded after it: a duplicate writes nothing.
+    thread = None if folder != "inbox" else threads.plan(conn, inbox.id, job.thread_headers, now)
     inserted = conn.execute(
         _INSERT_MESSAGE[dialect.name(conn)],
         row := {
@@ -462,6 +474,7 @@ def _store(conn: sa.Connection, job: _StoreJob, inbox: InboxRef) -> Delivery:
             "size_bytes": len(job.raw),
             "received_at": now,
             "door": envelope.door,
+            "thread_id": None if thread is None else thread.thread_id,
         },
     )
     if inserted.rowcount == 0:
@@ -471,6 +484,8 @@ def _store(conn: sa.Connection, job: _StoreJob, inbox: InboxRef) -> Delivery:
         raise quota_used_up()  # rolls back the insert above with the transaction
     security = job.security if folder == job.folder else {**job.security, "folder": folder}
     conn.execute(_INSERT_SECURITY, {"message_id": message_id, **security})
+    if thread is not None:
+        threads.record(conn, thread, workspace_id=inbox.workspace_id, inbox_id=inbox.id, now=now)
     artifact_rows = _artifact_rows(parsed, message_id, inbox.id, folder, now)
     if artifact_rows:
         conn.execute(_INSERT_ARTIFACTS, artifact_rows)

@@ -56,7 +56,11 @@ __all__ = [
 # times slower, and we only decode the few headers we store.
 _POLICY = email.policy.compat32
 boundaries.install()
-_STORED_HEADERS = frozenset({"subject", "from", "message-id", "to", "cc"})
+_STORED_HEADERS = frozenset(
+    {"subject", "from", "message-id", "to", "cc", "in-reply-to", "references"}
+)
+# The References kept for threading: the newest ones (a long thread's list only grows).
+MAX_REFERENCES = 20
 # Header text decoded (the rest of a longer value is dropped; the raw message keeps it).
 MAX_DECODED_HEADER_CHARS = 32 * 1024
 _HEADER_NAMES = {"from": "From", "to": "To", "cc": "Cc"}
@@ -99,6 +103,10 @@ class ParsedMessage:
     attachments: list[Attachment]
     spam_flagged: bool
     extraction: Extraction
+    # Threading (domain.threads): the msg-ids of In-Reply-To and of References (oldest
+    # first, at most MAX_REFERENCES), each `<...>` of printable ASCII.
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
 
 
 def parse_message(raw: bytes, *, max_parts: int, max_depth: int) -> ParsedMessage:
@@ -149,6 +157,8 @@ def parse_message(raw: bytes, *, max_parts: int, max_depth: int) -> ParsedMessag
         attachments=attachments,
         spam_flagged=_spam_flagged(message),
         extraction=extract(subject, text, html),
+        in_reply_to=_msg_ids(headers, "in-reply-to")[:1],
+        references=_msg_ids(headers, "references")[-MAX_REFERENCES:],
     )
 
 
@@ -171,6 +181,8 @@ def read_unparseable(raw: bytes) -> ParsedMessage:
         attachments=[],
         spam_flagged=False,
         extraction=Extraction(otps=(), links=()),
+        in_reply_to=_msg_ids(headers, "in-reply-to")[:1],
+        references=_msg_ids(headers, "references")[-MAX_REFERENCES:],
     )
 
 
@@ -295,6 +307,22 @@ def _first_decoded(headers: dict[str, list[str]], name: str) -> str | None:
     if not values:
         return None
     return _one_line(decode_words(values[0]))
+
+
+def _msg_ids(headers: dict[str, list[str]], name: str) -> tuple[str, ...]:
+    """The msg-ids of a header's first value: of its first MAX_DECODED_HEADER_CHARS, but
+    of References its last (the newest ids come last)."""
+    values = headers.get(name)
+    if not values:
+        return ()
+    value = values[0]
+    if len(value) > MAX_DECODED_HEADER_CHARS:
+        value = (
+            value[-MAX_DECODED_HEADER_CHARS:]
+            if name == "references"
+            else value[:MAX_DECODED_HEADER_CHARS]
+        )
+    return tuple(MSG_ID.findall(value))
 
 
 def _one_line(text: str) -> str | None:

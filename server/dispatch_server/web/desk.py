@@ -1,7 +1,8 @@
 """The console's mail desk at /mail: an inbox's messages (unread in bold), search, a reader
 (HTML mail in a sandboxed frame of its own, see `mail_html`; attachments as downloads, as
-the API serves them), reply, the latest OTP, and new mail shown live from the workspace's
-event stream.
+the API serves them), reply, the latest OTP, new mail shown live from the workspace's event
+stream, and the inbox's mail by thread (`?view=threads`, one thread's messages with
+`&thread=`).
 
 It acts for the operator's active agent (`acting`): every inbox is found through
 `acting.inbox`, so another workspace's inbox or message is a 404.
@@ -20,7 +21,7 @@ from dispatch_server.api import events, sends
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import DomainError, NotFound
 from dispatch_server.core.ids import is_id
-from dispatch_server.domain import attachments, form_nonces, inboxes, messages
+from dispatch_server.domain import attachments, form_nonces, inboxes, messages, threads
 from dispatch_server.http.errors import STATUS
 from dispatch_server.web import acting as acting_
 from dispatch_server.web import agent_console, mail_html
@@ -115,6 +116,22 @@ async def _desk(
             return render(request, "mail_not_found.html", status=404)
         await services.db.run_write(messages.mark_read, inbox.id, message_id, utcnow())
     listed = await _summaries(request, inbox.id, query)
+    thread_id = request.query_params.get("thread")
+    by_thread = request.query_params.get("view") == "threads" or thread_id is not None
+    thread_list = thread = None
+    if by_thread:
+        cutoff = _cutoff(request)
+        found_threads = await services.db.run_read(
+            threads.list_threads, inbox.id, limit=LIST_LIMIT, cursor=None, cutoff=cutoff
+        )
+        thread_list = list(found_threads.items)
+        if thread_id is not None:
+            try:
+                thread = await services.db.run_read(
+                    threads.get_thread, inbox.id, thread_id, cutoff=cutoff
+                )
+            except NotFound:
+                return render(request, "mail_not_found.html", status=404)
     otp_asked = request.query_params.get("otp") == "1"
     otp = await agent_console.latest_otp(services, acting, inbox.id) if otp_asked else None
     body = None
@@ -135,6 +152,8 @@ async def _desk(
         inbox=inbox,
         query=query,
         summaries=listed,
+        threads=thread_list,
+        thread=thread,
         opened=opened,
         body=body,
         attachments=files,

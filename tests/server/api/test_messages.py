@@ -160,6 +160,7 @@ SUMMARY_FIELDS = {
     "attachment_count",
     "has_otp",
     "has_link",
+    "thread_id",
 }
 
 
