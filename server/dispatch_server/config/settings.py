@@ -209,6 +209,22 @@ class Inboxes:
         boolean,
         "a second inbox needs the `multi_inbox` plan (`402 upgrade_required`)",
     )
+    mx_host: str | None = setting(
+        "DISPATCH_DOMAIN_MX_HOST",
+        None,
+        lowercase,
+        "the host a custom domain's MX record names (see docs/domains.md): the SMTP door's "
+        "public name, or `inbound-smtp.<region>.amazonaws.com` when SES receives the mail",
+        shown_default="`DISPATCH_SMTP_HOSTNAME`",
+    )
+    spf_include: str | None = setting(
+        "DISPATCH_DOMAIN_SPF_INCLUDE",
+        None,
+        lowercase,
+        "the domain a custom domain's SPF record includes (`include:` it); unset: "
+        "`amazonses.com` with the `ses` provider, else the SPF record names the domain's `mx`",
+        shown_default="unset",
+    )
 
 
 @attrs.frozen(kw_only=True)

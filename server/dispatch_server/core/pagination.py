@@ -25,6 +25,7 @@ CursorKind = Literal[
     "sent",
     "suppression",
     "list_entry",
+    "domain",
     "memory",
     "webhook_endpoint",
     "webhook_delivery",
