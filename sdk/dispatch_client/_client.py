@@ -19,6 +19,7 @@ from dispatch_client.resources.agent import AgentResource, AsyncAgentResource
 from dispatch_client.resources.artifacts import Artifacts, AsyncArtifacts
 from dispatch_client.resources.auth import AsyncAuthResource, AuthResource
 from dispatch_client.resources.billing import AsyncBilling, Billing
+from dispatch_client.resources.domains import AsyncDomains, Domains
 from dispatch_client.resources.events import AsyncEvents, Events
 from dispatch_client.resources.inboxes import AsyncInboxes, Inboxes
 from dispatch_client.resources.lists import AsyncLists, Lists
@@ -226,6 +227,11 @@ class Dispatch(_Client[SyncDriver]):
         return Lists(self)
 
     @cached_property
+    def domains(self) -> Domains:
+        """Custom domains: their DNS records, their checks, inboxes at them once verified."""
+        return Domains(self)
+
+    @cached_property
     def memory(self) -> Memory:
         """An inbox's key/value notes, kept as mail it sends itself."""
         return Memory(self)
@@ -358,6 +364,11 @@ class AsyncDispatch(_Client[AsyncDriver]):
     def lists(self) -> AsyncLists:
         """Allow and block lists, per workspace or inbox, for mail received and sent."""
         return AsyncLists(self)
+
+    @cached_property
+    def domains(self) -> AsyncDomains:
+        """Custom domains: their DNS records, their checks, inboxes at them once verified."""
+        return AsyncDomains(self)
 
     @cached_property
     def memory(self) -> AsyncMemory:

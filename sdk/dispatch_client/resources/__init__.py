@@ -4,6 +4,7 @@ from dispatch_client.resources.agent import AgentResource, AsyncAgentResource
 from dispatch_client.resources.artifacts import Artifacts, AsyncArtifacts
 from dispatch_client.resources.auth import AsyncAuthResource, AuthResource
 from dispatch_client.resources.billing import AsyncBilling, Billing
+from dispatch_client.resources.domains import AsyncDomains, Domains
 from dispatch_client.resources.events import AsyncEvents, Events
 from dispatch_client.resources.inbox_keys import AsyncInboxKeys, InboxKeys
 from dispatch_client.resources.inboxes import AsyncInboxes, Inboxes
@@ -23,6 +24,7 @@ __all__ = [
     "AsyncArtifacts",
     "AsyncAuthResource",
     "AsyncBilling",
+    "AsyncDomains",
     "AsyncEvents",
     "AsyncInboxKeys",
     "AsyncInboxes",
@@ -36,6 +38,7 @@ __all__ = [
     "AsyncWebhooks",
     "AuthResource",
     "Billing",
+    "Domains",
     "Events",
     "InboxKeys",
     "Inboxes",
