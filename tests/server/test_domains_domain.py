@@ -18,6 +18,7 @@ from dispatch_server.domain.domain_dns import check_all
 from dispatch_server.domain.domains import Checked, Plan, Record
 from dispatch_server.domain.inboxes import Inbox
 from dispatch_server.ingest.doors import ses
+from dispatch_server.mail.addresses import normalize_address
 from dispatch_server.mail.auth.resolver import Resolver
 from tests.dns_server import shared_dns
 from tests.helpers import make_mail
@@ -409,3 +410,9 @@ async def test_the_ses_envelope_takes_header_recipients_at_verified_custom_domai
         custom_domains=frozenset({"acme.example.com"}),
     )
     assert envelope.recipients == ("bot@acme.example.com",)
+
+
+def test_a_recipient_at_an_international_domain_reaches_its_punycode_inbox() -> None:
+    assert normalize_address("Bot+tag@Mail.Bücher.DE") == "bot@mail.xn--bcher-kva.de"
+    assert normalize_address("bot@mail.xn--bcher-kva.de") == "bot@mail.xn--bcher-kva.de"
+    assert normalize_address("bot@bad..bücher") == "bot@bad..bücher"  # no domain: as it is
