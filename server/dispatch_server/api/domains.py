@@ -18,6 +18,7 @@ from dispatch_server.http import params
 from dispatch_server.http.endpoints import Call, Endpoint
 from dispatch_server.http.shapes import Page, field, project
 from dispatch_server.outbound.ses_identities import SesUnavailable
+from dispatch_server.services import Services
 
 CURSOR = params.page_cursor("domain")
 
@@ -88,25 +89,38 @@ def own_domains(settings: Settings) -> tuple[str, ...]:
     return (settings.inboxes.domain, settings.smtp.hostname, mx_host(settings))
 
 
-async def create_domain(call: Call[CreateDomain]) -> Domain:
-    services, workspace_id = call.services, call.principal.workspace_id
-    name = domains.normalize_name(call.body.name, own=own_domains(services.settings))
+async def add_domain(services: Services, workspace_id: str, raw_name: str) -> domains.Domain:
+    """Add a domain as `POST /v1/domains` does (the console too): its name checked, then with
+    the `ses` provider its Easy DKIM tokens asked of SES, then the row written."""
+    settings = services.settings
+    name = domains.normalize_name(raw_name, own=own_domains(settings))
     await services.db.run_read(domains.check_addable, workspace_id, name)
-    outbound = services.settings.outbound
     tokens: tuple[str, ...] = ()
     if services.ses_identities is not None:
         try:
             tokens = await services.ses_identities.dkim_tokens(name)
         except SesUnavailable as exc:
             raise DomainError(str(exc), code=ErrorCode.DOMAIN_PROVIDER_UNAVAILABLE) from None
-    include = services.settings.inboxes.spf_include or (
-        domains.SES_SPF_INCLUDE if outbound.provider == "ses" else None
+    include = settings.inboxes.spf_include or (
+        domains.SES_SPF_INCLUDE if settings.outbound.provider == "ses" else None
     )
-    plan = domains.Plan(mx_host=mx_host(services.settings), spf_include=include, dkim_tokens=tokens)
-    domain = await services.db.run_write(
+    plan = domains.Plan(mx_host=mx_host(settings), spf_include=include, dkim_tokens=tokens)
+    return await services.db.run_write(
         domains.add, workspace_id, name=name, plan=plan, now=utcnow()
     )
-    return Domain.of(domain)
+
+
+async def check_domain(services: Services, workspace_id: str, domain_id: str) -> domains.Domain:
+    """Check a domain's records in DNS now and store what was found (`.../verify`)."""
+    domain = await services.db.run_read(domains.get, workspace_id, domain_id)
+    results = await services.domain_checks.check(domain.records)
+    return await services.db.run_write(
+        domains.record_check, workspace_id, domain.id, results, now=utcnow()
+    )
+
+
+async def create_domain(call: Call[CreateDomain]) -> Domain:
+    return Domain.of(await add_domain(call.services, call.principal.workspace_id, call.body.name))
 
 
 async def list_domains(call: Call[None]) -> Page[Domain]:
@@ -127,13 +141,9 @@ async def get_domain(call: Call[None]) -> Domain:
 
 
 async def verify_domain(call: Call[None]) -> Domain:
-    services, workspace_id = call.services, call.principal.workspace_id
-    domain = await services.db.run_read(domains.get, workspace_id, call.path("domain_id"))
-    results = await services.domain_checks.check(domain.records)
-    checked = await services.db.run_write(
-        domains.record_check, workspace_id, domain.id, results, now=utcnow()
+    return Domain.of(
+        await check_domain(call.services, call.principal.workspace_id, call.path("domain_id"))
     )
-    return Domain.of(checked)
 
 
 async def delete_domain(call: Call[None]) -> Domain:
