@@ -194,6 +194,24 @@ class Smtp:
     )
 
 
+def _host_name(raw: str) -> str:
+    """A host name with a dot, in lower case ASCII (what a DNS record can name)."""
+    labels = raw.strip().lower().removesuffix(".").split(".")
+    if len(labels) < 2 or not all(
+        0 < len(label) <= 63
+        and label.replace("-", "").isalnum()
+        and label.isascii()
+        and not label.startswith("-")
+        and not label.endswith("-")
+        for label in labels
+    ):
+        raise ValueError("must be a host name with a dot, such as mx.example.com")
+    return ".".join(labels)
+
+
+host_name = Parser(_host_name, "a host name, such as `mx.example.com`")
+
+
 @attrs.frozen(kw_only=True)
 class Inboxes:
     domain: str = setting(
@@ -212,7 +230,7 @@ class Inboxes:
     mx_host: str | None = setting(
         "DISPATCH_DOMAIN_MX_HOST",
         None,
-        lowercase,
+        host_name,
         "the host a custom domain's MX record names (see docs/domains.md): the SMTP door's "
         "public name, or `inbound-smtp.<region>.amazonaws.com` when SES receives the mail",
         shown_default="`DISPATCH_SMTP_HOSTNAME`",
@@ -220,7 +238,7 @@ class Inboxes:
     spf_include: str | None = setting(
         "DISPATCH_DOMAIN_SPF_INCLUDE",
         None,
-        lowercase,
+        host_name,
         "the domain a custom domain's SPF record includes (`include:` it); unset: "
         "`amazonses.com` with the `ses` provider, else the SPF record names the domain's `mx`",
         shown_default="unset",
