@@ -3,6 +3,7 @@ and the worker."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -15,6 +16,7 @@ from dispatch_server.billing.chains import ChainVerifier, open_verifier
 from dispatch_server.billing.x402 import RailConfig
 from dispatch_server.config import Settings
 from dispatch_server.db import Database
+from dispatch_server.domain import domains
 from dispatch_server.domain.domain_dns import DomainChecks
 from dispatch_server.events.hub import Hub
 from dispatch_server.ingest.doors.s3 import InboundBucket
@@ -174,4 +176,7 @@ def _transport(services: Services) -> Transport:
     async def deliver_here(raw: bytes, envelope: Envelope) -> IngestResult:
         return await ingest(services, raw, envelope)
 
-    return LocalTransport(settings.inboxes.domain, deliver_here)
+    async def verified(names: Collection[str]) -> frozenset[str]:
+        return await services.db.run_read(domains.verified_among, names)
+
+    return LocalTransport(settings.inboxes.domain, deliver_here, verified)

@@ -464,9 +464,9 @@ class Outbound:
         "DISPATCH_OUTBOUND_PROVIDER",
         "local",
         choice("local", "smtp", "ses"),
-        "how mail is sent: `local` delivers mail for `DISPATCH_INBOX_DOMAIN` straight into "
-        "its inboxes and only logs the rest; `smtp` relays through `DISPATCH_SMTP_RELAY_*`; "
-        "`ses` sends through Amazon SES v2",
+        "how mail is sent: `local` delivers mail for `DISPATCH_INBOX_DOMAIN` and verified "
+        "custom domains straight into their inboxes and only logs the rest; `smtp` relays "
+        "through `DISPATCH_SMTP_RELAY_*`; `ses` sends through Amazon SES v2",
     )
     max_recipients: int = setting(
         "DISPATCH_SEND_MAX_RECIPIENTS",

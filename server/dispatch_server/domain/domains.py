@@ -442,6 +442,15 @@ def verified_names(conn: sa.Connection) -> frozenset[str]:
     return frozenset(row.claimed_name for row in rows)
 
 
+def verified_among(conn: sa.Connection, names: Iterable[str]) -> frozenset[str]:
+    """Those of `names` (lower-case, punycode) that a workspace has verified."""
+    wanted = sorted(set(names))[:1000]
+    if not wanted:
+        return frozenset()
+    rows = conn.execute(sa.select(_COLUMNS.claimed_name).where(_COLUMNS.claimed_name.in_(wanted)))
+    return frozenset(row.claimed_name for row in rows)
+
+
 def _records_of(conn: sa.Connection, domain_ids: Sequence[str]) -> dict[str, list[Record]]:
     if not domain_ids:
         return {}

@@ -137,6 +137,26 @@ def test_add_publish_verify_and_create_an_inbox_that_takes_mail(live_server: Liv
     assert sorted(m["subject"] for m in messages) == ["hook", "over smtp"]
 
 
+def test_the_local_provider_delivers_to_a_custom_domain_inbox_at_once(
+    live_server: LiveServer,
+) -> None:
+    sender, receiver = Workspace(live_server), Workspace(live_server)
+    domain = verified_domain(receiver)
+    inbox = receiver.create_inbox(domain["name"], "local").json()
+    sent = sender.call(
+        "POST",
+        "/v1/send",
+        sender.inbox_key,
+        json={"to": [f"Local@{domain['name'].upper()}"], "subject": "agent to agent", "text": "x"},
+    )
+    assert sent.status_code == 201, sent.text
+    key = receiver.call("POST", f"/v1/inboxes/{inbox['id']}/keys", json={}).json()["key"]
+    waited = receiver.call(
+        "GET", f"/v1/inboxes/{inbox['id']}/wait", key, params={"timeout": 10}
+    ).json()
+    assert waited["message"]["subject"] == "agent to agent"
+
+
 def test_account_keys_only_and_other_workspaces_are_kept_out(live_server: LiveServer) -> None:
     ws, other = Workspace(live_server), Workspace(live_server)
     domain = verified_domain(ws)
