@@ -247,10 +247,10 @@ def records_for(name: str, token: str, plan: Plan) -> list[Record]:
         Record(
             purpose="sending",
             type="CNAME",
-            name=f"{token}._domainkey.{name}",
-            value=f"{token}.{SES_DKIM_TARGET}",
+            name=f"{dkim}._domainkey.{name}",
+            value=f"{dkim}.{SES_DKIM_TARGET}",
         )
-        for token in plan.dkim_tokens
+        for dkim in plan.dkim_tokens
     ]
     found.append(
         Record(purpose="sending", type="TXT", name=f"_dmarc.{name}", value="v=DMARC1; p=none")
