@@ -20,6 +20,7 @@ from dispatch_client.resources.artifacts import Artifacts, AsyncArtifacts
 from dispatch_client.resources.attachments import AsyncAttachments, Attachments
 from dispatch_client.resources.auth import AsyncAuthResource, AuthResource
 from dispatch_client.resources.billing import AsyncBilling, Billing
+from dispatch_client.resources.domains import AsyncDomains, Domains
 from dispatch_client.resources.events import AsyncEvents, Events
 from dispatch_client.resources.inboxes import AsyncInboxes, Inboxes
 from dispatch_client.resources.lists import AsyncLists, Lists
@@ -238,6 +239,11 @@ class Dispatch(_Client[SyncDriver]):
         return Threads(self)
 
     @cached_property
+    def domains(self) -> Domains:
+        """Custom domains: their DNS records, their checks, inboxes at them once verified."""
+        return Domains(self)
+
+    @cached_property
     def memory(self) -> Memory:
         """An inbox's key/value notes, kept as mail it sends itself."""
         return Memory(self)
@@ -380,6 +386,11 @@ class AsyncDispatch(_Client[AsyncDriver]):
     def threads(self) -> AsyncThreads:
         """An inbox's conversations: received and sent mail that answer one another."""
         return AsyncThreads(self)
+
+    @cached_property
+    def domains(self) -> AsyncDomains:
+        """Custom domains: their DNS records, their checks, inboxes at them once verified."""
+        return AsyncDomains(self)
 
     @cached_property
     def memory(self) -> AsyncMemory:

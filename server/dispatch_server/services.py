@@ -3,6 +3,7 @@ and the worker."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -15,11 +16,14 @@ from dispatch_server.billing.chains import ChainVerifier, open_verifier
 from dispatch_server.billing.x402 import RailConfig
 from dispatch_server.config import Settings
 from dispatch_server.db import Database
+from dispatch_server.domain import domains
+from dispatch_server.domain.domain_dns import DomainChecks
 from dispatch_server.events.hub import Hub
 from dispatch_server.ingest.doors.s3 import InboundBucket
 from dispatch_server.mail.auth import InboundAuth
 from dispatch_server.outbound.feedback.sns import SnsVerifier, UrlFetcher, fetch_subscribe_url
 from dispatch_server.outbound.outbox import Outbox
+from dispatch_server.outbound.ses_identities import SesIdentities
 from dispatch_server.outbound.transports import Transport
 from dispatch_server.outbound.webhooks import WebhookSender
 from dispatch_server.ratelimit.limiter import Limiter, open_limiter
@@ -58,6 +62,10 @@ class Services:
     queue_metrics: CloudWatchClient | None = attrs.field(init=False)
     # SPF, DKIM and DMARC of the SMTP door's mail: the resolver (and its cache) and threads.
     auth: InboundAuth = attrs.field(init=False)
+    # Custom domains' DNS checks (no cache, threads of their own), and with the `ses`
+    # provider their SES identities (Easy DKIM); None with another provider.
+    domain_checks: DomainChecks = attrs.field(init=False)
+    ses_identities: SesIdentities | None = attrs.field(init=False)
     # The route rate limits' counters: in this process's memory, or in Redis.
     limiter: Limiter = attrs.field(init=False)
     # Operators' Argon2id password hashing, at the configured parameters.
@@ -81,6 +89,8 @@ class Services:
         outbound = self.settings.outbound
         self.assets = AssetStore(self.settings.assets.path)
         self.auth = InboundAuth(self.settings.inbound_auth)
+        self.domain_checks = DomainChecks(self.settings.inbound_auth)
+        self.ses_identities = SesIdentities.from_settings(outbound)
         self.limiter = open_limiter(self.settings.rate_limits)
         self.passwords = Passwords(self.settings.operators)
         self.outbox = Outbox(self.db, _transport(self), outbound)
@@ -126,6 +136,9 @@ class Services:
         if self.queue_metrics is not None:
             self.queue_metrics.close()
         self.auth.close()
+        self.domain_checks.close()
+        if self.ses_identities is not None:
+            self.ses_identities.close()
         await self.limiter.close()
         await self.outbox.close()
         await self.webhooks.close()
@@ -163,4 +176,7 @@ def _transport(services: Services) -> Transport:
     async def deliver_here(raw: bytes, envelope: Envelope) -> IngestResult:
         return await ingest(services, raw, envelope)
 
-    return LocalTransport(settings.inboxes.domain, deliver_here)
+    async def verified(names: Collection[str]) -> frozenset[str]:
+        return await services.db.run_read(domains.verified_among, names)
+
+    return LocalTransport(settings.inboxes.domain, deliver_here, verified)

@@ -116,7 +116,7 @@ def prepare(case: Any, identity: Identity, pin_ids: bool) -> dict[str, str]:
     if path == "/v1/ops/status":
         return {"x-dispatch-ops-token": OPS_TOKEN}
     if path in ("/v1/inboxes", "/v1/inboxes/{inbox_id}/keys") or path.startswith(
-        ("/v1/inboxes/{inbox_id}/keys/", "/v1/billing/", "/v1/webhooks/endpoints")
+        ("/v1/inboxes/{inbox_id}/keys/", "/v1/billing/", "/v1/webhooks/endpoints", "/v1/domains")
     ):
         return bearer(identity.account_key)
     return bearer(identity.inbox_key)
@@ -167,7 +167,12 @@ def test_no_json_body_makes_the_server_fail(live_server: LiveServer, identity: I
     base = live_server.base_url
     routes = [
         (f"{base}/v1/agent/signup", {}, ["name", "local_part"]),
-        (f"{base}/v1/inboxes", bearer(identity.account_key), ["display_name", "local_part"]),
+        (
+            f"{base}/v1/inboxes",
+            bearer(identity.account_key),
+            ["display_name", "local_part", "domain"],
+        ),
+        (f"{base}/v1/domains", bearer(identity.account_key), ["name"]),
         (f"{base}/v1/inboxes/{identity.inbox_id}/keys", bearer(identity.account_key), ["label"]),
     ]
 

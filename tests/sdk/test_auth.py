@@ -49,6 +49,7 @@ ACCOUNT_INFO: dict[str, Any] = {
         "billing",
         "suppressions",
         "lists",
+        "domains",
     ],
     "expires_at": None,
 }
@@ -86,6 +87,7 @@ def test_me_with_an_account_key() -> None:
             "billing",
             "suppressions",
             "lists",
+            "domains",
         ),
         expires_at=None,
     )

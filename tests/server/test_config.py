@@ -90,6 +90,27 @@ def test_bad_values_are_all_reported() -> None:
         Settings.from_env({"DISPATCH_ENV": "staging"})
 
 
+@pytest.mark.parametrize(
+    "host",
+    [
+        "mx",
+        "mx example.com",
+        "-mx.example.com",
+        "mx..example.com",
+        "mx.exämple.com",
+        "mx.example.com:25",
+        "x" * 64 + ".com",
+    ],
+)
+def test_the_custom_domains_hosts_must_be_host_names(host: str) -> None:
+    for variable in ("DISPATCH_DOMAIN_MX_HOST", "DISPATCH_DOMAIN_SPF_INCLUDE"):
+        with pytest.raises(ConfigError) as caught:
+            Settings.from_env({variable: host})
+        assert variable in str(caught.value)
+    read = Settings.from_env({"DISPATCH_DOMAIN_MX_HOST": "MX.Example.com."}).inboxes
+    assert read.mx_host == "mx.example.com" and read.spf_include is None
+
+
 def test_values_are_read() -> None:
     settings = Settings.from_env(
         {

@@ -94,6 +94,7 @@ def _autopay(
 )
 @click.option("--local-part", help="The address before the @ (default: random).")
 @click.option("--display-name", help="The name mail is sent under.")
+@click.option("--domain", help="A verified custom domain (default: the service's domain).")
 @click.option(
     "--select/--no-select",
     default=None,
@@ -111,6 +112,7 @@ def create(
     ctx: click.Context,
     local_part: str | None,
     display_name: str | None,
+    domain: str | None,
     select: bool | None,
     max_amount: str | None,
     evm_key_env: str | None,
@@ -134,6 +136,7 @@ def create(
         created = client.inboxes.create(
             local_part=local_part,
             display_name=display_name,
+            domain=domain,
             autopay=autopay,
         )
     except PaymentRequiredError as error:

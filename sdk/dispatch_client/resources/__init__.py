@@ -10,6 +10,7 @@ from dispatch_client.resources.attachments import (
 )
 from dispatch_client.resources.auth import AsyncAuthResource, AuthResource
 from dispatch_client.resources.billing import AsyncBilling, Billing
+from dispatch_client.resources.domains import AsyncDomains, Domains
 from dispatch_client.resources.events import AsyncEvents, Events
 from dispatch_client.resources.inbox_keys import AsyncInboxKeys, InboxKeys
 from dispatch_client.resources.inboxes import AsyncInboxes, Inboxes
@@ -32,6 +33,7 @@ __all__ = [
     "AsyncAttachments",
     "AsyncAuthResource",
     "AsyncBilling",
+    "AsyncDomains",
     "AsyncEvents",
     "AsyncInboxKeys",
     "AsyncInboxes",
@@ -48,6 +50,7 @@ __all__ = [
     "Attachments",
     "AuthResource",
     "Billing",
+    "Domains",
     "Events",
     "InboxKeys",
     "Inboxes",

@@ -27,12 +27,16 @@ from dispatch_client.types.inbox import Inbox
 
 
 def _create(
-    credentials: Credentials, *, local_part: str | None, display_name: str | None
+    credentials: Credentials,
+    *,
+    local_part: str | None,
+    display_name: str | None,
+    domain: str | None,
 ) -> Call[Inbox]:
     request = Request(
         method="POST",
         path="/v1/inboxes",
-        json=body(local_part=local_part, display_name=display_name),
+        json=body(local_part=local_part, display_name=display_name, domain=domain),
         idempotent=True,  # the server answers a retry with the first answer
     )
     return decoded((yield from send(credentials, request)), Inbox)
@@ -62,6 +66,7 @@ class Inboxes(SyncResource):
         *,
         local_part: str | None = None,
         display_name: str | None = None,
+        domain: str | None = None,
         autopay: Autopay | None = None,
         **options: Unpack[RequestOptions],
     ) -> Inbox:
@@ -70,6 +75,8 @@ class Inboxes(SyncResource):
         Args:
             local_part: The part of the address before the @; random if None.
             display_name: A name shown with the address; none if None.
+            domain: A verified custom domain of the workspace (see `domains`) to create
+                the address at; None: the service's inbox domain.
             autopay: When the workspace needs the multi-inbox upgrade (402), pay for it
                 from this wallet, within its `max_amount`, then create the inbox (the
                 `autopay` extra; see `dispatch_client.autopay.Autopay`). A payment made
@@ -82,14 +89,18 @@ class Inboxes(SyncResource):
             The new inbox; `inbox.address` receives mail at once.
 
         Raises:
-            ConflictError: `local_part` is already an address (code "address_taken").
+            ConflictError: `local_part` is already an address (code "address_taken"), or
+                `domain` is not verified yet (code "domain_not_verified").
+            InvalidArgumentError: `domain` is no domain of the workspace.
             PaymentRequiredError: the workspace's plan allows no more inboxes (and no
                 `autopay` was given).
             AutopayError: autopay could not pay or confirm the upgrade.
         """
 
         def create() -> Inbox:
-            call = _create(self._credentials, local_part=local_part, display_name=display_name)
+            call = _create(
+                self._credentials, local_part=local_part, display_name=display_name, domain=domain
+            )
             return self._run(call, options)
 
         if autopay is None:
@@ -152,6 +163,7 @@ class AsyncInboxes(AsyncResource):
         *,
         local_part: str | None = None,
         display_name: str | None = None,
+        domain: str | None = None,
         autopay: Autopay | None = None,
         **options: Unpack[RequestOptions],
     ) -> Inbox:
@@ -160,6 +172,8 @@ class AsyncInboxes(AsyncResource):
         Args:
             local_part: The part of the address before the @; random if None.
             display_name: A name shown with the address; none if None.
+            domain: A verified custom domain of the workspace (see `domains`) to create
+                the address at; None: the service's inbox domain.
             autopay: When the workspace needs the multi-inbox upgrade (402), pay for it
                 from this wallet, within its `max_amount`, then create the inbox (the
                 `autopay` extra; see `dispatch_client.autopay.Autopay`). A payment made
@@ -172,14 +186,18 @@ class AsyncInboxes(AsyncResource):
             The new inbox; `inbox.address` receives mail at once.
 
         Raises:
-            ConflictError: `local_part` is already an address (code "address_taken").
+            ConflictError: `local_part` is already an address (code "address_taken"), or
+                `domain` is not verified yet (code "domain_not_verified").
+            InvalidArgumentError: `domain` is no domain of the workspace.
             PaymentRequiredError: the workspace's plan allows no more inboxes (and no
                 `autopay` was given).
             AutopayError: autopay could not pay or confirm the upgrade.
         """
 
         async def create() -> Inbox:
-            call = _create(self._credentials, local_part=local_part, display_name=display_name)
+            call = _create(
+                self._credentials, local_part=local_part, display_name=display_name, domain=domain
+            )
             return await self._run(call, options)
 
         if autopay is None:

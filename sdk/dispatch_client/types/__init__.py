@@ -11,6 +11,7 @@ from dispatch_client.types.billing import (
     Quote,
     QuoteList,
 )
+from dispatch_client.types.domain import Domain, DomainRecord
 from dispatch_client.types.event import (
     EntitlementGranted,
     EntitlementRevoked,
@@ -69,6 +70,8 @@ __all__ = [
     "CreatedInboxKey",
     "DkimResult",
     "DmarcResult",
+    "Domain",
+    "DomainRecord",
     "Entitlement",
     "EntitlementGranted",
     "EntitlementRevoked",

@@ -45,6 +45,12 @@ class Inbox:
 class CreateInbox:
     local_part: str | None = local_part_field()
     display_name: str | None = field(default=None, maxLength=200)
+    domain: str | None = field(
+        default=None,
+        maxLength=254,
+        description="a verified custom domain of the workspace (see /v1/domains); left out: "
+        "the service's inbox domain",
+    )
 
 
 async def list_inboxes(call: Call[None]) -> Page[Inbox]:
@@ -68,6 +74,7 @@ async def create_inbox(call: Call[CreateInbox]) -> Inbox:
             local_part=call.body.local_part,
             display_name=call.body.display_name,
             enforce_multi_inbox_upgrade=settings.enforce_multi_inbox_upgrade,
+            custom_domain=call.body.domain,
         )
     except UpgradeRequired as refused:
         raise await billing.upgrade_offer(

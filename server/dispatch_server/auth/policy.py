@@ -64,6 +64,7 @@ PERMISSIONS: Final[Mapping[KeyKind, tuple[str, ...]]] = {
         "billing",
         "suppressions",
         "lists",
+        "domains",
     ),
 }
 
@@ -101,6 +102,8 @@ def permissions(principal: Principal) -> tuple[str, ...]:
     - `lists`: adding, listing and deleting allow and block entries (/v1/lists); an inbox
       key, restricted or not, only lists those of its inbox, and changes none (that would
       let it widen what its inbox takes and sends).
+    - `domains`: adding, checking, listing and deleting custom domains (/v1/domains), and
+      creating inboxes at them (`domain` of POST /v1/inboxes, under `inboxes`).
 
     Any key, whatever its permissions, may also ask what it is (GET /v1/auth/me) and read its
     workspace's entitlements (GET /v1/billing/entitlements); any unrestricted key may mint a

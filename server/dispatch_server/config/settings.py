@@ -194,6 +194,24 @@ class Smtp:
     )
 
 
+def _host_name(raw: str) -> str:
+    """A host name with a dot, in lower case ASCII (what a DNS record can name)."""
+    labels = raw.strip().lower().removesuffix(".").split(".")
+    if len(labels) < 2 or not all(
+        0 < len(label) <= 63
+        and label.replace("-", "").isalnum()
+        and label.isascii()
+        and not label.startswith("-")
+        and not label.endswith("-")
+        for label in labels
+    ):
+        raise ValueError("must be a host name with a dot, such as mx.example.com")
+    return ".".join(labels)
+
+
+host_name = Parser(_host_name, "a host name, such as `mx.example.com`")
+
+
 @attrs.frozen(kw_only=True)
 class Inboxes:
     domain: str = setting(
@@ -208,6 +226,22 @@ class Inboxes:
         False,
         boolean,
         "a second inbox needs the `multi_inbox` plan (`402 upgrade_required`)",
+    )
+    mx_host: str | None = setting(
+        "DISPATCH_DOMAIN_MX_HOST",
+        None,
+        host_name,
+        "the host a custom domain's MX record names (see docs/domains.md): the SMTP door's "
+        "public name, or `inbound-smtp.<region>.amazonaws.com` when SES receives the mail",
+        shown_default="`DISPATCH_SMTP_HOSTNAME`",
+    )
+    spf_include: str | None = setting(
+        "DISPATCH_DOMAIN_SPF_INCLUDE",
+        None,
+        host_name,
+        "the domain a custom domain's SPF record includes (`include:` it); unset: "
+        "`amazonses.com` with the `ses` provider, else the SPF record names the domain's `mx`",
+        shown_default="unset",
     )
 
 
@@ -431,9 +465,9 @@ class Outbound:
         "DISPATCH_OUTBOUND_PROVIDER",
         "local",
         choice("local", "smtp", "ses"),
-        "how mail is sent: `local` delivers mail for `DISPATCH_INBOX_DOMAIN` straight into "
-        "its inboxes and only logs the rest; `smtp` relays through `DISPATCH_SMTP_RELAY_*`; "
-        "`ses` sends through Amazon SES v2",
+        "how mail is sent: `local` delivers mail for `DISPATCH_INBOX_DOMAIN` and verified "
+        "custom domains straight into their inboxes and only logs the rest; `smtp` relays "
+        "through `DISPATCH_SMTP_RELAY_*`; `ses` sends through Amazon SES v2",
     )
     max_recipients: int = setting(
         "DISPATCH_SEND_MAX_RECIPIENTS",

@@ -149,6 +149,30 @@ class ErrorCode(enum.StrEnum):
         "`POST /v1/lists` with a pattern the same scope and direction already list (as allow "
         "or as block); `param` is `pattern`",
     )
+    DOMAIN_EXISTS = (
+        "domain_exists",
+        "`POST /v1/domains` with a name the workspace has already added; `param` is `name`",
+    )
+    DOMAIN_TAKEN = (
+        "domain_taken",
+        "`POST /v1/domains` or its verify with a name another workspace has verified (a name "
+        "is verified by one workspace at most); `param` is `name`",
+    )
+    DOMAIN_NOT_VERIFIED = (
+        "domain_not_verified",
+        "`POST /v1/inboxes` with a `domain` of the workspace that is still pending: publish "
+        "its records and verify it first (`POST /v1/domains/{id}/verify`); `param` is `domain`",
+    )
+    DOMAIN_IN_USE = (
+        "domain_in_use",
+        "`DELETE /v1/domains/{id}` while inboxes have addresses at the domain; the message "
+        "counts them",
+    )
+    DOMAIN_PROVIDER_UNAVAILABLE = (
+        "domain_provider_unavailable",
+        "`POST /v1/domains` with the `ses` provider when SES did not answer the Easy DKIM "
+        "request; nothing was added, retry",
+    )
     SNS_WEBHOOK_DISABLED = (
         "sns_webhook_disabled",
         "`POST /v1/webhooks/sns` while `DISPATCH_SNS_TOPIC_ARNS` is not set",

@@ -27,6 +27,7 @@ CursorKind = Literal[
     "suppression",
     "list_entry",
     "thread",
+    "domain",
     "memory",
     "webhook_endpoint",
     "webhook_delivery",

@@ -337,6 +337,43 @@ thread_refs = sa.Table(
     _fk("thread_id", "threads.id", nullable=False, index=True),
 )
 
+# Custom domains (dispatch_server.domain.domains): a name a workspace adds, the DNS records
+# it is to publish, and their last check. `claimed_name` is the name once verified, null
+# before: unique, so one name is verified by one workspace at most, while any number may hold
+# it pending (a null never collides).
+domains = sa.Table(
+    "domains",
+    metadata,
+    _id(),
+    _fk("workspace_id", "workspaces.id", nullable=False),
+    sa.Column("name", sa.String(253), nullable=False),  # lower case, punycode
+    sa.Column("claimed_name", sa.String(253), nullable=True, unique=True),
+    sa.Column("status", sa.String(10), nullable=False),  # pending | verified
+    sa.Column("token", sa.String(64), nullable=False),  # the ownership TXT's
+    _created_at(),
+    sa.Column("checked_at", UtcDateTime(), nullable=True),
+    sa.Column("verified_at", UtcDateTime(), nullable=True),
+    sa.UniqueConstraint("workspace_id", "name"),
+    sa.Index("ix_domains_workspace_created", "workspace_id", "created_at", "id"),
+)
+
+domain_records = sa.Table(
+    "domain_records",
+    metadata,
+    _id(),
+    _fk("domain_id", "domains.id", nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("purpose", sa.String(10), nullable=False),  # ownership | receiving | sending
+    sa.Column("type", sa.String(10), nullable=False),  # TXT | MX | CNAME
+    sa.Column("name", sa.String(300), nullable=False),
+    sa.Column("value", sa.String(500), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=True),  # MX only
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=True),
+    sa.Column("checked_at", UtcDateTime(), nullable=True),
+    sa.UniqueConstraint("domain_id", "position"),
+)
+
 # One row per `dispatch-server worker` process: its liveness, for GET /v1/ops/status.
 worker_heartbeats = sa.Table(
     "dispatch_worker_heartbeats",

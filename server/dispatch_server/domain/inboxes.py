@@ -17,6 +17,7 @@ from dispatch_server.core.pagination import Cursor, Page
 from dispatch_server.core.text import CONTROL
 from dispatch_server.db import tables as t
 from dispatch_server.db.paging import page
+from dispatch_server.domain import domains
 from dispatch_server.events import log as event_log
 
 LOCAL_PART = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
@@ -87,14 +88,18 @@ def create_inbox(
     local_part: str | None,
     display_name: str | None,
     enforce_multi_inbox_upgrade: bool,
+    custom_domain: str | None = None,
 ) -> Inbox:
+    """A new inbox at `domain` (the service's), or at `custom_domain`: a verified custom
+    domain of the workspace (see dispatch_server.domain.domains.inbox_domain)."""
+    chosen_domain = domains.inbox_domain(conn, workspace_id, custom_domain, default=domain)
     if enforce_multi_inbox_upgrade:
         _check_multi_inbox_allowed(conn, workspace_id)
     return insert_inbox(
         conn,
         workspace_id=workspace_id,
         agent_id=agent_id,
-        domain=domain,
+        domain=chosen_domain,
         local_part=local_part,
         display_name=display_name,
     )

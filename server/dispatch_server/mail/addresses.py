@@ -90,8 +90,12 @@ def ascii_domain_of(domain: str) -> str | None:
 
 
 def normalize_address(address: str) -> str:
-    """Lower-case and drop +subaddress tags: bot+github@x reaches bot@x."""
+    """Lower-case and drop +subaddress tags: bot+github@x reaches bot@x; an international
+    domain in punycode, as inbox addresses have it (bot@bücher.de reaches
+    bot@xn--bcher-kva.de)."""
     local, _, domain = address.strip().strip("<>").lower().rpartition("@")
+    if not domain.isascii():
+        domain = ascii_domain_of(domain) or domain
     return f"{local.split('+', 1)[0]}@{domain}" if local else address.lower()
 
 

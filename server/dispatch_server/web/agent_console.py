@@ -1,6 +1,6 @@
 """The console's work for the active agent: its inboxes (create, keys), the latest OTP,
-sending mail, the dev inbound injector, and the way to pay when the billing gate refuses an
-inbox.
+sending mail, the dev inbound injector, its custom domains (add, check), and the way to pay
+when the billing gate refuses an inbox.
 
 Each action calls what the API's route calls, with the agent's principal (see `acting`):
 the same validation, quotas, billing gate and send path. What the page shows comes back as
@@ -16,6 +16,7 @@ import attrs
 from starlette.requests import Request
 
 from dispatch_server.api import billing
+from dispatch_server.api.domains import add_domain, check_domain
 from dispatch_server.api.sends import send_from
 from dispatch_server.api.webhooks.inbound import InboundMessage, described
 from dispatch_server.billing.products import MULTI_INBOX
@@ -23,7 +24,7 @@ from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import DomainError, InvalidInput, NotFound, UpgradeRequired
 from dispatch_server.core.ids import is_id
 from dispatch_server.core.pagination import Page
-from dispatch_server.domain import form_nonces, inbox_keys, inboxes, messages, sends
+from dispatch_server.domain import domains, form_nonces, inbox_keys, inboxes, messages, sends
 from dispatch_server.ingest.pipeline import ingest
 from dispatch_server.services import Services
 from dispatch_server.web.acting import Acting, inbox
@@ -83,6 +84,18 @@ async def listed_inboxes(services: Services, acting: Acting) -> Page[inboxes.Inb
     )
 
 
+async def listed_domains(services: Services, acting: Acting) -> Page[domains.Domain]:
+    return await services.db.run_read(
+        domains.list_domains, acting.principal.workspace_id, limit=MAX_LISTED_INBOXES, cursor=None
+    )
+
+
+async def _domain(services: Services, acting: Acting, domain_id: str) -> domains.Domain:
+    if not is_id(domain_id):
+        raise NotFound("domain")
+    return await services.db.run_read(domains.get, acting.principal.workspace_id, domain_id)
+
+
 async def inbox_keys_of(
     services: Services, acting: Acting, inbox_id: str
 ) -> list[inbox_keys.InboxKey]:
@@ -121,6 +134,12 @@ async def done_notice(services: Services, acting: Acting, query: dict[str, str])
         if "injected" in query and "inbox" in query:
             target = await inbox(services, acting, query["inbox"])
             return f"delivered a test message to {target.address}"
+        if "domain_added" in query:
+            added = await _domain(services, acting, query["domain_added"])
+            return f"added {added.unicode_name}: publish its records, then check them"
+        if "domain_checked" in query:
+            checked = await _domain(services, acting, query["domain_checked"])
+            return f"checked {checked.unicode_name}: it is {checked.status}"
     except NotFound:
         return None
     return None
@@ -156,6 +175,14 @@ async def act(
         return await _send(services, acting, form)
     if action == "inject":
         return await _inject(services, acting, form)
+    if action == "add_domain":
+        name = _bounded(form, "domain_name", domains.MAX_NAME_CHARS + 1) or ""
+        added = await add_domain(services, acting.principal.workspace_id, name)
+        return Outcome(redirect_to=f"/console?domain_added={added.id}#domains")
+    if action == "verify_domain":
+        wanted = await _domain(services, acting, text_field(form, "domain_id"))
+        checked = await check_domain(services, acting.principal.workspace_id, wanted.id)
+        return Outcome(redirect_to=f"/console?domain_checked={checked.id}#domains")
     if action == "checkout":
         session = await billing.start_checkout(
             services, acting.principal, MULTI_INBOX, idempotency_key=None
@@ -177,6 +204,7 @@ async def _create_inbox(
             local_part=text_field(form, "local_part").strip() or None,
             display_name=_bounded(form, "display_name", MAX_DISPLAY_NAME),
             enforce_multi_inbox_upgrade=settings.enforce_multi_inbox_upgrade,
+            custom_domain=text_field(form, "domain").strip() or None,
         )
     except UpgradeRequired as refused:
         offered = await billing.upgrade_offer(

@@ -144,6 +144,8 @@ async def _console(
     if acting is not None:
         query = {name: request.query_params[name] for name in request.query_params}
         context["inboxes"] = await agent_console.listed_inboxes(services, acting)
+        context["domains"] = await agent_console.listed_domains(services, acting)
+        context["local_domain"] = services.settings.inboxes.domain
         context["inject_enabled"] = agent_console.inject_enabled(services)
         context["nonce"] = form_nonces.new_nonce()
         try:

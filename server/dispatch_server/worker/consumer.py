@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TypeVar
@@ -33,6 +34,7 @@ import attrs
 from dispatch_server import metrics
 from dispatch_server.config.settings import MAX_SQS_VISIBILITY_SECONDS
 from dispatch_server.core.clock import utcnow
+from dispatch_server.domain import domains
 from dispatch_server.ingest.doors import ses
 from dispatch_server.ingest.doors.s3 import (
     InboundBucket,
@@ -53,6 +55,8 @@ DOOR: Door = "ses_sqs"
 # After a failed receive (SQS unreachable): wait this long, doubling up to the maximum.
 RECEIVE_RETRY_SECONDS = 1.0
 RECEIVE_RETRY_MAX_SECONDS = 30.0
+# How long the verified custom domains the header fallback of the envelope takes are kept.
+CUSTOM_DOMAINS_SECONDS = 60.0
 # Failures that say what went wrong in their message; others are logged with a traceback.
 _EXPECTED = (ObjectUnavailable, UnreadableNotification)
 
@@ -87,6 +91,16 @@ class Consumer:
         self.bucket = bucket
         self.executor = executor
         self.stats = stats or Stats()
+        self._domains: frozenset[str] = frozenset()
+        self._domains_until = 0.0
+
+    async def _custom_domains(self) -> frozenset[str]:
+        """The verified custom domains, read again at most every CUSTOM_DOMAINS_SECONDS."""
+        now = time.monotonic()
+        if self._domains_until <= now:
+            self._domains = await self.services.db.run_read(domains.verified_names)
+            self._domains_until = now + CUSTOM_DOMAINS_SECONDS
+        return self._domains
 
     async def _call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         loop = asyncio.get_running_loop()
@@ -227,6 +241,7 @@ class Consumer:
             domain=settings.inboxes.domain,
             max_recipients=settings.inbound.max_recipients,
             door=DOOR,
+            custom_domains=await self._custom_domains(),
         )
         await ses.receive(self.services, raw, envelope, location=where)
 

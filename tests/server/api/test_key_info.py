@@ -59,6 +59,7 @@ def test_an_account_key(live_server: LiveServer) -> None:
             "billing",
             "suppressions",
             "lists",
+            "domains",
         ],
         "restricted": False,
         "allowed_senders": None,

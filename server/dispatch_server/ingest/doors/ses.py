@@ -13,10 +13,11 @@ twice, whichever route brought it.
 listing them. SES stamps its own `Received` header on top, which ends `with SMTP id <messageId>
 for <recipient>;` when the message had one recipient: that recipient is taken when the id is
 this message's. Otherwise (several recipients) the message's To and Cc addresses at the inbox
-domain are taken (scanned for, where the headers cannot be parsed), which misses Bcc
-recipients; the SNS route has SES's own list (`receipt.recipients`) and misses nothing. The
-sender is SES's `Return-Path`. SES's spam, virus, SPF, DKIM and DMARC verdicts come from the
-notification's receipt, else from the `X-SES-*` headers it adds (`mail.verdicts.from_ses`).
+domain or a verified custom domain are taken (scanned for, where the headers cannot be
+parsed), which misses Bcc recipients; the SNS route has SES's own list
+(`receipt.recipients`) and misses nothing. The sender is SES's `Return-Path`. SES's spam,
+virus, SPF, DKIM and DMARC verdicts come from the notification's receipt, else from the
+`X-SES-*` headers it adds (`mail.verdicts.from_ses`).
 
 **Stored as unparseable, or dropped; never retried.** SES accepted the mail already, so nobody
 can be told it was refused. Mail that cannot be parsed (MIME nested or split past the caps,
@@ -87,10 +88,17 @@ def message_id_of_key(key: str) -> str | None:
 
 
 def envelope_of(
-    raw: bytes, message_id: str, *, domain: str, max_recipients: int, door: Door
+    raw: bytes,
+    message_id: str,
+    *,
+    domain: str,
+    max_recipients: int,
+    door: Door,
+    custom_domains: frozenset[str] = frozenset(),
 ) -> Envelope:
     """The envelope of a message SES stored, read from the headers SES put on it (see the
-    module's docstring)."""
+    module's docstring); the header recipients taken are those at `domain` or at one of the
+    verified `custom_domains`."""
     headers = _HEADER_PARSER.parsebytes(header_block(raw))
     recipients: tuple[str, ...] = ()
     received = headers.get_all("Received") or []
@@ -100,12 +108,14 @@ def envelope_of(
         if found is not None and found["id"] == message_id:
             recipients = (found["recipient"],)
     if not recipients:
-        at_domain = "@" + domain.lower()
+        ours = {domain.lower(), *custom_domains}
         try:
             listed = header_recipients(raw)
         except UnreadableAddresses:
             listed = _scanned_recipients(headers)
-        recipients = tuple(dict.fromkeys(a for a in listed if a.lower().endswith(at_domain)))
+        recipients = tuple(
+            dict.fromkeys(a for a in listed if a.rpartition("@")[2].lower().rstrip(".") in ours)
+        )
     return_path = headers.get("Return-Path")
     mail_from = str(return_path).strip().strip("<>").strip() if return_path else None
     return Envelope(

@@ -43,13 +43,14 @@ _WORST = ("fail", "temperror", "permerror", "none", "pass")
 
 
 @functools.cache
-def _psl() -> PublicSuffixList:
+def psl() -> PublicSuffixList:
+    """The Public Suffix List, loaded once (DMARC, and custom domains' names)."""
     return PublicSuffixList()
 
 
 def organizational_domain(domain: str) -> str:
     """The registrable domain of `domain` (RFC 7489 §3.2), itself if it is a public suffix."""
-    return _psl().privatesuffix(domain.lower().rstrip(".")) or domain.lower().rstrip(".")
+    return psl().privatesuffix(domain.lower().rstrip(".")) or domain.lower().rstrip(".")
 
 
 def aligned(domain: str | None, from_domain: str, mode: str) -> bool:

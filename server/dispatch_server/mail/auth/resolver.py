@@ -5,6 +5,8 @@ DISPATCH_DNS_SERVER (else the system's), with EDNS (answers up to 1232 bytes ove
 when truncated), a cache that keeps answers for their TTL (up to an hour; NXDOMAIN and NODATA for a
 minute), and each query bounded by both DISPATCH_DNS_TIMEOUT_SECONDS and what is left
 of the message's `Deadline`. Lookups are synchronous: the checks run in worker threads.
+A resolver made with `cache=False` (the custom domains' checks: a record just published must
+be seen at once) keeps nothing.
 """
 
 from __future__ import annotations
@@ -59,9 +61,10 @@ class Deadline:
 
 
 class Resolver:
-    def __init__(self, server: str | None, timeout: float) -> None:
+    def __init__(self, server: str | None, timeout: float, *, cache: bool = True) -> None:
         self.server = server
         self.timeout = timeout
+        self.cache = cache
         self._resolver: dns.resolver.Resolver | None = None
         self._problem: str | None = None
         # Answers by (name, type) until they expire, in front of dnspython's own cache (a
@@ -81,12 +84,13 @@ class Resolver:
         resolver.use_edns(0, 0, EDNS_PAYLOAD)
         resolver.timeout = timeout
         resolver.lifetime = timeout
-        resolver.cache = dns.resolver.LRUCache(CACHE_ENTRIES)
+        if cache:
+            resolver.cache = dns.resolver.LRUCache(CACHE_ENTRIES)
         self._resolver = resolver
 
     @classmethod
-    def from_settings(cls, settings: InboundAuth) -> Resolver:
-        return cls(settings.dns_server, settings.dns_timeout_seconds)
+    def from_settings(cls, settings: InboundAuth, *, cache: bool = True) -> Resolver:
+        return cls(settings.dns_server, settings.dns_timeout_seconds, cache=cache)
 
     def lookup(self, name: str, rdtype: str, deadline: Deadline) -> list[dns.rdata.Rdata] | None:
         """The records of `rdtype` at `name` ([] when it has none of that type), or None
@@ -98,6 +102,8 @@ class Resolver:
         if deadline.cached_only:
             raise NotCached(name, rdtype)
         found, ttl = self._ask(name, rdtype, deadline)
+        if not self.cache:
+            return found
         if len(self._answers) >= CACHE_ENTRIES:
             self._answers.clear()
         self._answers[key] = (time.monotonic() + ttl, found)

@@ -1,0 +1,392 @@
+"""Custom domains over real HTTP, SMTP and DNS (the tests' own server) on both databases: the
+routes and who may use them, bad input named by field, the records checked (found, missing,
+a timeout), inboxes refused until the domain is verified and by other workspaces always, mail
+to a custom-domain inbox taken by the SMTP and webhook doors, deleting, the SDK's round trip
+sync and async, and with the `ses` provider Easy DKIM's CNAMEs from SES (a moto server)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import boto3
+import httpx
+import pytest
+
+from dispatch_client import AsyncDispatch, ConflictError, Dispatch, Domain
+from tests.aws import REGION
+from tests.conftest import (
+    BACKENDS,
+    INBOUND_TOKEN,
+    LiveServer,
+    _ServerThread,
+    fresh_database_url,
+    make_settings,
+)
+from tests.dns_server import shared_dns
+from tests.helpers import bearer, error_code, make_mail, signup, smtp_send
+
+
+def unique(label: str = "acme") -> str:
+    return f"{label}-{secrets.token_hex(4)}.example.com"
+
+
+class Workspace:
+    def __init__(self, server: LiveServer) -> None:
+        self.server = server
+        account = signup(server.base_url)
+        self.inbox_key: str = account["inbox_key"]
+        self.account_key: str = account["account_key"]
+
+    def call(self, method: str, path: str, key: str | None = None, **kw: Any) -> httpx.Response:
+        headers = {**bearer(key or self.account_key), **kw.pop("headers", {})}
+        url = f"{self.server.base_url}{path}"
+        return httpx.request(method, url, headers=headers, timeout=30, **kw)
+
+    def add(self, name: str, key: str | None = None) -> httpx.Response:
+        return self.call("POST", "/v1/domains", key, json={"name": name})
+
+    def added(self, name: str) -> dict[str, Any]:
+        response = self.add(name)
+        assert response.status_code == 201, response.text
+        domain: dict[str, Any] = response.json()
+        return domain
+
+    def verify(self, domain_id: str) -> httpx.Response:
+        return self.call("POST", f"/v1/domains/{domain_id}/verify")
+
+    def create_inbox(self, domain: str, local_part: str) -> httpx.Response:
+        return self.call("POST", "/v1/inboxes", json={"domain": domain, "local_part": local_part})
+
+
+def publish(domain: dict[str, Any], *purposes: str) -> None:
+    dns = shared_dns()
+    for record in domain["records"]:
+        if purposes and record["purpose"] not in purposes:
+            continue
+        if record["type"] == "MX":
+            dns.add(record["name"], "MX", f"{record['priority']} {record['value']}.")
+        elif record["type"] == "CNAME":
+            dns.add(record["name"], "CNAME", record["value"] + ".")
+        else:
+            dns.add_txt(record["name"], record["value"])
+
+
+def verified_domain(ws: Workspace) -> dict[str, Any]:
+    domain = ws.added(unique())
+    publish(domain)
+    response = ws.verify(domain["id"])
+    assert response.status_code == 200 and response.json()["status"] == "verified"
+    checked: dict[str, Any] = response.json()
+    return checked
+
+
+def test_add_publish_verify_and_create_an_inbox_that_takes_mail(live_server: LiveServer) -> None:
+    ws = Workspace(live_server)
+    name = unique("Flow")
+    domain = ws.added(name.upper())
+    assert domain["name"] == name.lower() and domain["status"] == "pending"
+    assert [(r["purpose"], r["type"]) for r in domain["records"]] == [
+        ("ownership", "TXT"),
+        ("receiving", "MX"),
+        ("sending", "TXT"),
+        ("sending", "TXT"),
+    ]
+    mx = domain["records"][1]
+    assert mx["value"] == live_server.settings.smtp.hostname and mx["priority"] == 10
+    assert all(r["status"] == "pending" for r in domain["records"])
+    refused = ws.create_inbox(name, "bot")
+    assert refused.status_code == 409 and error_code(refused) == "domain_not_verified"
+    assert refused.json()["error"]["param"] == "domain"
+    # Nothing published: every record missing, still pending, never an error.
+    first = ws.verify(domain["id"])
+    assert first.status_code == 200, first.text
+    assert {r["status"] for r in first.json()["records"]} == {"missing"}
+    # Ownership and MX published: verified; the sending records are not required.
+    publish(domain, "ownership", "receiving")
+    verified = ws.verify(domain["id"]).json()
+    assert verified["status"] == "verified" and verified["sending_ready"] is False
+    publish(domain, "sending")
+    again = ws.verify(domain["id"]).json()
+    assert again["sending_ready"] is True and again["verified_at"] == verified["verified_at"]
+    assert ws.call("GET", f"/v1/domains/{domain['id']}").json() == again
+    created = ws.create_inbox(name, "bot")
+    assert created.status_code == 201, created.text
+    inbox = created.json()
+    assert inbox["address"] == f"bot@{name.lower()}"
+    # Every door takes mail for it: SMTP (RCPT any case) and the dev webhook.
+    smtp_send(
+        live_server.smtp_host,
+        live_server.smtp_port,
+        f"Bot@{name.upper()}",
+        make_mail(inbox["address"], subject="over smtp"),
+    )
+    hooked = httpx.post(
+        f"{live_server.base_url}/v1/webhooks/inbound",
+        headers={"x-dispatch-inbound-token": INBOUND_TOKEN},
+        json={"to": inbox["address"], "from": "a@b.example.org", "subject": "hook", "text": "x"},
+    )
+    assert hooked.status_code == 201, hooked.text
+    key = ws.call("POST", f"/v1/inboxes/{inbox['id']}/keys", json={}).json()["key"]
+    messages = ws.call(
+        "GET", f"/v1/inboxes/{inbox['id']}/messages", key, params={"folder": "all"}
+    ).json()["data"]
+    assert sorted(m["subject"] for m in messages) == ["hook", "over smtp"]
+
+
+def test_the_local_provider_delivers_to_a_custom_domain_inbox_at_once(
+    live_server: LiveServer,
+) -> None:
+    sender, receiver = Workspace(live_server), Workspace(live_server)
+    domain = verified_domain(receiver)
+    inbox = receiver.create_inbox(domain["name"], "local").json()
+    sent = sender.call(
+        "POST",
+        "/v1/send",
+        sender.inbox_key,
+        json={"to": [f"Local@{domain['name'].upper()}"], "subject": "agent to agent", "text": "x"},
+    )
+    assert sent.status_code == 201, sent.text
+    key = receiver.call("POST", f"/v1/inboxes/{inbox['id']}/keys", json={}).json()["key"]
+    waited = receiver.call(
+        "GET", f"/v1/inboxes/{inbox['id']}/wait", key, params={"timeout": 10}
+    ).json()
+    assert waited["message"]["subject"] == "agent to agent"
+
+
+def test_account_keys_only_and_other_workspaces_are_kept_out(live_server: LiveServer) -> None:
+    ws, other = Workspace(live_server), Workspace(live_server)
+    domain = verified_domain(ws)
+    for method, path in [
+        ("POST", "/v1/domains"),
+        ("GET", "/v1/domains"),
+        ("GET", f"/v1/domains/{domain['id']}"),
+        ("POST", f"/v1/domains/{domain['id']}/verify"),
+        ("DELETE", f"/v1/domains/{domain['id']}"),
+    ]:
+        inbox_key = ws.call(method, path, ws.inbox_key, json={"name": unique()})
+        assert inbox_key.status_code == 403 and error_code(inbox_key) == "forbidden"
+        nobody = httpx.request(method, f"{live_server.base_url}{path}")
+        assert nobody.status_code == 401
+    for method, path in [
+        ("GET", f"/v1/domains/{domain['id']}"),
+        ("POST", f"/v1/domains/{domain['id']}/verify"),
+        ("DELETE", f"/v1/domains/{domain['id']}"),
+    ]:
+        theirs = other.call(method, path)
+        assert theirs.status_code == 404 and error_code(theirs) == "not_found"
+    assert other.call("GET", "/v1/domains").json()["data"] == []
+    # The name is verified: another workspace can neither add it nor put inboxes at it.
+    taken = other.add(domain["name"])
+    assert taken.status_code == 409 and error_code(taken) == "domain_taken"
+    assert taken.json()["error"]["param"] == "name"
+    for name in (domain["name"], domain["name"].upper(), f"sub.{domain['name']}"):
+        refused = other.create_inbox(name, "intruder")
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "domain"
+    assert ws.call("GET", f"/v1/domains/{domain['id']}").json()["status"] == "verified"
+
+
+def test_a_pending_duplicate_is_answered_domain_taken_once_another_verifies(
+    live_server: LiveServer,
+) -> None:
+    first, second = Workspace(live_server), Workspace(live_server)
+    name = unique()
+    mine, theirs = first.added(name), second.added(name)
+    assert mine["records"][0]["value"] != theirs["records"][0]["value"]  # tokens of their own
+    publish(theirs)
+    publish(mine, "receiving")
+    assert second.verify(theirs["id"]).json()["status"] == "verified"
+    publish(mine, "ownership")  # both tokens published: the first verified wins
+    late = first.verify(mine["id"])
+    assert late.status_code == 409 and error_code(late) == "domain_taken"
+    again = first.add(name)
+    assert again.status_code == 409 and error_code(again) == "domain_exists"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "com",
+        "10.0.0.1",
+        "[::1]",
+        "co.uk",
+        "a.test",
+        "pаypal.com",
+        "xn--80ak6aa92e.com",
+        "exa\u200bmple.com",
+        "x" * 300,
+        "a@example.com",
+        "*.example.com",
+        "dispatch.test",
+        "in.dispatch.localhost",
+    ],
+)
+def test_names_that_cannot_be_added_are_a_400_naming_the_field(
+    live_server: LiveServer, name: str
+) -> None:
+    response = Workspace(live_server).add(name)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == "name"
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["{}", '{"name": null}', '{"name": 7}', '{"name": ["a.com"]}', '{"name": "\\ud800.com"}', "["],
+)
+def test_bodies_that_are_no_name_are_a_400(live_server: LiveServer, body: str) -> None:
+    response = Workspace(live_server).call(
+        "POST", "/v1/domains", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+
+
+def test_dns_timeouts_and_servfail_are_a_not_yet_with_a_reason(live_server: LiveServer) -> None:
+    ws = Workspace(live_server)
+    domain = ws.added(unique())
+    dns = shared_dns()
+    dns.time_out(domain["records"][0]["name"])
+    dns.fail(domain["name"])
+    response = ws.verify(domain["id"])
+    assert response.status_code == 200, response.text
+    checked = response.json()
+    assert checked["status"] == "pending"
+    ownership, mx = checked["records"][:2]
+    assert ownership["status"] == "unavailable" and "timeout" in ownership["reason"]
+    assert mx["status"] == "unavailable" and "SERVFAIL" in mx["reason"]
+
+
+def test_a_domain_with_inboxes_is_kept_and_one_without_deleted(live_server: LiveServer) -> None:
+    ws = Workspace(live_server)
+    kept, spare = verified_domain(ws), ws.added(unique())
+    assert ws.create_inbox(kept["name"], "kept").status_code == 201
+    refused = ws.call("DELETE", f"/v1/domains/{kept['id']}")
+    assert refused.status_code == 409 and error_code(refused) == "domain_in_use"
+    deleted = ws.call("DELETE", f"/v1/domains/{spare['id']}")
+    assert deleted.status_code == 200 and deleted.json()["id"] == spare["id"]
+    assert ws.call("GET", f"/v1/domains/{spare['id']}").status_code == 404
+    assert [d["id"] for d in ws.call("GET", "/v1/domains").json()["data"]] == [kept["id"]]
+
+
+@pytest.mark.parametrize("odd", ["\x00", "\ud800", "x" * 5000, "a/b", "%", "..", "ü"])
+def test_odd_ids_and_cursors_are_never_a_500(live_server: LiveServer, odd: str) -> None:
+    ws = Workspace(live_server)
+    quoted = quote(odd.encode("utf-8", "surrogatepass"), safe="")
+    for method, path in [
+        ("GET", f"/v1/domains/{quoted}"),
+        ("POST", f"/v1/domains/{quoted}/verify"),
+        ("DELETE", f"/v1/domains/{quoted}"),
+        ("GET", f"/v1/domains?cursor={quoted}"),
+        ("GET", f"/v1/domains?limit={quoted}"),
+    ]:
+        response = ws.call(method, path)
+        assert response.status_code in (400, 404), (path, response.text)
+
+
+def test_the_list_pages_oldest_first(live_server: LiveServer) -> None:
+    ws = Workspace(live_server)
+    ids = [ws.added(unique(f"page{i}"))["id"] for i in range(3)]
+    first = ws.call("GET", "/v1/domains", params={"limit": 2}).json()
+    assert [d["id"] for d in first["data"]] == ids[:2] and first["next_cursor"]
+    rest = ws.call("GET", "/v1/domains", params={"limit": 2, "cursor": first["next_cursor"]})
+    assert [d["id"] for d in rest.json()["data"]] == ids[2:]
+
+
+def test_the_sdk_round_trip_sync_and_async(live_server: LiveServer) -> None:
+    ws = Workspace(live_server)
+    name = unique("sdk")
+    with Dispatch(api_key=ws.account_key, base_url=live_server.base_url) as d:
+        domain = d.domains.create(name)
+        assert isinstance(domain, Domain) and domain.status == "pending"
+        assert domain.records[0].name == f"_dispatch.{name}"
+        with pytest.raises(ConflictError) as pending:
+            d.inboxes.create(local_part="bot", domain=name)
+        assert pending.value.code == "domain_not_verified"
+        publish(attrs_records(domain))
+        assert d.domains.verify(domain.id).status == "verified"
+        assert d.inboxes.create(local_part="bot", domain=name).address == f"bot@{name}"
+        assert [x.id for x in d.domains.list()] == [domain.id]
+        assert d.domains.get(domain.id).records[1].status == "ok"
+
+    async def run() -> None:
+        async with AsyncDispatch(api_key=ws.account_key, base_url=live_server.base_url) as d:
+            other = await d.domains.create(unique("async"))
+            listed = [x.id async for x in d.domains.list()]
+            assert listed == [domain.id, other.id]
+            assert (await d.domains.verify(other.id)).records[0].status == "missing"
+            assert (await d.domains.get(other.id)).checked_at is not None
+            assert (await d.domains.delete(other.id)).id == other.id
+            with pytest.raises(ConflictError) as in_use:
+                await d.domains.delete(domain.id)
+            assert in_use.value.code == "domain_in_use"
+
+    asyncio.run(run())
+
+
+def attrs_records(domain: Domain) -> dict[str, Any]:
+    return {
+        "records": [
+            {
+                "purpose": r.purpose,
+                "type": r.type,
+                "name": r.name,
+                "value": r.value,
+                "priority": r.priority,
+            }
+            for r in domain.records
+        ]
+    }
+
+
+# --- with the ses provider: Easy DKIM from SES (moto) --------------------------------------
+
+
+@pytest.fixture(params=BACKENDS)
+def ses_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, moto: str
+) -> Iterator[LiveServer]:
+    urls = fresh_database_url(request.param, tmp_path_factory, request)
+    settings = make_settings(
+        next(urls),
+        DISPATCH_OUTBOUND_PROVIDER="ses",
+        DISPATCH_SES_REGION=REGION,
+        DISPATCH_SES_ENDPOINT_URL=moto,
+        DISPATCH_DOMAIN_MX_HOST=f"inbound-smtp.{REGION}.amazonaws.com",
+    )
+    thread = _ServerThread(settings)
+    try:
+        yield thread.start()
+    finally:
+        thread.stop()
+        next(urls, None)
+
+
+def test_with_ses_the_dkim_records_are_ses_easy_dkim_cnames(
+    ses_server: LiveServer, moto: str
+) -> None:
+    ses = boto3.session.Session().client("ses", region_name=REGION, endpoint_url=moto)
+    ws, other = Workspace(ses_server), Workspace(ses_server)
+    name = unique("ses")
+    domain = ws.added(name)
+    duplicate = other.added(name)  # pending in another workspace too
+    tokens = ses.verify_domain_dkim(Domain=name)["DkimTokens"]  # SES answers the same again
+    cnames = [r for r in domain["records"] if r["type"] == "CNAME"]
+    assert [(r["name"], r["value"]) for r in cnames] == [
+        (f"{t}._domainkey.{name}", f"{t}.dkim.amazonses.com") for t in tokens
+    ]
+    assert all(r["purpose"] == "sending" for r in cnames) and len(cnames) == 3
+    spf = domain["records"][2]
+    assert spf["value"] == "v=spf1 include:amazonses.com ~all"
+    assert domain["records"][1]["value"] == f"inbound-smtp.{REGION}.amazonaws.com"
+    assert name in ses.list_identities(IdentityType="Domain")["Identities"]
+    publish(domain)
+    checked = ws.verify(domain["id"]).json()
+    assert checked["status"] == "verified" and checked["sending_ready"] is True
+    # The SES identity stays while any workspace holds the name, and goes with the last.
+    assert ws.call("DELETE", f"/v1/domains/{domain['id']}").status_code == 200
+    assert name in ses.list_identities(IdentityType="Domain")["Identities"]
+    assert other.call("DELETE", f"/v1/domains/{duplicate['id']}").status_code == 200
+    assert name not in ses.list_identities(IdentityType="Domain")["Identities"]
