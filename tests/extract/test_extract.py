@@ -755,3 +755,31 @@ def test_a_sentence_that_only_mentions_the_password_staying_unchanged_undoes_not
     assert extract("Passwort zurücksetzen", text, None).primary_link == url
     html = f'<p>If you did not sign up, ignore this.</p><p><a href="{url}">Confirm email</a></p>'
     assert extract("Confirm your email", None, html).primary_link == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://app.example.com/#/password/reset/confirm/MQ/c6esad-90f0991a9e2fc27ede7e8698a7c7b4dd",
+        "https://app.example.com/#!/activate/MQ/c6esad-90f0991a9e2fc27ede7e8698a7c7b4dd",
+        "https://app.example.com/#/invite?id=rvqzmui1ovai7rzzoop9c",
+    ],
+)
+def test_a_single_page_apps_route_in_the_fragment_is_read_as_its_path(url: str) -> None:
+    text = f"Please go to the following page and choose a new password:\n\n{url}\n"
+    assert extract("Password reset on example.com", text, None).primary_link == url
+    # A page anchor is no route, and a route without a secret is no sign-in link.
+    help_page = "https://app.example.com/help#/password"
+    text = f"Read how to change your password:\n{help_page}"
+    assert extract("Password reset", text, None).primary_link is None
+
+
+def test_a_dotted_signed_token_in_the_path_is_a_secret() -> None:
+    url = "https://redash.example.com/invite/IjcwIg.axMTdw.7y2nMIkxv9Cs-DULtD7ewHYsLzI"
+    html = f'<p>Bob invited you to join Acme.</p><a href="{url}">Setup Account</a>'
+    assert extract("Bob invited you to join Redash", None, html).primary_link == url
+    # A file name or a version with dots is not one.
+    for path in ("/invite/report.2026.final-version-of-q4.pdf", "/invite/v1.2.3"):
+        link = f"https://redash.example.com{path}"
+        html = f'<p>Bob invited you.</p><a href="{link}">Setup Account</a>'
+        assert extract("Bob invited you to join Redash", None, html).primary_link is None

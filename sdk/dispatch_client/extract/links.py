@@ -134,10 +134,17 @@ _NAMED_SECRET_PARAM = re.compile(
 _RANDOM_PARAM = re.compile(
     r"(?:^|&)[A-Za-z0-9_.-]+=(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{20,}(?:&|$)"
 )
-# A signed value ("<value>:<timestamp>:<signature>", as Django's signing writes it) is one.
+# A signed value ("<value>:<timestamp>:<signature>", as Django's signing writes it) is one,
+# and so is a dotted one ("/reset/IjQwIg.axMTdw.HxZW72bEfRzbEFmYlW_5Vb4gI2Y", itsdangerous's
+# payload, timestamp and signature; a JWT's three parts): short parts, a long signature.
 _TOKEN_SEGMENT = re.compile(
-    r"/(?=[A-Za-z0-9_:-]*[0-9])(?=[A-Za-z0-9_:-]*[A-Za-z])[A-Za-z0-9_:-]{16,}"
+    r"/(?:(?=[A-Za-z0-9_:-]*[0-9])(?=[A-Za-z0-9_:-]*[A-Za-z])[A-Za-z0-9_:-]{16,}"
+    r"|[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{4,}\.(?=[A-Za-z0-9_-]*[0-9])(?=[A-Za-z0-9_-]*[A-Za-z])"
+    r"[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_.-]))"
 )
+# A single-page app's route in the fragment ("/#/password/reset/confirm/MQ/<token>",
+# "#!/verify?token=…"): its path and query are read like the URL's own.
+_FRAGMENT_ROUTE = re.compile(r"!?/")
 # A bare fragment that is a secret: long and random ("#l3GRKhZ2_sUSVhhi7aqavjOdIaTeG5pL…"),
 # not a page anchor ("#discussion_r1839201447").
 _TOKEN_FRAGMENT = re.compile(
@@ -437,8 +444,13 @@ def _link_score(
     except ValueError:
         return 0.0
     anchor = link.anchor.lower() if link.anchor else None
+    path, route_query = parts.path, ""
+    route = _FRAGMENT_ROUTE.match(parts.fragment)
+    if route:
+        route_path, _, route_query = parts.fragment[route.end() - 1 :].partition("?")
+        path = path.rstrip("/") + route_path
     # Host and path only: "…/confirm?contact_id=…&accept_terms=1" is still a confirm link.
-    where = (parts.netloc + parts.path).lower()
+    where = (parts.netloc + path).lower()
     opaque = bool(
         _OPAQUE_WRAPPER.search(where)
         or (parts.path.startswith("/c/") and where.startswith(_MAILGUN_HOSTS))
@@ -479,13 +491,14 @@ def _link_score(
     tokenish = bool(
         _TOKEN_PARAM.search(parts.query)
         or _RANDOM_PARAM.search(parts.query)
-        or _TOKEN_SEGMENT.search(parts.path)
+        or _TOKEN_SEGMENT.search(path)
+        or _RANDOM_PARAM.search(route_query)
         or _TOKEN_PARAM.search(parts.fragment)
         or _TOKEN_FRAGMENT.fullmatch(parts.fragment)
         or (opaque and subject_asks)
         or _carries_code(parts, codes)
     )
-    url_actions = _ACTION_IN_URL.findall(parts.path.lower())
+    url_actions = _ACTION_IN_URL.findall(path.lower())
     url_says = URL_ACTION if url_actions else 0.0
     if anchor and not anchor_actions:
         url_says *= URL_ACTION_UNDER_OTHER_TEXT
