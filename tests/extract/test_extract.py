@@ -783,3 +783,24 @@ def test_a_dotted_signed_token_in_the_path_is_a_secret() -> None:
         link = f"https://redash.example.com{path}"
         html = f'<p>Bob invited you.</p><a href="{link}">Setup Account</a>'
         assert extract("Bob invited you to join Redash", None, html).primary_link is None
+
+
+@pytest.mark.parametrize(
+    ("subject", "anchor"),
+    [
+        ("Your password was changed", "Reset your password"),
+        ("New sign-in to your Acme account", "Secure your account"),
+        ("New login from Firefox on Linux", "Review activity"),
+        ("Ihr Passwort wurde geändert", "Konto schützen"),
+        ("Nouvelle connexion à votre compte", "Sécuriser mon compte"),
+    ],
+)
+def test_a_security_notice_has_no_call_to_action(subject: str, anchor: str) -> None:
+    url = "https://acme.example/account/security/reset?token=Zq9xP2mN7kL4vB8cW1"
+    html = f'<p>Something changed on your account.</p><p><a href="{url}">{anchor}</a></p>'
+    assert extract(subject, None, html).primary_link is None
+    # Unless the subject asks for something beyond its report, or reports nothing.
+    confirm = f'<p>Something changed on your account.</p><p><a href="{url}">Confirm</a></p>'
+    assert extract(subject, None, confirm).primary_link is None
+    assert extract(f"{subject}: confirm it was you", None, confirm).primary_link == url
+    assert extract("Confirm your account", None, confirm).primary_link == url

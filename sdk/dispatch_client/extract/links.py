@@ -24,6 +24,7 @@ from dispatch_client.extract.lexicon.links import (
     JOIN_WORDS,
     NEVER_PRIMARY_URL_PARTS,
     NEVER_PRIMARY_WORDS,
+    NOTICE_SUBJECT_PHRASES,
     OPAQUE_WRAPPERS,
     PASSWORD_WORDS,
     REDIRECT_PARAMS,
@@ -106,6 +107,8 @@ _IF_NOT_YOU_SENTENCE = re.compile(
     + r")\b"
 )
 _IGNORE = re.compile(alternation(words(IGNORE_WORDS)))
+_NOTICE_SUBJECT = re.compile(alternation(words(NOTICE_SUBJECT_PHRASES)))
+_ACTION_STEM = re.compile(alternation(words(ACTION_STEMS)))
 _OPAQUE_WRAPPER = re.compile(alternation(OPAQUE_WRAPPERS))
 _MAILGUN_HOSTS = ("email.", "mg.", "links.")
 _NEEDS_SECRET = re.compile(alternation(_SECRET_ACTIONS))
@@ -532,6 +535,16 @@ def _link_score(
     )
 
 
+def _reports_a_change(subject: str) -> bool:
+    """Whether a lower-cased subject is a security notice ("Your password was changed", "New
+    sign-in to Acme") that asks for nothing else once its report is taken out."""
+    report = _NOTICE_SUBJECT.search(subject)
+    if report is None:
+        return False
+    rest = subject[: report.start()] + " " + subject[report.end() :]
+    return not _ACTION_STEM.search(rest)
+
+
 def find_links(
     found: list[FoundLink], subject: str | None = None, codes: frozenset[str] = frozenset()
 ) -> tuple[LinkMatch, ...]:
@@ -539,6 +552,7 @@ def find_links(
     the subject says whether the mail asks for an action at all, and the message's confident
     codes are secrets when a link carries one."""
     subject_asks = bool(subject and _ACTION_IN_SUBJECT.search(subject.lower()))
+    notice = bool(subject and _reports_a_change(subject.lower()))
     links: dict[str, FoundLink] = {}
     for link in found[:MAX_LINKS]:
         url = _unwrap(_trim(link.url))
@@ -552,7 +566,7 @@ def find_links(
     best = max(scores.values(), default=0.0)
     primary = (
         next((url for url, s in scores.items() if s == best), None)
-        if best >= MIN_PRIMARY_SCORE
+        if best >= MIN_PRIMARY_SCORE and not notice
         else None
     )
     return tuple(

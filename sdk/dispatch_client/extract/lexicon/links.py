@@ -358,6 +358,54 @@ IGNORE_WORDS: dict[str, tuple[str, ...]] = {
 # … and these as whole words ("not you", not "not your").
 WHOLE_WORD_IF_NOT_YOU_PHRASES: dict[str, tuple[str, ...]] = {"en": ("not you",)}
 
+# A subject that reports what happened to the account (a security notice): its "reset your
+# password", "secure your account" or "review activity" link is for the case it wasn't you,
+# not the mail's call to action, unless the rest of the subject asks for one ("New sign-in:
+# confirm it's you"). Matched anywhere in the lower-cased subject.
+NOTICE_SUBJECT_PHRASES: dict[str, tuple[str, ...]] = {
+    "en": (
+        "password was changed", "password has been changed", "password changed",
+        "password was updated", "password has been updated", "password updated",
+        "new sign-in", "new sign in", "new login", "new log-in", "signed in from",
+        "sign-in from a new", "login from a new", "new device", "email was changed",
+        "email has been changed", "email address was changed", "email address has been changed",
+        "email changed", "email address changed", "security alert", "security notice",
+        "two-factor authentication was disabled", "two-factor authentication disabled",
+        "two-factor authentication has been disabled",
+    ),
+    "de": (
+        "passwort wurde geändert", "passwort geändert", "kennwort wurde geändert",
+        "neue anmeldung", "e-mail-adresse wurde geändert", "sicherheitshinweis",
+        "sicherheitswarnung",
+    ),
+    "fr": (
+        "mot de passe a été modifié", "mot de passe modifié", "mot de passe a été changé",
+        "nouvelle connexion", "alerte de sécurité", "adresse e-mail a été modifiée",
+    ),
+    "es": (
+        "contraseña ha sido cambiada", "contraseña ha cambiado", "se ha cambiado tu contraseña",
+        "se ha cambiado su contraseña", "contraseña cambiada", "nuevo inicio de sesión",
+        "alerta de seguridad",
+    ),
+    "pt": (
+        "senha foi alterada", "senha alterada", "novo login", "novo acesso", "alerta de segurança",
+    ),
+    "it": (
+        "password è stata modificata", "password modificata", "nuovo accesso",
+        "avviso di sicurezza",
+    ),
+    "nl": ("wachtwoord is gewijzigd", "wachtwoord gewijzigd", "nieuwe aanmelding", "nieuwe login"),
+    "ja": (
+        "パスワードが変更されました", "パスワード変更のお知らせ", "新しいログイン",
+        "新しいサインイン",
+    ),
+    "zh": ("密码已更改", "密码已修改", "密碼已變更", "新登录"),
+    "ru": (
+        "пароль был изменен", "пароль был изменён", "пароль изменен", "пароль изменён",
+        "новый вход",
+    ),
+}  # fmt: skip
+
 # Words of a link that is never the call to action (unsubscribe, privacy, help …), matched
 # anywhere in its lower-cased anchor text, host and path.
 NEVER_PRIMARY_WORDS: dict[str, tuple[str, ...]] = {
