@@ -804,3 +804,40 @@ def test_a_security_notice_has_no_call_to_action(subject: str, anchor: str) -> N
     assert extract(subject, None, confirm).primary_link is None
     assert extract(f"{subject}: confirm it was you", None, confirm).primary_link == url
     assert extract("Confirm your account", None, confirm).primary_link == url
+
+
+@pytest.mark.parametrize(
+    ("subject", "text"),
+    [
+        ("Your receipt", "Receipt #1928-3746\nConfirmation code: X7Y8Z9\nAmount paid: 10.00 EUR"),
+        ("Booking confirmed", "Your booking reference is KX72PQ. Show this code at the desk."),
+        ("Bestellung", "Ihre Bestellnummer lautet 482913. Bitte geben Sie den Code an."),
+        ("Invoice INV-2026-0042", "Customer code: CUST7K2Q\nAmount due: 120.00 EUR"),
+        ("Your gift card", "Gift card code: K7P2-QX9M-4TRW\nAmount: $50.00"),
+        ("Your tickets", "Ticket code: K7P2QX\nShow this code at the entrance."),
+    ],
+)
+def test_a_purchase_or_a_records_reference_is_no_code(subject: str, text: str) -> None:
+    assert extract(subject, text, None).otp is None
+
+
+def test_a_code_beside_a_purchase_or_a_record_is_still_a_code() -> None:
+    # A confirmation code outside a purchase, and a code after a record's number.
+    assert extract(None, "Your confirmation code: X7Y8Z9", None).otp == "X7Y8Z9"
+    text = "Your order number is 48213907.\nYour verification code is K7P2QX."
+    assert extract("Verify your email", text, None).otp == "K7P2QX"
+    text = "Confirm your payment of €49.99 with the code 482913."
+    assert extract("Payment", text, None).otp == "482913"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "您的密码重置码是：K7P2QX",
+        "Je herstelcode is K7P2QX",
+        "Your password reset code is K7P2QX. It expires in 15 minutes.",
+        "Please use the following one time password to reset your password: K7P2QX",
+    ],
+)
+def test_a_password_reset_code_in_capitals_is_a_code(text: str) -> None:
+    assert extract("Password reset", text, None).otp == "K7P2QX"

@@ -33,6 +33,8 @@ from dispatch_client.extract.lexicon.decoys import (
     MEETING_MARKERS,
     PROMO_WORDS,
     PROMO_WORDS_BEFORE_NUMBER,
+    RECORD_LABELS,
+    RECORD_VERBS,
     SIGNS_AFTER_NUMBER,
     SIGNS_BEFORE_NUMBER,
     UNITS_AFTER_NUMBER,
@@ -155,6 +157,14 @@ _DECOY_BEFORE = re.compile(
     + alternation([*words(LABELS_BEFORE_NUMBER), *CURRENCY_CODES])
     + r")|"
     + alternation([*SIGNS_BEFORE_NUMBER, *CURRENCY_SIGNS])
+    + r")\W{0,3}$"
+)
+# A record's label and a verb just before a number: "booking reference is KX72PQ".
+_RECORD_IS = re.compile(
+    r"(?<!\w)(?:"
+    + alternation(words(RECORD_LABELS))
+    + r")(?:\s+(?:number|no\.?|id|#))?\s+(?:"
+    + alternation(words(RECORD_VERBS))
     + r")\W{0,3}$"
 )
 # The unit just after a number that makes it no code: "25%", "10 minutes", "49,99 €" …,
@@ -496,6 +506,8 @@ def _equal_groups(written: str) -> bool:
 def _decoy(line: str, start: int, end: int) -> bool:
     lower = _lower(line)
     if _DECOY_BEFORE.search(lower, max(0, start - LABEL_CHARS), start):
+        return True
+    if _RECORD_IS.search(lower, max(0, start - LABEL_CHARS * 2), start):
         return True
     return bool(_DECOY_AFTER.match(line, end, end + UNIT_CHARS) or _PROMO_LINE.search(lower))
 
