@@ -841,3 +841,27 @@ def test_a_code_beside_a_purchase_or_a_record_is_still_a_code() -> None:
 )
 def test_a_password_reset_code_in_capitals_is_a_code(text: str) -> None:
     assert extract("Password reset", text, None).otp == "K7P2QX"
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Eğer şifrenizi siz değiştirmediyseniz,",
+        "Если вы не меняли пароль,",
+        "Si vous n'avez pas changé votre mot de passe,",
+        "Si no modificó su contraseña,",
+        "如果您没有更改密码，",
+    ],
+)
+def test_if_you_did_not_change_it_introduces_the_if_it_wasnt_you_link(sentence: str) -> None:
+    url = "https://data.example.org/lost-password/IjQwIg.axMTdw.HxZW72bEfRzbEFmYlW_5Vb4gI2Y"
+    html = f'<p>Done.</p><p>{sentence} <a href="{url}">reset</a></p>'
+    assert extract("Account", None, html).primary_link is None
+    assert extract("Account", None, f'<p>Done.</p><p><a href="{url}">reset</a></p>').primary_link
+
+
+def test_a_turkish_notice_subject_is_a_notice() -> None:
+    url = "https://arsiv.example.com.tr/account/reset?token=Zq9xP2mN7kL4vB8cW1"
+    html = f'<p>Tamam.</p><p><a href="{url}">Şifreyi sıfırla</a></p>'
+    assert extract("Şifreniz değiştirilmiştir", None, html).primary_link is None
+    assert extract("Şifre sıfırlama", None, html).primary_link == url

@@ -283,10 +283,13 @@ IF_NOT_YOU_PHRASES: dict[str, tuple[str, ...]] = {
     "fr": (
         "pas à l'origine", "pas à l’origine", "si ce n'était pas vous", "si ce n’était pas vous",
         "si ce n'est pas vous", "si ce n’est pas vous", "si ce n'était pas toi",
+        "si vous n'avez pas changé", "si vous n’avez pas changé", "si vous n'avez pas modifié",
+        "si vous n’avez pas modifié",
     ),
     "es": (
         "si no es usted", "si no fuiste tú", "si no fuiste tu", "si no has sido tú",
-        "si no fue usted", "si no ha sido usted",
+        "si no fue usted", "si no ha sido usted", "si no modificó", "si no cambió",
+        "si usted no cambió",
     ),
     "pt": ("se não foi você", "se não foi voce", "se não foste tu", "se não foi o senhor"),
     "it": ("se non sei stato tu", "se non sei stata tu", "se non è stato lei", "se non sei tu"),
@@ -307,14 +310,23 @@ IF_NOT_YOU_PHRASES: dict[str, tuple[str, ...]] = {
     "ro": ("dacă nu ai cerut", "daca nu ai cerut", "dacă nu ați cerut", "daca nu ati cerut"),
     "hu": ("ha nem ön volt", "ha nem te voltál"),
     "lt": ("jei jūs jo nekeitėte", "jei tai ne jūs", "jei tai buvote ne jūs"),
-    "tr": ("siz değilseniz", "sen değilsen", "siz yapmadıysanız", "sen yapmadıysan"),
-    "ru": ("если это были не вы", "если это не вы", "если это сделали не вы"),
+    "tr": (
+        "siz değilseniz", "sen değilsen", "siz yapmadıysanız", "sen yapmadıysan",
+        "değiştirmediyseniz", "değiştirmediysen",
+    ),
+    "ru": (
+        "если это были не вы", "если это не вы", "если это сделали не вы", "если вы не меняли",
+        "если вы не изменяли",
+    ),
     "uk": ("якщо це не ви", "якщо це були не ви", "якщо це зробили не ви"),
     "ar": ("إذا لم تكن", "اذا لم تكن", "إذا لم تقم", "اذا لم تقم", "إن لم يكن", "ان لم يكن"),
     "fa": ("اگر شما آن را", "اگر شما نبودید", "اگر این شما نبودید"),
     "he": ("אם לא שינית", "אם זה לא אתה", "אם זה לא היית אתה"),
     "ja": ("あなたでない場合", "あなたではない場合", "心当たりがない場合", "覚えがない場合"),
-    "zh": ("如果不是您", "如果不是你", "若不是您", "如非本人", "如果这不是您", "如果這不是您"),
+    "zh": (
+        "如果不是您", "如果不是你", "若不是您", "如非本人", "如果这不是您", "如果這不是您",
+        "如果您没有更改", "如果你没有更改",
+    ),
     "ko": ("변경하지 않으셨다면", "본인이 아닌 경우", "본인이 아니라면"),
     "vi": ("nếu không phải là bạn", "nếu không phải bạn"),
     "id": ("jika anda tidak merasa", "jika bukan anda", "jika ini bukan anda"),
@@ -404,6 +416,7 @@ NOTICE_SUBJECT_PHRASES: dict[str, tuple[str, ...]] = {
         "пароль был изменен", "пароль был изменён", "пароль изменен", "пароль изменён",
         "новый вход",
     ),
+    "tr": ("şifreniz değiştiril", "parolanız değiştiril", "yeni oturum açma", "yeni giriş"),
 }  # fmt: skip
 
 # Words of a link that is never the call to action (unsubscribe, privacy, help …), matched
