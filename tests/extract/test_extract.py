@@ -865,3 +865,11 @@ def test_a_turkish_notice_subject_is_a_notice() -> None:
     html = f'<p>Tamam.</p><p><a href="{url}">Şifreyi sıfırla</a></p>'
     assert extract("Şifreniz değiştirilmiştir", None, html).primary_link is None
     assert extract("Şifre sıfırlama", None, html).primary_link == url
+
+
+def test_a_user_name_in_capitals_is_no_code() -> None:
+    text = "Use the one-time password together with your username JOHN123 to log in."
+    assert extract("Password reset", text, None).otp is None
+    text = "Hi JOHN123,\nYour one-time password is K7P2QX. Log in with your username JOHN123."
+    assert extract("Password reset", text, None).otp == "K7P2QX"
+    assert extract(None, "Benutzername: MAXM7K2Q\nIhr Code: 482913", None).otp == "482913"
