@@ -793,6 +793,8 @@ def test_a_dotted_signed_token_in_the_path_is_a_secret() -> None:
         ("New login from Firefox on Linux", "Review activity"),
         ("Ihr Passwort wurde geändert", "Konto schützen"),
         ("Nouvelle connexion à votre compte", "Sécuriser mon compte"),
+        ("Suspicious login attempt on your account", "Change password"),
+        ("Two-factor authentication was enabled", "Reset your password"),
     ],
 )
 def test_a_security_notice_has_no_call_to_action(subject: str, anchor: str) -> None:
