@@ -875,3 +875,13 @@ def test_a_user_name_in_capitals_is_no_code() -> None:
     text = "Hi JOHN123,\nYour one-time password is K7P2QX. Log in with your username JOHN123."
     assert extract("Password reset", text, None).otp == "K7P2QX"
     assert extract(None, "Benutzername: MAXM7K2Q\nIhr Code: 482913", None).otp == "482913"
+
+
+def test_a_lone_number_in_a_purchase_is_its_reference() -> None:
+    text = "Hallo,\n\nJe bestelling bevat:\n * Max Havelaar - aantal: 3\nBestelling totaal: 37,45 €"
+    assert extract("Bevestiging van bestelling 100266", text, None).otp is None
+    text = "Thanks for shopping.\n\n482913\n\nSubtotal: $10.00"
+    assert extract("Your receipt", text, None).otp is None
+    # Outside a purchase the lone number of six digits is still the typical code.
+    assert extract("Sign in", "Hello,\n\n482913\n\nThanks", None).otp == "482913"
+    assert extract("Zamówienie 482913", None, None).otp is None

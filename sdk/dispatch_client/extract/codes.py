@@ -298,6 +298,11 @@ class _Source:
         self._message = message
         self._keywords: dict[int, list[tuple[int, int]]] = {}
 
+    @property
+    def booking(self) -> bool:
+        """Whether the message is a booking or a purchase (a receipt, an invoice)."""
+        return self._message.booking
+
     def line(self, pos: int) -> tuple[int, int]:
         return line_bounds(self.text, pos)
 
@@ -627,6 +632,9 @@ def _score(source: _Source, candidate: _Candidate) -> float:
             len(candidate.code) != TYPICAL_LENGTH
             or candidate.alphanumeric
             or (written != candidate.code and not _HALVES.match(written))
+            # In a booking or a purchase a number without a keyword is its reference: "Order
+            # confirmation 100266" is no code, though no label is just before it.
+            or source.booking
         ):
             return 0.0
         if (
