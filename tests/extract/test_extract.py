@@ -885,3 +885,12 @@ def test_a_lone_number_in_a_purchase_is_its_reference() -> None:
     # Outside a purchase the lone number of six digits is still the typical code.
     assert extract("Sign in", "Hello,\n\n482913\n\nThanks", None).otp == "482913"
     assert extract("Zamówienie 482913", None, None).otp is None
+
+
+def test_a_code_of_capitals_and_digits_one_per_cell_is_one_code() -> None:
+    cells = "".join(f"<td>{c}</td>" for c in "K7P2QX")
+    html = f"<p>Your password reset code</p><table><tr>{cells}</tr></table>"
+    assert extract("Password reset", None, html).otp == "K7P2QX"
+    # Capitals alone in cells (weekdays, sizes) stay apart, and are no code.
+    cells = "".join(f"<td>{c}</td>" for c in "MTWTF")
+    assert extract("Your code", None, f"<p>Code</p><table><tr>{cells}</tr></table>").otp is None
