@@ -763,6 +763,7 @@ def test_a_sentence_that_only_mentions_the_password_staying_unchanged_undoes_not
         "https://app.example.com/#/password/reset/confirm/MQ/c6esad-90f0991a9e2fc27ede7e8698a7c7b4dd",
         "https://app.example.com/#!/activate/MQ/c6esad-90f0991a9e2fc27ede7e8698a7c7b4dd",
         "https://app.example.com/#/invite?id=rvqzmui1ovai7rzzoop9c",
+        "https://app.example.com/#/reset-password?token=Zq9xP2mN-7kL4vB8c",
     ],
 )
 def test_a_single_page_apps_route_in_the_fragment_is_read_as_its_path(url: str) -> None:

@@ -495,6 +495,7 @@ def _link_score(
         _TOKEN_PARAM.search(parts.query)
         or _RANDOM_PARAM.search(parts.query)
         or _TOKEN_SEGMENT.search(path)
+        or _TOKEN_PARAM.search(route_query)
         or _RANDOM_PARAM.search(route_query)
         or _TOKEN_PARAM.search(parts.fragment)
         or _TOKEN_FRAGMENT.fullmatch(parts.fragment)
