@@ -755,3 +755,143 @@ def test_a_sentence_that_only_mentions_the_password_staying_unchanged_undoes_not
     assert extract("Passwort zurücksetzen", text, None).primary_link == url
     html = f'<p>If you did not sign up, ignore this.</p><p><a href="{url}">Confirm email</a></p>'
     assert extract("Confirm your email", None, html).primary_link == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://app.example.com/#/password/reset/confirm/MQ/c6esad-90f0991a9e2fc27ede7e8698a7c7b4dd",
+        "https://app.example.com/#!/activate/MQ/c6esad-90f0991a9e2fc27ede7e8698a7c7b4dd",
+        "https://app.example.com/#/invite?id=rvqzmui1ovai7rzzoop9c",
+        "https://app.example.com/#/reset-password?token=Zq9xP2mN-7kL4vB8c",
+    ],
+)
+def test_a_single_page_apps_route_in_the_fragment_is_read_as_its_path(url: str) -> None:
+    text = f"Please go to the following page and choose a new password:\n\n{url}\n"
+    assert extract("Password reset on example.com", text, None).primary_link == url
+    # A page anchor is no route, and a route without a secret is no sign-in link.
+    help_page = "https://app.example.com/help#/password"
+    text = f"Read how to change your password:\n{help_page}"
+    assert extract("Password reset", text, None).primary_link is None
+
+
+def test_a_dotted_signed_token_in_the_path_is_a_secret() -> None:
+    url = "https://redash.example.com/invite/IjcwIg.axMTdw.7y2nMIkxv9Cs-DULtD7ewHYsLzI"
+    html = f'<p>Bob invited you to join Acme.</p><a href="{url}">Setup Account</a>'
+    assert extract("Bob invited you to join Redash", None, html).primary_link == url
+    # A file name or a version with dots is not one.
+    for path in ("/invite/report.2026.final-version-of-q4.pdf", "/invite/v1.2.3"):
+        link = f"https://redash.example.com{path}"
+        html = f'<p>Bob invited you.</p><a href="{link}">Setup Account</a>'
+        assert extract("Bob invited you to join Redash", None, html).primary_link is None
+
+
+@pytest.mark.parametrize(
+    ("subject", "anchor"),
+    [
+        ("Your password was changed", "Reset your password"),
+        ("New sign-in to your Acme account", "Secure your account"),
+        ("New login from Firefox on Linux", "Review activity"),
+        ("Ihr Passwort wurde geändert", "Konto schützen"),
+        ("Nouvelle connexion à votre compte", "Sécuriser mon compte"),
+        ("Suspicious login attempt on your account", "Change password"),
+        ("Two-factor authentication was enabled", "Reset your password"),
+    ],
+)
+def test_a_security_notice_has_no_call_to_action(subject: str, anchor: str) -> None:
+    url = "https://acme.example/account/security/reset?token=Zq9xP2mN7kL4vB8cW1"
+    html = f'<p>Something changed on your account.</p><p><a href="{url}">{anchor}</a></p>'
+    assert extract(subject, None, html).primary_link is None
+    # Unless the subject asks for something beyond its report, or reports nothing.
+    confirm = f'<p>Something changed on your account.</p><p><a href="{url}">Confirm</a></p>'
+    assert extract(subject, None, confirm).primary_link is None
+    assert extract(f"{subject}: confirm it was you", None, confirm).primary_link == url
+    assert extract("Confirm your account", None, confirm).primary_link == url
+
+
+@pytest.mark.parametrize(
+    ("subject", "text"),
+    [
+        ("Your receipt", "Receipt #1928-3746\nConfirmation code: X7Y8Z9\nAmount paid: 10.00 EUR"),
+        ("Booking confirmed", "Your booking reference is KX72PQ. Show this code at the desk."),
+        ("Bestellung", "Ihre Bestellnummer lautet 482913. Bitte geben Sie den Code an."),
+        ("Invoice INV-2026-0042", "Customer code: CUST7K2Q\nAmount due: 120.00 EUR"),
+        ("Your gift card", "Gift card code: K7P2-QX9M-4TRW\nAmount: $50.00"),
+        ("Your tickets", "Ticket code: K7P2QX\nShow this code at the entrance."),
+    ],
+)
+def test_a_purchase_or_a_records_reference_is_no_code(subject: str, text: str) -> None:
+    assert extract(subject, text, None).otp is None
+
+
+def test_a_code_beside_a_purchase_or_a_record_is_still_a_code() -> None:
+    # A confirmation code outside a purchase, and a code after a record's number.
+    assert extract(None, "Your confirmation code: X7Y8Z9", None).otp == "X7Y8Z9"
+    text = "Your order number is 48213907.\nYour verification code is K7P2QX."
+    assert extract("Verify your email", text, None).otp == "K7P2QX"
+    text = "Confirm your payment of €49.99 with the code 482913."
+    assert extract("Payment", text, None).otp == "482913"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "您的密码重置码是：K7P2QX",
+        "Je herstelcode is K7P2QX",
+        "Your password reset code is K7P2QX. It expires in 15 minutes.",
+        "Please use the following one time password to reset your password: K7P2QX",
+    ],
+)
+def test_a_password_reset_code_in_capitals_is_a_code(text: str) -> None:
+    assert extract("Password reset", text, None).otp == "K7P2QX"
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Eğer şifrenizi siz değiştirmediyseniz,",
+        "Если вы не меняли пароль,",
+        "Si vous n'avez pas changé votre mot de passe,",
+        "Si no modificó su contraseña,",
+        "如果您没有更改密码，",
+    ],
+)
+def test_if_you_did_not_change_it_introduces_the_if_it_wasnt_you_link(sentence: str) -> None:
+    url = "https://data.example.org/lost-password/IjQwIg.axMTdw.HxZW72bEfRzbEFmYlW_5Vb4gI2Y"
+    html = f'<p>Done.</p><p>{sentence} <a href="{url}">reset</a></p>'
+    assert extract("Account", None, html).primary_link is None
+    assert extract("Account", None, f'<p>Done.</p><p><a href="{url}">reset</a></p>').primary_link
+
+
+def test_a_turkish_notice_subject_is_a_notice() -> None:
+    url = "https://arsiv.example.com.tr/account/reset?token=Zq9xP2mN7kL4vB8cW1"
+    html = f'<p>Tamam.</p><p><a href="{url}">Şifreyi sıfırla</a></p>'
+    assert extract("Şifreniz değiştirilmiştir", None, html).primary_link is None
+    assert extract("Şifre sıfırlama", None, html).primary_link == url
+
+
+def test_a_user_name_in_capitals_is_no_code() -> None:
+    text = "Use the one-time password together with your username JOHN123 to log in."
+    assert extract("Password reset", text, None).otp is None
+    text = "Hi JOHN123,\nYour one-time password is K7P2QX. Log in with your username JOHN123."
+    assert extract("Password reset", text, None).otp == "K7P2QX"
+    assert extract(None, "Benutzername: MAXM7K2Q\nIhr Code: 482913", None).otp == "482913"
+
+
+def test_a_lone_number_in_a_purchase_is_its_reference() -> None:
+    text = "Hallo,\n\nJe bestelling bevat:\n * Max Havelaar - aantal: 3\nBestelling totaal: 37,45 €"
+    assert extract("Bevestiging van bestelling 100266", text, None).otp is None
+    text = "Thanks for shopping.\n\n482913\n\nSubtotal: $10.00"
+    assert extract("Your receipt", text, None).otp is None
+    # Outside a purchase the lone number of six digits is still the typical code.
+    assert extract("Sign in", "Hello,\n\n482913\n\nThanks", None).otp == "482913"
+    assert extract("Zamówienie 482913", None, None).otp is None
+
+
+def test_a_code_of_capitals_and_digits_one_per_cell_is_one_code() -> None:
+    cells = "".join(f"<td>{c}</td>" for c in "K7P2QX")
+    html = f"<p>Your password reset code</p><table><tr>{cells}</tr></table>"
+    assert extract("Password reset", None, html).otp == "K7P2QX"
+    # Capitals alone in cells (weekdays, sizes) stay apart, and are no code.
+    cells = "".join(f"<td>{c}</td>" for c in "MTWTF")
+    assert extract("Your code", None, f"<p>Code</p><table><tr>{cells}</tr></table>").otp is None

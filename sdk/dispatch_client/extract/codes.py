@@ -33,6 +33,8 @@ from dispatch_client.extract.lexicon.decoys import (
     MEETING_MARKERS,
     PROMO_WORDS,
     PROMO_WORDS_BEFORE_NUMBER,
+    RECORD_LABELS,
+    RECORD_VERBS,
     SIGNS_AFTER_NUMBER,
     SIGNS_BEFORE_NUMBER,
     UNITS_AFTER_NUMBER,
@@ -155,6 +157,14 @@ _DECOY_BEFORE = re.compile(
     + alternation([*words(LABELS_BEFORE_NUMBER), *CURRENCY_CODES])
     + r")|"
     + alternation([*SIGNS_BEFORE_NUMBER, *CURRENCY_SIGNS])
+    + r")\W{0,3}$"
+)
+# A record's label and a verb just before a number: "booking reference is KX72PQ".
+_RECORD_IS = re.compile(
+    r"(?<!\w)(?:"
+    + alternation(words(RECORD_LABELS))
+    + r")(?:\s+(?:number|no\.?|id|#))?\s+(?:"
+    + alternation(words(RECORD_VERBS))
     + r")\W{0,3}$"
 )
 # The unit just after a number that makes it no code: "25%", "10 minutes", "49,99 €" …,
@@ -287,6 +297,11 @@ class _Source:
         self.text = text
         self._message = message
         self._keywords: dict[int, list[tuple[int, int]]] = {}
+
+    @property
+    def booking(self) -> bool:
+        """Whether the message is a booking or a purchase (a receipt, an invoice)."""
+        return self._message.booking
 
     def line(self, pos: int) -> tuple[int, int]:
         return line_bounds(self.text, pos)
@@ -497,6 +512,8 @@ def _decoy(line: str, start: int, end: int) -> bool:
     lower = _lower(line)
     if _DECOY_BEFORE.search(lower, max(0, start - LABEL_CHARS), start):
         return True
+    if _RECORD_IS.search(lower, max(0, start - LABEL_CHARS * 2), start):
+        return True
     return bool(_DECOY_AFTER.match(line, end, end + UNIT_CHARS) or _PROMO_LINE.search(lower))
 
 
@@ -615,6 +632,9 @@ def _score(source: _Source, candidate: _Candidate) -> float:
             len(candidate.code) != TYPICAL_LENGTH
             or candidate.alphanumeric
             or (written != candidate.code and not _HALVES.match(written))
+            # In a booking or a purchase a number without a keyword is its reference: "Order
+            # confirmation 100266" is no code, though no label is just before it.
+            or source.booking
         ):
             return 0.0
         if (

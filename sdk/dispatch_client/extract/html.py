@@ -32,7 +32,10 @@ _ANY_TAG = re.compile(r"</?[A-Za-z][^<>]{0,4000}>|<[!?][^<>]{0,4000}>")
 # Starting at ">" lets sre scan for a literal instead of testing every character, and a digit
 # must be followed by a tag at once, or a failed match would rescan the rest at every ">".
 _IN_ROW_TAG = r"<(?!/?(?i:tr|table|tbody|thead|tfoot|p|li|br|hr)\b)/?[A-Za-z][^<>]{0,400}>"
-_DIGIT_CELLS = re.compile(rf">\s*\d\s*(?:(?:{_IN_ROW_TAG}(?:\s|&nbsp;)*)+\d\s*){{3,}}(?=<)")
+# Capitals and digits laid out so ("<td>K</td><td>7</td><td>P</td>…") are one code too.
+_DIGIT_CELLS = re.compile(
+    rf">\s*[\dA-Z]\s*(?:(?:{_IN_ROW_TAG}(?:\s|&nbsp;)*)+[\dA-Z]\s*){{3,}}(?=<)"
+)
 
 
 def html_to_text(html: str) -> str:
@@ -96,5 +99,11 @@ def inline_text(markup: str) -> str:
 def _join_digit_cells(match: re.Match[str]) -> str:
     """The digits of a _DIGIT_CELLS match on one line, spaced like "4 8 2 9 1 3", a shape
     that is read as a code only next to a code keyword; more than 8 are left as they are."""
-    digits = _ANY_TAG.sub(" ", match.group()[1:]).replace("&nbsp;", " ").split()
-    return ">" + " ".join(digits) if len(digits) <= 8 else match.group()
+    chars = _ANY_TAG.sub(" ", match.group()[1:]).replace("&nbsp;", " ").split()
+    if len(chars) > 8:
+        return match.group()
+    if all(c.isdigit() for c in chars):
+        return ">" + " ".join(chars)
+    # Capitals and digits: written as one token ("K7P2QX"), a code only next to a keyword;
+    # capitals alone (a row of initials, weekdays) are left as they are.
+    return ">" + "".join(chars) if any(c.isdigit() for c in chars) else match.group()

@@ -24,6 +24,7 @@ from dispatch_client.extract.lexicon.links import (
     JOIN_WORDS,
     NEVER_PRIMARY_URL_PARTS,
     NEVER_PRIMARY_WORDS,
+    NOTICE_SUBJECT_PHRASES,
     OPAQUE_WRAPPERS,
     PASSWORD_WORDS,
     REDIRECT_PARAMS,
@@ -106,6 +107,8 @@ _IF_NOT_YOU_SENTENCE = re.compile(
     + r")\b"
 )
 _IGNORE = re.compile(alternation(words(IGNORE_WORDS)))
+_NOTICE_SUBJECT = re.compile(alternation(words(NOTICE_SUBJECT_PHRASES)))
+_ACTION_STEM = re.compile(alternation(words(ACTION_STEMS)))
 _OPAQUE_WRAPPER = re.compile(alternation(OPAQUE_WRAPPERS))
 _MAILGUN_HOSTS = ("email.", "mg.", "links.")
 _NEEDS_SECRET = re.compile(alternation(_SECRET_ACTIONS))
@@ -134,10 +137,17 @@ _NAMED_SECRET_PARAM = re.compile(
 _RANDOM_PARAM = re.compile(
     r"(?:^|&)[A-Za-z0-9_.-]+=(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{20,}(?:&|$)"
 )
-# A signed value ("<value>:<timestamp>:<signature>", as Django's signing writes it) is one.
+# A signed value ("<value>:<timestamp>:<signature>", as Django's signing writes it) is one,
+# and so is a dotted one ("/reset/IjQwIg.axMTdw.HxZW72bEfRzbEFmYlW_5Vb4gI2Y", itsdangerous's
+# payload, timestamp and signature; a JWT's three parts): short parts, a long signature.
 _TOKEN_SEGMENT = re.compile(
-    r"/(?=[A-Za-z0-9_:-]*[0-9])(?=[A-Za-z0-9_:-]*[A-Za-z])[A-Za-z0-9_:-]{16,}"
+    r"/(?:(?=[A-Za-z0-9_:-]*[0-9])(?=[A-Za-z0-9_:-]*[A-Za-z])[A-Za-z0-9_:-]{16,}"
+    r"|[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{4,}\.(?=[A-Za-z0-9_-]*[0-9])(?=[A-Za-z0-9_-]*[A-Za-z])"
+    r"[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_.-]))"
 )
+# A single-page app's route in the fragment ("/#/password/reset/confirm/MQ/<token>",
+# "#!/verify?token=…"): its path and query are read like the URL's own.
+_FRAGMENT_ROUTE = re.compile(r"!?/")
 # A bare fragment that is a secret: long and random ("#l3GRKhZ2_sUSVhhi7aqavjOdIaTeG5pL…"),
 # not a page anchor ("#discussion_r1839201447").
 _TOKEN_FRAGMENT = re.compile(
@@ -437,8 +447,13 @@ def _link_score(
     except ValueError:
         return 0.0
     anchor = link.anchor.lower() if link.anchor else None
+    path, route_query = parts.path, ""
+    route = _FRAGMENT_ROUTE.match(parts.fragment)
+    if route:
+        route_path, _, route_query = parts.fragment[route.end() - 1 :].partition("?")
+        path = path.rstrip("/") + route_path
     # Host and path only: "…/confirm?contact_id=…&accept_terms=1" is still a confirm link.
-    where = (parts.netloc + parts.path).lower()
+    where = (parts.netloc + path).lower()
     opaque = bool(
         _OPAQUE_WRAPPER.search(where)
         or (parts.path.startswith("/c/") and where.startswith(_MAILGUN_HOSTS))
@@ -479,13 +494,15 @@ def _link_score(
     tokenish = bool(
         _TOKEN_PARAM.search(parts.query)
         or _RANDOM_PARAM.search(parts.query)
-        or _TOKEN_SEGMENT.search(parts.path)
+        or _TOKEN_SEGMENT.search(path)
+        or _TOKEN_PARAM.search(route_query)
+        or _RANDOM_PARAM.search(route_query)
         or _TOKEN_PARAM.search(parts.fragment)
         or _TOKEN_FRAGMENT.fullmatch(parts.fragment)
         or (opaque and subject_asks)
         or _carries_code(parts, codes)
     )
-    url_actions = _ACTION_IN_URL.findall(parts.path.lower())
+    url_actions = _ACTION_IN_URL.findall(path.lower())
     url_says = URL_ACTION if url_actions else 0.0
     if anchor and not anchor_actions:
         url_says *= URL_ACTION_UNDER_OTHER_TEXT
@@ -519,6 +536,16 @@ def _link_score(
     )
 
 
+def _reports_a_change(subject: str) -> bool:
+    """Whether a lower-cased subject is a security notice ("Your password was changed", "New
+    sign-in to Acme") that asks for nothing else once its report is taken out."""
+    report = _NOTICE_SUBJECT.search(subject)
+    if report is None:
+        return False
+    rest = subject[: report.start()] + " " + subject[report.end() :]
+    return not _ACTION_STEM.search(rest)
+
+
 def find_links(
     found: list[FoundLink], subject: str | None = None, codes: frozenset[str] = frozenset()
 ) -> tuple[LinkMatch, ...]:
@@ -526,6 +553,7 @@ def find_links(
     the subject says whether the mail asks for an action at all, and the message's confident
     codes are secrets when a link carries one."""
     subject_asks = bool(subject and _ACTION_IN_SUBJECT.search(subject.lower()))
+    notice = bool(subject and _reports_a_change(subject.lower()))
     links: dict[str, FoundLink] = {}
     for link in found[:MAX_LINKS]:
         url = _unwrap(_trim(link.url))
@@ -539,7 +567,7 @@ def find_links(
     best = max(scores.values(), default=0.0)
     primary = (
         next((url for url, s in scores.items() if s == best), None)
-        if best >= MIN_PRIMARY_SCORE
+        if best >= MIN_PRIMARY_SCORE and not notice
         else None
     )
     return tuple(

@@ -22,7 +22,10 @@ CODE_KEYWORDS: dict[str, tuple[str, ...]] = {
     "pt": ("código", "codigo", "verificação"),
     "it": ("codice", "verifica"),
     "ca": ("codi", "verificació"),
-    "nl": ("verificatiecode", "bevestigingscode", "inlogcode", "code"),
+    "nl": (
+        "verificatiecode", "bevestigingscode", "inlogcode", "herstelcode", "resetcode",
+        "beveiligingscode", "toegangscode", "code",
+    ),
     "sv": ("verifieringskod", "engångskod", "kod"),
     "da": ("kode", "bekræftelseskode", "engangskode"),
     "no": ("kode", "engangskode"),
@@ -51,7 +54,8 @@ CODE_KEYWORDS: dict[str, tuple[str, ...]] = {
     "zh": (
         "验证码", "驗證碼", "校验码", "动态码", "确认码", "確認碼", "認證碼", "一次性密码",
         "一次性密碼", "动态密码", "動態密碼", "验证代码", "驗證代碼", "登录代码", "登入代码",
-        "登入代碼", "确认代码", "確認代碼", "安全代码", "安全代碼",
+        "登入代碼", "确认代码", "確認代碼", "安全代码", "安全代碼", "重置码", "重置碼", "重设码",
+        "重設碼",
     ),
     "ko": ("인증", "코드"),
     "ar": ("رمز", "كود", "التحقق", "لمرة واحدة"),
@@ -145,6 +149,7 @@ NOT_CODE_BEFORE_KEYWORD: dict[str, tuple[str, ...]] = {
         "reference", "invoice", "order", "booking", "reservation", "referral", "product", "item",
         "sku", "style", "colour", "color", "tax", "vat", "swift", "bic", "iban", "routing",
         "sort", "auth", "authorisation", "authorization", "approval", "offer", "sale",
+        "ticket", "customer", "client", "member", "membership", "card", "redemption",
     ),
     "de": ("rabatt", "gutschein"),
     # order, cargo, tracking, discount, coupon, post, reference, product, promotion, gift

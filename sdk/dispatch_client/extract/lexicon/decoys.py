@@ -14,13 +14,24 @@ LABELS_BEFORE_NUMBER: dict[str, tuple[str, ...]] = {
         "version", "v.", "build", "id", "sku", "model", "serial", "part", "qty", "quantity",
         "total", "amount", "price", "subtotal", "balance", "paid", "charged", "loyalty",
         "points", "auth", "authorisation", "authorization", "approval", "copyright", "(c)",
+        "username", "user name", "user", "user id", "userid", "login name", "login id",
     ),
-    "de": ("nr", "plz", "betrag", "summe", "bestellung", "rechnung", "sendung"),
-    "fr": ("numéro", "montant", "commande", "facture", "colis"),
-    "es": ("numero", "importe", "valor", "pedido", "factura", "paquete"),
-    "pt": ("valor", "pedido"),
-    "it": ("numero", "ordine", "fattura"),
-    "ru": ("заказ", "сумма"),
+    "de": (
+        "nr", "plz", "betrag", "summe", "bestellung", "rechnung", "sendung", "benutzername",
+        "nutzername", "benutzer",
+    ),
+    "fr": ("numéro", "montant", "commande", "facture", "colis", "nom d'utilisateur", "identifiant"),
+    "es": ("numero", "importe", "valor", "pedido", "factura", "paquete", "usuario"),
+    "pt": ("valor", "pedido", "usuário", "utilizador"),
+    "it": ("numero", "ordine", "fattura", "utente"),
+    "nl": ("gebruikersnaam", "bestelling", "bestelnummer", "factuur", "zending", "bedrag"),
+    "pl": ("zamówienie", "zamówienia", "faktura"),
+    "sv": ("beställning", "ordernummer", "faktura"),
+    "da": ("ordre", "bestilling", "faktura"),
+    "fi": ("tilaus", "lasku"),
+    "tr": ("sipariş", "fatura"),
+    "cs": ("objednávka", "objednávky", "faktura"),
+    "ru": ("заказ", "заказа", "сумма"),
     # number, order, invoice, amount, total, price, phone, quantity, shipment, tracking,
     # account, card, ending in, postal, P.O. box
     "ar": (
@@ -34,6 +45,20 @@ LABELS_BEFORE_NUMBER: dict[str, tuple[str, ...]] = {
         "حساب", "پستی",
     ),
 }  # fmt: skip
+# A record's label that names the number after a verb: "Your booking reference is KX72PQ",
+# "Ihre Bestellnummer lautet 4821" (then "Show this code at the desk" names no one-time code).
+# Whole words, optionally followed by "number", "no.", "id" or "#", then the verb.
+RECORD_LABELS: dict[str, tuple[str, ...]] = {
+    "en": (
+        "reference", "booking", "reservation", "order", "invoice", "receipt", "ticket", "case",
+        "tracking", "confirmation", "customer", "member", "transaction",
+    ),
+    "de": (
+        "buchungsnummer", "bestellnummer", "referenz", "referenznummer", "rechnungsnummer",
+        "kundennummer", "auftragsnummer",
+    ),
+}  # fmt: skip
+RECORD_VERBS: dict[str, tuple[str, ...]] = {"en": ("is", "was"), "de": ("lautet", "ist")}
 # Currencies, before or after an amount.
 CURRENCY_CODES = ("usd", "eur", "gbp", "chf")
 CURRENCY_SIGNS = ("$", "€", "£", "¥", "₹", "₽")
@@ -109,16 +134,20 @@ MEETING_MARKERS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 MEETING_LINK_MARKERS = ("meet.google.", "teams.microsoft.com/l/meetup", "webex.com/meet")
 
-# A booking (a flight, a hotel): its "confirmation code" is the reservation's record locator.
+# A booking (a flight, a hotel) or a purchase (a receipt, an invoice): its "confirmation
+# code" is the reservation's record locator or the order's reference.
 BOOKING_MARKERS: dict[str, tuple[str, ...]] = {
     "en": (
         "flight", "boarding", "itinerary", "eticket", "e-ticket", "check in", "check-in",
-        "record locator", "pnr", "hotel", "departs", "departure",
+        "record locator", "pnr", "hotel", "departs", "departure", "receipt", "invoice",
+        "subtotal", "order total", "order summary", "amount paid", "total paid",
     ),
-    "de": ("flug",),
-    "es": ("vuelo", "reserva"),
-    "pt": ("reserva",),
-    "fr": ("réservation",),
+    "de": ("flug", "rechnung", "quittung", "zwischensumme", "bestellübersicht"),
+    "es": ("vuelo", "reserva", "recibo", "factura", "subtotal"),
+    "pt": ("reserva", "recibo", "fatura", "subtotal"),
+    "fr": ("réservation", "facture", "sous-total"),
+    "it": ("ricevuta", "fattura", "subtotale"),
+    "nl": ("factuur", "subtotaal", "totaal:"),
     "ru": ("рейс",),
     "zh": ("航班",),
     "ja": ("フライト",),

@@ -283,10 +283,13 @@ IF_NOT_YOU_PHRASES: dict[str, tuple[str, ...]] = {
     "fr": (
         "pas à l'origine", "pas à l’origine", "si ce n'était pas vous", "si ce n’était pas vous",
         "si ce n'est pas vous", "si ce n’est pas vous", "si ce n'était pas toi",
+        "si vous n'avez pas changé", "si vous n’avez pas changé", "si vous n'avez pas modifié",
+        "si vous n’avez pas modifié",
     ),
     "es": (
         "si no es usted", "si no fuiste tú", "si no fuiste tu", "si no has sido tú",
-        "si no fue usted", "si no ha sido usted",
+        "si no fue usted", "si no ha sido usted", "si no modificó", "si no cambió",
+        "si usted no cambió",
     ),
     "pt": ("se não foi você", "se não foi voce", "se não foste tu", "se não foi o senhor"),
     "it": ("se non sei stato tu", "se non sei stata tu", "se non è stato lei", "se non sei tu"),
@@ -307,14 +310,23 @@ IF_NOT_YOU_PHRASES: dict[str, tuple[str, ...]] = {
     "ro": ("dacă nu ai cerut", "daca nu ai cerut", "dacă nu ați cerut", "daca nu ati cerut"),
     "hu": ("ha nem ön volt", "ha nem te voltál"),
     "lt": ("jei jūs jo nekeitėte", "jei tai ne jūs", "jei tai buvote ne jūs"),
-    "tr": ("siz değilseniz", "sen değilsen", "siz yapmadıysanız", "sen yapmadıysan"),
-    "ru": ("если это были не вы", "если это не вы", "если это сделали не вы"),
+    "tr": (
+        "siz değilseniz", "sen değilsen", "siz yapmadıysanız", "sen yapmadıysan",
+        "değiştirmediyseniz", "değiştirmediysen",
+    ),
+    "ru": (
+        "если это были не вы", "если это не вы", "если это сделали не вы", "если вы не меняли",
+        "если вы не изменяли",
+    ),
     "uk": ("якщо це не ви", "якщо це були не ви", "якщо це зробили не ви"),
     "ar": ("إذا لم تكن", "اذا لم تكن", "إذا لم تقم", "اذا لم تقم", "إن لم يكن", "ان لم يكن"),
     "fa": ("اگر شما آن را", "اگر شما نبودید", "اگر این شما نبودید"),
     "he": ("אם לא שינית", "אם זה לא אתה", "אם זה לא היית אתה"),
     "ja": ("あなたでない場合", "あなたではない場合", "心当たりがない場合", "覚えがない場合"),
-    "zh": ("如果不是您", "如果不是你", "若不是您", "如非本人", "如果这不是您", "如果這不是您"),
+    "zh": (
+        "如果不是您", "如果不是你", "若不是您", "如非本人", "如果这不是您", "如果這不是您",
+        "如果您没有更改", "如果你没有更改",
+    ),
     "ko": ("변경하지 않으셨다면", "본인이 아닌 경우", "본인이 아니라면"),
     "vi": ("nếu không phải là bạn", "nếu không phải bạn"),
     "id": ("jika anda tidak merasa", "jika bukan anda", "jika ini bukan anda"),
@@ -357,6 +369,63 @@ IGNORE_WORDS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 # … and these as whole words ("not you", not "not your").
 WHOLE_WORD_IF_NOT_YOU_PHRASES: dict[str, tuple[str, ...]] = {"en": ("not you",)}
+
+# A subject that reports what happened to the account (a security notice): its "reset your
+# password", "secure your account" or "review activity" link is for the case it wasn't you,
+# not the mail's call to action, unless the rest of the subject asks for one ("New sign-in:
+# confirm it's you"). Matched anywhere in the lower-cased subject.
+NOTICE_SUBJECT_PHRASES: dict[str, tuple[str, ...]] = {
+    "en": (
+        "password was changed", "password has been changed", "password changed",
+        "password was updated", "password has been updated", "password updated",
+        "new sign-in", "new sign in", "new login", "new log-in", "signed in from",
+        "sign-in from a new", "login from a new", "new device", "email was changed",
+        "email has been changed", "email address was changed", "email address has been changed",
+        "email changed", "email address changed", "security alert", "security notice",
+        "two-factor authentication was disabled", "two-factor authentication disabled",
+        "two-factor authentication has been disabled", "two-factor authentication was enabled",
+        "two-factor authentication enabled", "two-factor authentication has been enabled",
+        "2fa enabled", "2fa disabled", "login alert", "sign-in alert", "signin alert",
+        "unusual sign-in", "unusual login", "suspicious sign-in", "suspicious login",
+        "new browser", "login from", "sign-in from", "was accessed", "security notification",
+        "password reset successful", "password has been reset successfully",
+        "password was reset successfully", "password reset complete", "email address updated",
+        "email was updated", "email has been updated", "passkey added", "new passkey",
+        "security key added",
+    ),
+    "de": (
+        "passwort wurde geändert", "passwort geändert", "kennwort wurde geändert",
+        "neue anmeldung", "e-mail-adresse wurde geändert", "sicherheitshinweis",
+        "sicherheitswarnung",
+    ),
+    "fr": (
+        "mot de passe a été modifié", "mot de passe modifié", "mot de passe a été changé",
+        "nouvelle connexion", "alerte de sécurité", "adresse e-mail a été modifiée",
+    ),
+    "es": (
+        "contraseña ha sido cambiada", "contraseña ha cambiado", "se ha cambiado tu contraseña",
+        "se ha cambiado su contraseña", "contraseña cambiada", "nuevo inicio de sesión",
+        "alerta de seguridad",
+    ),
+    "pt": (
+        "senha foi alterada", "senha alterada", "novo login", "novo acesso", "alerta de segurança",
+    ),
+    "it": (
+        "password è stata modificata", "password modificata", "nuovo accesso",
+        "avviso di sicurezza",
+    ),
+    "nl": ("wachtwoord is gewijzigd", "wachtwoord gewijzigd", "nieuwe aanmelding", "nieuwe login"),
+    "ja": (
+        "パスワードが変更されました", "パスワード変更のお知らせ", "新しいログイン",
+        "新しいサインイン",
+    ),
+    "zh": ("密码已更改", "密码已修改", "密碼已變更", "新登录"),
+    "ru": (
+        "пароль был изменен", "пароль был изменён", "пароль изменен", "пароль изменён",
+        "новый вход",
+    ),
+    "tr": ("şifreniz değiştiril", "parolanız değiştiril", "yeni oturum açma", "yeni giriş"),
+}  # fmt: skip
 
 # Words of a link that is never the call to action (unsubscribe, privacy, help …), matched
 # anywhere in its lower-cased anchor text, host and path.
