@@ -173,3 +173,86 @@ def test_a_large_attachment_is_one_range() -> None:
     raw = message.as_bytes(policy=email.policy.SMTP)
     [attachment] = parse.parse_message(raw, **LIMITS).attachments
     assert decoded_in_pieces(raw, attachment, 256 * 1024) == data
+
+
+def raw_in_charset(charset: str, encoding: str, body: bytes, before: bytes) -> bytes:
+    return (
+        b"From: a@b.test\r\nTo: c@d.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain'
+        b"\r\n\r\n" + before + b"\r\n--b\r\nContent-Type: application/x-y; charset="
+        + charset.encode()
+        + b"\r\nContent-Disposition: attachment\r\nContent-Transfer-Encoding: "
+        + encoding.encode() + b"\r\n\r\n" + body + b"\r\n--b--\r\n"
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("charset", ["cp037", "cp500", "utf-16", "utf-7", "latin-1", "koi8-r"])
+@pytest.mark.parametrize("encoding", ["base64", "quoted-printable", "8bit", "binary", "7bit"])
+@pytest.mark.parametrize("text", ["QUJD", "aGVsbG8gd29ybGQh", "café", "x+AGE-y"])
+def test_a_range_holds_the_bytes_as_written_whatever_the_charset(
+    charset: str, encoding: str, text: str
+) -> None:
+    """The body is searched for as written, never as decoded for its charset: an earlier
+    part holding the charset-decoded text is never taken for it."""
+    try:
+        body = text.encode(charset)
+    except UnicodeEncodeError:
+        return
+    raw = raw_in_charset(charset, encoding, body, before=text.encode())
+    [attachment] = parse.parse_message(raw, **LIMITS).attachments
+    expected = email_package(raw)
+    if attachment.start is None:  # 8-bit bytes in base64 or QP: the whole-message path
+        assert encoding in ("base64", "quoted-printable") and not body.isascii()
+        assert parse.attachment_payload(raw, 0, **LIMITS) == expected
+        return
+    assert raw[attachment.start : attachment.start + (attachment.length or 0)] == body
+    for size in (1, 3, 1000):
+        assert decoded_in_pieces(raw, attachment, size) == expected
+
+
+class Scanned(bytes):
+    """Raw mail that counts the bytes its searches cover."""
+
+    scanned = 0
+
+    def find(self, sub: object, start: object = None, end: object = None) -> int:
+        assert isinstance(sub, bytes) and isinstance(start, int) and end is None
+        at = super().find(sub, start)
+        Scanned.scanned += (len(self) if at < 0 else at + len(sub)) - start
+        return at
+
+
+def many_parts(count: int, body: bytes) -> bytes:
+    part = (
+        b"--b\r\nContent-Type: application/x-y; charset=cp037\r\nContent-Disposition: attachment"
+        b"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + body + b"\r\n"
+    )
+    head = b'From: a@b.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"'
+    padding = b"--b\r\nContent-Type: text/plain\r\n\r\n" + b"x" * 76 * 1000 + b"\r\n"
+    return head + b"\r\n\r\n" + padding + part * count + b"--b--\r\n"
+
+
+@pytest.mark.parametrize("body", [b"QUJD", "QUJD".encode("cp037"), b""])
+def test_the_searches_cover_the_message_about_once(
+    body: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However many parts, and even when a body is not found (each search would then start
+    again where the last found one ended): no more than twice the message's bytes."""
+    raw = many_parts(300, body)
+    Scanned.scanned = 0
+    parsed = parse.parse_message(Scanned(raw), **LIMITS | {"max_parts": 1000})
+    assert len(parsed.attachments) == 300
+    assert Scanned.scanned <= len(raw)
+
+    written = parse._written_body
+    calls: list[int] = []
+
+    def first_not_found(part: Message) -> bytes | None:
+        calls.append(1)
+        return b"\x00never written\x00" if len(calls) == 1 else written(part)
+
+    monkeypatch.setattr(parse, "_written_body", first_not_found)
+    Scanned.scanned = 0
+    parsed = parse.parse_message(Scanned(raw), **LIMITS | {"max_parts": 1000})
+    assert [a.start for a in parsed.attachments] == [None] * 300  # read whole
+    assert Scanned.scanned <= 2 * len(raw)
