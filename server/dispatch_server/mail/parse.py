@@ -245,6 +245,11 @@ def _written_body(part: Message) -> bytes | None:
     body = payload.encode("ascii", "surrogateescape")
     if _encoding(part) in ("base64", "quoted-printable") and not body.isascii():
         return None
+    # One character past a whole group: the email package returns the body undecoded
+    # (without its line ends), which no piecewise decoding gives.
+    undecoded = _encoding(part) == "base64" and body
+    if undecoded and part.get_payload(decode=True) == b"".join(body.splitlines()):
+        return None
     return body
 
 
