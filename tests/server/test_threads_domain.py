@@ -318,3 +318,52 @@ async def test_the_retention_purge_removes_idle_threads_and_their_ids(services: 
         )
     )
     assert left == ([active], [active])
+
+
+class _ThenMoved:
+    """A connection on which, right after the first statement, a message moves thread: mail
+    a concurrent ingest commits between two statements at read committed."""
+
+    def __init__(self, conn: sa.Connection, message_id: str, thread_id: str) -> None:
+        self._conn, self._move, self.statements = conn, (message_id, thread_id), 0
+
+    def execute(self, *args: object, **kwargs: object) -> object:
+        result = self._conn.execute(*args, **kwargs)  # type: ignore[call-overload]
+        self.statements += 1
+        if self.statements == 1:
+            message_id, thread_id = self._move
+            self._conn.execute(
+                t.messages.update().where(t.messages.c.id == message_id).values(thread_id=thread_id)
+            )
+        return result
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._conn, name)
+
+
+async def test_summaries_are_one_snapshot_whatever_arrives_meanwhile(services: Services) -> None:
+    """Counts, first and newest messages come from one statement: a thread whose first mail
+    arrives during the listing is in all of them or in none (no KeyError, no 500)."""
+    db = services.db
+    inbox = await new_inbox(db, "threads-snapshot")
+    cutoff = utcnow() - timedelta(days=30)
+    one = await deliver(services, inbox, message_id="<one@acme.test>", subject="One")
+    two = await deliver(services, inbox, message_id="<two@acme.test>", subject="Two")
+    moving = await db.run_read(
+        lambda conn: conn.scalar(sa.select(t.messages.c.id).where(t.messages.c.thread_id == two))
+    )
+    await db.run_write(  # thread two empty for now: its mail is still arriving
+        lambda conn: conn.execute(
+            t.messages.update().where(t.messages.c.id == moving).values(thread_id=one)
+        )
+    )
+
+    def summaries(conn: sa.Connection) -> dict[str, threads.ThreadSummary]:
+        reader = threads._reader(conn, inbox.id, cutoff=cutoff, senders=None)
+        moved = _ThenMoved(conn, moving, two)
+        return threads._summaries(moved, reader, [one, two])  # type: ignore[arg-type]
+
+    found = await db.run_write(summaries)
+    assert {k: v.message_count for k, v in found.items()} == {one: 2}
+    page = await db.run_read(threads.list_threads, inbox.id, limit=10, cursor=None, cutoff=cutoff)
+    assert sorted((s.id, s.message_count) for s in page.items) == sorted([(one, 1), (two, 1)])

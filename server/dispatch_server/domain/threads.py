@@ -407,28 +407,26 @@ def _cut(text: str | None, chars: int) -> str | None:
 def _summaries(
     conn: sa.Connection, reader: _Reader, ids: Sequence[str]
 ) -> dict[str, ThreadSummary]:
-    """The summaries of these threads, from what the key sees of them: their counts in one
-    aggregate, their first and newest messages in one windowed query."""
+    """The summaries of these threads, from what the key sees of them, in one windowed
+    query: their counts, first and newest messages (one statement, so at read committed mail
+    arriving meanwhile is in all of them or in none)."""
     if not ids:
         return {}
     rows = _rows(reader, _ids(ids))
-    counts = {
-        row.thread_id: row
-        for row in conn.execute(
-            sa.select(
-                rows.c.thread_id,
-                sa.func.count().label("messages"),
-                sa.func.sum(sa.case((rows.c.unread, 1), else_=0)).label("unread"),
-            ).group_by(rows.c.thread_id)
-        )
-    }
+    by = rows.c.thread_id
     newest = sa.func.row_number().over(
-        partition_by=rows.c.thread_id, order_by=(rows.c.at.desc(), rows.c.id.desc())
+        partition_by=by, order_by=(rows.c.at.desc(), rows.c.id.desc())
     )
-    oldest = sa.func.row_number().over(
-        partition_by=rows.c.thread_id, order_by=(rows.c.at, rows.c.id)
-    )
-    ranked = sa.select(rows, newest.label("newest"), oldest.label("oldest")).subquery("ranked")
+    oldest = sa.func.row_number().over(partition_by=by, order_by=(rows.c.at, rows.c.id))
+    messages = sa.func.count().over(partition_by=by)
+    unread = sa.func.sum(sa.case((rows.c.unread, 1), else_=0)).over(partition_by=by)
+    ranked = sa.select(
+        rows,
+        newest.label("newest"),
+        oldest.label("oldest"),
+        messages.label("messages"),
+        unread.label("unread_count"),
+    ).subquery("ranked")
     shown = conn.execute(
         sa.select(ranked)
         .where(sa.or_(ranked.c.newest <= SHOWN_FOR_PARTICIPANTS, ranked.c.oldest == 1))
@@ -439,7 +437,6 @@ def _summaries(
         by_thread.setdefault(row.thread_id, []).append(row)
     found: dict[str, ThreadSummary] = {}
     for thread_id, group in by_thread.items():
-        count = counts[thread_id]
         latest = _message(group[0])
         first = next(row for row in group if row.oldest == 1)
         participants: dict[str, None] = {}
@@ -454,8 +451,8 @@ def _summaries(
             inbox_id=reader.inbox_id,
             subject=_cut(first.subject, SUMMARY_HEADER_CHARS),
             participants=tuple(participants)[:PARTICIPANTS],
-            message_count=int(count.messages),
-            unread_count=int(count.unread or 0),
+            message_count=int(group[0].messages),
+            unread_count=int(group[0].unread_count or 0),
             last_activity_at=latest.at,
             preview=latest.preview,
             latest=latest,
