@@ -367,3 +367,44 @@ async def test_summaries_are_one_snapshot_whatever_arrives_meanwhile(services: S
     assert {k: v.message_count for k, v in found.items()} == {one: 2}
     page = await db.run_read(threads.list_threads, inbox.id, limit=10, cursor=None, cutoff=cutoff)
     assert sorted((s.id, s.message_count) for s in page.items) == sorted([(one, 1), (two, 1)])
+
+
+async def test_a_thread_purged_between_plan_and_record_is_made_again(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retention purge deletes an idle thread after an ingest read it from thread_refs:
+    the reply is stored all the same (no foreign-key failure), in a thread that exists, and
+    the next reply joins it."""
+    db = services.db
+    inbox = await new_inbox(db, "threads-purged-meanwhile")
+    parent = await deliver(services, inbox, message_id="<parent@acme.test>", subject="P")
+    plan = threads.plan
+
+    def purged_meanwhile(conn: sa.Connection, *args: object, **kwargs: object) -> threads.Plan:
+        planned = plan(conn, *args, **kwargs)  # type: ignore[arg-type]
+        conn.execute(t.threads.delete().where(t.threads.c.id == planned.thread_id))
+        return planned
+
+    monkeypatch.setattr(threads, "plan", purged_meanwhile)
+    reply = await deliver(
+        services, inbox, message_id="<reply@acme.test>", in_reply_to="<parent@acme.test>"
+    )
+    monkeypatch.setattr(threads, "plan", plan)
+    assert reply == parent
+    later = await deliver(
+        services, inbox, message_id="<later@acme.test>", in_reply_to="<reply@acme.test>"
+    )
+    assert later == parent
+    left = await db.run_read(
+        lambda conn: (
+            list(conn.scalars(sa.select(t.threads.c.id).where(t.threads.c.inbox_id == inbox.id))),
+            sorted(
+                conn.scalars(
+                    sa.select(t.thread_refs.c.message_id_header).where(
+                        t.thread_refs.c.thread_id == parent
+                    )
+                )
+            ),
+        )
+    )
+    assert left == ([parent], ["<later@acme.test>", "<reply@acme.test>"])

@@ -139,11 +139,21 @@ _REF_OR_SUBJECT = sa.union_all(
     sa.select(sa.true(), sa.null(), _SUBJECT_MATCH.c.id),
 )
 _INSERT_THREAD = _T.insert()
-_TOUCH = (
-    _T.update()
-    .where(_T.c.id == sa.bindparam("thread_id"), _T.c.last_activity_at < sa.bindparam("at"))
-    .values(last_activity_at=sa.bindparam("at"))
-)
+
+
+def _touch(insert: Any) -> Any:
+    """The thread's last activity moved to now; the thread made again (with the id the
+    stored mail already holds) if the retention purge deleted it since `plan` read it. On
+    PostgreSQL the insert waits for a purge deleting it meanwhile, then makes it again."""
+    statement = insert(_T)
+    return statement.on_conflict_do_update(
+        index_elements=[_T.c.id],
+        set_={"last_activity_at": statement.excluded.last_activity_at},
+        where=_T.c.last_activity_at < statement.excluded.last_activity_at,
+    )
+
+
+_TOUCH = dialect.per_dialect(_touch)
 _INSERT_REFS = dialect.per_dialect(
     lambda insert: insert(_R).on_conflict_do_nothing(
         index_elements=[_R.c.inbox_id, _R.c.message_id_header]
@@ -197,21 +207,16 @@ def record(
     conn: sa.Connection, plan: Plan, *, workspace_id: str, inbox_id: str, now: datetime
 ) -> None:
     """Write what `plan` decided, once the message is stored: the thread (new, or its last
-    activity moved to `now`) and the ids it now holds."""
-    if plan.new:
-        conn.execute(
-            _INSERT_THREAD,
-            {
-                "id": plan.thread_id,
-                "workspace_id": workspace_id,
-                "inbox_id": inbox_id,
-                "subject_key": plan.subject_key,
-                "created_at": now,
-                "last_activity_at": now,
-            },
-        )
-    else:
-        conn.execute(_TOUCH, {"thread_id": plan.thread_id, "at": now})
+    activity moved to `now`, made again if purged since `plan`) and the ids it now holds."""
+    thread = {
+        "id": plan.thread_id,
+        "workspace_id": workspace_id,
+        "inbox_id": inbox_id,
+        "subject_key": plan.subject_key,
+        "created_at": now,
+        "last_activity_at": now,
+    }
+    conn.execute(_INSERT_THREAD if plan.new else _TOUCH[dialect.name(conn)], thread)
     if plan.unknown_ids:
         conn.execute(
             _INSERT_REFS[dialect.name(conn)],
