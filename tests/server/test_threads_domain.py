@@ -55,6 +55,19 @@ def test_a_subject_key_is_bounded() -> None:
     assert key is not None and len(key) == threads.SUBJECT_KEY_CHARS
 
 
+@pytest.mark.parametrize(
+    ("subject", "key"),
+    [
+        ("Re" + " " * 200_000 + "x", "re x"),  # minutes for a backtracking prefix pattern
+        ("Re" + " " * 100_000 + "[2]" + " " * 100_000 + "x", "re [2] x"),
+        ("Re: " * 100_000 + "x", "x"),  # a prefix after a prefix, never copying the rest
+        ("Re[2]" + "\t" * 100_000 + ":" + " y", "y"),
+    ],
+)
+def test_adversarial_subjects_key_in_linear_time(subject: str, key: str) -> None:
+    assert threads.subject_key(subject) == key
+
+
 def test_only_well_formed_msg_ids_are_looked_up() -> None:
     headers = threads.Headers(
         message_id="<own@x>",

@@ -55,10 +55,12 @@ SHOWN_FOR_PARTICIPANTS: Final = 10
 # Odp/PD (Polish), RES/ENC (Portuguese), RV (Spanish), YNT/İLT (Turkish), Vá/Továbbítás
 # (Hungarian), Ответ/Пересл (Russian), 回复/答复/转发/回覆/轉寄 (Chinese), 返信/転送
 # (Japanese), 답장/전달 (Korean), each maybe numbered (Re[2]:, Re(3):).
+# Matched at a position (no `^`); no two `\s*` meet, so a run of spaces without the colon
+# is given up in linear time (`\s*(?:...)?\s*` backtracked quadratically).
 _PREFIX = re.compile(
-    r"^\s*(?:re|fwd?|aw|wg|sv|vs|antw|doorst|rif|i|tr|odp|pd|res|enc|rv|ynt|i̇lt|ilt|vá|"
+    r"\s*(?:re|fwd?|aw|wg|sv|vs|antw|doorst|rif|i|tr|odp|pd|res|enc|rv|ynt|i̇lt|ilt|vá|"
     r"továbbítás|ответ|отв|пересл|回复|答复|转发|回覆|轉寄|返信|転送|답장|전달)"
-    r"\s*(?:\[\d+\]|\(\d+\))?\s*[:：]",
+    r"\s*(?:(?:\[\d+\]|\(\d+\))\s*)?[:：]",
     re.IGNORECASE,
 )
 
@@ -68,12 +70,10 @@ def subject_key(subject: str | None) -> str | None:
     `Re: Fwd: RE:`), whitespace squeezed, casefolded, at most SUBJECT_KEY_CHARS; None when
     nothing is left."""
     text = subject or ""
-    while True:
-        match = _PREFIX.match(text)
-        if match is None:
-            break
-        text = text[match.end() :]
-    key = " ".join(text.split()).casefold()[:SUBJECT_KEY_CHARS]
+    at = 0
+    while (match := _PREFIX.match(text, at)) is not None:
+        at = match.end()  # no copy of the rest for each prefix
+    key = " ".join(text[at:].split()).casefold()[:SUBJECT_KEY_CHARS]
     return key or None
 
 
