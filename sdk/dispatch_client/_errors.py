@@ -56,6 +56,16 @@ class APITimeoutError(APIConnectionError):
     """The server did not answer in time."""
 
 
+class IncompleteDownloadError(DispatchError):
+    """A download ended before all of its content came (the message was deleted meanwhile,
+    or the connection broke): `received` bytes of `expected`. Nothing is saved."""
+
+    def __init__(self, message: str, *, received: int, expected: int) -> None:
+        super().__init__(message)
+        self.received = received
+        self.expected = expected
+
+
 class WaitTimeoutError(DispatchError, TimeoutError):
     """A wait_for_* call ran out of time without a matching message. Not an API error.
 

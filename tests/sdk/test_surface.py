@@ -60,6 +60,7 @@ EXPORTED = [
     "Inbox",
     "InboxCreated",
     "InboxKey",
+    "IncompleteDownloadError",
     "InternalServerError",
     "InvalidArgumentError",
     "KeyInfo",

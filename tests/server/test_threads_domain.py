@@ -55,6 +55,19 @@ def test_a_subject_key_is_bounded() -> None:
     assert key is not None and len(key) == threads.SUBJECT_KEY_CHARS
 
 
+@pytest.mark.parametrize(
+    ("subject", "key"),
+    [
+        ("Re" + " " * 200_000 + "x", "re x"),  # minutes for a backtracking prefix pattern
+        ("Re" + " " * 100_000 + "[2]" + " " * 100_000 + "x", "re [2] x"),
+        ("Re: " * 100_000 + "x", "x"),  # a prefix after a prefix, never copying the rest
+        ("Re[2]" + "\t" * 100_000 + ":" + " y", "y"),
+    ],
+)
+def test_adversarial_subjects_key_in_linear_time(subject: str, key: str) -> None:
+    assert threads.subject_key(subject) == key
+
+
 def test_only_well_formed_msg_ids_are_looked_up() -> None:
     headers = threads.Headers(
         message_id="<own@x>",
@@ -318,3 +331,93 @@ async def test_the_retention_purge_removes_idle_threads_and_their_ids(services: 
         )
     )
     assert left == ([active], [active])
+
+
+class _ThenMoved:
+    """A connection on which, right after the first statement, a message moves thread: mail
+    a concurrent ingest commits between two statements at read committed."""
+
+    def __init__(self, conn: sa.Connection, message_id: str, thread_id: str) -> None:
+        self._conn, self._move, self.statements = conn, (message_id, thread_id), 0
+
+    def execute(self, *args: object, **kwargs: object) -> object:
+        result = self._conn.execute(*args, **kwargs)  # type: ignore[call-overload]
+        self.statements += 1
+        if self.statements == 1:
+            message_id, thread_id = self._move
+            self._conn.execute(
+                t.messages.update().where(t.messages.c.id == message_id).values(thread_id=thread_id)
+            )
+        return result
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._conn, name)
+
+
+async def test_summaries_are_one_snapshot_whatever_arrives_meanwhile(services: Services) -> None:
+    """Counts, first and newest messages come from one statement: a thread whose first mail
+    arrives during the listing is in all of them or in none (no KeyError, no 500)."""
+    db = services.db
+    inbox = await new_inbox(db, "threads-snapshot")
+    cutoff = utcnow() - timedelta(days=30)
+    one = await deliver(services, inbox, message_id="<one@acme.test>", subject="One")
+    two = await deliver(services, inbox, message_id="<two@acme.test>", subject="Two")
+    moving = await db.run_read(
+        lambda conn: conn.scalar(sa.select(t.messages.c.id).where(t.messages.c.thread_id == two))
+    )
+    await db.run_write(  # thread two empty for now: its mail is still arriving
+        lambda conn: conn.execute(
+            t.messages.update().where(t.messages.c.id == moving).values(thread_id=one)
+        )
+    )
+
+    def summaries(conn: sa.Connection) -> dict[str, threads.ThreadSummary]:
+        reader = threads._reader(conn, inbox.id, cutoff=cutoff, senders=None)
+        moved = _ThenMoved(conn, moving, two)
+        return threads._summaries(moved, reader, [one, two])  # type: ignore[arg-type]
+
+    found = await db.run_write(summaries)
+    assert {k: v.message_count for k, v in found.items()} == {one: 2}
+    page = await db.run_read(threads.list_threads, inbox.id, limit=10, cursor=None, cutoff=cutoff)
+    assert sorted((s.id, s.message_count) for s in page.items) == sorted([(one, 1), (two, 1)])
+
+
+async def test_a_thread_purged_between_plan_and_record_is_made_again(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retention purge deletes an idle thread after an ingest read it from thread_refs:
+    the reply is stored all the same (no foreign-key failure), in a thread that exists, and
+    the next reply joins it."""
+    db = services.db
+    inbox = await new_inbox(db, "threads-purged-meanwhile")
+    parent = await deliver(services, inbox, message_id="<parent@acme.test>", subject="P")
+    plan = threads.plan
+
+    def purged_meanwhile(conn: sa.Connection, *args: object, **kwargs: object) -> threads.Plan:
+        planned = plan(conn, *args, **kwargs)  # type: ignore[arg-type]
+        conn.execute(t.threads.delete().where(t.threads.c.id == planned.thread_id))
+        return planned
+
+    monkeypatch.setattr(threads, "plan", purged_meanwhile)
+    reply = await deliver(
+        services, inbox, message_id="<reply@acme.test>", in_reply_to="<parent@acme.test>"
+    )
+    monkeypatch.setattr(threads, "plan", plan)
+    assert reply == parent
+    later = await deliver(
+        services, inbox, message_id="<later@acme.test>", in_reply_to="<reply@acme.test>"
+    )
+    assert later == parent
+    left = await db.run_read(
+        lambda conn: (
+            list(conn.scalars(sa.select(t.threads.c.id).where(t.threads.c.inbox_id == inbox.id))),
+            sorted(
+                conn.scalars(
+                    sa.select(t.thread_refs.c.message_id_header).where(
+                        t.thread_refs.c.thread_id == parent
+                    )
+                )
+            ),
+        )
+    )
+    assert left == ([parent], ["<later@acme.test>", "<reply@acme.test>"])

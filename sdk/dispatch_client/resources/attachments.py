@@ -21,7 +21,7 @@ from dispatch_client._core import (
     message_path,
     send_for_inbox,
 )
-from dispatch_client._errors import InvalidArgumentError, NotFoundError
+from dispatch_client._errors import IncompleteDownloadError, InvalidArgumentError, NotFoundError
 from dispatch_client._options import REQUEST_OPTION_NAMES, RequestOptions, call_options
 from dispatch_client._resource import AsyncResource, SyncResource
 from dispatch_client.types.attachment import MessageAttachment
@@ -76,6 +76,20 @@ def _target(path: str | os.PathLike[str], attachment: MessageAttachment) -> Path
     """`path`, or the attachment's own (safe) file name in it when it is a directory."""
     target = Path(path)
     return target / attachment.filename if target.is_dir() else target
+
+
+def _check_complete(written: int, attachment: MessageAttachment) -> None:
+    """A download that ended short of the attachment's size is no file (the server ends a
+    response it cannot finish by breaking it; this catches a body cut short anyway). An
+    attached message's size is an estimate (it downloads serialised again): not checked."""
+    if attachment.content_type.startswith("message/"):
+        return
+    if written != attachment.size_bytes:
+        raise IncompleteDownloadError(
+            f"the download ended after {written} of {attachment.size_bytes} bytes",
+            received=written,
+            expected=attachment.size_bytes,
+        )
 
 
 class AttachmentStream:
@@ -231,14 +245,18 @@ class Attachments(SyncResource):
 
         Raises:
             NotFoundError: no such message, or no such attachment in it.
+            IncompleteDownloadError: the content ended short of its size; no file is kept.
         """
         with self.download(inbox_id, message_id, attachment_id, **options) as stream:
             target = _target(path, stream.attachment)
             partial = target.with_name(target.name + ".part")
             try:
+                written = 0
                 with partial.open("wb") as file:
                     for chunk in stream:
                         file.write(chunk)
+                        written += len(chunk)
+                _check_complete(written, stream.attachment)
                 partial.replace(target)
             finally:
                 partial.unlink(missing_ok=True)
@@ -334,15 +352,19 @@ class AsyncAttachments(AsyncResource):
 
         Raises:
             NotFoundError: no such message, or no such attachment in it.
+            IncompleteDownloadError: the content ended short of its size; no file is kept.
         """
         async with await self.download(inbox_id, message_id, attachment_id, **options) as stream:
             target = _target(path, stream.attachment)
             partial = target.with_name(target.name + ".part")
             try:  # the file's calls in a thread, off the event loop
                 file = await asyncio.to_thread(partial.open, "wb")
+                written = 0
                 with file:
                     async for chunk in stream:
                         await asyncio.to_thread(file.write, chunk)
+                        written += len(chunk)
+                _check_complete(written, stream.attachment)
                 await asyncio.to_thread(partial.replace, target)
             finally:
                 await asyncio.to_thread(partial.unlink, missing_ok=True)

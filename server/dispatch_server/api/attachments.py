@@ -97,6 +97,10 @@ async def download(services: Services, inbox_id: str, found: attachments.Attachm
     )
 
 
+class DownloadCut(Exception):
+    """The message went while its attachment was streaming."""
+
+
 async def _chunks(
     services: Services, inbox_id: str, found: attachments.Attachment
 ) -> AsyncIterator[bytes]:
@@ -109,7 +113,9 @@ async def _chunks(
             attachments.read_range, inbox_id, found.message_id, offset, size
         )
         if chunk is None:
-            return  # deleted during the download: the body ends short
+            # Deleted during the download (the retention purge): abort the response, so
+            # the client sees a broken transfer, never a complete-looking short body.
+            raise DownloadCut(found.message_id)
         if decoded := decoding.feed(chunk):
             yield decoded
     if rest := decoding.end():

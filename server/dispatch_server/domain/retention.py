@@ -35,16 +35,20 @@ class Purged:
     otps: int = 0
     sent: int = 0
     other: int = 0  # dropped-mail records, feedback about unknown mail
+    threads: int = 0  # idle threads: no mail, never in the public counters
 
     @property
     def total(self) -> int:
-        return self.messages + self.sent + self.other
+        """Every row deleted, threads too: the worker drains a step while a batch of it
+        is full."""
+        return self.messages + self.sent + self.other + self.threads
 
     def add(self, other: Purged) -> None:
         self.messages += other.messages
         self.otps += other.otps
         self.sent += other.sent
         self.other += other.other
+        self.threads += other.threads
 
 
 def _add_counts(insert: Any) -> Any:
@@ -115,11 +119,11 @@ def purge_records(conn: sa.Connection, cutoff: datetime, limit: int | None = Non
         .limit(_rows(limit))
     )
     deleted += conn.execute(_E.delete().where(_E.c.id.in_(orphans))).rowcount
-    # Not counted: a thread is no mail. Its Message-IDs (thread_refs) cascade.
+    # Not in purged_counts: a thread is no mail. Its Message-IDs (thread_refs) cascade.
     threads = t.threads
     idle = sa.select(threads.c.id).where(threads.c.last_activity_at < cutoff).limit(_rows(limit))
-    conn.execute(threads.delete().where(threads.c.id.in_(idle)))
-    return Purged(other=deleted)
+    idle_deleted = conn.execute(threads.delete().where(threads.c.id.in_(idle))).rowcount
+    return Purged(other=deleted, threads=idle_deleted)
 
 
 def _count(conn: sa.Connection, purged: Purged) -> None:

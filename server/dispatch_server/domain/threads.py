@@ -55,10 +55,12 @@ SHOWN_FOR_PARTICIPANTS: Final = 10
 # Odp/PD (Polish), RES/ENC (Portuguese), RV (Spanish), YNT/İLT (Turkish), Vá/Továbbítás
 # (Hungarian), Ответ/Пересл (Russian), 回复/答复/转发/回覆/轉寄 (Chinese), 返信/転送
 # (Japanese), 답장/전달 (Korean), each maybe numbered (Re[2]:, Re(3):).
+# Matched at a position (no `^`); no two `\s*` meet, so a run of spaces without the colon
+# is given up in linear time (`\s*(?:...)?\s*` backtracked quadratically).
 _PREFIX = re.compile(
-    r"^\s*(?:re|fwd?|aw|wg|sv|vs|antw|doorst|rif|i|tr|odp|pd|res|enc|rv|ynt|i̇lt|ilt|vá|"
+    r"\s*(?:re|fwd?|aw|wg|sv|vs|antw|doorst|rif|i|tr|odp|pd|res|enc|rv|ynt|i̇lt|ilt|vá|"
     r"továbbítás|ответ|отв|пересл|回复|答复|转发|回覆|轉寄|返信|転送|답장|전달)"
-    r"\s*(?:\[\d+\]|\(\d+\))?\s*[:：]",
+    r"\s*(?:(?:\[\d+\]|\(\d+\))\s*)?[:：]",
     re.IGNORECASE,
 )
 
@@ -68,12 +70,10 @@ def subject_key(subject: str | None) -> str | None:
     `Re: Fwd: RE:`), whitespace squeezed, casefolded, at most SUBJECT_KEY_CHARS; None when
     nothing is left."""
     text = subject or ""
-    while True:
-        match = _PREFIX.match(text)
-        if match is None:
-            break
-        text = text[match.end() :]
-    key = " ".join(text.split()).casefold()[:SUBJECT_KEY_CHARS]
+    at = 0
+    while (match := _PREFIX.match(text, at)) is not None:
+        at = match.end()  # no copy of the rest for each prefix
+    key = " ".join(text[at:].split()).casefold()[:SUBJECT_KEY_CHARS]
     return key or None
 
 
@@ -139,11 +139,21 @@ _REF_OR_SUBJECT = sa.union_all(
     sa.select(sa.true(), sa.null(), _SUBJECT_MATCH.c.id),
 )
 _INSERT_THREAD = _T.insert()
-_TOUCH = (
-    _T.update()
-    .where(_T.c.id == sa.bindparam("thread_id"), _T.c.last_activity_at < sa.bindparam("at"))
-    .values(last_activity_at=sa.bindparam("at"))
-)
+
+
+def _touch(insert: Any) -> Any:
+    """The thread's last activity moved to now; the thread made again (with the id the
+    stored mail already holds) if the retention purge deleted it since `plan` read it. On
+    PostgreSQL the insert waits for a purge deleting it meanwhile, then makes it again."""
+    statement = insert(_T)
+    return statement.on_conflict_do_update(
+        index_elements=[_T.c.id],
+        set_={"last_activity_at": statement.excluded.last_activity_at},
+        where=_T.c.last_activity_at < statement.excluded.last_activity_at,
+    )
+
+
+_TOUCH = dialect.per_dialect(_touch)
 _INSERT_REFS = dialect.per_dialect(
     lambda insert: insert(_R).on_conflict_do_nothing(
         index_elements=[_R.c.inbox_id, _R.c.message_id_header]
@@ -197,21 +207,16 @@ def record(
     conn: sa.Connection, plan: Plan, *, workspace_id: str, inbox_id: str, now: datetime
 ) -> None:
     """Write what `plan` decided, once the message is stored: the thread (new, or its last
-    activity moved to `now`) and the ids it now holds."""
-    if plan.new:
-        conn.execute(
-            _INSERT_THREAD,
-            {
-                "id": plan.thread_id,
-                "workspace_id": workspace_id,
-                "inbox_id": inbox_id,
-                "subject_key": plan.subject_key,
-                "created_at": now,
-                "last_activity_at": now,
-            },
-        )
-    else:
-        conn.execute(_TOUCH, {"thread_id": plan.thread_id, "at": now})
+    activity moved to `now`, made again if purged since `plan`) and the ids it now holds."""
+    thread = {
+        "id": plan.thread_id,
+        "workspace_id": workspace_id,
+        "inbox_id": inbox_id,
+        "subject_key": plan.subject_key,
+        "created_at": now,
+        "last_activity_at": now,
+    }
+    conn.execute(_INSERT_THREAD if plan.new else _TOUCH[dialect.name(conn)], thread)
     if plan.unknown_ids:
         conn.execute(
             _INSERT_REFS[dialect.name(conn)],
@@ -407,28 +412,26 @@ def _cut(text: str | None, chars: int) -> str | None:
 def _summaries(
     conn: sa.Connection, reader: _Reader, ids: Sequence[str]
 ) -> dict[str, ThreadSummary]:
-    """The summaries of these threads, from what the key sees of them: their counts in one
-    aggregate, their first and newest messages in one windowed query."""
+    """The summaries of these threads, from what the key sees of them, in one windowed
+    query: their counts, first and newest messages (one statement, so at read committed mail
+    arriving meanwhile is in all of them or in none)."""
     if not ids:
         return {}
     rows = _rows(reader, _ids(ids))
-    counts = {
-        row.thread_id: row
-        for row in conn.execute(
-            sa.select(
-                rows.c.thread_id,
-                sa.func.count().label("messages"),
-                sa.func.sum(sa.case((rows.c.unread, 1), else_=0)).label("unread"),
-            ).group_by(rows.c.thread_id)
-        )
-    }
+    by = rows.c.thread_id
     newest = sa.func.row_number().over(
-        partition_by=rows.c.thread_id, order_by=(rows.c.at.desc(), rows.c.id.desc())
+        partition_by=by, order_by=(rows.c.at.desc(), rows.c.id.desc())
     )
-    oldest = sa.func.row_number().over(
-        partition_by=rows.c.thread_id, order_by=(rows.c.at, rows.c.id)
-    )
-    ranked = sa.select(rows, newest.label("newest"), oldest.label("oldest")).subquery("ranked")
+    oldest = sa.func.row_number().over(partition_by=by, order_by=(rows.c.at, rows.c.id))
+    messages = sa.func.count().over(partition_by=by)
+    unread = sa.func.sum(sa.case((rows.c.unread, 1), else_=0)).over(partition_by=by)
+    ranked = sa.select(
+        rows,
+        newest.label("newest"),
+        oldest.label("oldest"),
+        messages.label("messages"),
+        unread.label("unread_count"),
+    ).subquery("ranked")
     shown = conn.execute(
         sa.select(ranked)
         .where(sa.or_(ranked.c.newest <= SHOWN_FOR_PARTICIPANTS, ranked.c.oldest == 1))
@@ -439,7 +442,6 @@ def _summaries(
         by_thread.setdefault(row.thread_id, []).append(row)
     found: dict[str, ThreadSummary] = {}
     for thread_id, group in by_thread.items():
-        count = counts[thread_id]
         latest = _message(group[0])
         first = next(row for row in group if row.oldest == 1)
         participants: dict[str, None] = {}
@@ -454,8 +456,8 @@ def _summaries(
             inbox_id=reader.inbox_id,
             subject=_cut(first.subject, SUMMARY_HEADER_CHARS),
             participants=tuple(participants)[:PARTICIPANTS],
-            message_count=int(count.messages),
-            unread_count=int(count.unread or 0),
+            message_count=int(group[0].messages),
+            unread_count=int(group[0].unread_count or 0),
             last_activity_at=latest.at,
             preview=latest.preview,
             latest=latest,

@@ -90,28 +90,68 @@ class _AsWritten:
         return b""
 
 
-_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/=]")
+_PADDING = re.compile(rb"=+")
 
 
 class _Base64:
-    """Base64 in groups of four characters, anything outside the alphabet skipped (line
-    ends, padding, junk) as the email package's lenient decoding does, and a last group
-    of two or three characters padded."""
+    """Base64 as the email package's lenient decoding reads it (binascii's non-strict
+    `a2b_base64`): anything outside the alphabet skipped (line ends, junk), a lone `=` too,
+    but once padding completes a group of four the rest is ignored (a signature or a second
+    body after it); a last group of two or three characters padded. (One character too
+    many, which the email package returns undecoded, is never ranged: see mail.parse.)"""
 
     def __init__(self) -> None:
-        self._rest = b""
+        self._rest = b""  # alphabet characters of the group not yet complete
+        self._pads = 0  # `=` since the last alphabet character, once two of a group came
+        self._done = False
 
     def feed(self, chunk: bytes) -> bytes:
-        data = self._rest + _NOT_BASE64.sub(b"", chunk)
+        if self._done:
+            return b""
+        data = _NOT_BASE64.sub(b"", chunk)
+        if b"=" in data:
+            data = self._until_padded(data)
+        elif data:
+            self._pads = 0
+        data = self._rest + data
         cut = len(data) // 4 * 4
         self._rest = data[cut:]
-        return binascii.a2b_base64(data[:cut])
+        decoded = binascii.a2b_base64(data[:cut])
+        if self._done:
+            return decoded + self._partial()
+        return decoded
 
-    def end(self) -> bytes:
+    def _until_padded(self, data: bytes) -> bytes:
+        """The alphabet characters of `data` up to where padding ends the decoding (setting
+        `_done` there), its `=` left out."""
+        kept: list[bytes] = []
+        count = len(self._rest)
+        at = 0
+        for run in _PADDING.finditer(data):
+            if run.start() > at:
+                kept.append(data[at : run.start()])
+                count += run.start() - at
+                self._pads = 0
+            at = run.end()
+            if count % 4 >= 2:
+                self._pads += run.end() - run.start()
+                if count % 4 + self._pads >= 4:
+                    self._done = True
+                    return b"".join(kept)
+        kept.append(data[at:])
+        return b"".join(kept)
+
+    def _partial(self) -> bytes:
         rest, self._rest = self._rest, b""
         if len(rest) < 2:
             return b""  # one character holds no whole byte
         return binascii.a2b_base64(rest + b"=" * (4 - len(rest)))
+
+    def end(self) -> bytes:
+        if self._done:
+            return b""
+        return self._partial()
 
 
 # A line of quoted-printable is at most 76 characters; a longer run without a line end is

@@ -118,14 +118,19 @@ def parse_message(raw: bytes, *, max_parts: int, max_depth: int) -> ParsedMessag
         raise HeaderlessMessage("the message has no header")
     text = html = None
     attachments: list[Attachment] = []
-    searched_to = 0  # leaf parts come in the order of the raw message
+    # Leaf parts come in the order of the raw message: each body is searched for after the
+    # one before, so the searches cover `raw` about once. None: a body was not found, the
+    # rest go unranged rather than each searching to the end again.
+    searched_to: int | None = 0
     for part in leaf_parts(message, max_parts=max_parts, max_depth=max_depth):
         content_type = part.get_content_type()
         if is_attachment(part):
             filename = attachment_filename(part)
-            found = _body_range(raw, part, searched_to)
-            if found is not None:
-                searched_to = found[0] + found[1]
+            found = None
+            body = None if searched_to is None else _written_body(part)
+            if searched_to is not None and body is not None:
+                found = _find(raw, body, searched_to)
+                searched_to = None if found is None else found[0] + found[1]
             attachments.append(
                 Attachment(
                     filename=None if filename is None else storable(filename),
@@ -228,28 +233,30 @@ def _encoding(part: Message) -> str:
     return str(part.get("content-transfer-encoding", "")).lower()
 
 
-def _body_range(raw: bytes, part: Message, searched_to: int) -> tuple[int, int] | None:
-    """Where a leaf part's encoded body is in `raw` (start, length), at or after
-    `searched_to`: the parser keeps a body's bytes as they were written (as surrogate-
-    escaped ASCII), so the body is found by searching `raw` for them (in C, in linear
-    time). None for an attached message (its body parsed into parts), an encoding read
-    whole, or a body not found as written."""
-    encoding = _encoding(part)
-    payload = part.get_payload()
-    if encoding in WHOLE_ENCODINGS or not isinstance(payload, str):
+def _written_body(part: Message) -> bytes | None:
+    """A leaf part's encoded body as written in the raw message: the parser keeps its bytes
+    (as surrogate-escaped ASCII; `get_payload()` would decode them with the part's charset,
+    which need not be ASCII-compatible). None for an attached message (its body parsed into
+    parts), an encoding read whole, or a base64 or quoted-printable body with 8-bit bytes
+    (the email package's decoding of those is left to it: the whole-message path)."""
+    payload = getattr(part, "_payload", None)  # the body as parsed, not decoded for a charset
+    if _encoding(part) in WHOLE_ENCODINGS or not isinstance(payload, str):
         return None
-    if encoding in ("base64", "quoted-printable"):
-        try:  # 8-bit bytes in such a body come back decoded with U+FFFD: not findable
-            body = payload.encode("ascii")
-        except UnicodeEncodeError:
-            return None
-    else:  # the body as written, whatever its bytes
-        written = part.get_payload(decode=True)
-        if not isinstance(written, bytes):
-            return None
-        body = written
-    # Any match holds the body's very bytes, so it decodes to the same content; the first
-    # is never past the part's own, which comes after the parts before it.
+    body = payload.encode("ascii", "surrogateescape")
+    if _encoding(part) in ("base64", "quoted-printable") and not body.isascii():
+        return None
+    # One character past a whole group: the email package returns the body undecoded
+    # (without its line ends), which no piecewise decoding gives.
+    undecoded = _encoding(part) == "base64" and body
+    if undecoded and part.get_payload(decode=True) == b"".join(body.splitlines()):
+        return None
+    return body
+
+
+def _find(raw: bytes, body: bytes, searched_to: int) -> tuple[int, int] | None:
+    """Where `body` is in `raw` (start, length), at or after `searched_to` (in C, in linear
+    time), or None. Any match holds the body's very bytes, so it decodes to the same
+    content; the first is never past the part's own, which comes after the parts before it."""
     start = raw.find(body, searched_to) if body else searched_to
     return None if start < 0 else (start, len(body))
 

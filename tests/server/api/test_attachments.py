@@ -439,3 +439,36 @@ def test_the_sdk_lists_streams_and_saves(live_server: LiveServer, tmp_path: Path
                 await d.attachments.download(inbox.id, message_id, 5)
 
     asyncio.run(asynchronously())
+
+
+@pytest.mark.anyio
+async def test_a_download_cut_short_by_the_purge_is_aborted_not_ended() -> None:
+    """The message deleted between two ranges: the response breaks (the client sees an
+    incomplete transfer), rather than ending as if the content were all there."""
+    from types import SimpleNamespace
+
+    from dispatch_server.api import attachments as api
+    from dispatch_server.domain.attachments import Attachment
+
+    ranges: list[bytes | None] = [b"QUJD" * (CHUNK_BYTES // 4), None]
+
+    async def run_read(*args: Any) -> bytes | None:
+        return ranges.pop(0)
+
+    services: Any = SimpleNamespace(db=SimpleNamespace(run_read=run_read))
+    found = Attachment(
+        id=0,
+        message_id="m",
+        filename="a.bin",
+        content_type="application/octet-stream",
+        size_bytes=CHUNK_BYTES,
+        content_id=None,
+        encoding="base64",
+        start=0,
+        length=CHUNK_BYTES * 2,
+    )
+    received: list[bytes] = []
+    with pytest.raises(api.DownloadCut):
+        async for chunk in api._chunks(services, "i", found):
+            received.append(chunk)
+    assert b"".join(received) == b"ABC" * (CHUNK_BYTES // 4)

@@ -79,7 +79,11 @@ def test_pieces_decode_as_the_whole(encoding: str, data: st.DataObject, size: in
     ("encoding", "body"),
     [
         ("base64", b"aGVs bG8g\r\n!!d29y\r\nbGQ"),  # junk characters, no padding
-        ("base64", b"aGVsbG8=\r\nd29ybGQ="),  # padding in the middle
+        ("base64", b"aGVsbG8=\r\nd29ybGQ="),  # padding in the middle: the rest ignored
+        ("base64", b"QUJDRA==\r\n-- \r\nfooter text"),  # a signature after the padding
+        ("base64", b"QQ==Qg=="),  # two bodies run together: the first
+        ("base64", b"QQ=x=Qg=="),  # a lone `=` before more letters does not end it
+        ("base64", b"00=00000000=0000"),  # letters in between start the padding again
         ("base64", b"aGVsbG8gd"),  # one character too many
         ("base64", b""),
         ("quoted-printable", b"=E9=\r\n=\r\n=4"),  # soft breaks, a cut escape at the end
@@ -94,10 +98,10 @@ def test_hostile_bodies(encoding: str, body: bytes, size: int) -> None:
     raw = raw_with(encoding, body)
     [attachment] = parse.parse_message(raw, **LIMITS).attachments
     expected = email_package(raw)
-    if encoding == "base64" and body in (b"aGVsbG8=\r\nd29ybGQ=", b"aGVsbG8gd"):
-        # The email package decodes these by its fallbacks (padding mid-way; an impossible
-        # length, which it returns undecoded); the pieces give the letters' bytes.
-        assert decoded_in_pieces(raw, attachment, size).startswith(b"hello")
+    if encoding == "base64" and body == b"aGVsbG8gd":
+        # An impossible length, which the email package returns undecoded: read whole.
+        assert attachment.start is None
+        assert parse.attachment_payload(raw, 0, **LIMITS) == expected == b"aGVsbG8gd"
         return
     assert decoded_in_pieces(raw, attachment, size) == expected
 
@@ -173,3 +177,114 @@ def test_a_large_attachment_is_one_range() -> None:
     raw = message.as_bytes(policy=email.policy.SMTP)
     [attachment] = parse.parse_message(raw, **LIMITS).attachments
     assert decoded_in_pieces(raw, attachment, 256 * 1024) == data
+
+
+def raw_in_charset(charset: str, encoding: str, body: bytes, before: bytes) -> bytes:
+    return (
+        b"From: a@b.test\r\nTo: c@d.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain'
+        b"\r\n\r\n" + before + b"\r\n--b\r\nContent-Type: application/x-y; charset="
+        + charset.encode()
+        + b"\r\nContent-Disposition: attachment\r\nContent-Transfer-Encoding: "
+        + encoding.encode() + b"\r\n\r\n" + body + b"\r\n--b--\r\n"
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("charset", ["cp037", "cp500", "utf-16", "utf-7", "latin-1", "koi8-r"])
+@pytest.mark.parametrize("encoding", ["base64", "quoted-printable", "8bit", "binary", "7bit"])
+@pytest.mark.parametrize("text", ["QUJD", "aGVsbG8gd29ybGQh", "café", "x+AGE-y"])
+def test_a_range_holds_the_bytes_as_written_whatever_the_charset(
+    charset: str, encoding: str, text: str
+) -> None:
+    """The body is searched for as written, never as decoded for its charset: an earlier
+    part holding the charset-decoded text is never taken for it."""
+    try:
+        body = text.encode(charset)
+    except UnicodeEncodeError:
+        return
+    raw = raw_in_charset(charset, encoding, body, before=text.encode())
+    [attachment] = parse.parse_message(raw, **LIMITS).attachments
+    expected = email_package(raw)
+    if attachment.start is None:  # 8-bit bytes in base64 or QP: the whole-message path
+        assert encoding in ("base64", "quoted-printable") and not body.isascii()
+        assert parse.attachment_payload(raw, 0, **LIMITS) == expected
+        return
+    assert raw[attachment.start : attachment.start + (attachment.length or 0)] == body
+    for size in (1, 3, 1000):
+        assert decoded_in_pieces(raw, attachment, size) == expected
+
+
+class Scanned(bytes):
+    """Raw mail that counts the bytes its searches cover."""
+
+    scanned = 0
+
+    def find(self, sub: object, start: object = None, end: object = None) -> int:
+        assert isinstance(sub, bytes) and isinstance(start, int) and end is None
+        at = super().find(sub, start)
+        Scanned.scanned += (len(self) if at < 0 else at + len(sub)) - start
+        return at
+
+
+def many_parts(count: int, body: bytes) -> bytes:
+    part = (
+        b"--b\r\nContent-Type: application/x-y; charset=cp037\r\nContent-Disposition: attachment"
+        b"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + body + b"\r\n"
+    )
+    head = b'From: a@b.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"'
+    padding = b"--b\r\nContent-Type: text/plain\r\n\r\n" + b"x" * 76 * 1000 + b"\r\n"
+    return head + b"\r\n\r\n" + padding + part * count + b"--b--\r\n"
+
+
+@pytest.mark.parametrize("body", [b"QUJD", "QUJD".encode("cp037"), b""])
+def test_the_searches_cover_the_message_about_once(
+    body: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However many parts, and even when a body is not found (each search would then start
+    again where the last found one ended): no more than twice the message's bytes."""
+    raw = many_parts(300, body)
+    Scanned.scanned = 0
+    parsed = parse.parse_message(Scanned(raw), **LIMITS | {"max_parts": 1000})
+    assert len(parsed.attachments) == 300
+    assert Scanned.scanned <= len(raw)
+
+    written = parse._written_body
+    calls: list[int] = []
+
+    def first_not_found(part: Message) -> bytes | None:
+        calls.append(1)
+        return b"\x00never written\x00" if len(calls) == 1 else written(part)
+
+    monkeypatch.setattr(parse, "_written_body", first_not_found)
+    Scanned.scanned = 0
+    parsed = parse.parse_message(Scanned(raw), **LIMITS | {"max_parts": 1000})
+    assert [a.start for a in parsed.attachments] == [None] * 300  # read whole
+    assert Scanned.scanned <= 2 * len(raw)
+
+
+BASE64_JUNK = st.text(
+    alphabet=st.sampled_from("ABCDQUJDRAgIeh+/09=====\r\n\t -.!:"), max_size=400
+).map(str.encode)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    data=st.binary(max_size=300),
+    tail=BASE64_JUNK,
+    head=BASE64_JUNK,
+    size=st.integers(min_value=1, max_value=50),
+)
+def test_base64_decodes_as_the_email_package_padding_junk_and_all(
+    data: bytes, tail: bytes, head: bytes, size: int
+) -> None:
+    """Whatever comes before a base64 body and after its padding (a footer, a second body,
+    stray `=`), in pieces of any size: what `get_payload(decode=True)` gives."""
+    for body in (email.base64mime.body_encode(data).encode() + tail, head, head + tail):
+        raw = raw_with("base64", body)
+        [attachment] = parse.parse_message(raw, **LIMITS).attachments
+        expected = email_package(raw)
+        assert attachment.size_bytes == len(expected)
+        if attachment.start is None:  # one character too many: returned undecoded
+            assert parse.attachment_payload(raw, 0, **LIMITS) == expected
+            continue
+        assert decoded_in_pieces(raw, attachment, size) == expected

@@ -233,3 +233,47 @@ async def test_the_worker_purges_by_itself(database_url: str, inbound: InboundAw
             return await count(db, t.messages) == 0
 
         await until(gone, what="the purge")
+
+
+async def test_one_purge_drains_every_idle_thread_not_one_batch(database_url: str) -> None:
+    """Threads are no mail (never in the public counters), but their deletes count towards
+    the batch being full: 1,500 idle threads (three batches) all go in one purge."""
+    settings = make_settings(database_url, DISPATCH_INBOX_DOMAIN=DOMAIN)
+    async with Services(settings=settings, db=Database(database_url), hub=Hub()) as services:
+        db = services.db
+        inbox = (
+            await db.run_write(workspaces.signup, domain=DOMAIN, name=None, local_part="idle")
+        ).inbox
+        when = utcnow() - timedelta(days=40)
+        ids = [new_id() for _ in range(3 * retention.BATCH)]
+
+        def insert(conn: sa.Connection) -> None:
+            conn.execute(
+                t.threads.insert(),
+                [
+                    {
+                        "id": thread_id,
+                        "workspace_id": inbox.workspace_id,
+                        "inbox_id": inbox.id,
+                        "subject_key": "idle",
+                        "created_at": when,
+                        "last_activity_at": when,
+                    }
+                    for thread_id in ids
+                ],
+            )
+            conn.execute(
+                t.thread_refs.insert(),
+                [
+                    {"inbox_id": inbox.id, "message_id_header": f"<{n}@x>", "thread_id": thread_id}
+                    for n, thread_id in enumerate(ids)
+                ],
+            )
+
+        await db.run_write(insert)
+        before = await db.run_read(ops.public_counters)
+        purged = await purge(db, utcnow() - WINDOW)
+        assert purged.threads == len(ids)
+        assert await count(db, t.threads) == 0
+        assert await count(db, t.thread_refs) == 0
+        assert await db.run_read(ops.public_counters) == before

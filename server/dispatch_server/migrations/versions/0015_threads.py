@@ -1,10 +1,11 @@
 """threads: threads, thread_refs, messages.thread_id, outbound_messages.thread_id
 
-Mail stored before this revision is threaded here, set-based: each received message (but
-memory writes) starts a thread of its own (its id is the thread's), a sent reply joins the
-thread of the message it answers, any other send (but memory writes) starts one, and every
-Message-ID among them is registered, so later replies to that mail join its thread. Earlier
-replies among themselves are not regrouped: their References were never stored.
+Mail stored before this revision is threaded here, set-based: each received message of the
+inbox folder (as at ingest: not spam, nor memory writes) starts a thread of its own (its id
+is the thread's), a sent reply joins the thread of the message it answers, any other send
+(but memory writes) starts one, and every Message-ID among them is registered, so later
+replies to that mail join its thread. Earlier replies among themselves are not regrouped:
+their References were never stored.
 
 Revision ID: 0015
 Revises: 0014
@@ -83,7 +84,7 @@ def upgrade() -> None:
 def _backfill() -> None:
     received = """
         SELECT m.id, m.workspace_id, m.inbox_id, m.received_at FROM messages m
-        JOIN message_security s ON s.message_id = m.id WHERE s.folder <> 'memory'
+        JOIN message_security s ON s.message_id = m.id WHERE s.folder = 'inbox'
     """
     op.execute(
         "INSERT INTO threads (id, workspace_id, inbox_id, subject_key, created_at, "
