@@ -213,7 +213,7 @@ def _move(conn: sa.Connection, ids: list[str], folders: dict[str, str], *, to_sp
     moving = [message_id for message_id in ids if folders[message_id] == source]
     if not moving:
         return
-    wanted = sa.bindparam("moving", moving, expanding=True)
+    wanted: sa.BindParameter[list[str]] = sa.bindparam("moving", moving, expanding=True)
     conn.execute(_sec.update().where(_sec.c.message_id.in_(wanted)).values(folder=target))
     conn.execute(
         t.artifacts.update().where(t.artifacts.c.message_id.in_(wanted)).values(folder=target)
