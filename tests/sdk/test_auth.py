@@ -161,7 +161,9 @@ def test_me_against_a_server(live_server: LiveServer) -> None:
     with Dispatch(api_key=account["inbox_key"], base_url=live_server.base_url) as d:
         key = d.auth.me()
     assert (key.kind, key.inbox_address) == ("inbox", account["inbox"]["address"])
-    assert key.permissions == ("read", "wait", "send", "memory", "organize") and key.expires_at is None
+    assert (
+        key.permissions == ("read", "wait", "send", "memory", "organize") and key.expires_at is None
+    )
 
 
 @pytest.mark.anyio

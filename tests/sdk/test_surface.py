@@ -63,6 +63,7 @@ EXPORTED = [
     "InternalServerError",
     "InvalidArgumentError",
     "KeyInfo",
+    "Label",
     "ListEntry",
     "MemoryEntry",
     "MemoryKey",

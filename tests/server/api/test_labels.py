@@ -2,16 +2,26 @@
 labelled, trashed and moved to spam (`PATCH …/messages/{id}`), batches all or nothing
 (`POST …/messages/batch`), the listing's filters and the label counts; who may (restricted
 keys' permissions and senders, account keys, other workspaces' ids), and bad input of each
-kind (bodies, ids, label names, filters) as 4xx naming the field."""
+kind (bodies, ids, label names, filters) as 4xx naming the field; the SDK's round trip,
+sync and async."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import httpx
 import pytest
 
+from dispatch_client import (
+    AsyncDispatch,
+    BadRequestError,
+    Dispatch,
+    Label,
+    Message,
+    NotFoundError,
+)
 from tests.conftest import INBOUND_TOKEN, LiveServer
 from tests.helpers import bearer, error_code, signup
 
@@ -260,3 +270,39 @@ def test_bad_listing_filters_are_400_naming_them(
     response = agent.get("/messages", **params)
     assert (response.status_code, error_code(response)) == (400, "invalid_request")
     assert response.json()["error"]["param"] == param
+
+
+def test_the_sdk_changes_state_and_counts_labels_sync_and_async(live_server: LiveServer) -> None:
+    agent = Agent(live_server)
+    ids = [agent.deliver(subject=f"SDK {i}") for i in range(3)]
+    with Dispatch(api_key=agent.inbox_key, base_url=live_server.base_url) as d:
+        message = d.messages.update(agent.inbox_id, ids[0], read=True, add_labels=["Bills"])
+        assert isinstance(message, Message)
+        assert (message.unread, message.labels) == (False, ("Bills",))
+        changed = d.messages.batch_update(agent.inbox_id, ids[1:], trash=True)
+        assert [(s.id, s.trashed_at is not None) for s in changed] == [(i, True) for i in ids[1:]]
+        assert [s.id for s in d.messages.list(agent.inbox_id, folder="trash")] == ids[:0:-1]
+        assert [s.id for s in d.messages.list(agent.inbox_id, label="bills")] == [ids[0]]
+        assert list(d.messages.list(agent.inbox_id, unread=True)) == []
+        with pytest.raises(NotFoundError):
+            d.messages.batch_update(agent.inbox_id, [ids[0], "nope"], read=False)
+        with pytest.raises(BadRequestError):
+            d.messages.update(agent.inbox_id, ids[0])
+
+    async def run() -> tuple[Label, ...]:
+        async with AsyncDispatch(api_key=agent.inbox_key, base_url=live_server.base_url) as d:
+            message = await d.messages.update(agent.inbox_id, ids[0], remove_labels=["BILLS"])
+            assert message.labels == ()
+            await d.messages.batch_update(agent.inbox_id, ids, read=False, add_labels=["x"])
+            unread = [s.id async for s in d.messages.list(agent.inbox_id, unread=True)]
+            assert unread == [ids[0]]
+            return await d.messages.labels(agent.inbox_id)
+
+    labels = asyncio.run(run())
+    assert all(isinstance(label, Label) for label in labels)
+    assert [(lb.name, lb.kind, lb.message_count, lb.unread_count) for lb in labels] == [
+        ("inbox", "system", 1, 1),
+        ("spam", "system", 0, 0),
+        ("trash", "system", 2, 2),
+        ("x", "user", 1, 1),
+    ]
