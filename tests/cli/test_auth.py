@@ -27,7 +27,7 @@ def test_login_with_an_inbox_key_selects_its_inbox(shell: Shell) -> None:
     assert status["kind"] == "inbox"
     assert status["inbox_id"] == status["selected_inbox"] == created["inbox"]["id"]
     assert status["inbox_address"] == created["inbox"]["address"]
-    assert set(status["permissions"]) == {"read", "wait", "send", "memory"}
+    assert set(status["permissions"]) == {"read", "wait", "send", "memory", "organize"}
     # An inbox key reaches its inbox, not the workspace.
     refused = shell.run("inbox", "create")
     assert refused.status == 3

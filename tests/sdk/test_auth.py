@@ -59,7 +59,7 @@ INBOX_INFO: dict[str, Any] = {
     "key_id": MINTED_ID,
     "inbox_id": INBOX_ID,
     "inbox_address": "bot@dispatch.test",
-    "permissions": ["read", "wait", "send", "memory"],
+    "permissions": ["read", "wait", "send", "memory", "organize"],
     "some_future_field": {"ignored": True},
 }
 
@@ -99,7 +99,7 @@ def test_me_asks_with_the_clients_own_key_not_a_cached_inbox_key() -> None:
     key = client.auth.me()
     assert recorder.auth(0) == MINTED
     assert (key.kind, key.inbox_id, key.inbox_address) == ("inbox", INBOX_ID, "bot@dispatch.test")
-    assert key.permissions == ("read", "wait", "send", "memory")
+    assert key.permissions == ("read", "wait", "send", "memory", "organize")
 
 
 def test_me_decodes_an_expiry_and_new_permission_words() -> None:
@@ -161,7 +161,9 @@ def test_me_against_a_server(live_server: LiveServer) -> None:
     with Dispatch(api_key=account["inbox_key"], base_url=live_server.base_url) as d:
         key = d.auth.me()
     assert (key.kind, key.inbox_address) == ("inbox", account["inbox"]["address"])
-    assert key.permissions == ("read", "wait", "send", "memory") and key.expires_at is None
+    assert (
+        key.permissions == ("read", "wait", "send", "memory", "organize") and key.expires_at is None
+    )
 
 
 @pytest.mark.anyio

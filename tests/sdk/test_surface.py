@@ -64,6 +64,7 @@ EXPORTED = [
     "InternalServerError",
     "InvalidArgumentError",
     "KeyInfo",
+    "Label",
     "ListEntry",
     "MemoryEntry",
     "MemoryKey",

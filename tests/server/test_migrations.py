@@ -45,14 +45,13 @@ def test_the_head_is_the_newest_migration() -> None:
     assert head_revision() == "0019"
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_0019_stores_raw_mime_uncompressed_on_postgresql(database_url: str) -> None:
     """A range of a large message then reads only its own TOAST chunks: no decompression
     from the start for each range of a download."""
     engine = create_async_engine(database_url)
     try:
         async with engine.connect() as conn:
-            if conn.dialect.name != "postgresql":
-                return  # SQLite never compresses
             storage = await conn.scalar(
                 sa.text(
                     "SELECT attstorage::text FROM pg_attribute "

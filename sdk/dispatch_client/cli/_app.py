@@ -24,6 +24,7 @@ from dispatch_client.cli.auth import auth, signup
 from dispatch_client.cli.billing import billing
 from dispatch_client.cli.domains import domains
 from dispatch_client.cli.inbox import inbox
+from dispatch_client.cli.labels import COMMANDS as LABEL_COMMANDS
 from dispatch_client.cli.lists import lists
 from dispatch_client.cli.mail import mail
 from dispatch_client.cli.mcp_server import mcp_command
@@ -103,6 +104,8 @@ cli.add_command(inbox)
 cli.add_command(mail)
 mail.add_command(threads)
 mail.add_command(thread)
+for command in LABEL_COMMANDS:
+    mail.add_command(command)
 cli.add_command(memory)
 cli.add_command(billing)
 cli.add_command(lists)

@@ -263,7 +263,7 @@ def list_keys(ctx: click.Context, inbox: str | None) -> None:
     "--permission",
     "permissions",
     multiple=True,
-    type=click.Choice(["read", "wait", "send", "memory"]),
+    type=click.Choice(["read", "wait", "send", "memory", "organize"]),
     help="Restrict the key to this permission (repeat for more; default: all).",
 )
 @click.option(

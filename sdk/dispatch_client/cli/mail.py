@@ -1,5 +1,5 @@
 """`dispatch mail ...`: read (and download attachments), wait for, extract from, send and
-reply to an inbox's mail.
+reply to an inbox's mail (its state and labels: dispatch_client.cli.labels).
 
 `mail code` and `mail link` print one value and nothing else, so `CODE=$(dispatch mail code)`
 works; they wait on the server for the newest matching message of its lookback window (or
@@ -37,7 +37,7 @@ from dispatch_client.types.sent import OutgoingAttachment
 from dispatch_client.types.wait import WaitKind, WaitResult
 
 ROUND_SECONDS = 25.0
-FOLDERS = ["inbox", "spam", "quarantine", "memory", "all"]
+FOLDERS = ["inbox", "spam", "quarantine", "memory", "trash", "all"]
 
 SUMMARY_COLUMNS: list[Column] = [
     column("ID", "id"),
@@ -46,12 +46,14 @@ SUMMARY_COLUMNS: list[Column] = [
     column("SUBJECT", "subject"),
     ("OTP", lambda m: m.has_otp),
     ("LINK", lambda m: m.has_link),
+    ("UNREAD", lambda m: m.unread),
+    ("LABELS", lambda m: ", ".join(m.labels)),
 ]
 
 
 @click.group()
 def mail() -> None:
-    """Read, wait for, extract from, send and reply to the selected inbox's mail."""
+    """Read, wait for, extract from, send, reply to and label the selected inbox's mail."""
 
 
 @mail.command(
@@ -59,14 +61,37 @@ def mail() -> None:
 )
 @inbox_option
 @click.option("--limit", default=20, show_default=True, help="At most this many.")
-@click.option("--folder", type=click.Choice(FOLDERS), default="inbox", show_default=True)
+@click.option(
+    "--folder",
+    type=click.Choice(FOLDERS),
+    default="inbox",
+    show_default=True,
+    help="A folder's mail out of the trash; trash: the trashed mail; all: everything.",
+)
+@click.option("--label", help="Only the messages with this user label (any case).")
+@click.option(
+    "--unread/--read", "unread", default=None, help="Only unread (or only read) messages."
+)
 @output_option
 @click.pass_context
-def list_mail(ctx: click.Context, inbox: str | None, limit: int, folder: str) -> None:
+def list_mail(
+    ctx: click.Context,
+    inbox: str | None,
+    limit: int,
+    folder: str,
+    label: str | None,
+    unread: bool | None,
+) -> None:
     """The newest messages first, without their bodies."""
     session = session_of(ctx)
     inbox_id = session.inbox_id(inbox)
-    page = session.client().messages.list(inbox_id, limit=limit, folder=folder)  # type: ignore[arg-type]
+    page = session.client().messages.list(
+        inbox_id,
+        limit=limit,
+        folder=folder,  # type: ignore[arg-type]
+        label=label,
+        unread=unread,
+    )
     session.printer.records(list(page.data), SUMMARY_COLUMNS, empty="no mail")
 
 
@@ -84,6 +109,9 @@ def _show(session: Session, message: Message) -> None:
             column("subject", "subject"),
             column("received", "received_at"),
             column("folder", "folder"),
+            ("unread", lambda m: m.unread),
+            ("trashed", lambda m: m.trashed_at is not None),
+            ("labels", lambda m: ", ".join(m.labels)),
             ("otp", lambda m: m.otp),
             ("link", lambda m: m.primary_link),
             ("attachments", lambda m: [a.filename or a.content_type for a in m.attachments]),

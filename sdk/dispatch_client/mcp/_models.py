@@ -49,7 +49,9 @@ class WhoAmI(BaseModel):
     workspace_id: str
     inbox_id: str | None = Field(description="An inbox key's inbox; null for an account key.")
     inbox_address: str | None
-    permissions: list[str] = Field(description="What the key may do: read, wait, send, memory.")
+    permissions: list[str] = Field(
+        description="What the key may do: read, wait, send, memory, organize."
+    )
     restricted: bool = Field(
         default=False, description="Minted with restrictions (permissions, senders, expiry)."
     )

@@ -94,7 +94,7 @@ class InboxKeys(SyncResource):
             expires_at: When the key stops working (then it gets 401); not with
                 `expires_in`.
             expires_in: Seconds from now until the key stops working.
-            permissions: What the key may do, some of "read", "wait", "send", "memory";
+            permissions: What the key may do, some of "read", "wait", "send", "memory", "organize";
                 None: all. A call needing another raises PermissionDeniedError
                 (`code` "missing_permission").
             allowed_senders: The senders whose mail the key may read (messages, artifacts,
@@ -203,7 +203,7 @@ class AsyncInboxKeys(AsyncResource):
             expires_at: When the key stops working (then it gets 401); not with
                 `expires_in`.
             expires_in: Seconds from now until the key stops working.
-            permissions: What the key may do, some of "read", "wait", "send", "memory";
+            permissions: What the key may do, some of "read", "wait", "send", "memory", "organize";
                 None: all. A call needing another raises PermissionDeniedError
                 (`code` "missing_permission").
             allowed_senders: The senders whose mail the key may read (messages, artifacts,

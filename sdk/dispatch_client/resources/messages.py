@@ -1,11 +1,14 @@
 """The messages resource: list summaries, get whole messages and their raw MIME, wait for
-new ones, and send mail and replies."""
+new ones, send mail and replies, and change their state and labels (read, spam, trash, user
+labels; one message or a batch) and count the inbox's labels."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Unpack
+
+import attrs
 
 from dispatch_client import _mail
 from dispatch_client._constants import DEFAULT_LIMIT
@@ -29,18 +32,71 @@ from dispatch_client._options import RequestOptions, WaitOptions
 from dispatch_client._resource import AsyncResource, SyncResource
 from dispatch_client._waits import WaitQuery, wait_once, wait_until_match
 from dispatch_client.pagination import AsyncPaginator, SyncPage
-from dispatch_client.types.message import Folder, Message, MessageSummary
+from dispatch_client.types.message import Folder, Label, Message, MessageSummary
 from dispatch_client.types.sent import OutgoingAttachment, SentMessage
 from dispatch_client.types.wait import WaitKind, WaitResult
 
 
 def _list(
-    credentials: Credentials, inbox_id: str, *, limit: int, cursor: str | None, folder: Folder
+    credentials: Credentials,
+    inbox_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    folder: Folder,
+    label: str | None = None,
+    unread: bool | None = None,
 ) -> Call[PageData[MessageSummary]]:
-    params = page_params(limit, cursor, folder=folder)
+    read_state = None if unread is None else "true" if unread else "false"
+    params = page_params(limit, cursor, folder=folder, label=label, unread=read_state)
     request = Request(method="GET", path=inbox_path(inbox_id, "messages"), params=params)
     answer = yield from send_for_inbox(credentials, inbox_id, request)
     return decoded(answer, PageData[MessageSummary])
+
+
+@attrs.frozen(kw_only=True)
+class _Summaries:
+    data: tuple[MessageSummary, ...]
+
+
+@attrs.frozen(kw_only=True)
+class _Labels:
+    data: tuple[Label, ...]
+
+
+def _change(
+    read: bool | None,
+    spam: bool | None,
+    trash: bool | None,
+    add_labels: Sequence[str] | None,
+    remove_labels: Sequence[str] | None,
+) -> dict[str, JSON]:
+    labels: dict[str, JSON] = body(
+        add=None if add_labels is None else list(add_labels),
+        remove=None if remove_labels is None else list(remove_labels),
+    )
+    return body(read=read, spam=spam, trash=trash, labels=labels or None)
+
+
+def _update(
+    credentials: Credentials, inbox_id: str, message_id: str, change: dict[str, JSON]
+) -> Call[Message]:
+    request = Request(method="PATCH", path=message_path(inbox_id, message_id), json=change)
+    return decoded((yield from send_for_inbox(credentials, inbox_id, request)), Message)
+
+
+def _batch_update(
+    credentials: Credentials, inbox_id: str, ids: Sequence[str], change: dict[str, JSON]
+) -> Call[tuple[MessageSummary, ...]]:
+    fields: dict[str, JSON] = {"ids": list(ids), **change}
+    request = Request(method="POST", path=inbox_path(inbox_id, "messages", "batch"), json=fields)
+    answer = yield from send_for_inbox(credentials, inbox_id, request)
+    return decoded(answer, _Summaries).data
+
+
+def _labels(credentials: Credentials, inbox_id: str) -> Call[tuple[Label, ...]]:
+    request = Request(method="GET", path=inbox_path(inbox_id, "labels"))
+    return decoded((yield from send_for_inbox(credentials, inbox_id, request)), _Labels).data
 
 
 def _get(credentials: Credentials, inbox_id: str, message_id: str) -> Call[Message]:
@@ -142,6 +198,8 @@ class Messages(SyncResource):
         limit: int = DEFAULT_LIMIT,
         cursor: str | None = None,
         folder: Folder = "inbox",
+        label: str | None = None,
+        unread: bool | None = None,
         **options: Unpack[RequestOptions],
     ) -> SyncPage[MessageSummary]:
         """Summaries of the inbox's messages, newest first, without their bodies.
@@ -154,7 +212,10 @@ class Messages(SyncResource):
             inbox_id: The inbox's id.
             limit: Messages per page, 1 to 100.
             cursor: Start after this cursor (a page's `next_cursor`); None: the newest.
-            folder: "inbox", "spam", "quarantine" or "all".
+            folder: "inbox", "spam", "quarantine" (each out of the trash), "trash"
+                (the trashed mail of every folder) or "all".
+            label: Only the messages with this user label (any case).
+            unread: True: only unread messages; False: only read ones; None: both.
             **options: Per-call options: timeout, max_retries, extra_headers,
                 idempotency_key (see RequestOptions).
 
@@ -168,11 +229,112 @@ class Messages(SyncResource):
         """
         return self._page(
             lambda cursor: _list(
-                self._credentials, inbox_id, limit=limit, cursor=cursor, folder=folder
+                self._credentials,
+                inbox_id,
+                limit=limit,
+                cursor=cursor,
+                folder=folder,
+                label=label,
+                unread=unread,
             ),
             cursor,
             options,
         )
+
+    def update(
+        self,
+        inbox_id: str,
+        message_id: str,
+        *,
+        read: bool | None = None,
+        spam: bool | None = None,
+        trash: bool | None = None,
+        add_labels: Sequence[str] | None = None,
+        remove_labels: Sequence[str] | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> Message:
+        """Change one message's state: read, spam, trash and its user labels.
+
+        Arguments left None keep what they name; at least one must be given (see
+        docs/labels.md for the label rules). Needs the `organize` permission.
+
+        Args:
+            inbox_id: The inbox's id.
+            message_id: The message's id.
+            read: True: mark it read; False: unread.
+            spam: True: move inbox mail to spam; False: spam to the inbox.
+            trash: True: put it in the trash (its folder kept); False: take it out.
+            add_labels: User labels to add (one per message whatever its case).
+            remove_labels: User labels to remove (any case).
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The message as changed.
+
+        Raises:
+            BadRequestError: nothing to change, a bad label, or a spam move of
+                quarantined mail.
+            PermissionDeniedError: the key lacks `organize`.
+            NotFoundError: no such message in this inbox (or none this key may read).
+        """
+        change = _change(read, spam, trash, add_labels, remove_labels)
+        return self._run(_update(self._credentials, inbox_id, message_id, change), options)
+
+    def batch_update(
+        self,
+        inbox_id: str,
+        message_ids: Sequence[str],
+        *,
+        read: bool | None = None,
+        spam: bool | None = None,
+        trash: bool | None = None,
+        add_labels: Sequence[str] | None = None,
+        remove_labels: Sequence[str] | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> tuple[MessageSummary, ...]:
+        """Make one change to up to 100 messages of an inbox, all or nothing.
+
+        Args:
+            inbox_id: The inbox's id.
+            message_ids: The messages' ids, each once.
+            read: True: mark them read; False: unread.
+            spam: True: move inbox mail to spam; False: spam to the inbox.
+            trash: True: put them in the trash; False: take them out.
+            add_labels: User labels to add.
+            remove_labels: User labels to remove (any case).
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The messages' summaries as changed, in the order given.
+
+        Raises:
+            BadRequestError: nothing to change, a bad label, an id given twice, more
+                than 100 ids.
+            PermissionDeniedError: the key lacks `organize`.
+            NotFoundError: an id this key cannot read (its `param` names it, `ids[3]`);
+                nothing was changed.
+        """
+        change = _change(read, spam, trash, add_labels, remove_labels)
+        call = _batch_update(self._credentials, inbox_id, message_ids, change)
+        return self._run(call, options)
+
+    def labels(self, inbox_id: str, **options: Unpack[RequestOptions]) -> tuple[Label, ...]:
+        """The inbox's labels with their message and unread counts.
+
+        Args:
+            inbox_id: The inbox's id.
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The system labels (inbox, spam, trash), then the user labels by name.
+
+        Raises:
+            NotFoundError: no such inbox for this key.
+        """
+        return self._run(_labels(self._credentials, inbox_id), options)
 
     def get(self, inbox_id: str, message_id: str, **options: Unpack[RequestOptions]) -> Message:
         """One message, whole: its bodies, attachments and artifacts.
@@ -454,6 +616,8 @@ class AsyncMessages(AsyncResource):
         limit: int = DEFAULT_LIMIT,
         cursor: str | None = None,
         folder: Folder = "inbox",
+        label: str | None = None,
+        unread: bool | None = None,
         **options: Unpack[RequestOptions],
     ) -> AsyncPaginator[MessageSummary]:
         """Summaries of the inbox's messages, newest first, without their bodies.
@@ -466,7 +630,10 @@ class AsyncMessages(AsyncResource):
             inbox_id: The inbox's id.
             limit: Messages per page, 1 to 100.
             cursor: Start after this cursor (a page's `next_cursor`); None: the newest.
-            folder: "inbox", "spam", "quarantine" or "all".
+            folder: "inbox", "spam", "quarantine" (each out of the trash), "trash"
+                (the trashed mail of every folder) or "all".
+            label: Only the messages with this user label (any case).
+            unread: True: only unread messages; False: only read ones; None: both.
             **options: Per-call options: timeout, max_retries, extra_headers,
                 idempotency_key (see RequestOptions).
 
@@ -480,11 +647,112 @@ class AsyncMessages(AsyncResource):
         """
         return self._paginator(
             lambda cursor: _list(
-                self._credentials, inbox_id, limit=limit, cursor=cursor, folder=folder
+                self._credentials,
+                inbox_id,
+                limit=limit,
+                cursor=cursor,
+                folder=folder,
+                label=label,
+                unread=unread,
             ),
             cursor,
             options,
         )
+
+    async def update(
+        self,
+        inbox_id: str,
+        message_id: str,
+        *,
+        read: bool | None = None,
+        spam: bool | None = None,
+        trash: bool | None = None,
+        add_labels: Sequence[str] | None = None,
+        remove_labels: Sequence[str] | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> Message:
+        """Change one message's state: read, spam, trash and its user labels.
+
+        Arguments left None keep what they name; at least one must be given (see
+        docs/labels.md for the label rules). Needs the `organize` permission.
+
+        Args:
+            inbox_id: The inbox's id.
+            message_id: The message's id.
+            read: True: mark it read; False: unread.
+            spam: True: move inbox mail to spam; False: spam to the inbox.
+            trash: True: put it in the trash (its folder kept); False: take it out.
+            add_labels: User labels to add (one per message whatever its case).
+            remove_labels: User labels to remove (any case).
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The message as changed.
+
+        Raises:
+            BadRequestError: nothing to change, a bad label, or a spam move of
+                quarantined mail.
+            PermissionDeniedError: the key lacks `organize`.
+            NotFoundError: no such message in this inbox (or none this key may read).
+        """
+        change = _change(read, spam, trash, add_labels, remove_labels)
+        return await self._run(_update(self._credentials, inbox_id, message_id, change), options)
+
+    async def batch_update(
+        self,
+        inbox_id: str,
+        message_ids: Sequence[str],
+        *,
+        read: bool | None = None,
+        spam: bool | None = None,
+        trash: bool | None = None,
+        add_labels: Sequence[str] | None = None,
+        remove_labels: Sequence[str] | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> tuple[MessageSummary, ...]:
+        """Make one change to up to 100 messages of an inbox, all or nothing.
+
+        Args:
+            inbox_id: The inbox's id.
+            message_ids: The messages' ids, each once.
+            read: True: mark them read; False: unread.
+            spam: True: move inbox mail to spam; False: spam to the inbox.
+            trash: True: put them in the trash; False: take them out.
+            add_labels: User labels to add.
+            remove_labels: User labels to remove (any case).
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The messages' summaries as changed, in the order given.
+
+        Raises:
+            BadRequestError: nothing to change, a bad label, an id given twice, more
+                than 100 ids.
+            PermissionDeniedError: the key lacks `organize`.
+            NotFoundError: an id this key cannot read (its `param` names it, `ids[3]`);
+                nothing was changed.
+        """
+        change = _change(read, spam, trash, add_labels, remove_labels)
+        call = _batch_update(self._credentials, inbox_id, message_ids, change)
+        return await self._run(call, options)
+
+    async def labels(self, inbox_id: str, **options: Unpack[RequestOptions]) -> tuple[Label, ...]:
+        """The inbox's labels with their message and unread counts.
+
+        Args:
+            inbox_id: The inbox's id.
+            **options: Per-call options: timeout, max_retries, extra_headers,
+                idempotency_key (see RequestOptions).
+
+        Returns:
+            The system labels (inbox, spam, trash), then the user labels by name.
+
+        Raises:
+            NotFoundError: no such inbox for this key.
+        """
+        return await self._run(_labels(self._credentials, inbox_id), options)
 
     async def get(
         self, inbox_id: str, message_id: str, **options: Unpack[RequestOptions]

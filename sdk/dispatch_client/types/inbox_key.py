@@ -12,7 +12,7 @@ class InboxKey:
     """An inbox key as listed: everything but its secret. `revoked_at` is set once revoked.
 
     A restricted key's restrictions (each None when it has none): `expires_at`, when it
-    stops working; `permissions`, the part of "read", "wait", "send", "memory" it keeps;
+    stops working; `permissions`, the part of "read", "wait", "send", "memory", "organize" it keeps;
     `allowed_senders`, the senders whose mail it may read (`*@github.com`,
     `noreply@x.com`, `*.example.com`)."""
 

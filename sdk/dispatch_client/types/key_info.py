@@ -14,7 +14,7 @@ class KeyInfo:
 
     `kind` is "account" (the whole workspace) or "inbox" (one inbox: `inbox_id`, at
     `inbox_address`; both None for an account key). `permissions` names what the key may
-    do: an inbox key "read", "wait", "send", "memory"; an account key "inboxes",
+    do: an inbox key "read", "wait", "send", "memory", "organize"; an account key "inboxes",
     "inbox_keys", "read", "send", "events", "webhooks", "billing", "suppressions" (plain
     strings, so a newer server's words still decode); a restricted inbox key names the
     part of them it was minted with. `restricted` says whether it was minted with

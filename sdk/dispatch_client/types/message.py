@@ -10,7 +10,9 @@ import attrs
 
 from dispatch_client.types.artifact import Artifact
 
-Folder = Literal["inbox", "spam", "quarantine", "memory", "all"]
+# A listing's folder: a folder's mail out of the trash, "trash" (the trashed mail of every
+# folder) or "all" (everything).
+Folder = Literal["inbox", "spam", "quarantine", "memory", "all", "trash"]
 
 
 @attrs.frozen(kw_only=True)
@@ -94,6 +96,23 @@ class MessageSummary:
     has_otp: bool  # `get()` would give it an `otp`
     has_link: bool  # `get()` would give it `links`
     thread_id: str | None = None  # its thread (`threads.get()`); None: not threaded
+    # Its state (docs/labels.md); the defaults are what a server older than labels means.
+    unread: bool = True
+    read_at: datetime | None = None
+    trashed_at: datetime | None = None  # None: not in the trash
+    labels: tuple[str, ...] = ()  # its user labels
+
+
+@attrs.frozen(kw_only=True)
+class Label:
+    """A label of an inbox, as `messages.labels()` counts it over the mail the key may read:
+    `kind` "system" (`inbox` and `spam`, their folder's mail out of the trash; `trash`) or
+    "user" (a user label, counting mail out of the trash)."""
+
+    name: str
+    kind: str
+    message_count: int
+    unread_count: int
 
 
 @attrs.frozen(kw_only=True)
@@ -119,6 +138,10 @@ class Message:
     # None from a server older than these checks.
     authentication: MessageAuthentication | None = None
     thread_id: str | None = None  # its thread (`threads.get()`); None: not threaded
+    unread: bool = True
+    read_at: datetime | None = None
+    trashed_at: datetime | None = None  # None: not in the trash
+    labels: tuple[str, ...] = ()  # its user labels
 
     @property
     def otp(self) -> str | None:

@@ -1,5 +1,6 @@
-"""An inbox's messages: pages of summaries, one message with its bodies and artifacts, and
-the raw MIME."""
+"""An inbox's messages: pages of summaries (filtered by folder, the trash, a user label,
+read state), one message with its bodies and artifacts, and the raw MIME. Changing a
+message's state and labels is dispatch_server.api.labels'."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dispatch_server.api.artifacts import Artifact, retention_cutoff
 from dispatch_server.auth import policy
 from dispatch_server.auth.principal import Scope
 from dispatch_server.core.pagination import Cursor
-from dispatch_server.domain import messages
+from dispatch_server.domain import labels, messages
 from dispatch_server.http import params
 from dispatch_server.http.endpoints import Call, Endpoint
 from dispatch_server.http.shapes import Page, field, project, within
@@ -23,9 +24,26 @@ from dispatch_server.mail.attachments import safe_filename
 
 CURSOR = params.page_cursor("message")
 FOLDER = params.choice("folder", messages.FOLDER_FILTERS, default="inbox")
+LISTING_FOLDER = params.choice(
+    "folder",
+    messages.LISTING_FOLDERS,
+    default="inbox",
+    description="a folder's mail out of the trash; `trash`: the trashed mail of every folder; "
+    "`all`: everything",
+)
+LABEL = params.text("label", description="only the messages with this user label (any case)")
+UNREAD = params.choice(
+    "unread",
+    ("true", "false"),
+    default=None,
+    description="`true`: only unread messages; `false`: only read ones",
+)
 # A page of summaries is cut short (with a next_cursor) before it passes this; summaries are
 # small, so only pages of unusually long subjects or many recipients come near it.
 PAGE_BUDGET_BYTES = 256 * 1024
+_LABELS = "its user labels (docs/labels.md), by name"
+_READ_AT = "when it was first marked read (API, CLI, the console's desk); null: unread"
+_TRASHED_AT = "when it was put in the trash; null: not trashed (`folder` is where it stays)"
 _THREAD = (
     "its thread (`GET …/threads/{thread_id}`); null for spam, quarantined mail and memory "
     "writes, which are not threaded"
@@ -73,6 +91,10 @@ class MessageSummary:
     has_otp: bool = field(description="the message has an OTP (its `otp` in the single view)")
     has_link: bool = field(description="the message has at least one link")
     thread_id: str | None = field(description=_THREAD)
+    unread: bool
+    read_at: datetime | None = field(description=_READ_AT)
+    trashed_at: datetime | None = field(description=_TRASHED_AT)
+    labels: tuple[str, ...] = field(description=_LABELS)
 
     @classmethod
     def of(cls, summary: messages.MessageSummary) -> MessageSummary:
@@ -81,6 +103,7 @@ class MessageSummary:
             summary,
             from_=summary.from_header,
             to=summary.to_addresses,
+            unread=summary.unread,
         )
 
 
@@ -187,6 +210,10 @@ class Message:
     attachments: tuple[Attachment, ...]
     authentication: MessageAuthentication
     thread_id: str | None = field(description=_THREAD)
+    unread: bool
+    read_at: datetime | None = field(description=_READ_AT)
+    trashed_at: datetime | None = field(description=_TRASHED_AT)
+    labels: tuple[str, ...] = field(description=_LABELS)
 
     @classmethod
     def of(cls, message: messages.Message) -> Message:
@@ -209,6 +236,10 @@ class Message:
             ),
             authentication=MessageAuthentication.of(message),
             thread_id=message.thread_id,
+            unread=message.read_at is None,
+            read_at=message.read_at,
+            trashed_at=message.trashed_at,
+            labels=message.labels,
         )
 
 
@@ -225,16 +256,20 @@ class MessageWithArtifacts(Message):
 
 
 async def list_messages(call: Call[None]) -> Page[MessageSummary]:
+    label = call.query(LABEL)
+    unread = call.query(UNREAD)
     found = await call.services.db.run_read(
         messages.list_messages,
         call.path("inbox_id"),
         folder=messages.visible_folder(
-            call.query(FOLDER), memory=policy.reads_memory(call.principal)
+            call.query(LISTING_FOLDER), memory=policy.reads_memory(call.principal)
         ),
         limit=call.query(params.LIMIT),
         cursor=call.query(CURSOR),
         cutoff=retention_cutoff(call),
         senders=policy.senders_of(call.principal),
+        label_key=None if label is None else labels.label_key(labels.label_name(label, "label")),
+        unread=None if unread is None else unread == "true",
     )
     return within(Page.of(found, MessageSummary.of), PAGE_BUDGET_BYTES, _after)
 
@@ -270,7 +305,7 @@ ENDPOINTS = [
         scope=Scope.INBOX,
         permission="read",
         response=Page[MessageSummary],
-        query=(params.LIMIT, CURSOR, FOLDER),
+        query=(params.LIMIT, CURSOR, LISTING_FOLDER, LABEL, UNREAD),
     ),
     Endpoint(
         method="GET",

@@ -53,7 +53,7 @@ def _in_scope(principal: Principal, scope: Scope, inbox_id: str | None) -> bool:
 # What each kind of key may do, in the words `GET /v1/auth/me` answers with: see
 # `permissions`, which says what each word means.
 PERMISSIONS: Final[Mapping[KeyKind, tuple[str, ...]]] = {
-    "inbox": ("read", "wait", "send", "memory"),
+    "inbox": ("read", "wait", "send", "memory", "organize"),
     "account": (
         "inboxes",
         "inbox_keys",
@@ -86,6 +86,10 @@ def permissions(principal: Principal) -> tuple[str, ...]:
     - `send`: sending from the inbox (POST /v1/send) and replying to its mail
       (POST …/messages/{id}/reply).
     - `memory`: writing and reading the inbox's memory (…/memory, …/history, …/keys).
+    - `organize`: changing the state of the mail it may read: read or unread, spam or not,
+      trashed or not, user labels (PATCH …/messages/{id}, POST …/messages/batch); a key
+      minted with it also has `read` (see `key_permissions`), as every change answers with
+      the messages changed.
 
     An account key acts on its whole workspace:
 
@@ -209,7 +213,8 @@ def sender_patterns(raw: Sequence[str]) -> tuple[str, ...]:
 
 
 def key_permissions(raw: Sequence[str]) -> tuple[str, ...]:
-    """The permissions of a new inbox key: a non-empty part of the inbox kind's words."""
+    """The permissions of a new inbox key: a non-empty part of the inbox kind's words;
+    `organize` only with `read`."""
     if not raw:
         raise InvalidInput(
             "permissions must name at least one permission (leave it out for all)",
@@ -221,6 +226,10 @@ def key_permissions(raw: Sequence[str]) -> tuple[str, ...]:
             f"unknown permission {unknown[0][:40]!r}; an inbox key's permissions are "
             + ", ".join(PERMISSIONS["inbox"]),
             param="permissions",
+        )
+    if "organize" in raw and "read" not in raw:
+        raise InvalidInput(
+            "the organize permission needs the read permission too", param="permissions"
         )
     return tuple(word for word in PERMISSIONS["inbox"] if word in raw)
 

@@ -54,8 +54,8 @@ class ErrorCode(enum.StrEnum):
     MISSING_PERMISSION = (
         "missing_permission",
         "a restricted inbox key without the permission the route needs (`read`, `wait`, "
-        "`send` or `memory`); `param` names the permission, and `GET /v1/auth/me` lists the "
-        "key's permissions",
+        "`send`, `memory` or `organize`); `param` names the permission, and `GET /v1/auth/me` "
+        "lists the key's permissions",
     )
     OTP_LEASE_EXPIRED = (
         "otp_lease_expired",

@@ -137,6 +137,8 @@ messages = sa.Table(
     # Its conversation (threads.id, see domain.threads); null: a memory write, or not yet
     # threaded. No foreign key: the retention purge removes threads and mail apart.
     sa.Column("thread_id", sa.String(36), nullable=True),
+    # When it was put in the trash; null: not trashed (see domain.labels).
+    sa.Column("trashed_at", UtcDateTime(), nullable=True),
     sa.UniqueConstraint("inbox_id", "provider_message_id"),
     sa.Index("ix_messages_inbox_received", "inbox_id", "received_at", "id"),
     # Last ingest and counts per door (ops status), and the retention purge, door by door.
@@ -155,6 +157,19 @@ message_security = sa.Table(
     sa.Column("dkim_verdict", sa.String(20), nullable=True),
     sa.Column("dmarc_verdict", sa.String(20), nullable=True),
     sa.Column("details", sa.JSON(), nullable=False),
+)
+
+# A received message's user labels (see domain.labels): `name` as first given, `key` its
+# casefolded form, unique per message; `inbox_id` copied for the inbox's label counts.
+message_labels = sa.Table(
+    "message_labels",
+    metadata,
+    _fk("message_id", "messages.id", primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("inbox_id", sa.String(36), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    _created_at(),
+    sa.Index("ix_message_labels_inbox_key", "inbox_id", "key"),
 )
 
 artifacts = sa.Table(

@@ -1,5 +1,6 @@
 """Reading stored mail: pages of message summaries, single messages, raw MIME, artifacts,
-the OTP."""
+the OTP; with each message its read state, its trash state and its user labels (which
+dispatch_server.domain.labels changes)."""
 
 from __future__ import annotations
 
@@ -25,10 +26,16 @@ from dispatch_server.mail.parse import Attachment
 # the inbox's own memory writes (dispatch_server.domain.memory), kept out of the inbox so
 # they never answer a wait or give an OTP.
 Folder = Literal["inbox", "spam", "quarantine", "memory"]
-FolderFilter = Literal["inbox", "spam", "quarantine", "memory", "all", "all_but_memory"]
+# A folder filter reads untrashed mail only, but "all" (everything) and "trash" (the trashed
+# mail of every folder); the "_but_memory" forms are what a key without `memory` gets.
+FolderFilter = Literal[
+    "inbox", "spam", "quarantine", "memory", "all", "all_but_memory", "trash", "trash_but_memory"
+]
 ArtifactKind = Literal["otp", "link"]
 # The values each choice takes; the HTTP parameters and the OpenAPI enums come from these.
 FOLDER_FILTERS: tuple[FolderFilter, ...] = ("inbox", "spam", "quarantine", "memory", "all")
+# A listing's also take the trash (a wait's do not: new mail is never in it).
+LISTING_FOLDERS: tuple[FolderFilter, ...] = (*FOLDER_FILTERS, "trash")
 ARTIFACT_KINDS: tuple[ArtifactKind, ...] = ("otp", "link")
 
 
@@ -51,9 +58,12 @@ class Message:
     verdicts: verdicts.Verdicts = attrs.field(factory=verdicts.Verdicts)
     folder_reason: str | None = None  # why it is not in the inbox
     thread_id: str | None = None  # see domain.threads
+    read_at: datetime | None = None  # null: unread
+    trashed_at: datetime | None = None  # null: not in the trash
+    labels: tuple[str, ...] = ()  # its user labels, by name
 
     @classmethod
-    def of(cls, row: Any) -> Message:
+    def of(cls, row: Any, labels: tuple[str, ...] = ()) -> Message:
         """From a row of MESSAGE_COLUMNS."""
         found, reason = verdicts.read_back(row)
         return cls(
@@ -74,6 +84,10 @@ class Message:
             verdicts=found,
             folder_reason=reason,
             thread_id=row.thread_id,
+            # An ingest's own rows have no such columns: new mail is unread, not trashed.
+            read_at=getattr(row, "read_at", None),
+            trashed_at=getattr(row, "trashed_at", None),
+            labels=labels,
         )
 
 
@@ -105,15 +119,17 @@ class MessageSummary:
     attachment_count: int
     has_otp: bool
     has_link: bool
-    read_at: datetime | None = None  # when the console's mail desk first showed it
+    read_at: datetime | None = None  # when it was first marked read (desk, API)
     thread_id: str | None = None
+    trashed_at: datetime | None = None
+    labels: tuple[str, ...] = ()
 
     @property
     def unread(self) -> bool:
         return self.read_at is None
 
     @classmethod
-    def of(cls, row: Any) -> MessageSummary:
+    def of(cls, row: Any, labels: tuple[str, ...] = ()) -> MessageSummary:
         if row.text_start is not None:
             preview = _squeezed(row.text_start)
         elif row.html_start is not None:
@@ -136,6 +152,8 @@ class MessageSummary:
             has_link=row.has_link,
             read_at=row.read_at,
             thread_id=row.thread_id,
+            trashed_at=row.trashed_at,
+            labels=labels,
         )
 
 
@@ -248,24 +266,35 @@ def visible_folder(folder: FolderFilter, *, memory: bool) -> FolderFilter:
         return folder
     if folder == "memory":
         raise MissingPermission("memory")
-    return "all_but_memory" if folder == "all" else folder
+    if folder == "all":
+        return "all_but_memory"
+    return "trash_but_memory" if folder == "trash" else folder
 
 
 def folder_clause(folder: FolderFilter) -> sa.ColumnElement[bool]:
+    """The messages a folder filter reads: a folder's untrashed mail, everything ("all"),
+    or the trash of every folder."""
+    sec, trashed = t.message_security.c.folder, t.messages.c.trashed_at
     if folder == "all":
         return sa.true()
     if folder == "all_but_memory":
-        return t.message_security.c.folder != "memory"
-    return t.message_security.c.folder == folder
+        return sec != "memory"
+    if folder == "trash":
+        return trashed.is_not(None)
+    if folder == "trash_but_memory":
+        return sa.and_(trashed.is_not(None), sec != "memory")
+    return sa.and_(sec == folder, trashed.is_(None))
 
 
-def in_folder(folder: FolderFilter, actual: str) -> bool:
+def in_folder(folder: FolderFilter, actual: str, trashed: bool = False) -> bool:
     """`folder_clause` in memory, for a message whose folder is `actual`."""
     if folder == "all":
         return True
     if folder == "all_but_memory":
         return actual != "memory"
-    return folder == actual
+    if folder in ("trash", "trash_but_memory"):
+        return trashed and (folder == "trash" or actual != "memory")
+    return folder == actual and not trashed
 
 
 def messages_of(
@@ -327,7 +356,36 @@ SUMMARY_COLUMNS = [
     _has_artifact("link", primary=False).label("has_link"),
     _m.c.read_at,
     _m.c.thread_id,
+    _m.c.trashed_at,
 ]
+
+
+def labels_of(conn: sa.Connection, message_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """The user labels of these messages, each message's by name (casefolded order)."""
+    if not message_ids:
+        return {}
+    ml = t.message_labels
+    rows = conn.execute(
+        sa.select(ml.c.message_id, ml.c.name)
+        .where(ml.c.message_id.in_(sa.bindparam("ids", list(message_ids), expanding=True)))
+        .order_by(ml.c.message_id, ml.c.key)
+    )
+    found: dict[str, list[str]] = {}
+    for row in rows:
+        found.setdefault(row.message_id, []).append(row.name)
+    return {message_id: tuple(names) for message_id, names in found.items()}
+
+
+def labelled(key: str) -> sa.ColumnElement[bool]:
+    """The message has the user label of this (casefolded) key."""
+    ml = t.message_labels
+    return sa.exists().where(ml.c.message_id == _m.c.id, ml.c.key == key)
+
+
+def summaries(conn: sa.Connection, rows: Sequence[Any]) -> list[MessageSummary]:
+    """Summaries of SUMMARY_COLUMNS rows, with their labels."""
+    found = labels_of(conn, [row.id for row in rows])
+    return [MessageSummary.of(row, found.get(row.id, ())) for row in rows]
 
 
 def list_messages(
@@ -339,12 +397,20 @@ def list_messages(
     cursor: Cursor | None,
     cutoff: datetime,
     senders: Senders = None,
+    label_key: str | None = None,
+    unread: bool | None = None,
 ) -> Page[MessageSummary]:
-    """Summaries of the inbox's messages, newest first."""
+    """Summaries of the inbox's messages, newest first; with `label_key` only those with
+    that user label (see labels.label_key), with `unread` only unread (True) or read
+    (False) ones."""
     query = messages_of(inbox_id, cutoff, SUMMARY_COLUMNS, senders=senders)
     query = query.where(folder_clause(folder))
+    if label_key is not None:
+        query = query.where(labelled(label_key))
+    if unread is not None:
+        query = query.where(_m.c.read_at.is_(None) if unread else _m.c.read_at.is_not(None))
     rows, next_cursor = page(conn, query, _m, "message", limit=limit, cursor=cursor)
-    return Page([MessageSummary.of(row) for row in rows], next_cursor)
+    return Page(summaries(conn, list(rows)), next_cursor)
 
 
 # A search is a substring match: its text is cut to this many characters.
@@ -387,7 +453,7 @@ def search(
             sa.or_(*(sa.func.lower(c).like(pattern, escape=_LIKE_ESCAPE) for c in _SEARCHED))
         )
     select = select.order_by(_m.c.received_at.desc(), _m.c.id.desc()).limit(limit)
-    return [MessageSummary.of(row) for row in conn.execute(select)]
+    return summaries(conn, list(conn.execute(select)))
 
 
 def mark_read(conn: sa.Connection, inbox_id: str, message_id: str, now: datetime) -> bool:
@@ -420,7 +486,8 @@ def get_message(
     row = conn.execute(query).first()
     if row is None:
         raise NotFound("message")
-    return with_artifacts(conn, Message.of(row))
+    labels = labels_of(conn, [message_id]).get(message_id, ())
+    return with_artifacts(conn, Message.of(row, labels))
 
 
 def with_artifacts(conn: sa.Connection, message: Message) -> MessageWithArtifacts:

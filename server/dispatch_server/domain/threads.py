@@ -16,9 +16,10 @@ How a message finds its thread (`plan`):
 3. else it starts a thread.
 
 Threaded are the received mail of the inbox folder and the inbox's sends, but memory
-writes; spam and quarantined mail have no thread. On PostgreSQL an ingest holds its inbox's
-row lock while it plans and records, so two messages of one inbox are threaded one after
-the other; SQLite has one writer.
+writes; spam and quarantined mail have no thread. Trashed mail (domain.labels) and inbox
+mail moved to spam keep theirs, but are left out of its view and counts while there. On
+PostgreSQL an ingest holds its inbox's row lock while it plans and records, so two
+messages of one inbox are threaded one after the other; SQLite has one writer.
 """
 
 from __future__ import annotations
@@ -294,6 +295,7 @@ class _Reader:
                 m.c.inbox_id == self.inbox_id,
                 m.c.thread_id.is_not(None),
                 t.message_security.c.folder == "inbox",
+                m.c.trashed_at.is_(None),
                 m.c.received_at >= self.cutoff,
                 sender_clause(self.senders, m.c.from_address),
             )

@@ -132,7 +132,9 @@ def passes(wait: WaitFilter, arrival: Arrival, *, cutoff: datetime) -> bool:
             return False
     elif message.received_at < wait.since:
         return False
-    if message.received_at < cutoff or not in_folder(wait.folder, message.folder):
+    if message.received_at < cutoff or not in_folder(
+        wait.folder, message.folder, message.trashed_at is not None
+    ):
         return False
     if not sender_allowed(wait.senders, message.from_address):
         return False

@@ -21,7 +21,7 @@ from dispatch_server.api import events, sends
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import DomainError, NotFound
 from dispatch_server.core.ids import is_id
-from dispatch_server.domain import attachments, form_nonces, inboxes, messages, threads
+from dispatch_server.domain import attachments, form_nonces, inboxes, labels, messages, threads
 from dispatch_server.http.errors import STATUS
 from dispatch_server.web import acting as acting_
 from dispatch_server.web import agent_console, mail_html
@@ -75,9 +75,19 @@ def _cutoff(request: Request) -> datetime:
     return messages.retention_cutoff(services_of(request).settings.storage.message_retention_days)
 
 
+def _folder(request: Request) -> messages.FolderFilter:
+    """The desk's list: the inbox folder, or with `?folder=trash` the trash."""
+    return "trash" if request.query_params.get("folder") == "trash" else "inbox"
+
+
 async def _summaries(request: Request, inbox_id: str, query: str) -> list[messages.MessageSummary]:
     return await services_of(request).db.run_read(
-        messages.search, inbox_id, query, limit=LIST_LIMIT, cutoff=_cutoff(request)
+        messages.search,
+        inbox_id,
+        query,
+        limit=LIST_LIMIT,
+        cutoff=_cutoff(request),
+        folder=_folder(request),
     )
 
 
@@ -151,6 +161,7 @@ async def _desk(
         inboxes=workspace_inboxes,
         inbox=inbox,
         query=query,
+        folder=_folder(request),
         summaries=listed,
         threads=thread_list,
         thread=thread,
@@ -189,6 +200,7 @@ async def mail_list(request: Request) -> Response:
         "_mail_list.html",
         inbox=inbox,
         query=query,
+        folder=_folder(request),
         summaries=listed,
         opened=None,
     )
@@ -279,7 +291,9 @@ class _SessionAccess:
 
 
 async def mail_post(request: Request) -> Response:
-    """The reader's forms: reply (once per rendered form), mark unread, the latest OTP."""
+    """The reader's forms: reply (once per rendered form), mark unread, trash and untrash,
+    spam and not spam, add and remove a label (the rules are domain.labels'), the latest
+    OTP."""
     services = services_of(request)
     try:
         acting = await _acting(request)
@@ -299,6 +313,9 @@ async def mail_post(request: Request) -> Response:
         if action == "mark_unread":
             await services.db.run_write(messages.mark_unread, inbox.id, message_id)
             return redirect(f"/mail?inbox={inbox.id}&notice=unread")
+        if action in _CHANGES:
+            await _organize(request, inbox.id, message_id, action, form)
+            return redirect(back + f"&notice={action}")
         if action == "reply":
             return await _reply(request, acting, inbox, message_id, form, back)
         raise FormRefused(400, "unknown form")
@@ -322,6 +339,35 @@ async def mail_post(request: Request) -> Response:
             status=STATUS[error.code],
             error=str(error),
         )
+
+
+_CHANGES = ("trash", "untrash", "spam", "not_spam", "label_add", "label_remove")
+
+
+async def _organize(
+    request: Request, inbox_id: str, message_id: str, action: str, form: dict[str, str]
+) -> None:
+    """One of the reader's state forms (`_CHANGES`), as the API's PATCH would make it."""
+    name = text_field(form, "label")
+    change = {
+        "trash": lambda: labels.change(trash=True),
+        "untrash": lambda: labels.change(trash=False),
+        "spam": lambda: labels.change(spam=True),
+        "not_spam": lambda: labels.change(spam=False),
+        "label_add": lambda: labels.change(add=[name]),
+        "label_remove": lambda: labels.change(remove=[name]),
+    }[action]()
+    await services_of(request).db.run_write(
+        labels.apply,
+        inbox_id,
+        [message_id],
+        change,
+        now=utcnow(),
+        cutoff=_cutoff(request),
+        senders=None,
+        memory=True,
+        ids_param=None,
+    )
 
 
 async def _reply(
@@ -363,4 +409,10 @@ NOTICES = {
     "sent": "Reply sent.",
     "already_sent": "This reply was already sent: it was not sent again.",
     "unread": "Marked unread.",
+    "trash": "Moved to the trash.",
+    "untrash": "Taken out of the trash.",
+    "spam": "Moved to spam.",
+    "not_spam": "Moved to the inbox.",
+    "label_add": "Label added.",
+    "label_remove": "Label removed.",
 }

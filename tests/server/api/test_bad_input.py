@@ -107,7 +107,7 @@ def test_lone_surrogates_are_400_on_every_json_route(live_server: LiveServer) ->
         "limit=1_0",
         "limit=%203%20",
         "limit=9" + "9" * 30,
-        "folder=trash",
+        "folder=bin",
         "cursor=%%%",
         "cursor=bm9wZQ",
     ],

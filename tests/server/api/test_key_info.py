@@ -79,7 +79,7 @@ def test_an_inbox_key(live_server: LiveServer) -> None:
         "agent_id": account["agent"]["id"],
         "inbox_id": inbox["id"],
         "inbox_address": inbox["address"],
-        "permissions": ["read", "wait", "send", "memory"],
+        "permissions": ["read", "wait", "send", "memory", "organize"],
         "restricted": False,
         "allowed_senders": None,
         "expires_at": None,

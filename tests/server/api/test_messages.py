@@ -161,6 +161,10 @@ SUMMARY_FIELDS = {
     "has_otp",
     "has_link",
     "thread_id",
+    "unread",
+    "read_at",
+    "trashed_at",
+    "labels",
 }
 
 

@@ -52,7 +52,7 @@ def test_an_unrestricted_key_is_as_before(live_server: LiveServer) -> None:
     key = minted(live_server, account, label="plain")
     assert (key["expires_at"], key["permissions"], key["allowed_senders"]) == (None, None, None)
     body = me(live_server, key["key"]).json()
-    assert body["permissions"] == ["read", "wait", "send", "memory"]
+    assert body["permissions"] == ["read", "wait", "send", "memory", "organize"]
     assert (body["restricted"], body["allowed_senders"], body["expires_at"]) == (
         False,
         None,
@@ -261,7 +261,7 @@ BAD_MINTS = [
     ({"permissions": []}, "permissions"),
     ({"permissions": "read"}, "permissions"),
     ({"permissions": [1]}, "permissions"),
-    ({"permissions": ["read"] * 5}, "permissions"),
+    ({"permissions": ["read"] * 6}, "permissions"),
     ({"allowed_senders": []}, "allowed_senders"),
     ({"allowed_senders": "*@github.com"}, "allowed_senders"),
     ({"allowed_senders": ["github.com"]}, "allowed_senders"),
