@@ -42,7 +42,7 @@ async def test_migrated_schema_matches_the_code(database_url: str) -> None:
 
 
 def test_the_head_is_the_newest_migration() -> None:
-    assert head_revision() == "0016"
+    assert head_revision() == "0018"
 
 
 async def test_upgrade_is_idempotent(database_url: str) -> None:

@@ -8,10 +8,12 @@ import base64
 import binascii
 import functools
 import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 import attrs
+import sqlalchemy as sa
 
 from dispatch_server.auth import policy
 from dispatch_server.auth.principal import Principal, Scope
@@ -213,9 +215,13 @@ async def send_from(
     principal: Principal,
     inbox_id: str,
     fields: sends.SendFields,
+    *,
+    then: Callable[[sa.Connection], None] | None = None,
 ) -> sends.SentMessage:
     """Validate, compose, queue durably (quotas and suppressions), then hand over: the one
-    path of every send (a send, a reply, a memory write)."""
+    path of every send (a send, a reply, a memory write, a draft's send). `then` runs in
+    the transaction that queues the send (a draft's send deletes the draft there); what it
+    raises undoes the queueing."""
     db, outbound = services.db, services.settings.outbound
     sender = await db.run_read(sends.sender_of, principal.workspace_id, inbox_id)
     thread = None
@@ -242,10 +248,21 @@ async def send_from(
     limits = {"send_limit": send_limit, "recipient_limit": recipient_limit}
     await db.run_read(sends.check_queue, draft, now=utcnow(), **limits)
     queued = await db.run_write(
-        sends.queue, draft, provider=outbound.provider, now=utcnow(), **limits
+        _queue, draft, then, provider=outbound.provider, now=utcnow(), **limits
     )
     await services.outbox.hand_over(queued.id)
     return await db.run_read(sends.get_sent, inbox_id, queued.id)
+
+
+def _queue(
+    conn: sa.Connection,
+    draft: sends.Draft,
+    then: Callable[[sa.Connection], None] | None,
+    **kwargs: Any,
+) -> sends.SentMessage:
+    if then is not None:
+        then(conn)
+    return sends.queue(conn, draft, **kwargs)
 
 
 async def send(call: Call[SendMail]) -> SentMessage:
