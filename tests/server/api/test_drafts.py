@@ -7,12 +7,22 @@ input (odd ids, cursors, caps, wrong types) as 4xx."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from dispatch_client import (
+    AsyncDispatch,
+    BadRequestError,
+    ConflictError,
+    Dispatch,
+    Draft,
+    NotFoundError,
+    SentMessage,
+)
 from tests.conftest import (
     BACKENDS,
     INBOUND_TOKEN,
@@ -410,3 +420,39 @@ def test_a_draft_send_takes_the_send_quota(quota_server: LiveServer) -> None:
         timeout=30,
     )
     assert direct.status_code == 429 and len(sender.sent()) == 1
+
+
+def test_the_sdk_round_trip_sync_and_async(live_server: LiveServer) -> None:
+    sender, receiver = Agent(live_server), Agent(live_server)
+    with Dispatch(api_key=sender.account_key, base_url=live_server.base_url) as d:
+        draft = d.drafts.create(sender.inbox_id, subject="Later")
+        assert isinstance(draft, Draft) and (draft.version, draft.to) == (1, ())
+        draft = d.drafts.update(
+            sender.inbox_id, draft.id, to=receiver.address, text="Hi", version=draft.version
+        )
+        assert (draft.version, draft.to, draft.text) == (2, (receiver.address,), "Hi")
+        with pytest.raises(ConflictError) as stale:
+            d.drafts.update(sender.inbox_id, draft.id, text="lost", version=1)
+        assert stale.value.code == "draft_changed"
+        assert [x.id for x in d.drafts.list(sender.inbox_id)] == [draft.id]
+        assert d.drafts.get(sender.inbox_id, draft.id) == draft
+        sent = d.drafts.send(sender.inbox_id, draft.id)
+        assert isinstance(sent, SentMessage) and sent.subject == "Later"
+        with pytest.raises(NotFoundError):
+            d.drafts.get(sender.inbox_id, draft.id)
+        with pytest.raises(BadRequestError):
+            d.drafts.send(sender.inbox_id, d.drafts.create(sender.inbox_id).id)
+
+    async def run() -> None:
+        async with AsyncDispatch(api_key=sender.inbox_key, base_url=live_server.base_url) as d:
+            draft = await d.drafts.create(sender.inbox_id, to=[receiver.address], text="a")
+            draft = await d.drafts.update(sender.inbox_id, draft.id, subject="Async")
+            listed = [x.id async for x in d.drafts.list(sender.inbox_id, limit=1)]
+            assert draft.id in listed and len(listed) == 2
+            sent = await d.drafts.send(sender.inbox_id, draft.id)
+            assert sent.subject == "Async"
+            deleted = await d.drafts.delete(sender.inbox_id, listed[-1])
+            with pytest.raises(NotFoundError):
+                await d.drafts.get(sender.inbox_id, deleted.id)
+
+    asyncio.run(run())
