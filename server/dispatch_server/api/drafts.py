@@ -14,12 +14,13 @@ import attrs
 
 from dispatch_server.api.sends import SentMessage, send_from
 from dispatch_server.auth import policy
-from dispatch_server.auth.principal import Scope
+from dispatch_server.auth.principal import Principal, Scope
 from dispatch_server.core.clock import utcnow
 from dispatch_server.domain import drafts, sends
 from dispatch_server.http import params
 from dispatch_server.http.endpoints import Call, Endpoint
 from dispatch_server.http.shapes import Page, field, project
+from dispatch_server.services import Services
 
 CURSOR = params.page_cursor("draft")
 _ONE = "/v1/inboxes/{inbox_id}/drafts/{draft_id}"
@@ -188,19 +189,23 @@ async def delete_draft(call: Call[None]) -> Draft:
     return Draft.of(deleted)
 
 
-async def send_draft(call: Call[None]) -> SentMessage:
-    inbox_id = call.path("inbox_id")
-    draft = await call.services.db.run_read(
-        drafts.get_draft,
-        inbox_id,
-        call.path("draft_id"),
-        senders=policy.senders_of(call.principal),
+async def send_saved(
+    services: Services, principal: Principal, inbox_id: str, draft_id: str
+) -> sends.SentMessage:
+    """Send the draft through the one send path, deleting it as its send is queued: the
+    API's draft send and the console's mail desk both send drafts through this."""
+    draft = await services.db.run_read(
+        drafts.get_draft, inbox_id, draft_id, senders=policy.senders_of(principal)
     )
     take = functools.partial(
         drafts.take, inbox_id=inbox_id, draft_id=draft.id, version=draft.version
     )
-    sent = await send_from(
-        call.services, call.principal, inbox_id, drafts.as_send(draft), then=take
+    return await send_from(services, principal, inbox_id, drafts.as_send(draft), then=take)
+
+
+async def send_draft(call: Call[None]) -> SentMessage:
+    sent = await send_saved(
+        call.services, call.principal, call.path("inbox_id"), call.path("draft_id")
     )
     return SentMessage.of(sent)
 

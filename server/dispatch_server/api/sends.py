@@ -288,6 +288,46 @@ def reply_subject(subject: str | None) -> str:
     return subject if subject.lower().startswith("re:") else f"Re: {subject}".strip()
 
 
+async def reply_fields(
+    services: Services,
+    principal: Principal,
+    inbox_id: str,
+    message_id: str,
+    *,
+    text: str | None,
+    html: str | None = None,
+    reply_all: bool = False,
+    cc: tuple[str, ...] = (),
+    bcc: tuple[str, ...] = (),
+    headers: dict[str, str] | None = None,
+    attachments: tuple[Attachment, ...] = (),
+) -> sends.SendFields:
+    """The send of a reply to a received message: to its Reply-To (else its From), with its
+    other recipients when `reply_all`, subject "Re: …", in its thread. A reply sent
+    (`reply_to`) and one saved as a draft (the mail desk) are made here."""
+    db = services.db
+    thread = await db.run_read(
+        sends.thread_of,
+        inbox_id,
+        message_id,
+        param="message_id",
+        senders=policy.senders_of(principal),
+    )
+    sender = await db.run_read(sends.sender_of, principal.workspace_id, inbox_id)
+    to, others = sends.reply_recipients(sender, thread, reply_all=reply_all)
+    return sends.SendFields(
+        to=to,
+        cc=(*others, *cc),
+        bcc=bcc,
+        subject=reply_subject(thread.subject),
+        text=text,
+        html=html,
+        headers=headers or {},
+        attachments=attachments,
+        in_reply_to=message_id,
+    )
+
+
 async def reply_to(
     services: Services,
     principal: Principal,
@@ -302,29 +342,20 @@ async def reply_to(
     headers: dict[str, str] | None = None,
     attachments: tuple[Attachment, ...] = (),
 ) -> sends.SentMessage:
-    """Reply to a received message: to its Reply-To (else its From), with its other
-    recipients when `reply_all`, subject "Re: …", in its thread; sent as every send is.
-    The API's reply and the console's mail desk both reply through this."""
-    db = services.db
-    thread = await db.run_read(
-        sends.thread_of,
+    """Reply to a received message (`reply_fields`), sent as every send is. The API's reply
+    and the console's mail desk both reply through this."""
+    fields = await reply_fields(
+        services,
+        principal,
         inbox_id,
         message_id,
-        param="message_id",
-        senders=policy.senders_of(principal),
-    )
-    sender = await db.run_read(sends.sender_of, principal.workspace_id, inbox_id)
-    to, others = sends.reply_recipients(sender, thread, reply_all=reply_all)
-    fields = sends.SendFields(
-        to=to,
-        cc=(*others, *cc),
-        bcc=bcc,
-        subject=reply_subject(thread.subject),
         text=text,
         html=html,
-        headers=headers or {},
+        reply_all=reply_all,
+        cc=cc,
+        bcc=bcc,
+        headers=headers,
         attachments=attachments,
-        in_reply_to=message_id,
     )
     return await send_from(services, principal, inbox_id, fields)
 
