@@ -21,6 +21,7 @@ from dispatch_client.resources.attachments import AsyncAttachments, Attachments
 from dispatch_client.resources.auth import AsyncAuthResource, AuthResource
 from dispatch_client.resources.billing import AsyncBilling, Billing
 from dispatch_client.resources.domains import AsyncDomains, Domains
+from dispatch_client.resources.drafts import AsyncDrafts, Drafts
 from dispatch_client.resources.events import AsyncEvents, Events
 from dispatch_client.resources.inboxes import AsyncInboxes, Inboxes
 from dispatch_client.resources.lists import AsyncLists, Lists
@@ -239,6 +240,11 @@ class Dispatch(_Client[SyncDriver]):
         return Threads(self)
 
     @cached_property
+    def drafts(self) -> Drafts:
+        """An inbox's drafts: saved, updated, then sent as a send is."""
+        return Drafts(self)
+
+    @cached_property
     def domains(self) -> Domains:
         """Custom domains: their DNS records, their checks, inboxes at them once verified."""
         return Domains(self)
@@ -386,6 +392,11 @@ class AsyncDispatch(_Client[AsyncDriver]):
     def threads(self) -> AsyncThreads:
         """An inbox's conversations: received and sent mail that answer one another."""
         return AsyncThreads(self)
+
+    @cached_property
+    def drafts(self) -> AsyncDrafts:
+        """An inbox's drafts: saved, updated, then sent as a send is."""
+        return AsyncDrafts(self)
 
     @cached_property
     def domains(self) -> AsyncDomains:

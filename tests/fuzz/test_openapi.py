@@ -207,7 +207,7 @@ def test_no_cursor_or_time_makes_the_server_fail(
     inbox = f"{live_server.base_url}/v1/inboxes/{identity.inbox_id}"
     forged = st.builds(
         lambda kind, moment, row_id: json.dumps([kind, moment, row_id]).encode(),
-        st.sampled_from(["message", "artifact", "thread", ""]),
+        st.sampled_from(["message", "artifact", "thread", "draft", ""]),
         TIMESTAMPS,
         ANY_TEXT | st.uuids().map(str),
     )
@@ -215,7 +215,7 @@ def test_no_cursor_or_time_makes_the_server_fail(
     @given(
         payload=forged | st.binary(),
         since=TIMESTAMPS,
-        path=st.sampled_from(["messages", "artifacts", "threads", "wait"]),
+        path=st.sampled_from(["messages", "artifacts", "threads", "drafts", "wait"]),
     )
     @settings(
         max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None

@@ -35,6 +35,8 @@ TOOLS = {
     "read_message",
     "send_message",
     "reply",
+    "create_draft",
+    "send_draft",
     "memory_get",
     "memory_set",
     "memory_list",
@@ -528,3 +530,21 @@ async def test_hostile_list_arguments_are_clean_tool_errors(
             assert mentioned in error, (name, arguments, error)
             assert "Traceback" not in error and created["account_key"] not in error
         assert (await call(session, "list_address_lists"))["entries"] == []
+
+
+async def test_a_draft_is_saved_then_sent_once(live_server: LiveServer, opener: Opener) -> None:
+    created = signup(live_server.base_url)
+    address = created["inbox"]["address"]
+    async with opener(created["inbox_key"]) as session:
+        empty = await call(session, "create_draft", to=[], subject="Later")
+        assert (empty["to"], empty["version"]) == ([], 1)
+        incomplete = await fail(session, "send_draft", draft_id=empty["id"])
+        assert "invalid_request" in incomplete and "to" in incomplete
+        draft = await call(session, "create_draft", to=[address], subject="Now", text="Hi")
+        sent = await call(session, "send_draft", draft_id=draft["id"], idempotency_key="d-1")
+        assert (sent["to"], sent["subject"]) == ([address], "Now")
+        again = await call(session, "send_draft", draft_id=draft["id"], idempotency_key="d-1")
+        assert again["id"] == sent["id"]
+        gone = await fail(session, "send_draft", draft_id=draft["id"])
+        assert "not_found" in gone
+        assert "in_reply_to" in await fail(session, "create_draft", to=[], in_reply_to="nope")

@@ -23,6 +23,7 @@ from dispatch_client.cli._session import Flags, Session
 from dispatch_client.cli.auth import auth, signup
 from dispatch_client.cli.billing import billing
 from dispatch_client.cli.domains import domains
+from dispatch_client.cli.drafts import drafts
 from dispatch_client.cli.inbox import inbox
 from dispatch_client.cli.labels import COMMANDS as LABEL_COMMANDS
 from dispatch_client.cli.lists import lists
@@ -110,6 +111,7 @@ cli.add_command(memory)
 cli.add_command(billing)
 cli.add_command(lists)
 cli.add_command(domains)
+cli.add_command(drafts)
 cli.add_command(mcp_command)
 
 

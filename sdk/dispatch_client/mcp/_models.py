@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from dispatch_client.extract.html import html_to_text
+from dispatch_client.types.draft import Draft
 from dispatch_client.types.inbox import Inbox
 from dispatch_client.types.list_entry import ListEntry
 from dispatch_client.types.memory import MemoryEntry
@@ -218,6 +219,30 @@ class SentOut(BaseModel):
             status=sent.status,
             message_id=sent.message_id,
             in_reply_to=sent.in_reply_to,
+        )
+
+
+class DraftOut(BaseModel):
+    """A draft the inbox saved, to send later with send_draft."""
+
+    id: str = Field(description="The draft's id (for send_draft).")
+    inbox_id: str
+    to: list[str]
+    cc: list[str]
+    subject: str
+    in_reply_to: str | None = Field(description="The received message it answers, if any.")
+    version: int = Field(description="1 when created, one more at each update.")
+
+    @classmethod
+    def of(cls, draft: Draft) -> DraftOut:
+        return cls(
+            id=draft.id,
+            inbox_id=draft.inbox_id,
+            to=list(draft.to),
+            cc=list(draft.cc),
+            subject=draft.subject,
+            in_reply_to=draft.in_reply_to,
+            version=draft.version,
         )
 
 

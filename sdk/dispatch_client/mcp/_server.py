@@ -37,6 +37,7 @@ from dispatch_client._version import __version__
 from dispatch_client.mcp._models import (
     ClaimTokenOut,
     ConfirmOut,
+    DraftOut,
     InboxList,
     InboxOut,
     ListEntries,
@@ -605,6 +606,48 @@ def create_server(callers: Callers, *, name: str = "dispatch") -> MCPServer[Any]
         )
         return SentOut.of(sent)
 
+    async def create_draft(
+        caller: Caller,
+        to: Annotated[
+            list[Annotated[str, Field(max_length=998)]],
+            Field(description="The recipients; may be empty for now.", max_length=50),
+        ],
+        subject: Annotated[str, Field(description="The subject.", max_length=998)] = "",
+        text: Annotated[
+            str | None, Field(description="The plain-text body.", max_length=1_000_000)
+        ] = None,
+        cc: Addresses | None = None,
+        in_reply_to: Annotated[
+            str | None,
+            Field(description="The id of a received message it answers.", max_length=200),
+        ] = None,
+        inbox: InboxArg = None,
+    ) -> DraftOut:
+        inbox_id = await _inbox_id(caller, inbox)
+        draft = await caller.client.drafts.create(
+            inbox_id, to=to, subject=subject, text=text, cc=cc, in_reply_to=in_reply_to
+        )
+        return DraftOut.of(draft)
+
+    async def send_draft(
+        caller: Caller,
+        draft_id: Annotated[
+            str, Field(description="The draft's id (from create_draft).", max_length=200)
+        ],
+        inbox: InboxArg = None,
+        idempotency_key: Annotated[
+            str | None,
+            Field(
+                description="Any unique string: a retried call with the same one sends once.",
+                max_length=255,
+            ),
+        ] = None,
+    ) -> SentOut:
+        inbox_id = await _inbox_id(caller, inbox)
+        options: dict[str, Any] = {"idempotency_key": idempotency_key} if idempotency_key else {}
+        sent = await caller.client.drafts.send(inbox_id, draft_id, **options)
+        return SentOut.of(sent)
+
     async def memory_get(caller: Caller, key: MemoryKey, inbox: InboxArg = None) -> MemoryOut:
         inbox_id = await _inbox_id(caller, inbox)
         entry = await caller.client.memory.read(inbox_id, key)
@@ -765,6 +808,21 @@ def create_server(callers: Callers, *, name: str = "dispatch") -> MCPServer[Any]
             reply,
             "Reply to a received message, in its thread (to its Reply-To or From, subject "
             '"Re: ..."). Returns the sent reply with its delivery status.',
+            sends,
+        ),
+        (
+            create_draft,
+            "Save an email to send later (a draft): recipients and body may still be missing. "
+            "Returns the draft; send it with send_draft. Errors: invalid_request [param] (a "
+            "field over its cap, or in_reply_to naming no message of the inbox).",
+            writes,
+        ),
+        (
+            send_draft,
+            "Send a draft saved with create_draft, as send_message sends, and delete it. "
+            "Returns the sent message with its delivery status. Errors: invalid_request [param: "
+            "to or text] (the draft is incomplete), recipient_blocked, recipient_suppressed, "
+            "quota_exceeded, not_found (sent already or deleted).",
             sends,
         ),
         (

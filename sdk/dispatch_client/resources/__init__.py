@@ -11,6 +11,7 @@ from dispatch_client.resources.attachments import (
 from dispatch_client.resources.auth import AsyncAuthResource, AuthResource
 from dispatch_client.resources.billing import AsyncBilling, Billing
 from dispatch_client.resources.domains import AsyncDomains, Domains
+from dispatch_client.resources.drafts import AsyncDrafts, Drafts
 from dispatch_client.resources.events import AsyncEvents, Events
 from dispatch_client.resources.inbox_keys import AsyncInboxKeys, InboxKeys
 from dispatch_client.resources.inboxes import AsyncInboxes, Inboxes
@@ -34,6 +35,7 @@ __all__ = [
     "AsyncAuthResource",
     "AsyncBilling",
     "AsyncDomains",
+    "AsyncDrafts",
     "AsyncEvents",
     "AsyncInboxKeys",
     "AsyncInboxes",
@@ -51,6 +53,7 @@ __all__ = [
     "AuthResource",
     "Billing",
     "Domains",
+    "Drafts",
     "Events",
     "InboxKeys",
     "Inboxes",

@@ -12,6 +12,7 @@ from dispatch_client.types.billing import (
     QuoteList,
 )
 from dispatch_client.types.domain import Domain, DomainRecord
+from dispatch_client.types.draft import Draft
 from dispatch_client.types.event import (
     EntitlementGranted,
     EntitlementRevoked,
@@ -73,6 +74,7 @@ __all__ = [
     "DmarcResult",
     "Domain",
     "DomainRecord",
+    "Draft",
     "Entitlement",
     "EntitlementGranted",
     "EntitlementRevoked",

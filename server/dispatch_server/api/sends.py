@@ -8,10 +8,12 @@ import base64
 import binascii
 import functools
 import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 import attrs
+import sqlalchemy as sa
 
 from dispatch_server.auth import policy
 from dispatch_server.auth.principal import Principal, Scope
@@ -213,9 +215,13 @@ async def send_from(
     principal: Principal,
     inbox_id: str,
     fields: sends.SendFields,
+    *,
+    then: Callable[[sa.Connection], None] | None = None,
 ) -> sends.SentMessage:
     """Validate, compose, queue durably (quotas and suppressions), then hand over: the one
-    path of every send (a send, a reply, a memory write)."""
+    path of every send (a send, a reply, a memory write, a draft's send). `then` runs in
+    the transaction that queues the send (a draft's send deletes the draft there); what it
+    raises undoes the queueing."""
     db, outbound = services.db, services.settings.outbound
     sender = await db.run_read(sends.sender_of, principal.workspace_id, inbox_id)
     thread = None
@@ -242,10 +248,21 @@ async def send_from(
     limits = {"send_limit": send_limit, "recipient_limit": recipient_limit}
     await db.run_read(sends.check_queue, draft, now=utcnow(), **limits)
     queued = await db.run_write(
-        sends.queue, draft, provider=outbound.provider, now=utcnow(), **limits
+        _queue, draft, then, provider=outbound.provider, now=utcnow(), **limits
     )
     await services.outbox.hand_over(queued.id)
     return await db.run_read(sends.get_sent, inbox_id, queued.id)
+
+
+def _queue(
+    conn: sa.Connection,
+    draft: sends.Draft,
+    then: Callable[[sa.Connection], None] | None,
+    **kwargs: Any,
+) -> sends.SentMessage:
+    if then is not None:
+        then(conn)
+    return sends.queue(conn, draft, **kwargs)
 
 
 async def send(call: Call[SendMail]) -> SentMessage:
@@ -271,6 +288,46 @@ def reply_subject(subject: str | None) -> str:
     return subject if subject.lower().startswith("re:") else f"Re: {subject}".strip()
 
 
+async def reply_fields(
+    services: Services,
+    principal: Principal,
+    inbox_id: str,
+    message_id: str,
+    *,
+    text: str | None,
+    html: str | None = None,
+    reply_all: bool = False,
+    cc: tuple[str, ...] = (),
+    bcc: tuple[str, ...] = (),
+    headers: dict[str, str] | None = None,
+    attachments: tuple[Attachment, ...] = (),
+) -> sends.SendFields:
+    """The send of a reply to a received message: to its Reply-To (else its From), with its
+    other recipients when `reply_all`, subject "Re: …", in its thread. A reply sent
+    (`reply_to`) and one saved as a draft (the mail desk) are made here."""
+    db = services.db
+    thread = await db.run_read(
+        sends.thread_of,
+        inbox_id,
+        message_id,
+        param="message_id",
+        senders=policy.senders_of(principal),
+    )
+    sender = await db.run_read(sends.sender_of, principal.workspace_id, inbox_id)
+    to, others = sends.reply_recipients(sender, thread, reply_all=reply_all)
+    return sends.SendFields(
+        to=to,
+        cc=(*others, *cc),
+        bcc=bcc,
+        subject=reply_subject(thread.subject),
+        text=text,
+        html=html,
+        headers=headers or {},
+        attachments=attachments,
+        in_reply_to=message_id,
+    )
+
+
 async def reply_to(
     services: Services,
     principal: Principal,
@@ -285,29 +342,20 @@ async def reply_to(
     headers: dict[str, str] | None = None,
     attachments: tuple[Attachment, ...] = (),
 ) -> sends.SentMessage:
-    """Reply to a received message: to its Reply-To (else its From), with its other
-    recipients when `reply_all`, subject "Re: …", in its thread; sent as every send is.
-    The API's reply and the console's mail desk both reply through this."""
-    db = services.db
-    thread = await db.run_read(
-        sends.thread_of,
+    """Reply to a received message (`reply_fields`), sent as every send is. The API's reply
+    and the console's mail desk both reply through this."""
+    fields = await reply_fields(
+        services,
+        principal,
         inbox_id,
         message_id,
-        param="message_id",
-        senders=policy.senders_of(principal),
-    )
-    sender = await db.run_read(sends.sender_of, principal.workspace_id, inbox_id)
-    to, others = sends.reply_recipients(sender, thread, reply_all=reply_all)
-    fields = sends.SendFields(
-        to=to,
-        cc=(*others, *cc),
-        bcc=bcc,
-        subject=reply_subject(thread.subject),
         text=text,
         html=html,
-        headers=headers or {},
+        reply_all=reply_all,
+        cc=cc,
+        bcc=bcc,
+        headers=headers,
         attachments=attachments,
-        in_reply_to=message_id,
     )
     return await send_from(services, principal, inbox_id, fields)
 

@@ -83,8 +83,9 @@ def permissions(principal: Principal) -> tuple[str, ...]:
       (GET /v1/inboxes/{id}/events), and the allow and block entries that apply to it
       (GET /v1/lists: its workspace's and its own; see `list_reach`).
     - `wait`: waiting for mail (GET /v1/inboxes/{id}/wait).
-    - `send`: sending from the inbox (POST /v1/send) and replying to its mail
-      (POST …/messages/{id}/reply).
+    - `send`: sending from the inbox (POST /v1/send), replying to its mail
+      (POST …/messages/{id}/reply), and its drafts, read or written (…/drafts): a draft is
+      outgoing mail in the making, which a key that may not send has no use for.
     - `memory`: writing and reading the inbox's memory (…/memory, …/history, …/keys).
     - `organize`: changing the state of the mail it may read: read or unread, spam or not,
       trashed or not, user labels (PATCH …/messages/{id}, POST …/messages/batch); a key

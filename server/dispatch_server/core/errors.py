@@ -149,6 +149,12 @@ class ErrorCode(enum.StrEnum):
         "`POST /v1/lists` with a pattern the same scope and direction already list (as allow "
         "or as block); `param` is `pattern`",
     )
+    DRAFT_CHANGED = (
+        "draft_changed",
+        "`PATCH …/drafts/{id}` with a `version` that is not the draft's (it was updated since "
+        "it was read: read it again), or a draft updated while it was being sent; `param` is "
+        "`version`",
+    )
     DOMAIN_EXISTS = (
         "domain_exists",
         "`POST /v1/domains` with a name the workspace has already added; `param` is `name`",

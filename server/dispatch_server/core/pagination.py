@@ -28,6 +28,7 @@ CursorKind = Literal[
     "list_entry",
     "thread",
     "domain",
+    "draft",
     "memory",
     "webhook_endpoint",
     "webhook_delivery",

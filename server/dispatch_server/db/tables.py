@@ -352,6 +352,29 @@ thread_refs = sa.Table(
     _fk("thread_id", "threads.id", nullable=False, index=True),
 )
 
+# Messages an inbox is writing (dispatch_server.domain.drafts): a send's fields, any of them
+# still missing, until the draft is sent (deleted as its send is queued) or deleted.
+drafts = sa.Table(
+    "drafts",
+    metadata,
+    _id(),
+    _fk("workspace_id", "workspaces.id", nullable=False),
+    _fk("inbox_id", "inboxes.id", nullable=False),
+    sa.Column("to_addresses", sa.JSON(), nullable=False),
+    sa.Column("cc_addresses", sa.JSON(), nullable=False),
+    sa.Column("bcc_addresses", sa.JSON(), nullable=False),
+    sa.Column("reply_to", sa.JSON(), nullable=False),
+    sa.Column("subject", sa.Text(), nullable=False),
+    sa.Column("text_body", sa.Text(), nullable=True),
+    sa.Column("html_body", sa.Text(), nullable=True),
+    sa.Column("headers", sa.JSON(), nullable=False),
+    sa.Column("in_reply_to", sa.String(36), nullable=True),  # a received message's id
+    sa.Column("version", sa.Integer(), nullable=False),  # 1, and one more at each update
+    _created_at(),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_drafts_inbox_updated", "inbox_id", "updated_at", "id"),
+)
+
 # Custom domains (dispatch_server.domain.domains): a name a workspace adds, the DNS records
 # it is to publish, and their last check. `claimed_name` is the name once verified, null
 # before: unique, so one name is verified by one workspace at most, while any number may hold

@@ -50,6 +50,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.RECIPIENT_BLOCKED: 422,
     ErrorCode.SENDER_BLOCKED: 403,
     ErrorCode.LIST_ENTRY_EXISTS: 409,
+    ErrorCode.DRAFT_CHANGED: 409,
     ErrorCode.DOMAIN_EXISTS: 409,
     ErrorCode.DOMAIN_TAKEN: 409,
     ErrorCode.DOMAIN_NOT_VERIFIED: 409,

@@ -34,6 +34,7 @@ def routes() -> list[BaseRoute]:
         Route("/ops/status", pages.ops_fragment, methods=["GET"]),
         Route("/mail", desk.mail_page, methods=["GET"]),
         Route("/mail", desk.mail_post, methods=["POST"]),
+        Route("/mail/drafts", desk.drafts_post, methods=["POST"]),
         Route("/mail/list", desk.mail_list, methods=["GET"]),
         Route("/mail/events", desk.mail_events, methods=["GET"]),
         Route("/mail/{inbox_id}/{message_id}/body", desk.message_body, methods=["GET"]),

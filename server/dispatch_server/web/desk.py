@@ -1,8 +1,10 @@
 """The console's mail desk at /mail: an inbox's messages (unread in bold), search, a reader
 (HTML mail in a sandboxed frame of its own, see `mail_html`; attachments as downloads, as
 the API serves them), reply, the latest OTP, new mail shown live from the workspace's event
-stream, and the inbox's mail by thread (`?view=threads`, one thread's messages with
-`&thread=`).
+stream, the inbox's mail by thread (`?view=threads`, one thread's messages with
+`&thread=`), and its drafts (`?view=drafts`, one opened to edit, send or delete with
+`&draft=`; a reply can be saved as one), posted to /mail/drafts and sent through the API's
+one send path (`api.drafts.send_saved`).
 
 It acts for the operator's active agent (`acting`): every inbox is found through
 `acting.inbox`, so another workspace's inbox or message is a 404.
@@ -17,11 +19,21 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from dispatch_server.api import attachments as attachments_api
+from dispatch_server.api import drafts as drafts_api
 from dispatch_server.api import events, sends
+from dispatch_server.auth import policy
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import DomainError, NotFound
 from dispatch_server.core.ids import is_id
-from dispatch_server.domain import attachments, form_nonces, inboxes, labels, messages, threads
+from dispatch_server.domain import (
+    attachments,
+    drafts,
+    form_nonces,
+    inboxes,
+    labels,
+    messages,
+    threads,
+)
 from dispatch_server.http.errors import STATUS
 from dispatch_server.web import acting as acting_
 from dispatch_server.web import agent_console, mail_html
@@ -142,6 +154,23 @@ async def _desk(
                 )
             except NotFound:
                 return render(request, "mail_not_found.html", status=404)
+    draft_id = request.query_params.get("draft")
+    draft_list = draft = None
+    if request.query_params.get("view") == "drafts" or draft_id is not None:
+        senders = policy.senders_of(acting.principal)
+        found_drafts = await services.db.run_read(
+            drafts.list_drafts, inbox.id, limit=LIST_LIMIT, cursor=None, senders=senders
+        )
+        draft_list = list(found_drafts.items)
+        if draft_id is not None:
+            try:
+                if not is_id(draft_id):
+                    raise NotFound("draft")
+                draft = await services.db.run_read(
+                    drafts.get_draft, inbox.id, draft_id, senders=senders
+                )
+            except NotFound:
+                return render(request, "mail_not_found.html", status=404)
     otp_asked = request.query_params.get("otp") == "1"
     otp = await agent_console.latest_otp(services, acting, inbox.id) if otp_asked else None
     body = None
@@ -165,6 +194,8 @@ async def _desk(
         summaries=listed,
         threads=thread_list,
         thread=thread,
+        drafts=draft_list,
+        draft=draft,
         opened=opened,
         body=body,
         attachments=files,
@@ -405,7 +436,159 @@ async def _reply(
     return redirect(back + "&notice=sent")
 
 
+async def _save_reply(
+    request: Request,
+    acting: acting_.Acting,
+    inbox: inboxes.Inbox,
+    message_id: str,
+    form: dict[str, str],
+) -> Response:
+    """The reply form's text saved as a draft of the reply (to, subject and thread as
+    `sends.reply_fields` makes them), opened in the drafts view."""
+    services = services_of(request)
+    text = text_field(form, "text")
+    if len(text) > MAX_REPLY_CHARS:
+        raise FormRefused(400, f"a reply is at most {MAX_REPLY_CHARS} characters")
+    reply = await sends.reply_fields(
+        services,
+        acting.principal,
+        inbox.id,
+        message_id,
+        text=text,
+        reply_all=form.get("reply_all") == "on",
+    )
+    fields = drafts.DraftFields(
+        to=reply.to,
+        cc=reply.cc,
+        subject=reply.subject,
+        text=reply.text,
+        in_reply_to=reply.in_reply_to,
+    )
+    draft = await _create_draft(request, acting, inbox, fields)
+    return redirect(f"/mail?inbox={inbox.id}&view=drafts&draft={draft.id}&notice=draft_saved")
+
+
+async def _create_draft(
+    request: Request, acting: acting_.Acting, inbox: inboxes.Inbox, fields: drafts.DraftFields
+) -> drafts.Draft:
+    services = services_of(request)
+    created: drafts.Draft = await services.db.run_write(
+        drafts.create_draft,
+        acting.principal.workspace_id,
+        inbox.id,
+        fields,
+        now=utcnow(),
+        max_recipients=services.settings.outbound.max_recipients,
+        senders=policy.senders_of(acting.principal),
+    )
+    return created
+
+
+def _addresses(value: str) -> tuple[str, ...]:
+    """A form's address field: addresses separated by commas."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _draft_fields(form: dict[str, str]) -> drafts.DraftFields:
+    text = text_field(form, "text")
+    if len(text) > MAX_REPLY_CHARS:
+        raise FormRefused(400, f"a draft's text is at most {MAX_REPLY_CHARS} characters")
+    return drafts.DraftFields(
+        to=_addresses(text_field(form, "to")),
+        cc=_addresses(text_field(form, "cc")),
+        subject=text_field(form, "subject"),
+        text=text or None,
+    )
+
+
+async def drafts_post(request: Request) -> Response:
+    """The drafts' forms: a new draft, a reply saved as one, and an opened one saved, sent
+    (once per rendered form) or deleted."""
+    services = services_of(request)
+    try:
+        acting = await _acting(request)
+    except _Refused as refused:
+        return refused.response
+    inbox_id = request.query_params.get("inbox", "")
+    try:
+        form = await read_form(request)
+        inbox = await _inbox(request, acting, text_field(form, "inbox_id") or inbox_id)
+        inbox_id = inbox.id
+        # The button's own action (`?do=`): a form has one `action` field for its buttons.
+        action = request.query_params.get("do", "")
+        back = f"/mail?inbox={inbox.id}&view=drafts"
+        if action == "save_reply":
+            message_id = text_field(form, "message_id")
+            if not is_id(message_id):
+                raise NotFound("message")
+            return await _save_reply(request, acting, inbox, message_id, form)
+        if action == "create":
+            draft = await _create_draft(request, acting, inbox, _draft_fields(form))
+            return redirect(f"{back}&draft={draft.id}&notice=draft_saved")
+        draft_id = text_field(form, "draft_id")
+        if not is_id(draft_id):
+            raise NotFound("draft")
+        senders = policy.senders_of(acting.principal)
+        if action == "delete":
+            await services.db.run_write(drafts.delete_draft, inbox.id, draft_id, senders=senders)
+            return redirect(f"{back}&notice=draft_deleted")
+        if action not in ("save", "send"):
+            raise FormRefused(400, "unknown form")
+        version = text_field(form, "version")
+        if not version.isdigit() or len(version) > 12:
+            raise FormRefused(400, "the form is incomplete: reload the page")
+        nonce = text_field(form, "nonce")
+        operator_id = acting.operator.id
+        if action == "send":
+            if not form_nonces.is_nonce(nonce):
+                raise FormRefused(400, "the form is incomplete: reload the page")
+            if not await services.db.run_write(form_nonces.use, nonce, operator_id, now=utcnow()):
+                return redirect(f"{back}&notice=already_sent")
+        try:
+            edited = _draft_fields(form)  # the fields the form shows; the others are kept
+            changes = {
+                "to": edited.to,
+                "cc": edited.cc,
+                "subject": edited.subject,
+                "text": edited.text,
+            }
+            await services.db.run_write(
+                drafts.update_draft,
+                inbox.id,
+                draft_id,
+                changes,
+                version=int(version),
+                now=utcnow(),
+                max_recipients=services.settings.outbound.max_recipients,
+                senders=senders,
+            )
+            if action == "save":
+                return redirect(f"{back}&draft={draft_id}&notice=draft_saved")
+            await drafts_api.send_saved(services, acting.principal, inbox.id, draft_id)
+        except (DomainError, FormRefused):
+            if action == "send":
+                await services.db.run_write(form_nonces.give_back, nonce, operator_id)
+            raise
+        return redirect(f"{back}&notice=draft_sent")
+    except _Refused as refused:
+        return refused.response
+    except NotFound:
+        return render(request, "mail_not_found.html", status=404)
+    except (FormRefused, DomainError) as error:
+        status = error.status if isinstance(error, FormRefused) else STATUS[error.code]
+        return await _desk(
+            request,
+            inbox_id=inbox_id or None,
+            message_id=request.query_params.get("message"),
+            status=status,
+            error=str(error),
+        )
+
+
 NOTICES = {
+    "draft_saved": "Draft saved.",
+    "draft_sent": "Draft sent.",
+    "draft_deleted": "Draft deleted.",
     "sent": "Reply sent.",
     "already_sent": "This reply was already sent: it was not sent again.",
     "unread": "Marked unread.",

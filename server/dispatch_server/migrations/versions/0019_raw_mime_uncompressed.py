@@ -8,7 +8,7 @@ anywhere). Rows written from now on are stored so; existing rows keep their comp
 until rewritten. SQLite: nothing (it never compresses).
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-04
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 
 revision = "0019"
 # Written beside 0017 and 0018: at the merge this points at the newest of them.
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
