@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from dispatch_server.core.errors import DomainError, ErrorCode, InvalidInput, NotFound
 from dispatch_server.core.ids import new_id
 from dispatch_server.core.pagination import Cursor, Page
+from dispatch_server.db import dialect
 from dispatch_server.db import tables as t
 from dispatch_server.db.paging import page
 from dispatch_server.mail.addresses import ascii_domain_of
@@ -374,6 +375,10 @@ def record_check(
     )
     if owner is not None and owner != workspace_id:
         raise DomainTaken(domain.name)
+    if verify and _others_inboxes_at(conn, workspace_id, domain.name):
+        # Inboxes another workspace made while it held the name: mail to them is delivered by
+        # address, so the name stays theirs until they are deleted.
+        raise DomainTaken(domain.name)
     for position, result in enumerate(results):
         conn.execute(
             t.domain_records.update()
@@ -393,7 +398,17 @@ def record_check(
 
 def delete(conn: sa.Connection, workspace_id: str, domain_id: str) -> Deleted:
     """Delete the domain; DomainInUse while the workspace has inboxes at it (delete them, or
-    keep the domain: mail to them would go nowhere)."""
+    keep the domain: mail to them would go nowhere). The domain's row is locked before the
+    inboxes are counted, so an inbox being created at it (which share-locks the row, see
+    `inbox_domain`) either commits first and is counted, or finds the domain gone."""
+    conn.execute(
+        dialect.locking(
+            conn,
+            sa.select(_COLUMNS.id).where(
+                _COLUMNS.id == domain_id, _COLUMNS.workspace_id == workspace_id
+            ),
+        )
+    )
     domain = get(conn, workspace_id, domain_id)
     in_use = conn.scalar(
         sa.select(sa.func.count()).where(
@@ -408,6 +423,18 @@ def delete(conn: sa.Connection, workspace_id: str, domain_id: str) -> Deleted:
     return Deleted(domain=domain, last_holder=not others)
 
 
+def _others_inboxes_at(conn: sa.Connection, workspace_id: str, name: str) -> bool:
+    found = conn.scalar(
+        sa.select(t.inboxes.c.id)
+        .where(
+            t.inboxes.c.workspace_id != workspace_id,
+            t.inboxes.c.address.endswith("@" + name, autoescape=True),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 def inbox_domain(conn: sa.Connection, workspace_id: str, raw: str | None, *, default: str) -> str:
     """The domain a new inbox's address is at: `default` (the service's) when `raw` is None
     or names it, else a verified domain of the workspace. InvalidInput (`param` `domain`)
@@ -419,9 +446,15 @@ def inbox_domain(conn: sa.Connection, workspace_id: str, raw: str | None, *, def
         raise InvalidInput("domain is not a domain name", param="domain")
     if name == default.lower():
         return default
+    # Share-locked until the inbox is written and committed: the domain cannot be deleted
+    # in between (`delete` locks it before counting its inboxes).
     status = conn.scalar(
-        sa.select(_COLUMNS.status).where(
-            _COLUMNS.workspace_id == workspace_id, _COLUMNS.name == name
+        dialect.locking(
+            conn,
+            sa.select(_COLUMNS.status).where(
+                _COLUMNS.workspace_id == workspace_id, _COLUMNS.name == name
+            ),
+            share=True,
         )
     )
     if status is None:
