@@ -170,8 +170,8 @@ class ErrorCode(enum.StrEnum):
     )
     DOMAIN_PROVIDER_UNAVAILABLE = (
         "domain_provider_unavailable",
-        "`POST /v1/domains` with the `ses` provider when SES did not answer the Easy DKIM "
-        "request; nothing was added, retry",
+        "`POST /v1/domains/{id}/verify` with the `ses` provider when SES did not answer the "
+        "Easy DKIM request for the verified domain; the verification is stored, verify again",
     )
     SNS_WEBHOOK_DISABLED = (
         "sns_webhook_disabled",

@@ -6,6 +6,8 @@ A domain is `pending` until its ownership TXT record and its MX record check out
 `verified` and stays so (later checks update each record's status, not the domain's). Only
 then may the workspace create inboxes at it. SPF, DKIM (SES Easy DKIM with the `ses`
 provider) and DMARC are for sending: shown and checked, never required for `verified`.
+SES is asked for the Easy DKIM tokens only once the domain is verified (`add_dkim`), so no
+SES identity is made for a name nobody proved in DNS.
 
 One name is verified by one workspace at most (`claimed_name` is unique). Any number of
 workspaces may hold the same name pending, each with its own ownership token; the first whose
@@ -132,7 +134,9 @@ class Plan:
 @attrs.frozen(kw_only=True)
 class Deleted:
     domain: Domain
-    last_holder: bool  # no other workspace holds the name (its SES identity may go)
+    last_holder: bool  # no other workspace holds the name
+    # Dispatch made the name's SES identity, and no other workspace holds the name: it goes.
+    delete_ses_identity: bool = False
 
 
 # --- names ---------------------------------------------------------------------------------
@@ -300,6 +304,7 @@ def add(conn: sa.Connection, workspace_id: str, *, name: str, plan: Plan, now: d
         "created_at": now,
         "checked_at": None,
         "verified_at": None,
+        "ses_identity_created": False,
     }
     try:
         with conn.begin_nested():  # a concurrent add of the same name may win the race
@@ -418,9 +423,76 @@ def delete(conn: sa.Connection, workspace_id: str, domain_id: str) -> Deleted:
     )
     if in_use:
         raise DomainInUse(f"{in_use} inbox(es) have addresses at {domain.name}: delete them first")
+    created = bool(
+        conn.scalar(sa.select(_COLUMNS.ses_identity_created).where(_COLUMNS.id == domain_id))
+    )
     conn.execute(t.domains.delete().where(_COLUMNS.id == domain_id))
     others = conn.scalar(sa.select(sa.func.count()).where(_COLUMNS.name == domain.name))
-    return Deleted(domain=domain, last_holder=not others)
+    if created and others:
+        # The identity stays for the others, and goes with the last of them.
+        conn.execute(
+            t.domains.update().where(_COLUMNS.name == domain.name).values(ses_identity_created=True)
+        )
+    return Deleted(
+        domain=domain, last_holder=not others, delete_ses_identity=created and not others
+    )
+
+
+def needs_dkim(domain: Domain) -> bool:
+    """A verified domain without its Easy DKIM records yet (with the `ses` provider)."""
+    return domain.status == "verified" and not any(r.type == "CNAME" for r in domain.records)
+
+
+def ses_identity_created(conn: sa.Connection, domain_id: str) -> bool:
+    return bool(
+        conn.scalar(sa.select(_COLUMNS.ses_identity_created).where(_COLUMNS.id == domain_id))
+    )
+
+
+def add_dkim(
+    conn: sa.Connection,
+    workspace_id: str,
+    domain_id: str,
+    tokens: Sequence[str],
+    *,
+    created: bool,
+) -> Domain:
+    """A verified domain's Easy DKIM CNAMEs, shown before its DMARC record as `records_for`
+    orders them, and whether Dispatch made the SES identity for them (`created`: it did not
+    exist before). Once only: a domain that has them already is answered as it is."""
+    conn.execute(
+        dialect.locking(
+            conn,
+            sa.select(_COLUMNS.id).where(
+                _COLUMNS.id == domain_id, _COLUMNS.workspace_id == workspace_id
+            ),
+        )
+    )
+    domain = get(conn, workspace_id, domain_id)
+    if not needs_dkim(domain):
+        return domain
+    dkim = records_for(
+        domain.name, "", Plan(mx_host="", spf_include=None, dkim_tokens=tuple(tokens))
+    )
+    dkim = [record for record in dkim if record.type == "CNAME"]
+    before = len(domain.records) - 1  # the DMARC record, last, moves after them
+    conn.execute(
+        t.domain_records.update()
+        .where(_RECORDS.domain_id == domain_id, _RECORDS.position == before)
+        .values(position=before + len(dkim))
+    )
+    conn.execute(
+        t.domain_records.insert(),
+        [
+            {"id": new_id(), "domain_id": domain_id, "position": before + i, **attrs.asdict(r)}
+            for i, r in enumerate(dkim)
+        ],
+    )
+    if created:
+        conn.execute(
+            t.domains.update().where(_COLUMNS.id == domain_id).values(ses_identity_created=True)
+        )
+    return get(conn, workspace_id, domain_id)
 
 
 def _others_inboxes_at(conn: sa.Connection, workspace_id: str, name: str) -> bool:

@@ -364,7 +364,13 @@ def ses_server(
         next(urls, None)
 
 
-def test_with_ses_the_dkim_records_are_ses_easy_dkim_cnames(
+def ses_identities(moto: str) -> list[str]:
+    ses = boto3.session.Session().client("ses", region_name=REGION, endpoint_url=moto)
+    found: list[str] = ses.list_identities(IdentityType="Domain")["Identities"]
+    return found
+
+
+def test_with_ses_the_dkim_records_are_asked_of_ses_once_the_domain_is_verified(
     ses_server: LiveServer, moto: str
 ) -> None:
     ses = boto3.session.Session().client("ses", region_name=REGION, endpoint_url=moto)
@@ -372,21 +378,59 @@ def test_with_ses_the_dkim_records_are_ses_easy_dkim_cnames(
     name = unique("ses")
     domain = ws.added(name)
     duplicate = other.added(name)  # pending in another workspace too
-    tokens = ses.verify_domain_dkim(Domain=name)["DkimTokens"]  # SES answers the same again
-    cnames = [r for r in domain["records"] if r["type"] == "CNAME"]
-    assert [(r["name"], r["value"]) for r in cnames] == [
-        (f"{t}._domainkey.{name}", f"{t}.dkim.amazonses.com") for t in tokens
-    ]
-    assert all(r["purpose"] == "sending" for r in cnames) and len(cnames) == 3
+    # Nothing is asked of SES for a name nobody has proved in DNS.
+    assert not [r for r in domain["records"] if r["type"] == "CNAME"]
+    assert name not in ses_identities(moto)
     spf = domain["records"][2]
     assert spf["value"] == "v=spf1 include:amazonses.com ~all"
     assert domain["records"][1]["value"] == f"inbound-smtp.{REGION}.amazonaws.com"
-    assert name in ses.list_identities(IdentityType="Domain")["Identities"]
     publish(domain)
     checked = ws.verify(domain["id"]).json()
-    assert checked["status"] == "verified" and checked["sending_ready"] is True
-    # The SES identity stays while any workspace holds the name, and goes with the last.
+    assert checked["status"] == "verified" and checked["sending_ready"] is False
+    tokens = ses.verify_domain_dkim(Domain=name)["DkimTokens"]  # SES answers the same again
+    cnames = [r for r in checked["records"] if r["type"] == "CNAME"]
+    assert [(r["name"], r["value"]) for r in cnames] == [
+        (f"{t}._domainkey.{name}", f"{t}.dkim.amazonses.com") for t in tokens
+    ]
+    assert all(r["purpose"] == "sending" and r["status"] == "pending" for r in cnames)
+    assert [r["type"] for r in checked["records"]][-1:] == ["TXT"]  # DMARC after them
+    assert name in ses_identities(moto)
+    publish(checked, "sending")
+    again = ws.verify(domain["id"]).json()
+    assert again["sending_ready"] is True and len(again["records"]) == 7
+    # The SES identity Dispatch made stays while any workspace holds the name, and goes
+    # with the last.
     assert ws.call("DELETE", f"/v1/domains/{domain['id']}").status_code == 200
-    assert name in ses.list_identities(IdentityType="Domain")["Identities"]
+    assert name in ses_identities(moto)
     assert other.call("DELETE", f"/v1/domains/{duplicate['id']}").status_code == 200
-    assert name not in ses.list_identities(IdentityType="Domain")["Identities"]
+    assert name not in ses_identities(moto)
+
+
+def test_with_ses_an_identity_that_existed_before_is_never_deleted(
+    ses_server: LiveServer, moto: str
+) -> None:
+    ses = boto3.session.Session().client("ses", region_name=REGION, endpoint_url=moto)
+    name = unique("theirs")
+    ses.verify_domain_identity(Domain=name)  # the operator's own, or another service's
+    ws = Workspace(ses_server)
+    pending = ws.added(unique("unproved"))
+    assert ws.call("DELETE", f"/v1/domains/{pending['id']}").status_code == 200
+    # An account key adding, then deleting, a name it never verified touches nothing.
+    guess = ws.added(name)
+    assert ws.call("DELETE", f"/v1/domains/{guess['id']}").status_code == 200
+    assert name in ses_identities(moto)
+    domain = ws.added(name)
+    publish(domain)
+    checked = ws.verify(domain["id"]).json()
+    assert checked["status"] == "verified"
+    assert len([r for r in checked["records"] if r["type"] == "CNAME"]) == 3
+    assert ws.call("DELETE", f"/v1/domains/{domain['id']}").status_code == 200
+    assert name in ses_identities(moto)
+
+
+def test_with_ses_pending_domains_make_no_identities(ses_server: LiveServer, moto: str) -> None:
+    ws = Workspace(ses_server)
+    names = [unique(f"many{i}") for i in range(5)]
+    for name in names:
+        ws.added(name)
+    assert not set(names) & set(ses_identities(moto))
