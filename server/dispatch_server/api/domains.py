@@ -18,6 +18,7 @@ from dispatch_server.http import params
 from dispatch_server.http.endpoints import Call, Endpoint
 from dispatch_server.http.shapes import Page, field, project
 from dispatch_server.outbound.ses_identities import SesUnavailable
+from dispatch_server.ratelimit.policy import Policy
 from dispatch_server.services import Services
 
 CURSOR = params.page_cursor("domain")
@@ -108,7 +109,7 @@ async def check_domain(services: Services, workspace_id: str, domain_id: str) ->
     """Check a domain's records in DNS now and store what was found (`.../verify`); with the
     `ses` provider, a verified domain's Easy DKIM CNAMEs are then asked of SES, once."""
     domain = await services.db.run_read(domains.get, workspace_id, domain_id)
-    results = await services.domain_checks.check(domain.records)
+    results = await services.domain_checks.check(domain.records, workspace_id=workspace_id)
     domain = await services.db.run_write(
         domains.record_check, workspace_id, domain.id, results, now=utcnow()
     )
@@ -172,6 +173,7 @@ ENDPOINTS = [
         handler=create_domain,
         summary="Add a custom domain: the answer lists the DNS records to publish",
         scope=Scope.ACCOUNT,
+        rate_limit=Policy.DOMAINS,
         body=CreateDomain,
         response=Domain,
         status=201,
@@ -199,6 +201,7 @@ ENDPOINTS = [
         handler=verify_domain,
         summary="Check the domain's records in DNS now; verified once the required ones are ok",
         scope=Scope.ACCOUNT,
+        rate_limit=Policy.DOMAINS,
         response=Domain,
     ),
     Endpoint(

@@ -369,7 +369,11 @@ def record_check(
     name first (DomainTaken, nothing stored). Checking again changes only what DNS changed."""
     domain = get(conn, workspace_id, domain_id)
     if len(results) != len(domain.records):
-        raise ValueError("one result per record")
+        # Its records changed while they were checked (its DKIM added by another verify).
+        raise DomainError(
+            f"{domain.name}'s records changed during the check: verify again",
+            code=ErrorCode.DOMAIN_CHECK_IN_PROGRESS,
+        )
     verify = domain.status == "pending" and all(
         result.status == "ok"
         for record, result in zip(domain.records, results, strict=True)

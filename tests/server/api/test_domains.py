@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from dispatch_client import AsyncDispatch, ConflictError, Dispatch, Domain
+from dispatch_server.services import Services
 from tests.aws import REGION
 from tests.conftest import (
     BACKENDS,
@@ -434,3 +436,68 @@ def test_with_ses_pending_domains_make_no_identities(ses_server: LiveServer, mot
     for name in names:
         ws.added(name)
     assert not set(names) & set(ses_identities(moto))
+
+
+# --- rate limits and checks in flight --------------------------------------------------------
+
+
+def test_adds_and_verifies_share_the_domains_rate_limit_per_key(database_url: str) -> None:
+    from tests.server.api.test_rate_limits import running
+
+    with running(database_url, DISPATCH_RATE_LIMIT_DOMAINS_PER_KEY="3/1h") as server:
+        ws, other = Workspace(server), Workspace(server)
+        first = ws.added(unique("rl"))
+        assert ws.verify(first["id"]).status_code == 200
+        assert ws.add(unique("rl")).status_code == 201
+        refused = [ws.add(unique("rl")), ws.verify(first["id"])]
+        assert [r.status_code for r in refused] == [429, 429]
+        assert all(error_code(r) == "rate_limited" for r in refused)
+        assert "domains limit is 3/1h per API key" in refused[0].json()["error"]["message"]
+        # Reading is not limited, and another workspace's key has its own count.
+        assert ws.call("GET", "/v1/domains").status_code == 200
+        assert other.add(unique("rl")).status_code == 201
+
+
+@pytest.mark.anyio
+async def test_a_workspace_checks_one_domain_at_a_time(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dispatch_server.api.domains import check_domain
+    from dispatch_server.core.clock import utcnow
+    from dispatch_server.core.errors import DomainError, ErrorCode
+    from dispatch_server.domain import domain_dns, domains, workspaces
+
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def slow(resolver: Any, records: Any) -> list[domains.Checked]:
+        started.release()
+        release.wait(10)
+        return [domains.Checked(status="missing")] * len(records)
+
+    monkeypatch.setattr(domain_dns, "check_all", slow)
+    plan = domains.Plan(mx_host="mx.example.net", spf_include=None)
+    holders = []
+    for _ in range(2):
+        signed = await services.db.run_write(
+            workspaces.signup, domain="dispatch.test", name=None, local_part=None
+        )
+        ws = signed.inbox.workspace_id
+        added = [
+            await services.db.run_write(domains.add, ws, name=unique(), plan=plan, now=utcnow())
+            for _ in range(2)
+        ]
+        holders.append((ws, added))
+    (ws, (one, two)), (other, (theirs, _)) = holders
+    running = asyncio.ensure_future(check_domain(services, ws, one.id))
+    await asyncio.to_thread(started.acquire, True, 5)
+    for busy in (one, two):  # the same domain, or another of the workspace's
+        with pytest.raises(DomainError) as refused:
+            await check_domain(services, ws, busy.id)
+        assert refused.value.code is ErrorCode.DOMAIN_CHECK_IN_PROGRESS
+    elsewhere = asyncio.ensure_future(check_domain(services, other, theirs.id))
+    await asyncio.to_thread(started.acquire, True, 5)  # another workspace's runs meanwhile
+    release.set()
+    assert (await running).status == "pending" and (await elsewhere).status == "pending"
+    # Once it answered, the workspace checks again.
+    assert (await check_domain(services, ws, two.id)).records[0].status == "missing"
