@@ -119,6 +119,39 @@ def test_names_that_cannot_be_added_name_the_field(raw: str) -> None:
     assert len(refused.value.message) < 300  # a 100,000-character name is not echoed
 
 
+INTERNAL_NAMES = [
+    "intranet.corp.lan",
+    "db.prod.corp",
+    "files.corp",
+    "nas.home",
+    "printer.lan",
+    "gw.home.arpa",
+    "api.svc.cluster",
+    "api.default.svc.cluster.local",
+    "vault.internal",
+    "mac.local",
+    "x.intranet",
+    "host.localdomain",
+    "a.zz",
+    "a.xn--zzzzz",  # no TLD of the root, in punycode
+    "mail.example",
+]
+
+
+@pytest.mark.parametrize("raw", INTERNAL_NAMES)
+def test_internal_and_unknown_top_level_domains_are_refused(raw: str) -> None:
+    """A TLD the Public Suffix List's ICANN section does not know is no public DNS name: the
+    list's default takes an unknown TLD as a suffix, so `corp.lan` read as registrable."""
+    with pytest.raises(InvalidInput) as refused:
+        domains.normalize_name(raw, own=OWN)
+    assert refused.value.param == "name"
+
+
+@pytest.mark.parametrize("raw", ["a.dev", "mail.co.uk", "x.xn--p1ai", "a.museum", "a.app"])
+def test_names_under_icann_top_level_domains_are_taken(raw: str) -> None:
+    assert domains.normalize_name(raw, own=OWN) == raw
+
+
 def test_the_unicode_name_is_shown_beside_the_punycode() -> None:
     assert domains.unicode_name("mail.xn--bcher-kva.de") == "mail.bücher.de"
     assert domains.unicode_name("xn--a.com") == "xn--a.com"  # no valid punycode: as it is

@@ -17,6 +17,7 @@ delete theirs). A name verified already cannot be added by another workspace at 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import secrets
 import unicodedata
@@ -27,6 +28,7 @@ from typing import Any, Final, Literal
 import attrs
 import idna
 import sqlalchemy as sa
+from publicsuffixlist import PublicSuffixList
 
 from dispatch_server.core.errors import DomainError, ErrorCode, InvalidInput, NotFound
 from dispatch_server.core.ids import new_id
@@ -169,6 +171,9 @@ def normalize_name(raw: str, *, own: Iterable[str]) -> str:
         raise _bad(raw, "not a host name with a dot (letters, digits and hyphens per label)")
     if name.rsplit(".", 1)[-1] in SPECIAL_USE_TLDS:
         raise _bad(raw, "a special-use name that public DNS never answers for")
+    if _icann_psl().publicsuffix(name) is None:
+        # `.lan`, `.corp`, `.home`, `.svc.cluster`: no TLD of the ICANN root, so no public DNS.
+        raise _bad(raw, "not under a top-level domain of public DNS (an internal name?)")
     if psl().is_public(name):
         raise _bad(raw, "a public suffix: add a domain registered under it")
     _check_scripts(raw, name)
@@ -177,6 +182,13 @@ def normalize_name(raw: str, *, own: Iterable[str]) -> str:
         if name == mine or name.endswith("." + mine) or mine.endswith("." + name):
             raise _bad(raw, "one of this service's own domains")
     return name
+
+
+@functools.cache
+def _icann_psl() -> PublicSuffixList:
+    """The Public Suffix List's ICANN section, with no suffix for an unknown TLD (where the
+    list's default takes any TLD it does not know as a public suffix)."""
+    return PublicSuffixList(accept_unknown=False, only_icann=True)
 
 
 def unicode_name(name: str) -> str:

@@ -225,6 +225,13 @@ def test_a_pending_duplicate_is_answered_domain_taken_once_another_verifies(
         "*.example.com",
         "dispatch.test",
         "in.dispatch.localhost",
+        # internal and unknown top-level domains
+        "intranet.corp.lan",
+        "db.prod.corp",
+        "vault.internal",
+        "mac.local",
+        "gw.home.arpa",
+        "api.svc.cluster",
     ],
 )
 def test_names_that_cannot_be_added_are_a_400_naming_the_field(
