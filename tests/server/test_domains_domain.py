@@ -152,6 +152,42 @@ def test_names_under_icann_top_level_domains_are_taken(raw: str) -> None:
     assert domains.normalize_name(raw, own=OWN) == raw
 
 
+def long_name(length: int) -> str:
+    """A valid name of exactly `length` characters, under example.com."""
+    labels, remaining = [], length - len(".example.com")
+    while remaining > 63:
+        labels.append("a" * 62)
+        remaining -= 63
+    labels.append("b" * remaining)
+    name = ".".join(labels) + ".example.com"
+    assert len(name) == length
+    return name
+
+
+def test_names_whose_records_would_not_fit_in_dns_are_refused() -> None:
+    """`_dispatch.<name>` fits DNS's 253 characters up to 243; with SES the Easy DKIM
+    CNAME `<32-character token>._domainkey.<name>` up to 209."""
+    longest = long_name(domains.MAX_DOMAIN_CHARS)
+    assert domains.MAX_DOMAIN_CHARS == 243 and domains.MAX_SES_DOMAIN_CHARS == 209
+    assert domains.normalize_name(longest, own=OWN) == longest
+    token = "t" * domains.SES_DKIM_TOKEN_CHARS
+    plan = Plan(mx_host="mx.example.net", spf_include=None, dkim_tokens=(token,))
+    assert max(len(r.name) for r in domains.records_for(longest, "x", plan)[:1]) == 253
+    ses_longest = long_name(domains.MAX_SES_DOMAIN_CHARS)
+    assert domains.normalize_name(ses_longest, own=OWN, ses=True) == ses_longest
+    assert max(len(r.name) for r in domains.records_for(ses_longest, "x", plan)) == 253
+    for raw, ses_on in [
+        (long_name(244), False),
+        (long_name(253), False),
+        (long_name(210), True),
+        (long_name(243), True),
+        ("bücher." + long_name(234), False),  # 241 in Unicode, 248 in punycode
+    ]:
+        with pytest.raises(InvalidInput) as refused:
+            domains.normalize_name(raw, own=OWN, ses=ses_on)
+        assert refused.value.param == "name" and "253" in refused.value.message
+
+
 def test_the_unicode_name_is_shown_beside_the_punycode() -> None:
     assert domains.unicode_name("mail.xn--bcher-kva.de") == "mail.bücher.de"
     assert domains.unicode_name("xn--a.com") == "xn--a.com"  # no valid punycode: as it is

@@ -94,7 +94,9 @@ async def add_domain(services: Services, workspace_id: str, raw_name: str) -> do
     """Add a domain as `POST /v1/domains` does (the console too): its name checked, then the
     row written. Nothing is asked of SES before the domain is verified (`check_domain`)."""
     settings = services.settings
-    name = domains.normalize_name(raw_name, own=own_domains(settings))
+    name = domains.normalize_name(
+        raw_name, own=own_domains(settings), ses=services.ses_identities is not None
+    )
     await services.db.run_read(domains.check_addable, workspace_id, name)
     include = settings.inboxes.spf_include or (
         domains.SES_SPF_INCLUDE if settings.outbound.provider == "ses" else None

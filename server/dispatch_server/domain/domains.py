@@ -53,6 +53,11 @@ OWNERSHIP_PREFIX: Final = "_dispatch"
 TOKEN_PREFIX: Final = "dispatch-verification="
 SES_DKIM_TARGET: Final = "dkim.amazonses.com"
 SES_SPF_INCLUDE: Final = "amazonses.com"
+SES_DKIM_TOKEN_CHARS: Final = 32  # an Easy DKIM token
+# The longest names whose records fit DNS's 253: `_dispatch.<name>`, and with SES
+# `<token>._domainkey.<name>` too.
+MAX_DOMAIN_CHARS: Final = MAX_NAME_CHARS - len(OWNERSHIP_PREFIX + ".")
+MAX_SES_DOMAIN_CHARS: Final = MAX_NAME_CHARS - SES_DKIM_TOKEN_CHARS - len("._domainkey.")
 # RFC 6761 and RFC 9476 special-use names, and `.internal` (ICANN, 2024): never in public DNS.
 SPECIAL_USE_TLDS: Final = frozenset(
     {"localhost", "local", "invalid", "test", "example", "onion", "internal", "alt", "arpa"}
@@ -144,11 +149,12 @@ class Deleted:
 # --- names ---------------------------------------------------------------------------------
 
 
-def normalize_name(raw: str, *, own: Iterable[str]) -> str:
+def normalize_name(raw: str, *, own: Iterable[str], ses: bool = False) -> str:
     """The stored form of a domain name: lower case, punycode (IDNA 2008 with UTS #46),
     one trailing dot dropped; InvalidInput (`param` `name`) for anything that is no
     registrable host name of the caller's, or is one of the service's `own` domains (or
-    under or above one)."""
+    under or above one), or too long for its records to fit in DNS (`ses`: its Easy DKIM
+    CNAMEs too)."""
     if len(raw) > MAX_NAME_CHARS + 1:
         raise _bad(raw, f"longer than {MAX_NAME_CHARS} characters")
     text = raw.strip()
@@ -169,6 +175,10 @@ def normalize_name(raw: str, *, own: Iterable[str]) -> str:
     name = ascii_domain_of(text)
     if name is None:
         raise _bad(raw, "not a host name with a dot (letters, digits and hyphens per label)")
+    longest = MAX_SES_DOMAIN_CHARS if ses else MAX_DOMAIN_CHARS
+    if len(name) > longest:
+        record = "its DKIM records" if ses else f"its {OWNERSHIP_PREFIX}. record"
+        raise _bad(raw, f"{len(name)} characters, over {longest}: {record} would exceed DNS's 253")
     if name.rsplit(".", 1)[-1] in SPECIAL_USE_TLDS:
         raise _bad(raw, "a special-use name that public DNS never answers for")
     if _icann_psl().publicsuffix(name) is None:

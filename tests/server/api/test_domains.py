@@ -508,3 +508,31 @@ async def test_a_workspace_checks_one_domain_at_a_time(
     assert (await running).status == "pending" and (await elsewhere).status == "pending"
     # Once it answered, the workspace checks again.
     assert (await check_domain(services, ws, two.id)).records[0].status == "missing"
+
+
+def test_names_too_long_for_their_records_are_a_400(live_server: LiveServer) -> None:
+    from tests.server.test_domains_domain import long_name
+
+    ws = Workspace(live_server)
+    refused = ws.add(long_name(244))
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "name"
+    assert ws.add(long_name(243)).status_code == 201
+
+
+def test_with_ses_names_too_long_for_their_dkim_records_are_a_400(
+    ses_server: LiveServer, moto: str
+) -> None:
+    from tests.server.test_domains_domain import long_name
+
+    ws = Workspace(ses_server)
+    refused = ws.add(long_name(210))
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "name"
+    domain = ws.added(long_name(209))
+    publish(domain)
+    checked = ws.verify(domain["id"]).json()
+    assert checked["status"] == "verified"
+    assert max(len(r["name"]) for r in checked["records"] if r["type"] != "CNAME") <= 253
+    # SES's tokens are 32 characters (moto's longer): a CNAME's name is then 253 at most.
+    for cname in [r for r in checked["records"] if r["type"] == "CNAME"]:
+        token = cname["name"].split(".", 1)[0]
+        assert len(cname["name"]) - len(token) + 32 == 253
