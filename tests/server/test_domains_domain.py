@@ -6,13 +6,17 @@ verified, inboxes at it, and deleting it."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from dispatch_server.core.clock import utcnow
 from dispatch_server.core.errors import DomainError, ErrorCode, InvalidInput, NotFound
 from dispatch_server.db import Database
+from dispatch_server.db import tables as t
 from dispatch_server.domain import domains, inboxes, workspaces
 from dispatch_server.domain.domain_dns import check_all
 from dispatch_server.domain.domains import Checked, Plan, Record
@@ -113,6 +117,75 @@ def test_names_that_cannot_be_added_name_the_field(raw: str) -> None:
         domains.normalize_name(raw, own=OWN)
     assert refused.value.param == "name"
     assert len(refused.value.message) < 300  # a 100,000-character name is not echoed
+
+
+INTERNAL_NAMES = [
+    "intranet.corp.lan",
+    "db.prod.corp",
+    "files.corp",
+    "nas.home",
+    "printer.lan",
+    "gw.home.arpa",
+    "api.svc.cluster",
+    "api.default.svc.cluster.local",
+    "vault.internal",
+    "mac.local",
+    "x.intranet",
+    "host.localdomain",
+    "a.zz",
+    "a.xn--zzzzz",  # no TLD of the root, in punycode
+    "mail.example",
+]
+
+
+@pytest.mark.parametrize("raw", INTERNAL_NAMES)
+def test_internal_and_unknown_top_level_domains_are_refused(raw: str) -> None:
+    """A TLD the Public Suffix List's ICANN section does not know is no public DNS name: the
+    list's default takes an unknown TLD as a suffix, so `corp.lan` read as registrable."""
+    with pytest.raises(InvalidInput) as refused:
+        domains.normalize_name(raw, own=OWN)
+    assert refused.value.param == "name"
+
+
+@pytest.mark.parametrize("raw", ["a.dev", "mail.co.uk", "x.xn--p1ai", "a.museum", "a.app"])
+def test_names_under_icann_top_level_domains_are_taken(raw: str) -> None:
+    assert domains.normalize_name(raw, own=OWN) == raw
+
+
+def long_name(length: int) -> str:
+    """A valid name of exactly `length` characters, under example.com."""
+    labels, remaining = [], length - len(".example.com")
+    while remaining > 63:
+        labels.append("a" * 62)
+        remaining -= 63
+    labels.append("b" * remaining)
+    name = ".".join(labels) + ".example.com"
+    assert len(name) == length
+    return name
+
+
+def test_names_whose_records_would_not_fit_in_dns_are_refused() -> None:
+    """`_dispatch.<name>` fits DNS's 253 characters up to 243; with SES the Easy DKIM
+    CNAME `<32-character token>._domainkey.<name>` up to 209."""
+    longest = long_name(domains.MAX_DOMAIN_CHARS)
+    assert domains.MAX_DOMAIN_CHARS == 243 and domains.MAX_SES_DOMAIN_CHARS == 209
+    assert domains.normalize_name(longest, own=OWN) == longest
+    token = "t" * domains.SES_DKIM_TOKEN_CHARS
+    plan = Plan(mx_host="mx.example.net", spf_include=None, dkim_tokens=(token,))
+    assert max(len(r.name) for r in domains.records_for(longest, "x", plan)[:1]) == 253
+    ses_longest = long_name(domains.MAX_SES_DOMAIN_CHARS)
+    assert domains.normalize_name(ses_longest, own=OWN, ses=True) == ses_longest
+    assert max(len(r.name) for r in domains.records_for(ses_longest, "x", plan)) == 253
+    for raw, ses_on in [
+        (long_name(244), False),
+        (long_name(253), False),
+        (long_name(210), True),
+        (long_name(243), True),
+        ("bücher." + long_name(234), False),  # 241 in Unicode, 248 in punycode
+    ]:
+        with pytest.raises(InvalidInput) as refused:
+            domains.normalize_name(raw, own=OWN, ses=ses_on)
+        assert refused.value.param == "name" and "253" in refused.value.message
 
 
 def test_the_unicode_name_is_shown_beside_the_punycode() -> None:
@@ -397,6 +470,90 @@ async def test_a_domain_with_inboxes_is_not_deleted(db: Database) -> None:
     spare = await check(db, ws, await add(db, ws, "x" + name))
     deleted = await db.run_write(domains.delete, ws.workspace_id, spare.id)
     assert deleted.last_holder and deleted.domain.name == "x" + name
+
+
+async def test_an_inbox_being_created_at_a_domain_holds_off_its_deletion(db: Database) -> None:
+    """/tmp/review2/race.py made deterministic: on PostgreSQL (READ COMMITTED) an inbox's
+    transaction has read the domain as verified when a delete of the domain starts; the
+    delete waits for it and then counts the inbox (DomainInUse), in either order never an
+    inbox left at a domain the workspace no longer holds. SQLite runs one write at a time."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite's writes run one at a time: no interleaving to force")
+    ws = await new_workspace(db)
+    name = unique("race")
+    domain = await check(db, ws, await add(db, ws, name))
+    engine = db._backend.engine  # type: ignore[union-attr]
+
+    def insert(conn: Any, chosen: str) -> Inbox:
+        return inboxes.insert_inbox(
+            conn,
+            workspace_id=ws.workspace_id,
+            agent_id=ws.agent_id,
+            domain=chosen,
+            local_part="ceo",
+            display_name=None,
+        )
+
+    async with engine.connect() as creating, engine.connect() as deleting:
+        first = await creating.begin()
+        chosen = await creating.run_sync(
+            domains.inbox_domain, ws.workspace_id, name, default="dispatch.test"
+        )
+        second = await deleting.begin()
+        delete = asyncio.ensure_future(
+            deleting.run_sync(domains.delete, ws.workspace_id, domain.id)
+        )
+        await asyncio.sleep(0.5)
+        assert not delete.done()  # waits on the inbox's transaction
+        await creating.run_sync(insert, chosen)
+        await first.commit()
+        with pytest.raises(DomainError) as in_use:
+            await delete
+        assert in_use.value.code is ErrorCode.DOMAIN_IN_USE
+        await second.rollback()
+    assert (await db.run_read(domains.get, ws.workspace_id, domain.id)).status == "verified"
+
+    # The other order: the delete first, then an inbox, which waits and finds no domain.
+    spare = await check(db, ws, await add(db, ws, "x" + name))
+    async with engine.connect() as creating, engine.connect() as deleting:
+        second = await deleting.begin()
+        await deleting.run_sync(domains.delete, ws.workspace_id, spare.id)
+        first = await creating.begin()
+        create = asyncio.ensure_future(
+            creating.run_sync(
+                domains.inbox_domain, ws.workspace_id, "x" + name, default="dispatch.test"
+            )
+        )
+        await asyncio.sleep(0.5)
+        assert not create.done()
+        await second.commit()
+        with pytest.raises(InvalidInput):
+            await create
+        await first.rollback()
+
+
+async def test_no_workspace_verifies_a_name_while_anothers_inboxes_are_at_it(
+    db: Database,
+) -> None:
+    """However an inbox outlived its workspace's domain (the race above, an operator's
+    repair), mail to it is delivered by address: no other workspace may verify the name
+    while it exists."""
+    holder, newcomer = await new_workspace(db), await new_workspace(db)
+    name = unique("left")
+    held = await check(db, holder, await add(db, holder, name))
+    await new_inbox(db, holder, name, "ceo")
+
+    def drop(conn: Any) -> None:  # as if the delete had not seen the inbox
+        conn.execute(sa.delete(t.domains).where(t.domains.c.id == held.id))
+
+    await db.run_write(drop)
+    theirs = await add(db, newcomer, name)
+    with pytest.raises(DomainError) as taken:
+        await check(db, newcomer, theirs)
+    assert taken.value.code is ErrorCode.DOMAIN_TAKEN
+    assert (await db.run_read(domains.get, newcomer.workspace_id, theirs.id)).status == "pending"
+    with pytest.raises(DomainError):
+        await new_inbox(db, newcomer, name, "ceo2")
 
 
 async def test_the_ses_envelope_takes_header_recipients_at_verified_custom_domains() -> None:

@@ -18,6 +18,7 @@ from dispatch_server.http import params
 from dispatch_server.http.endpoints import Call, Endpoint
 from dispatch_server.http.shapes import Page, field, project
 from dispatch_server.outbound.ses_identities import SesUnavailable
+from dispatch_server.ratelimit.policy import Policy
 from dispatch_server.services import Services
 
 CURSOR = params.page_cursor("domain")
@@ -90,32 +91,43 @@ def own_domains(settings: Settings) -> tuple[str, ...]:
 
 
 async def add_domain(services: Services, workspace_id: str, raw_name: str) -> domains.Domain:
-    """Add a domain as `POST /v1/domains` does (the console too): its name checked, then with
-    the `ses` provider its Easy DKIM tokens asked of SES, then the row written."""
+    """Add a domain as `POST /v1/domains` does (the console too): its name checked, then the
+    row written. Nothing is asked of SES before the domain is verified (`check_domain`)."""
     settings = services.settings
-    name = domains.normalize_name(raw_name, own=own_domains(settings))
+    name = domains.normalize_name(
+        raw_name, own=own_domains(settings), ses=services.ses_identities is not None
+    )
     await services.db.run_read(domains.check_addable, workspace_id, name)
-    tokens: tuple[str, ...] = ()
-    if services.ses_identities is not None:
-        try:
-            tokens = await services.ses_identities.dkim_tokens(name)
-        except SesUnavailable as exc:
-            raise DomainError(str(exc), code=ErrorCode.DOMAIN_PROVIDER_UNAVAILABLE) from None
     include = settings.inboxes.spf_include or (
         domains.SES_SPF_INCLUDE if settings.outbound.provider == "ses" else None
     )
-    plan = domains.Plan(mx_host=mx_host(settings), spf_include=include, dkim_tokens=tokens)
+    plan = domains.Plan(mx_host=mx_host(settings), spf_include=include)
     return await services.db.run_write(
         domains.add, workspace_id, name=name, plan=plan, now=utcnow()
     )
 
 
 async def check_domain(services: Services, workspace_id: str, domain_id: str) -> domains.Domain:
-    """Check a domain's records in DNS now and store what was found (`.../verify`)."""
+    """Check a domain's records in DNS now and store what was found (`.../verify`); with the
+    `ses` provider, a verified domain's Easy DKIM CNAMEs are then asked of SES, once."""
     domain = await services.db.run_read(domains.get, workspace_id, domain_id)
-    results = await services.domain_checks.check(domain.records)
-    return await services.db.run_write(
+    results = await services.domain_checks.check(domain.records, workspace_id=workspace_id)
+    domain = await services.db.run_write(
         domains.record_check, workspace_id, domain.id, results, now=utcnow()
+    )
+    ses = services.ses_identities
+    if ses is None or not domains.needs_dkim(domain):
+        return domain
+    try:
+        tokens, created = await ses.easy_dkim(domain.name)
+    except SesUnavailable as exc:
+        raise DomainError(
+            f"{domain.name} is verified, but SES did not answer for its Easy DKIM records "
+            f"({exc}): verify again to get them",
+            code=ErrorCode.DOMAIN_PROVIDER_UNAVAILABLE,
+        ) from None
+    return await services.db.run_write(
+        domains.add_dkim, workspace_id, domain.id, tokens, created=created
     )
 
 
@@ -151,7 +163,7 @@ async def delete_domain(call: Call[None]) -> Domain:
     deleted = await services.db.run_write(
         domains.delete, call.principal.workspace_id, call.path("domain_id")
     )
-    if deleted.last_holder and services.ses_identities is not None:
+    if deleted.delete_ses_identity and services.ses_identities is not None:
         await services.ses_identities.delete(deleted.domain.name)
     return Domain.of(deleted.domain)
 
@@ -163,6 +175,7 @@ ENDPOINTS = [
         handler=create_domain,
         summary="Add a custom domain: the answer lists the DNS records to publish",
         scope=Scope.ACCOUNT,
+        rate_limit=Policy.DOMAINS,
         body=CreateDomain,
         response=Domain,
         status=201,
@@ -190,6 +203,7 @@ ENDPOINTS = [
         handler=verify_domain,
         summary="Check the domain's records in DNS now; verified once the required ones are ok",
         scope=Scope.ACCOUNT,
+        rate_limit=Policy.DOMAINS,
         response=Domain,
     ),
     Endpoint(

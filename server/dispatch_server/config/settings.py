@@ -854,6 +854,18 @@ class RateLimits:
         rate,
         "the same, per API key",
     )
+    domains_per_address: Rate | None = setting(
+        "DISPATCH_RATE_LIMIT_DOMAINS_PER_ADDRESS",
+        Rate(120, 3600),
+        rate,
+        "custom domains added and verifies (`POST /v1/domains`, `.../verify`), per client address",
+    )
+    domains_per_key: Rate | None = setting(
+        "DISPATCH_RATE_LIMIT_DOMAINS_PER_KEY",
+        Rate(60, 3600),
+        rate,
+        "the same, per API key",
+    )
     trusted_proxies: tuple[Network, ...] = setting(
         "DISPATCH_TRUSTED_PROXIES",
         (),

@@ -174,10 +174,15 @@ class ErrorCode(enum.StrEnum):
         "`DELETE /v1/domains/{id}` while inboxes have addresses at the domain; the message "
         "counts them",
     )
+    DOMAIN_CHECK_IN_PROGRESS = (
+        "domain_check_in_progress",
+        "`POST /v1/domains/{id}/verify` while another check of the workspace's domains is "
+        "running (one at a time per workspace): retry once it answered",
+    )
     DOMAIN_PROVIDER_UNAVAILABLE = (
         "domain_provider_unavailable",
-        "`POST /v1/domains` with the `ses` provider when SES did not answer the Easy DKIM "
-        "request; nothing was added, retry",
+        "`POST /v1/domains/{id}/verify` with the `ses` provider when SES did not answer the "
+        "Easy DKIM request for the verified domain; the verification is stored, verify again",
     )
     SNS_WEBHOOK_DISABLED = (
         "sns_webhook_disabled",

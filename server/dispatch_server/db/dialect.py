@@ -77,3 +77,13 @@ def blob_slice(column: sa.ColumnElement[bytes], start: int, length: int) -> sa.C
     both SQLite (on a BLOB) and PostgreSQL (on a bytea, which reads only the TOAST chunks
     up to the slice) spell it `substr(value, start + 1, length)`, counting from 1."""
     return sa.func.substr(column, start + 1, length, type_=sa.LargeBinary())
+
+
+def locking(conn: sa.Connection, query: sa.Select[Any], *, share: bool = False) -> sa.Select[Any]:
+    """`query` locking the rows it reads until the transaction ends: on PostgreSQL `FOR
+    SHARE` (`share`: others may read and share-lock them, not change or delete them) or `FOR
+    UPDATE`. SQLite takes no row locks: its writes run one at a time (BEGIN IMMEDIATE), so
+    a row read in a write transaction cannot change before it commits."""
+    if conn.dialect.name != "postgresql":
+        return query
+    return query.with_for_update(read=share)

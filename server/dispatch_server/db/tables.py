@@ -391,6 +391,8 @@ domains = sa.Table(
     _created_at(),
     sa.Column("checked_at", UtcDateTime(), nullable=True),
     sa.Column("verified_at", UtcDateTime(), nullable=True),
+    # Dispatch made the name's SES identity (Easy DKIM), so deletes it with the last holder.
+    sa.Column("ses_identity_created", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("workspace_id", "name"),
     sa.Index("ix_domains_workspace_created", "workspace_id", "created_at", "id"),
 )

@@ -16,6 +16,7 @@ import concurrent.futures
 from collections.abc import Sequence
 
 from dispatch_server.config.settings import InboundAuth
+from dispatch_server.core.errors import DomainError, ErrorCode
 from dispatch_server.domain.domains import Checked, Record, dmarc_fallback
 from dispatch_server.mail.auth.resolver import Deadline, DnsPermError, DnsTempError, Resolver
 
@@ -31,11 +32,23 @@ class DomainChecks:
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=THREADS, thread_name_prefix="domain-dns"
         )
+        self._running: set[str] = set()  # workspaces with a check in flight (event loop only)
 
-    async def check(self, records: Sequence[Record]) -> list[Checked]:
-        """One result per record, in their order."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, check_all, self.resolver, records)
+    async def check(self, records: Sequence[Record], *, workspace_id: str) -> list[Checked]:
+        """One result per record, in their order. One check per workspace at a time (the
+        threads are shared by all): DomainError `domain_check_in_progress` while another of
+        `workspace_id`'s runs."""
+        if workspace_id in self._running:
+            raise DomainError(
+                "another check of this workspace's domains is running: retry once it answered",
+                code=ErrorCode.DOMAIN_CHECK_IN_PROGRESS,
+            )
+        self._running.add(workspace_id)
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._pool, check_all, self.resolver, records)
+        finally:
+            self._running.discard(workspace_id)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -6,6 +6,8 @@ A domain is `pending` until its ownership TXT record and its MX record check out
 `verified` and stays so (later checks update each record's status, not the domain's). Only
 then may the workspace create inboxes at it. SPF, DKIM (SES Easy DKIM with the `ses`
 provider) and DMARC are for sending: shown and checked, never required for `verified`.
+SES is asked for the Easy DKIM tokens only once the domain is verified (`add_dkim`), so no
+SES identity is made for a name nobody proved in DNS.
 
 One name is verified by one workspace at most (`claimed_name` is unique). Any number of
 workspaces may hold the same name pending, each with its own ownership token; the first whose
@@ -15,6 +17,7 @@ delete theirs). A name verified already cannot be added by another workspace at 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import secrets
 import unicodedata
@@ -25,10 +28,12 @@ from typing import Any, Final, Literal
 import attrs
 import idna
 import sqlalchemy as sa
+from publicsuffixlist import PublicSuffixList
 
 from dispatch_server.core.errors import DomainError, ErrorCode, InvalidInput, NotFound
 from dispatch_server.core.ids import new_id
 from dispatch_server.core.pagination import Cursor, Page
+from dispatch_server.db import dialect
 from dispatch_server.db import tables as t
 from dispatch_server.db.paging import page
 from dispatch_server.mail.addresses import ascii_domain_of
@@ -48,6 +53,11 @@ OWNERSHIP_PREFIX: Final = "_dispatch"
 TOKEN_PREFIX: Final = "dispatch-verification="
 SES_DKIM_TARGET: Final = "dkim.amazonses.com"
 SES_SPF_INCLUDE: Final = "amazonses.com"
+SES_DKIM_TOKEN_CHARS: Final = 32  # an Easy DKIM token
+# The longest names whose records fit DNS's 253: `_dispatch.<name>`, and with SES
+# `<token>._domainkey.<name>` too.
+MAX_DOMAIN_CHARS: Final = MAX_NAME_CHARS - len(OWNERSHIP_PREFIX + ".")
+MAX_SES_DOMAIN_CHARS: Final = MAX_NAME_CHARS - SES_DKIM_TOKEN_CHARS - len("._domainkey.")
 # RFC 6761 and RFC 9476 special-use names, and `.internal` (ICANN, 2024): never in public DNS.
 SPECIAL_USE_TLDS: Final = frozenset(
     {"localhost", "local", "invalid", "test", "example", "onion", "internal", "alt", "arpa"}
@@ -131,17 +141,20 @@ class Plan:
 @attrs.frozen(kw_only=True)
 class Deleted:
     domain: Domain
-    last_holder: bool  # no other workspace holds the name (its SES identity may go)
+    last_holder: bool  # no other workspace holds the name
+    # Dispatch made the name's SES identity, and no other workspace holds the name: it goes.
+    delete_ses_identity: bool = False
 
 
 # --- names ---------------------------------------------------------------------------------
 
 
-def normalize_name(raw: str, *, own: Iterable[str]) -> str:
+def normalize_name(raw: str, *, own: Iterable[str], ses: bool = False) -> str:
     """The stored form of a domain name: lower case, punycode (IDNA 2008 with UTS #46),
     one trailing dot dropped; InvalidInput (`param` `name`) for anything that is no
     registrable host name of the caller's, or is one of the service's `own` domains (or
-    under or above one)."""
+    under or above one), or too long for its records to fit in DNS (`ses`: its Easy DKIM
+    CNAMEs too)."""
     if len(raw) > MAX_NAME_CHARS + 1:
         raise _bad(raw, f"longer than {MAX_NAME_CHARS} characters")
     text = raw.strip()
@@ -162,8 +175,15 @@ def normalize_name(raw: str, *, own: Iterable[str]) -> str:
     name = ascii_domain_of(text)
     if name is None:
         raise _bad(raw, "not a host name with a dot (letters, digits and hyphens per label)")
+    longest = MAX_SES_DOMAIN_CHARS if ses else MAX_DOMAIN_CHARS
+    if len(name) > longest:
+        record = "its DKIM records" if ses else f"its {OWNERSHIP_PREFIX}. record"
+        raise _bad(raw, f"{len(name)} characters, over {longest}: {record} would exceed DNS's 253")
     if name.rsplit(".", 1)[-1] in SPECIAL_USE_TLDS:
         raise _bad(raw, "a special-use name that public DNS never answers for")
+    if _icann_psl().publicsuffix(name) is None:
+        # `.lan`, `.corp`, `.home`, `.svc.cluster`: no TLD of the ICANN root, so no public DNS.
+        raise _bad(raw, "not under a top-level domain of public DNS (an internal name?)")
     if psl().is_public(name):
         raise _bad(raw, "a public suffix: add a domain registered under it")
     _check_scripts(raw, name)
@@ -172,6 +192,13 @@ def normalize_name(raw: str, *, own: Iterable[str]) -> str:
         if name == mine or name.endswith("." + mine) or mine.endswith("." + name):
             raise _bad(raw, "one of this service's own domains")
     return name
+
+
+@functools.cache
+def _icann_psl() -> PublicSuffixList:
+    """The Public Suffix List's ICANN section, with no suffix for an unknown TLD (where the
+    list's default takes any TLD it does not know as a public suffix)."""
+    return PublicSuffixList(accept_unknown=False, only_icann=True)
 
 
 def unicode_name(name: str) -> str:
@@ -299,6 +326,7 @@ def add(conn: sa.Connection, workspace_id: str, *, name: str, plan: Plan, now: d
         "created_at": now,
         "checked_at": None,
         "verified_at": None,
+        "ses_identity_created": False,
     }
     try:
         with conn.begin_nested():  # a concurrent add of the same name may win the race
@@ -363,7 +391,11 @@ def record_check(
     name first (DomainTaken, nothing stored). Checking again changes only what DNS changed."""
     domain = get(conn, workspace_id, domain_id)
     if len(results) != len(domain.records):
-        raise ValueError("one result per record")
+        # Its records changed while they were checked (its DKIM added by another verify).
+        raise DomainError(
+            f"{domain.name}'s records changed during the check: verify again",
+            code=ErrorCode.DOMAIN_CHECK_IN_PROGRESS,
+        )
     verify = domain.status == "pending" and all(
         result.status == "ok"
         for record, result in zip(domain.records, results, strict=True)
@@ -373,6 +405,10 @@ def record_check(
         sa.select(_COLUMNS.workspace_id).where(_COLUMNS.claimed_name == domain.name)
     )
     if owner is not None and owner != workspace_id:
+        raise DomainTaken(domain.name)
+    if verify and _others_inboxes_at(conn, workspace_id, domain.name):
+        # Inboxes another workspace made while it held the name: mail to them is delivered by
+        # address, so the name stays theirs until they are deleted.
         raise DomainTaken(domain.name)
     for position, result in enumerate(results):
         conn.execute(
@@ -393,7 +429,17 @@ def record_check(
 
 def delete(conn: sa.Connection, workspace_id: str, domain_id: str) -> Deleted:
     """Delete the domain; DomainInUse while the workspace has inboxes at it (delete them, or
-    keep the domain: mail to them would go nowhere)."""
+    keep the domain: mail to them would go nowhere). The domain's row is locked before the
+    inboxes are counted, so an inbox being created at it (which share-locks the row, see
+    `inbox_domain`) either commits first and is counted, or finds the domain gone."""
+    conn.execute(
+        dialect.locking(
+            conn,
+            sa.select(_COLUMNS.id).where(
+                _COLUMNS.id == domain_id, _COLUMNS.workspace_id == workspace_id
+            ),
+        )
+    )
     domain = get(conn, workspace_id, domain_id)
     in_use = conn.scalar(
         sa.select(sa.func.count()).where(
@@ -403,9 +449,88 @@ def delete(conn: sa.Connection, workspace_id: str, domain_id: str) -> Deleted:
     )
     if in_use:
         raise DomainInUse(f"{in_use} inbox(es) have addresses at {domain.name}: delete them first")
+    created = bool(
+        conn.scalar(sa.select(_COLUMNS.ses_identity_created).where(_COLUMNS.id == domain_id))
+    )
     conn.execute(t.domains.delete().where(_COLUMNS.id == domain_id))
     others = conn.scalar(sa.select(sa.func.count()).where(_COLUMNS.name == domain.name))
-    return Deleted(domain=domain, last_holder=not others)
+    if created and others:
+        # The identity stays for the others, and goes with the last of them.
+        conn.execute(
+            t.domains.update().where(_COLUMNS.name == domain.name).values(ses_identity_created=True)
+        )
+    return Deleted(
+        domain=domain, last_holder=not others, delete_ses_identity=created and not others
+    )
+
+
+def needs_dkim(domain: Domain) -> bool:
+    """A verified domain without its Easy DKIM records yet (with the `ses` provider)."""
+    return domain.status == "verified" and not any(r.type == "CNAME" for r in domain.records)
+
+
+def ses_identity_created(conn: sa.Connection, domain_id: str) -> bool:
+    return bool(
+        conn.scalar(sa.select(_COLUMNS.ses_identity_created).where(_COLUMNS.id == domain_id))
+    )
+
+
+def add_dkim(
+    conn: sa.Connection,
+    workspace_id: str,
+    domain_id: str,
+    tokens: Sequence[str],
+    *,
+    created: bool,
+) -> Domain:
+    """A verified domain's Easy DKIM CNAMEs, shown before its DMARC record as `records_for`
+    orders them, and whether Dispatch made the SES identity for them (`created`: it did not
+    exist before). Once only: a domain that has them already is answered as it is."""
+    conn.execute(
+        dialect.locking(
+            conn,
+            sa.select(_COLUMNS.id).where(
+                _COLUMNS.id == domain_id, _COLUMNS.workspace_id == workspace_id
+            ),
+        )
+    )
+    domain = get(conn, workspace_id, domain_id)
+    if not needs_dkim(domain):
+        return domain
+    dkim = records_for(
+        domain.name, "", Plan(mx_host="", spf_include=None, dkim_tokens=tuple(tokens))
+    )
+    dkim = [record for record in dkim if record.type == "CNAME"]
+    before = len(domain.records) - 1  # the DMARC record, last, moves after them
+    conn.execute(
+        t.domain_records.update()
+        .where(_RECORDS.domain_id == domain_id, _RECORDS.position == before)
+        .values(position=before + len(dkim))
+    )
+    conn.execute(
+        t.domain_records.insert(),
+        [
+            {"id": new_id(), "domain_id": domain_id, "position": before + i, **attrs.asdict(r)}
+            for i, r in enumerate(dkim)
+        ],
+    )
+    if created:
+        conn.execute(
+            t.domains.update().where(_COLUMNS.id == domain_id).values(ses_identity_created=True)
+        )
+    return get(conn, workspace_id, domain_id)
+
+
+def _others_inboxes_at(conn: sa.Connection, workspace_id: str, name: str) -> bool:
+    found = conn.scalar(
+        sa.select(t.inboxes.c.id)
+        .where(
+            t.inboxes.c.workspace_id != workspace_id,
+            t.inboxes.c.address.endswith("@" + name, autoescape=True),
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def inbox_domain(conn: sa.Connection, workspace_id: str, raw: str | None, *, default: str) -> str:
@@ -419,9 +544,15 @@ def inbox_domain(conn: sa.Connection, workspace_id: str, raw: str | None, *, def
         raise InvalidInput("domain is not a domain name", param="domain")
     if name == default.lower():
         return default
+    # Share-locked until the inbox is written and committed: the domain cannot be deleted
+    # in between (`delete` locks it before counting its inboxes).
     status = conn.scalar(
-        sa.select(_COLUMNS.status).where(
-            _COLUMNS.workspace_id == workspace_id, _COLUMNS.name == name
+        dialect.locking(
+            conn,
+            sa.select(_COLUMNS.status).where(
+                _COLUMNS.workspace_id == workspace_id, _COLUMNS.name == name
+            ),
+            share=True,
         )
     )
     if status is None:

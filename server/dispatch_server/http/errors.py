@@ -55,6 +55,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.DOMAIN_TAKEN: 409,
     ErrorCode.DOMAIN_NOT_VERIFIED: 409,
     ErrorCode.DOMAIN_IN_USE: 409,
+    ErrorCode.DOMAIN_CHECK_IN_PROGRESS: 409,
     ErrorCode.DOMAIN_PROVIDER_UNAVAILABLE: 503,
     ErrorCode.QUOTA_EXCEEDED: 429,
     ErrorCode.RATE_LIMITED: 429,

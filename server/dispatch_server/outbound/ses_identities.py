@@ -1,6 +1,6 @@
 """SES domain identities for custom domains, with the `ses` provider: asking SES for a
-domain's Easy DKIM tokens (its three CNAME records), and deleting the identity with the last
-domain of that name.
+verified domain's Easy DKIM tokens (its three CNAME records), noting whether the identity
+existed before, and deleting an identity Dispatch made with the last domain of that name.
 
 Easy DKIM's tokens come from SES v1's `VerifyDomainDkim`, which makes the domain identity
 (the one SES v2 sends from) if it does not exist and answers the same tokens for it again
@@ -49,6 +49,24 @@ class SesIdentities:
         if outbound.provider != "ses" or not outbound.ses_region:
             return None
         return cls(region=outbound.ses_region, endpoint_url=outbound.ses_endpoint_url)
+
+    async def exists(self, domain: str) -> bool:
+        """Whether SES has an identity for the domain (`GetIdentityVerificationAttributes`)."""
+        try:
+            answer = await asyncio.to_thread(
+                self._client.get_identity_verification_attributes, Identities=[domain]
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise SesUnavailable(
+                f"SES GetIdentityVerificationAttributes for {domain}: {exc}"
+            ) from exc
+        return domain in answer.get("VerificationAttributes", {})
+
+    async def easy_dkim(self, domain: str) -> tuple[tuple[str, ...], bool]:
+        """The domain's Easy DKIM tokens, and whether this call made its identity (it did not
+        exist before: Dispatch's to delete later; one that did is never deleted)."""
+        existed = await self.exists(domain)
+        return await self.dkim_tokens(domain), not existed
 
     async def dkim_tokens(self, domain: str) -> tuple[str, ...]:
         """The domain's Easy DKIM tokens (three), the identity made if need be."""

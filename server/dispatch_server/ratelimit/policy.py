@@ -26,6 +26,7 @@ class Policy(enum.StrEnum):
     CLAIM = "claim"  # minting and redeeming claim tokens
     WEBHOOK = "webhook"  # /v1/webhooks/*: inbound, SNS (and Stripe)
     BILLING = "billing"
+    DOMAINS = "domains"  # POST /v1/domains and its verify: SES and DNS work per call
 
 
 class Dimension(enum.StrEnum):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from dispatch_client import AsyncDispatch, ConflictError, Dispatch, Domain
+from dispatch_server.services import Services
 from tests.aws import REGION
 from tests.conftest import (
     BACKENDS,
@@ -223,6 +225,13 @@ def test_a_pending_duplicate_is_answered_domain_taken_once_another_verifies(
         "*.example.com",
         "dispatch.test",
         "in.dispatch.localhost",
+        # internal and unknown top-level domains
+        "intranet.corp.lan",
+        "db.prod.corp",
+        "vault.internal",
+        "mac.local",
+        "gw.home.arpa",
+        "api.svc.cluster",
     ],
 )
 def test_names_that_cannot_be_added_are_a_400_naming_the_field(
@@ -364,7 +373,13 @@ def ses_server(
         next(urls, None)
 
 
-def test_with_ses_the_dkim_records_are_ses_easy_dkim_cnames(
+def ses_identities(moto: str) -> list[str]:
+    ses = boto3.session.Session().client("ses", region_name=REGION, endpoint_url=moto)
+    found: list[str] = ses.list_identities(IdentityType="Domain")["Identities"]
+    return found
+
+
+def test_with_ses_the_dkim_records_are_asked_of_ses_once_the_domain_is_verified(
     ses_server: LiveServer, moto: str
 ) -> None:
     ses = boto3.session.Session().client("ses", region_name=REGION, endpoint_url=moto)
@@ -372,21 +387,152 @@ def test_with_ses_the_dkim_records_are_ses_easy_dkim_cnames(
     name = unique("ses")
     domain = ws.added(name)
     duplicate = other.added(name)  # pending in another workspace too
-    tokens = ses.verify_domain_dkim(Domain=name)["DkimTokens"]  # SES answers the same again
-    cnames = [r for r in domain["records"] if r["type"] == "CNAME"]
-    assert [(r["name"], r["value"]) for r in cnames] == [
-        (f"{t}._domainkey.{name}", f"{t}.dkim.amazonses.com") for t in tokens
-    ]
-    assert all(r["purpose"] == "sending" for r in cnames) and len(cnames) == 3
+    # Nothing is asked of SES for a name nobody has proved in DNS.
+    assert not [r for r in domain["records"] if r["type"] == "CNAME"]
+    assert name not in ses_identities(moto)
     spf = domain["records"][2]
     assert spf["value"] == "v=spf1 include:amazonses.com ~all"
     assert domain["records"][1]["value"] == f"inbound-smtp.{REGION}.amazonaws.com"
-    assert name in ses.list_identities(IdentityType="Domain")["Identities"]
     publish(domain)
     checked = ws.verify(domain["id"]).json()
-    assert checked["status"] == "verified" and checked["sending_ready"] is True
-    # The SES identity stays while any workspace holds the name, and goes with the last.
+    assert checked["status"] == "verified" and checked["sending_ready"] is False
+    tokens = ses.verify_domain_dkim(Domain=name)["DkimTokens"]  # SES answers the same again
+    cnames = [r for r in checked["records"] if r["type"] == "CNAME"]
+    assert [(r["name"], r["value"]) for r in cnames] == [
+        (f"{t}._domainkey.{name}", f"{t}.dkim.amazonses.com") for t in tokens
+    ]
+    assert all(r["purpose"] == "sending" and r["status"] == "pending" for r in cnames)
+    assert [r["type"] for r in checked["records"]][-1:] == ["TXT"]  # DMARC after them
+    assert name in ses_identities(moto)
+    publish(checked, "sending")
+    again = ws.verify(domain["id"]).json()
+    assert again["sending_ready"] is True and len(again["records"]) == 7
+    # The SES identity Dispatch made stays while any workspace holds the name, and goes
+    # with the last.
     assert ws.call("DELETE", f"/v1/domains/{domain['id']}").status_code == 200
-    assert name in ses.list_identities(IdentityType="Domain")["Identities"]
+    assert name in ses_identities(moto)
     assert other.call("DELETE", f"/v1/domains/{duplicate['id']}").status_code == 200
-    assert name not in ses.list_identities(IdentityType="Domain")["Identities"]
+    assert name not in ses_identities(moto)
+
+
+def test_with_ses_an_identity_that_existed_before_is_never_deleted(
+    ses_server: LiveServer, moto: str
+) -> None:
+    ses = boto3.session.Session().client("ses", region_name=REGION, endpoint_url=moto)
+    name = unique("theirs")
+    ses.verify_domain_identity(Domain=name)  # the operator's own, or another service's
+    ws = Workspace(ses_server)
+    pending = ws.added(unique("unproved"))
+    assert ws.call("DELETE", f"/v1/domains/{pending['id']}").status_code == 200
+    # An account key adding, then deleting, a name it never verified touches nothing.
+    guess = ws.added(name)
+    assert ws.call("DELETE", f"/v1/domains/{guess['id']}").status_code == 200
+    assert name in ses_identities(moto)
+    domain = ws.added(name)
+    publish(domain)
+    checked = ws.verify(domain["id"]).json()
+    assert checked["status"] == "verified"
+    assert len([r for r in checked["records"] if r["type"] == "CNAME"]) == 3
+    assert ws.call("DELETE", f"/v1/domains/{domain['id']}").status_code == 200
+    assert name in ses_identities(moto)
+
+
+def test_with_ses_pending_domains_make_no_identities(ses_server: LiveServer, moto: str) -> None:
+    ws = Workspace(ses_server)
+    names = [unique(f"many{i}") for i in range(5)]
+    for name in names:
+        ws.added(name)
+    assert not set(names) & set(ses_identities(moto))
+
+
+# --- rate limits and checks in flight --------------------------------------------------------
+
+
+def test_adds_and_verifies_share_the_domains_rate_limit_per_key(database_url: str) -> None:
+    from tests.server.api.test_rate_limits import running
+
+    with running(database_url, DISPATCH_RATE_LIMIT_DOMAINS_PER_KEY="3/1h") as server:
+        ws, other = Workspace(server), Workspace(server)
+        first = ws.added(unique("rl"))
+        assert ws.verify(first["id"]).status_code == 200
+        assert ws.add(unique("rl")).status_code == 201
+        refused = [ws.add(unique("rl")), ws.verify(first["id"])]
+        assert [r.status_code for r in refused] == [429, 429]
+        assert all(error_code(r) == "rate_limited" for r in refused)
+        assert "domains limit is 3/1h per API key" in refused[0].json()["error"]["message"]
+        # Reading is not limited, and another workspace's key has its own count.
+        assert ws.call("GET", "/v1/domains").status_code == 200
+        assert other.add(unique("rl")).status_code == 201
+
+
+@pytest.mark.anyio
+async def test_a_workspace_checks_one_domain_at_a_time(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dispatch_server.api.domains import check_domain
+    from dispatch_server.core.clock import utcnow
+    from dispatch_server.core.errors import DomainError, ErrorCode
+    from dispatch_server.domain import domain_dns, domains, workspaces
+
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def slow(resolver: Any, records: Any) -> list[domains.Checked]:
+        started.release()
+        release.wait(10)
+        return [domains.Checked(status="missing")] * len(records)
+
+    monkeypatch.setattr(domain_dns, "check_all", slow)
+    plan = domains.Plan(mx_host="mx.example.net", spf_include=None)
+    holders = []
+    for _ in range(2):
+        signed = await services.db.run_write(
+            workspaces.signup, domain="dispatch.test", name=None, local_part=None
+        )
+        ws = signed.inbox.workspace_id
+        added = [
+            await services.db.run_write(domains.add, ws, name=unique(), plan=plan, now=utcnow())
+            for _ in range(2)
+        ]
+        holders.append((ws, added))
+    (ws, (one, two)), (other, (theirs, _)) = holders
+    running = asyncio.ensure_future(check_domain(services, ws, one.id))
+    await asyncio.to_thread(started.acquire, True, 5)
+    for busy in (one, two):  # the same domain, or another of the workspace's
+        with pytest.raises(DomainError) as refused:
+            await check_domain(services, ws, busy.id)
+        assert refused.value.code is ErrorCode.DOMAIN_CHECK_IN_PROGRESS
+    elsewhere = asyncio.ensure_future(check_domain(services, other, theirs.id))
+    await asyncio.to_thread(started.acquire, True, 5)  # another workspace's runs meanwhile
+    release.set()
+    assert (await running).status == "pending" and (await elsewhere).status == "pending"
+    # Once it answered, the workspace checks again.
+    assert (await check_domain(services, ws, two.id)).records[0].status == "missing"
+
+
+def test_names_too_long_for_their_records_are_a_400(live_server: LiveServer) -> None:
+    from tests.server.test_domains_domain import long_name
+
+    ws = Workspace(live_server)
+    refused = ws.add(long_name(244))
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "name"
+    assert ws.add(long_name(243)).status_code == 201
+
+
+def test_with_ses_names_too_long_for_their_dkim_records_are_a_400(
+    ses_server: LiveServer, moto: str
+) -> None:
+    from tests.server.test_domains_domain import long_name
+
+    ws = Workspace(ses_server)
+    refused = ws.add(long_name(210))
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "name"
+    domain = ws.added(long_name(209))
+    publish(domain)
+    checked = ws.verify(domain["id"]).json()
+    assert checked["status"] == "verified"
+    assert max(len(r["name"]) for r in checked["records"] if r["type"] != "CNAME") <= 253
+    # SES's tokens are 32 characters (moto's longer): a CNAME's name is then 253 at most.
+    for cname in [r for r in checked["records"] if r["type"] == "CNAME"]:
+        token = cname["name"].split(".", 1)[0]
+        assert len(cname["name"]) - len(token) + 32 == 253
