@@ -472,13 +472,13 @@ async def test_a_domain_with_inboxes_is_not_deleted(db: Database) -> None:
     assert deleted.last_holder and deleted.domain.name == "x" + name
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_an_inbox_being_created_at_a_domain_holds_off_its_deletion(db: Database) -> None:
     """/tmp/review2/race.py made deterministic: on PostgreSQL (READ COMMITTED) an inbox's
     transaction has read the domain as verified when a delete of the domain starts; the
     delete waits for it and then counts the inbox (DomainInUse), in either order never an
-    inbox left at a domain the workspace no longer holds. SQLite runs one write at a time."""
-    if db.dialect != "postgresql":
-        pytest.skip("SQLite's writes run one at a time: no interleaving to force")
+    inbox left at a domain the workspace no longer holds. PostgreSQL only: SQLite runs one
+    write at a time, so there is no interleaving to force."""
     ws = await new_workspace(db)
     name = unique("race")
     domain = await check(db, ws, await add(db, ws, name))
