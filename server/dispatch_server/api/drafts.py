@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from dispatch_server.api.sends import SentMessage, send_from
+from dispatch_server.api.sends import SentMessage, addresses_field, send_from
 from dispatch_server.auth import policy
 from dispatch_server.auth.principal import Principal, Scope
 from dispatch_server.core.clock import utcnow
@@ -26,11 +26,6 @@ CURSOR = params.page_cursor("draft")
 _ONE = "/v1/inboxes/{inbox_id}/drafts/{draft_id}"
 
 
-def _addresses(description: str) -> tuple[str, ...]:
-    value: tuple[str, ...] = field(factory=tuple, description=description)
-    return value
-
-
 def _maybe_addresses(description: str) -> tuple[str, ...] | None:
     value: tuple[str, ...] | None = field(default=None, description=description)
     return value
@@ -41,10 +36,10 @@ class CreateDraft:
     """A message to send later: any field may be missing until it is sent. Addresses are
     as for `POST /v1/send`, checked (with the rest) when the draft is sent."""
 
-    to: tuple[str, ...] = _addresses("recipients shown in To")
-    cc: tuple[str, ...] = _addresses("recipients shown in Cc")
-    bcc: tuple[str, ...] = _addresses("recipients no header shows")
-    reply_to: tuple[str, ...] = _addresses("addresses replies should go to")
+    to: tuple[str, ...] = addresses_field("recipients shown in To")
+    cc: tuple[str, ...] = addresses_field("recipients shown in Cc")
+    bcc: tuple[str, ...] = addresses_field("recipients no header shows")
+    reply_to: tuple[str, ...] = addresses_field("addresses replies should go to")
     subject: str = field(default="", maxLength=sends.MAX_SUBJECT_CHARS)
     text: str | None = field(default=None, description="the plain-text body")
     html: str | None = field(default=None, description="the HTML body")

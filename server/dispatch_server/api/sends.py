@@ -58,7 +58,8 @@ class AttachmentInfo:
     size_bytes: int
 
 
-def _addresses(description: str) -> tuple[str, ...]:
+def addresses_field(description: str) -> tuple[str, ...]:
+    """A list of addresses in a request body (a send's, a draft's), empty by default."""
     value: tuple[str, ...] = field(factory=tuple, description=description)
     return value
 
@@ -73,10 +74,10 @@ class SendMail:
         description="the inbox to send from: needed with an account key; with an inbox key, "
         "that inbox (another id is a 404)",
     )
-    to: tuple[str, ...] = _addresses("recipients shown in To")
-    cc: tuple[str, ...] = _addresses("recipients shown in Cc")
-    bcc: tuple[str, ...] = _addresses("recipients no header shows")
-    reply_to: tuple[str, ...] = _addresses("addresses replies should go to")
+    to: tuple[str, ...] = addresses_field("recipients shown in To")
+    cc: tuple[str, ...] = addresses_field("recipients shown in Cc")
+    bcc: tuple[str, ...] = addresses_field("recipients no header shows")
+    reply_to: tuple[str, ...] = addresses_field("addresses replies should go to")
     subject: str = field(default="", maxLength=sends.MAX_SUBJECT_CHARS)
     text: str | None = field(default=None, description="the plain-text body")
     html: str | None = field(default=None, description="the HTML body")
@@ -103,8 +104,8 @@ class ReplyMail:
     reply_all: bool = field(
         default=False, description="also to the message's other To and Cc recipients"
     )
-    cc: tuple[str, ...] = _addresses("more recipients shown in Cc")
-    bcc: tuple[str, ...] = _addresses("recipients no header shows")
+    cc: tuple[str, ...] = addresses_field("more recipients shown in Cc")
+    bcc: tuple[str, ...] = addresses_field("recipients no header shows")
     headers: dict[str, str] = field(factory=dict, description="as for a send")
     attachments: tuple[AttachmentIn, ...] = field(factory=tuple, maxItems=sends.MAX_ATTACHMENTS)
 
